@@ -1,0 +1,185 @@
+//! Signed webhook deliveries over HTTP (contract section 3).
+
+use crate::config::DeliveryConfig;
+use crate::ports::{Deliverer, Delivery, DeliveryOutcome};
+use async_trait::async_trait;
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+pub struct HttpDeliverer {
+    client: reqwest::Client,
+    cfg: DeliveryConfig,
+}
+
+/// What one attempt tells the retry policy.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Success,
+    /// Retry after this long (from `Retry-After`) or after the backoff.
+    Retry { status: Option<u16>, after: Option<Duration>, error: String },
+    Fail { status: u16 },
+}
+
+/// Classifies a response per the contract: 2xx success; 429/503 honour
+/// `Retry-After`; other 5xx retry; other 4xx fail at once.
+pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
+    if status.is_success() {
+        return Attempt::Success;
+    }
+    let code = status.as_u16();
+    if code == 429 || code == 503 {
+        let after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        return Attempt::Retry { status: Some(code), after, error: format!("HTTP {code}") };
+    }
+    if status.is_server_error() {
+        return Attempt::Retry { status: Some(code), after: None, error: format!("HTTP {code}") };
+    }
+    Attempt::Fail { status: code }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    Some(Duration::from_millis(delta.max(0) as u64))
+}
+
+/// Exponential backoff with full jitter.
+pub fn backoff(cfg: &DeliveryConfig, attempt: u32) -> Duration {
+    let exp = cfg.backoff_base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    let cap = exp.min(cfg.backoff_max);
+    let jitter = rand::thread_rng().gen_range(0..=cap.as_millis().max(1) as u64);
+    Duration::from_millis(jitter)
+}
+
+impl HttpDeliverer {
+    pub fn new(cfg: DeliveryConfig) -> crate::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .pool_max_idle_per_host(cfg.concurrency.max(1))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::Error::Http(e.to_string()))?;
+        Ok(Self { client, cfg })
+    }
+
+    async fn attempt(&self, d: &Delivery) -> Attempt {
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = d.key.sign(&d.message_id, timestamp, &d.body);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let pairs = [
+            ("webhook-id", d.message_id.as_str()),
+            ("webhook-signature", signature.as_str()),
+            ("x-replay-job-id", d.job_id.as_str()),
+        ];
+        for (name, value) in pairs {
+            match HeaderValue::from_str(value) {
+                Ok(v) => {
+                    headers.insert(name, v);
+                }
+                Err(_) => return Attempt::Fail { status: 0 },
+            }
+        }
+        headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+        match self.client.post(&d.url).headers(headers).body(d.body.clone()).send().await {
+            Ok(resp) => classify_response(resp.status(), resp.headers()),
+            Err(e) => Attempt::Retry { status: None, after: None, error: error_chain(&e) },
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[async_trait]
+impl Deliverer for HttpDeliverer {
+    async fn deliver(&self, d: &Delivery) -> DeliveryOutcome {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.attempt(d).await {
+                Attempt::Success => return DeliveryOutcome::Delivered { attempts },
+                Attempt::Fail { status } => {
+                    return DeliveryOutcome::Failed {
+                        attempts,
+                        last_status: (status > 0).then_some(status),
+                        error: if status > 0 { format!("HTTP {status}") } else { "invalid header value".into() },
+                    }
+                }
+                Attempt::Retry { status, after, error } => {
+                    let wait = match after {
+                        Some(after) if after > self.cfg.retry_after_max => {
+                            return DeliveryOutcome::Failed {
+                                attempts,
+                                last_status: status,
+                                error: format!("{error}; Retry-After {after:?} exceeds the limit"),
+                            }
+                        }
+                        Some(after) => after,
+                        None => backoff(&self.cfg, attempts),
+                    };
+                    if attempts >= self.cfg.max_attempts {
+                        return DeliveryOutcome::Failed { attempts, last_status: status, error };
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses_per_contract() {
+        let empty = HeaderMap::new();
+        assert_eq!(classify_response(StatusCode::NO_CONTENT, &empty), Attempt::Success);
+        assert_eq!(classify_response(StatusCode::GONE, &empty), Attempt::Fail { status: 410 });
+        assert!(matches!(
+            classify_response(StatusCode::BAD_GATEWAY, &empty),
+            Attempt::Retry { status: Some(502), after: None, .. }
+        ));
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert!(matches!(
+            classify_response(StatusCode::TOO_MANY_REQUESTS, &h),
+            Attempt::Retry { status: Some(429), after: Some(d), .. } if d == Duration::from_secs(3)
+        ));
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let cfg = DeliveryConfig {
+            concurrency: 1,
+            request_timeout: Duration::from_secs(1),
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(300),
+            retry_after_max: Duration::from_secs(1),
+        };
+        for attempt in 1..20 {
+            assert!(backoff(&cfg, attempt) <= Duration::from_millis(300));
+        }
+    }
+}

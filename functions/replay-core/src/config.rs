@@ -1,0 +1,200 @@
+//! Configuration, read and validated once at cold start.
+
+use crate::error::{Error, Result};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Kafka connection settings; extra `librdkafka` properties can be passed as
+/// `KAFKA_PROPERTIES="security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,..."`.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub extra: Vec<(String, String)>,
+}
+
+/// How deliveries behave (contract section 3).
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub concurrency: usize,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Longest `Retry-After` honoured before the event counts as failed.
+    pub retry_after_max: Duration,
+}
+
+/// Worker behaviour per slice.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub dedup_lookback_ms: i64,
+    pub checkpoint_every_records: u64,
+    pub checkpoint_every: Duration,
+    pub heartbeat_every: Duration,
+    pub lease_ttl: Duration,
+    /// Stop reading this long before the Lambda deadline to checkpoint and continue.
+    pub deadline_margin: Duration,
+    pub max_dedup_bytes: usize,
+    pub checkpoint_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub kafka: KafkaConfig,
+    pub queue_url: String,
+    pub checkpoint_table: String,
+    pub api_key_pepper: String,
+    pub retention_hours: u32,
+    pub slice_ms: i64,
+    /// Dev only: allow webhook URLs on loopback/private addresses and plain http.
+    pub allow_private_urls: bool,
+    pub stale_after: Duration,
+    pub max_restarts: u32,
+    pub delivery: DeliveryConfig,
+    pub worker: WorkerConfig,
+}
+
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+fn required(env: &dyn Env, name: &str) -> Result<String> {
+    env.get(name)
+        .ok_or_else(|| Error::Config(format!("missing environment variable {name}")))
+}
+
+fn parsed<T: FromStr>(env: &dyn Env, name: &str, default: T) -> Result<T> {
+    match env.get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| Error::Config(format!("environment variable {name} has an invalid value `{raw}`"))),
+    }
+}
+
+fn millis(env: &dyn Env, name: &str, default_ms: u64) -> Result<Duration> {
+    Ok(Duration::from_millis(parsed(env, name, default_ms)?))
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self> {
+        Self::from(&ProcessEnv)
+    }
+
+    pub fn from(env: &dyn Env) -> Result<Self> {
+        let extra = env
+            .get("KAFKA_PROPERTIES")
+            .map(|raw| {
+                raw.split(',')
+                    .filter(|kv| !kv.trim().is_empty())
+                    .map(|kv| {
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                            .ok_or_else(|| Error::Config(format!("KAFKA_PROPERTIES entry `{kv}` is not key=value")))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let slice_seconds: i64 = parsed(env, "SLICE_SECONDS", 3_600)?;
+        if slice_seconds <= 0 {
+            return Err(Error::Config("SLICE_SECONDS must be positive".into()));
+        }
+        let concurrency: usize = parsed(env, "DELIVERY_CONCURRENCY", 32)?;
+        if concurrency == 0 {
+            return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
+        }
+        Ok(Self {
+            database_url: required(env, "DATABASE_URL")?,
+            kafka: KafkaConfig {
+                brokers: required(env, "KAFKA_BROKERS")?,
+                topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
+                extra,
+            },
+            queue_url: required(env, "SLICE_QUEUE_URL")?,
+            checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
+            api_key_pepper: required(env, "API_KEY_PEPPER")?,
+            retention_hours: parsed(env, "REPLAY_RETENTION_HOURS", 120)?,
+            slice_ms: slice_seconds * 1_000,
+            allow_private_urls: parsed(env, "ALLOW_PRIVATE_WEBHOOK_URLS", false)?,
+            stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
+            max_restarts: parsed(env, "MAX_SLICE_RESTARTS", 5)?,
+            delivery: DeliveryConfig {
+                concurrency,
+                request_timeout: millis(env, "DELIVERY_TIMEOUT_MS", 10_000)?,
+                max_attempts: parsed(env, "DELIVERY_MAX_ATTEMPTS", 5)?,
+                backoff_base: millis(env, "DELIVERY_BACKOFF_BASE_MS", 200)?,
+                backoff_max: millis(env, "DELIVERY_BACKOFF_MAX_MS", 10_000)?,
+                retry_after_max: millis(env, "DELIVERY_RETRY_AFTER_MAX_MS", 60_000)?,
+            },
+            worker: WorkerConfig {
+                dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
+                checkpoint_every_records: parsed(env, "CHECKPOINT_EVERY_RECORDS", 5_000)?,
+                checkpoint_every: millis(env, "CHECKPOINT_EVERY_MS", 5_000)?,
+                heartbeat_every: millis(env, "HEARTBEAT_EVERY_MS", 2_000)?,
+                lease_ttl: millis(env, "LEASE_TTL_MS", 30_000)?,
+                deadline_margin: millis(env, "DEADLINE_MARGIN_MS", 10_000)?,
+                max_dedup_bytes: parsed(env, "MAX_DEDUP_BYTES", 300_000)?,
+                checkpoint_ttl: Duration::from_secs(parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: [(&str, &str); 5] = [
+        ("DATABASE_URL", "mysql://u:p@h/db"),
+        ("KAFKA_BROKERS", "b:9092"),
+        ("SLICE_QUEUE_URL", "http://q"),
+        ("CHECKPOINT_TABLE", "t"),
+        ("API_KEY_PEPPER", "pepper"),
+    ];
+
+    #[test]
+    fn defaults_apply() {
+        let s = Settings::from(&MINIMAL).unwrap();
+        assert_eq!(s.kafka.topic, "delivery_log");
+        assert_eq!(s.retention_hours, 120);
+        assert_eq!(s.slice_ms, 3_600_000);
+        assert!(!s.allow_private_urls);
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        let env = [("DATABASE_URL", "x")];
+        let err = Settings::from(&env).unwrap_err().to_string();
+        assert!(err.contains("KAFKA_BROKERS"), "{err}");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let env = [
+            ("DATABASE_URL", "mysql://u:p@h/db"),
+            ("KAFKA_BROKERS", "b:9092"),
+            ("SLICE_QUEUE_URL", "http://q"),
+            ("CHECKPOINT_TABLE", "t"),
+            ("API_KEY_PEPPER", "pepper"),
+            ("SLICE_SECONDS", "soon"),
+        ];
+        assert!(Settings::from(&env).unwrap_err().to_string().contains("SLICE_SECONDS"));
+    }
+}

@@ -1,0 +1,65 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! string_id {
+    ($name:ident, $prefix:literal) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// A fresh random id with the type's prefix.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, uuid::Uuid::new_v4().simple()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+    };
+}
+
+string_id!(TenantId, "tn_");
+string_id!(WebhookId, "wh_");
+string_id!(JobId, "job_");
+string_id!(ApiKeyId, "");
+
+/// Milliseconds since the Unix epoch: Kafka record timestamps and window edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventTime(pub i64);
+
+impl EventTime {
+    pub fn from_datetime(dt: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(dt.timestamp_millis())
+    }
+    pub fn to_datetime(self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default()
+    }
+    pub fn now() -> Self {
+        Self(chrono::Utc::now().timestamp_millis())
+    }
+    /// RFC 3339 with millisecond precision and a `Z` suffix.
+    pub fn to_rfc3339(self) -> String {
+        self.to_datetime()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+}
+
+impl fmt::Display for EventTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure domain code: no I/O, no SDK types.
+
+pub mod apikey;
+pub mod checkpoint;
+pub mod dedup;
+pub mod ids;
+pub mod job;
+pub mod partitioner;
+pub mod record;
+pub mod signing;
+pub mod task;
+pub mod webhook_url;
+pub mod window;

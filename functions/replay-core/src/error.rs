@@ -1,0 +1,69 @@
+use thiserror::Error;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The one error type of the core. Each variant knows whether a retry can help,
+/// which is what the functions need to decide between a batch item failure,
+/// a 503 and a permanent failure.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid date: {0}")]
+    InvalidDate(String),
+    #[error("invalid range: {0}")]
+    InvalidRange(String),
+    #[error("range too old: {0}")]
+    RangeTooOld(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("a replay job is already running for this webhook: {job_id}")]
+    JobAlreadyRunning { job_id: String },
+    #[error("malformed message: {0}")]
+    MalformedMessage(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("lease lost: another worker owns this slice")]
+    LeaseLost,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("queue: {0}")]
+    Queue(String),
+    #[error("checkpoint store: {0}")]
+    Checkpoint(String),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Whether the same operation may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Database(_)
+            | Error::Kafka(_)
+            | Error::Queue(_)
+            | Error::Checkpoint(_)
+            | Error::Http(_) => true,
+            Error::InvalidRequest(_)
+            | Error::InvalidDate(_)
+            | Error::InvalidRange(_)
+            | Error::RangeTooOld(_)
+            | Error::Unauthorized
+            | Error::NotFound
+            | Error::JobAlreadyRunning { .. }
+            | Error::MalformedMessage(_)
+            | Error::Config(_)
+            | Error::LeaseLost
+            | Error::Migrate(_)
+            | Error::Internal(_) => false,
+        }
+    }
+}

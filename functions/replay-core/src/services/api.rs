@@ -1,0 +1,176 @@
+//! The HTTP API's use cases (contract section 2), independent of Lambda types.
+
+use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, WebhookRow};
+use crate::config::Settings;
+use crate::domain::apikey;
+use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use crate::domain::job::JobView;
+use crate::domain::partitioner::partition_for_key;
+use crate::domain::signing::generate_secret;
+use crate::domain::task::QueueTask;
+use crate::domain::webhook_url::{check_form, check_resolved, UrlProblem};
+use crate::domain::window::Window;
+use crate::error::{Error, Result};
+use crate::ports::{DeliveryLog, SliceQueue};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, instrument, warn};
+
+pub struct ApiContext {
+    pub store: MySqlStore,
+    pub queue: Box<dyn SliceQueue>,
+    pub log: Box<dyn DeliveryLog>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: WebhookId,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+    pub created_at: String,
+}
+
+impl WebhookView {
+    fn of(row: WebhookRow, with_secret: bool) -> Self {
+        Self {
+            id: WebhookId(row.id),
+            url: row.url,
+            secret: with_secret.then_some(row.secret),
+            created_at: format_time(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TenantCreated {
+    pub tenant_id: TenantId,
+    pub api_key: String,
+}
+
+/// Operator action (`replayctl tenant create`): a tenant and its first key.
+pub async fn create_tenant(store: &MySqlStore, pepper: &str, name: &str) -> Result<TenantCreated> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::InvalidRequest("tenant name must be 1-200 characters".into()));
+    }
+    let tenant_id = TenantId::generate();
+    store.insert_tenant(&tenant_id, name).await?;
+    let api_key = create_api_key(store, pepper, &tenant_id).await?;
+    Ok(TenantCreated { tenant_id, api_key })
+}
+
+pub async fn create_api_key(store: &MySqlStore, pepper: &str, tenant: &TenantId) -> Result<String> {
+    let key = apikey::generate(pepper);
+    store.insert_api_key(&key.key_id, tenant, &key.hash).await?;
+    Ok(key.api_key)
+}
+
+impl ApiContext {
+    /// Resolves `Authorization: Bearer <key>` to a tenant.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantId> {
+        let key = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(Error::Unauthorized)?;
+        let key_id = apikey::key_id(key).ok_or(Error::Unauthorized)?;
+        let (tenant, hash) = self.store.api_key(key_id).await?.ok_or(Error::Unauthorized)?;
+        if apikey::matches(&self.settings.api_key_pepper, key, &hash) {
+            Ok(tenant)
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    #[instrument(skip(self, req))]
+    pub async fn create_webhook(&self, tenant: &TenantId, req: CreateWebhook) -> Result<WebhookView> {
+        let allow = self.settings.allow_private_urls;
+        let url = check_form(req.url.trim(), allow).map_err(url_error)?;
+        check_resolved(&url, allow).await.map_err(url_error)?;
+        let id = WebhookId::generate();
+        let row = self.store.insert_webhook(tenant, &id, url.as_str(), &generate_secret()).await?;
+        info!(webhook_id = %id, "webhook created");
+        Ok(WebhookView::of(row, true))
+    }
+
+    pub async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<WebhookView> {
+        let row = self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
+        Ok(WebhookView::of(row, false))
+    }
+
+    /// Validates the window, records the job and its slices in one
+    /// transaction, then enqueues one message per slice. If the enqueue
+    /// fails the job stays recorded and the sweeper enqueues it (outbox).
+    #[instrument(skip(self))]
+    pub async fn create_replay(
+        &self,
+        tenant: &TenantId,
+        webhook_id: &WebhookId,
+        from: EventTime,
+        to: EventTime,
+        idempotency_key: Option<&str>,
+    ) -> Result<JobView> {
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > 255 {
+                return Err(Error::InvalidRequest("Idempotency-Key must be 1-255 characters".into()));
+            }
+        }
+        self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
+        let window = Window::validate(from, to, EventTime::now(), self.settings.retention_hours)?;
+        let partitions = self.log.partition_count().await?;
+        let partition = partition_for_key(webhook_id.as_str().as_bytes(), partitions);
+        let slices: Vec<(EventTime, EventTime)> =
+            window.slices(self.settings.slice_ms).into_iter().map(|s| (s.from, s.to)).collect();
+        let request_hash: [u8; 32] = Sha256::digest(format!("{}|{}|{}", webhook_id, from.0, to.0)).into();
+        let job_id = JobId::generate();
+        let created = self
+            .store
+            .create_job(NewJob {
+                id: &job_id,
+                tenant_id: tenant,
+                webhook_id,
+                from: window.from,
+                to: window.to,
+                partition,
+                slices: &slices,
+                idempotency_key,
+                request_hash,
+            })
+            .await?;
+        let view = match created {
+            Created::Existing(view) => return Ok(view),
+            Created::New(view) => view,
+        };
+        let tasks: Vec<QueueTask> = (0..slices.len() as u32).map(|i| QueueTask::slice(job_id.clone(), i, 0)).collect();
+        match self.queue.send(&tasks).await {
+            Ok(()) => self.store.mark_enqueued(&job_id).await?,
+            Err(e) => warn!(error = %e, "enqueue failed; the sweeper will enqueue the job"),
+        }
+        info!(%job_id, partition, slices = slices.len(), "replay job created");
+        Ok(view)
+    }
+
+    pub async fn get_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
+        self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)
+    }
+
+    pub async fn list_jobs(&self, tenant: &TenantId, webhook_id: &WebhookId) -> Result<Vec<JobView>> {
+        self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
+        self.store.list_jobs(tenant, webhook_id, 100).await
+    }
+
+    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
+        self.store.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)
+    }
+}
+
+fn url_error(p: UrlProblem) -> Error {
+    Error::InvalidRequest(p.message().to_owned())
+}

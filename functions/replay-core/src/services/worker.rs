@@ -1,0 +1,98 @@
+//! The replay worker's use case: one queue message, one slice.
+
+use super::finalize::finalize_if_done;
+use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
+use crate::adapters::mysql::{slice_state, MySqlStore};
+use crate::config::WorkerConfig;
+use crate::domain::ids::{EventTime, JobId, WebhookId};
+use crate::domain::job::JobState;
+use crate::domain::signing::SigningKey;
+use crate::domain::task::QueueTask;
+use crate::domain::window::Window;
+use crate::error::{Error, Result};
+use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceQueue};
+use std::time::Instant;
+use tracing::{info, instrument, warn};
+
+/// Clients built once per cold start.
+pub struct WorkerContext {
+    pub store: MySqlStore,
+    pub log: Box<dyn DeliveryLog>,
+    pub checkpoints: Box<dyn CheckpointStore>,
+    pub deliverer: Box<dyn Deliverer>,
+    pub queue: Box<dyn SliceQueue>,
+    pub cfg: WorkerConfig,
+    pub delivery_concurrency: usize,
+}
+
+/// Handles one message body. `Ok` means the message is done with (delete it);
+/// a retryable `Err` leaves it to the queue's visibility timeout and DLQ.
+#[instrument(skip(ctx, body, deadline), fields(owner = %owner))]
+pub async fn handle_message(ctx: &WorkerContext, body: &str, owner: &str, deadline: Instant) -> Result<()> {
+    let task = QueueTask::from_json(body).map_err(Error::MalformedMessage)?;
+    match task {
+        QueueTask::ReplaySlice { job_id, slice_index, continuation, .. } => {
+            replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await
+        }
+    }
+}
+
+async fn replay_slice(
+    ctx: &WorkerContext,
+    job_id: &JobId,
+    slice_index: u32,
+    continuation: u32,
+    owner: &str,
+    deadline: Instant,
+) -> Result<()> {
+    let Some(row) = ctx.store.slice(job_id, slice_index).await? else {
+        return Err(Error::MalformedMessage(format!("no slice {slice_index} of job {job_id}")));
+    };
+    let job_state = JobState::parse(&row.job_state).unwrap_or(JobState::Failed);
+    if row.slice_state != slice_state::PENDING && row.slice_state != slice_state::RUNNING {
+        info!(slice_state = %row.slice_state, "slice already ended");
+        return Ok(());
+    }
+    if job_state.is_terminal() {
+        // Cancelled (or given up) while this message waited in the queue.
+        ctx.store.set_slice_state(job_id, slice_index, slice_state::CANCELLED).await?;
+        finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
+        return Ok(());
+    }
+    let key = SigningKey::from_secret(&row.secret)
+        .ok_or_else(|| Error::Internal(format!("webhook {} has an invalid secret", row.webhook_id)))?;
+    let spec = SliceSpec {
+        job_id: job_id.clone(),
+        slice_index,
+        webhook_id: WebhookId(row.webhook_id.clone()),
+        partition: row.partition_id as u32,
+        window: Window { from: EventTime(row.from_ms), to: EventTime(row.to_ms) },
+        url: row.url.clone(),
+        key,
+    };
+    ctx.store.start_slice(job_id, slice_index).await?;
+    let ports = SlicePorts {
+        log: ctx.log.as_ref(),
+        checkpoints: ctx.checkpoints.as_ref(),
+        deliverer: ctx.deliverer.as_ref(),
+        progress: &ctx.store,
+        delivery_concurrency: ctx.delivery_concurrency,
+    };
+    match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
+        SliceOutcome::Done(counters) => {
+            ctx.store.end_slice(job_id, slice_index, slice_state::DONE, &counters).await?;
+            info!(?counters, "slice done");
+            finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
+        }
+        SliceOutcome::Cancelled(counters) => {
+            ctx.store.end_slice(job_id, slice_index, slice_state::CANCELLED, &counters).await?;
+            finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
+        }
+        SliceOutcome::Continue(_) => {
+            ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice_index, continuation + 1)]).await?;
+        }
+        SliceOutcome::Busy => {}
+        SliceOutcome::LeaseLost => warn!("lease lost to another worker; stopped"),
+    }
+    Ok(())
+}

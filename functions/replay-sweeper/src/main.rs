@@ -1,0 +1,30 @@
+//! Sweeper: runs on an EventBridge schedule; see `services::sweeper`.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use replay_core::adapters::{aws_config, http::HttpDeliverer, mysql::MySqlStore, sqs::SqsQueue};
+use replay_core::config::Settings;
+use replay_core::services::sweeper::{sweep, SweepReport, SweeperContext};
+use serde_json::Value;
+
+// The schedule's event carries nothing the sweep needs, so it is taken as raw JSON.
+async fn handler(ctx: &SweeperContext, _event: LambdaEvent<Value>) -> Result<SweepReport, Error> {
+    let report = sweep(ctx).await?;
+    tracing::info!(?report, "sweep done");
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    replay_core::telemetry::init();
+    let settings = Settings::from_env()?;
+    let aws = aws_config().await;
+    let ctx = SweeperContext {
+        store: MySqlStore::connect(&settings.database_url).await?,
+        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
+        deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
+        stale_after: settings.stale_after,
+        max_restarts: settings.max_restarts,
+    };
+    let ctx = &ctx;
+    run(service_fn(move |event| handler(ctx, event))).await
+}

@@ -1,0 +1,68 @@
+//! Replay worker: SQS batch in, one slice per message, partial batch failures out.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use replay_core::adapters::{aws_config, dynamo::DynamoCheckpoints, http::HttpDeliverer, kafka::KafkaLog, mysql::MySqlStore, sqs::SqsQueue};
+use replay_core::config::Settings;
+use replay_core::services::worker::{handle_message, WorkerContext};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::{error, warn};
+
+/// Time budget when the runtime gives no usable deadline (cargo lambda watch
+/// sends a fixed non-epoch value).
+fn budget_fallback() -> Duration {
+    let ms = std::env::var("WORKER_TIME_BUDGET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(60_000);
+    Duration::from_millis(ms)
+}
+
+fn deadline_of(deadline_epoch_ms: u64) -> Instant {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    if deadline_epoch_ms > now_ms {
+        Instant::now() + Duration::from_millis(deadline_epoch_ms - now_ms)
+    } else {
+        Instant::now() + budget_fallback()
+    }
+}
+
+async fn handler(ctx: &WorkerContext, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let deadline = deadline_of(event.context.deadline);
+    let mut response = SqsBatchResponse::default();
+    for message in event.payload.records {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        let body = message.body.as_deref().unwrap_or_default();
+        // The owner is unique per attempt so a redelivered message competes for the lease.
+        let owner = format!("{}:{}", event.context.request_id, message_id);
+        if let Err(e) = handle_message(ctx, body, &owner, deadline).await {
+            if e.is_retryable() {
+                warn!(%message_id, error = %e, "slice failed; the queue will retry it");
+            } else {
+                // Poison: it fails every receive until the queue moves it to the DLQ.
+                error!(%message_id, error = %e, "message cannot be processed");
+            }
+            response.add_failure(message_id);
+        }
+    }
+    Ok(response)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    replay_core::telemetry::init();
+    let settings = Settings::from_env()?;
+    let aws = aws_config().await;
+    let ctx = WorkerContext {
+        store: MySqlStore::connect(&settings.database_url).await?,
+        log: Box::new(KafkaLog::new(settings.kafka.clone())?),
+        checkpoints: Box::new(DynamoCheckpoints::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            settings.checkpoint_table.clone(),
+            settings.worker.checkpoint_ttl,
+        )),
+        deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
+        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
+        cfg: settings.worker.clone(),
+        delivery_concurrency: settings.delivery.concurrency,
+    };
+    let ctx = &ctx;
+    run(service_fn(move |event| handler(ctx, event))).await
+}
