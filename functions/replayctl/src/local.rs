@@ -168,6 +168,7 @@ async fn supervise(
                 .env("AWS_LAMBDA_FUNCTION_NAME", name)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
                 .stdin(Stdio::null())
                 .stdout(out.try_clone()?)
                 .stderr(out)

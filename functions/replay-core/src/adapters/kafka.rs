@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::ports::{DeliveryLog, RecordKind, ScanBatch, ScanRequest, ScannedRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -14,14 +15,32 @@ use rdkafka::ClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OnceCell};
-use tracing::debug;
+use tracing::{debug, warn};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Logs librdkafka's client-level errors, except the end-of-partition events
+/// a scan asks for (`enable.partition.eof`), which are not errors here.
+pub struct ReplayContext;
+
+impl ClientContext for ReplayContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_)) {
+            debug!(%reason, "end of partition");
+        } else {
+            warn!(%error, %reason, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for ReplayContext {}
+
+type ReplayConsumer = BaseConsumer<ReplayContext>;
 
 pub struct KafkaLog {
     cfg: KafkaConfig,
     /// Used for metadata and offset look-ups; scans get their own consumer.
-    admin: Arc<BaseConsumer>,
+    admin: Arc<ReplayConsumer>,
     partitions: OnceCell<u32>,
 }
 
@@ -51,7 +70,7 @@ fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
 
 impl KafkaLog {
     pub fn new(cfg: KafkaConfig) -> Result<Self> {
-        let admin: BaseConsumer = consumer_config(&cfg).create()?;
+        let admin: ReplayConsumer = consumer_config(&cfg).create_with_context(ReplayContext)?;
         Ok(Self { cfg, admin: Arc::new(admin), partitions: OnceCell::new() })
     }
 
@@ -116,7 +135,7 @@ impl DeliveryLog for KafkaLog {
     }
 
     fn scan(&self, req: ScanRequest<'_>) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
-        let consumer: BaseConsumer = consumer_config(&self.cfg).create()?;
+        let consumer: ReplayConsumer = consumer_config(&self.cfg).create_with_context(ReplayContext)?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.cfg.topic, req.partition as i32, Offset::Offset(req.from))?;
         consumer.assign(&tpl)?;
@@ -130,7 +149,7 @@ impl DeliveryLog for KafkaLog {
 }
 
 fn scan_blocking(
-    consumer: BaseConsumer,
+    consumer: ReplayConsumer,
     from: i64,
     end: i64,
     count_from: i64,

@@ -1,0 +1,37 @@
+# activity-replay: one entry point for the local stack, the demo and the tests.
+# Every target that needs services brings them up first (idempotent).
+SHELL := /bin/bash
+ENV := source infra/local/env.sh &&
+
+.PHONY: up down status build demo test unit lint fmt
+
+up:
+	infra/local/up.sh
+
+down:
+	infra/local/down.sh
+
+status:
+	infra/local/status.sh
+
+build:
+	$(ENV) cargo build --workspace --bins
+
+## The main job: a local replay end to end (seed, register, replay, verify).
+demo: up build
+	$(ENV) target/debug/replayctl demo
+
+## Everything: formatting, lints, unit tests, integration and end-to-end tests.
+test: up lint
+	$(ENV) cargo build --workspace --bins --tests
+	$(ENV) cargo test --workspace --no-fail-fast
+
+unit:
+	cargo test --workspace --lib --bins
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all

