@@ -161,7 +161,9 @@ struct RunState {
 
 impl RunState {
     fn new(cp: Checkpoint, lease: Lease, now: Instant) -> Self {
-        Self { cp, lease, records_since_checkpoint: 0, last_checkpoint: now, last_heartbeat: now }
+        // The first batch heartbeats at once, so the job shows ONGOING as soon as events flow.
+        let long_ago = now.checked_sub(std::time::Duration::from_secs(3_600)).unwrap_or(now);
+        Self { cp, lease, records_since_checkpoint: 0, last_checkpoint: now, last_heartbeat: long_ago }
     }
 
     /// Checkpoints, heartbeats and stops at the rates the config allows.
