@@ -1,12 +1,12 @@
 //! Replay correctness with the worker's real adapters, in process.
 
-use replay_integration_tests::replayctl::receiver::Receiver;
-use replay_integration_tests::replayctl::seed::{Manifest, SeedKind};
-use replay_integration_tests::*;
 use replay_core::domain::ids::{EventTime, JobId, WebhookId};
 use replay_core::domain::job::JobState;
 use replay_core::domain::partitioner::partition_for_key;
 use replay_core::services::api::{create_tenant, CreateWebhook};
+use replay_integration_tests::replayctl::receiver::Receiver;
+use replay_integration_tests::replayctl::seed::{Manifest, SeedKind};
+use replay_integration_tests::*;
 use std::time::Duration;
 
 /// Duplicates within a slice and across a slice boundary, a copy of an event
@@ -38,7 +38,12 @@ pub fn tricky_log(me: &str, other: &str, from: i64, to: i64) -> Manifest {
     ];
     for i in 0..300 {
         let ts = from + 2 * HOUR + i * 10_000;
-        records.push(record(ts, if i % 3 == 0 { me } else { other }, &format!("bulk-{i}"), Event));
+        records.push(record(
+            ts,
+            if i % 3 == 0 { me } else { other },
+            &format!("bulk-{i}"),
+            Event,
+        ));
     }
     records.push(record(to - 1, me, "edge-before-to", Event));
     records.push(record(to, me, "at-to-1", Event));
@@ -55,7 +60,14 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     let worker = stack.worker()?;
     let receiver = Receiver::start(0).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;
+    let hook = api
+        .create_webhook(
+            &tenant.tenant_id,
+            CreateWebhook {
+                url: receiver.url("me"),
+            },
+        )
+        .await?;
     receiver.register("me", hook.secret.as_deref().unwrap_or_default());
     let me = hook.id.as_str().to_owned();
 
@@ -64,10 +76,22 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     let log = tricky_log(&me, "wh_other", from, to);
     stack.produce(&log.records).await?;
     let expected = log.expected(&me, from, to);
-    assert!(expected.contains("at-from-3") && expected.contains("edge-before-to") && expected.contains("at-slice-edge"));
+    assert!(
+        expected.contains("at-from-3")
+            && expected.contains("edge-before-to")
+            && expected.contains("at-slice-edge")
+    );
     assert!(!expected.contains("straddles-from") && !expected.contains("at-to-1"));
 
-    let job = api.create_replay(&tenant.tenant_id, &WebhookId(me.clone()), EventTime(from), EventTime(to), None).await?;
+    let job = api
+        .create_replay(
+            &tenant.tenant_id,
+            &WebhookId(me.clone()),
+            EventTime(from),
+            EventTime(to),
+            None,
+        )
+        .await?;
     assert_eq!(job.state, JobState::Open);
     assert_eq!(job.progress.slices_total, 3);
     let job_id = job.job_id.clone();
@@ -78,14 +102,25 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
         .await?;
 
     let stats = receiver.stats("me");
-    let received: std::collections::HashSet<String> =
-        stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
+    let received: std::collections::HashSet<String> = stats
+        .accepted
+        .keys()
+        .filter(|k| !k.starts_with("replay-job-"))
+        .cloned()
+        .collect();
     assert_eq!(received, expected, "exactly the window's events");
     assert_eq!(stats.repeats(), 0, "each event once");
     assert_eq!(stats.signature_failures, 0);
-    assert_eq!(stats.replay_job_ids.keys().collect::<Vec<_>>(), vec![job_id.as_str()]);
+    assert_eq!(
+        stats.replay_job_ids.keys().collect::<Vec<_>>(),
+        vec![job_id.as_str()]
+    );
 
-    let view = stack.store.job_view(None, &JobId(job_id.to_string())).await?.expect("job");
+    let view = stack
+        .store
+        .job_view(None, &JobId(job_id.to_string()))
+        .await?
+        .expect("job");
     assert_eq!(view.state, JobState::Completed);
     let c = view.progress.counters;
     assert_eq!(c.events_delivered as usize, expected.len());
@@ -98,7 +133,9 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     let in_window = log
         .records
         .iter()
-        .filter(|r| r.timestamp >= from && r.timestamp < to && partition(&r.webhook_id) == partition(&me))
+        .filter(|r| {
+            r.timestamp >= from && r.timestamp < to && partition(&r.webhook_id) == partition(&me)
+        })
         .count() as u64;
     assert_eq!(c.events_scanned, in_window);
     assert_eq!(view.progress.slices_done, 3);

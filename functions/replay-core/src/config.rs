@@ -37,6 +37,14 @@ pub struct WorkerConfig {
     pub deadline_margin: Duration,
     pub max_dedup_bytes: usize,
     pub checkpoint_ttl: Duration,
+    /// Requests started per second by one slice (0 = no limit).
+    pub delivery_rate_per_second: u32,
+    /// Consecutive failed events (5xx, 429, timeouts, connection errors, after
+    /// their retries) that open the circuit and pause the slice.
+    pub circuit_break_after: u32,
+    pub circuit_pause: Duration,
+    /// Pauses before the slice gives up and fails its remaining events unsent.
+    pub circuit_max_pauses: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +60,9 @@ pub struct Settings {
     pub allow_private_urls: bool,
     pub stale_after: Duration,
     pub max_restarts: u32,
+    /// Slices of one job running at once (with DELIVERY_CONCURRENCY and
+    /// DELIVERY_RATE_PER_SECOND, the per-job cap on load on a receiver).
+    pub max_parallel_slices: u32,
     pub delivery: DeliveryConfig,
     pub worker: WorkerConfig,
 }
@@ -70,7 +81,9 @@ impl Env for ProcessEnv {
 
 impl<const N: usize> Env for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
     }
 }
 
@@ -82,9 +95,11 @@ fn required(env: &dyn Env, name: &str) -> Result<String> {
 fn parsed<T: FromStr>(env: &dyn Env, name: &str, default: T) -> Result<T> {
     match env.get(name) {
         None => Ok(default),
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| Error::Config(format!("environment variable {name} has an invalid value `{raw}`"))),
+        Some(raw) => raw.parse().map_err(|_| {
+            Error::Config(format!(
+                "environment variable {name} has an invalid value `{raw}`"
+            ))
+        }),
     }
 }
 
@@ -106,7 +121,11 @@ impl Settings {
                     .map(|kv| {
                         kv.split_once('=')
                             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                            .ok_or_else(|| Error::Config(format!("KAFKA_PROPERTIES entry `{kv}` is not key=value")))
+                            .ok_or_else(|| {
+                                Error::Config(format!(
+                                    "KAFKA_PROPERTIES entry `{kv}` is not key=value"
+                                ))
+                            })
                     })
                     .collect::<Result<Vec<_>>>()
             })
@@ -116,15 +135,19 @@ impl Settings {
         if slice_seconds <= 0 {
             return Err(Error::Config("SLICE_SECONDS must be positive".into()));
         }
-        let concurrency: usize = parsed(env, "DELIVERY_CONCURRENCY", 32)?;
+        let concurrency: usize = parsed(env, "DELIVERY_CONCURRENCY", 16)?;
         if concurrency == 0 {
-            return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
+            return Err(Error::Config(
+                "DELIVERY_CONCURRENCY must be at least 1".into(),
+            ));
         }
         Ok(Self {
             database_url: required(env, "DATABASE_URL")?,
             kafka: KafkaConfig {
                 brokers: required(env, "KAFKA_BROKERS")?,
-                topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
+                topic: env
+                    .get("DELIVERY_LOG_TOPIC")
+                    .unwrap_or_else(|| "delivery_log".into()),
                 extra,
             },
             queue_url: required(env, "SLICE_QUEUE_URL")?,
@@ -135,6 +158,7 @@ impl Settings {
             allow_private_urls: parsed(env, "ALLOW_PRIVATE_WEBHOOK_URLS", false)?,
             stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
             max_restarts: parsed(env, "MAX_SLICE_RESTARTS", 5)?,
+            max_parallel_slices: parsed::<u32>(env, "MAX_PARALLEL_SLICES", 4)?.max(1),
             delivery: DeliveryConfig {
                 concurrency,
                 request_timeout: millis(env, "DELIVERY_TIMEOUT_MS", 10_000)?,
@@ -151,7 +175,13 @@ impl Settings {
                 lease_ttl: millis(env, "LEASE_TTL_MS", 30_000)?,
                 deadline_margin: millis(env, "DEADLINE_MARGIN_MS", 10_000)?,
                 max_dedup_bytes: parsed(env, "MAX_DEDUP_BYTES", 300_000)?,
-                checkpoint_ttl: Duration::from_secs(parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600),
+                checkpoint_ttl: Duration::from_secs(
+                    parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600,
+                ),
+                delivery_rate_per_second: parsed(env, "DELIVERY_RATE_PER_SECOND", 1_000)?,
+                circuit_break_after: parsed::<u32>(env, "CIRCUIT_BREAK_AFTER", 10)?.max(1),
+                circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 60_000)?,
+                circuit_max_pauses: parsed(env, "CIRCUIT_MAX_PAUSES", 3)?,
             },
         })
     }
@@ -195,6 +225,9 @@ mod tests {
             ("API_KEY_PEPPER", "pepper"),
             ("SLICE_SECONDS", "soon"),
         ];
-        assert!(Settings::from(&env).unwrap_err().to_string().contains("SLICE_SECONDS"));
+        assert!(Settings::from(&env)
+            .unwrap_err()
+            .to_string()
+            .contains("SLICE_SECONDS"));
     }
 }

@@ -61,7 +61,11 @@ impl Manifest {
                 first.entry(r.event_id.as_str()).or_insert(r.timestamp);
             }
         }
-        first.into_iter().filter(|(_, ts)| *ts >= from && *ts < to).map(|(id, _)| id.to_owned()).collect()
+        first
+            .into_iter()
+            .filter(|(_, ts)| *ts >= from && *ts < to)
+            .map(|(id, _)| id.to_owned())
+            .collect()
     }
 
     pub fn count(&self, kind: SeedKind) -> usize {
@@ -98,7 +102,9 @@ pub fn plan_records(plan: &SeedPlan) -> Result<Manifest> {
         bail!("a seed plan needs webhooks and a non-empty time range");
     }
     let mut rng = StdRng::seed_from_u64(plan.seed);
-    let weights: Vec<f64> = (1..=plan.webhooks.len()).map(|rank| 1.0 / rank as f64).collect();
+    let weights: Vec<f64> = (1..=plan.webhooks.len())
+        .map(|rank| 1.0 / rank as f64)
+        .collect();
     let pick = WeightedIndex::new(&weights).context("webhook weights")?;
     let filler: String = "x".repeat(plan.payload_bytes.saturating_sub(300).max(8));
     let span = plan.end_ms - plan.start_ms;
@@ -112,7 +118,13 @@ pub fn plan_records(plan: &SeedPlan) -> Result<Manifest> {
             } else {
                 event_value(&format!("evm_{i}"), "wh_someone_else", ts, "mismatched")
             };
-            records.push(SeedRecord { timestamp: ts, webhook_id, event_id: format!("evm_{i}"), kind: SeedKind::Malformed, value });
+            records.push(SeedRecord {
+                timestamp: ts,
+                webhook_id,
+                event_id: format!("evm_{i}"),
+                kind: SeedKind::Malformed,
+                value,
+            });
             continue;
         }
         let event_id = format!("ev_{:016x}", rng.gen::<u64>());
@@ -127,7 +139,13 @@ pub fn plan_records(plan: &SeedPlan) -> Result<Manifest> {
                 value: value.clone(),
             });
         }
-        records.push(SeedRecord { timestamp: ts, webhook_id, event_id, kind: SeedKind::Event, value });
+        records.push(SeedRecord {
+            timestamp: ts,
+            webhook_id,
+            event_id,
+            kind: SeedKind::Event,
+            value,
+        });
     }
     // Stable: an original keeps its place before a duplicate with the same timestamp.
     records.sort_by_key(|r| (r.timestamp, r.kind == SeedKind::Duplicate));
@@ -164,7 +182,10 @@ pub async fn produce(kafka: &KafkaConfig, records: &[SeedRecord]) -> Result<()> 
     Ok(())
 }
 
-type DeliveryResult = Result<rdkafka::producer::future_producer::Delivery, (rdkafka::error::KafkaError, rdkafka::message::OwnedMessage)>;
+type DeliveryResult = Result<
+    rdkafka::producer::future_producer::Delivery,
+    (rdkafka::error::KafkaError, rdkafka::message::OwnedMessage),
+>;
 
 fn check(result: Option<DeliveryResult>) -> Result<()> {
     match result {
@@ -193,12 +214,19 @@ mod tests {
         let dups = m.count(SeedKind::Duplicate);
         assert!((400..800).contains(&dups), "{dups}");
         assert!(m.count(SeedKind::Malformed) > 10);
-        assert!(m.records.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+        assert!(m
+            .records
+            .windows(2)
+            .all(|w| w[0].timestamp <= w[1].timestamp));
         let top = m.records.iter().filter(|r| r.webhook_id == "wh_0").count();
         let last = m.records.iter().filter(|r| r.webhook_id == "wh_49").count();
         assert!(top > 10 * last, "skewed: {top} vs {last}");
         let all = m.expected("wh_0", 0, 5 * 86_400_000);
-        let originals = m.records.iter().filter(|r| r.webhook_id == "wh_0" && r.kind == SeedKind::Event).count();
+        let originals = m
+            .records
+            .iter()
+            .filter(|r| r.webhook_id == "wh_0" && r.kind == SeedKind::Event)
+            .count();
         assert_eq!(all.len(), originals);
     }
 }

@@ -18,8 +18,14 @@ pub struct HttpDeliverer {
 pub enum Attempt {
     Success,
     /// Retry after this long (from `Retry-After`) or after the backoff.
-    Retry { status: Option<u16>, after: Option<Duration>, error: String },
-    Fail { status: u16 },
+    Retry {
+        status: Option<u16>,
+        after: Option<Duration>,
+        error: String,
+    },
+    Fail {
+        status: u16,
+    },
 }
 
 /// Classifies a response per the contract: 2xx success; 429/503 honour
@@ -34,10 +40,18 @@ pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        return Attempt::Retry { status: Some(code), after, error: format!("HTTP {code}") };
+        return Attempt::Retry {
+            status: Some(code),
+            after,
+            error: format!("HTTP {code}"),
+        };
     }
     if status.is_server_error() {
-        return Attempt::Retry { status: Some(code), after: None, error: format!("HTTP {code}") };
+        return Attempt::Retry {
+            status: Some(code),
+            after: None,
+            error: format!("HTTP {code}"),
+        };
     }
     Attempt::Fail { status: code }
 }
@@ -55,7 +69,9 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// Exponential backoff with full jitter.
 pub fn backoff(cfg: &DeliveryConfig, attempt: u32) -> Duration {
-    let exp = cfg.backoff_base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    let exp = cfg
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
     let cap = exp.min(cfg.backoff_max);
     let jitter = rand::thread_rng().gen_range(0..=cap.as_millis().max(1) as u64);
     Duration::from_millis(jitter)
@@ -92,9 +108,20 @@ impl HttpDeliverer {
             }
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
-        match self.client.post(&d.url).headers(headers).body(d.body.clone()).send().await {
+        match self
+            .client
+            .post(&d.url)
+            .headers(headers)
+            .body(d.body.clone())
+            .send()
+            .await
+        {
             Ok(resp) => classify_response(resp.status(), resp.headers()),
-            Err(e) => Attempt::Retry { status: None, after: None, error: error_chain(&e) },
+            Err(e) => Attempt::Retry {
+                status: None,
+                after: None,
+                error: error_chain(&e),
+            },
         }
     }
 }
@@ -122,10 +149,18 @@ impl Deliverer for HttpDeliverer {
                     return DeliveryOutcome::Failed {
                         attempts,
                         last_status: (status > 0).then_some(status),
-                        error: if status > 0 { format!("HTTP {status}") } else { "invalid header value".into() },
+                        error: if status > 0 {
+                            format!("HTTP {status}")
+                        } else {
+                            "invalid header value".into()
+                        },
                     }
                 }
-                Attempt::Retry { status, after, error } => {
+                Attempt::Retry {
+                    status,
+                    after,
+                    error,
+                } => {
                     let wait = match after {
                         Some(after) if after > self.cfg.retry_after_max => {
                             return DeliveryOutcome::Failed {
@@ -138,7 +173,11 @@ impl Deliverer for HttpDeliverer {
                         None => backoff(&self.cfg, attempts),
                     };
                     if attempts >= self.cfg.max_attempts {
-                        return DeliveryOutcome::Failed { attempts, last_status: status, error };
+                        return DeliveryOutcome::Failed {
+                            attempts,
+                            last_status: status,
+                            error,
+                        };
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -154,11 +193,21 @@ mod tests {
     #[test]
     fn classifies_statuses_per_contract() {
         let empty = HeaderMap::new();
-        assert_eq!(classify_response(StatusCode::NO_CONTENT, &empty), Attempt::Success);
-        assert_eq!(classify_response(StatusCode::GONE, &empty), Attempt::Fail { status: 410 });
+        assert_eq!(
+            classify_response(StatusCode::NO_CONTENT, &empty),
+            Attempt::Success
+        );
+        assert_eq!(
+            classify_response(StatusCode::GONE, &empty),
+            Attempt::Fail { status: 410 }
+        );
         assert!(matches!(
             classify_response(StatusCode::BAD_GATEWAY, &empty),
-            Attempt::Retry { status: Some(502), after: None, .. }
+            Attempt::Retry {
+                status: Some(502),
+                after: None,
+                ..
+            }
         ));
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));

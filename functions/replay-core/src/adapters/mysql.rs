@@ -73,7 +73,8 @@ pub mod slice_state {
 const ACTIVE_STATES: &str = "('OPEN','STARTED','ONGOING')";
 
 pub fn format_time(t: NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn is_duplicate_key(e: &sqlx::Error, index: &str) -> bool {
@@ -86,8 +87,8 @@ impl MySqlStore {
         let pool = MySqlPoolOptions::new()
             .max_connections(5)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
+            // Lazy: a cold start never fails because MySQL is down; requests answer 503 instead.
+            .connect_lazy_with(options);
         Ok(Self { pool })
     }
 
@@ -116,7 +117,12 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub async fn insert_api_key(&self, key_id: &str, tenant: &TenantId, key_hash: &[u8]) -> Result<()> {
+    pub async fn insert_api_key(
+        &self,
+        key_id: &str,
+        tenant: &TenantId,
+        key_hash: &[u8],
+    ) -> Result<()> {
         sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3))")
             .bind(key_id)
             .bind(tenant.as_str())
@@ -128,24 +134,35 @@ impl MySqlStore {
 
     /// (tenant id, stored hash) of an unrevoked key.
     pub async fn api_key(&self, key_id: &str) -> Result<Option<(TenantId, Vec<u8>)>> {
-        let row = sqlx::query("SELECT tenant_id, key_hash FROM api_keys WHERE id = ? AND revoked_at IS NULL")
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("key_hash")?))).transpose()
+        let row = sqlx::query(
+            "SELECT tenant_id, key_hash FROM api_keys WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("key_hash")?)))
+            .transpose()
     }
 
     pub async fn revoke_api_key(&self, key_id: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? AND revoked_at IS NULL")
-            .bind(key_id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(key_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     // ---- webhooks ----
 
-    pub async fn insert_webhook(&self, tenant: &TenantId, id: &WebhookId, url: &str, secret: &str) -> Result<WebhookRow> {
+    pub async fn insert_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        url: &str,
+        secret: &str,
+    ) -> Result<WebhookRow> {
         sqlx::query("INSERT INTO webhooks (id, tenant_id, url, secret, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))")
             .bind(id.as_str())
             .bind(tenant.as_str())
@@ -189,7 +206,11 @@ impl MySqlStore {
                 }
                 let id = JobId(row.try_get("id")?);
                 tx.commit().await?;
-                return Ok(Created::Existing(self.job_view(Some(job.tenant_id), &id).await?.ok_or(Error::NotFound)?));
+                return Ok(Created::Existing(
+                    self.job_view(Some(job.tenant_id), &id)
+                        .await?
+                        .ok_or(Error::NotFound)?,
+                ));
             }
         }
         let inserted = sqlx::query(
@@ -212,30 +233,128 @@ impl MySqlStore {
         if let Err(e) = inserted {
             if is_duplicate_key(&e, "ux_jobs_active_webhook") {
                 drop(tx);
-                let running: Option<String> = sqlx::query_scalar("SELECT id FROM replay_jobs WHERE active_webhook_id = ?")
-                    .bind(job.webhook_id.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                return Err(Error::JobAlreadyRunning { job_id: running.unwrap_or_default() });
+                let running: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM replay_jobs WHERE active_webhook_id = ?")
+                        .bind(job.webhook_id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                return Err(Error::JobAlreadyRunning {
+                    job_id: running.unwrap_or_default(),
+                });
             }
             return Err(e.into());
         }
         insert_slices(&mut tx, job.id, job.slices).await?;
         tx.commit().await?;
-        Ok(Created::New(self.job_view(Some(job.tenant_id), job.id).await?.ok_or(Error::NotFound)?))
+        Ok(Created::New(
+            self.job_view(Some(job.tenant_id), job.id)
+                .await?
+                .ok_or(Error::NotFound)?,
+        ))
     }
 
-    /// Outbox mark: the job's slice messages reached the queue.
-    pub async fn mark_enqueued(&self, job_id: &JobId) -> Result<()> {
+    /// Outbox mark: the job's first slice messages reached the queue.
+    pub async fn mark_enqueued(&self, job_id: &JobId, slices: &[u32]) -> Result<()> {
         sqlx::query("UPDATE replay_jobs SET enqueued_at = UTC_TIMESTAMP(3), enqueue_claim_until = NULL WHERE id = ?")
             .bind(job_id.as_str())
             .execute(&self.pool)
             .await?;
+        for &slice in slices {
+            sqlx::query("UPDATE replay_slices SET enqueued_at = UTC_TIMESTAMP(3) WHERE job_id = ? AND slice_index = ?")
+                .bind(job_id.as_str())
+                .bind(slice as i32)
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
+    /// The first `limit` slices still pending, in order.
+    pub async fn pending_slices(&self, job_id: &JobId, limit: u32) -> Result<Vec<u32>> {
+        let slices: Vec<i32> = sqlx::query_scalar(
+            "SELECT slice_index FROM replay_slices WHERE job_id = ? AND state = 'PENDING' ORDER BY slice_index LIMIT ?",
+        )
+        .bind(job_id.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(slices.into_iter().map(|s| s as u32).collect())
+    }
+
+    /// Claims the next slice nobody has enqueued yet (when a slice ends, the
+    /// job's next one starts). Concurrent callers get different slices.
+    pub async fn claim_next_slice(&self, job_id: &JobId) -> Result<Option<u32>> {
+        let claim = uuid::Uuid::new_v4().simple().to_string();
+        let active: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM replay_jobs WHERE id = ? AND state IN {ACTIVE_STATES}"
+        ))
+        .bind(job_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        if active.is_none() {
+            return Ok(None);
+        }
+        let done = sqlx::query(
+            "UPDATE replay_slices SET enqueued_at = UTC_TIMESTAMP(3), enqueue_claim = ? \
+             WHERE job_id = ? AND state = 'PENDING' AND enqueued_at IS NULL ORDER BY slice_index LIMIT 1",
+        )
+        .bind(&claim)
+        .bind(job_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let slice: Option<i32> = sqlx::query_scalar(
+            "SELECT slice_index FROM replay_slices WHERE job_id = ? AND enqueue_claim = ?",
+        )
+        .bind(job_id.as_str())
+        .bind(&claim)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(slice.map(|s| s as u32))
+    }
+
+    /// Pending slices claimed for enqueue more than `older_than_s` ago whose
+    /// message may have been lost (the claimer died before sending); each is
+    /// re-claimed so only one sweeper sends it again.
+    pub async fn claim_lost_slices(&self, older_than_s: u32) -> Result<Vec<(JobId, u32)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT s.job_id, s.slice_index, s.enqueued_at FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+             WHERE s.state = 'PENDING' AND s.enqueued_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND j.state IN {ACTIVE_STATES} LIMIT 100"
+        ))
+        .bind(older_than_s)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            let job_id: String = row.try_get("job_id")?;
+            let slice: i32 = row.try_get("slice_index")?;
+            let at: NaiveDateTime = row.try_get("enqueued_at")?;
+            let won = sqlx::query(
+                "UPDATE replay_slices SET enqueued_at = UTC_TIMESTAMP(3) WHERE job_id = ? AND slice_index = ? AND enqueued_at = ?",
+            )
+            .bind(&job_id)
+            .bind(slice)
+            .bind(at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                == 1;
+            if won {
+                claimed.push((JobId(job_id), slice as u32));
+            }
+        }
+        Ok(claimed)
+    }
+
     /// A job as the API shows it; `tenant` None is the operator's view.
-    pub async fn job_view(&self, tenant: Option<&TenantId>, job_id: &JobId) -> Result<Option<JobView>> {
+    pub async fn job_view(
+        &self,
+        tenant: Option<&TenantId>,
+        job_id: &JobId,
+    ) -> Result<Option<JobView>> {
         let row = sqlx::query(
             "SELECT id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total \
              FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
@@ -251,7 +370,12 @@ impl MySqlStore {
     }
 
     /// A webhook's jobs, newest first.
-    pub async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<JobView>> {
+    pub async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        limit: u32,
+    ) -> Result<Vec<JobView>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
         )
@@ -321,8 +445,12 @@ impl MySqlStore {
                 Ok(FailedEvent {
                     event_id: r.try_get("event_id")?,
                     attempts: r.try_get::<i32, _>("attempts")? as u32,
-                    last_status: r.try_get::<Option<i32>, _>("last_status")?.map(|s| s as u16),
-                    error: r.try_get::<Option<String>, _>("last_error")?.unwrap_or_default(),
+                    last_status: r
+                        .try_get::<Option<i32>, _>("last_status")?
+                        .map(|s| s as u16),
+                    error: r
+                        .try_get::<Option<String>, _>("last_error")?
+                        .unwrap_or_default(),
                 })
             })
             .collect()
@@ -346,7 +474,8 @@ impl MySqlStore {
     /// A worker picked the slice up: slice RUNNING, job OPEN -> STARTED.
     pub async fn start_slice(&self, job_id: &JobId, slice_index: u32) -> Result<()> {
         sqlx::query(
-            "UPDATE replay_slices SET state = 'RUNNING', heartbeat_at = UTC_TIMESTAMP(3) \
+            "UPDATE replay_slices SET state = 'RUNNING', heartbeat_at = UTC_TIMESTAMP(3), \
+             enqueued_at = COALESCE(enqueued_at, UTC_TIMESTAMP(3)) \
              WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')",
         )
         .bind(job_id.as_str())
@@ -363,12 +492,19 @@ impl MySqlStore {
         Ok(())
     }
 
-    /// Ends a slice with its final counters (only once).
-    pub async fn end_slice(&self, job_id: &JobId, slice_index: u32, state: &str, c: &Counters) -> Result<()> {
+    /// Ends a slice with its final counters (only once, only by the lease holder).
+    pub async fn end_slice(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: u64,
+        state: &str,
+        c: &Counters,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE replay_slices SET state = ?, heartbeat_at = UTC_TIMESTAMP(3), events_scanned = ?, events_matched = ?, \
-             events_delivered = ?, duplicates_skipped = ?, delivery_failures = ?, malformed = ? \
-             WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')",
+             events_delivered = ?, duplicates_skipped = ?, delivery_failures = ?, malformed = ?, lease_token = ? \
+             WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING') AND lease_token <= ?",
         )
         .bind(state)
         .bind(c.events_scanned as i64)
@@ -377,15 +513,22 @@ impl MySqlStore {
         .bind(c.duplicates_skipped as i64)
         .bind(c.delivery_failures as i64)
         .bind(c.malformed as i64)
+        .bind(token as i64)
         .bind(job_id.as_str())
         .bind(slice_index as i32)
+        .bind(token as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// Ends one slice, keeping the counters its heartbeats recorded.
-    pub async fn set_slice_state(&self, job_id: &JobId, slice_index: u32, state: &str) -> Result<()> {
+    pub async fn set_slice_state(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        state: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE replay_slices SET state = ? WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')")
             .bind(state)
             .bind(job_id.as_str())
@@ -432,7 +575,12 @@ impl MySqlStore {
     }
 
     /// Moves an active job to a terminal state (no-op if it already ended).
-    pub async fn set_final_state(&self, job_id: &JobId, state: JobState, reason: &str) -> Result<bool> {
+    pub async fn set_final_state(
+        &self,
+        job_id: &JobId,
+        state: JobState,
+        reason: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(&format!(
             "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
              WHERE id = ? AND state IN {ACTIVE_STATES}"
@@ -469,7 +617,11 @@ impl MySqlStore {
 
     /// Jobs whose slice messages may never have been sent (outbox), claimed
     /// for `claim_s` seconds so two sweepers do not both send them.
-    pub async fn claim_unenqueued_jobs(&self, older_than_s: u32, claim_s: u32) -> Result<Vec<(JobId, Vec<u32>)>> {
+    pub async fn claim_unenqueued_jobs(
+        &self,
+        older_than_s: u32,
+        claim_s: u32,
+    ) -> Result<Vec<(JobId, Vec<u32>)>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM replay_jobs WHERE state = 'OPEN' AND enqueued_at IS NULL \
              AND created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
@@ -574,18 +726,32 @@ impl MySqlStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)?;
-        Ok((WebhookId(row.try_get("webhook_id")?), row.try_get("url")?, row.try_get("secret")?))
+        Ok((
+            WebhookId(row.try_get("webhook_id")?),
+            row.try_get("url")?,
+            row.try_get("secret")?,
+        ))
     }
 }
 
-async fn insert_slices(tx: &mut Transaction<'_, MySql>, job_id: &JobId, slices: &[(EventTime, EventTime)]) -> Result<()> {
+async fn insert_slices(
+    tx: &mut Transaction<'_, MySql>,
+    job_id: &JobId,
+    slices: &[(EventTime, EventTime)],
+) -> Result<()> {
     // Multi-row inserts in chunks keep a long window to a few round trips.
     for (chunk_no, chunk) in slices.chunks(500).enumerate() {
-        let mut sql = String::from("INSERT INTO replay_slices (job_id, slice_index, from_ms, to_ms, state) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO replay_slices (job_id, slice_index, from_ms, to_ms, state) VALUES ",
+        );
         sql.push_str(&vec!["(?, ?, ?, ?, 'PENDING')"; chunk.len()].join(", "));
         let mut q = sqlx::query(&sql);
         for (i, (from, to)) in chunk.iter().enumerate() {
-            q = q.bind(job_id.as_str()).bind((chunk_no * 500 + i) as i32).bind(from.0).bind(to.0);
+            q = q
+                .bind(job_id.as_str())
+                .bind((chunk_no * 500 + i) as i32)
+                .bind(from.0)
+                .bind(to.0);
         }
         q.execute(&mut **tx).await?;
     }
@@ -616,11 +782,17 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
 
 #[async_trait]
 impl SliceProgress for MySqlStore {
-    async fn heartbeat(&self, job_id: &JobId, slice_index: u32, c: &Counters) -> Result<JobState> {
-        sqlx::query(
+    async fn heartbeat(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: u64,
+        c: &Counters,
+    ) -> Result<JobState> {
+        let updated = sqlx::query(
             "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), events_scanned = ?, events_matched = ?, \
-             events_delivered = ?, duplicates_skipped = ?, delivery_failures = ?, malformed = ? \
-             WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING'",
+             events_delivered = ?, duplicates_skipped = ?, delivery_failures = ?, malformed = ?, lease_token = ? \
+             WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
         )
         .bind(c.events_scanned as i64)
         .bind(c.events_matched as i64)
@@ -628,10 +800,25 @@ impl SliceProgress for MySqlStore {
         .bind(c.duplicates_skipped as i64)
         .bind(c.delivery_failures as i64)
         .bind(c.malformed as i64)
+        .bind(token as i64)
         .bind(job_id.as_str())
         .bind(slice_index as i32)
+        .bind(token as i64)
         .execute(&self.pool)
         .await?;
+        if updated.rows_affected() == 0 {
+            let newer: Option<i64> = sqlx::query_scalar(
+                "SELECT lease_token FROM replay_slices WHERE job_id = ? AND slice_index = ? AND lease_token > ?",
+            )
+            .bind(job_id.as_str())
+            .bind(slice_index as i32)
+            .bind(token as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+            if newer.is_some() {
+                return Err(Error::LeaseLost);
+            }
+        }
         sqlx::query(
             "UPDATE replay_jobs SET state = IF(state IN ('OPEN','STARTED'), 'ONGOING', state), \
              heartbeat_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND state IN ('OPEN','STARTED','ONGOING')",

@@ -18,7 +18,10 @@ fn queue_error<E: std::fmt::Debug>(err: E) -> Error {
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 
     /// Creates `name` and its dead-letter queue `name-dlq` with a redrive
@@ -51,7 +54,10 @@ impl SqsQueue {
         let url = client
             .create_queue()
             .queue_name(name)
-            .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_s.to_string())
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_s.to_string(),
+            )
             .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
             .send()
             .await
@@ -86,9 +92,25 @@ impl SliceQueue for SqsQueue {
                 .await
                 .map_err(queue_error)?;
             if !out.failed.is_empty() {
-                return Err(Error::Queue(format!("{} message(s) not accepted: {:?}", out.failed.len(), out.failed)));
+                return Err(Error::Queue(format!(
+                    "{} message(s) not accepted: {:?}",
+                    out.failed.len(),
+                    out.failed
+                )));
             }
         }
+        Ok(())
+    }
+
+    async fn send_delayed(&self, task: &QueueTask, delay_s: u32) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(task.to_json())
+            .delay_seconds(delay_s.min(900) as i32)
+            .send()
+            .await
+            .map_err(queue_error)?;
         Ok(())
     }
 }

@@ -22,6 +22,8 @@ pub struct Checkpoint {
     pub dedup: Vec<u8>,
     pub counters: Counters,
     pub done: bool,
+    /// Times the slice paused because its receiver looked down.
+    pub pauses: u32,
 }
 
 /// A lease on a slice: who holds it and the fencing token every write must carry.

@@ -123,9 +123,16 @@ pub fn status_event_body(
 }
 
 /// Final state of a job whose slices all ended.
-pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -> (JobState, String) {
+pub fn final_state(
+    counters: &Counters,
+    slices_failed: u32,
+    slices_total: u32,
+) -> (JobState, String) {
     if slices_failed > 0 && slices_failed >= slices_total {
-        (JobState::Failed, "every slice failed after repeated restarts".into())
+        (
+            JobState::Failed,
+            "every slice failed after repeated restarts".into(),
+        )
     } else if slices_failed > 0 {
         (
             JobState::Incomplete,
@@ -134,10 +141,16 @@ pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -
     } else if counters.delivery_failures > 0 {
         (
             JobState::Incomplete,
-            format!("{} event(s) could not be delivered", counters.delivery_failures),
+            format!(
+                "{} event(s) could not be delivered",
+                counters.delivery_failures
+            ),
         )
     } else {
-        (JobState::Completed, "all events in the window were replayed".into())
+        (
+            JobState::Completed,
+            "all events in the window were replayed".into(),
+        )
     }
 }
 
@@ -161,7 +174,10 @@ mod tests {
             JobState::Cancelled,
         ] {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
         }
         assert!(!JobState::Ongoing.is_terminal());
         assert!(JobState::Cancelled.is_terminal());
@@ -173,7 +189,10 @@ mod tests {
         assert_eq!(final_state(&c, 0, 3).0, JobState::Completed);
         c.delivery_failures = 1;
         assert_eq!(final_state(&c, 0, 3).0, JobState::Incomplete);
-        assert_eq!(final_state(&Counters::default(), 2, 3).0, JobState::Incomplete);
+        assert_eq!(
+            final_state(&Counters::default(), 2, 3).0,
+            JobState::Incomplete
+        );
         assert_eq!(final_state(&Counters::default(), 3, 3).0, JobState::Failed);
     }
 }

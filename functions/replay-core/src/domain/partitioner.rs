@@ -79,6 +79,9 @@ mod tests {
         }
         // -973932308 & 0x7fffffff = 1173551340; % 10 = 0
         assert_eq!(partition_for_key(b"21", 10), 0);
-        assert_eq!(partition_for_key(b"foobar", 16), (-790_332_482i32 & 0x7fff_ffff) as u32 % 16);
+        assert_eq!(
+            partition_for_key(b"foobar", 16),
+            (-790_332_482i32 & 0x7fff_ffff) as u32 % 16
+        );
     }
 }

@@ -38,7 +38,8 @@ impl SigningKey {
 
     fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable!());
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -57,8 +58,12 @@ impl SigningKey {
     /// in constant time.
     pub fn verify(&self, msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
         header.split(' ').any(|candidate| {
-            let Some(encoded) = candidate.strip_prefix("v1,") else { return false };
-            let Ok(tag) = STANDARD.decode(encoded) else { return false };
+            let Some(encoded) = candidate.strip_prefix("v1,") else {
+                return false;
+            };
+            let Ok(tag) = STANDARD.decode(encoded) else {
+                return false;
+            };
             self.mac(msg_id, timestamp, body).verify_slice(&tag).is_ok()
         })
     }

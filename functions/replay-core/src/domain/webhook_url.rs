@@ -20,20 +20,25 @@ impl UrlProblem {
 
 /// Checks the URL's form; `allow_private` (dev) also permits plain http.
 pub fn check_form(raw: &str, allow_private: bool) -> Result<Url, UrlProblem> {
-    let url = Url::parse(raw).map_err(|e| UrlProblem::Invalid(format!("`url` is not a valid URL: {e}")))?;
+    let url = Url::parse(raw)
+        .map_err(|e| UrlProblem::Invalid(format!("`url` is not a valid URL: {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
         _ => return Err(UrlProblem::Invalid("`url` must use https".into())),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(UrlProblem::Invalid("`url` must not contain credentials".into()));
+        return Err(UrlProblem::Invalid(
+            "`url` must not contain credentials".into(),
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(UrlProblem::Invalid("`url` must have a host".into()));
     }
     if raw.len() > 2048 {
-        return Err(UrlProblem::Invalid("`url` is longer than 2048 characters".into()));
+        return Err(UrlProblem::Invalid(
+            "`url` is longer than 2048 characters".into(),
+        ));
     }
     Ok(url)
 }
@@ -70,7 +75,11 @@ pub async fn check_resolved(url: &Url, allow_private: bool) -> Result<(), UrlPro
     if allow_private {
         return Ok(());
     }
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -106,7 +115,18 @@ mod tests {
 
     #[test]
     fn forbidden_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "192.168.1.1", "172.16.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "192.168.1.1",
+            "172.16.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
             assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
@@ -117,9 +137,15 @@ mod tests {
     #[tokio::test]
     async fn resolved_loopback_is_refused_unless_allowed() {
         let url = check_form("https://localhost/hook", false).unwrap();
-        assert!(matches!(check_resolved(&url, false).await, Err(UrlProblem::Forbidden(_)) | Err(UrlProblem::Invalid(_))));
+        assert!(matches!(
+            check_resolved(&url, false).await,
+            Err(UrlProblem::Forbidden(_)) | Err(UrlProblem::Invalid(_))
+        ));
         assert!(check_resolved(&url, true).await.is_ok());
         let literal = check_form("https://[::1]/hook", false).unwrap();
-        assert!(matches!(check_resolved(&literal, false).await, Err(UrlProblem::Forbidden(_))));
+        assert!(matches!(
+            check_resolved(&literal, false).await,
+            Err(UrlProblem::Forbidden(_))
+        ));
     }
 }

@@ -13,7 +13,11 @@ use tracing::{info, instrument, warn};
 /// If every slice of the job has ended, sets the final state and sends the
 /// status event. Safe to call from any number of workers at once.
 #[instrument(skip(store, deliverer))]
-pub async fn finalize_if_done(store: &MySqlStore, deliverer: &dyn Deliverer, job_id: &JobId) -> Result<Option<JobState>> {
+pub async fn finalize_if_done(
+    store: &MySqlStore,
+    deliverer: &dyn Deliverer,
+    job_id: &JobId,
+) -> Result<Option<JobState>> {
     let Some(state) = store.try_finalize(job_id).await? else {
         return Ok(None);
     };
@@ -23,7 +27,11 @@ pub async fn finalize_if_done(store: &MySqlStore, deliverer: &dyn Deliverer, job
 
 /// Sends the job's status event unless another process holds the claim or it
 /// was already sent.
-pub async fn send_status_event(store: &MySqlStore, deliverer: &dyn Deliverer, job_id: &JobId) -> Result<()> {
+pub async fn send_status_event(
+    store: &MySqlStore,
+    deliverer: &dyn Deliverer,
+    job_id: &JobId,
+) -> Result<()> {
     if !store.claim_status_event(job_id).await? {
         return Ok(());
     }
@@ -32,7 +40,13 @@ pub async fn send_status_event(store: &MySqlStore, deliverer: &dyn Deliverer, jo
     let key = SigningKey::from_secret(&secret)
         .ok_or_else(|| Error::Internal(format!("webhook {webhook_id} has an invalid secret")))?;
     let description = view.state_reason.clone().unwrap_or_default();
-    let body = status_event_body(job_id, &webhook_id, view.state, &description, &view.progress);
+    let body = status_event_body(
+        job_id,
+        &webhook_id,
+        view.state,
+        &description,
+        &view.progress,
+    );
     let delivery = Delivery {
         url,
         message_id: format!("replay-job-{job_id}"),
@@ -41,9 +55,13 @@ pub async fn send_status_event(store: &MySqlStore, deliverer: &dyn Deliverer, jo
         key,
     };
     match deliverer.deliver(&delivery).await {
-        DeliveryOutcome::Delivered { .. } => info!(state = view.state.as_str(), "status event sent"),
+        DeliveryOutcome::Delivered { .. } => {
+            info!(state = view.state.as_str(), "status event sent")
+        }
         // The receiver refused it for good; the job's state in the API is the record.
-        DeliveryOutcome::Failed { error, attempts, .. } => warn!(%error, attempts, "status event could not be delivered"),
+        DeliveryOutcome::Failed {
+            error, attempts, ..
+        } => warn!(%error, attempts, "status event could not be delivered"),
     }
     store.mark_status_sent(job_id).await
 }
