@@ -38,12 +38,7 @@ pub fn tricky_log(me: &str, other: &str, from: i64, to: i64) -> Manifest {
     ];
     for i in 0..300 {
         let ts = from + 2 * HOUR + i * 10_000;
-        records.push(record(
-            ts,
-            if i % 3 == 0 { me } else { other },
-            &format!("bulk-{i}"),
-            Event,
-        ));
+        records.push(record(ts, if i % 3 == 0 { me } else { other }, &format!("bulk-{i}"), Event));
     }
     records.push(record(to - 1, me, "edge-before-to", Event));
     records.push(record(to, me, "at-to-1", Event));
@@ -60,14 +55,7 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     let worker = stack.worker()?;
     let receiver = Receiver::start(0).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let hook = api
-        .create_webhook(
-            &tenant.tenant_id,
-            CreateWebhook {
-                url: receiver.url("me"),
-            },
-        )
-        .await?;
+    let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;
     receiver.register("me", hook.secret.as_deref().unwrap_or_default());
     let me = hook.id.as_str().to_owned();
 
@@ -77,50 +65,28 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     stack.produce(&log.records).await?;
     let expected = log.expected(&me, from, to);
     assert!(
-        expected.contains("at-from-3")
-            && expected.contains("edge-before-to")
-            && expected.contains("at-slice-edge")
+        expected.contains("at-from-3") && expected.contains("edge-before-to") && expected.contains("at-slice-edge")
     );
     assert!(!expected.contains("straddles-from") && !expected.contains("at-to-1"));
 
-    let job = api
-        .create_replay(
-            &tenant.tenant_id,
-            &WebhookId(me.clone()),
-            EventTime(from),
-            EventTime(to),
-            None,
-        )
-        .await?;
+    let job =
+        api.create_replay(&tenant.tenant_id, &WebhookId(me.clone()), EventTime(from), EventTime(to), None).await?;
     assert_eq!(job.state, JobState::Open);
     assert_eq!(job.progress.slices_total, 3);
     let job_id = job.job_id.clone();
     stack
-        .drain_in_process(&worker, Duration::from_secs(90), async || {
-            receiver.stats("me").status_events.len() == 1
-        })
+        .drain_in_process(&worker, Duration::from_secs(90), async || receiver.stats("me").status_events.len() == 1)
         .await?;
 
     let stats = receiver.stats("me");
-    let received: std::collections::HashSet<String> = stats
-        .accepted
-        .keys()
-        .filter(|k| !k.starts_with("replay-job-"))
-        .cloned()
-        .collect();
+    let received: std::collections::HashSet<String> =
+        stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
     assert_eq!(received, expected, "exactly the window's events");
     assert_eq!(stats.repeats(), 0, "each event once");
     assert_eq!(stats.signature_failures, 0);
-    assert_eq!(
-        stats.replay_job_ids.keys().collect::<Vec<_>>(),
-        vec![job_id.as_str()]
-    );
+    assert_eq!(stats.replay_job_ids.keys().collect::<Vec<_>>(), vec![job_id.as_str()]);
 
-    let view = stack
-        .store
-        .job_view(None, &JobId(job_id.to_string()))
-        .await?
-        .expect("job");
+    let view = stack.store.job_view(None, &JobId(job_id.to_string())).await?.expect("job");
     assert_eq!(view.state, JobState::Completed);
     let c = view.progress.counters;
     assert_eq!(c.events_delivered as usize, expected.len());
@@ -133,9 +99,7 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     let in_window = log
         .records
         .iter()
-        .filter(|r| {
-            r.timestamp >= from && r.timestamp < to && partition(&r.webhook_id) == partition(&me)
-        })
+        .filter(|r| r.timestamp >= from && r.timestamp < to && partition(&r.webhook_id) == partition(&me))
         .count() as u64;
     assert_eq!(c.events_scanned, in_window);
     assert_eq!(view.progress.slices_done, 3);

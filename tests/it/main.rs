@@ -5,4 +5,5 @@
 mod api_http;
 mod correctness;
 mod edges;
+mod faults;
 mod resume;

@@ -21,10 +21,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     stack.set("SLICE_SECONDS", "86400");
     let receiver = Receiver::start(0).await?;
     // Slow enough that the kill lands mid-slice.
-    receiver.set_faults(Faults {
-        delay: Duration::from_millis(2),
-        ..Faults::default()
-    });
+    receiver.set_faults(Faults { delay: Duration::from_millis(2), ..Faults::default() });
     let runtime = start_runtime(&stack, 1, Duration::from_secs(8)).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
@@ -37,30 +34,19 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     let records: Vec<_> = (0..4_000)
         .map(|i| {
             let webhook = if i % 4 == 3 { "wh_other" } else { me.as_str() };
-            record(
-                from + i * 1_500,
-                webhook,
-                &format!("ev-{i}"),
-                SeedKind::Event,
-            )
+            record(from + i * 1_500, webhook, &format!("ev-{i}"), SeedKind::Event)
         })
         .collect();
     stack.produce(&records).await?;
-    let expected: std::collections::HashSet<String> = records
-        .iter()
-        .filter(|r| r.webhook_id == me)
-        .map(|r| r.event_id.clone())
-        .collect();
+    let expected: std::collections::HashSet<String> =
+        records.iter().filter(|r| r.webhook_id == me).map(|r| r.event_id.clone()).collect();
 
     let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
     let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
 
     let started = Instant::now();
     while receiver.stats("me").unique() < 800 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "replay did not get going"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "replay did not get going");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let pid = runtime.pids(WORKER)[0];
@@ -68,29 +54,166 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     let at_kill = receiver.stats("me").unique();
     assert!(at_kill < expected.len(), "the kill landed before the end");
 
-    let done = api
-        .wait_for_end(&job_id, Duration::from_secs(120), |_| {})
-        .await?;
+    let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
     assert_eq!(done["state"], "COMPLETED", "{done}");
     let stats = receiver.stats("me");
-    let received: std::collections::HashSet<String> = stats
-        .accepted
-        .keys()
-        .filter(|k| !k.starts_with("replay-job-"))
-        .cloned()
-        .collect();
+    let received: std::collections::HashSet<String> =
+        stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
     assert_eq!(received, expected, "nothing lost");
     // Resumed, not restarted: at most the records since the last checkpoint
     // (one interval plus one batch) came again.
-    assert!(
-        stats.repeats() <= 2 * interval,
-        "redelivered {} after the kill at {at_kill}",
-        stats.repeats()
+    assert!(stats.repeats() <= 2 * interval, "redelivered {} after the kill at {at_kill}", stats.repeats());
+    assert!(runtime.pids(WORKER).first() != Some(&pid), "the worker process was restarted");
+    runtime.shutdown().await;
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// Issue 3, test 1: at least 10 kills at random points of a replay of 50k
+/// matching events: nothing lost, and each kill repeats at most the events
+/// since the last checkpoint (same webhook-id).
+#[tokio::test]
+async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
+    use rand::Rng;
+    let mut stack = TestStack::with_queue(2, 4, 50).await?;
+    let interval = 500u64;
+    for (k, v) in [
+        ("CHECKPOINT_EVERY_RECORDS", interval.to_string()),
+        ("CHECKPOINT_EVERY_MS", "60000".to_string()),
+        ("LEASE_TTL_MS", "2000".to_string()),
+        ("SLICE_SECONDS", "3600".to_string()),
+        ("MAX_PARALLEL_SLICES", "2".to_string()),
+        ("WORKER_TIME_BUDGET_MS", "4000".to_string()),
+        ("DEADLINE_MARGIN_MS", "1000".to_string()),
+        ("STALE_AFTER_MS", "5000".to_string()),
+        ("MAX_SLICE_RESTARTS", "100".to_string()),
+    ] {
+        stack.set(k, &v);
+    }
+    let receiver = Receiver::start(0).await?;
+    let runtime = start_runtime(&stack, 2, Duration::from_secs(6)).await?;
+    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
+    let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
+    let hook = api.create_webhook(&receiver.url("me")).await?;
+    receiver.register("me", hook["secret"].as_str().unwrap_or_default());
+    let me = hook["id"].as_str().unwrap_or_default().to_owned();
+
+    let from = (now_ms() - 8 * HOUR) / HOUR * HOUR;
+    let to = from + 4 * HOUR;
+    let total = 60_000i64;
+    let records: Vec<_> = (0..total)
+        .map(|i| {
+            let webhook = if i % 6 == 5 { "wh_other" } else { me.as_str() };
+            record(from + i * (4 * HOUR / total), webhook, &format!("ev-{i}"), SeedKind::Event)
+        })
+        .collect();
+    stack.produce(&records).await?;
+    let expected: std::collections::HashSet<String> =
+        records.iter().filter(|r| r.webhook_id == me).map(|r| r.event_id.clone()).collect();
+    assert!(expected.len() >= 50_000);
+
+    let started = Instant::now();
+    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let mut kills = 0u64;
+    while kills < 10 {
+        let before = receiver.stats("me").unique();
+        if before >= expected.len() {
+            break;
+        }
+        // A random point: after another 1-3k deliveries.
+        let step = rand::thread_rng().gen_range(1_000..3_000);
+        let waited = Instant::now();
+        while receiver.stats("me").unique() < (before + step).min(expected.len())
+            && waited.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pids = runtime.pids(WORKER);
+        if let Some(&pid) = pids.get(rand::thread_rng().gen_range(0..pids.len().max(1))) {
+            runtime.signal(pid, "KILL").await?;
+            kills += 1;
+        }
+    }
+    let done = api.wait_for_end(&job_id, Duration::from_secs(300), |_| {}).await?;
+    let elapsed = started.elapsed();
+    assert_eq!(done["state"], "COMPLETED", "{done}");
+    let stats = receiver.stats("me");
+    let received: std::collections::HashSet<String> =
+        stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
+    let lost = expected.difference(&received).count();
+    eprintln!(
+        "ten kills: kills={kills} events={} lost={lost} repeats={} repeats_per_kill={:.0} elapsed={:.1}s",
+        expected.len(),
+        stats.repeats(),
+        stats.repeats() as f64 / kills.max(1) as f64,
+        elapsed.as_secs_f64()
     );
-    assert!(
-        runtime.pids(WORKER).first() != Some(&pid),
-        "the worker process was restarted"
-    );
+    assert!(kills >= 10, "only {kills} kills landed before the end");
+    assert_eq!(lost, 0, "nothing lost");
+    assert_eq!(received.len(), expected.len());
+    assert!(stats.repeats() <= kills * 2 * interval, "{} repeats for {kills} kills", stats.repeats());
+    runtime.shutdown().await;
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// Issue 3, test 6: a worker frozen (SIGSTOP) past its lease; the sweeper
+/// restarts its slice on another instance; when the frozen worker resumes,
+/// its fenced writes are rejected and it stops.
+#[tokio::test]
+async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
+    let mut stack = TestStack::with_queue(1, 30, 50).await?;
+    let interval = 100;
+    for (k, v) in [
+        ("CHECKPOINT_EVERY_RECORDS", "100"),
+        ("LEASE_TTL_MS", "2000"),
+        ("STALE_AFTER_MS", "3000"),
+        ("SLICE_SECONDS", "86400"),
+        ("HEARTBEAT_EVERY_MS", "200"),
+    ] {
+        stack.set(k, v);
+    }
+    let receiver = Receiver::start(0).await?;
+    receiver.set_faults(Faults { delay: Duration::from_millis(3), ..Faults::default() });
+    let mut runtime = start_runtime(&stack, 1, Duration::from_secs(8)).await?;
+    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
+    let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
+    let hook = api.create_webhook(&receiver.url("me")).await?;
+    receiver.register("me", hook["secret"].as_str().unwrap_or_default());
+    let me = hook["id"].as_str().unwrap_or_default().to_owned();
+    let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
+    let to = from + 2 * HOUR;
+    let records: Vec<_> =
+        (0..3_000).map(|i| record(from + i * 2_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
+    stack.produce(&records).await?;
+
+    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let started = Instant::now();
+    while receiver.stats("me").unique() < 300 {
+        assert!(started.elapsed() < Duration::from_secs(60), "replay did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let frozen = runtime.pids(WORKER)[0];
+    runtime.signal(frozen, "STOP").await?;
+    let frozen_at = Instant::now();
+    runtime.add_instance(WORKER);
+
+    let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
+    let recovered_in = frozen_at.elapsed();
+    assert_eq!(done["state"], "COMPLETED", "{done}");
+    let at_wake = receiver.stats("me");
+    runtime.signal(frozen, "CONT").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = receiver.stats("me");
+    let late = after.requests - at_wake.requests;
+    eprintln!("frozen worker: recovered in {:.1}s, {late} late requests after waking", recovered_in.as_secs_f64());
+    assert!(late <= interval as u64, "the woken worker delivered {late} more");
+    assert_eq!(after.unique(), 3_000, "nothing lost");
+    let job_after = api.job(&job_id).await?;
+    assert_eq!(job_after["progress"], done["progress"], "the woken worker's stale progress was fenced out");
+    assert_eq!(job_after["state"], "COMPLETED");
     runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())

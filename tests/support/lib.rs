@@ -32,9 +32,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// One test's private set of resources on the local stack.
@@ -54,9 +52,8 @@ pub struct TestStack {
 }
 
 fn base_env(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| {
-        format!("{name} is not set: run the tests through `make test` (infra/local/env.sh)")
-    })
+    std::env::var(name)
+        .with_context(|| format!("{name} is not set: run the tests through `make test` (infra/local/env.sh)"))
 }
 
 impl TestStack {
@@ -67,32 +64,20 @@ impl TestStack {
     pub async fn with_queue(partitions: i32, visibility_s: u32, max_receives: u32) -> Result<Self> {
         let base_url = base_env("DATABASE_URL")?;
         let database = unique("t_");
-        let server = base_url
-            .rsplit_once('/')
-            .map(|(s, _)| s.to_owned())
-            .unwrap_or(base_url.clone());
-        let mut admin = sqlx::MySqlConnection::connect(&base_url)
-            .await
-            .context("connecting to MariaDB")?;
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&mut admin)
-            .await?;
+        let server = base_url.rsplit_once('/').map(|(s, _)| s.to_owned()).unwrap_or(base_url.clone());
+        let mut admin = sqlx::MySqlConnection::connect(&base_url).await.context("connecting to MariaDB")?;
+        sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await?;
         let database_url = format!("{server}/{database}");
         let store = MySqlStore::connect(&database_url).await?;
         store.migrate().await?;
 
-        let kafka = KafkaConfig {
-            brokers: base_env("KAFKA_BROKERS")?,
-            topic: unique("dl_"),
-            extra: Vec::new(),
-        };
+        let kafka = KafkaConfig { brokers: base_env("KAFKA_BROKERS")?, topic: unique("dl_"), extra: Vec::new() };
         setup::create_topic(&kafka, partitions).await?;
         let aws = replay_core::adapters::aws_config().await;
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let ddb = aws_sdk_dynamodb::Client::new(&aws);
         let queue_name = unique("q-");
-        let (queue_url, dlq_url) =
-            setup::create_queue(&sqs, &queue_name, visibility_s, max_receives).await?;
+        let (queue_url, dlq_url) = setup::create_queue(&sqs, &queue_name, visibility_s, max_receives).await?;
         let table = unique("cp_");
         setup::create_table(&ddb, &table).await?;
         Ok(Self {
@@ -132,6 +117,7 @@ impl TestStack {
             ("DELIVERY_MAX_ATTEMPTS".into(), "3".into()),
             ("DEADLINE_MARGIN_MS".into(), "2000".into()),
             ("WORKER_TIME_BUDGET_MS".into(), "30000".into()),
+            ("DELIVERY_RATE_PER_SECOND".into(), "0".into()),
         ];
         for (k, v) in &self.overrides {
             env.retain(|(name, _)| name != k);
@@ -149,10 +135,7 @@ impl TestStack {
         struct VecEnv(Vec<(String, String)>);
         impl replay_core::config::Env for VecEnv {
             fn get(&self, name: &str) -> Option<String> {
-                self.0
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
+                self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
             }
         }
         Ok(Settings::from(&VecEnv(self.env()))?)
@@ -221,13 +204,8 @@ impl TestStack {
                 .await?;
             for m in out.messages.unwrap_or_default() {
                 let deadline = Instant::now() + Duration::from_secs(60);
-                let result = handle_message(
-                    worker,
-                    m.body.as_deref().unwrap_or_default(),
-                    &unique("owner-"),
-                    deadline,
-                )
-                .await;
+                let result =
+                    handle_message(worker, m.body.as_deref().unwrap_or_default(), &unique("owner-"), deadline).await;
                 handled += 1;
                 if result.is_ok() {
                     self.sqs
@@ -247,33 +225,16 @@ impl TestStack {
     }
 
     pub async fn cleanup(self) {
-        let _ = sqlx::query(&format!("DROP DATABASE {}", self.database))
-            .execute(self.store.pool())
-            .await;
+        let _ = sqlx::query(&format!("DROP DATABASE {}", self.database)).execute(self.store.pool()).await;
         let _ = setup::delete_topic(&self.kafka).await;
-        let _ = self
-            .sqs
-            .delete_queue()
-            .queue_url(&self.queue_url)
-            .send()
-            .await;
-        let _ = self
-            .sqs
-            .delete_queue()
-            .queue_url(&self.dlq_url)
-            .send()
-            .await;
+        let _ = self.sqs.delete_queue().queue_url(&self.queue_url).send().await;
+        let _ = self.sqs.delete_queue().queue_url(&self.dlq_url).send().await;
         let _ = DynamoCheckpoints::delete_table(&self.ddb, &self.table).await;
     }
 }
 
 /// A record of `webhook` at `ts`, as the seeder writes them.
-pub fn record(
-    ts: i64,
-    webhook: &str,
-    event_id: &str,
-    kind: replayctl::seed::SeedKind,
-) -> replayctl::seed::SeedRecord {
+pub fn record(ts: i64, webhook: &str, event_id: &str, kind: replayctl::seed::SeedKind) -> replayctl::seed::SeedRecord {
     replayctl::seed::SeedRecord {
         timestamp: ts,
         webhook_id: webhook.to_owned(),
@@ -296,28 +257,17 @@ pub fn malformed(ts: i64, webhook: &str, i: usize) -> replayctl::seed::SeedRecor
 
 /// Where the built function binaries are.
 pub fn bin_dir() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    std::env::var("REPLAY_BIN_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| root.join("target/debug"))
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    std::env::var("REPLAY_BIN_DIR").map(Into::into).unwrap_or_else(|_| root.join("target/debug"))
 }
 
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default()
 }
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
 
 /// Starts the function binaries under cargo lambda watch with this stack's

@@ -12,11 +12,7 @@ async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, Error
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let query = req
         .query_string_parameters_ref()
-        .map(|q| {
-            q.iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
+        .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .unwrap_or_default();
     let api_request = ApiRequest {
         method: req.method().as_str(),
@@ -27,9 +23,7 @@ async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, Error
         body: req.body().as_ref(),
     };
     let response = handle(ctx, api_request).await;
-    let mut builder = Response::builder()
-        .status(response.status)
-        .header("content-type", "application/json");
+    let mut builder = Response::builder().status(response.status).header("content-type", "application/json");
     for (name, value) in response.headers {
         builder = builder.header(name, value);
     }
@@ -43,10 +37,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config().await;
     let ctx = ApiContext {
         store: MySqlStore::connect(&settings.database_url).await?,
-        queue: Box::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            settings.queue_url.clone(),
-        )),
+        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
         log: Box::new(KafkaLog::new(settings.kafka.clone())?),
         settings,
     };

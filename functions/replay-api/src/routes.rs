@@ -30,11 +30,7 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            body,
-            headers: Vec::new(),
-        }
+        Self { status, body, headers: Vec::new() }
     }
 }
 
@@ -63,11 +59,7 @@ pub fn from_error(e: &Error) -> ApiResponse {
         }
         e if e.is_retryable() => {
             error!(error = %e, "dependency unavailable");
-            let mut r = error_response(
-                503,
-                "unavailable",
-                "the service is temporarily unavailable; retry later",
-            );
+            let mut r = error_response(503, "unavailable", "the service is temporarily unavailable; retry later");
             r.headers.push(("retry-after", "5".into()));
             r
         }
@@ -89,15 +81,11 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Error> {
     if body.is_empty() {
         return Err(Error::InvalidRequest("a JSON body is required".into()));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))
 }
 
 fn query<'a>(req: &'a ApiRequest<'_>, name: &str) -> Option<&'a str> {
-    req.query
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    req.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Routes one request.
@@ -119,15 +107,7 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             | ["v1", "webhooks", _]
             | ["v1", "webhooks", _, "replays"]
             | ["v1", "replays", _]
-            | [
-                "1.1",
-                "account_activity",
-                "replay",
-                "webhooks",
-                _,
-                "subscriptions",
-                "all.json"
-            ]
+            | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"]
     );
     if !known {
         return Err(Error::NotFound);
@@ -136,28 +116,16 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
     match (req.method, segments.as_slice()) {
         ("POST", ["v1", "webhooks"]) => {
             let body: CreateWebhook = decode(req.body)?;
-            Ok(ApiResponse::json(
-                201,
-                to_json(&ctx.create_webhook(&tenant, body).await?),
-            ))
+            Ok(ApiResponse::json(201, to_json(&ctx.create_webhook(&tenant, body).await?)))
         }
-        ("GET", ["v1", "webhooks", id]) => Ok(ApiResponse::json(
-            200,
-            to_json(&ctx.get_webhook(&tenant, &WebhookId::from(*id)).await?),
-        )),
+        ("GET", ["v1", "webhooks", id]) => {
+            Ok(ApiResponse::json(200, to_json(&ctx.get_webhook(&tenant, &WebhookId::from(*id)).await?)))
+        }
         ("POST", ["v1", "webhooks", id, "replays"]) => {
             let body: CreateReplay = decode(req.body)?;
             let from = parse_rfc3339("from", &body.from)?;
             let to = parse_rfc3339("to", &body.to)?;
-            let job = ctx
-                .create_replay(
-                    &tenant,
-                    &WebhookId::from(*id),
-                    from,
-                    to,
-                    req.idempotency_key,
-                )
-                .await?;
+            let job = ctx.create_replay(&tenant, &WebhookId::from(*id), from, to, req.idempotency_key).await?;
             Ok(ApiResponse::json(
                 202,
                 json!({
@@ -170,43 +138,22 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             let jobs = ctx.list_jobs(&tenant, &WebhookId::from(*id)).await?;
             Ok(ApiResponse::json(200, json!({ "replays": jobs })))
         }
-        ("GET", ["v1", "replays", id]) => Ok(ApiResponse::json(
-            200,
-            to_json(&ctx.get_job(&tenant, &JobId::from(*id)).await?),
-        )),
-        ("DELETE", ["v1", "replays", id]) => Ok(ApiResponse::json(
-            202,
-            to_json(&ctx.cancel_job(&tenant, &JobId::from(*id)).await?),
-        )),
-        (
-            "POST",
-            ["1.1", "account_activity", "replay", "webhooks", id, "subscriptions", "all.json"],
-        ) => {
-            let from_raw = query(req, "from_date")
-                .ok_or_else(|| Error::InvalidRequest("`from_date` is required".into()))?;
-            let to_raw = query(req, "to_date")
-                .ok_or_else(|| Error::InvalidRequest("`to_date` is required".into()))?;
+        ("GET", ["v1", "replays", id]) => {
+            Ok(ApiResponse::json(200, to_json(&ctx.get_job(&tenant, &JobId::from(*id)).await?)))
+        }
+        ("DELETE", ["v1", "replays", id]) => {
+            Ok(ApiResponse::json(202, to_json(&ctx.cancel_job(&tenant, &JobId::from(*id)).await?)))
+        }
+        ("POST", ["1.1", "account_activity", "replay", "webhooks", id, "subscriptions", "all.json"]) => {
+            let from_raw =
+                query(req, "from_date").ok_or_else(|| Error::InvalidRequest("`from_date` is required".into()))?;
+            let to_raw = query(req, "to_date").ok_or_else(|| Error::InvalidRequest("`to_date` is required".into()))?;
             let from = parse_twitter_date("from_date", from_raw)?;
             let to = parse_twitter_date("to_date", to_raw)?;
-            let job = ctx
-                .create_replay(
-                    &tenant,
-                    &WebhookId::from(*id),
-                    from,
-                    to,
-                    req.idempotency_key,
-                )
-                .await?;
-            Ok(ApiResponse::json(
-                202,
-                json!({ "job_id": job.job_id, "created_at": job.created_at }),
-            ))
+            let job = ctx.create_replay(&tenant, &WebhookId::from(*id), from, to, req.idempotency_key).await?;
+            Ok(ApiResponse::json(202, json!({ "job_id": job.job_id, "created_at": job.created_at })))
         }
-        _ => Ok(error_response(
-            405,
-            "method_not_allowed",
-            "method not allowed on this resource",
-        )),
+        _ => Ok(error_response(405, "method_not_allowed", "method not allowed on this resource")),
     }
 }
 

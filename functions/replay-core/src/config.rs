@@ -81,25 +81,20 @@ impl Env for ProcessEnv {
 
 impl<const N: usize> Env for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     }
 }
 
 fn required(env: &dyn Env, name: &str) -> Result<String> {
-    env.get(name)
-        .ok_or_else(|| Error::Config(format!("missing environment variable {name}")))
+    env.get(name).ok_or_else(|| Error::Config(format!("missing environment variable {name}")))
 }
 
 fn parsed<T: FromStr>(env: &dyn Env, name: &str, default: T) -> Result<T> {
     match env.get(name) {
         None => Ok(default),
-        Some(raw) => raw.parse().map_err(|_| {
-            Error::Config(format!(
-                "environment variable {name} has an invalid value `{raw}`"
-            ))
-        }),
+        Some(raw) => {
+            raw.parse().map_err(|_| Error::Config(format!("environment variable {name} has an invalid value `{raw}`")))
+        }
     }
 }
 
@@ -121,11 +116,7 @@ impl Settings {
                     .map(|kv| {
                         kv.split_once('=')
                             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                            .ok_or_else(|| {
-                                Error::Config(format!(
-                                    "KAFKA_PROPERTIES entry `{kv}` is not key=value"
-                                ))
-                            })
+                            .ok_or_else(|| Error::Config(format!("KAFKA_PROPERTIES entry `{kv}` is not key=value")))
                     })
                     .collect::<Result<Vec<_>>>()
             })
@@ -137,17 +128,13 @@ impl Settings {
         }
         let concurrency: usize = parsed(env, "DELIVERY_CONCURRENCY", 16)?;
         if concurrency == 0 {
-            return Err(Error::Config(
-                "DELIVERY_CONCURRENCY must be at least 1".into(),
-            ));
+            return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
         }
         Ok(Self {
             database_url: required(env, "DATABASE_URL")?,
             kafka: KafkaConfig {
                 brokers: required(env, "KAFKA_BROKERS")?,
-                topic: env
-                    .get("DELIVERY_LOG_TOPIC")
-                    .unwrap_or_else(|| "delivery_log".into()),
+                topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
                 extra,
             },
             queue_url: required(env, "SLICE_QUEUE_URL")?,
@@ -175,9 +162,7 @@ impl Settings {
                 lease_ttl: millis(env, "LEASE_TTL_MS", 30_000)?,
                 deadline_margin: millis(env, "DEADLINE_MARGIN_MS", 10_000)?,
                 max_dedup_bytes: parsed(env, "MAX_DEDUP_BYTES", 300_000)?,
-                checkpoint_ttl: Duration::from_secs(
-                    parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600,
-                ),
+                checkpoint_ttl: Duration::from_secs(parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600),
                 delivery_rate_per_second: parsed(env, "DELIVERY_RATE_PER_SECOND", 1_000)?,
                 circuit_break_after: parsed::<u32>(env, "CIRCUIT_BREAK_AFTER", 10)?.max(1),
                 circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 60_000)?,
@@ -225,9 +210,6 @@ mod tests {
             ("API_KEY_PEPPER", "pepper"),
             ("SLICE_SECONDS", "soon"),
         ];
-        assert!(Settings::from(&env)
-            .unwrap_err()
-            .to_string()
-            .contains("SLICE_SECONDS"));
+        assert!(Settings::from(&env).unwrap_err().to_string().contains("SLICE_SECONDS"));
     }
 }

@@ -47,11 +47,7 @@ impl Error {
     /// Whether the same operation may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Database(_)
-            | Error::Kafka(_)
-            | Error::Queue(_)
-            | Error::Checkpoint(_)
-            | Error::Http(_) => true,
+            Error::Database(_) | Error::Kafka(_) | Error::Queue(_) | Error::Checkpoint(_) | Error::Http(_) => true,
             Error::InvalidRequest(_)
             | Error::InvalidDate(_)
             | Error::InvalidRange(_)

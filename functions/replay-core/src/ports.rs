@@ -26,21 +26,10 @@ pub trait CheckpointStore: Send + Sync {
     /// Takes the lease on `slice_key` if it is free, expired or already ours;
     /// returns the new lease (with a fresh fencing token) and the checkpoint,
     /// or `None` if another worker holds it.
-    async fn acquire(
-        &self,
-        slice_key: &str,
-        owner: &str,
-        ttl_ms: u64,
-    ) -> Result<Option<(Lease, Checkpoint)>>;
+    async fn acquire(&self, slice_key: &str, owner: &str, ttl_ms: u64) -> Result<Option<(Lease, Checkpoint)>>;
     /// Saves the checkpoint and renews the lease; `Error::LeaseLost` if the
     /// token is no longer current.
-    async fn save(
-        &self,
-        slice_key: &str,
-        lease: &Lease,
-        checkpoint: &Checkpoint,
-        ttl_ms: u64,
-    ) -> Result<()>;
+    async fn save(&self, slice_key: &str, lease: &Lease, checkpoint: &Checkpoint, ttl_ms: u64) -> Result<()>;
     /// Gives the lease up so a continuation can take it at once.
     async fn release(&self, slice_key: &str, lease: &Lease) -> Result<()>;
 }
@@ -106,14 +95,8 @@ pub struct Delivery {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    Delivered {
-        attempts: u32,
-    },
-    Failed {
-        attempts: u32,
-        last_status: Option<u16>,
-        error: String,
-    },
+    Delivered { attempts: u32 },
+    Failed { attempts: u32, last_status: Option<u16>, error: String },
 }
 
 /// HTTP delivery to webhook URLs (reqwest in production).
@@ -137,12 +120,6 @@ pub trait SliceProgress: Send + Sync {
     /// Records the slice's counters and heartbeat, fenced by the lease token
     /// (`Error::LeaseLost` if a newer lease holder wrote); returns the job's
     /// state so the worker can stop when it was cancelled.
-    async fn heartbeat(
-        &self,
-        job_id: &JobId,
-        slice_index: u32,
-        token: u64,
-        counters: &Counters,
-    ) -> Result<JobState>;
+    async fn heartbeat(&self, job_id: &JobId, slice_index: u32, token: u64, counters: &Counters) -> Result<JobState>;
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()>;
 }

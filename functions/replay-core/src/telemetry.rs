@@ -11,11 +11,7 @@ pub fn init() {
         .map(|v| v.eq_ignore_ascii_case("json"))
         .unwrap_or(false);
     let builder = fmt().with_env_filter(filter).with_target(false);
-    let result = if json {
-        builder.json().flatten_event(true).without_time().try_init()
-    } else {
-        builder.try_init()
-    };
+    let result = if json { builder.json().flatten_event(true).without_time().try_init() } else { builder.try_init() };
     // A second init in the same process (tests) is harmless.
     drop(result);
 }

@@ -20,10 +20,7 @@ async fn main() -> Result<(), Error> {
     let aws = aws_config().await;
     let ctx = SweeperContext {
         store: MySqlStore::connect(&settings.database_url).await?,
-        queue: Box::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            settings.queue_url.clone(),
-        )),
+        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
         deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
         stale_after: settings.stale_after,
         max_restarts: settings.max_restarts,

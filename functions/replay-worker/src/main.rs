@@ -3,8 +3,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use replay_core::adapters::{
-    aws_config, dynamo::DynamoCheckpoints, http::HttpDeliverer, kafka::KafkaLog, mysql::MySqlStore,
-    sqs::SqsQueue,
+    aws_config, dynamo::DynamoCheckpoints, http::HttpDeliverer, kafka::KafkaLog, mysql::MySqlStore, sqs::SqsQueue,
 };
 use replay_core::config::Settings;
 use replay_core::services::worker::{handle_message, WorkerContext};
@@ -14,18 +13,12 @@ use tracing::{error, warn};
 /// Time budget when the runtime gives no usable deadline (cargo lambda watch
 /// sends a fixed non-epoch value).
 fn budget_fallback() -> Duration {
-    let ms = std::env::var("WORKER_TIME_BUDGET_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60_000);
+    let ms = std::env::var("WORKER_TIME_BUDGET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(60_000);
     Duration::from_millis(ms)
 }
 
 fn deadline_of(deadline_epoch_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     if deadline_epoch_ms > now_ms {
         Instant::now() + Duration::from_millis(deadline_epoch_ms - now_ms)
     } else {
@@ -33,10 +26,7 @@ fn deadline_of(deadline_epoch_ms: u64) -> Instant {
     }
 }
 
-async fn handler(
-    ctx: &WorkerContext,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
+async fn handler(ctx: &WorkerContext, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let deadline = deadline_of(event.context.deadline);
     let mut response = SqsBatchResponse::default();
     for message in event.payload.records {
@@ -71,10 +61,7 @@ async fn main() -> Result<(), Error> {
             settings.worker.checkpoint_ttl,
         )),
         deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
-        queue: Box::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            settings.queue_url.clone(),
-        )),
+        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
         cfg: settings.worker.clone(),
         delivery_concurrency: settings.delivery.concurrency,
     };

@@ -37,22 +37,12 @@ impl ApiReply {
 
 impl ApiClient {
     pub fn new(base: impl Into<String>, key: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
-        Self {
-            http,
-            base: base.into().trim_end_matches('/').to_owned(),
-            key: key.into(),
-        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap_or_default();
+        Self { http, base: base.into().trim_end_matches('/').to_owned(), key: key.into() }
     }
 
     pub fn with_key(&self, key: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            ..self.clone()
-        }
+        Self { key: key.into(), ..self.clone() }
     }
 
     pub async fn call(
@@ -62,10 +52,7 @@ impl ApiClient {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Result<ApiReply> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(&self.key);
+        let mut req = self.http.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.key);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -74,36 +61,18 @@ impl ApiClient {
         }
         let resp = req.send().await?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = resp.text().await?;
-        let body = serde_json::from_str(&text)
-            .map_err(|e| anyhow!("HTTP {status}: body is not JSON ({e}): {text}"))?;
-        Ok(ApiReply {
-            status,
-            body,
-            retry_after,
-        })
+        let body = serde_json::from_str(&text).map_err(|e| anyhow!("HTTP {status}: body is not JSON ({e}): {text}"))?;
+        Ok(ApiReply { status, body, retry_after })
     }
 
     pub async fn create_webhook(&self, url: &str) -> Result<Value> {
-        self.call(
-            Method::POST,
-            "/v1/webhooks",
-            Some(json!({ "url": url })),
-            &[],
-        )
-        .await?
-        .expect(201)
+        self.call(Method::POST, "/v1/webhooks", Some(json!({ "url": url })), &[]).await?.expect(201)
     }
 
     pub async fn get_webhook(&self, id: &str) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[])
-            .await?
-            .expect(200)
+        self.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?.expect(200)
     }
 
     pub async fn start_replay(&self, webhook_id: &str, from: &str, to: &str) -> Result<Value> {
@@ -118,26 +87,15 @@ impl ApiClient {
     }
 
     pub async fn job(&self, job_id: &str) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/replays/{job_id}"), None, &[])
-            .await?
-            .expect(200)
+        self.call(Method::GET, &format!("/v1/replays/{job_id}"), None, &[]).await?.expect(200)
     }
 
     pub async fn list_jobs(&self, webhook_id: &str) -> Result<Value> {
-        self.call(
-            Method::GET,
-            &format!("/v1/webhooks/{webhook_id}/replays"),
-            None,
-            &[],
-        )
-        .await?
-        .expect(200)
+        self.call(Method::GET, &format!("/v1/webhooks/{webhook_id}/replays"), None, &[]).await?.expect(200)
     }
 
     pub async fn cancel(&self, job_id: &str) -> Result<Value> {
-        self.call(Method::DELETE, &format!("/v1/replays/{job_id}"), None, &[])
-            .await?
-            .expect(202)
+        self.call(Method::DELETE, &format!("/v1/replays/{job_id}"), None, &[]).await?.expect(202)
     }
 
     /// Polls the job until it reaches a terminal state or `timeout` passes,
@@ -157,9 +115,7 @@ impl ApiClient {
                 return Ok(job);
             }
             if started.elapsed() > timeout {
-                return Err(anyhow!(
-                    "job {job_id} still {state} after {timeout:?}: {job}"
-                ));
+                return Err(anyhow!("job {job_id} still {state} after {timeout:?}: {job}"));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }

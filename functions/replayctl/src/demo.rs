@@ -33,10 +33,7 @@ pub async fn run(opts: DemoOptions) -> Result<Value> {
     let env = StackEnv::from_env()?;
     let aws = env.aws().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    println!(
-        "==> preparing MySQL schema, topic `{}`, queue, checkpoint table",
-        env.kafka.topic
-    );
+    println!("==> preparing MySQL schema, topic `{}`, queue, checkpoint table", env.kafka.topic);
     setup::migrate(&env.database_url).await?;
     setup::create_topic(&env.kafka, opts.partitions).await?;
     let (queue_url, _dlq) = setup::create_queue(&sqs, &env.queue_name, 120, 5).await?;
@@ -46,10 +43,7 @@ pub async fn run(opts: DemoOptions) -> Result<Value> {
     let tenant = create_tenant(&store, &env.pepper, "demo").await?;
     let receiver = Receiver::start(0).await?;
 
-    println!(
-        "==> starting the functions under cargo lambda watch (port {})",
-        opts.port
-    );
+    println!("==> starting the functions under cargo lambda watch (port {})", opts.port);
     let runtime = LocalRuntime::start(
         RuntimeOptions {
             repo_root: env.repo_root.clone(),
@@ -84,10 +78,7 @@ async fn drive(
     api_key: &str,
 ) -> Result<Value> {
     let api = ApiClient::new(&runtime.api_url, api_key);
-    let webhook = api
-        .create_webhook(&receiver.url("demo"))
-        .await
-        .context("registering the webhook")?;
+    let webhook = api.create_webhook(&receiver.url("demo")).await.context("registering the webhook")?;
     let webhook_id = webhook["id"].as_str().unwrap_or_default().to_owned();
     receiver.register("demo", webhook["secret"].as_str().unwrap_or_default());
     println!("==> webhook {webhook_id} -> {}", receiver.url("demo"));
@@ -130,12 +121,7 @@ async fn drive(
     let started = Instant::now();
     let job = api.start_replay(&webhook_id, &fmt(from), &fmt(to)).await?;
     let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
-    println!(
-        "==> replay job {job_id}: {} .. {} ({} h)",
-        fmt(from),
-        fmt(to),
-        opts.window_hours
-    );
+    println!("==> replay job {job_id}: {} .. {} ({} h)", fmt(from), fmt(to), opts.window_hours);
 
     let final_job = api
         .wait_for_end(&job_id, opts.timeout, |j| {
@@ -155,27 +141,17 @@ async fn drive(
     println!();
     // The status event follows the final state; give it a moment.
     let wait_status = Instant::now();
-    while receiver.stats("demo").status_events.is_empty()
-        && wait_status.elapsed() < Duration::from_secs(30)
-    {
+    while receiver.stats("demo").status_events.is_empty() && wait_status.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let stats = receiver.stats("demo");
     let expected = manifest.expected(&webhook_id, from, to);
-    let received: HashSet<String> = stats
-        .accepted
-        .keys()
-        .filter(|k| !k.starts_with("replay-job-"))
-        .cloned()
-        .collect();
+    let received: HashSet<String> = stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
     let missing = expected.difference(&received).count();
     let unexpected = received.difference(&expected).count();
     let progress = &final_job["progress"];
-    let status_state = stats
-        .status_events
-        .first()
-        .map(|e| e["replay_job_status"]["job_state"].clone())
-        .unwrap_or(Value::Null);
+    let status_state =
+        stats.status_events.first().map(|e| e["replay_job_status"]["job_state"].clone()).unwrap_or(Value::Null);
     let delivered = progress["events_delivered"].as_u64().unwrap_or(0);
     let summary = json!({
         "job_id": job_id,
@@ -201,21 +177,12 @@ async fn drive(
         ("missing", missing.to_string()),
         ("unexpected", unexpected.to_string()),
         ("delivered twice", stats.repeats().to_string()),
-        (
-            "duplicates skipped",
-            progress["duplicates_skipped"].to_string(),
-        ),
+        ("duplicates skipped", progress["duplicates_skipped"].to_string()),
         ("malformed skipped", progress["malformed"].to_string()),
         ("signature failures", stats.signature_failures.to_string()),
         ("status event", status_state.to_string()),
         ("time", format!("{:.2}s", elapsed.as_secs_f64())),
-        (
-            "rate",
-            format!(
-                "{:.0} events/s",
-                summary["events_per_second"].as_f64().unwrap_or(0.0)
-            ),
-        ),
+        ("rate", format!("{:.0} events/s", summary["events_per_second"].as_f64().unwrap_or(0.0))),
     ] {
         println!("    {label:<20} {value}");
     }

@@ -56,6 +56,7 @@ pub struct LocalRuntime {
     pub api_url: String,
     opts: RuntimeOptions,
     stop: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<()>>,
     pids: Arc<Mutex<HashMap<String, Vec<Option<u32>>>>>,
     pub stats: Arc<Mutex<PumpStats>>,
@@ -68,10 +69,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn log_file(dir: &std::path::Path, name: &str) -> Result<std::fs::File> {
     std::fs::create_dir_all(dir)?;
-    Ok(std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}.log")))?)
+    Ok(std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?)
 }
 
 impl LocalRuntime {
@@ -79,35 +77,20 @@ impl LocalRuntime {
         for name in [API, WORKER, SWEEPER] {
             let bin = opts.bin_dir.join(name);
             if !bin.exists() {
-                bail!(
-                    "{} is missing: build the functions first (cargo build --workspace --bins)",
-                    bin.display()
-                );
+                bail!("{} is missing: build the functions first (cargo build --workspace --bins)", bin.display());
             }
         }
         let out = log_file(&opts.log_dir, "cargo-lambda-watch")?;
         let watch_child = Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-                &opts.port.to_string(),
-            ])
+            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &opts.port.to_string()])
             .current_dir(&opts.repo_root)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .kill_on_drop(true)
             .spawn()
-            .context(
-                "starting `cargo lambda watch` (is cargo-lambda installed? run infra/local/up.sh)",
-            )?;
-        wait_for_port(opts.port, Duration::from_secs(60))
-            .await
-            .context("cargo lambda watch did not start")?;
+            .context("starting `cargo lambda watch` (is cargo-lambda installed? run infra/local/up.sh)")?;
+        wait_for_port(opts.port, Duration::from_secs(60)).await.context("cargo lambda watch did not start")?;
 
         let (stop, stop_rx) = watch::channel(false);
         let pids = Arc::new(Mutex::new(HashMap::new()));
@@ -116,58 +99,38 @@ impl LocalRuntime {
         for (name, count) in [(API, 2), (WORKER, opts.workers), (SWEEPER, 1)] {
             lock(&pids).insert(name.to_owned(), vec![None; count]);
             for slot in 0..count {
-                tasks.push(tokio::spawn(supervise(
-                    opts.clone(),
-                    name,
-                    slot,
-                    pids.clone(),
-                    stop_rx.clone(),
-                )));
+                tasks.push(tokio::spawn(supervise(opts.clone(), name, slot, pids.clone(), stop_rx.clone())));
             }
         }
         let http = reqwest::Client::new();
         for _ in 0..opts.workers {
-            tasks.push(tokio::spawn(pump(
-                opts.clone(),
-                sqs.clone(),
-                http.clone(),
-                stats.clone(),
-                stop_rx.clone(),
-            )));
+            tasks.push(tokio::spawn(pump(opts.clone(), sqs.clone(), http.clone(), stats.clone(), stop_rx.clone())));
         }
-        tasks.push(tokio::spawn(schedule(
-            opts.clone(),
-            http,
-            stats.clone(),
-            stop_rx,
-        )));
+        tasks.push(tokio::spawn(schedule(opts.clone(), http, stats.clone(), stop_rx.clone())));
         let api_url = format!("http://127.0.0.1:{}/lambda-url/{API}", opts.port);
-        Ok(Self {
-            api_url,
-            opts,
-            stop,
-            tasks,
-            pids,
-            stats,
-            watch_child,
-        })
+        Ok(Self { api_url, opts, stop, stop_rx, tasks, pids, stats, watch_child })
+    }
+
+    /// Starts one more instance of a function (Lambda scaling out).
+    pub fn add_instance(&mut self, function: &'static str) {
+        let slot = {
+            let mut pids = lock(&self.pids);
+            let slots = pids.entry(function.to_owned()).or_default();
+            slots.push(None);
+            slots.len() - 1
+        };
+        let task = supervise(self.opts.clone(), function, slot, self.pids.clone(), self.stop_rx.clone());
+        self.tasks.push(tokio::spawn(task));
     }
 
     /// PIDs of a function's running instances.
     pub fn pids(&self, function: &str) -> Vec<u32> {
-        lock(&self.pids)
-            .get(function)
-            .map(|v| v.iter().flatten().copied().collect())
-            .unwrap_or_default()
+        lock(&self.pids).get(function).map(|v| v.iter().flatten().copied().collect()).unwrap_or_default()
     }
 
     /// Sends a signal (`KILL`, `STOP`, `CONT`) to one instance of a function.
     pub async fn signal(&self, pid: u32, signal: &str) -> Result<()> {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .await?;
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().await?;
         if !status.success() {
             bail!("kill -{signal} {pid} failed");
         }
@@ -194,10 +157,7 @@ fn invoke_url(port: u16, function: &str) -> String {
 async fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
     let started = std::time::Instant::now();
     while started.elapsed() < timeout {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -217,10 +177,7 @@ async fn supervise(
         let spawned = log_file(&opts.log_dir, &format!("{name}-{slot}")).and_then(|out| {
             Ok(Command::new(opts.bin_dir.join(name))
                 .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{}/.rt/{name}", opts.port),
-                )
+                .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt/{name}", opts.port))
                 .env("AWS_LAMBDA_FUNCTION_NAME", name)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
@@ -304,21 +261,12 @@ async fn pump(
             })
             .collect();
         lock(&stats).invocations += 1;
-        let reply = http
-            .post(&url)
-            .timeout(opts.invoke_timeout)
-            .json(&json!({ "Records": records }))
-            .send()
-            .await;
+        let reply = http.post(&url).timeout(opts.invoke_timeout).json(&json!({ "Records": records })).send().await;
         let failed: HashSet<String> = match reply {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(body) => body["batchItemFailures"]
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
                     .unwrap_or_default(),
                 Err(_) => all_ids(&messages),
             },
@@ -351,12 +299,8 @@ async fn pump(
             s.messages_deleted += entries.len() as u64;
         }
         if !entries.is_empty() {
-            if let Err(e) = sqs
-                .delete_message_batch()
-                .queue_url(&opts.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
+            if let Err(e) =
+                sqs.delete_message_batch().queue_url(&opts.queue_url).set_entries(Some(entries)).send().await
             {
                 warn!(error = ?e, "delete failed; messages will be redelivered");
             }
@@ -365,10 +309,7 @@ async fn pump(
 }
 
 fn all_ids(messages: &[aws_sdk_sqs::types::Message]) -> HashSet<String> {
-    messages
-        .iter()
-        .filter_map(|m| m.message_id.clone())
-        .collect()
+    messages.iter().filter_map(|m| m.message_id.clone()).collect()
 }
 
 /// The sweeper's EventBridge schedule.
@@ -389,13 +330,7 @@ async fn schedule(
             "source": "aws.events", "account": "000000000000", "time": chrono::Utc::now().to_rfc3339(),
             "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:000000000000:rule/replay-sweeper"], "detail": {}
         });
-        match http
-            .post(&url)
-            .timeout(Duration::from_secs(60))
-            .json(&event)
-            .send()
-            .await
-        {
+        match http.post(&url).timeout(Duration::from_secs(60)).json(&event).send().await {
             Ok(r) => debug!(status = %r.status(), "sweep"),
             Err(e) => warn!(error = %e, "sweeper invocation failed"),
         }

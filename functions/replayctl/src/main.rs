@@ -108,11 +108,7 @@ struct LocalArgs {
 
 #[derive(clap::Args)]
 struct ApiArgs {
-    #[arg(
-        long,
-        env = "REPLAY_API_URL",
-        default_value = "http://127.0.0.1:9000/lambda-url/replay-api"
-    )]
+    #[arg(long, env = "REPLAY_API_URL", default_value = "http://127.0.0.1:9000/lambda-url/replay-api")]
     api_url: String,
     #[arg(long, env = "REPLAY_API_KEY", default_value = "")]
     api_key: String,
@@ -170,10 +166,7 @@ fn print(json: bool, value: &Value) {
     if json {
         println!("{value}");
     } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     }
 }
 
@@ -200,18 +193,14 @@ async fn run(cli: Cli) -> Result<()> {
             let aws = env.aws().await;
             setup::migrate(&env.database_url).await?;
             setup::create_topic(&env.kafka, partitions).await?;
-            let (queue, dlq) =
-                setup::create_queue(&aws_sdk_sqs::Client::new(&aws), &env.queue_name, 120, 5)
-                    .await?;
+            let (queue, dlq) = setup::create_queue(&aws_sdk_sqs::Client::new(&aws), &env.queue_name, 120, 5).await?;
             setup::create_table(&aws_sdk_dynamodb::Client::new(&aws), &env.table).await?;
             print(
                 json,
                 &serde_json::json!({"topic": env.kafka.topic, "queue_url": queue, "dlq_url": dlq, "table": env.table}),
             );
         }
-        Command::Tenant {
-            command: TenantCommand::Create { name },
-        } => {
+        Command::Tenant { command: TenantCommand::Create { name } } => {
             let env = StackEnv::from_env()?;
             let store = MySqlStore::connect(&env.database_url).await?;
             let created = create_tenant(&store, &env.pepper, &name).await?;
@@ -223,10 +212,7 @@ async fn run(cli: Cli) -> Result<()> {
             match command {
                 KeyCommand::Create { tenant } => {
                     let key = create_api_key(&store, &env.pepper, &tenant.as_str().into()).await?;
-                    print(
-                        json,
-                        &serde_json::json!({"tenant_id": tenant, "api_key": key}),
-                    );
+                    print(json, &serde_json::json!({"tenant_id": tenant, "api_key": key}));
                 }
                 KeyCommand::Revoke { key_id } => {
                     if !store.revoke_api_key(&key_id).await? {
@@ -247,11 +233,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Replay { command, api } => {
             let client = ApiClient::new(api.api_url, api.api_key);
             let value = match command {
-                ReplayCommand::Start {
-                    webhook_id,
-                    from,
-                    to,
-                } => client.start_replay(&webhook_id, &from, &to).await?,
+                ReplayCommand::Start { webhook_id, from, to } => client.start_replay(&webhook_id, &from, &to).await?,
                 ReplayCommand::Status { job_id } => client.job(&job_id).await?,
                 ReplayCommand::List { webhook_id } => client.list_jobs(&webhook_id).await?,
                 ReplayCommand::Cancel { job_id } => client.cancel(&job_id).await?,
@@ -274,12 +256,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             print(json, &value);
         }
-        Command::Seed {
-            events,
-            mut webhook_ids,
-            webhooks,
-            days,
-        } => {
+        Command::Seed { events, mut webhook_ids, webhooks, days } => {
             let env = StackEnv::from_env()?;
             while webhook_ids.len() < webhooks {
                 webhook_ids.push(format!("wh_{}", uuid::Uuid::new_v4().simple()));
@@ -297,33 +274,19 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let manifest = seed::plan_records(&plan)?;
             seed::produce(&env.kafka, &manifest.records).await?;
-            print(
-                json,
-                &serde_json::json!({"records": manifest.records.len(), "topic": env.kafka.topic}),
-            );
+            print(json, &serde_json::json!({"records": manifest.records.len(), "topic": env.kafka.topic}));
         }
         Command::Run { local } => {
             let env = StackEnv::from_env()?;
             let aws = env.aws().await;
             let sqs = aws_sdk_sqs::Client::new(&aws);
-            let queue_url =
-                std::env::var("SLICE_QUEUE_URL").context("SLICE_QUEUE_URL is not set")?;
-            let runtime =
-                LocalRuntime::start(runtime_options(&env, &local, queue_url), sqs).await?;
+            let queue_url = std::env::var("SLICE_QUEUE_URL").context("SLICE_QUEUE_URL is not set")?;
+            let runtime = LocalRuntime::start(runtime_options(&env, &local, queue_url), sqs).await?;
             println!("API at {} (Ctrl-C to stop)", runtime.api_url);
             tokio::signal::ctrl_c().await?;
             runtime.shutdown().await;
         }
-        Command::Demo {
-            events,
-            webhooks,
-            days,
-            window_hours,
-            partitions,
-            slice_seconds,
-            timeout_seconds,
-            local,
-        } => {
+        Command::Demo { events, webhooks, days, window_hours, partitions, slice_seconds, timeout_seconds, local } => {
             demo::run(DemoOptions {
                 events,
                 webhooks,

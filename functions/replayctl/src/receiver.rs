@@ -21,6 +21,8 @@ pub struct Faults {
     pub status_500: f64,
     pub status_429: f64,
     pub retry_after_s: u64,
+    /// Connections closed without an answer.
+    pub drop_connection: f64,
     /// Every request fails with 503 (receiver down).
     pub down: bool,
     pub delay: Duration,
@@ -40,10 +42,7 @@ pub struct HookStats {
 
 impl HookStats {
     pub fn unique(&self) -> usize {
-        self.accepted
-            .keys()
-            .filter(|k| !k.starts_with("replay-job-"))
-            .count()
+        self.accepted.keys().filter(|k| !k.starts_with("replay-job-")).count()
     }
     /// Deliveries beyond the first per event id.
     pub fn repeats(&self) -> u64 {
@@ -89,10 +88,7 @@ impl Receiver {
     }
 
     pub fn url(&self, name: &str) -> String {
-        format!(
-            "http://{}/hooks/{name}",
-            self.addr.map(|a| a.to_string()).unwrap_or_default()
-        )
+        format!("http://{}/hooks/{name}", self.addr.map(|a| a.to_string()).unwrap_or_default())
     }
 
     /// Registers the secret used to verify `name`'s deliveries.
@@ -107,11 +103,7 @@ impl Receiver {
     }
 
     pub fn stats(&self, name: &str) -> HookStats {
-        lock(&self.shared)
-            .stats
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
+        lock(&self.shared).stats.get(name).cloned().unwrap_or_default()
     }
 }
 
@@ -119,25 +111,10 @@ async fn stats(State(r): State<Receiver>, Path(name): Path<String>) -> Json<Hook
     Json(r.stats(&name))
 }
 
-async fn receive(
-    State(r): State<Receiver>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (msg_id, ts, sig, job) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-        header("x-replay-job-id"),
-    );
+async fn receive(State(r): State<Receiver>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (msg_id, ts, sig, job) =
+        (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), header("x-replay-job-id"));
     let (faults, key) = {
         let shared = lock(&r.shared);
         (shared.faults.clone(), shared.secrets.get(&name).cloned())
@@ -148,10 +125,7 @@ async fn receive(
     let mut shared = lock(&r.shared);
     let stats = shared.stats.entry(name).or_default();
     stats.requests += 1;
-    let valid = key.is_some_and(|k| {
-        ts.parse()
-            .is_ok_and(|ts| k.verify(&msg_id, ts, &body, &sig))
-    });
+    let valid = key.is_some_and(|k| ts.parse().is_ok_and(|ts| k.verify(&msg_id, ts, &body, &sig)));
     if !valid {
         stats.signature_failures += 1;
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
@@ -167,11 +141,7 @@ async fn receive(
     }
     if roll < faults.status_500 + faults.status_429 {
         stats.faults_injected += 1;
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", faults.retry_after_s.to_string())],
-        )
-            .into_response();
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", faults.retry_after_s.to_string())]).into_response();
     }
     if msg_id.starts_with("replay-job-") {
         if let Ok(v) = serde_json::from_slice(&body) {

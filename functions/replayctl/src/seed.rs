@@ -61,11 +61,7 @@ impl Manifest {
                 first.entry(r.event_id.as_str()).or_insert(r.timestamp);
             }
         }
-        first
-            .into_iter()
-            .filter(|(_, ts)| *ts >= from && *ts < to)
-            .map(|(id, _)| id.to_owned())
-            .collect()
+        first.into_iter().filter(|(_, ts)| *ts >= from && *ts < to).map(|(id, _)| id.to_owned()).collect()
     }
 
     pub fn count(&self, kind: SeedKind) -> usize {
@@ -102,9 +98,7 @@ pub fn plan_records(plan: &SeedPlan) -> Result<Manifest> {
         bail!("a seed plan needs webhooks and a non-empty time range");
     }
     let mut rng = StdRng::seed_from_u64(plan.seed);
-    let weights: Vec<f64> = (1..=plan.webhooks.len())
-        .map(|rank| 1.0 / rank as f64)
-        .collect();
+    let weights: Vec<f64> = (1..=plan.webhooks.len()).map(|rank| 1.0 / rank as f64).collect();
     let pick = WeightedIndex::new(&weights).context("webhook weights")?;
     let filler: String = "x".repeat(plan.payload_bytes.saturating_sub(300).max(8));
     let span = plan.end_ms - plan.start_ms;
@@ -139,13 +133,7 @@ pub fn plan_records(plan: &SeedPlan) -> Result<Manifest> {
                 value: value.clone(),
             });
         }
-        records.push(SeedRecord {
-            timestamp: ts,
-            webhook_id,
-            event_id,
-            kind: SeedKind::Event,
-            value,
-        });
+        records.push(SeedRecord { timestamp: ts, webhook_id, event_id, kind: SeedKind::Event, value });
     }
     // Stable: an original keeps its place before a duplicate with the same timestamp.
     records.sort_by_key(|r| (r.timestamp, r.kind == SeedKind::Duplicate));
@@ -165,10 +153,8 @@ pub async fn produce(kafka: &KafkaConfig, records: &[SeedRecord]) -> Result<()> 
         .context("creating the Kafka producer")?;
     let mut in_flight = FuturesUnordered::new();
     for r in records {
-        let record = FutureRecord::to(&kafka.topic)
-            .key(r.webhook_id.as_bytes())
-            .payload(&r.value)
-            .timestamp(r.timestamp);
+        let record =
+            FutureRecord::to(&kafka.topic).key(r.webhook_id.as_bytes()).payload(&r.value).timestamp(r.timestamp);
         in_flight.push(producer.send(record, Timeout::Never));
         if in_flight.len() >= 20_000 {
             while in_flight.len() > 10_000 {
@@ -182,10 +168,8 @@ pub async fn produce(kafka: &KafkaConfig, records: &[SeedRecord]) -> Result<()> 
     Ok(())
 }
 
-type DeliveryResult = Result<
-    rdkafka::producer::future_producer::Delivery,
-    (rdkafka::error::KafkaError, rdkafka::message::OwnedMessage),
->;
+type DeliveryResult =
+    Result<rdkafka::producer::future_producer::Delivery, (rdkafka::error::KafkaError, rdkafka::message::OwnedMessage)>;
 
 fn check(result: Option<DeliveryResult>) -> Result<()> {
     match result {
@@ -214,19 +198,12 @@ mod tests {
         let dups = m.count(SeedKind::Duplicate);
         assert!((400..800).contains(&dups), "{dups}");
         assert!(m.count(SeedKind::Malformed) > 10);
-        assert!(m
-            .records
-            .windows(2)
-            .all(|w| w[0].timestamp <= w[1].timestamp));
+        assert!(m.records.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
         let top = m.records.iter().filter(|r| r.webhook_id == "wh_0").count();
         let last = m.records.iter().filter(|r| r.webhook_id == "wh_49").count();
         assert!(top > 10 * last, "skewed: {top} vs {last}");
         let all = m.expected("wh_0", 0, 5 * 86_400_000);
-        let originals = m
-            .records
-            .iter()
-            .filter(|r| r.webhook_id == "wh_0" && r.kind == SeedKind::Event)
-            .count();
+        let originals = m.records.iter().filter(|r| r.webhook_id == "wh_0" && r.kind == SeedKind::Event).count();
         assert_eq!(all.len(), originals);
     }
 }

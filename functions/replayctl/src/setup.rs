@@ -12,20 +12,15 @@ use replay_core::adapters::sqs::SqsQueue;
 use replay_core::config::KafkaConfig;
 
 pub async fn migrate(database_url: &str) -> Result<()> {
-    let store = MySqlStore::connect(database_url)
-        .await
-        .context("connecting to MySQL")?;
+    let store = MySqlStore::connect(database_url).await.context("connecting to MySQL")?;
     store.migrate().await.context("applying migrations")?;
     Ok(())
 }
 
 /// Creates the topic (no time-based deletion: seeded data is days old).
 pub async fn create_topic(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
-        .create()
-        .context("Kafka admin client")?;
-    let topic = NewTopic::new(&kafka.topic, partitions, TopicReplication::Fixed(1))
-        .set("retention.ms", "-1");
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka).create().context("Kafka admin client")?;
+    let topic = NewTopic::new(&kafka.topic, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
     let results = admin.create_topics([&topic], &AdminOptions::new()).await?;
     for result in results {
         match result {
@@ -38,9 +33,7 @@ pub async fn create_topic(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
 
 pub async fn delete_topic(kafka: &KafkaConfig) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
-    admin
-        .delete_topics(&[&kafka.topic], &AdminOptions::new())
-        .await?;
+    admin.delete_topics(&[&kafka.topic], &AdminOptions::new()).await?;
     Ok(())
 }
 
@@ -50,13 +43,9 @@ pub async fn create_queue(
     visibility_s: u32,
     max_receives: u32,
 ) -> Result<(String, String)> {
-    SqsQueue::create_with_dlq(sqs, name, visibility_s, max_receives)
-        .await
-        .context("creating the SQS queues")
+    SqsQueue::create_with_dlq(sqs, name, visibility_s, max_receives).await.context("creating the SQS queues")
 }
 
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
-    DynamoCheckpoints::create_table(ddb, name)
-        .await
-        .context("creating the DynamoDB table")
+    DynamoCheckpoints::create_table(ddb, name).await.context("creating the DynamoDB table")
 }

@@ -17,8 +17,7 @@ pub struct StackEnv {
 }
 
 fn var(name: &str) -> Result<String> {
-    std::env::var(name)
-        .with_context(|| format!("{name} is not set: source infra/local/env.sh first"))
+    std::env::var(name).with_context(|| format!("{name} is not set: source infra/local/env.sh first"))
 }
 
 impl StackEnv {
@@ -30,14 +29,11 @@ impl StackEnv {
             database_url: var("DATABASE_URL")?,
             kafka: KafkaConfig {
                 brokers: var("KAFKA_BROKERS")?,
-                topic: std::env::var("DELIVERY_LOG_TOPIC")
-                    .unwrap_or_else(|_| "delivery_log".into()),
+                topic: std::env::var("DELIVERY_LOG_TOPIC").unwrap_or_else(|_| "delivery_log".into()),
                 extra: Vec::new(),
             },
-            queue_name: std::env::var("SLICE_QUEUE_NAME")
-                .unwrap_or_else(|_| "replay-slices".into()),
-            table: std::env::var("CHECKPOINT_TABLE")
-                .unwrap_or_else(|_| "replay_checkpoints".into()),
+            queue_name: std::env::var("SLICE_QUEUE_NAME").unwrap_or_else(|_| "replay-slices".into()),
+            table: std::env::var("CHECKPOINT_TABLE").unwrap_or_else(|_| "replay_checkpoints".into()),
             pepper: var("API_KEY_PEPPER")?,
             state_dir: std::env::var("REPLAY_LOCAL_DIR")
                 .map(PathBuf::from)

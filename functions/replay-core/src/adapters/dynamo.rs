@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -34,9 +34,7 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn get_i64(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|s| s.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|s| s.parse().ok())
 }
 
 fn get_u64(item: &Item, name: &str) -> u64 {
@@ -44,14 +42,7 @@ fn get_u64(item: &Item, name: &str) -> u64 {
 }
 
 // Attribute names are prefixed so none is a DynamoDB reserved word.
-const COUNTERS: [&str; 6] = [
-    "c_scanned",
-    "c_matched",
-    "c_delivered",
-    "c_duplicates",
-    "c_failures",
-    "c_malformed",
-];
+const COUNTERS: [&str; 6] = ["c_scanned", "c_matched", "c_delivered", "c_duplicates", "c_failures", "c_malformed"];
 
 fn counters_of(item: &Item) -> Counters {
     Counters {
@@ -65,53 +56,28 @@ fn counters_of(item: &Item) -> Counters {
 }
 
 fn counter_values(c: &Counters) -> [u64; 6] {
-    [
-        c.events_scanned,
-        c.events_matched,
-        c.events_delivered,
-        c.duplicates_skipped,
-        c.delivery_failures,
-        c.malformed,
-    ]
+    [c.events_scanned, c.events_matched, c.events_delivered, c.duplicates_skipped, c.delivery_failures, c.malformed]
 }
 
 fn checkpoint_of(item: &Item) -> Checkpoint {
-    let range = match (
-        get_i64(item, "lookback_offset"),
-        get_i64(item, "start_offset"),
-        get_i64(item, "end_offset"),
-    ) {
-        (Some(lookback_offset), Some(start_offset), Some(end_offset)) => Some(SliceRange {
-            lookback_offset,
-            start_offset,
-            end_offset,
-        }),
+    let range = match (get_i64(item, "lookback_offset"), get_i64(item, "start_offset"), get_i64(item, "end_offset")) {
+        (Some(lookback_offset), Some(start_offset), Some(end_offset)) => {
+            Some(SliceRange { lookback_offset, start_offset, end_offset })
+        }
         _ => None,
     };
     Checkpoint {
         range,
         next_offset: get_i64(item, "next_offset").unwrap_or(0),
-        dedup: item
-            .get("dedup_ids")
-            .and_then(|v| v.as_b().ok())
-            .map(|b| b.as_ref().to_vec())
-            .unwrap_or_default(),
+        dedup: item.get("dedup_ids").and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).unwrap_or_default(),
         counters: counters_of(item),
-        done: item
-            .get("slice_done")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        done: item.get("slice_done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         pauses: get_u64(item, "pauses") as u32,
     }
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    err: &SdkError<E, R>,
-) -> bool {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()).is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 fn store_error<E: std::fmt::Debug>(err: E) -> Error {
@@ -120,11 +86,7 @@ fn store_error<E: std::fmt::Debug>(err: E) -> Error {
 
 impl DynamoCheckpoints {
     pub fn new(client: Client, table: impl Into<String>, item_ttl: Duration) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            item_ttl,
-        }
+        Self { client, table: table.into(), item_ttl }
     }
 
     fn expires_at(&self) -> AttributeValue {
@@ -138,11 +100,8 @@ impl DynamoCheckpoints {
             .attribute_type(ScalarAttributeType::S)
             .build()
             .map_err(store_error)?;
-        let key = KeySchemaElement::builder()
-            .attribute_name("pk")
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(store_error)?;
+        let key =
+            KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().map_err(store_error)?;
         let created = client
             .create_table()
             .table_name(table)
@@ -153,12 +112,7 @@ impl DynamoCheckpoints {
             .await;
         match created {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
-            {
-                return Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
             Err(e) => return Err(store_error(e)),
         }
         let ttl = TimeToLiveSpecification::builder()
@@ -177,24 +131,14 @@ impl DynamoCheckpoints {
     }
 
     pub async fn delete_table(client: &Client, table: &str) -> Result<()> {
-        client
-            .delete_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(store_error)?;
+        client.delete_table().table_name(table).send().await.map_err(store_error)?;
         Ok(())
     }
 }
 
 #[async_trait]
 impl CheckpointStore for DynamoCheckpoints {
-    async fn acquire(
-        &self,
-        slice_key: &str,
-        owner: &str,
-        ttl_ms: u64,
-    ) -> Result<Option<(Lease, Checkpoint)>> {
+    async fn acquire(&self, slice_key: &str, owner: &str, ttl_ms: u64) -> Result<Option<(Lease, Checkpoint)>> {
         let now = now_ms();
         let result = self
             .client
@@ -205,9 +149,7 @@ impl CheckpointStore for DynamoCheckpoints {
                 "SET lease_owner = :owner, lease_expires = :expires, expires_at = :ttl, \
                  lease_token = if_not_exists(lease_token, :zero) + :one",
             )
-            .condition_expression(
-                "attribute_not_exists(pk) OR lease_expires < :now OR lease_owner = :owner",
-            )
+            .condition_expression("attribute_not_exists(pk) OR lease_expires < :now OR lease_owner = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .expression_attribute_values(":expires", n(now + ttl_ms as i64))
             .expression_attribute_values(":now", n(now))
@@ -221,26 +163,14 @@ impl CheckpointStore for DynamoCheckpoints {
             Ok(out) => {
                 let item = out.attributes().cloned().unwrap_or_default();
                 let token = get_u64(&item, "lease_token");
-                Ok(Some((
-                    Lease {
-                        owner: owner.to_owned(),
-                        token,
-                    },
-                    checkpoint_of(&item),
-                )))
+                Ok(Some((Lease { owner: owner.to_owned(), token }, checkpoint_of(&item))))
             }
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(store_error(e)),
         }
     }
 
-    async fn save(
-        &self,
-        slice_key: &str,
-        lease: &Lease,
-        cp: &Checkpoint,
-        ttl_ms: u64,
-    ) -> Result<()> {
+    async fn save(&self, slice_key: &str, lease: &Lease, cp: &Checkpoint, ttl_ms: u64) -> Result<()> {
         let mut expr = String::from(
             "SET next_offset = :next, dedup_ids = :dedup, slice_done = :done, pauses = :pauses, \
              lease_expires = :expires, expires_at = :ttl",

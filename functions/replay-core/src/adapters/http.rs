@@ -36,22 +36,11 @@ pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
     }
     let code = status.as_u16();
     if code == 429 || code == 503 {
-        let after = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        return Attempt::Retry {
-            status: Some(code),
-            after,
-            error: format!("HTTP {code}"),
-        };
+        let after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        return Attempt::Retry { status: Some(code), after, error: format!("HTTP {code}") };
     }
     if status.is_server_error() {
-        return Attempt::Retry {
-            status: Some(code),
-            after: None,
-            error: format!("HTTP {code}"),
-        };
+        return Attempt::Retry { status: Some(code), after: None, error: format!("HTTP {code}") };
     }
     Attempt::Fail { status: code }
 }
@@ -69,9 +58,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// Exponential backoff with full jitter.
 pub fn backoff(cfg: &DeliveryConfig, attempt: u32) -> Duration {
-    let exp = cfg
-        .backoff_base
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    let exp = cfg.backoff_base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
     let cap = exp.min(cfg.backoff_max);
     let jitter = rand::thread_rng().gen_range(0..=cap.as_millis().max(1) as u64);
     Duration::from_millis(jitter)
@@ -108,20 +95,9 @@ impl HttpDeliverer {
             }
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
-        match self
-            .client
-            .post(&d.url)
-            .headers(headers)
-            .body(d.body.clone())
-            .send()
-            .await
-        {
+        match self.client.post(&d.url).headers(headers).body(d.body.clone()).send().await {
             Ok(resp) => classify_response(resp.status(), resp.headers()),
-            Err(e) => Attempt::Retry {
-                status: None,
-                after: None,
-                error: error_chain(&e),
-            },
+            Err(e) => Attempt::Retry { status: None, after: None, error: error_chain(&e) },
         }
     }
 }
@@ -149,18 +125,10 @@ impl Deliverer for HttpDeliverer {
                     return DeliveryOutcome::Failed {
                         attempts,
                         last_status: (status > 0).then_some(status),
-                        error: if status > 0 {
-                            format!("HTTP {status}")
-                        } else {
-                            "invalid header value".into()
-                        },
+                        error: if status > 0 { format!("HTTP {status}") } else { "invalid header value".into() },
                     }
                 }
-                Attempt::Retry {
-                    status,
-                    after,
-                    error,
-                } => {
+                Attempt::Retry { status, after, error } => {
                     let wait = match after {
                         Some(after) if after > self.cfg.retry_after_max => {
                             return DeliveryOutcome::Failed {
@@ -173,11 +141,7 @@ impl Deliverer for HttpDeliverer {
                         None => backoff(&self.cfg, attempts),
                     };
                     if attempts >= self.cfg.max_attempts {
-                        return DeliveryOutcome::Failed {
-                            attempts,
-                            last_status: status,
-                            error,
-                        };
+                        return DeliveryOutcome::Failed { attempts, last_status: status, error };
                     }
                     tokio::time::sleep(wait).await;
                 }
@@ -193,21 +157,11 @@ mod tests {
     #[test]
     fn classifies_statuses_per_contract() {
         let empty = HeaderMap::new();
-        assert_eq!(
-            classify_response(StatusCode::NO_CONTENT, &empty),
-            Attempt::Success
-        );
-        assert_eq!(
-            classify_response(StatusCode::GONE, &empty),
-            Attempt::Fail { status: 410 }
-        );
+        assert_eq!(classify_response(StatusCode::NO_CONTENT, &empty), Attempt::Success);
+        assert_eq!(classify_response(StatusCode::GONE, &empty), Attempt::Fail { status: 410 });
         assert!(matches!(
             classify_response(StatusCode::BAD_GATEWAY, &empty),
-            Attempt::Retry {
-                status: Some(502),
-                after: None,
-                ..
-            }
+            Attempt::Retry { status: Some(502), after: None, .. }
         ));
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));

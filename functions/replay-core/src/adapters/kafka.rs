@@ -71,11 +71,7 @@ fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
 impl KafkaLog {
     pub fn new(cfg: KafkaConfig) -> Result<Self> {
         let admin: ReplayConsumer = consumer_config(&cfg).create_with_context(ReplayContext)?;
-        Ok(Self {
-            cfg,
-            admin: Arc::new(admin),
-            partitions: OnceCell::new(),
-        })
+        Ok(Self { cfg, admin: Arc::new(admin), partitions: OnceCell::new() })
     }
 
     pub fn topic(&self) -> &str {
@@ -121,16 +117,12 @@ impl DeliveryLog for KafkaLog {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&topic, partition as i32, Offset::Offset(ts.max(0)))?;
             let found = admin.offsets_for_times(tpl, METADATA_TIMEOUT)?;
-            let offset = found
-                .find_partition(&topic, partition as i32)
-                .map(|e| e.offset())
-                .unwrap_or(Offset::End);
+            let offset = found.find_partition(&topic, partition as i32).map(|e| e.offset()).unwrap_or(Offset::End);
             match offset {
                 Offset::Offset(o) if o >= 0 => Ok(o),
                 // No record at or after `ts`: the end of the log as it is now.
                 _ => {
-                    let (_, high) =
-                        admin.fetch_watermarks(&topic, partition as i32, METADATA_TIMEOUT)?;
+                    let (_, high) = admin.fetch_watermarks(&topic, partition as i32, METADATA_TIMEOUT)?;
                     Ok(high)
                 }
             }
@@ -140,23 +132,15 @@ impl DeliveryLog for KafkaLog {
     }
 
     fn scan(&self, req: ScanRequest<'_>) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
-        let consumer: ReplayConsumer =
-            consumer_config(&self.cfg).create_with_context(ReplayContext)?;
+        let consumer: ReplayConsumer = consumer_config(&self.cfg).create_with_context(ReplayContext)?;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(
-            &self.cfg.topic,
-            req.partition as i32,
-            Offset::Offset(req.from),
-        )?;
+        tpl.add_partition_offset(&self.cfg.topic, req.partition as i32, Offset::Offset(req.from))?;
         consumer.assign(&tpl)?;
         let (tx, rx) = mpsc::channel(4);
         let webhook_id = req.webhook_id.to_owned();
-        let (from, end, count_from, max_batch) =
-            (req.from, req.end, req.count_from, req.max_batch.max(1));
+        let (from, end, count_from, max_batch) = (req.from, req.end, req.count_from, req.max_batch.max(1));
         // librdkafka's poll blocks: read on a blocking thread, hand batches over.
-        tokio::task::spawn_blocking(move || {
-            scan_blocking(consumer, from, end, count_from, max_batch, &webhook_id, tx)
-        });
+        tokio::task::spawn_blocking(move || scan_blocking(consumer, from, end, count_from, max_batch, &webhook_id, tx));
         Ok(rx)
     }
 }
@@ -170,18 +154,11 @@ fn scan_blocking(
     webhook_id: &str,
     tx: mpsc::Sender<Result<ScanBatch>>,
 ) {
-    let mut batch = ScanBatch {
-        next_offset: from,
-        ..ScanBatch::default()
-    };
+    let mut batch = ScanBatch { next_offset: from, ..ScanBatch::default() };
     let mut read_in_batch = 0usize;
     loop {
         // Wait for the first record of a batch; then take what is already fetched.
-        let timeout = if read_in_batch == 0 {
-            Duration::from_millis(500)
-        } else {
-            Duration::ZERO
-        };
+        let timeout = if read_in_batch == 0 { Duration::from_millis(500) } else { Duration::ZERO };
         let mut at_end = false;
         match consumer.poll(timeout) {
             None if read_in_batch == 0 => {
@@ -214,11 +191,7 @@ fn scan_blocking(
                 };
                 if let Some(kind) = kind {
                     let timestamp = msg.timestamp().to_millis().unwrap_or(0);
-                    batch.records.push(ScannedRecord {
-                        offset,
-                        timestamp,
-                        kind,
-                    });
+                    batch.records.push(ScannedRecord { offset, timestamp, kind });
                 }
                 at_end = batch.next_offset >= end;
                 if !at_end && read_in_batch < max_batch {
@@ -232,13 +205,7 @@ fn scan_blocking(
         }
         let next = batch.next_offset;
         debug!(read_in_batch, next, "scan batch");
-        let full = std::mem::replace(
-            &mut batch,
-            ScanBatch {
-                next_offset: next,
-                ..ScanBatch::default()
-            },
-        );
+        let full = std::mem::replace(&mut batch, ScanBatch { next_offset: next, ..ScanBatch::default() });
         if tx.blocking_send(Ok(full)).is_err() || at_end {
             return;
         }

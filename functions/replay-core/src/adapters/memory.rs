@@ -7,8 +7,8 @@ use crate::domain::record::{classify, Classified};
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::{
-    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind,
-    ScanBatch, ScanRequest, ScannedRecord, SliceProgress, SliceQueue,
+    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind, ScanBatch,
+    ScanRequest, ScannedRecord, SliceProgress, SliceQueue,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,10 +38,7 @@ pub struct MemoryLog {
 
 impl MemoryLog {
     pub fn new(partitions: usize) -> Self {
-        Self {
-            partitions: vec![Vec::new(); partitions],
-            batch_size: 3,
-        }
+        Self { partitions: vec![Vec::new(); partitions], batch_size: 3 }
     }
 }
 
@@ -57,14 +54,7 @@ impl DeliveryLog for MemoryLog {
     }
 
     fn scan(&self, req: ScanRequest<'_>) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
-        let ScanRequest {
-            partition,
-            from,
-            end,
-            count_from,
-            webhook_id,
-            max_batch,
-        } = req;
+        let ScanRequest { partition, from, end, count_from, webhook_id, max_batch } = req;
         let batch_size = self.batch_size.min(max_batch).max(1);
         let records = &self.partitions[partition as usize];
         let (tx, rx) = mpsc::channel(1024);
@@ -86,17 +76,12 @@ impl DeliveryLog for MemoryLog {
                     }),
                 };
                 if let Some(kind) = kind {
-                    batch.records.push(ScannedRecord {
-                        offset: o,
-                        timestamp: r.timestamp,
-                        kind,
-                    });
+                    batch.records.push(ScannedRecord { offset: o, timestamp: r.timestamp, kind });
                 }
             }
             batch.next_offset = stop;
             offset = stop;
-            tx.try_send(Ok(batch))
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            tx.try_send(Ok(batch)).map_err(|e| Error::Internal(e.to_string()))?;
         }
         Ok(rx)
     }
@@ -112,12 +97,7 @@ pub struct MemoryCheckpoints {
 
 #[async_trait]
 impl CheckpointStore for MemoryCheckpoints {
-    async fn acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        _ttl_ms: u64,
-    ) -> Result<Option<(Lease, Checkpoint)>> {
+    async fn acquire(&self, key: &str, owner: &str, _ttl_ms: u64) -> Result<Option<(Lease, Checkpoint)>> {
         let mut items = lock(&self.items);
         let entry = items.entry(key.to_owned()).or_default();
         if let Some(lease) = &entry.0 {
@@ -126,10 +106,7 @@ impl CheckpointStore for MemoryCheckpoints {
             }
         }
         let token = entry.0.as_ref().map_or(0, |l| l.token) + 1;
-        let lease = Lease {
-            owner: owner.to_owned(),
-            token,
-        };
+        let lease = Lease { owner: owner.to_owned(), token };
         entry.0 = Some(lease.clone());
         Ok(Some((lease, entry.1.clone())))
     }
@@ -155,10 +132,7 @@ impl CheckpointStore for MemoryCheckpoints {
         let mut items = lock(&self.items);
         if let Some(entry) = items.get_mut(key) {
             if entry.0.as_ref().map(|l| l.token) == Some(lease.token) {
-                entry.0 = Some(Lease {
-                    owner: String::new(),
-                    token: lease.token,
-                });
+                entry.0 = Some(Lease { owner: String::new(), token: lease.token });
             }
         }
         Ok(())
@@ -191,18 +165,10 @@ impl Deliverer for MemoryDeliverer {
     async fn deliver(&self, d: &Delivery) -> DeliveryOutcome {
         *lock(&self.attempts) += 1;
         if *lock(&self.down) {
-            return DeliveryOutcome::Failed {
-                attempts: 3,
-                last_status: Some(503),
-                error: "HTTP 503".into(),
-            };
+            return DeliveryOutcome::Failed { attempts: 3, last_status: Some(503), error: "HTTP 503".into() };
         }
         if lock(&self.fail).contains(&d.message_id) {
-            return DeliveryOutcome::Failed {
-                attempts: 1,
-                last_status: Some(400),
-                error: "HTTP 400".into(),
-            };
+            return DeliveryOutcome::Failed { attempts: 1, last_status: Some(400), error: "HTTP 400".into() };
         }
         lock(&self.delivered).push((d.message_id.clone(), d.body.clone()));
         DeliveryOutcome::Delivered { attempts: 1 }
@@ -217,23 +183,13 @@ pub struct MemoryProgress {
 
 impl Default for MemoryProgress {
     fn default() -> Self {
-        Self {
-            state: Mutex::new(JobState::Ongoing),
-            heartbeats: Mutex::new(0),
-            failures: Mutex::new(Vec::new()),
-        }
+        Self { state: Mutex::new(JobState::Ongoing), heartbeats: Mutex::new(0), failures: Mutex::new(Vec::new()) }
     }
 }
 
 #[async_trait]
 impl SliceProgress for MemoryProgress {
-    async fn heartbeat(
-        &self,
-        _job: &JobId,
-        _slice: u32,
-        _token: u64,
-        _c: &Counters,
-    ) -> Result<JobState> {
+    async fn heartbeat(&self, _job: &JobId, _slice: u32, _token: u64, _c: &Counters) -> Result<JobState> {
         *lock(&self.heartbeats) += 1;
         Ok(*lock(&self.state))
     }

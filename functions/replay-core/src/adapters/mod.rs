@@ -10,7 +10,5 @@ pub mod sqs;
 /// Builds the AWS SDK config once. Honours `AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_SQS` and `AWS_ENDPOINT_URL_DYNAMODB` (local stack).
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }

@@ -73,8 +73,7 @@ pub mod slice_state {
 const ACTIVE_STATES: &str = "('OPEN','STARTED','ONGOING')";
 
 pub fn format_time(t: NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn is_duplicate_key(e: &sqlx::Error, index: &str) -> bool {
@@ -117,12 +116,7 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub async fn insert_api_key(
-        &self,
-        key_id: &str,
-        tenant: &TenantId,
-        key_hash: &[u8],
-    ) -> Result<()> {
+    pub async fn insert_api_key(&self, key_id: &str, tenant: &TenantId, key_hash: &[u8]) -> Result<()> {
         sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3))")
             .bind(key_id)
             .bind(tenant.as_str())
@@ -134,23 +128,18 @@ impl MySqlStore {
 
     /// (tenant id, stored hash) of an unrevoked key.
     pub async fn api_key(&self, key_id: &str) -> Result<Option<(TenantId, Vec<u8>)>> {
-        let row = sqlx::query(
-            "SELECT tenant_id, key_hash FROM api_keys WHERE id = ? AND revoked_at IS NULL",
-        )
-        .bind(key_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("key_hash")?)))
-            .transpose()
+        let row = sqlx::query("SELECT tenant_id, key_hash FROM api_keys WHERE id = ? AND revoked_at IS NULL")
+            .bind(key_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((TenantId(r.try_get("tenant_id")?), r.try_get("key_hash")?))).transpose()
     }
 
     pub async fn revoke_api_key(&self, key_id: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? AND revoked_at IS NULL",
-        )
-        .bind(key_id)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = UTC_TIMESTAMP(3) WHERE id = ? AND revoked_at IS NULL")
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -163,13 +152,15 @@ impl MySqlStore {
         url: &str,
         secret: &str,
     ) -> Result<WebhookRow> {
-        sqlx::query("INSERT INTO webhooks (id, tenant_id, url, secret, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))")
-            .bind(id.as_str())
-            .bind(tenant.as_str())
-            .bind(url)
-            .bind(secret)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO webhooks (id, tenant_id, url, secret, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))",
+        )
+        .bind(id.as_str())
+        .bind(tenant.as_str())
+        .bind(url)
+        .bind(secret)
+        .execute(&self.pool)
+        .await?;
         self.webhook(tenant, id).await?.ok_or(Error::NotFound)
     }
 
@@ -206,11 +197,7 @@ impl MySqlStore {
                 }
                 let id = JobId(row.try_get("id")?);
                 tx.commit().await?;
-                return Ok(Created::Existing(
-                    self.job_view(Some(job.tenant_id), &id)
-                        .await?
-                        .ok_or(Error::NotFound)?,
-                ));
+                return Ok(Created::Existing(self.job_view(Some(job.tenant_id), &id).await?.ok_or(Error::NotFound)?));
             }
         }
         let inserted = sqlx::query(
@@ -238,19 +225,13 @@ impl MySqlStore {
                         .bind(job.webhook_id.as_str())
                         .fetch_optional(&self.pool)
                         .await?;
-                return Err(Error::JobAlreadyRunning {
-                    job_id: running.unwrap_or_default(),
-                });
+                return Err(Error::JobAlreadyRunning { job_id: running.unwrap_or_default() });
             }
             return Err(e.into());
         }
         insert_slices(&mut tx, job.id, job.slices).await?;
         tx.commit().await?;
-        Ok(Created::New(
-            self.job_view(Some(job.tenant_id), job.id)
-                .await?
-                .ok_or(Error::NotFound)?,
-        ))
+        Ok(Created::New(self.job_view(Some(job.tenant_id), job.id).await?.ok_or(Error::NotFound)?))
     }
 
     /// Outbox mark: the job's first slice messages reached the queue.
@@ -285,12 +266,11 @@ impl MySqlStore {
     /// job's next one starts). Concurrent callers get different slices.
     pub async fn claim_next_slice(&self, job_id: &JobId) -> Result<Option<u32>> {
         let claim = uuid::Uuid::new_v4().simple().to_string();
-        let active: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT id FROM replay_jobs WHERE id = ? AND state IN {ACTIVE_STATES}"
-        ))
-        .bind(job_id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let active: Option<String> =
+            sqlx::query_scalar(&format!("SELECT id FROM replay_jobs WHERE id = ? AND state IN {ACTIVE_STATES}"))
+                .bind(job_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         if active.is_none() {
             return Ok(None);
         }
@@ -305,13 +285,12 @@ impl MySqlStore {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        let slice: Option<i32> = sqlx::query_scalar(
-            "SELECT slice_index FROM replay_slices WHERE job_id = ? AND enqueue_claim = ?",
-        )
-        .bind(job_id.as_str())
-        .bind(&claim)
-        .fetch_optional(&self.pool)
-        .await?;
+        let slice: Option<i32> =
+            sqlx::query_scalar("SELECT slice_index FROM replay_slices WHERE job_id = ? AND enqueue_claim = ?")
+                .bind(job_id.as_str())
+                .bind(&claim)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(slice.map(|s| s as u32))
     }
 
@@ -350,11 +329,7 @@ impl MySqlStore {
     }
 
     /// A job as the API shows it; `tenant` None is the operator's view.
-    pub async fn job_view(
-        &self,
-        tenant: Option<&TenantId>,
-        job_id: &JobId,
-    ) -> Result<Option<JobView>> {
+    pub async fn job_view(&self, tenant: Option<&TenantId>, job_id: &JobId) -> Result<Option<JobView>> {
         let row = sqlx::query(
             "SELECT id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total \
              FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
@@ -370,12 +345,7 @@ impl MySqlStore {
     }
 
     /// A webhook's jobs, newest first.
-    pub async fn list_jobs(
-        &self,
-        tenant: &TenantId,
-        webhook: &WebhookId,
-        limit: u32,
-    ) -> Result<Vec<JobView>> {
+    pub async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<JobView>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
         )
@@ -421,9 +391,11 @@ impl MySqlStore {
         Ok((counters, get("ended")? as u32, get("failed")? as u32))
     }
 
-    /// Cancels an active job; returns its view (unchanged if it had already ended).
+    /// Cancels an active job and its slices that have not started; running
+    /// slices stop at their next heartbeat. Returns the job's view
+    /// (unchanged if it had already ended).
     pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<JobView>> {
-        sqlx::query(&format!(
+        let cancelled = sqlx::query(&format!(
             "UPDATE replay_jobs SET state = 'CANCELLED', state_reason = 'cancelled by request', \
              active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
              WHERE id = ? AND tenant_id = ? AND state IN {ACTIVE_STATES}"
@@ -432,7 +404,19 @@ impl MySqlStore {
         .bind(tenant.as_str())
         .execute(&self.pool)
         .await?;
+        if cancelled.rows_affected() == 1 {
+            self.cancel_pending_slices(job_id).await?;
+        }
         self.job_view(Some(tenant), job_id).await
+    }
+
+    /// Ends the slices of a cancelled job that no worker has started.
+    pub async fn cancel_pending_slices(&self, job_id: &JobId) -> Result<()> {
+        sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
+            .bind(job_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn failures(&self, job_id: &JobId) -> Result<Vec<FailedEvent>> {
@@ -445,12 +429,8 @@ impl MySqlStore {
                 Ok(FailedEvent {
                     event_id: r.try_get("event_id")?,
                     attempts: r.try_get::<i32, _>("attempts")? as u32,
-                    last_status: r
-                        .try_get::<Option<i32>, _>("last_status")?
-                        .map(|s| s as u16),
-                    error: r
-                        .try_get::<Option<String>, _>("last_error")?
-                        .unwrap_or_default(),
+                    last_status: r.try_get::<Option<i32>, _>("last_status")?.map(|s| s as u16),
+                    error: r.try_get::<Option<String>, _>("last_error")?.unwrap_or_default(),
                 })
             })
             .collect()
@@ -523,12 +503,7 @@ impl MySqlStore {
     }
 
     /// Ends one slice, keeping the counters its heartbeats recorded.
-    pub async fn set_slice_state(
-        &self,
-        job_id: &JobId,
-        slice_index: u32,
-        state: &str,
-    ) -> Result<()> {
+    pub async fn set_slice_state(&self, job_id: &JobId, slice_index: u32, state: &str) -> Result<()> {
         sqlx::query("UPDATE replay_slices SET state = ? WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')")
             .bind(state)
             .bind(job_id.as_str())
@@ -575,12 +550,7 @@ impl MySqlStore {
     }
 
     /// Moves an active job to a terminal state (no-op if it already ended).
-    pub async fn set_final_state(
-        &self,
-        job_id: &JobId,
-        state: JobState,
-        reason: &str,
-    ) -> Result<bool> {
+    pub async fn set_final_state(&self, job_id: &JobId, state: JobState, reason: &str) -> Result<bool> {
         let done = sqlx::query(&format!(
             "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
              WHERE id = ? AND state IN {ACTIVE_STATES}"
@@ -617,11 +587,7 @@ impl MySqlStore {
 
     /// Jobs whose slice messages may never have been sent (outbox), claimed
     /// for `claim_s` seconds so two sweepers do not both send them.
-    pub async fn claim_unenqueued_jobs(
-        &self,
-        older_than_s: u32,
-        claim_s: u32,
-    ) -> Result<Vec<(JobId, Vec<u32>)>> {
+    pub async fn claim_unenqueued_jobs(&self, older_than_s: u32, claim_s: u32) -> Result<Vec<(JobId, Vec<u32>)>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM replay_jobs WHERE state = 'OPEN' AND enqueued_at IS NULL \
              AND created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
@@ -726,11 +692,7 @@ impl MySqlStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)?;
-        Ok((
-            WebhookId(row.try_get("webhook_id")?),
-            row.try_get("url")?,
-            row.try_get("secret")?,
-        ))
+        Ok((WebhookId(row.try_get("webhook_id")?), row.try_get("url")?, row.try_get("secret")?))
     }
 }
 
@@ -741,17 +703,11 @@ async fn insert_slices(
 ) -> Result<()> {
     // Multi-row inserts in chunks keep a long window to a few round trips.
     for (chunk_no, chunk) in slices.chunks(500).enumerate() {
-        let mut sql = String::from(
-            "INSERT INTO replay_slices (job_id, slice_index, from_ms, to_ms, state) VALUES ",
-        );
+        let mut sql = String::from("INSERT INTO replay_slices (job_id, slice_index, from_ms, to_ms, state) VALUES ");
         sql.push_str(&vec!["(?, ?, ?, ?, 'PENDING')"; chunk.len()].join(", "));
         let mut q = sqlx::query(&sql);
         for (i, (from, to)) in chunk.iter().enumerate() {
-            q = q
-                .bind(job_id.as_str())
-                .bind((chunk_no * 500 + i) as i32)
-                .bind(from.0)
-                .bind(to.0);
+            q = q.bind(job_id.as_str()).bind((chunk_no * 500 + i) as i32).bind(from.0).bind(to.0);
         }
         q.execute(&mut **tx).await?;
     }
@@ -772,23 +728,13 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         state_reason: row.try_get("state_reason")?,
         created_at: format_time(row.try_get("created_at")?),
         updated_at: format_time(row.try_get("updated_at")?),
-        progress: Progress {
-            slices_total: row.try_get::<i32, _>("slices_total")? as u32,
-            slices_done,
-            counters,
-        },
+        progress: Progress { slices_total: row.try_get::<i32, _>("slices_total")? as u32, slices_done, counters },
     })
 }
 
 #[async_trait]
 impl SliceProgress for MySqlStore {
-    async fn heartbeat(
-        &self,
-        job_id: &JobId,
-        slice_index: u32,
-        token: u64,
-        c: &Counters,
-    ) -> Result<JobState> {
+    async fn heartbeat(&self, job_id: &JobId, slice_index: u32, token: u64, c: &Counters) -> Result<JobState> {
         let updated = sqlx::query(
             "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), events_scanned = ?, events_matched = ?, \
              events_delivered = ?, duplicates_skipped = ?, delivery_failures = ?, malformed = ?, lease_token = ? \

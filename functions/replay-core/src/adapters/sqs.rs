@@ -18,10 +18,7 @@ fn queue_error<E: std::fmt::Debug>(err: E) -> Error {
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 
     /// Creates `name` and its dead-letter queue `name-dlq` with a redrive
@@ -54,10 +51,7 @@ impl SqsQueue {
         let url = client
             .create_queue()
             .queue_name(name)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility_timeout_s.to_string(),
-            )
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_s.to_string())
             .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
             .send()
             .await
@@ -92,11 +86,7 @@ impl SliceQueue for SqsQueue {
                 .await
                 .map_err(queue_error)?;
             if !out.failed.is_empty() {
-                return Err(Error::Queue(format!(
-                    "{} message(s) not accepted: {:?}",
-                    out.failed.len(),
-                    out.failed
-                )));
+                return Err(Error::Queue(format!("{} message(s) not accepted: {:?}", out.failed.len(), out.failed)));
             }
         }
         Ok(())

@@ -15,8 +15,7 @@ pub struct NewKey {
 }
 
 pub fn hash_key(pepper: &str, api_key: &str) -> [u8; 32] {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(pepper.as_bytes()).unwrap_or_else(|_| unreachable!());
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(api_key.as_bytes());
     mac.finalize().into_bytes().into()
 }
@@ -29,19 +28,14 @@ pub fn generate(pepper: &str) -> NewKey {
     let key_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let api_key = format!("rk_{key_id}_{}", URL_SAFE_NO_PAD.encode(secret));
     let hash = hash_key(pepper, &api_key);
-    NewKey {
-        key_id,
-        api_key,
-        hash,
-    }
+    NewKey { key_id, api_key, hash }
 }
 
 /// The key id of a well-formed key.
 pub fn key_id(api_key: &str) -> Option<&str> {
     let rest = api_key.strip_prefix("rk_")?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
-        .then_some(id)
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
 }
 
 pub fn matches(pepper: &str, api_key: &str, stored_hash: &[u8]) -> bool {

@@ -26,11 +26,7 @@ pub fn event_hash(event_id: &str) -> u64 {
 
 impl DedupWindow {
     pub fn new(horizon_ms: i64) -> Self {
-        Self {
-            horizon_ms,
-            order: VecDeque::new(),
-            seen: HashSet::new(),
-        }
+        Self { horizon_ms, order: VecDeque::new(), seen: HashSet::new() }
     }
 
     /// Records a sighting at `ts`; true if this is the first one in the window.

@@ -53,8 +53,7 @@ impl EventTime {
     }
     /// RFC 3339 with millisecond precision and a `Z` suffix.
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        self.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 }
 

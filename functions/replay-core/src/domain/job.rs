@@ -42,10 +42,7 @@ impl JobState {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::Completed | JobState::Incomplete | JobState::Failed | JobState::Cancelled
-        )
+        matches!(self, JobState::Completed | JobState::Incomplete | JobState::Failed | JobState::Cancelled)
     }
 
     /// The `job_state` word of the final status event.
@@ -123,34 +120,15 @@ pub fn status_event_body(
 }
 
 /// Final state of a job whose slices all ended.
-pub fn final_state(
-    counters: &Counters,
-    slices_failed: u32,
-    slices_total: u32,
-) -> (JobState, String) {
+pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -> (JobState, String) {
     if slices_failed > 0 && slices_failed >= slices_total {
-        (
-            JobState::Failed,
-            "every slice failed after repeated restarts".into(),
-        )
+        (JobState::Failed, "every slice failed after repeated restarts".into())
     } else if slices_failed > 0 {
-        (
-            JobState::Incomplete,
-            format!("{slices_failed} slice(s) could not be replayed"),
-        )
+        (JobState::Incomplete, format!("{slices_failed} slice(s) could not be replayed"))
     } else if counters.delivery_failures > 0 {
-        (
-            JobState::Incomplete,
-            format!(
-                "{} event(s) could not be delivered",
-                counters.delivery_failures
-            ),
-        )
+        (JobState::Incomplete, format!("{} event(s) could not be delivered", counters.delivery_failures))
     } else {
-        (
-            JobState::Completed,
-            "all events in the window were replayed".into(),
-        )
+        (JobState::Completed, "all events in the window were replayed".into())
     }
 }
 
@@ -174,10 +152,7 @@ mod tests {
             JobState::Cancelled,
         ] {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
-            assert_eq!(
-                serde_json::to_value(s).unwrap(),
-                serde_json::json!(s.as_str())
-            );
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
         }
         assert!(!JobState::Ongoing.is_terminal());
         assert!(JobState::Cancelled.is_terminal());
@@ -189,10 +164,7 @@ mod tests {
         assert_eq!(final_state(&c, 0, 3).0, JobState::Completed);
         c.delivery_failures = 1;
         assert_eq!(final_state(&c, 0, 3).0, JobState::Incomplete);
-        assert_eq!(
-            final_state(&Counters::default(), 2, 3).0,
-            JobState::Incomplete
-        );
+        assert_eq!(final_state(&Counters::default(), 2, 3).0, JobState::Incomplete);
         assert_eq!(final_state(&Counters::default(), 3, 3).0, JobState::Failed);
     }
 }

@@ -54,19 +54,11 @@ mod tests {
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
-            (
-                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-                -58_897_971,
-            ),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
             (b"abc", 479_470_107),
         ];
         for (key, expected) in cases {
-            assert_eq!(
-                murmur2(key),
-                *expected,
-                "key {:?}",
-                String::from_utf8_lossy(key)
-            );
+            assert_eq!(murmur2(key), *expected, "key {:?}", String::from_utf8_lossy(key));
         }
     }
 
@@ -79,9 +71,6 @@ mod tests {
         }
         // -973932308 & 0x7fffffff = 1173551340; % 10 = 0
         assert_eq!(partition_for_key(b"21", 10), 0);
-        assert_eq!(
-            partition_for_key(b"foobar", 16),
-            (-790_332_482i32 & 0x7fff_ffff) as u32 % 16
-        );
+        assert_eq!(partition_for_key(b"foobar", 16), (-790_332_482i32 & 0x7fff_ffff) as u32 % 16);
     }
 }

@@ -29,18 +29,11 @@ pub enum Classified<'a> {
     /// Our key, but the value does not parse or names another webhook.
     Malformed(String),
     /// An event of this webhook.
-    Event {
-        event_id: Cow<'a, str>,
-        payload: &'a str,
-    },
+    Event { event_id: Cow<'a, str>, payload: &'a str },
 }
 
 /// Classifies one record for `webhook_id` without copying it.
-pub fn classify<'a>(
-    webhook_id: &str,
-    key: Option<&[u8]>,
-    value: Option<&'a [u8]>,
-) -> Classified<'a> {
+pub fn classify<'a>(webhook_id: &str, key: Option<&[u8]>, value: Option<&'a [u8]>) -> Classified<'a> {
     if key != Some(webhook_id.as_bytes()) {
         return Classified::OtherWebhook;
     }
@@ -52,18 +45,12 @@ pub fn classify<'a>(
         Err(e) => return Classified::Malformed(format!("value is not a delivery-log event: {e}")),
     };
     if event.webhook_id.as_ref() != webhook_id {
-        return Classified::Malformed(format!(
-            "webhook_id `{}` disagrees with the record key",
-            event.webhook_id
-        ));
+        return Classified::Malformed(format!("webhook_id `{}` disagrees with the record key", event.webhook_id));
     }
     if event.event_id.is_empty() {
         return Classified::Malformed("empty event_id".into());
     }
-    Classified::Event {
-        event_id: event.event_id,
-        payload: event.payload.get(),
-    }
+    Classified::Event { event_id: event.event_id, payload: event.payload.get() }
 }
 
 #[cfg(test)]
@@ -85,35 +72,17 @@ mod tests {
 
     #[test]
     fn other_keys_are_not_ours() {
-        assert_eq!(
-            classify("wh_a", Some(b"wh_b"), Some(GOOD.as_bytes())),
-            Classified::OtherWebhook
-        );
-        assert_eq!(
-            classify("wh_a", None, Some(GOOD.as_bytes())),
-            Classified::OtherWebhook
-        );
+        assert_eq!(classify("wh_a", Some(b"wh_b"), Some(GOOD.as_bytes())), Classified::OtherWebhook);
+        assert_eq!(classify("wh_a", None, Some(GOOD.as_bytes())), Classified::OtherWebhook);
     }
 
     #[test]
     fn malformed_values_are_classified() {
-        assert!(matches!(
-            classify("wh_a", Some(b"wh_a"), Some(b"{not json")),
-            Classified::Malformed(_)
-        ));
-        assert!(matches!(
-            classify("wh_a", Some(b"wh_a"), None),
-            Classified::Malformed(_)
-        ));
+        assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(b"{not json")), Classified::Malformed(_)));
+        assert!(matches!(classify("wh_a", Some(b"wh_a"), None), Classified::Malformed(_)));
         let mismatched = GOOD.replace("\"wh_a\"", "\"wh_b\"");
-        assert!(matches!(
-            classify("wh_a", Some(b"wh_a"), Some(mismatched.as_bytes())),
-            Classified::Malformed(_)
-        ));
+        assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(mismatched.as_bytes())), Classified::Malformed(_)));
         let missing = r#"{"event_id":"e","webhook_id":"wh_a","payload":1}"#;
-        assert!(matches!(
-            classify("wh_a", Some(b"wh_a"), Some(missing.as_bytes())),
-            Classified::Malformed(_)
-        ));
+        assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(missing.as_bytes())), Classified::Malformed(_)));
     }
 }

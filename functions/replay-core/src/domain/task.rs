@@ -20,12 +20,7 @@ pub enum QueueTask {
 
 impl QueueTask {
     pub fn slice(job_id: JobId, slice_index: u32, continuation: u32) -> Self {
-        QueueTask::ReplaySlice {
-            v: 1,
-            job_id,
-            slice_index,
-            continuation,
-        }
+        QueueTask::ReplaySlice { v: 1, job_id, slice_index, continuation }
     }
 
     pub fn to_json(&self) -> String {
@@ -46,10 +41,7 @@ mod tests {
         let t = QueueTask::slice(JobId::from("job_1"), 3, 2);
         assert_eq!(QueueTask::from_json(&t.to_json()).unwrap(), t);
         let old = r#"{"type":"replay_slice","v":1,"job_id":"job_1","slice_index":3}"#;
-        assert_eq!(
-            QueueTask::from_json(old).unwrap(),
-            QueueTask::slice(JobId::from("job_1"), 3, 0)
-        );
+        assert_eq!(QueueTask::from_json(old).unwrap(), QueueTask::slice(JobId::from("job_1"), 3, 0));
         assert!(QueueTask::from_json("{}").is_err());
     }
 }

@@ -20,25 +20,20 @@ impl UrlProblem {
 
 /// Checks the URL's form; `allow_private` (dev) also permits plain http.
 pub fn check_form(raw: &str, allow_private: bool) -> Result<Url, UrlProblem> {
-    let url = Url::parse(raw)
-        .map_err(|e| UrlProblem::Invalid(format!("`url` is not a valid URL: {e}")))?;
+    let url = Url::parse(raw).map_err(|e| UrlProblem::Invalid(format!("`url` is not a valid URL: {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
         _ => return Err(UrlProblem::Invalid("`url` must use https".into())),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(UrlProblem::Invalid(
-            "`url` must not contain credentials".into(),
-        ));
+        return Err(UrlProblem::Invalid("`url` must not contain credentials".into()));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(UrlProblem::Invalid("`url` must have a host".into()));
     }
     if raw.len() > 2048 {
-        return Err(UrlProblem::Invalid(
-            "`url` is longer than 2048 characters".into(),
-        ));
+        return Err(UrlProblem::Invalid("`url` is longer than 2048 characters".into()));
     }
     Ok(url)
 }
@@ -75,11 +70,7 @@ pub async fn check_resolved(url: &Url, allow_private: bool) -> Result<(), UrlPro
     if allow_private {
         return Ok(());
     }
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -143,9 +134,6 @@ mod tests {
         ));
         assert!(check_resolved(&url, true).await.is_ok());
         let literal = check_form("https://[::1]/hook", false).unwrap();
-        assert!(matches!(
-            check_resolved(&literal, false).await,
-            Err(UrlProblem::Forbidden(_))
-        ));
+        assert!(matches!(check_resolved(&literal, false).await, Err(UrlProblem::Forbidden(_))));
     }
 }

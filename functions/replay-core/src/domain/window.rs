@@ -16,17 +16,13 @@ pub struct Window {
 pub fn parse_rfc3339(field: &str, value: &str) -> Result<EventTime> {
     DateTime::parse_from_rfc3339(value)
         .map(|dt| EventTime::from_datetime(dt.with_timezone(&Utc)))
-        .map_err(|_| {
-            Error::InvalidDate(format!("`{field}` must be an RFC 3339 date, got `{value}`"))
-        })
+        .map_err(|_| Error::InvalidDate(format!("`{field}` must be an RFC 3339 date, got `{value}`")))
 }
 
 /// Parses Twitter's `YYYYMMDDHHmm` (UTC).
 pub fn parse_twitter_date(field: &str, value: &str) -> Result<EventTime> {
     if value.len() != 12 || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::InvalidDate(format!(
-            "`{field}` must be YYYYMMDDHHmm (UTC), got `{value}`"
-        )));
+        return Err(Error::InvalidDate(format!("`{field}` must be YYYYMMDDHHmm (UTC), got `{value}`")));
     }
     NaiveDateTime::parse_from_str(value, "%Y%m%d%H%M")
         .map(|naive| EventTime::from_datetime(naive.and_utc()))
@@ -36,25 +32,16 @@ pub fn parse_twitter_date(field: &str, value: &str) -> Result<EventTime> {
 impl Window {
     /// Applies the contract's rules: `from < to`, `from` within the retention,
     /// `to` not in the future.
-    pub fn validate(
-        from: EventTime,
-        to: EventTime,
-        now: EventTime,
-        retention_hours: u32,
-    ) -> Result<Self> {
+    pub fn validate(from: EventTime, to: EventTime, now: EventTime, retention_hours: u32) -> Result<Self> {
         if from >= to {
-            return Err(Error::InvalidRange(
-                "`from` must be earlier than `to`".into(),
-            ));
+            return Err(Error::InvalidRange("`from` must be earlier than `to`".into()));
         }
         if to > now {
             return Err(Error::InvalidRange("`to` must not be in the future".into()));
         }
         let oldest = now.0 - i64::from(retention_hours) * 3_600_000;
         if from.0 < oldest {
-            return Err(Error::RangeTooOld(format!(
-                "`from` must be within the last {retention_hours} hours"
-            )));
+            return Err(Error::RangeTooOld(format!("`from` must be within the last {retention_hours} hours")));
         }
         Ok(Self { from, to })
     }
@@ -66,10 +53,7 @@ impl Window {
         let mut start = self.from.0;
         while start < self.to.0 {
             let end = (start.saturating_add(slice_ms)).min(self.to.0);
-            slices.push(Window {
-                from: EventTime(start),
-                to: EventTime(end),
-            });
+            slices.push(Window { from: EventTime(start), to: EventTime(end) });
             start = end;
         }
         slices
@@ -82,26 +66,11 @@ mod tests {
 
     #[test]
     fn slices_cover_the_window_without_gaps() {
-        let w = Window {
-            from: EventTime(1_000),
-            to: EventTime(10_500),
-        };
+        let w = Window { from: EventTime(1_000), to: EventTime(10_500) };
         let s = w.slices(3_000);
         assert_eq!(s.len(), 4);
-        assert_eq!(
-            s[0],
-            Window {
-                from: EventTime(1_000),
-                to: EventTime(4_000)
-            }
-        );
-        assert_eq!(
-            s[3],
-            Window {
-                from: EventTime(10_000),
-                to: EventTime(10_500)
-            }
-        );
+        assert_eq!(s[0], Window { from: EventTime(1_000), to: EventTime(4_000) });
+        assert_eq!(s[3], Window { from: EventTime(10_000), to: EventTime(10_500) });
         for pair in s.windows(2) {
             assert_eq!(pair[0].to, pair[1].from);
         }
@@ -110,18 +79,9 @@ mod tests {
     #[test]
     fn window_rules() {
         let now = EventTime(100 * 3_600_000);
-        assert!(matches!(
-            Window::validate(EventTime(5), EventTime(5), now, 120),
-            Err(Error::InvalidRange(_))
-        ));
-        assert!(matches!(
-            Window::validate(EventTime(5), EventTime(now.0 + 1), now, 120),
-            Err(Error::InvalidRange(_))
-        ));
-        assert!(matches!(
-            Window::validate(EventTime(now.0 - 3 * 3_600_000), now, now, 2),
-            Err(Error::RangeTooOld(_))
-        ));
+        assert!(matches!(Window::validate(EventTime(5), EventTime(5), now, 120), Err(Error::InvalidRange(_))));
+        assert!(matches!(Window::validate(EventTime(5), EventTime(now.0 + 1), now, 120), Err(Error::InvalidRange(_))));
+        assert!(matches!(Window::validate(EventTime(now.0 - 3 * 3_600_000), now, now, 2), Err(Error::RangeTooOld(_))));
         assert!(Window::validate(EventTime(now.0 - 3_600_000), now, now, 2).is_ok());
     }
 
@@ -130,21 +90,9 @@ mod tests {
         let a = parse_rfc3339("from", "2026-11-20T10:05:00Z").unwrap();
         let b = parse_twitter_date("from_date", "202611201005").unwrap();
         assert_eq!(a, b);
-        assert_eq!(
-            parse_rfc3339("from", "2026-11-20T12:05:00+02:00").unwrap(),
-            a
-        );
-        assert!(matches!(
-            parse_twitter_date("from_date", "2026112010"),
-            Err(Error::InvalidDate(_))
-        ));
-        assert!(matches!(
-            parse_twitter_date("from_date", "202613201005"),
-            Err(Error::InvalidDate(_))
-        ));
-        assert!(matches!(
-            parse_rfc3339("from", "yesterday"),
-            Err(Error::InvalidDate(_))
-        ));
+        assert_eq!(parse_rfc3339("from", "2026-11-20T12:05:00+02:00").unwrap(), a);
+        assert!(matches!(parse_twitter_date("from_date", "2026112010"), Err(Error::InvalidDate(_))));
+        assert!(matches!(parse_twitter_date("from_date", "202613201005"), Err(Error::InvalidDate(_))));
+        assert!(matches!(parse_rfc3339("from", "yesterday"), Err(Error::InvalidDate(_))));
     }
 }

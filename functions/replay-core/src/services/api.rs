@@ -59,9 +59,7 @@ pub struct TenantCreated {
 pub async fn create_tenant(store: &MySqlStore, pepper: &str, name: &str) -> Result<TenantCreated> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(Error::InvalidRequest(
-            "tenant name must be 1-200 characters".into(),
-        ));
+        return Err(Error::InvalidRequest("tenant name must be 1-200 characters".into()));
     }
     let tenant_id = TenantId::generate();
     store.insert_tenant(&tenant_id, name).await?;
@@ -78,16 +76,9 @@ pub async fn create_api_key(store: &MySqlStore, pepper: &str, tenant: &TenantId)
 impl ApiContext {
     /// Resolves `Authorization: Bearer <key>` to a tenant.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantId> {
-        let key = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(Error::Unauthorized)?;
+        let key = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(Error::Unauthorized)?;
         let key_id = apikey::key_id(key).ok_or(Error::Unauthorized)?;
-        let (tenant, hash) = self
-            .store
-            .api_key(key_id)
-            .await?
-            .ok_or(Error::Unauthorized)?;
+        let (tenant, hash) = self.store.api_key(key_id).await?.ok_or(Error::Unauthorized)?;
         if apikey::matches(&self.settings.api_key_pepper, key, &hash) {
             Ok(tenant)
         } else {
@@ -96,29 +87,18 @@ impl ApiContext {
     }
 
     #[instrument(skip(self, req))]
-    pub async fn create_webhook(
-        &self,
-        tenant: &TenantId,
-        req: CreateWebhook,
-    ) -> Result<WebhookView> {
+    pub async fn create_webhook(&self, tenant: &TenantId, req: CreateWebhook) -> Result<WebhookView> {
         let allow = self.settings.allow_private_urls;
         let url = check_form(req.url.trim(), allow).map_err(url_error)?;
         check_resolved(&url, allow).await.map_err(url_error)?;
         let id = WebhookId::generate();
-        let row = self
-            .store
-            .insert_webhook(tenant, &id, url.as_str(), &generate_secret())
-            .await?;
+        let row = self.store.insert_webhook(tenant, &id, url.as_str(), &generate_secret()).await?;
         info!(webhook_id = %id, "webhook created");
         Ok(WebhookView::of(row, true))
     }
 
     pub async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<WebhookView> {
-        let row = self
-            .store
-            .webhook(tenant, id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let row = self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
         Ok(WebhookView::of(row, false))
     }
 
@@ -136,25 +116,16 @@ impl ApiContext {
     ) -> Result<JobView> {
         if let Some(key) = idempotency_key {
             if key.is_empty() || key.len() > 255 {
-                return Err(Error::InvalidRequest(
-                    "Idempotency-Key must be 1-255 characters".into(),
-                ));
+                return Err(Error::InvalidRequest("Idempotency-Key must be 1-255 characters".into()));
             }
         }
-        self.store
-            .webhook(tenant, webhook_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
         let window = Window::validate(from, to, EventTime::now(), self.settings.retention_hours)?;
         let partitions = self.log.partition_count().await?;
         let partition = partition_for_key(webhook_id.as_str().as_bytes(), partitions);
-        let slices: Vec<(EventTime, EventTime)> = window
-            .slices(self.settings.slice_ms)
-            .into_iter()
-            .map(|s| (s.from, s.to))
-            .collect();
-        let request_hash: [u8; 32] =
-            Sha256::digest(format!("{}|{}|{}", webhook_id, from.0, to.0)).into();
+        let slices: Vec<(EventTime, EventTime)> =
+            window.slices(self.settings.slice_ms).into_iter().map(|s| (s.from, s.to)).collect();
+        let request_hash: [u8; 32] = Sha256::digest(format!("{}|{}|{}", webhook_id, from.0, to.0)).into();
         let job_id = JobId::generate();
         let created = self
             .store
@@ -175,12 +146,8 @@ impl ApiContext {
             Created::New(view) => view,
         };
         // The first slices start now; each one that ends starts the next.
-        let first: Vec<u32> =
-            (0..(slices.len() as u32).min(self.settings.max_parallel_slices)).collect();
-        let tasks: Vec<QueueTask> = first
-            .iter()
-            .map(|&i| QueueTask::slice(job_id.clone(), i, 0))
-            .collect();
+        let first: Vec<u32> = (0..(slices.len() as u32).min(self.settings.max_parallel_slices)).collect();
+        let tasks: Vec<QueueTask> = first.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
         match self.queue.send(&tasks).await {
             Ok(()) => self.store.mark_enqueued(&job_id, &first).await?,
             Err(e) => warn!(error = %e, "enqueue failed; the sweeper will enqueue the job"),
@@ -190,29 +157,16 @@ impl ApiContext {
     }
 
     pub async fn get_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
-        self.store
-            .job_view(Some(tenant), job_id)
-            .await?
-            .ok_or(Error::NotFound)
+        self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)
     }
 
-    pub async fn list_jobs(
-        &self,
-        tenant: &TenantId,
-        webhook_id: &WebhookId,
-    ) -> Result<Vec<JobView>> {
-        self.store
-            .webhook(tenant, webhook_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+    pub async fn list_jobs(&self, tenant: &TenantId, webhook_id: &WebhookId) -> Result<Vec<JobView>> {
+        self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
         self.store.list_jobs(tenant, webhook_id, 100).await
     }
 
     pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
-        self.store
-            .cancel_job(tenant, job_id)
-            .await?
-            .ok_or(Error::NotFound)
+        self.store.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)
     }
 }
 

@@ -27,11 +27,7 @@ pub async fn finalize_if_done(
 
 /// Sends the job's status event unless another process holds the claim or it
 /// was already sent.
-pub async fn send_status_event(
-    store: &MySqlStore,
-    deliverer: &dyn Deliverer,
-    job_id: &JobId,
-) -> Result<()> {
+pub async fn send_status_event(store: &MySqlStore, deliverer: &dyn Deliverer, job_id: &JobId) -> Result<()> {
     if !store.claim_status_event(job_id).await? {
         return Ok(());
     }
@@ -40,13 +36,7 @@ pub async fn send_status_event(
     let key = SigningKey::from_secret(&secret)
         .ok_or_else(|| Error::Internal(format!("webhook {webhook_id} has an invalid secret")))?;
     let description = view.state_reason.clone().unwrap_or_default();
-    let body = status_event_body(
-        job_id,
-        &webhook_id,
-        view.state,
-        &description,
-        &view.progress,
-    );
+    let body = status_event_body(job_id, &webhook_id, view.state, &description, &view.progress);
     let delivery = Delivery {
         url,
         message_id: format!("replay-job-{job_id}"),
@@ -59,9 +49,9 @@ pub async fn send_status_event(
             info!(state = view.state.as_str(), "status event sent")
         }
         // The receiver refused it for good; the job's state in the API is the record.
-        DeliveryOutcome::Failed {
-            error, attempts, ..
-        } => warn!(%error, attempts, "status event could not be delivered"),
+        DeliveryOutcome::Failed { error, attempts, .. } => {
+            warn!(%error, attempts, "status event could not be delivered")
+        }
     }
     store.mark_status_sent(job_id).await
 }

@@ -10,8 +10,8 @@ use crate::domain::signing::SigningKey;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::{
-    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind,
-    ScanRequest, SliceProgress,
+    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind, ScanRequest,
+    SliceProgress,
 };
 use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -52,19 +52,13 @@ pub struct SlicePorts<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SliceOutcome {
     /// The whole slice was read; counters are final.
-    Done {
-        counters: Counters,
-        lease_token: u64,
-    },
+    Done { counters: Counters, lease_token: u64 },
     /// Stopped before the deadline; the checkpoint is saved and the lease released.
     Continue(Counters),
     /// The receiver looks down: resume from the last checkpoint after `delay`.
     Paused { delay: Duration },
     /// The job was cancelled; the checkpoint is saved.
-    Cancelled {
-        counters: Counters,
-        lease_token: u64,
-    },
+    Cancelled { counters: Counters, lease_token: u64 },
     /// Another worker holds the slice (a duplicate message): nothing was done.
     Busy,
     /// The lease was taken over while running: this worker stopped writing.
@@ -89,10 +83,7 @@ pub async fn run_slice(
     };
     if cp.done {
         ports.checkpoints.release(&key, &lease).await?;
-        return Ok(SliceOutcome::Done {
-            counters: cp.counters,
-            lease_token: lease.token,
-        });
+        return Ok(SliceOutcome::Done { counters: cp.counters, lease_token: lease.token });
     }
     let range = match cp.range {
         Some(range) => range,
@@ -100,20 +91,13 @@ pub async fn run_slice(
             let range = find_range(ports.log, spec, cfg.dedup_lookback_ms).await?;
             cp.range = Some(range);
             cp.next_offset = range.lookback_offset;
-            if let Some(outcome) =
-                lease_lost(ports.checkpoints.save(&key, &lease, &cp, ttl_ms).await)?
-            {
+            if let Some(outcome) = lease_lost(ports.checkpoints.save(&key, &lease, &cp, ttl_ms).await)? {
                 return Ok(outcome);
             }
             range
         }
     };
-    info!(
-        ?range,
-        next_offset = cp.next_offset,
-        pauses = cp.pauses,
-        "slice range"
-    );
+    info!(?range, next_offset = cp.next_offset, pauses = cp.pauses, "slice range");
 
     let dedup = DedupWindow::from_bytes(cfg.dedup_lookback_ms, &cp.dedup);
     let mut run = RunState::new(cp, lease, dedup, Instant::now(), cfg);
@@ -144,9 +128,7 @@ pub async fn run_slice(
                     }
                 }
                 RecordKind::Event { event_id, payload } => {
-                    let first = run
-                        .dedup
-                        .first_sighting(event_hash(&event_id), record.timestamp);
+                    let first = run.dedup.first_sighting(event_hash(&event_id), record.timestamp);
                     if in_lookback {
                         continue;
                     }
@@ -166,24 +148,13 @@ pub async fn run_slice(
             }
         }
         run.cp.counters.events_scanned += batch.scanned;
-        if run
-            .deliver_all(ports, spec, cfg, &limiter, deliveries)
-            .await?
-        {
+        if run.deliver_all(ports, spec, cfg, &limiter, deliveries).await? {
             // The batch is abandoned: resume from the last checkpoint after the pause.
             let delay = cfg.circuit_pause;
             run.last_saved.pauses += 1;
-            warn!(
-                pauses = run.last_saved.pauses,
-                ?delay,
-                "receiver looks down; pausing the slice"
-            );
-            if let Some(outcome) = lease_lost(
-                ports
-                    .checkpoints
-                    .save(&key, &run.lease, &run.last_saved, ttl_ms)
-                    .await,
-            )? {
+            warn!(pauses = run.last_saved.pauses, ?delay, "receiver looks down; pausing the slice");
+            if let Some(outcome) = lease_lost(ports.checkpoints.save(&key, &run.lease, &run.last_saved, ttl_ms).await)?
+            {
                 return Ok(outcome);
             }
             ports.checkpoints.release(&key, &run.lease).await?;
@@ -192,10 +163,7 @@ pub async fn run_slice(
         run.cp.next_offset = batch.next_offset;
         run.records_since_checkpoint += batch.scanned;
 
-        if let Some(outcome) = run
-            .maybe_checkpoint(ports, cfg, spec, &key, ttl_ms, deadline)
-            .await?
-        {
+        if let Some(outcome) = run.maybe_checkpoint(ports, cfg, spec, &key, ttl_ms, deadline).await? {
             return Ok(outcome);
         }
     }
@@ -228,21 +196,12 @@ struct RunState {
 }
 
 impl RunState {
-    fn new(
-        cp: Checkpoint,
-        lease: Lease,
-        dedup: DedupWindow,
-        now: Instant,
-        cfg: &WorkerConfig,
-    ) -> Self {
+    fn new(cp: Checkpoint, lease: Lease, dedup: DedupWindow, now: Instant, cfg: &WorkerConfig) -> Self {
         // The first batch heartbeats at once, so the job shows ONGOING as soon as events flow.
         let long_ago = now.checked_sub(Duration::from_secs(3_600)).unwrap_or(now);
         let give_up = cp.pauses >= cfg.circuit_max_pauses;
         if give_up {
-            warn!(
-                pauses = cp.pauses,
-                "receiver still down after the last pause; failing the remaining events"
-            );
+            warn!(pauses = cp.pauses, "receiver still down after the last pause; failing the remaining events");
         }
         Self {
             last_saved: cp.clone(),
@@ -264,12 +223,7 @@ impl RunState {
         ttl_ms: u64,
     ) -> Result<Option<SliceOutcome>> {
         self.cp.dedup = serialize_dedup(&self.dedup, cfg.max_dedup_bytes);
-        let outcome = lease_lost(
-            ports
-                .checkpoints
-                .save(key, &self.lease, &self.cp, ttl_ms)
-                .await,
-        )?;
+        let outcome = lease_lost(ports.checkpoints.save(key, &self.lease, &self.cp, ttl_ms).await)?;
         if outcome.is_none() {
             self.last_saved = self.cp.clone();
         }
@@ -290,15 +244,8 @@ impl RunState {
         let near_deadline = now + cfg.deadline_margin >= deadline;
         let mut state = JobState::Ongoing;
         if near_deadline || now.duration_since(self.last_heartbeat) >= cfg.heartbeat_every {
-            let beat = ports
-                .progress
-                .heartbeat(
-                    &spec.job_id,
-                    spec.slice_index,
-                    self.lease.token,
-                    &self.cp.counters,
-                )
-                .await;
+            let beat =
+                ports.progress.heartbeat(&spec.job_id, spec.slice_index, self.lease.token, &self.cp.counters).await;
             match beat {
                 Ok(s) => state = s,
                 Err(Error::LeaseLost) => return Ok(Some(SliceOutcome::LeaseLost)),
@@ -320,17 +267,11 @@ impl RunState {
         }
         if cancelled {
             info!("job cancelled; slice stops");
-            return Ok(Some(SliceOutcome::Cancelled {
-                counters: self.cp.counters,
-                lease_token: self.lease.token,
-            }));
+            return Ok(Some(SliceOutcome::Cancelled { counters: self.cp.counters, lease_token: self.lease.token }));
         }
         if near_deadline {
             ports.checkpoints.release(key, &self.lease).await?;
-            info!(
-                next_offset = self.cp.next_offset,
-                "deadline near; continuing in a new invocation"
-            );
+            info!(next_offset = self.cp.next_offset, "deadline near; continuing in a new invocation");
             return Ok(Some(SliceOutcome::Continue(self.cp.counters)));
         }
         Ok(None)
@@ -349,10 +290,7 @@ impl RunState {
         }
         // A duplicate message for an ended slice then sees `done` at once.
         ports.checkpoints.release(key, &self.lease).await?;
-        Ok(SliceOutcome::Done {
-            counters: self.cp.counters,
-            lease_token: self.lease.token,
-        })
+        Ok(SliceOutcome::Done { counters: self.cp.counters, lease_token: self.lease.token })
     }
 
     /// Delivers a batch with bounded concurrency and rate, requests started in
@@ -376,36 +314,20 @@ impl RunState {
                 let (consecutive, open) = (&consecutive, &open);
                 async move {
                     if give_up {
-                        let error = "not attempted: the receiver stayed down through every pause"
-                            .to_owned();
-                        return (
-                            d.message_id,
-                            DeliveryOutcome::Failed {
-                                attempts: 0,
-                                last_status: None,
-                                error,
-                            },
-                        );
+                        let error = "not attempted: the receiver stayed down through every pause".to_owned();
+                        return (d.message_id, DeliveryOutcome::Failed { attempts: 0, last_status: None, error });
                     }
                     if open.load(Ordering::Relaxed) {
                         return (
                             d.message_id,
-                            DeliveryOutcome::Failed {
-                                attempts: 0,
-                                last_status: None,
-                                error: "circuit open".into(),
-                            },
+                            DeliveryOutcome::Failed { attempts: 0, last_status: None, error: "circuit open".into() },
                         );
                     }
                     limiter.wait().await;
                     let outcome = ports.deliverer.deliver(&d).await;
                     match &outcome {
-                        DeliveryOutcome::Failed { last_status, .. }
-                            if receiver_down(*last_status) =>
-                        {
-                            if consecutive.fetch_add(1, Ordering::Relaxed) + 1
-                                >= cfg.circuit_break_after
-                            {
+                        DeliveryOutcome::Failed { last_status, .. } if receiver_down(*last_status) => {
+                            if consecutive.fetch_add(1, Ordering::Relaxed) + 1 >= cfg.circuit_break_after {
                                 open.store(true, Ordering::Relaxed);
                             }
                         }
@@ -424,27 +346,15 @@ impl RunState {
         for (event_id, outcome) in outcomes {
             match outcome {
                 DeliveryOutcome::Delivered { .. } => self.cp.counters.events_delivered += 1,
-                DeliveryOutcome::Failed {
-                    attempts,
-                    last_status,
-                    error,
-                } => {
+                DeliveryOutcome::Failed { attempts, last_status, error } => {
                     self.cp.counters.delivery_failures += 1;
                     warn!(%event_id, attempts, ?last_status, %error, "event could not be delivered");
-                    failures.push(FailedEvent {
-                        event_id,
-                        attempts,
-                        last_status,
-                        error,
-                    });
+                    failures.push(FailedEvent { event_id, attempts, last_status, error });
                 }
             }
         }
         if !failures.is_empty() {
-            ports
-                .progress
-                .record_failures(&spec.job_id, &failures)
-                .await?;
+            ports.progress.record_failures(&spec.job_id, &failures).await?;
         }
         Ok(false)
     }
@@ -461,24 +371,15 @@ fn receiver_down(last_status: Option<u16>) -> bool {
 fn serialize_dedup(dedup: &DedupWindow, max_bytes: usize) -> Vec<u8> {
     let (bytes, left_out) = dedup.to_bytes(max_bytes);
     if left_out > 0 {
-        warn!(
-            left_out,
-            "dedup window larger than a checkpoint holds; oldest ids left out"
-        );
+        warn!(left_out, "dedup window larger than a checkpoint holds; oldest ids left out");
     }
     bytes
 }
 
 /// Finds the slice's offsets once: look-back start, slice start, slice end.
-async fn find_range(
-    log: &dyn DeliveryLog,
-    spec: &SliceSpec,
-    lookback_ms: i64,
-) -> Result<SliceRange> {
+async fn find_range(log: &dyn DeliveryLog, spec: &SliceSpec, lookback_ms: i64) -> Result<SliceRange> {
     let p = spec.partition;
-    let lookback_offset = log
-        .offset_for_time(p, spec.window.from.0 - lookback_ms)
-        .await?;
+    let lookback_offset = log.offset_for_time(p, spec.window.from.0 - lookback_ms).await?;
     let start_offset = log.offset_for_time(p, spec.window.from.0).await?;
     let end_offset = log.offset_for_time(p, spec.window.to.0).await?;
     Ok(SliceRange {
@@ -497,10 +398,7 @@ struct RateLimiter {
 impl RateLimiter {
     fn new(per_second: u32) -> Self {
         let period = (per_second > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(per_second)));
-        Self {
-            period,
-            next: Mutex::new(Instant::now()),
-        }
+        Self { period, next: Mutex::new(Instant::now()) }
     }
 
     async fn wait(&self) {
@@ -519,9 +417,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::{
-        LogRecord, MemoryCheckpoints, MemoryDeliverer, MemoryLog, MemoryProgress,
-    };
+    use crate::adapters::memory::{LogRecord, MemoryCheckpoints, MemoryDeliverer, MemoryLog, MemoryProgress};
     use crate::domain::ids::EventTime;
     use crate::domain::signing::generate_secret;
     use std::collections::HashSet;
@@ -534,11 +430,7 @@ mod tests {
             "event_id": event_id, "webhook_id": webhook, "event_type": "t",
             "created_at": "2026-11-20T10:00:00Z", "payload": {"n": event_id}
         });
-        LogRecord {
-            timestamp: ts,
-            key: Some(webhook.as_bytes().to_vec()),
-            value: Some(value.to_string().into_bytes()),
-        }
+        LogRecord { timestamp: ts, key: Some(webhook.as_bytes().to_vec()), value: Some(value.to_string().into_bytes()) }
     }
 
     fn cfg() -> WorkerConfig {
@@ -565,10 +457,7 @@ mod tests {
             slice_index: 0,
             webhook_id: WebhookId::from(WH),
             partition: 0,
-            window: Window {
-                from: EventTime(from),
-                to: EventTime(to),
-            },
+            window: Window { from: EventTime(from), to: EventTime(to) },
             url: "http://127.0.0.1:1/".into(),
             key: SigningKey::from_secret(&generate_secret()).unwrap(),
         }
@@ -587,11 +476,7 @@ mod tests {
             event(1000, "wh_other", "x"),
             event(1010, WH, "straddle"), // copy of a look-back event: skipped
             event(1020, WH, "a"),        // in-window duplicate
-            LogRecord {
-                timestamp: 1030,
-                key: Some(WH.as_bytes().to_vec()),
-                value: Some(b"{oops".to_vec()),
-            },
+            LogRecord { timestamp: 1030, key: Some(WH.as_bytes().to_vec()), value: Some(b"{oops".to_vec()) },
             event(1500, WH, "c"),
             event(1999, WH, "d"),
             event(2000, WH, "at-to"), // equal timestamps at `to`: excluded
@@ -601,50 +486,27 @@ mod tests {
     }
 
     fn ids(d: &MemoryDeliverer) -> Vec<String> {
-        d.delivered
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect()
+        d.delivered.lock().unwrap().iter().map(|(id, _)| id.clone()).collect()
     }
 
     #[tokio::test]
     async fn delivers_each_event_of_the_window_once() {
-        let (log, cps, del, prog) = (
-            sample_log(),
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 1,
-        };
+        let (log, cps, del, prog) =
+            (sample_log(), MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 1 };
         let far = Instant::now() + Duration::from_secs(60);
-        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far)
-            .await
-            .unwrap();
-        let SliceOutcome::Done { counters: c, .. } = outcome else {
-            panic!("{outcome:?}")
-        };
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far).await.unwrap();
+        let SliceOutcome::Done { counters: c, .. } = outcome else { panic!("{outcome:?}") };
         assert_eq!(ids(&del), vec!["a", "b", "c", "d"]);
-        assert_eq!(
-            c.events_scanned, 8,
-            "records in [1000, 2000) of any webhook"
-        );
+        assert_eq!(c.events_scanned, 8, "records in [1000, 2000) of any webhook");
         assert_eq!(c.events_matched, 6);
         assert_eq!(c.duplicates_skipped, 2);
         assert_eq!(c.malformed, 1);
         assert_eq!(c.events_delivered, 4);
         assert_eq!(del.delivered.lock().unwrap()[0].1.as_ref(), br#"{"n":"a"}"#);
         // A duplicate message after the slice ended does nothing.
-        let again = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far)
-            .await
-            .unwrap();
+        let again = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap();
         assert!(matches!(again, SliceOutcome::Done { .. }));
         assert_eq!(ids(&del).len(), 4);
     }
@@ -652,148 +514,74 @@ mod tests {
     #[tokio::test]
     async fn resumes_from_the_checkpoint_after_a_crash() {
         let mut log = MemoryLog::new(1);
-        log.partitions[0] = (0..50)
-            .map(|i| event(1000 + i, WH, &format!("e{i}")))
-            .collect();
+        log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
         log.batch_size = 4;
-        let (cps, del, prog) = (
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
         *cps.fail_after_saves.lock().unwrap() = Some(5);
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 4,
-        };
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 4 };
         let far = Instant::now() + Duration::from_secs(60);
-        assert!(run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far)
-            .await
-            .is_err());
+        assert!(run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far).await.is_err());
         let before = ids(&del).len();
         assert!(before > 0 && before < 50);
         *cps.fail_after_saves.lock().unwrap() = None;
         // The dead worker's lease is still held: a duplicate message is refused.
-        assert_eq!(
-            run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far)
-                .await
-                .unwrap(),
-            SliceOutcome::Busy
-        );
+        assert_eq!(run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap(), SliceOutcome::Busy);
         cps.expire_leases();
-        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far)
-            .await
-            .unwrap();
-        let SliceOutcome::Done { counters: c, .. } = outcome else {
-            panic!("{outcome:?}")
-        };
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap();
+        let SliceOutcome::Done { counters: c, .. } = outcome else { panic!("{outcome:?}") };
         let all = ids(&del);
         let unique: HashSet<&String> = all.iter().collect();
         assert_eq!(unique.len(), 50, "nothing lost");
-        assert!(
-            all.len() - 50 <= 4,
-            "redelivered at most one batch: {}",
-            all.len() - 50
-        );
+        assert!(all.len() - 50 <= 4, "redelivered at most one batch: {}", all.len() - 50);
         assert_eq!(c.events_scanned, 50);
     }
 
     #[tokio::test]
     async fn continues_before_the_deadline_and_stops_when_cancelled() {
         let mut log = MemoryLog::new(1);
-        log.partitions[0] = (0..10)
-            .map(|i| event(1000 + i, WH, &format!("e{i}")))
-            .collect();
-        let (cps, del, prog) = (
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 1,
-        };
+        log.partitions[0] = (0..10).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 1 };
         let now = Instant::now();
-        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", now)
-            .await
-            .unwrap();
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", now).await.unwrap();
         assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
         assert_eq!(ids(&del).len(), 3, "one batch, then the deadline");
         // The continuation takes the released lease at once and finishes.
         let far = Instant::now() + Duration::from_secs(60);
         *prog.state.lock().unwrap() = JobState::Cancelled;
-        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far)
-            .await
-            .unwrap();
-        assert!(
-            matches!(outcome, SliceOutcome::Cancelled { .. }),
-            "{outcome:?}"
-        );
-        assert_eq!(
-            ids(&del).len(),
-            6,
-            "stopped after the batch that saw the cancel"
-        );
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap();
+        assert!(matches!(outcome, SliceOutcome::Cancelled { .. }), "{outcome:?}");
+        assert_eq!(ids(&del).len(), 6, "stopped after the batch that saw the cancel");
     }
 
     #[tokio::test]
     async fn empty_and_past_the_end_windows_complete() {
         let log = sample_log();
-        let (cps, del, prog) = (
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 1,
-        };
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 1 };
         let far = Instant::now() + Duration::from_secs(60);
-        let outcome = run_slice(&ports, &cfg(), &spec(5000, 6000), "w1", far)
-            .await
-            .unwrap();
-        assert!(
-            matches!(outcome, SliceOutcome::Done { counters, .. } if counters == Counters::default())
-        );
+        let outcome = run_slice(&ports, &cfg(), &spec(5000, 6000), "w1", far).await.unwrap();
+        assert!(matches!(outcome, SliceOutcome::Done { counters, .. } if counters == Counters::default()));
         let mut s = spec(1100, 1400);
         s.slice_index = 1;
         let outcome = run_slice(&ports, &cfg(), &s, "w1", far).await.unwrap();
-        assert!(
-            matches!(outcome, SliceOutcome::Done { counters, .. } if counters == Counters::default())
-        );
+        assert!(matches!(outcome, SliceOutcome::Done { counters, .. } if counters == Counters::default()));
         assert!(ids(&del).is_empty());
     }
 
     #[tokio::test]
     async fn failed_deliveries_are_counted_and_recorded() {
         let log = sample_log();
-        let (cps, del, prog) = (
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
         del.fail.lock().unwrap().push("c".into());
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 2,
-        };
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 2 };
         let far = Instant::now() + Duration::from_secs(60);
         let SliceOutcome::Done { counters: c, .. } =
-            run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far)
-                .await
-                .unwrap()
+            run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far).await.unwrap()
         else {
             panic!()
         };
@@ -807,105 +595,43 @@ mod tests {
     #[tokio::test]
     async fn a_down_receiver_pauses_the_slice_then_fails_the_rest_unsent() {
         let mut log = MemoryLog::new(1);
-        log.partitions[0] = (0..40)
-            .map(|i| event(1000 + i, WH, &format!("e{i}")))
-            .collect();
+        log.partitions[0] = (0..40).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
         log.batch_size = 10;
-        let (cps, del, prog) = (
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
         *del.down.lock().unwrap() = true;
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 1,
-        };
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 1 };
         let far = Instant::now() + Duration::from_secs(60);
         for pause in 1..=2 {
-            let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far)
-                .await
-                .unwrap();
-            assert_eq!(
-                outcome,
-                SliceOutcome::Paused {
-                    delay: Duration::from_secs(5)
-                },
-                "pause {pause}"
-            );
-            assert_eq!(
-                *del.attempts.lock().unwrap(),
-                3 * pause,
-                "stops trying after 3 consecutive failures"
-            );
+            let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far).await.unwrap();
+            assert_eq!(outcome, SliceOutcome::Paused { delay: Duration::from_secs(5) }, "pause {pause}");
+            assert_eq!(*del.attempts.lock().unwrap(), 3 * pause, "stops trying after 3 consecutive failures");
         }
-        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far)
-            .await
-            .unwrap();
-        let SliceOutcome::Done { counters, .. } = outcome else {
-            panic!("{outcome:?}")
-        };
-        assert_eq!(
-            *del.attempts.lock().unwrap(),
-            6,
-            "no attempt after giving up"
-        );
-        assert_eq!(
-            (
-                counters.delivery_failures,
-                counters.events_delivered,
-                counters.events_matched
-            ),
-            (40, 0, 40)
-        );
-        assert_eq!(
-            prog.failures.lock().unwrap().len(),
-            40,
-            "every event accounted for"
-        );
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far).await.unwrap();
+        let SliceOutcome::Done { counters, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(*del.attempts.lock().unwrap(), 6, "no attempt after giving up");
+        assert_eq!((counters.delivery_failures, counters.events_delivered, counters.events_matched), (40, 0, 40));
+        assert_eq!(prog.failures.lock().unwrap().len(), 40, "every event accounted for");
     }
 
     #[tokio::test]
     async fn a_receiver_that_recovers_during_a_pause_gets_everything() {
         let mut log = MemoryLog::new(1);
-        log.partitions[0] = (0..40)
-            .map(|i| event(1000 + i, WH, &format!("e{i}")))
-            .collect();
+        log.partitions[0] = (0..40).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
         log.batch_size = 10;
-        let (cps, del, prog) = (
-            MemoryCheckpoints::default(),
-            MemoryDeliverer::default(),
-            MemoryProgress::default(),
-        );
-        let ports = SlicePorts {
-            log: &log,
-            checkpoints: &cps,
-            deliverer: &del,
-            progress: &prog,
-            delivery_concurrency: 1,
-        };
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 1 };
         let far = Instant::now() + Duration::from_secs(60);
         *del.down.lock().unwrap() = true;
         assert!(matches!(
-            run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far)
-                .await
-                .unwrap(),
+            run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far).await.unwrap(),
             SliceOutcome::Paused { .. }
         ));
         *del.down.lock().unwrap() = false;
-        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far)
-            .await
-            .unwrap();
-        let SliceOutcome::Done { counters, .. } = outcome else {
-            panic!("{outcome:?}")
-        };
-        assert_eq!(
-            (counters.events_delivered, counters.delivery_failures),
-            (40, 0)
-        );
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w", far).await.unwrap();
+        let SliceOutcome::Done { counters, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!((counters.events_delivered, counters.delivery_failures), (40, 0));
         assert_eq!(ids(&del).len(), 40);
     }
 }

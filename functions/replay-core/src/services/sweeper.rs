@@ -41,16 +41,9 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let stale_s = ctx.stale_after.as_secs().max(1) as u32;
 
-    for (job_id, mut slices) in ctx
-        .store
-        .claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60))
-        .await?
-    {
+    for (job_id, mut slices) in ctx.store.claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60)).await? {
         slices.truncate(ctx.max_parallel_slices as usize);
-        let tasks: Vec<QueueTask> = slices
-            .iter()
-            .map(|&i| QueueTask::slice(job_id.clone(), i, 0))
-            .collect();
+        let tasks: Vec<QueueTask> = slices.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
         ctx.queue.send(&tasks).await?;
         ctx.store.mark_enqueued(&job_id, &slices).await?;
         info!(%job_id, slices = tasks.len(), "enqueued job from the outbox");
@@ -60,43 +53,29 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     for (job_id, slice, restarts) in ctx.store.claim_stale_slices(stale_s).await? {
         if restarts > ctx.max_restarts {
             warn!(%job_id, slice, restarts, "slice keeps failing; giving up on it");
-            ctx.store
-                .set_slice_state(&job_id, slice, slice_state::FAILED)
-                .await?;
+            ctx.store.set_slice_state(&job_id, slice, slice_state::FAILED).await?;
             report.slices_failed += 1;
             if let Some(next) = ctx.store.claim_next_slice(&job_id).await? {
-                ctx.queue
-                    .send(&[QueueTask::slice(job_id.clone(), next, 0)])
-                    .await?;
+                ctx.queue.send(&[QueueTask::slice(job_id.clone(), next, 0)]).await?;
             }
             finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), &job_id).await?;
             continue;
         }
-        ctx.queue
-            .send(&[QueueTask::slice(job_id.clone(), slice, 0)])
-            .await?;
+        ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
         info!(%job_id, slice, restarts, "restarted stale slice");
         report.slices_restarted += 1;
     }
 
     // A slice claimed for enqueue whose message never came (its claimer died
     // before sending) would stall the job: send it again after a while.
-    for (job_id, slice) in ctx
-        .store
-        .claim_lost_slices(LOST_SLICE_AFTER_S.max(stale_s * 5))
-        .await?
-    {
-        ctx.queue
-            .send(&[QueueTask::slice(job_id.clone(), slice, 0)])
-            .await?;
+    for (job_id, slice) in ctx.store.claim_lost_slices(LOST_SLICE_AFTER_S.max(stale_s * 5)).await? {
+        ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
         warn!(%job_id, slice, "re-enqueued a slice whose message may have been lost");
         report.lost_slices_enqueued += 1;
     }
 
     for job_id in ctx.store.cancelled_jobs_with_open_slices(stale_s).await? {
-        ctx.store
-            .end_open_slices(&job_id, slice_state::CANCELLED)
-            .await?;
+        ctx.store.end_open_slices(&job_id, slice_state::CANCELLED).await?;
         finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), &job_id).await?;
         report.cancelled_jobs_closed += 1;
     }

@@ -28,20 +28,12 @@ pub struct WorkerContext {
 /// Handles one message body. `Ok` means the message is done with (delete it);
 /// a retryable `Err` leaves it to the queue's visibility timeout and DLQ.
 #[instrument(skip(ctx, body, deadline), fields(owner = %owner))]
-pub async fn handle_message(
-    ctx: &WorkerContext,
-    body: &str,
-    owner: &str,
-    deadline: Instant,
-) -> Result<()> {
+pub async fn handle_message(ctx: &WorkerContext, body: &str, owner: &str, deadline: Instant) -> Result<()> {
     let task = QueueTask::from_json(body).map_err(Error::MalformedMessage)?;
     match task {
-        QueueTask::ReplaySlice {
-            job_id,
-            slice_index,
-            continuation,
-            ..
-        } => replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await,
+        QueueTask::ReplaySlice { job_id, slice_index, continuation, .. } => {
+            replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await
+        }
     }
 }
 
@@ -54,35 +46,30 @@ async fn replay_slice(
     deadline: Instant,
 ) -> Result<()> {
     let Some(row) = ctx.store.slice(job_id, slice_index).await? else {
-        return Err(Error::MalformedMessage(format!(
-            "no slice {slice_index} of job {job_id}"
-        )));
+        return Err(Error::MalformedMessage(format!("no slice {slice_index} of job {job_id}")));
     };
     let job_state = JobState::parse(&row.job_state).unwrap_or(JobState::Failed);
     if row.slice_state != slice_state::PENDING && row.slice_state != slice_state::RUNNING {
         info!(slice_state = %row.slice_state, "slice already ended");
+        // The job may have been waiting for this message to end (cancel).
+        finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
         return Ok(());
     }
     if job_state.is_terminal() {
         // Cancelled (or given up) while this message waited in the queue.
-        ctx.store
-            .set_slice_state(job_id, slice_index, slice_state::CANCELLED)
-            .await?;
+        ctx.store.set_slice_state(job_id, slice_index, slice_state::CANCELLED).await?;
+        ctx.store.cancel_pending_slices(job_id).await?;
         finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
         return Ok(());
     }
-    let key = SigningKey::from_secret(&row.secret).ok_or_else(|| {
-        Error::Internal(format!("webhook {} has an invalid secret", row.webhook_id))
-    })?;
+    let key = SigningKey::from_secret(&row.secret)
+        .ok_or_else(|| Error::Internal(format!("webhook {} has an invalid secret", row.webhook_id)))?;
     let spec = SliceSpec {
         job_id: job_id.clone(),
         slice_index,
         webhook_id: WebhookId(row.webhook_id.clone()),
         partition: row.partition_id as u32,
-        window: Window {
-            from: EventTime(row.from_ms),
-            to: EventTime(row.to_ms),
-        },
+        window: Window { from: EventTime(row.from_ms), to: EventTime(row.to_ms) },
         url: row.url.clone(),
         key,
     };
@@ -96,44 +83,19 @@ async fn replay_slice(
     };
     let next = QueueTask::slice(job_id.clone(), slice_index, continuation + 1);
     match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
-        SliceOutcome::Done {
-            counters,
-            lease_token,
-        } => {
-            ctx.store
-                .end_slice(
-                    job_id,
-                    slice_index,
-                    lease_token,
-                    slice_state::DONE,
-                    &counters,
-                )
-                .await?;
+        SliceOutcome::Done { counters, lease_token } => {
+            ctx.store.end_slice(job_id, slice_index, lease_token, slice_state::DONE, &counters).await?;
             info!(?counters, "slice done");
             start_next_slice(ctx, job_id).await?;
             finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
         }
-        SliceOutcome::Cancelled {
-            counters,
-            lease_token,
-        } => {
-            ctx.store
-                .end_slice(
-                    job_id,
-                    slice_index,
-                    lease_token,
-                    slice_state::CANCELLED,
-                    &counters,
-                )
-                .await?;
+        SliceOutcome::Cancelled { counters, lease_token } => {
+            ctx.store.end_slice(job_id, slice_index, lease_token, slice_state::CANCELLED, &counters).await?;
+            ctx.store.cancel_pending_slices(job_id).await?;
             finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
         }
         SliceOutcome::Continue(_) => ctx.queue.send(&[next]).await?,
-        SliceOutcome::Paused { delay } => {
-            ctx.queue
-                .send_delayed(&next, delay.as_secs() as u32)
-                .await?
-        }
+        SliceOutcome::Paused { delay } => ctx.queue.send_delayed(&next, delay.as_secs() as u32).await?,
         SliceOutcome::Busy => {}
         SliceOutcome::LeaseLost => warn!("lease lost to another worker; stopped"),
     }
@@ -143,9 +105,7 @@ async fn replay_slice(
 /// Keeps the job's parallelism: when a slice ends, the next pending one starts.
 pub async fn start_next_slice(ctx: &WorkerContext, job_id: &JobId) -> Result<()> {
     if let Some(next) = ctx.store.claim_next_slice(job_id).await? {
-        ctx.queue
-            .send(&[QueueTask::slice(job_id.clone(), next, 0)])
-            .await?;
+        ctx.queue.send(&[QueueTask::slice(job_id.clone(), next, 0)]).await?;
         info!(next, "enqueued the job's next slice");
     }
     Ok(())

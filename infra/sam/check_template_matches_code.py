@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Checks that template.yaml creates what the Rust functions read and call.
+
+Without an AWS account nothing here runs the functions against the deployed
+stack, so this compares the two texts instead:
+
+- every environment variable the template sets is read by the function code
+  (config.rs, or a std::env::var / EnvFilter call elsewhere in the functions),
+  and every variable config.rs requires (`required(env, "X")`) is set;
+- SLICE_QUEUE_URL and CHECKPOINT_TABLE point at an SQS queue and a DynamoDB
+  table of this template; secrets come from Secrets Manager dynamic references;
+- the table's key schema and TTL attribute are the ones adapters/dynamo.rs uses;
+- the slice queue has a redrive policy to a dead-letter queue and a visibility
+  timeout no shorter than the worker's timeout;
+- the worker's SQS event is on that queue with ReportBatchItemFailures, and the
+  worker's handler returns an SqsBatchResponse;
+- each function's role allows the SQS and DynamoDB actions its code calls, on
+  this stack's queue and table, and no statement of the template has a "*"
+  resource (the AWS managed VPC policy is the one, allow-listed, exception);
+- each function logs to a log group of the template that has a retention.
+
+Usage: check_template_matches_code.py [--template PATH] [--repo DIR] [-v]
+Exit status 0 when everything matches, 1 with one line per mismatch otherwise.
+Needs PyYAML (the SAM CLI's virtualenv has it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+# ----------------------------------------------------------------- template
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A YAML loader that understands CloudFormation's short-form tags."""
+
+
+def _long_form(tag: str, node: yaml.Node, loader: CfnLoader):
+    name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+    if tag == "Condition":
+        name = "Condition"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+for _tag in (
+    "Ref", "Sub", "GetAtt", "If", "Not", "Equals", "And", "Or", "Condition", "Join", "Select",
+    "Split", "FindInMap", "Base64", "Cidr", "ImportValue", "GetAZs", "Transform", "Length", "ToJsonString",
+):
+    CfnLoader.add_constructor(f"!{_tag}", lambda loader, node, t=_tag: _long_form(t, node, loader))
+
+
+def load_template(path: Path) -> dict:
+    with path.open(encoding="utf-8") as f:
+        return yaml.load(f, Loader=CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+def ref_target(value) -> str | None:
+    """The logical id of `!Ref X`, or None."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return value["Ref"]
+    return None
+
+
+def getatt_target(value, attribute: str) -> str | None:
+    """The logical id of `!GetAtt X.<attribute>`, or None."""
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, list) and len(target) == 2 and target[1] == attribute:
+            return target[0]
+    return None
+
+
+def strings_in(value) -> list[str]:
+    """Every string literal in a (possibly intrinsic) value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings_in(v)]
+    return []
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# --------------------------------------------------------------------- code
+
+ENV_READ_IN_CONFIG = re.compile(
+    r'(?:required|parsed(?:::<[^>]+>)?|millis)\(\s*env,\s*"([A-Z0-9_]+)"|env\s*\.get\(\s*"([A-Z0-9_]+)"\s*\)'
+)
+ENV_READ_ELSEWHERE = re.compile(r'(?:env::var|try_from_env)\(\s*"([A-Z0-9_]+)"\s*\)')
+REQUIRED_IN_CONFIG = re.compile(r'required\(\s*env,\s*"([A-Z0-9_]+)"\s*\)')
+SDK_CALL = re.compile(r"\.\s*([a-z][a-z0-9_]*)\(\)\s*\.")
+
+# SDK operations whose IAM action has another name.
+IAM_ACTION_OF = {
+    "send_message_batch": "SendMessage",
+    "delete_message_batch": "DeleteMessage",
+    "change_message_visibility_batch": "ChangeMessageVisibility",
+}
+DYNAMODB_OPS = {
+    "get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_get_item",
+    "batch_write_item", "transact_get_items", "transact_write_items", "describe_table",
+}
+SQS_OPS = {
+    "send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
+    "change_message_visibility", "change_message_visibility_batch", "get_queue_attributes", "purge_queue",
+}
+
+
+def iam_action(service: str, op: str) -> str:
+    pascal = IAM_ACTION_OF.get(op) or "".join(part.capitalize() for part in op.split("_"))
+    return f"{service}:{pascal}"
+
+
+def impl_block(source: str, header: str) -> str:
+    """The text of the `impl ... {` block that starts with `header` (brace-matched)."""
+    start = source.find(header)
+    if start < 0:
+        return ""
+    depth, i = 0, source.index("{", start)
+    for j in range(i, len(source)):
+        if source[j] == "{":
+            depth += 1
+        elif source[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return source[i : j + 1]
+    return source[i:]
+
+
+def actions_called(block: str, service: str, ops: set[str]) -> set[str]:
+    return {iam_action(service, op) for op in SDK_CALL.findall(block) if op in ops}
+
+
+# -------------------------------------------------------------------- check
+
+
+class Check:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        self.passed: list[str] = []
+
+    def ok(self, condition: bool, success: str, failure: str) -> bool:
+        (self.passed if condition else self.errors).append(success if condition else failure)
+        return condition
+
+
+ALLOWED_MANAGED_POLICIES = {"service-role/AWSLambdaVPCAccessExecutionRole"}
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", type=Path, default=here.parent.parent)
+    parser.add_argument("--template", type=Path, default=None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="also list the checks that passed")
+    args = parser.parse_args()
+    repo: Path = args.repo
+    template_path: Path = args.template or repo / "template.yaml"
+    c = Check()
+
+    tpl = load_template(template_path)
+    resources: dict = tpl.get("Resources", {})
+    by_type = lambda t: {k: v for k, v in resources.items() if v.get("Type") == t}  # noqa: E731
+    queues = by_type("AWS::SQS::Queue")
+    tables = by_type("AWS::DynamoDB::Table")
+    log_groups = by_type("AWS::Logs::LogGroup")
+    roles = by_type("AWS::IAM::Role")
+    functions = by_type("AWS::Serverless::Function")
+    globals_fn = tpl.get("Globals", {}).get("Function", {})
+
+    core = repo / "functions" / "replay-core" / "src"
+    config_rs = (core / "config.rs").read_text(encoding="utf-8")
+    dynamo_rs = (core / "adapters" / "dynamo.rs").read_text(encoding="utf-8")
+    sqs_rs = (core / "adapters" / "sqs.rs").read_text(encoding="utf-8")
+
+    # --- functions and their code
+    binaries: dict[str, str] = {}  # logical id -> binary
+    mains: dict[str, str] = {}
+    for name, fn in functions.items():
+        meta = fn.get("Metadata", {})
+        props = fn.get("Properties", {})
+        binary = meta.get("BuildProperties", {}).get("Binary")
+        c.ok(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod rust-cargolambda",
+             f"{name}: Metadata.BuildMethod must be rust-cargolambda")
+        runtime = props.get("Runtime", globals_fn.get("Runtime"))
+        c.ok(runtime == "provided.al2023", f"{name}: runtime provided.al2023",
+             f"{name}: Runtime is {runtime!r}, expected provided.al2023")
+        main_rs = repo / "functions" / str(binary) / "src" / "main.rs"
+        if c.ok(binary is not None and main_rs.is_file(), f"{name}: binary {binary} is functions/{binary}",
+                f"{name}: BuildProperties.Binary {binary!r} has no functions/{binary}/src/main.rs"):
+            binaries[name] = binary
+            mains[name] = main_rs.read_text(encoding="utf-8")
+    for expected in ("replay-api", "replay-worker", "replay-sweeper"):
+        c.ok(expected in binaries.values(), f"template builds {expected}", f"no function builds {expected}")
+    worker = next((n for n, b in binaries.items() if b == "replay-worker"), None)
+
+    # --- environment variables
+    code_dirs = [core] + [repo / "functions" / b / "src" for b in binaries.values()]
+    rust_sources = {p: p.read_text(encoding="utf-8") for d in code_dirs for p in sorted(d.rglob("*.rs"))}
+    read_in_config = {a or b for a, b in ENV_READ_IN_CONFIG.findall(config_rs)}
+    read_elsewhere = {v for text in rust_sources.values() for v in ENV_READ_ELSEWHERE.findall(text)}
+    required = set(REQUIRED_IN_CONFIG.findall(config_rs))
+    c.ok(bool(required), f"config.rs requires {sorted(required)}", "found no required(env, ...) in config.rs")
+
+    global_env = globals_fn.get("Environment", {}).get("Variables", {}) or {}
+    env_of: dict[str, dict] = {}
+    for name, fn in functions.items():
+        env = dict(global_env)
+        env.update(fn.get("Properties", {}).get("Environment", {}).get("Variables", {}) or {})
+        env_of[name] = env
+        for var in sorted(env):
+            if var in read_in_config:
+                continue
+            c.ok(var in read_elsewhere, f"{name}: {var} is read by the function code",
+                 f"{name}: the template sets {var}, which no function code reads (typo, or a setting config.rs dropped?)")
+        for var in sorted(required - set(env)):
+            c.errors.append(f"{name}: config.rs requires {var}, which the template does not set (cold start fails)")
+        if "ALLOW_PRIVATE_WEBHOOK_URLS" in env:
+            c.errors.append(f"{name}: ALLOW_PRIVATE_WEBHOOK_URLS is a development setting; do not set it in AWS")
+        for var in ("DATABASE_URL", "API_KEY_PEPPER"):
+            if var in env:
+                c.ok(any("{{resolve:secretsmanager:" in s for s in strings_in(env[var])),
+                     f"{name}: {var} comes from Secrets Manager",
+                     f"{name}: {var} must be a {{{{resolve:secretsmanager:...}}}} dynamic reference, not a plain value")
+    c.passed.append(f"environment variables checked against config.rs ({len(read_in_config)} read there)")
+
+    # --- queue
+    queue = table = None
+    if worker:
+        queue = ref_target(env_of[worker].get("SLICE_QUEUE_URL"))
+        table = ref_target(env_of[worker].get("CHECKPOINT_TABLE"))
+    c.ok(queue in queues, f"SLICE_QUEUE_URL is !Ref {queue} (AWS::SQS::Queue)",
+         f"SLICE_QUEUE_URL must be !Ref of an AWS::SQS::Queue of the template (is {queue!r})")
+    c.ok(table in tables, f"CHECKPOINT_TABLE is !Ref {table} (AWS::DynamoDB::Table)",
+         f"CHECKPOINT_TABLE must be !Ref of an AWS::DynamoDB::Table of the template (is {table!r})")
+    for name, env in env_of.items():
+        for var, target in (("SLICE_QUEUE_URL", queue), ("CHECKPOINT_TABLE", table)):
+            if ref_target(env.get(var)) != target:
+                c.errors.append(f"{name}: {var} differs from the worker's")
+
+    if queue in queues:
+        qprops = queues[queue].get("Properties", {})
+        redrive = qprops.get("RedrivePolicy") or {}
+        dlq = getatt_target(redrive.get("deadLetterTargetArn"), "Arn")
+        c.ok(dlq in queues and dlq != queue, f"{queue} redrives to {dlq}",
+             f"{queue} needs RedrivePolicy.deadLetterTargetArn: !GetAtt <DLQ>.Arn of another queue of the template")
+        max_receives = redrive.get("maxReceiveCount")
+        c.ok(isinstance(max_receives, int) and max_receives >= 1, f"{queue} maxReceiveCount {max_receives}",
+             f"{queue} RedrivePolicy.maxReceiveCount must be a positive number (is {max_receives!r})")
+        if worker:
+            wtimeout = functions[worker]["Properties"].get("Timeout", globals_fn.get("Timeout", 3))
+            vis = qprops.get("VisibilityTimeout", 30)
+            if isinstance(wtimeout, int) and isinstance(vis, int):
+                c.ok(vis >= wtimeout, f"{queue} visibility timeout {vis} s >= worker timeout {wtimeout} s",
+                     f"{queue} VisibilityTimeout {vis} s is shorter than the worker's Timeout {wtimeout} s")
+
+    # --- table
+    code_keys = set(re.findall(r'\.key\(\s*"([^"]+)",\s*AttributeValue::(\w+)\(', dynamo_rs))
+    code_schema = set(re.findall(r'KeySchemaElement::builder\(\)\s*\.attribute_name\("([^"]+)"\)', dynamo_rs))
+    code_ttl = set(re.findall(r'TimeToLiveSpecification::builder\(\)\s*\.attribute_name\("([^"]+)"\)', dynamo_rs))
+    c.ok(len(code_keys) == 1, f"dynamo.rs addresses items by {code_keys}",
+         f"expected one key attribute in dynamo.rs, found {code_keys}")
+    if table in tables and len(code_keys) == 1:
+        (key_name, key_type), = code_keys
+        tprops = tables[table].get("Properties", {})
+        schema = [(k.get("AttributeName"), k.get("KeyType")) for k in tprops.get("KeySchema", [])]
+        types = {a.get("AttributeName"): a.get("AttributeType") for a in tprops.get("AttributeDefinitions", [])}
+        c.ok(schema == [(key_name, "HASH")], f"{table} key schema is {key_name} HASH",
+             f"{table} KeySchema is {schema}, dynamo.rs uses a single hash key {key_name!r}")
+        c.ok(types.get(key_name) == key_type, f"{table} {key_name} is type {key_type}",
+             f"{table} AttributeDefinitions type of {key_name!r} is {types.get(key_name)!r}, dynamo.rs writes {key_type}")
+        c.ok(code_schema <= {key_name}, "dynamo.rs create_table uses the same key",
+             f"dynamo.rs create_table key {code_schema} differs from its item key {key_name!r}")
+        ttl = tprops.get("TimeToLiveSpecification") or {}
+        c.ok(ttl.get("Enabled") is True and {ttl.get("AttributeName")} == code_ttl and "expires_at" in dynamo_rs,
+             f"{table} TTL on {ttl.get('AttributeName')}",
+             f"{table} TimeToLiveSpecification must be enabled on {sorted(code_ttl)} (dynamo.rs), is {ttl}")
+
+    # --- worker event
+    if worker:
+        events = functions[worker]["Properties"].get("Events", {}) or {}
+        sqs_events = [e for e in events.values() if e.get("Type") == "SQS"]
+        on_queue = [e for e in sqs_events if getatt_target(e.get("Properties", {}).get("Queue"), "Arn") == queue]
+        if c.ok(len(on_queue) == 1, f"{worker} has an SQS event on {queue}",
+                f"{worker} needs exactly one SQS event with Queue: !GetAtt {queue}.Arn (found {len(on_queue)})"):
+            eprops = on_queue[0]["Properties"]
+            c.ok("ReportBatchItemFailures" in as_list(eprops.get("FunctionResponseTypes", [])),
+                 f"{worker} SQS event reports batch item failures",
+                 f"{worker} SQS event needs FunctionResponseTypes: [ReportBatchItemFailures]")
+            c.ok("SqsBatchResponse" in mains.get(worker, ""), "the worker handler returns SqsBatchResponse",
+                 "ReportBatchItemFailures is set but the worker's main.rs returns no SqsBatchResponse")
+
+    # --- IAM
+    def statements(role: dict) -> list[dict]:
+        out = []
+        for policy in role.get("Properties", {}).get("Policies", []) or []:
+            out += as_list(policy.get("PolicyDocument", {}).get("Statement", []))
+        return out
+
+    for rname, role in roles.items():
+        for st in statements(role):
+            for res in as_list(st.get("Resource", [])):
+                if isinstance(res, str) and "*" in res:
+                    c.errors.append(f"{rname}: statement {st.get('Action')} has resource {res!r}")
+        for arn in role.get("Properties", {}).get("ManagedPolicyArns", []) or []:
+            text = " ".join(strings_in(arn))
+            if not any(text.endswith(f":policy/{allowed}") for allowed in ALLOWED_MANAGED_POLICIES):
+                c.errors.append(f"{rname}: managed policy {text} is not allow-listed (least privilege)")
+    c.passed.append("no '*' resource in the template's own IAM statements")
+
+    sqs_actions = actions_called(impl_block(sqs_rs, "impl SliceQueue for SqsQueue"), "sqs", SQS_OPS)
+    dynamo_actions = actions_called(impl_block(dynamo_rs, "impl CheckpointStore for DynamoCheckpoints"),
+                                    "dynamodb", DYNAMODB_OPS)
+    c.ok(bool(sqs_actions) and bool(dynamo_actions),
+         f"the code calls {sorted(sqs_actions | dynamo_actions)}", "found no SQS/DynamoDB calls in the adapters")
+    for name, fn in functions.items():
+        props = fn.get("Properties", {})
+        role_name = getatt_target(props.get("Role"), "Arn")
+        if not c.ok(role_name in roles, f"{name}: role {role_name}",
+                    f"{name}: needs Role: !GetAtt <an AWS::IAM::Role of the template>.Arn (a SAM-generated role "
+                    f"attaches managed policies with '*' resources)"):
+            continue
+        if props.get("Policies"):
+            c.errors.append(f"{name}: Policies are ignored when Role is set; put them on {role_name}")
+        granted: set[tuple[str, str]] = set()
+        for st in statements(roles[role_name]):
+            if st.get("Effect") != "Allow":
+                continue
+            targets = {getatt_target(r, "Arn") for r in as_list(st.get("Resource", []))}
+            for action in as_list(st.get("Action", [])):
+                granted |= {(action, t) for t in targets if t}
+        needed: set[tuple[str, str]] = set()
+        main = mains.get(name, "")
+        if "SqsQueue::new" in main:
+            needed |= {(a, queue) for a in sqs_actions}
+        if "DynamoCheckpoints::new" in main:
+            needed |= {(a, table) for a in dynamo_actions}
+        if name == worker:
+            needed |= {(a, queue) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
+        missing = sorted(needed - granted)
+        c.ok(not missing, f"{name}: role grants {sorted(a for a, _ in needed)}",
+             f"{name}: {role_name} lacks {', '.join(f'{a} on {t}' for a, t in missing)}")
+        extra = sorted(a for a, t in granted - needed)
+        if extra:
+            c.notes.append(f"{name}: {role_name} also grants {extra}, which the code does not call")
+
+    # --- logs
+    for name, fn in functions.items():
+        cfg = {**(globals_fn.get("LoggingConfig") or {}), **(fn.get("Properties", {}).get("LoggingConfig") or {})}
+        group = ref_target(cfg.get("LogGroup"))
+        c.ok(group in log_groups and "RetentionInDays" in log_groups[group].get("Properties", {}),
+             f"{name}: logs to {group} with a retention",
+             f"{name}: LoggingConfig.LogGroup must be !Ref of an AWS::Logs::LogGroup with RetentionInDays")
+        c.ok(cfg.get("LogFormat") == "JSON", f"{name}: JSON logs",
+             f"{name}: LoggingConfig.LogFormat must be JSON (telemetry.rs switches to JSON lines on it)")
+
+    # --- the sweeper's stale-heartbeat metric
+    alarms = by_type("AWS::CloudWatch::Alarm")
+    stale = [a["Properties"] for a in alarms.values() if a.get("Properties", {}).get("MetricName") == "StaleSlices"]
+    if c.ok(len(stale) == 1, "an alarm watches StaleSlices", "expected one alarm on the StaleSlices metric"):
+        namespace = stale[0].get("Namespace")
+        dims = [d.get("Name") for d in stale[0].get("Dimensions", [])]
+        emitted = any("StaleSlices" in text for text in rust_sources.values())
+        if not emitted:
+            c.notes.append(f"no function code emits the StaleSlices metric yet ({namespace}, dimensions {dims}): "
+                           "its alarm stays OK until the sweeper publishes it")
+        else:
+            everything = "\n".join(rust_sources.values())
+            c.ok(namespace in everything and all(d in everything for d in dims),
+                 f"the code names namespace {namespace} and dimensions {dims}",
+                 f"StaleSlices alarm expects namespace {namespace!r} and dimensions {dims}; the code does not name them")
+
+    for line in c.passed if args.verbose else []:
+        print(f"ok    {line}")
+    for line in c.notes:
+        print(f"note  {line}")
+    for line in c.errors:
+        print(f"FAIL  {line}")
+    if c.errors:
+        print(f"{template_path.name} does not match the code: {len(c.errors)} mismatch(es)", file=sys.stderr)
+        return 1
+    print(f"{template_path.name} matches the code ({len(c.passed)} checks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
