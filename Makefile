@@ -32,6 +32,7 @@ unit:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	infra/sam/lint.sh
 
 fmt:
 	cargo fmt --all

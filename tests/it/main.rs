@@ -3,7 +3,9 @@
 //! binaries under cargo lambda watch. Start the stack with infra/local/up.sh.
 
 mod api_http;
+mod api_rules;
 mod correctness;
 mod edges;
 mod faults;
+mod fuzz;
 mod resume;

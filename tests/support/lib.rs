@@ -118,6 +118,7 @@ impl TestStack {
             ("DEADLINE_MARGIN_MS".into(), "2000".into()),
             ("WORKER_TIME_BUDGET_MS".into(), "30000".into()),
             ("DELIVERY_RATE_PER_SECOND".into(), "0".into()),
+            ("RATE_LIMIT_REPLAYS".into(), "100".into()),
         ];
         for (k, v) in &self.overrides {
             env.retain(|(name, _)| name != k);

@@ -48,6 +48,11 @@ pub fn from_error(e: &Error) -> ApiResponse {
         Error::RangeTooOld(m) => error_response(400, "range_too_old", m),
         Error::Unauthorized => error_response(401, "unauthorized", "a valid API key is required"),
         Error::NotFound => error_response(404, "not_found", "no such resource"),
+        Error::RateLimited { retry_after_s } => {
+            let mut r = error_response(429, "rate_limited", "too many replay requests for this webhook; retry later");
+            r.headers.push(("retry-after", retry_after_s.to_string()));
+            r
+        }
         Error::JobAlreadyRunning { job_id } => {
             let mut r = error_response(
                 409,
@@ -99,19 +104,17 @@ pub async fn handle(ctx: &ApiContext, req: ApiRequest<'_>) -> ApiResponse {
     }
 }
 
+/// The OpenAPI document, served as is and checked against the routes in tests.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
 async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Error> {
-    let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
-    let known = matches!(
-        segments.as_slice(),
-        ["v1", "webhooks"]
-            | ["v1", "webhooks", _]
-            | ["v1", "webhooks", _, "replays"]
-            | ["v1", "replays", _]
-            | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"]
-    );
-    if !known {
-        return Err(Error::NotFound);
+    // No trimming: `/v1/webhooks/` is the webhook with an empty id (404), not the collection.
+    let segments: Vec<&str> = req.path.split('/').skip(1).collect();
+    if req.method == "GET" && segments == ["v1", "openapi.json"] {
+        let doc = serde_json::from_str(OPENAPI).map_err(|e| Error::Internal(e.to_string()))?;
+        return Ok(ApiResponse::json(200, doc));
     }
+    // Every other call needs a key, known path or not.
     let tenant = ctx.authenticate(req.authorization).await?;
     match (req.method, segments.as_slice()) {
         ("POST", ["v1", "webhooks"]) => {
@@ -153,7 +156,15 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             let job = ctx.create_replay(&tenant, &WebhookId::from(*id), from, to, req.idempotency_key).await?;
             Ok(ApiResponse::json(202, json!({ "job_id": job.job_id, "created_at": job.created_at })))
         }
-        _ => Ok(error_response(405, "method_not_allowed", "method not allowed on this resource")),
+        (
+            _,
+            ["v1", "webhooks"]
+            | ["v1", "webhooks", _]
+            | ["v1", "webhooks", _, "replays"]
+            | ["v1", "replays", _]
+            | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"],
+        ) => Ok(error_response(405, "method_not_allowed", "method not allowed on this resource")),
+        _ => Err(Error::NotFound),
     }
 }
 

@@ -23,6 +23,8 @@ pub struct DeliveryConfig {
     pub backoff_max: Duration,
     /// Longest `Retry-After` honoured before the event counts as failed.
     pub retry_after_max: Duration,
+    /// Dev only: deliver to loopback/private addresses (checked after DNS resolution).
+    pub allow_private_urls: bool,
 }
 
 /// Worker behaviour per slice.
@@ -63,6 +65,9 @@ pub struct Settings {
     /// Slices of one job running at once (with DELIVERY_CONCURRENCY and
     /// DELIVERY_RATE_PER_SECOND, the per-job cap on load on a receiver).
     pub max_parallel_slices: u32,
+    /// Replay requests accepted per webhook per window (Twitter: 5 per 15 minutes).
+    pub rate_limit_replays: u32,
+    pub rate_limit_window_s: u32,
     pub delivery: DeliveryConfig,
     pub worker: WorkerConfig,
 }
@@ -146,6 +151,8 @@ impl Settings {
             stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
             max_restarts: parsed(env, "MAX_SLICE_RESTARTS", 5)?,
             max_parallel_slices: parsed::<u32>(env, "MAX_PARALLEL_SLICES", 4)?.max(1),
+            rate_limit_replays: parsed(env, "RATE_LIMIT_REPLAYS", 5)?,
+            rate_limit_window_s: parsed(env, "RATE_LIMIT_WINDOW_SECONDS", 900)?,
             delivery: DeliveryConfig {
                 concurrency,
                 request_timeout: millis(env, "DELIVERY_TIMEOUT_MS", 10_000)?,
@@ -153,6 +160,7 @@ impl Settings {
                 backoff_base: millis(env, "DELIVERY_BACKOFF_BASE_MS", 200)?,
                 backoff_max: millis(env, "DELIVERY_BACKOFF_MAX_MS", 10_000)?,
                 retry_after_max: millis(env, "DELIVERY_RETRY_AFTER_MAX_MS", 60_000)?,
+                allow_private_urls: parsed(env, "ALLOW_PRIVATE_WEBHOOK_URLS", false)?,
             },
             worker: WorkerConfig {
                 dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
@@ -165,7 +173,7 @@ impl Settings {
                 checkpoint_ttl: Duration::from_secs(parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600),
                 delivery_rate_per_second: parsed(env, "DELIVERY_RATE_PER_SECOND", 1_000)?,
                 circuit_break_after: parsed::<u32>(env, "CIRCUIT_BREAK_AFTER", 10)?.max(1),
-                circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 60_000)?,
+                circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 30_000)?,
                 circuit_max_pauses: parsed(env, "CIRCUIT_MAX_PAUSES", 3)?,
             },
         })

@@ -21,6 +21,8 @@ pub enum Error {
     NotFound,
     #[error("a replay job is already running for this webhook: {job_id}")]
     JobAlreadyRunning { job_id: String },
+    #[error("rate limited; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
     #[error("malformed message: {0}")]
     MalformedMessage(String),
     #[error("configuration: {0}")]
@@ -55,6 +57,7 @@ impl Error {
             | Error::Unauthorized
             | Error::NotFound
             | Error::JobAlreadyRunning { .. }
+            | Error::RateLimited { .. }
             | Error::MalformedMessage(_)
             | Error::Config(_)
             | Error::LeaseLost

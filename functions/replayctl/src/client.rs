@@ -41,6 +41,12 @@ impl ApiClient {
         Self { http, base: base.into().trim_end_matches('/').to_owned(), key: key.into() }
     }
 
+    /// The same client with another per-request timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        Self { http, ..self.clone() }
+    }
+
     pub fn with_key(&self, key: impl Into<String>) -> Self {
         Self { key: key.into(), ..self.clone() }
     }

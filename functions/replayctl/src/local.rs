@@ -96,7 +96,7 @@ impl LocalRuntime {
         let pids = Arc::new(Mutex::new(HashMap::new()));
         let stats = Arc::new(Mutex::new(PumpStats::default()));
         let mut tasks = Vec::new();
-        for (name, count) in [(API, 2), (WORKER, opts.workers), (SWEEPER, 1)] {
+        for (name, count) in [(API, 1), (WORKER, opts.workers), (SWEEPER, 1)] {
             lock(&pids).insert(name.to_owned(), vec![None; count]);
             for slot in 0..count {
                 tasks.push(tokio::spawn(supervise(opts.clone(), name, slot, pids.clone(), stop_rx.clone())));

@@ -43,6 +43,8 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Replace a webhook's signing secret (operator; prints the new secret once).
+    RotateSecret { webhook_id: String },
     /// Webhooks, through the HTTP API.
     Webhook {
         #[command(subcommand)]
@@ -222,6 +224,15 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::RotateSecret { webhook_id } => {
+            let env = StackEnv::from_env()?;
+            let store = MySqlStore::connect(&env.database_url).await?;
+            let secret = replay_core::domain::signing::generate_secret();
+            if !store.rotate_webhook_secret(&webhook_id.as_str().into(), &secret).await? {
+                anyhow::bail!("no webhook {webhook_id}");
+            }
+            print(json, &serde_json::json!({"webhook_id": webhook_id, "secret": secret}));
+        }
         Command::Webhook { command, api } => {
             let client = ApiClient::new(api.api_url, api.api_key);
             let value = match command {
@@ -238,20 +249,12 @@ async fn run(cli: Cli) -> Result<()> {
                 ReplayCommand::List { webhook_id } => client.list_jobs(&webhook_id).await?,
                 ReplayCommand::Cancel { job_id } => client.cancel(&job_id).await?,
                 ReplayCommand::Watch { job_id } => {
-                    client
-                        .wait_for_end(&job_id, Duration::from_secs(24 * 3600), |j| {
-                            let p = &j["progress"];
-                            eprint!(
-                                "\r{:<10} slices {}/{} delivered {}/{} failures {}   ",
-                                j["state"].as_str().unwrap_or_default(),
-                                p["slices_done"],
-                                p["slices_total"],
-                                p["events_delivered"],
-                                p["events_matched"],
-                                p["delivery_failures"]
-                            );
-                        })
-                        .await?
+                    let started = std::time::Instant::now();
+                    let job = client
+                        .wait_for_end(&job_id, Duration::from_secs(24 * 3600), |j| watch_line(j, started))
+                        .await?;
+                    eprintln!();
+                    job
                 }
             };
             print(json, &value);
@@ -303,6 +306,30 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One live progress line: a bar of slices, delivered / matched, rate, ETA.
+fn watch_line(job: &Value, started: std::time::Instant) {
+    let p = &job["progress"];
+    let n = |k: &str| p[k].as_u64().unwrap_or(0);
+    let (done, total) = (n("slices_done"), n("slices_total").max(1));
+    let width = 20;
+    let filled = (done * width / total) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(width as usize - filled));
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let rate = n("events_delivered") as f64 / secs;
+    let eta = if done > 0 && done < total {
+        format!("{:.0}s", secs / done as f64 * (total - done) as f64)
+    } else {
+        "-".into()
+    };
+    eprint!(
+        "\r[{bar}] {done}/{total} slices  {}/{} delivered  {} failed  {rate:.0}/s  ETA {eta}  {:<10}",
+        n("events_delivered"),
+        n("events_matched"),
+        n("delivery_failures"),
+        job["state"].as_str().unwrap_or_default()
+    );
 }
 
 fn runtime_options(env: &StackEnv, local: &LocalArgs, queue_url: String) -> RuntimeOptions {

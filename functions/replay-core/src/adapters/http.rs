@@ -1,11 +1,15 @@
 //! Signed webhook deliveries over HTTP (contract section 3).
 
 use crate::config::DeliveryConfig;
+use crate::domain::webhook_url::is_forbidden_ip;
 use crate::ports::{Deliverer, Delivery, DeliveryOutcome};
 use async_trait::async_trait;
 use rand::Rng;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct HttpDeliverer {
@@ -64,9 +68,38 @@ pub fn backoff(cfg: &DeliveryConfig, attempt: u32) -> Duration {
     Duration::from_millis(jitter)
 }
 
+/// Resolves webhook hosts and refuses loopback, private, link-local and
+/// metadata addresses at connect time, so a host that was public at
+/// registration cannot be pointed inside later (DNS rebinding).
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> = addrs.into_iter().filter(|a| !is_forbidden_ip(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{} resolves only to forbidden addresses", name.as_str()).into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// IP-literal hosts skip DNS, so they are checked here.
+fn forbidden_literal(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else { return true };
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    host.parse::<IpAddr>().is_ok_and(is_forbidden_ip)
+}
+
 impl HttpDeliverer {
     pub fn new(cfg: DeliveryConfig) -> crate::Result<Self> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !cfg.allow_private_urls {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let client = builder
             .timeout(cfg.request_timeout)
             .pool_max_idle_per_host(cfg.concurrency.max(1))
             .tcp_nodelay(true)
@@ -77,6 +110,9 @@ impl HttpDeliverer {
     }
 
     async fn attempt(&self, d: &Delivery) -> Attempt {
+        if !self.cfg.allow_private_urls && forbidden_literal(&d.url) {
+            return Attempt::Fail { status: 0 };
+        }
         let timestamp = chrono::Utc::now().timestamp();
         let signature = d.key.sign(&d.message_id, timestamp, &d.body);
         let mut headers = HeaderMap::new();
@@ -125,7 +161,11 @@ impl Deliverer for HttpDeliverer {
                     return DeliveryOutcome::Failed {
                         attempts,
                         last_status: (status > 0).then_some(status),
-                        error: if status > 0 { format!("HTTP {status}") } else { "invalid header value".into() },
+                        error: if status > 0 {
+                            format!("HTTP {status}")
+                        } else {
+                            "refused: forbidden address or invalid header value".into()
+                        },
                     }
                 }
                 Attempt::Retry { status, after, error } => {
@@ -180,9 +220,44 @@ mod tests {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_millis(300),
             retry_after_max: Duration::from_secs(1),
+            allow_private_urls: false,
         };
         for attempt in 1..20 {
             assert!(backoff(&cfg, attempt) <= Duration::from_millis(300));
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_private_addresses_at_delivery_time() {
+        use crate::domain::signing::{generate_secret, SigningKey};
+        let cfg = DeliveryConfig {
+            concurrency: 1,
+            request_timeout: Duration::from_secs(2),
+            max_attempts: 1,
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(1),
+            retry_after_max: Duration::from_secs(1),
+            allow_private_urls: false,
+        };
+        let deliverer = HttpDeliverer::new(cfg).unwrap();
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "http://[::1]:9/hook",
+            "http://169.254.169.254/latest",
+            "http://localhost:9/hook",
+        ] {
+            let d = Delivery {
+                url: url.into(),
+                message_id: "ev".into(),
+                body: bytes::Bytes::from_static(b"{}"),
+                job_id: "job_1".into(),
+                key: SigningKey::from_secret(&generate_secret()).unwrap(),
+            };
+            let outcome = deliverer.deliver(&d).await;
+            assert!(matches!(outcome, DeliveryOutcome::Failed { .. }), "{url}: {outcome:?}");
+            if let DeliveryOutcome::Failed { error, .. } = outcome {
+                assert!(error.contains("forbidden") || error.contains("refused"), "{url}: {error}");
+            }
         }
     }
 }

@@ -174,7 +174,54 @@ impl MySqlStore {
         .await?)
     }
 
+    /// Operator action: replaces a webhook's signing secret.
+    pub async fn rotate_webhook_secret(&self, id: &WebhookId, secret: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE webhooks SET secret = ? WHERE id = ?")
+            .bind(secret)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // ---- jobs ----
+
+    /// Jobs created for a webhook in the last `window_s` seconds, and how many
+    /// seconds until the oldest of them leaves the window.
+    pub async fn recent_jobs(&self, webhook: &WebhookId, window_s: u32) -> Result<(u32, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(MIN(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(3), \
+             created_at + INTERVAL ? SECOND)), 0) AS SIGNED) AS wait \
+             FROM replay_jobs WHERE webhook_id = ? AND created_at > UTC_TIMESTAMP(3) - INTERVAL ? SECOND",
+        )
+        .bind(window_s)
+        .bind(webhook.as_str())
+        .bind(window_s)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let wait: i64 = row.try_get("wait")?;
+        Ok((n as u32, wait.max(1) as u64))
+    }
+
+    /// The job an earlier request with this `Idempotency-Key` created, if any,
+    /// with the hash of that request.
+    pub async fn job_by_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        key: &str,
+    ) -> Result<Option<(JobId, Option<Vec<u8>>)>> {
+        let row = sqlx::query(
+            "SELECT id, request_hash FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? AND idempotency_key = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(webhook.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((JobId(r.try_get("id")?), r.try_get("request_hash")?))).transpose()
+    }
 
     /// Records a job and its slices in one transaction (state OPEN, not yet enqueued).
     pub async fn create_job(&self, job: NewJob<'_>) -> Result<Created> {
@@ -225,7 +272,11 @@ impl MySqlStore {
                         .bind(job.webhook_id.as_str())
                         .fetch_optional(&self.pool)
                         .await?;
-                return Err(Error::JobAlreadyRunning { job_id: running.unwrap_or_default() });
+                return match running {
+                    Some(job_id) => Err(Error::JobAlreadyRunning { job_id }),
+                    // It ended in between: the caller may simply try again.
+                    None => Err(Error::Database(e)),
+                };
             }
             return Err(e.into());
         }

@@ -76,7 +76,9 @@ pub async fn create_api_key(store: &MySqlStore, pepper: &str, tenant: &TenantId)
 impl ApiContext {
     /// Resolves `Authorization: Bearer <key>` to a tenant.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantId> {
-        let key = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(Error::Unauthorized)?;
+        let key = authorization
+            .and_then(|h| h.get(..7).filter(|scheme| scheme.eq_ignore_ascii_case("bearer ")).map(|_| h[7..].trim()))
+            .ok_or(Error::Unauthorized)?;
         let key_id = apikey::key_id(key).ok_or(Error::Unauthorized)?;
         let (tenant, hash) = self.store.api_key(key_id).await?.ok_or(Error::Unauthorized)?;
         if apikey::matches(&self.settings.api_key_pepper, key, &hash) {
@@ -120,12 +122,30 @@ impl ApiContext {
             }
         }
         self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
+        let request_hash: [u8; 32] = Sha256::digest(format!("{}|{}|{}", webhook_id, from.0, to.0)).into();
+        // A retried request gets its job back, even after the window rules would now refuse it.
+        if let Some(key) = idempotency_key {
+            if let Some((id, hash)) = self.store.job_by_idempotency_key(tenant, webhook_id, key).await? {
+                if hash.as_deref() != Some(&request_hash[..]) {
+                    return Err(Error::InvalidRequest(
+                        "Idempotency-Key was already used with a different request".into(),
+                    ));
+                }
+                return self.store.job_view(Some(tenant), &id).await?.ok_or(Error::NotFound);
+            }
+        }
         let window = Window::validate(from, to, EventTime::now(), self.settings.retention_hours)?;
+        let limit = self.settings.rate_limit_replays;
+        if limit > 0 {
+            let (recent, wait_s) = self.store.recent_jobs(webhook_id, self.settings.rate_limit_window_s).await?;
+            if recent >= limit {
+                return Err(Error::RateLimited { retry_after_s: wait_s });
+            }
+        }
         let partitions = self.log.partition_count().await?;
         let partition = partition_for_key(webhook_id.as_str().as_bytes(), partitions);
         let slices: Vec<(EventTime, EventTime)> =
             window.slices(self.settings.slice_ms).into_iter().map(|s| (s.from, s.to)).collect();
-        let request_hash: [u8; 32] = Sha256::digest(format!("{}|{}|{}", webhook_id, from.0, to.0)).into();
         let job_id = JobId::generate();
         let created = self
             .store

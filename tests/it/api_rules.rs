@@ -1,0 +1,179 @@
+//! Issue 4: tenant isolation on every endpoint, every error code, SSRF
+//! attempts, Twitter dates, idempotent create, one active job, rate limit,
+//! key revocation, 503 while MySQL is down. All over HTTP through the API
+//! function binary.
+
+use replay_core::services::api::create_tenant;
+use replay_integration_tests::replayctl::client::{ApiClient, ApiReply};
+use replay_integration_tests::*;
+use reqwest::Method;
+use serde_json::json;
+use std::time::Duration;
+
+fn code(r: &ApiReply) -> (u16, Option<&str>) {
+    (r.status.as_u16(), r.error_code())
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(1).await?;
+    stack.set("RATE_LIMIT_REPLAYS", "2");
+    // No workers: jobs stay active, so the one-active-job rule can be seen.
+    let runtime = start_runtime(&stack, 0, Duration::from_secs(30)).await?;
+    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
+    let globex = create_tenant(&stack.store, "test-pepper", "globex").await?;
+    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    let other = api.with_key(&globex.api_key);
+    let hook = api.create_webhook("http://127.0.0.1:9/hook").await?;
+    let id = hook["id"].as_str().unwrap_or_default().to_owned();
+    let now = now_ms();
+    let window = json!({"from": rfc3339(now - 3 * HOUR), "to": rfc3339(now - 2 * HOUR)});
+    let job = api.start_replay(&id, &rfc3339(now - 3 * HOUR), &rfc3339(now - 2 * HOUR)).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let twitter = format!(
+        "/1.1/account_activity/replay/webhooks/{id}/subscriptions/all.json?from_date=202601010000&to_date=202601010100"
+    );
+
+    // Another tenant's ids answer 404, never 403, never data.
+    for (method, path, body) in [
+        (Method::GET, format!("/v1/webhooks/{id}"), None),
+        (Method::POST, format!("/v1/webhooks/{id}/replays"), Some(window.clone())),
+        (Method::GET, format!("/v1/webhooks/{id}/replays"), None),
+        (Method::GET, format!("/v1/replays/{job_id}"), None),
+        (Method::DELETE, format!("/v1/replays/{job_id}"), None),
+        (Method::POST, twitter.clone(), None),
+    ] {
+        let r = other.call(method.clone(), &path, body, &[]).await?;
+        assert_eq!(code(&r), (404, Some("not_found")), "{method} {path}: {}", r.body);
+        assert!(r.body.get("url").is_none() && r.body.get("secret").is_none() && r.body.get("progress").is_none());
+    }
+
+    // 401: no key, a malformed key, a wrong key, a revoked key; on unknown paths too.
+    let anonymous = api.with_key("");
+    for (client, label) in [
+        (&anonymous, "none"),
+        (&api.with_key("nonsense"), "malformed"),
+        (&api.with_key("rk_0123456789abcdef_x"), "wrong"),
+    ] {
+        let r = client.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?;
+        assert_eq!(code(&r), (401, Some("unauthorized")), "{label}");
+    }
+    assert_eq!(code(&anonymous.call(Method::GET, "/v1/nothing", None, &[]).await?), (401, Some("unauthorized")));
+    let second_key = replay_core::services::api::create_api_key(&stack.store, "test-pepper", &acme.tenant_id).await?;
+    let rotated = api.with_key(&second_key);
+    assert_eq!(rotated.get_webhook(&id).await?["id"], id.as_str(), "two keys work at once");
+    let key_id = replay_core::domain::apikey::key_id(&acme.api_key).unwrap_or_default().to_owned();
+    assert!(stack.store.revoke_api_key(&key_id).await?);
+    assert_eq!(
+        code(&api.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?),
+        (401, Some("unauthorized"))
+    );
+    let api = rotated;
+
+    // 404 / 405 / 413 / 409.
+    assert_eq!(code(&api.call(Method::GET, "/v1/nothing", None, &[]).await?), (404, Some("not_found")));
+    assert_eq!(code(&api.call(Method::GET, "/v1/replays/job_missing", None, &[]).await?), (404, Some("not_found")));
+    assert_eq!(
+        code(&api.call(Method::PUT, &format!("/v1/webhooks/{id}"), None, &[]).await?),
+        (405, Some("method_not_allowed"))
+    );
+    let huge = json!({"url": format!("https://example.com/{}", "a".repeat(70_000))});
+    assert_eq!(code(&api.call(Method::POST, "/v1/webhooks", Some(huge), &[]).await?), (413, Some("payload_too_large")));
+    let r = api.call(Method::POST, &format!("/v1/webhooks/{id}/replays"), Some(window.clone()), &[]).await?;
+    assert_eq!(code(&r), (409, Some("job_already_running")));
+    assert_eq!(r.body["error"]["job_id"], job_id.as_str());
+
+    // 400s: dates in both forms, ranges, strict JSON.
+    let replays = format!("/v1/webhooks/{id}/replays");
+    for (body, expected) in [
+        (json!({"from": "2026-13-01T00:00:00Z", "to": rfc3339(now - HOUR)}), "invalid_date"),
+        (json!({"from": 5, "to": rfc3339(now - HOUR)}), "invalid_request"),
+        (json!({"from": rfc3339(now - HOUR)}), "invalid_request"),
+        (json!({"from": rfc3339(now - HOUR), "to": rfc3339(now - HOUR)}), "invalid_range"),
+        (json!({"from": rfc3339(now - 121 * HOUR), "to": rfc3339(now - HOUR)}), "range_too_old"),
+    ] {
+        let r = api.call(Method::POST, &replays, Some(body.clone()), &[]).await?;
+        assert_eq!(code(&r), (400, Some(expected)), "{body}");
+    }
+    let base = format!("/1.1/account_activity/replay/webhooks/{id}/subscriptions/all.json");
+    for (query, expected) in [
+        ("from_date=202611011200", "invalid_request"),
+        ("from_date=2026110112&to_date=202611011300", "invalid_date"),
+        ("from_date=202613011200&to_date=202611011300", "invalid_date"),
+        ("from_date=202602301200&to_date=202611011300", "invalid_date"),
+        ("from_date=202611011260&to_date=202611011300", "invalid_date"),
+    ] {
+        let r = api.call(Method::POST, &format!("{base}?{query}"), None, &[]).await?;
+        assert_eq!(code(&r), (400, Some(expected)), "{query}");
+    }
+
+    // Idempotency: same key + body -> same job; same key + other body -> 400.
+    api.cancel(&job_id).await?;
+    let key = [("Idempotency-Key", "retry-1")];
+    let first = api.call(Method::POST, &replays, Some(window.clone()), &key).await?.expect(202)?;
+    let again = api.call(Method::POST, &replays, Some(window.clone()), &key).await?.expect(202)?;
+    assert_eq!(first["job_id"], again["job_id"]);
+    let different = json!({"from": rfc3339(now - 4 * HOUR), "to": rfc3339(now - 2 * HOUR)});
+    assert_eq!(code(&api.call(Method::POST, &replays, Some(different), &key).await?), (400, Some("invalid_request")));
+
+    // Rate limit: 2 per window here (the first job and the idempotent one).
+    api.cancel(first["job_id"].as_str().unwrap_or_default()).await?;
+    let r = api.call(Method::POST, &replays, Some(window.clone()), &[]).await?;
+    assert_eq!(code(&r), (429, Some("rate_limited")), "{}", r.body);
+    let retry_after: u64 = r.retry_after.as_deref().unwrap_or("0").parse()?;
+    assert!(retry_after > 0 && retry_after <= 900, "{retry_after}");
+
+    // The OpenAPI document is served without a key.
+    let doc = anonymous.call(Method::GET, "/v1/openapi.json", None, &[]).await?.expect(200)?;
+    assert_eq!(doc["openapi"], "3.0.3");
+    runtime.shutdown().await;
+    stack.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn webhook_urls_that_point_inside_are_refused() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(1).await?;
+    stack.set("ALLOW_PRIVATE_WEBHOOK_URLS", "false");
+    let runtime = start_runtime(&stack, 1, Duration::from_secs(30)).await?;
+    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
+    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://[::1]/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://localhost/hook",
+        "https://user:pass@example.com/hook",
+        "http://example.com/hook",
+        "ftp://example.com/hook",
+    ] {
+        let r = api.call(Method::POST, "/v1/webhooks", Some(json!({ "url": url })), &[]).await?;
+        assert_eq!(code(&r), (400, Some("invalid_request")), "{url}: {}", r.body);
+    }
+    runtime.shutdown().await;
+    stack.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_api_answers_503_json_while_mysql_is_down() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(1).await?;
+    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
+    // Nothing listens there: every query fails to connect.
+    stack.set("DATABASE_URL", "mysql://replay:replay@127.0.0.1:1/nothing");
+    let runtime = start_runtime(&stack, 1, Duration::from_secs(30)).await?;
+    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    let r = api.call(Method::POST, "/v1/webhooks", Some(json!({"url": "http://127.0.0.1:9/x"})), &[]).await?;
+    assert_eq!(code(&r), (503, Some("unavailable")), "{}", r.body);
+    assert!(r.retry_after.is_some());
+    let text = r.body.to_string();
+    assert!(!text.contains("127.0.0.1:1") && !text.contains("mysql"), "no internals leak: {text}");
+    let webhooks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks").fetch_one(stack.store.pool()).await?;
+    assert_eq!(webhooks, 0, "nothing partial was written");
+    runtime.shutdown().await;
+    stack.cleanup().await;
+    Ok(())
+}
