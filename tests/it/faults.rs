@@ -171,7 +171,7 @@ async fn cancel_stops_deliveries_within_a_batch() -> anyhow::Result<()> {
     let s = scenario(
         &[
             ("CHECKPOINT_EVERY_RECORDS", "40"),
-            ("HEARTBEAT_EVERY_MS", "50"),
+            ("HEARTBEAT_EVERY_MS", "0"),
             ("DELIVERY_CONCURRENCY", "2"),
             ("MAX_PARALLEL_SLICES", "2"),
         ],

@@ -15,3 +15,30 @@ pub fn init() {
     // A second init in the same process (tests) is harmless.
     drop(result);
 }
+
+/// Writes one CloudWatch Embedded Metric Format line to stdout (Lambda sends
+/// stdout to CloudWatch Logs, which extracts the metrics). Dimension:
+/// `FunctionName`; `properties` are searchable in the log but not dimensions.
+pub fn emit_metrics(metrics: &[(&str, &str, f64)], properties: serde_json::Value) {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "ActivityReplay",
+                "Dimensions": [["FunctionName"]],
+                "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }],
+        },
+        "FunctionName": function,
+    });
+    for (name, _, value) in metrics {
+        line[*name] = serde_json::json!(value);
+    }
+    if let (Some(target), Some(props)) = (line.as_object_mut(), properties.as_object()) {
+        for (k, v) in props {
+            target.entry(k.clone()).or_insert(v.clone());
+        }
+    }
+    println!("{line}");
+}

@@ -10,6 +10,8 @@ use serde_json::Value;
 async fn handler(ctx: &SweeperContext, _event: LambdaEvent<Value>) -> Result<SweepReport, Error> {
     let report = sweep(ctx).await?;
     tracing::info!(?report, "sweep done");
+    let stale = f64::from(report.slices_restarted + report.slices_failed);
+    replay_core::telemetry::emit_metrics(&[("StaleSlices", "Count", stale)], serde_json::json!({}));
     Ok(report)
 }
 

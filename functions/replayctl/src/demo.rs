@@ -30,7 +30,13 @@ pub struct DemoOptions {
 }
 
 pub async fn run(opts: DemoOptions) -> Result<Value> {
-    let env = StackEnv::from_env()?;
+    let mut env = StackEnv::from_env()?;
+    // A fresh topic per run: the seeder writes five days of history at once,
+    // and appending a second history to an old topic would put timestamps out
+    // of log order, which a real delivery log never does.
+    let prefix = format!("{}-demo-", env.kafka.topic);
+    setup::delete_topics_with_prefix(&env.kafka, &prefix).await?;
+    env.kafka.topic = format!("{prefix}{}", chrono::Utc::now().timestamp());
     let aws = env.aws().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     println!("==> preparing MySQL schema, topic `{}`, queue, checkpoint table", env.kafka.topic);
@@ -58,6 +64,7 @@ pub async fn run(opts: DemoOptions) -> Result<Value> {
                 ("SLICE_SECONDS".into(), opts.slice_seconds.to_string()),
                 ("ALLOW_PRIVATE_WEBHOOK_URLS".into(), "true".into()),
                 ("CHECKPOINT_TABLE".into(), env.table.clone()),
+                ("DELIVERY_LOG_TOPIC".into(), env.kafka.topic.clone()),
             ],
             invoke_timeout: Duration::from_secs(120),
             log_dir: env.state_dir.join("logs/functions"),

@@ -31,6 +31,22 @@ pub async fn create_topic(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
     Ok(())
 }
 
+/// Deletes every topic whose name starts with `prefix` (best effort).
+pub async fn delete_topics_with_prefix(kafka: &KafkaConfig, prefix: &str) -> Result<usize> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = client_config(kafka).create()?;
+    let metadata = consumer.fetch_metadata(None, std::time::Duration::from_secs(10))?;
+    let names: Vec<String> =
+        metadata.topics().iter().map(|t| t.name().to_owned()).filter(|n| n.starts_with(prefix)).collect();
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    admin.delete_topics(&refs, &AdminOptions::new()).await?;
+    Ok(names.len())
+}
+
 pub async fn delete_topic(kafka: &KafkaConfig) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
     admin.delete_topics(&[&kafka.topic], &AdminOptions::new()).await?;

@@ -19,7 +19,7 @@ pub struct MySqlStore {
     pool: MySqlPool,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Clone, FromRow)]
 pub struct WebhookRow {
     pub id: String,
     pub tenant_id: String,
@@ -28,8 +28,15 @@ pub struct WebhookRow {
     pub created_at: NaiveDateTime,
 }
 
+// Secrets never reach a log line, even through Debug.
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow").field("id", &self.id).field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
 /// What a worker needs to run a slice.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Clone, FromRow)]
 pub struct SliceRow {
     pub job_id: String,
     pub slice_index: i32,
@@ -41,6 +48,16 @@ pub struct SliceRow {
     pub from_ms: i64,
     pub to_ms: i64,
     pub slice_state: String,
+}
+
+impl std::fmt::Debug for SliceRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SliceRow")
+            .field("job_id", &self.job_id)
+            .field("slice_index", &self.slice_index)
+            .field("webhook_id", &self.webhook_id)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct NewJob<'a> {

@@ -86,6 +86,16 @@ async fn replay_slice(
         SliceOutcome::Done { counters, lease_token } => {
             ctx.store.end_slice(job_id, slice_index, lease_token, slice_state::DONE, &counters).await?;
             info!(?counters, "slice done");
+            crate::telemetry::emit_metrics(
+                &[
+                    ("EventsScanned", "Count", counters.events_scanned as f64),
+                    ("EventsDelivered", "Count", counters.events_delivered as f64),
+                    ("DeliveryFailures", "Count", counters.delivery_failures as f64),
+                    ("DuplicatesSkipped", "Count", counters.duplicates_skipped as f64),
+                    ("MalformedRecords", "Count", counters.malformed as f64),
+                ],
+                serde_json::json!({"JobId": job_id, "Slice": slice_index}),
+            );
             start_next_slice(ctx, job_id).await?;
             finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
         }
