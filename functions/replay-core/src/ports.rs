@@ -48,6 +48,22 @@ pub enum RecordKind {
     Malformed { reason: String },
 }
 
+impl ScannedRecord {
+    /// The record if it is `webhook_id`'s (an event or a malformed one); None for others.
+    pub fn of(offset: i64, timestamp: i64, webhook_id: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<Self> {
+        use crate::domain::record::{classify, Classified};
+        let kind = match classify(webhook_id, key, value) {
+            Classified::OtherWebhook => return None,
+            Classified::Malformed(reason) => RecordKind::Malformed { reason },
+            Classified::Event { event_id, payload } => RecordKind::Event {
+                event_id: event_id.into_owned(),
+                payload: Bytes::copy_from_slice(payload.as_bytes()),
+            },
+        };
+        Some(Self { offset, timestamp, kind })
+    }
+}
+
 /// Records read together, in log order.
 #[derive(Debug, Default)]
 pub struct ScanBatch {

@@ -1,11 +1,9 @@
 //! The delivery log on Kafka, through rdkafka (librdkafka).
 
 use crate::config::KafkaConfig;
-use crate::domain::record::{classify, Classified};
 use crate::error::{Error, Result};
-use crate::ports::{DeliveryLog, RecordKind, ScanBatch, ScanRequest, ScannedRecord};
+use crate::ports::{DeliveryLog, ScanBatch, ScanRequest, ScannedRecord};
 use async_trait::async_trait;
-use bytes::Bytes;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -181,17 +179,9 @@ fn scan_blocking(
                     batch.scanned += 1;
                 }
                 batch.next_offset = offset + 1;
-                let kind = match classify(webhook_id, msg.key(), msg.payload()) {
-                    Classified::OtherWebhook => None,
-                    Classified::Malformed(reason) => Some(RecordKind::Malformed { reason }),
-                    Classified::Event { event_id, payload } => Some(RecordKind::Event {
-                        event_id: event_id.into_owned(),
-                        payload: Bytes::copy_from_slice(payload.as_bytes()),
-                    }),
-                };
-                if let Some(kind) = kind {
-                    let timestamp = msg.timestamp().to_millis().unwrap_or(0);
-                    batch.records.push(ScannedRecord { offset, timestamp, kind });
+                let timestamp = msg.timestamp().to_millis().unwrap_or(0);
+                if let Some(record) = ScannedRecord::of(offset, timestamp, webhook_id, msg.key(), msg.payload()) {
+                    batch.records.push(record);
                 }
                 at_end = batch.next_offset >= end;
                 if !at_end && read_in_batch < max_batch {

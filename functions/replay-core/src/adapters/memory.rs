@@ -3,12 +3,11 @@
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
-use crate::domain::record::{classify, Classified};
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::{
-    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind, ScanBatch,
-    ScanRequest, ScannedRecord, SliceProgress, SliceQueue,
+    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, ScanBatch, ScanRequest,
+    ScannedRecord, SliceProgress, SliceQueue,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -67,16 +66,10 @@ impl DeliveryLog for MemoryLog {
                 if o >= count_from {
                     batch.scanned += 1;
                 }
-                let kind = match classify(webhook_id, r.key.as_deref(), r.value.as_deref()) {
-                    Classified::OtherWebhook => None,
-                    Classified::Malformed(reason) => Some(RecordKind::Malformed { reason }),
-                    Classified::Event { event_id, payload } => Some(RecordKind::Event {
-                        event_id: event_id.into_owned(),
-                        payload: Bytes::copy_from_slice(payload.as_bytes()),
-                    }),
-                };
-                if let Some(kind) = kind {
-                    batch.records.push(ScannedRecord { offset: o, timestamp: r.timestamp, kind });
+                if let Some(record) =
+                    ScannedRecord::of(o, r.timestamp, webhook_id, r.key.as_deref(), r.value.as_deref())
+                {
+                    batch.records.push(record);
                 }
             }
             batch.next_offset = stop;
