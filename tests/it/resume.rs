@@ -25,9 +25,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     let runtime = start_runtime(&stack, 1, Duration::from_secs(8)).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
-    let hook = api.create_webhook(&receiver.url("me")).await?;
-    receiver.register("me", hook["secret"].as_str().unwrap_or_default());
-    let me = hook["id"].as_str().unwrap_or_default().to_owned();
+    let me = webhook_to(&api, &receiver, "me").await?;
 
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
     let to = from + 2 * HOUR;
@@ -94,9 +92,7 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
     let runtime = start_runtime(&stack, 2, Duration::from_secs(6)).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
-    let hook = api.create_webhook(&receiver.url("me")).await?;
-    receiver.register("me", hook["secret"].as_str().unwrap_or_default());
-    let me = hook["id"].as_str().unwrap_or_default().to_owned();
+    let me = webhook_to(&api, &receiver, "me").await?;
 
     let from = (now_ms() - 8 * HOUR) / HOUR * HOUR;
     let to = from + 4 * HOUR;
@@ -179,9 +175,7 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let mut runtime = start_runtime(&stack, 1, Duration::from_secs(8)).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
-    let hook = api.create_webhook(&receiver.url("me")).await?;
-    receiver.register("me", hook["secret"].as_str().unwrap_or_default());
-    let me = hook["id"].as_str().unwrap_or_default().to_owned();
+    let me = webhook_to(&api, &receiver, "me").await?;
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
     let to = from + 2 * HOUR;
     let records: Vec<_> =

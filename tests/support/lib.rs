@@ -293,3 +293,15 @@ pub async fn start_runtime(
     };
     replayctl::local::LocalRuntime::start(opts, stack.sqs.clone()).await
 }
+
+/// Registers a webhook through the API that delivers to `receiver`'s hook
+/// `name`, and lets the receiver verify its signatures; returns the webhook id.
+pub async fn webhook_to(
+    api: &replayctl::client::ApiClient,
+    receiver: &replayctl::receiver::Receiver,
+    name: &str,
+) -> Result<String> {
+    let hook = api.create_webhook(&receiver.url(name)).await?;
+    receiver.register(name, hook["secret"].as_str().unwrap_or_default());
+    Ok(hook["id"].as_str().unwrap_or_default().to_owned())
+}

@@ -107,11 +107,15 @@ pub async fn handle(ctx: &ApiContext, req: ApiRequest<'_>) -> ApiResponse {
 /// The OpenAPI document, served as is and checked against the routes in tests.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
+/// Parsed once per cold start, not per request.
+static OPENAPI_DOC: std::sync::LazyLock<Option<Value>> =
+    std::sync::LazyLock::new(|| serde_json::from_str(OPENAPI).ok());
+
 async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Error> {
     // No trimming: `/v1/webhooks/` is the webhook with an empty id (404), not the collection.
     let segments: Vec<&str> = req.path.split('/').skip(1).collect();
     if req.method == "GET" && segments == ["v1", "openapi.json"] {
-        let doc = serde_json::from_str(OPENAPI).map_err(|e| Error::Internal(e.to_string()))?;
+        let doc = OPENAPI_DOC.clone().ok_or_else(|| Error::Internal("docs/openapi.json does not parse".into()))?;
         return Ok(ApiResponse::json(200, doc));
     }
     // Every other call needs a key, known path or not.

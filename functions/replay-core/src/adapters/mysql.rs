@@ -108,10 +108,6 @@ impl MySqlStore {
         Ok(Self { pool })
     }
 
-    pub fn from_pool(pool: MySqlPool) -> Self {
-        Self { pool }
-    }
-
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
     }
@@ -655,7 +651,7 @@ impl MySqlStore {
 
     /// Jobs whose slice messages may never have been sent (outbox), claimed
     /// for `claim_s` seconds so two sweepers do not both send them.
-    pub async fn claim_unenqueued_jobs(&self, older_than_s: u32, claim_s: u32) -> Result<Vec<(JobId, Vec<u32>)>> {
+    pub async fn claim_unenqueued_jobs(&self, older_than_s: u32, claim_s: u32) -> Result<Vec<JobId>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM replay_jobs WHERE state = 'OPEN' AND enqueued_at IS NULL \
              AND created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
@@ -677,13 +673,7 @@ impl MySqlStore {
             .rows_affected()
                 == 1;
             if won {
-                let slices: Vec<i32> = sqlx::query_scalar(
-                    "SELECT slice_index FROM replay_slices WHERE job_id = ? AND state = 'PENDING' ORDER BY slice_index",
-                )
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await?;
-                claimed.push((JobId(id), slices.into_iter().map(|s| s as u32).collect()));
+                claimed.push(JobId(id));
             }
         }
         Ok(claimed)

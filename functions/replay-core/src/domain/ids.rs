@@ -34,7 +34,6 @@ macro_rules! string_id {
 string_id!(TenantId, "tn_");
 string_id!(WebhookId, "wh_");
 string_id!(JobId, "job_");
-string_id!(ApiKeyId, "");
 
 /// Milliseconds since the Unix epoch: Kafka record timestamps and window edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

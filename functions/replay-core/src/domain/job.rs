@@ -1,6 +1,6 @@
 //! Replay jobs: states, progress counters and the views the API returns.
 
-use super::ids::{EventTime, JobId, WebhookId};
+use super::ids::{JobId, WebhookId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,10 +130,6 @@ pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -
     } else {
         (JobState::Completed, "all events in the window were replayed".into())
     }
-}
-
-pub fn rfc3339(t: EventTime) -> String {
-    t.to_rfc3339()
 }
 
 #[cfg(test)]

@@ -41,8 +41,8 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let stale_s = ctx.stale_after.as_secs().max(1) as u32;
 
-    for (job_id, mut slices) in ctx.store.claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60)).await? {
-        slices.truncate(ctx.max_parallel_slices as usize);
+    for job_id in ctx.store.claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60)).await? {
+        let slices = ctx.store.pending_slices(&job_id, ctx.max_parallel_slices).await?;
         let tasks: Vec<QueueTask> = slices.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
         ctx.queue.send(&tasks).await?;
         ctx.store.mark_enqueued(&job_id, &slices).await?;
