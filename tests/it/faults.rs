@@ -2,82 +2,12 @@
 //! a flaky receiver, a receiver that is down, cancel mid-replay, MySQL
 //! connections killed mid-replay.
 
-use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use replay_core::domain::job::{JobState, JobView};
-use replay_core::services::api::{create_tenant, ApiContext, CreateWebhook};
+use replay_core::domain::job::JobState;
 use replay_core::services::worker::handle_message;
-use replay_integration_tests::replayctl::receiver::{Faults, Receiver};
-use replay_integration_tests::replayctl::seed::SeedKind;
-use replay_integration_tests::*;
+use replay_integration_tests::replayctl::receiver::Faults;
+use replay_integration_tests::scenario::scenario;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-struct Scenario {
-    stack: TestStack,
-    api: ApiContext,
-    receiver: Receiver,
-    tenant: TenantId,
-    webhook: WebhookId,
-    from: i64,
-    to: i64,
-    expected: HashSet<String>,
-}
-
-/// A stack, a receiver with a registered webhook, and `events` of ours
-/// (plus a third as many of another webhook) spread over `hours`.
-async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> anyhow::Result<Scenario> {
-    let mut stack = TestStack::new(2).await?;
-    for (k, v) in settings {
-        stack.set(k, v);
-    }
-    let api = stack.api()?;
-    let receiver = Receiver::start(0).await?;
-    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;
-    receiver.register("me", hook.secret.as_deref().unwrap_or_default());
-    let webhook = WebhookId(hook.id.as_str().to_owned());
-    let from = (now_ms() - (hours + 2) * HOUR) / HOUR * HOUR;
-    let to = from + hours * HOUR;
-    let step = hours * HOUR / (events + events / 3);
-    let records: Vec<_> = (0..events + events / 3)
-        .map(|i| {
-            let who = if i % 4 == 3 { "wh_other" } else { webhook.as_str() };
-            record(from + i * step, who, &format!("ev-{i}"), SeedKind::Event)
-        })
-        .collect();
-    stack.produce(&records).await?;
-    let expected = records.iter().filter(|r| r.webhook_id == webhook.as_str()).map(|r| r.event_id.clone()).collect();
-    Ok(Scenario { stack, api, receiver, tenant: tenant.tenant_id, webhook, from, to, expected })
-}
-
-impl Scenario {
-    async fn start(&self) -> anyhow::Result<JobId> {
-        let job =
-            self.api.create_replay(&self.tenant, &self.webhook, EventTime(self.from), EventTime(self.to), None).await?;
-        Ok(job.job_id)
-    }
-
-    /// The job's view, retried: some tests kill MySQL connections on purpose.
-    async fn job(&self, id: &JobId) -> JobView {
-        for _ in 0..50 {
-            if let Ok(Some(view)) = self.stack.store.job_view(None, id).await {
-                return view;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("job {id} cannot be read")
-    }
-
-    async fn run_until_ended(&self, id: &JobId, timeout: Duration) -> anyhow::Result<JobView> {
-        let worker = self.stack.worker()?;
-        self.stack.drain_in_process(&worker, timeout, async || self.job(id).await.state.is_terminal()).await?;
-        Ok(self.job(id).await)
-    }
-
-    fn received(&self) -> HashSet<String> {
-        self.receiver.stats("me").accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect()
-    }
-}
 
 #[tokio::test]
 async fn the_same_slice_message_twice_at_once_runs_once() -> anyhow::Result<()> {

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 pub use replayctl;
 
+pub mod scenario;
+
 pub const HOUR: i64 = 3_600_000;
 
 /// A short random suffix for resource names.

@@ -11,7 +11,9 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use tokio::sync::mpsc;
 
@@ -33,11 +35,14 @@ pub struct MemoryLog {
     pub partitions: Vec<Vec<LogRecord>>,
     /// Records per batch handed to the reader.
     pub batch_size: usize,
+    /// The next this many scans fail after their first batch, as a scan does
+    /// when the broker goes away.
+    pub failing_scans: AtomicU32,
 }
 
 impl MemoryLog {
     pub fn new(partitions: usize) -> Self {
-        Self { partitions: vec![Vec::new(); partitions], batch_size: 3 }
+        Self { partitions: vec![Vec::new(); partitions], batch_size: 3, failing_scans: AtomicU32::new(0) }
     }
 }
 
@@ -75,6 +80,12 @@ impl DeliveryLog for MemoryLog {
             batch.next_offset = stop;
             offset = stop;
             tx.try_send(Ok(batch)).map_err(|e| Error::Internal(e.to_string()))?;
+            let fail = self.failing_scans.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if fail.is_ok() {
+                let broker_gone = KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure);
+                tx.try_send(Err(Error::Kafka(broker_gone))).map_err(|e| Error::Internal(e.to_string()))?;
+                break;
+            }
         }
         Ok(rx)
     }
@@ -129,17 +140,6 @@ impl CheckpointStore for MemoryCheckpoints {
             }
         }
         Ok(())
-    }
-}
-
-impl MemoryCheckpoints {
-    /// Forgets who holds a lease, as if it had expired.
-    pub fn expire_leases(&self) {
-        for (lease, _) in lock(&self.items).values_mut() {
-            if let Some(l) = lease {
-                l.owner.clear();
-            }
-        }
     }
 }
 

@@ -10,8 +10,8 @@ use crate::domain::signing::SigningKey;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::{
-    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind, ScanRequest,
-    SliceProgress,
+    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, RecordKind, ScanBatch,
+    ScanRequest, SliceProgress,
 };
 use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -77,21 +77,49 @@ pub async fn run_slice(
 ) -> Result<SliceOutcome> {
     let key = spec.checkpoint_key();
     let ttl_ms = cfg.lease_ttl.as_millis() as u64;
-    let Some((lease, mut cp)) = ports.checkpoints.acquire(&key, owner, ttl_ms).await? else {
+    let Some((lease, cp)) = ports.checkpoints.acquire(&key, owner, ttl_ms).await? else {
         info!("slice is leased by another worker; skipping duplicate message");
         return Ok(SliceOutcome::Busy);
     };
+    let token = lease.clone();
+    let result = run_leased(ports, cfg, spec, &key, lease, cp, deadline).await;
+    if let Err(e) = &result {
+        // Free the slice at once, so the message's retry need not wait out the lease.
+        if let Err(release) = ports.checkpoints.release(&key, &token).await {
+            warn!(error = %release, "could not release the lease after an error");
+        }
+        warn!(error = %e, retryable = e.is_retryable(), "slice stopped by an error; the checkpoint is kept");
+    }
+    result
+}
+
+async fn run_leased(
+    ports: &SlicePorts<'_>,
+    cfg: &WorkerConfig,
+    spec: &SliceSpec,
+    key: &str,
+    lease: Lease,
+    mut cp: Checkpoint,
+    deadline: Instant,
+) -> Result<SliceOutcome> {
+    let ttl_ms = cfg.lease_ttl.as_millis() as u64;
     if cp.done {
-        ports.checkpoints.release(&key, &lease).await?;
+        ports.checkpoints.release(key, &lease).await?;
         return Ok(SliceOutcome::Done { counters: cp.counters, lease_token: lease.token });
     }
+    let mut retry = KafkaRetry::new(cfg, deadline);
     let range = match cp.range {
         Some(range) => range,
         None => {
-            let range = find_range(ports.log, spec, cfg.dedup_lookback_ms).await?;
+            let range = loop {
+                match find_range(ports.log, spec, cfg.dedup_lookback_ms).await {
+                    Ok(range) => break range,
+                    Err(e) => retry.wait_or_fail(e).await?,
+                }
+            };
             cp.range = Some(range);
             cp.next_offset = range.lookback_offset;
-            if let Some(outcome) = lease_lost(ports.checkpoints.save(&key, &lease, &cp, ttl_ms).await)? {
+            if let Some(outcome) = lease_lost(ports.checkpoints.save(key, &lease, &cp, ttl_ms).await)? {
                 return Ok(outcome);
             }
             range
@@ -101,73 +129,81 @@ pub async fn run_slice(
 
     let dedup = DedupWindow::from_bytes(cfg.dedup_lookback_ms, &cp.dedup);
     let mut run = RunState::new(cp, lease, dedup, Instant::now(), cfg);
-    if run.cp.next_offset >= range.end_offset {
-        return run.finish(ports, cfg, &key, ttl_ms).await;
-    }
-
-    // Batches no larger than the checkpoint interval bound what a crash redelivers.
-    let mut batches = ports.log.scan(ScanRequest {
-        partition: spec.partition,
-        from: run.cp.next_offset,
-        end: range.end_offset,
-        count_from: range.start_offset,
-        webhook_id: spec.webhook_id.as_str(),
-        max_batch: cfg.checkpoint_every_records.clamp(1, 5_000) as usize,
-    })?;
     let limiter = RateLimiter::new(cfg.delivery_rate_per_second);
-    while let Some(batch) = batches.recv().await {
-        let batch = batch?;
-        let mut deliveries = Vec::new();
-        for record in batch.records {
-            let in_lookback = record.offset < range.start_offset;
-            match record.kind {
-                RecordKind::Malformed { reason } => {
-                    if !in_lookback {
-                        run.cp.counters.malformed += 1;
-                        warn!(offset = record.offset, %reason, "malformed record skipped");
+    // Heartbeats, lease renewals and the deadline go on while the broker is silent.
+    let idle_wait = cfg.heartbeat_every.clamp(Duration::from_millis(100), Duration::from_secs(5));
+    while run.cp.next_offset < range.end_offset {
+        // Batches no larger than the checkpoint interval bound what a crash redelivers.
+        let mut batches = ports.log.scan(ScanRequest {
+            partition: spec.partition,
+            from: run.cp.next_offset,
+            end: range.end_offset,
+            count_from: range.start_offset,
+            webhook_id: spec.webhook_id.as_str(),
+            max_batch: cfg.checkpoint_every_records.clamp(1, 5_000) as usize,
+        })?;
+        loop {
+            let batch = match tokio::time::timeout(idle_wait, batches.recv()).await {
+                Err(_idle) => {
+                    if let Some(outcome) = run.maybe_checkpoint(ports, cfg, spec, key, ttl_ms, deadline).await? {
+                        return Ok(outcome);
                     }
+                    continue;
                 }
-                RecordKind::Event { event_id, payload } => {
-                    let first = run.dedup.first_sighting(event_hash(&event_id), record.timestamp);
-                    if in_lookback {
-                        continue;
-                    }
-                    run.cp.counters.events_matched += 1;
-                    if !first {
-                        run.cp.counters.duplicates_skipped += 1;
-                        continue;
-                    }
-                    deliveries.push(Delivery {
-                        url: spec.url.clone(),
-                        message_id: event_id,
-                        body: payload,
-                        job_id: spec.job_id.clone(),
-                        key: spec.key.clone(),
-                    });
+                Ok(Some(Ok(batch))) => batch,
+                // The scan failed (e.g. the broker restarted): reopen it where the
+                // last delivered batch ended, so nothing is skipped or repeated.
+                Ok(Some(Err(e))) => {
+                    retry.wait_or_fail(e).await?;
+                    break;
                 }
-            }
-        }
-        run.cp.counters.events_scanned += batch.scanned;
-        if run.deliver_all(ports, spec, cfg, &limiter, deliveries).await? {
-            // The batch is abandoned: resume from the last checkpoint after the pause.
-            let delay = cfg.circuit_pause;
-            run.last_saved.pauses += 1;
-            warn!(pauses = run.last_saved.pauses, ?delay, "receiver looks down; pausing the slice");
-            if let Some(outcome) = lease_lost(ports.checkpoints.save(&key, &run.lease, &run.last_saved, ttl_ms).await)?
-            {
+                Ok(None) if run.cp.next_offset < range.end_offset => {
+                    return Err(Error::Internal("the scan stopped before the slice's end".into()));
+                }
+                Ok(None) => break,
+            };
+            retry.reset();
+            if let Some(outcome) = run.process(ports, cfg, spec, key, ttl_ms, &limiter, range, batch).await? {
                 return Ok(outcome);
             }
-            ports.checkpoints.release(&key, &run.lease).await?;
-            return Ok(SliceOutcome::Paused { delay });
-        }
-        run.cp.next_offset = batch.next_offset;
-        run.records_since_checkpoint += batch.scanned;
-
-        if let Some(outcome) = run.maybe_checkpoint(ports, cfg, spec, &key, ttl_ms, deadline).await? {
-            return Ok(outcome);
+            if let Some(outcome) = run.maybe_checkpoint(ports, cfg, spec, key, ttl_ms, deadline).await? {
+                return Ok(outcome);
+            }
         }
     }
-    run.finish(ports, cfg, &key, ttl_ms).await
+    run.finish(ports, cfg, key, ttl_ms).await
+}
+
+/// Retries a failing Kafka call (the broker restarting, a leader moving) with
+/// capped exponential backoff while the invocation has time; after that the
+/// error goes to SQS, whose retry resumes from the checkpoint.
+struct KafkaRetry {
+    deadline: Instant,
+    margin: Duration,
+    next_wait: Duration,
+}
+
+impl KafkaRetry {
+    const FIRST_WAIT: Duration = Duration::from_millis(250);
+    const MAX_WAIT: Duration = Duration::from_secs(5);
+
+    fn new(cfg: &WorkerConfig, deadline: Instant) -> Self {
+        Self { deadline, margin: cfg.deadline_margin, next_wait: Self::FIRST_WAIT }
+    }
+
+    fn reset(&mut self) {
+        self.next_wait = Self::FIRST_WAIT;
+    }
+
+    async fn wait_or_fail(&mut self, error: Error) -> Result<()> {
+        if !error.is_retryable() || Instant::now() + self.next_wait + self.margin >= self.deadline {
+            return Err(error);
+        }
+        warn!(%error, wait = ?self.next_wait, "kafka call failed; retrying");
+        tokio::time::sleep(self.next_wait).await;
+        self.next_wait = (self.next_wait * 2).min(Self::MAX_WAIT);
+        Ok(())
+    }
 }
 
 /// Turns a lost lease into the outcome that stops the slice.
@@ -213,6 +249,68 @@ impl RunState {
             last_heartbeat: long_ago,
             give_up,
         }
+    }
+
+    /// Filters, dedups and delivers one scanned batch, then advances the
+    /// offset. Some(outcome) if the slice must stop (circuit open, lease lost).
+    #[allow(clippy::too_many_arguments)]
+    async fn process(
+        &mut self,
+        ports: &SlicePorts<'_>,
+        cfg: &WorkerConfig,
+        spec: &SliceSpec,
+        key: &str,
+        ttl_ms: u64,
+        limiter: &RateLimiter,
+        range: SliceRange,
+        batch: ScanBatch,
+    ) -> Result<Option<SliceOutcome>> {
+        let mut deliveries = Vec::new();
+        for record in batch.records {
+            let in_lookback = record.offset < range.start_offset;
+            match record.kind {
+                RecordKind::Malformed { reason } => {
+                    if !in_lookback {
+                        self.cp.counters.malformed += 1;
+                        warn!(offset = record.offset, %reason, "malformed record skipped");
+                    }
+                }
+                RecordKind::Event { event_id, payload } => {
+                    let first = self.dedup.first_sighting(event_hash(&event_id), record.timestamp);
+                    if in_lookback {
+                        continue;
+                    }
+                    self.cp.counters.events_matched += 1;
+                    if !first {
+                        self.cp.counters.duplicates_skipped += 1;
+                        continue;
+                    }
+                    deliveries.push(Delivery {
+                        url: spec.url.clone(),
+                        message_id: event_id,
+                        body: payload,
+                        job_id: spec.job_id.clone(),
+                        key: spec.key.clone(),
+                    });
+                }
+            }
+        }
+        self.cp.counters.events_scanned += batch.scanned;
+        if self.deliver_all(ports, spec, cfg, limiter, deliveries).await? {
+            // The batch is abandoned: resume from the last checkpoint after the pause.
+            let delay = cfg.circuit_pause;
+            self.last_saved.pauses += 1;
+            warn!(pauses = self.last_saved.pauses, ?delay, "receiver looks down; pausing the slice");
+            if let Some(outcome) = lease_lost(ports.checkpoints.save(key, &self.lease, &self.last_saved, ttl_ms).await)?
+            {
+                return Ok(Some(outcome));
+            }
+            ports.checkpoints.release(key, &self.lease).await?;
+            return Ok(Some(SliceOutcome::Paused { delay }));
+        }
+        self.cp.next_offset = batch.next_offset;
+        self.records_since_checkpoint += batch.scanned;
+        Ok(None)
     }
 
     async fn save(
@@ -512,7 +610,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn resumes_from_the_checkpoint_after_a_crash() {
+    async fn resumes_from_the_checkpoint_after_a_failure() {
         let mut log = MemoryLog::new(1);
         log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
         log.batch_size = 4;
@@ -525,9 +623,7 @@ mod tests {
         let before = ids(&del).len();
         assert!(before > 0 && before < 50);
         *cps.fail_after_saves.lock().unwrap() = None;
-        // The dead worker's lease is still held: a duplicate message is refused.
-        assert_eq!(run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap(), SliceOutcome::Busy);
-        cps.expire_leases();
+        // A failed worker releases its lease, so the message's retry need not wait for it to expire.
         let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap();
         let SliceOutcome::Done { counters: c, .. } = outcome else { panic!("{outcome:?}") };
         let all = ids(&del);
@@ -535,6 +631,43 @@ mod tests {
         assert_eq!(unique.len(), 50, "nothing lost");
         assert!(all.len() - 50 <= 4, "redelivered at most one batch: {}", all.len() - 50);
         assert_eq!(c.events_scanned, 50);
+    }
+
+    #[tokio::test]
+    async fn a_failed_scan_is_reopened_where_it_stopped() {
+        let mut log = MemoryLog::new(1);
+        log.partitions[0] = (0..30).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+        log.batch_size = 4;
+        log.failing_scans.store(3, std::sync::atomic::Ordering::SeqCst);
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 4 };
+        let far = Instant::now() + Duration::from_secs(60);
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", far).await.unwrap();
+        let SliceOutcome::Done { counters: c, .. } = outcome else { panic!("{outcome:?}") };
+        let all = ids(&del);
+        assert_eq!(all.len(), 30, "each event once, none skipped: {all:?}");
+        assert_eq!(all.iter().collect::<HashSet<_>>().len(), 30);
+        assert_eq!(c.events_scanned, 30);
+    }
+
+    #[tokio::test]
+    async fn a_scan_failing_past_the_deadline_gives_the_error_to_the_queue() {
+        let mut log = MemoryLog::new(1);
+        log.partitions[0] = (0..30).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+        log.failing_scans.store(u32::MAX, std::sync::atomic::Ordering::SeqCst);
+        let (cps, del, prog) = (MemoryCheckpoints::default(), MemoryDeliverer::default(), MemoryProgress::default());
+        let ports =
+            SlicePorts { log: &log, checkpoints: &cps, deliverer: &del, progress: &prog, delivery_concurrency: 4 };
+        let soon = Instant::now() + Duration::from_millis(600);
+        let err = run_slice(&ports, &cfg(), &spec(1000, 2000), "w1", soon).await.unwrap_err();
+        assert!(matches!(err, Error::Kafka(_)) && err.is_retryable(), "{err:?}");
+        // The lease was released: the retry runs at once and finishes the slice.
+        log.failing_scans.store(0, std::sync::atomic::Ordering::SeqCst);
+        let far = Instant::now() + Duration::from_secs(60);
+        let outcome = run_slice(&ports, &cfg(), &spec(1000, 2000), "w2", far).await.unwrap();
+        assert!(matches!(outcome, SliceOutcome::Done { .. }), "{outcome:?}");
+        assert_eq!(ids(&del).iter().collect::<HashSet<_>>().len(), 30);
     }
 
     #[tokio::test]
