@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source infra/local/env.sh &&
 
-.PHONY: up down status build demo test unit lint fmt
+.PHONY: up down status build demo test unit lint fmt sam-build
 
 up:
 	infra/local/up.sh
@@ -21,10 +21,17 @@ build:
 demo: up build
 	$(ENV) target/debug/replayctl demo
 
-## Everything: formatting, lints, unit tests, integration and end-to-end tests.
+## Everything: formatting, lints, unit tests, integration and end-to-end tests,
+## then the Lambda build (sam build) and the checks on its binaries.
 test: up lint
 	$(ENV) cargo build --workspace --bins --tests
 	$(ENV) cargo test --workspace --no-fail-fast
+	$(MAKE) sam-build
+
+## `sam build` without Docker (arm64, cargo lambda + zig), then check that the
+## bootstrap binaries load on provided.al2023 (glibc, architecture, libraries, size).
+sam-build:
+	infra/sam/build.sh
 
 unit:
 	cargo test --workspace --lib --bins
