@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source infra/local/env.sh &&
 
-.PHONY: up down status build demo test unit lint fmt sam-build
+.PHONY: up down status build demo test unit lint fmt sam-build bench bench-tiny
 
 up:
 	infra/local/up.sh
@@ -32,6 +32,19 @@ test: up lint
 ## bootstrap binaries load on provided.al2023 (glibc, architecture, libraries, size).
 sam-build:
 	infra/sam/build.sh
+
+## Benchmarks (release build, 1M-record log): bench/results.json, results.md, speedup.png.
+bench: up
+	$(ENV) cargo build --release --workspace --bins
+	bench/tools.sh
+	$(ENV) target/release/replayctl bench --bin-dir target/release --out bench
+	bench/tools.sh plot bench
+
+## The same command in a tiny configuration on the debug build (CI keeps it working).
+bench-tiny: up build
+	bench/tools.sh
+	$(ENV) target/debug/replayctl bench --tiny --bin-dir target/debug --out bench/out/tiny
+	bench/tools.sh plot bench/out/tiny
 
 unit:
 	cargo test --workspace --lib --bins

@@ -51,8 +51,8 @@ pub fn tricky_log(me: &str, other: &str, from: i64, to: i64) -> Manifest {
 #[tokio::test]
 async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Result<()> {
     let stack = TestStack::new(3).await?;
-    let api = stack.api()?;
-    let worker = stack.worker()?;
+    let api = stack.api().await?;
+    let worker = stack.worker().await?;
     let receiver = Receiver::start(0).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;

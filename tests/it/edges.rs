@@ -11,8 +11,8 @@ use std::time::Duration;
 #[tokio::test]
 async fn empty_foreign_and_past_the_end_windows_complete() -> anyhow::Result<()> {
     let stack = TestStack::new(1).await?;
-    let api = stack.api()?;
-    let worker = stack.worker()?;
+    let api = stack.api().await?;
+    let worker = stack.worker().await?;
     let receiver = Receiver::start(0).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;

@@ -17,7 +17,7 @@ async fn the_same_slice_message_twice_at_once_runs_once() -> anyhow::Result<()> 
     let out = s.stack.sqs.receive_message().queue_url(&s.stack.queue_url).wait_time_seconds(5).send().await?;
     let message = out.messages.unwrap_or_default().pop().expect("the slice message");
     let body = message.body.unwrap_or_default();
-    let (w1, w2) = (s.stack.worker()?, s.stack.worker()?);
+    let (w1, w2) = (s.stack.worker().await?, s.stack.worker().await?);
     let deadline = Instant::now() + Duration::from_secs(60);
     let (a, b) = tokio::join!(
         handle_message(&w1, &body, "worker-a", deadline),

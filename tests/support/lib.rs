@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use rand::Rng;
 use replay_core::adapters::dynamo::DynamoCheckpoints;
 use replay_core::adapters::http::HttpDeliverer;
-use replay_core::adapters::kafka::KafkaLog;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::adapters::sqs::SqsQueue;
 use replay_core::config::{KafkaConfig, Settings};
@@ -46,6 +45,7 @@ pub struct TestStack {
     pub queue_url: String,
     pub dlq_url: String,
     pub table: String,
+    pub aws: aws_config::SdkConfig,
     pub sqs: aws_sdk_sqs::Client,
     pub ddb: aws_sdk_dynamodb::Client,
     pub store: MySqlStore,
@@ -90,6 +90,7 @@ impl TestStack {
             queue_url,
             dlq_url,
             table,
+            aws,
             sqs,
             ddb,
             store,
@@ -144,31 +145,12 @@ impl TestStack {
         Ok(Settings::from(&VecEnv(self.env()))?)
     }
 
-    pub fn api(&self) -> Result<ApiContext> {
-        let settings = self.settings()?;
-        Ok(ApiContext {
-            store: self.store.clone(),
-            queue: Box::new(SqsQueue::new(self.sqs.clone(), self.queue_url.clone())),
-            log: Box::new(KafkaLog::new(self.kafka.clone())?),
-            settings,
-        })
+    pub async fn api(&self) -> Result<ApiContext> {
+        Ok(ApiContext::connect(self.settings()?, &self.aws).await?)
     }
 
-    pub fn worker(&self) -> Result<WorkerContext> {
-        let settings = self.settings()?;
-        Ok(WorkerContext {
-            store: self.store.clone(),
-            log: Box::new(KafkaLog::new(self.kafka.clone())?),
-            checkpoints: Box::new(DynamoCheckpoints::new(
-                self.ddb.clone(),
-                self.table.clone(),
-                Duration::from_secs(3600),
-            )),
-            deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
-            queue: Box::new(SqsQueue::new(self.sqs.clone(), self.queue_url.clone())),
-            cfg: settings.worker.clone(),
-            delivery_concurrency: settings.delivery.concurrency,
-        })
+    pub async fn worker(&self) -> Result<WorkerContext> {
+        Ok(WorkerContext::connect(&self.settings()?, &self.aws).await?)
     }
 
     pub fn sweeper(&self) -> Result<SweeperContext> {

@@ -29,7 +29,7 @@ pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> any
     for (k, v) in settings {
         stack.set(k, v);
     }
-    let api = stack.api()?;
+    let api = stack.api().await?;
     let receiver = Receiver::start(0).await?;
     let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
     let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;
@@ -68,7 +68,7 @@ impl Scenario {
     }
 
     pub async fn run_until_ended(&self, id: &JobId, timeout: Duration) -> anyhow::Result<JobView> {
-        let worker = self.stack.worker()?;
+        let worker = self.stack.worker().await?;
         self.stack.drain_in_process(&worker, timeout, async || self.job(id).await.state.is_terminal()).await?;
         Ok(self.job(id).await)
     }

@@ -3,7 +3,7 @@
 mod routes;
 
 use lambda_http::{run, service_fn, Body, Error, Request, RequestExt, Response};
-use replay_core::adapters::{aws_config, kafka::KafkaLog, mysql::MySqlStore, sqs::SqsQueue};
+use replay_core::adapters::aws_config;
 use replay_core::config::Settings;
 use replay_core::services::api::ApiContext;
 use routes::{handle, ApiRequest};
@@ -35,12 +35,7 @@ async fn main() -> Result<(), Error> {
     replay_core::telemetry::init();
     let settings = Settings::from_env()?;
     let aws = aws_config().await;
-    let ctx = ApiContext {
-        store: MySqlStore::connect(&settings.database_url).await?,
-        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
-        log: Box::new(KafkaLog::new(settings.kafka.clone())?),
-        settings,
-    };
+    let ctx = ApiContext::connect(settings, &aws).await?;
     let ctx = &ctx;
     run(service_fn(move |req| handler(ctx, req))).await
 }

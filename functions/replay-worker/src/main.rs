@@ -2,9 +2,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use replay_core::adapters::{
-    aws_config, dynamo::DynamoCheckpoints, http::HttpDeliverer, kafka::KafkaLog, mysql::MySqlStore, sqs::SqsQueue,
-};
+use replay_core::adapters::aws_config;
 use replay_core::config::Settings;
 use replay_core::services::worker::{handle_message, WorkerContext};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,19 +50,7 @@ async fn main() -> Result<(), Error> {
     replay_core::telemetry::init();
     let settings = Settings::from_env()?;
     let aws = aws_config().await;
-    let ctx = WorkerContext {
-        store: MySqlStore::connect(&settings.database_url).await?,
-        log: Box::new(KafkaLog::new(settings.kafka.clone())?),
-        checkpoints: Box::new(DynamoCheckpoints::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            settings.checkpoint_table.clone(),
-            settings.worker.checkpoint_ttl,
-        )),
-        deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
-        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
-        cfg: settings.worker.clone(),
-        delivery_concurrency: settings.delivery.concurrency,
-    };
+    let ctx = WorkerContext::connect(&settings, &aws).await?;
     let ctx = &ctx;
     run(service_fn(move |event| handler(ctx, event))).await
 }

@@ -2,6 +2,7 @@
 //! webhook receiver, the local event sources, the demo), shared with the
 //! integration tests.
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod local;

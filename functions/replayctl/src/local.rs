@@ -46,6 +46,8 @@ pub struct RuntimeOptions {
 #[derive(Debug, Default, Clone)]
 pub struct PumpStats {
     pub invocations: u64,
+    /// Wall time of the worker invocations, summed (Lambda bills GB-s on it).
+    pub worker_millis: u64,
     pub messages_deleted: u64,
     pub messages_failed: u64,
     pub invoke_errors: u64,
@@ -261,7 +263,9 @@ async fn pump(
             })
             .collect();
         lock(&stats).invocations += 1;
+        let invoked = std::time::Instant::now();
         let reply = http.post(&url).timeout(opts.invoke_timeout).json(&json!({ "Records": records })).send().await;
+        lock(&stats).worker_millis += invoked.elapsed().as_millis() as u64;
         let failed: HashSet<String> = match reply {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(body) => body["batchItemFailures"]

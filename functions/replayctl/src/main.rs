@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::services::api::{create_api_key, create_tenant};
+use replayctl::bench::{self, BenchOptions};
 use replayctl::client::ApiClient;
 use replayctl::demo::{self, DemoOptions};
 use replayctl::local::{LocalRuntime, RuntimeOptions};
@@ -94,6 +95,22 @@ enum Command {
         timeout_seconds: u64,
         #[command(flatten)]
         local: LocalArgs,
+    },
+    /// Benchmarks against the raw limits, side by side (docs/performance.md).
+    /// Writes results.json and results.md into --out.
+    Bench {
+        /// The small configuration CI runs to keep the command working.
+        #[arg(long)]
+        tiny: bool,
+        /// Records in the delivery log (default: 1,000,000; tiny: 20,000).
+        #[arg(long)]
+        records: Option<usize>,
+        /// Directory of the built function binaries (default: target/release; tiny: target/debug).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+        /// Output directory (default: bench; tiny: bench/out/tiny).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -303,6 +320,13 @@ async fn run(cli: Cli) -> Result<()> {
                 timeout: Duration::from_secs(timeout_seconds),
             })
             .await?;
+        }
+        Command::Bench { tiny, records, bin_dir, out } => {
+            let mut opts = if tiny { BenchOptions::tiny() } else { BenchOptions::full() };
+            opts.records = records.unwrap_or(opts.records);
+            opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
+            opts.out_dir = out.unwrap_or(opts.out_dir);
+            bench::run(opts).await?;
         }
     }
     Ok(())

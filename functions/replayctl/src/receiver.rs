@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Fault injection, as shares of requests (0.0 - 1.0).
 #[derive(Debug, Clone, Default)]
@@ -38,6 +38,16 @@ pub struct HookStats {
     /// Status events (`webhook-id: replay-job-...`), bodies as received.
     pub status_events: Vec<serde_json::Value>,
     pub replay_job_ids: HashMap<String, u64>,
+    /// When each job's deliveries arrived (accepted ones only).
+    #[serde(skip)]
+    pub arrivals: HashMap<String, Arrivals>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Arrivals {
+    pub count: u64,
+    pub first: Instant,
+    pub last: Instant,
 }
 
 impl HookStats {
@@ -102,6 +112,16 @@ impl Receiver {
         lock(&self.shared).faults = faults;
     }
 
+    /// When `job_id`'s deliveries to `name` arrived, without copying the stats.
+    pub fn arrivals(&self, name: &str, job_id: &str) -> Option<Arrivals> {
+        lock(&self.shared).stats.get(name).and_then(|s| s.arrivals.get(job_id).copied())
+    }
+
+    /// Requests and signature failures so far, without copying the stats.
+    pub fn request_counts(&self, name: &str) -> (u64, u64) {
+        lock(&self.shared).stats.get(name).map(|s| (s.requests, s.signature_failures)).unwrap_or_default()
+    }
+
     pub fn stats(&self, name: &str) -> HookStats {
         lock(&self.shared).stats.get(name).cloned().unwrap_or_default()
     }
@@ -122,10 +142,12 @@ async fn receive(State(r): State<Receiver>, Path(name): Path<String>, headers: H
     if !faults.delay.is_zero() {
         tokio::time::sleep(faults.delay).await;
     }
+    // Verified before taking the lock, so concurrent requests verify in parallel.
+    let valid = key.is_some_and(|k| ts.parse().is_ok_and(|ts| k.verify(&msg_id, ts, &body, &sig)));
+    let now = Instant::now();
     let mut shared = lock(&r.shared);
     let stats = shared.stats.entry(name).or_default();
     stats.requests += 1;
-    let valid = key.is_some_and(|k| ts.parse().is_ok_and(|ts| k.verify(&msg_id, ts, &body, &sig)));
     if !valid {
         stats.signature_failures += 1;
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
@@ -149,6 +171,9 @@ async fn receive(State(r): State<Receiver>, Path(name): Path<String>, headers: H
         }
     }
     *stats.accepted.entry(msg_id).or_default() += 1;
+    let arrivals = stats.arrivals.entry(job.clone()).or_insert(Arrivals { count: 0, first: now, last: now });
+    arrivals.count += 1;
+    arrivals.last = now;
     *stats.replay_job_ids.entry(job).or_default() += 1;
     StatusCode::NO_CONTENT.into_response()
 }

@@ -52,7 +52,8 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     config
 }
 
-fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
+/// The reading consumer's settings (manual assignment, large fetches, EOF events).
+pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut config = client_config(cfg);
     config
         .set("group.id", "activity-replay")

@@ -1,6 +1,8 @@
 //! The HTTP API's use cases (contract section 2), independent of Lambda types.
 
+use crate::adapters::kafka::KafkaLog;
 use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, WebhookRow};
+use crate::adapters::sqs::SqsQueue;
 use crate::config::Settings;
 use crate::domain::apikey;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
@@ -21,6 +23,18 @@ pub struct ApiContext {
     pub queue: Box<dyn SliceQueue>,
     pub log: Box<dyn DeliveryLog>,
     pub settings: Settings,
+}
+
+impl ApiContext {
+    /// The real adapters from the settings: MySQL, SQS, Kafka.
+    pub async fn connect(settings: Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
+        Ok(Self {
+            store: MySqlStore::connect(&settings.database_url).await?,
+            queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
+            log: Box::new(KafkaLog::new(settings.kafka.clone())?),
+            settings,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,8 +2,12 @@
 
 use super::finalize::finalize_if_done;
 use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
+use crate::adapters::dynamo::DynamoCheckpoints;
+use crate::adapters::http::HttpDeliverer;
+use crate::adapters::kafka::KafkaLog;
 use crate::adapters::mysql::{slice_state, MySqlStore};
-use crate::config::WorkerConfig;
+use crate::adapters::sqs::SqsQueue;
+use crate::config::{Settings, WorkerConfig};
 use crate::domain::ids::{EventTime, JobId, WebhookId};
 use crate::domain::job::JobState;
 use crate::domain::signing::SigningKey;
@@ -23,6 +27,25 @@ pub struct WorkerContext {
     pub queue: Box<dyn SliceQueue>,
     pub cfg: WorkerConfig,
     pub delivery_concurrency: usize,
+}
+
+impl WorkerContext {
+    /// The real adapters from the settings: MySQL, Kafka, DynamoDB, HTTP, SQS.
+    pub async fn connect(settings: &Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
+        Ok(Self {
+            store: MySqlStore::connect(&settings.database_url).await?,
+            log: Box::new(KafkaLog::new(settings.kafka.clone())?),
+            checkpoints: Box::new(DynamoCheckpoints::new(
+                aws_sdk_dynamodb::Client::new(aws),
+                settings.checkpoint_table.clone(),
+                settings.worker.checkpoint_ttl,
+            )),
+            deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
+            queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
+            cfg: settings.worker.clone(),
+            delivery_concurrency: settings.delivery.concurrency,
+        })
+    }
 }
 
 /// Handles one message body. `Ok` means the message is done with (delete it);

@@ -1,0 +1,912 @@
+//! `replayctl bench`: how fast a replay is, against the raw limits, measured
+//! side by side in one run on the local stack (docs/performance.md).
+//!
+//! One delivery log of N records (~400 B, 200 webhooks, 5 days, Snappy) and a
+//! second log holding only its last hour, then:
+//! 1. scan rate: the worker's slice loop over the whole partition versus a bare
+//!    rdkafka consumer and kcat over the same range;
+//! 2. delivery rate: one job end to end through the function binaries, versus
+//!    the receiver's capacity measured by wrk with the same signed payloads
+//!    and concurrency;
+//! 3. seek independence: time to first delivery, last hour of the 5-day log
+//!    versus the 1-hour log;
+//! 4. parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at once;
+//! 5. cost: DynamoDB, SQS and MySQL writes, counted on the wire per 1,000
+//!    records scanned;
+//! 6. the worker process's peak RSS on a single slice of the whole log.
+
+pub mod proxy;
+
+use crate::local::{LocalRuntime, RuntimeOptions, WORKER};
+use crate::receiver::Receiver;
+use crate::seed::{plan_records, produce, SeedKind, SeedPlan};
+use crate::setup;
+use crate::stack::StackEnv;
+use anyhow::{bail, Context, Result};
+use proxy::CountingProxy;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use replay_core::adapters::kafka::consumer_config;
+use replay_core::adapters::mysql::MySqlStore;
+use replay_core::config::{Env, KafkaConfig, Settings};
+use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use replay_core::domain::job::{Counters, JobState};
+use replay_core::domain::signing::{generate_secret, SigningKey};
+use replay_core::services::api::{create_tenant, ApiContext, CreateWebhook};
+use replay_core::services::worker::{handle_message, WorkerContext};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const HOUR: i64 = 3_600_000;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// "full" or "tiny" (CI keeps the command working with the tiny one).
+    pub name: String,
+    pub records: usize,
+    pub webhooks: usize,
+    pub days: i64,
+    pub payload_bytes: usize,
+    /// Repetitions of the side-by-side measurements (medians are reported).
+    pub rounds: usize,
+    pub parallel: Vec<u32>,
+    pub wrk_seconds: u32,
+    pub bin_dir: PathBuf,
+    pub out_dir: PathBuf,
+    pub port: u16,
+}
+
+impl BenchOptions {
+    pub fn full() -> Self {
+        Self {
+            name: "full".into(),
+            records: 1_000_000,
+            webhooks: 200,
+            days: 5,
+            payload_bytes: 400,
+            rounds: 3,
+            parallel: vec![1, 2, 4, 8],
+            wrk_seconds: 10,
+            bin_dir: PathBuf::from("target/release"),
+            out_dir: PathBuf::from("bench"),
+            port: 9100,
+        }
+    }
+
+    pub fn tiny() -> Self {
+        Self {
+            name: "tiny".into(),
+            records: 20_000,
+            rounds: 1,
+            parallel: vec![1, 2],
+            wrk_seconds: 2,
+            bin_dir: PathBuf::from("target/debug"),
+            out_dir: PathBuf::from("bench/out/tiny"),
+            ..Self::full()
+        }
+    }
+}
+
+/// The functions' environment as (name, value) pairs, also read in-process.
+#[derive(Clone)]
+struct VecEnv(Vec<(String, String)>);
+
+impl Env for VecEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+}
+
+impl VecEnv {
+    fn with(&self, name: &str, value: impl ToString) -> Self {
+        let mut env = self.clone();
+        env.0.push((name.into(), value.to_string()));
+        env
+    }
+
+    fn settings(&self) -> Result<Settings> {
+        Ok(Settings::from(self)?)
+    }
+}
+
+/// What the bench seeded, and what each measured replay must deliver.
+struct Dataset {
+    tenant: TenantId,
+    hot: WebhookId,
+    rare: WebhookId,
+    log_from: i64,
+    log_to: i64,
+    hour_from: i64,
+    hour_to: i64,
+    records: usize,
+    hour_records: usize,
+    mean_record_bytes: f64,
+    /// Events of `hot` per window, from the seed manifest.
+    hot_in_log: usize,
+    hot_in_day: usize,
+    hot_in_hour: usize,
+    /// Bodies of `hot` events, for the load generator.
+    sample_bodies: Vec<Vec<u8>>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[v.len() / 2]
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub async fn run(opts: BenchOptions) -> Result<Value> {
+    let env = StackEnv::from_env()?;
+    let stamp = chrono::Utc::now().timestamp();
+    let big = KafkaConfig { topic: format!("bench-{stamp}"), ..env.kafka.clone() };
+    let hour = KafkaConfig { topic: format!("bench-{stamp}-hour"), ..env.kafka.clone() };
+    setup::delete_topics_with_prefix(&env.kafka, "bench-").await?;
+    let aws = env.aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    setup::migrate(&env.database_url).await?;
+    setup::create_topic(&big, 1).await?;
+    setup::create_topic(&hour, 1).await?;
+    let (queue_url, dlq_url) = setup::create_queue(&sqs, &format!("bench-{stamp}"), 300, 5).await?;
+    let table = format!("bench_{stamp}");
+    setup::create_table(&ddb, &table).await?;
+    let store = MySqlStore::connect(&env.database_url).await?;
+
+    // Cost is counted on the wire: the functions reach DynamoDB and SQS, and
+    // the event-source mapping reaches SQS, through counting proxies.
+    let upstream_sqs = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    let upstream_ddb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
+    let ddb_proxy = CountingProxy::start(&upstream_ddb).await?;
+    let sqs_proxy = CountingProxy::start(&upstream_sqs).await?;
+    let mapping_proxy = CountingProxy::start(&upstream_sqs).await?;
+
+    let base = VecEnv(vec![
+        ("DATABASE_URL".into(), env.database_url.clone()),
+        ("KAFKA_BROKERS".into(), big.brokers.clone()),
+        ("DELIVERY_LOG_TOPIC".into(), big.topic.clone()),
+        ("SLICE_QUEUE_URL".into(), queue_url.clone()),
+        ("CHECKPOINT_TABLE".into(), table.clone()),
+        ("API_KEY_PEPPER".into(), env.pepper.clone()),
+        ("ALLOW_PRIVATE_WEBHOOK_URLS".into(), "true".into()),
+        ("REPLAY_RETENTION_HOURS".into(), (opts.days * 24 + 24).to_string()),
+        ("RATE_LIMIT_REPLAYS".into(), "100000".into()),
+        // The local receiver takes all it gets; the default (1,000/s per slice) protects small ones.
+        ("DELIVERY_RATE_PER_SECOND".into(), "0".into()),
+        ("WORKER_TIME_BUDGET_MS".into(), "600000".into()),
+    ]);
+    let receiver = Receiver::start(0).await?;
+    println!("==> bench `{}`: seeding {} records into `{}`", opts.name, opts.records, big.topic);
+    let data = seed(&opts, &base, &aws, &store, &env.pepper, &receiver, &big, &hour).await?;
+    println!(
+        "    {} records (mean {:.0} B) over {} days, {} in the last-hour log",
+        data.records, data.mean_record_bytes, opts.days, data.hour_records
+    );
+
+    let scan = measure_scan(&opts, &base, &aws, &sqs, &queue_url, &store, &data, &big).await?;
+    let seek = measure_seek(&opts, &base, &aws, &sqs, &queue_url, &store, &receiver, &data, &hour).await?;
+
+    let workers = opts.parallel.iter().copied().max().unwrap_or(4).max(4) as usize;
+    let function_env = base
+        .with("AWS_ENDPOINT_URL", &sqs_proxy.url)
+        .with("AWS_ENDPOINT_URL_SQS", &sqs_proxy.url)
+        .with("AWS_ENDPOINT_URL_DYNAMODB", &ddb_proxy.url);
+    let mapping_sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&aws).endpoint_url(mapping_proxy.url.clone()).build(),
+    );
+    println!("==> starting {workers} workers, the API and the sweeper ({})", opts.bin_dir.display());
+    let runtime = LocalRuntime::start(
+        RuntimeOptions {
+            repo_root: env.repo_root.clone(),
+            bin_dir: opts.bin_dir.clone(),
+            port: opts.port,
+            workers,
+            batch_size: 1,
+            sweep_every: Duration::from_secs(60),
+            queue_url: queue_url.clone(),
+            env: function_env.0.clone(),
+            invoke_timeout: Duration::from_secs(600),
+            log_dir: env.state_dir.join("logs/functions"),
+        },
+        mapping_sqs,
+    )
+    .await?;
+    let proxies = Proxies { ddb: ddb_proxy, sqs: sqs_proxy, mapping: mapping_proxy };
+    let end_to_end = async {
+        let delivery = measure_delivery(&opts, &base, &aws, &store, &runtime, &receiver, &data, &proxies).await?;
+        let parallel = measure_parallel(&opts, &base, &aws, &store, &receiver, &data).await?;
+        let memory = measure_memory(&base, &aws, &store, &runtime, &data).await?;
+        anyhow::Ok((delivery, parallel, memory))
+    }
+    .await;
+    runtime.shutdown().await;
+    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
+    let _ = sqs.delete_queue().queue_url(&dlq_url).send().await;
+    let _ = replay_core::adapters::dynamo::DynamoCheckpoints::delete_table(&ddb, &table).await;
+    let (delivery, parallel, memory) = end_to_end?;
+
+    let results = json!({
+        "config": opts.name,
+        "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "machine": machine(),
+        "dataset": {
+            "records": data.records,
+            "mean_record_bytes": data.mean_record_bytes.round(),
+            "webhooks": opts.webhooks,
+            "days": opts.days,
+            "compression": "snappy",
+            "partitions": 1,
+            "hour_log_records": data.hour_records,
+        },
+        "scan": scan,
+        "delivery": delivery["delivery"],
+        "seek": seek,
+        "parallel_slices": parallel,
+        "cost": delivery["cost"],
+        "memory": memory,
+    });
+    write_results(&opts, &results)?;
+    Ok(results)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn seed(
+    opts: &BenchOptions,
+    base: &VecEnv,
+    aws: &aws_config::SdkConfig,
+    store: &MySqlStore,
+    pepper: &str,
+    receiver: &Receiver,
+    big: &KafkaConfig,
+    hour: &KafkaConfig,
+) -> Result<Dataset> {
+    let api = ApiContext::connect(base.settings()?, aws).await?;
+    let tenant = create_tenant(store, pepper, "bench").await?;
+    let register = async |name: &str| -> Result<WebhookId> {
+        let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url(name) }).await?;
+        receiver.register(name, hook.secret.as_deref().unwrap_or_default());
+        Ok(WebhookId(hook.id.as_str().to_owned()))
+    };
+    let hot = register("hot").await?;
+    let rare = register("rare").await?;
+
+    // Webhook ranks set the Zipf-like volume: `hot` first, `rare` last.
+    let mut webhooks = vec![hot.as_str().to_owned()];
+    webhooks.extend((2..opts.webhooks).map(|_| format!("wh_{}", uuid::Uuid::new_v4().simple())));
+    webhooks.push(rare.as_str().to_owned());
+    let now = chrono::Utc::now().timestamp_millis();
+    let log_to = now - 60_000;
+    let log_from = log_to - opts.days * 24 * HOUR;
+    let hour_to = log_to / HOUR * HOUR;
+    let hour_from = hour_to - HOUR;
+    let plan = SeedPlan {
+        events: opts.records,
+        webhooks,
+        start_ms: log_from,
+        end_ms: log_to,
+        duplicate_rate: 0.01,
+        malformed_rate: 0.001,
+        payload_bytes: opts.payload_bytes,
+        seed: 2026,
+    };
+    let manifest = plan_records(&plan)?;
+    produce(big, &manifest.records).await?;
+    let last_hour: Vec<_> =
+        manifest.records.iter().filter(|r| r.timestamp >= hour_from && r.timestamp < hour_to).cloned().collect();
+    produce(hour, &last_hour).await?;
+    let bytes: usize = manifest.records.iter().map(|r| r.value.len() + r.webhook_id.len()).sum();
+    let hot_id = hot.as_str();
+    let sample_bodies = manifest
+        .records
+        .iter()
+        .filter(|r| r.webhook_id == hot_id && r.kind == SeedKind::Event)
+        .take(2_000)
+        .map(|r| r.value.clone())
+        .collect();
+    Ok(Dataset {
+        tenant: tenant.tenant_id,
+        records: manifest.records.len(),
+        hour_records: last_hour.len(),
+        mean_record_bytes: bytes as f64 / manifest.records.len().max(1) as f64,
+        hot_in_log: manifest.expected(hot_id, log_from, log_to + 1).len(),
+        hot_in_day: manifest.expected(hot_id, hour_to - 24 * HOUR, hour_to).len(),
+        hot_in_hour: manifest.expected(hot_id, hour_from, hour_to).len(),
+        sample_bodies,
+        hot,
+        rare,
+        log_from,
+        log_to,
+        hour_from,
+        hour_to,
+    })
+}
+
+// ------------------------------------------------------------------ jobs
+
+/// Creates a job in-process (the API function's code path) with `settings`.
+async fn create_job(
+    settings: Settings,
+    aws: &aws_config::SdkConfig,
+    data: &Dataset,
+    webhook: &WebhookId,
+    from: i64,
+    to: i64,
+) -> Result<JobId> {
+    let api = ApiContext::connect(settings, aws).await?;
+    let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
+    Ok(api.create_replay(&data.tenant, webhook, EventTime(from), EventTime(to), None).await?.job_id)
+}
+
+async fn wait_for_end(store: &MySqlStore, job: &JobId, timeout: Duration) -> Result<Counters> {
+    let started = Instant::now();
+    loop {
+        if let Some(view) = store.job_view(None, job).await? {
+            if view.state.is_terminal() {
+                if view.state != JobState::Completed {
+                    bail!("job {job} ended {:?}: {:?}", view.state, view.state_reason);
+                }
+                return Ok(view.progress.counters);
+            }
+        }
+        if started.elapsed() > timeout {
+            bail!("job {job} did not end within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Plays the event-source mapping in-process until the job ends; returns the
+/// time spent inside the worker's handler.
+async fn drain_in_process(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    worker: &WorkerContext,
+    store: &MySqlStore,
+    job: &JobId,
+) -> Result<Duration> {
+    let mut handling = Duration::ZERO;
+    let started = Instant::now();
+    loop {
+        if let Some(view) = store.job_view(None, job).await? {
+            if view.state.is_terminal() {
+                return Ok(handling);
+            }
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            bail!("job {job} did not end in-process");
+        }
+        let out =
+            sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
+        for m in out.messages.unwrap_or_default() {
+            let t = Instant::now();
+            let deadline = t + Duration::from_secs(600);
+            let result = handle_message(worker, m.body.as_deref().unwrap_or_default(), "bench", deadline).await;
+            handling += t.elapsed();
+            result?;
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .send()
+                .await?;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ 1. scan
+
+/// A bare rdkafka consumer (the worker's consumer settings) reading the
+/// partition from the start to `end`: the ceiling for the worker's scan.
+fn bare_consumer_scan(kafka: &KafkaConfig, end: i64) -> Result<(u64, Duration)> {
+    let started = Instant::now();
+    let consumer: BaseConsumer = consumer_config(kafka).create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&kafka.topic, 0, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let (mut records, mut bytes) = (0u64, 0usize);
+    loop {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                records += 1;
+                bytes += m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                if m.offset() + 1 >= end {
+                    break;
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("bare consumer: nothing for 10 s after {records} records"),
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok((records, started.elapsed()))
+}
+
+/// `kcat -C -e` over the same partition, if kcat (or kafkacat) is installed.
+async fn kcat_scan(kafka: &KafkaConfig) -> Result<Option<(u64, Duration)>> {
+    let Some(kcat) = ["kcat", "kafkacat"].into_iter().find(|b| which(b)) else { return Ok(None) };
+    let started = Instant::now();
+    let out = tokio::process::Command::new(kcat)
+        .args(["-C", "-b", &kafka.brokers, "-t", &kafka.topic, "-p", "0", "-o", "beginning", "-e", "-q"])
+        .args(["-f", "%o\n"])
+        .output()
+        .await?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        bail!("{kcat} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(Some((out.stdout.iter().filter(|&&b| b == b'\n').count() as u64, elapsed)))
+}
+
+fn which(binary: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(binary).is_file()))
+}
+
+async fn high_watermark(kafka: &KafkaConfig) -> Result<i64> {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || -> Result<i64> {
+        let consumer: BaseConsumer = consumer_config(&kafka).create()?;
+        Ok(consumer.fetch_watermarks(&kafka.topic, 0, Duration::from_secs(10))?.1)
+    })
+    .await?
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure_scan(
+    opts: &BenchOptions,
+    base: &VecEnv,
+    aws: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    store: &MySqlStore,
+    data: &Dataset,
+    big: &KafkaConfig,
+) -> Result<Value> {
+    println!("==> 1. scan rate: the worker's slice loop vs a bare rdkafka consumer vs kcat ({} rounds)", opts.rounds);
+    let end = high_watermark(big).await?;
+    // One slice covering the whole log; the rare webhook has few events to deliver.
+    let whole = base.with("SLICE_SECONDS", (opts.days + 1) * 86_400);
+    let worker = WorkerContext::connect(&whole.settings()?, aws).await?;
+    let (mut bare, mut kcat, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=opts.rounds {
+        let reader = big.clone();
+        let (n, t) = tokio::task::spawn_blocking(move || bare_consumer_scan(&reader, end)).await??;
+        bare.push(n as f64 / t.as_secs_f64());
+        if let Some((n, t)) = kcat_scan(big).await? {
+            kcat.push(n as f64 / t.as_secs_f64());
+        }
+        let job =
+            create_job(whole.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let handling = drain_in_process(sqs, queue_url, &worker, store, &job).await?;
+        let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
+        if counters.events_scanned != end as u64 {
+            bail!("the worker scanned {} records of {end}", counters.events_scanned);
+        }
+        ours.push(counters.events_scanned as f64 / handling.as_secs_f64());
+        println!(
+            "    round {round}: bare {:>9.0} rec/s   kcat {:>9}   worker {:>9.0} rec/s ({} delivered)",
+            bare[round - 1],
+            kcat.last().map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
+            ours[round - 1],
+            counters.events_delivered
+        );
+    }
+    let ratio = median(&ours) / median(&bare).max(1.0);
+    Ok(json!({
+        "records": end,
+        "worker_records_per_s": median(&ours).round(),
+        "bare_rdkafka_records_per_s": median(&bare).round(),
+        "kcat_records_per_s": (!kcat.is_empty()).then(|| median(&kcat).round()),
+        "worker_vs_bare": round2(ratio),
+        "target": 0.9,
+        "met": ratio >= 0.9,
+        "rounds": {"worker": ours, "bare_rdkafka": bare, "kcat": kcat},
+    }))
+}
+
+// ------------------------------------------------------------------ 3. seek
+
+#[allow(clippy::too_many_arguments)]
+async fn measure_seek(
+    opts: &BenchOptions,
+    base: &VecEnv,
+    aws: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    store: &MySqlStore,
+    receiver: &Receiver,
+    data: &Dataset,
+    hour: &KafkaConfig,
+) -> Result<Value> {
+    println!("==> 3. seek independence: time to first delivery of the last hour ({} rounds)", opts.rounds);
+    let long = base.clone();
+    let short = base.with("DELIVERY_LOG_TOPIC", &hour.topic);
+    let (long_worker, short_worker) =
+        (WorkerContext::connect(&long.settings()?, aws).await?, WorkerContext::connect(&short.settings()?, aws).await?);
+    let (mut in_long, mut in_short) = (Vec::new(), Vec::new());
+    for round in 1..=opts.rounds {
+        for (env, worker, out) in [(&long, &long_worker, &mut in_long), (&short, &short_worker, &mut in_short)] {
+            let started = Instant::now();
+            let job = create_job(env.settings()?, aws, data, &data.hot, data.hour_from, data.hour_to).await?;
+            drain_in_process(sqs, queue_url, worker, store, &job).await?;
+            let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
+            if counters.events_delivered as usize != data.hot_in_hour {
+                bail!("seek job delivered {} of {} events", counters.events_delivered, data.hot_in_hour);
+            }
+            let first = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?.first;
+            out.push(first.duration_since(started).as_secs_f64() * 1_000.0);
+        }
+        println!(
+            "    round {round}: 5-day log {:>6.1} ms   1-hour log {:>6.1} ms",
+            in_long[round - 1],
+            in_short[round - 1]
+        );
+    }
+    let ratio = median(&in_long) / median(&in_short).max(0.001);
+    Ok(json!({
+        "window": "the last full hour",
+        "events": data.hot_in_hour,
+        "first_delivery_ms_5_day_log": round2(median(&in_long)),
+        "first_delivery_ms_1_hour_log": round2(median(&in_short)),
+        "ratio": round2(ratio),
+        "target": 1.5,
+        "met": ratio <= 1.5,
+        "rounds": {"5_day_log": in_long, "1_hour_log": in_short},
+    }))
+}
+
+// -------------------------------------------------------- 2 + 5. delivery
+
+struct Proxies {
+    ddb: CountingProxy,
+    sqs: CountingProxy,
+    mapping: CountingProxy,
+}
+
+async fn mysql_writes(store: &MySqlStore) -> Result<u64> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN \
+         ('Com_insert','Com_insert_select','Com_update','Com_update_multi','Com_delete','Com_delete_multi','Com_replace')",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.iter().filter_map(|(_, v)| v.parse::<u64>().ok()).sum())
+}
+
+fn sum_of(counts: &BTreeMap<String, u64>, actions: &[&str]) -> u64 {
+    counts.iter().filter(|(k, _)| actions.contains(&k.as_str())).map(|(_, v)| v).sum()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure_delivery(
+    opts: &BenchOptions,
+    base: &VecEnv,
+    aws: &aws_config::SdkConfig,
+    store: &MySqlStore,
+    runtime: &LocalRuntime,
+    receiver: &Receiver,
+    data: &Dataset,
+    proxies: &Proxies,
+) -> Result<Value> {
+    println!("==> 2. delivery rate: one job of every `hot` event in the log, end to end through the binaries");
+    let settings = base.settings()?;
+    // Warm-up: every process has started and connected once.
+    let warm = create_job(settings.clone(), aws, data, &data.hot, data.hour_from, data.hour_to).await?;
+    wait_for_end(store, &warm, Duration::from_secs(120)).await?;
+
+    for p in [&proxies.ddb, &proxies.sqs, &proxies.mapping] {
+        p.reset();
+    }
+    let writes_before = mysql_writes(store).await?;
+    let pump_before = runtime.stats.lock().map(|s| s.clone()).unwrap_or_default();
+    let started = Instant::now();
+    let job = create_job(settings.clone(), aws, data, &data.hot, data.log_from - 60_000, data.log_to + 1_000).await?;
+    let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mysql = mysql_writes(store).await? - writes_before;
+    let pump = runtime.stats.lock().map(|s| s.clone()).unwrap_or_default();
+    let arrivals = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?;
+    if counters.events_delivered as usize != data.hot_in_log || arrivals.count != counters.events_delivered {
+        bail!(
+            "delivery job: {} delivered, {} arrived, {} expected",
+            counters.events_delivered,
+            arrivals.count,
+            data.hot_in_log
+        );
+    }
+    let rate = counters.events_delivered as f64 / elapsed;
+    let concurrency = settings.max_parallel_slices as usize * settings.delivery.concurrency;
+    let capacity = receiver_capacity(opts, receiver, data, concurrency).await?;
+    println!(
+        "    {} events in {elapsed:.2} s: {rate:.0} events/s; receiver capacity (wrk, {concurrency} connections) {:.0} req/s",
+        counters.events_delivered, capacity
+    );
+
+    let (ddb, fn_sqs, map_sqs) = (proxies.ddb.counts(), proxies.sqs.counts(), proxies.mapping.counts());
+    let ddb_writes = sum_of(&ddb, &["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]);
+    let per_k = |n: u64| round2(n as f64 * 1_000.0 / counters.events_scanned.max(1) as f64);
+    let worker_seconds = (pump.worker_millis - pump_before.worker_millis) as f64 / 1_000.0;
+    let ratio = rate / capacity.max(1.0);
+    Ok(json!({
+        "delivery": {
+            "events": counters.events_delivered,
+            "records_scanned": counters.events_scanned,
+            "seconds": round2(elapsed),
+            "events_per_s": rate.round(),
+            "receiver_capacity_per_s": capacity.round(),
+            "vs_receiver": round2(ratio),
+            "concurrency": concurrency,
+            "slices": settings.max_parallel_slices,
+            "target_events_per_s": 10_000,
+            "target_vs_receiver": 0.5,
+            "met": rate >= 10_000.0 && ratio >= 0.5,
+        },
+        "cost": {
+            "records_scanned": counters.events_scanned,
+            "events_delivered": counters.events_delivered,
+            "dynamodb_writes": ddb_writes,
+            "dynamodb_writes_per_1000_scanned": per_k(ddb_writes),
+            "dynamodb_requests": ddb,
+            "sqs_requests_functions": fn_sqs,
+            "sqs_requests_event_source_mapping": map_sqs,
+            "sqs_requests_per_1000_scanned": per_k(fn_sqs.values().sum::<u64>() + map_sqs.values().sum::<u64>()),
+            "mysql_write_statements": mysql,
+            "mysql_writes_per_1000_scanned": per_k(mysql),
+            "worker_invocations": pump.invocations - pump_before.invocations,
+            "worker_seconds": round2(worker_seconds),
+            "target_dynamodb_writes_per_1000_scanned": 2,
+            "met": per_k(ddb_writes) <= 2.0,
+        },
+    }))
+}
+
+/// Requests per second the receiver takes from wrk: the same signed payloads,
+/// the same concurrency the job used.
+async fn receiver_capacity(
+    opts: &BenchOptions,
+    receiver: &Receiver,
+    data: &Dataset,
+    connections: usize,
+) -> Result<f64> {
+    if !which("wrk") {
+        bail!("wrk is not installed (bench/tools.sh installs it)");
+    }
+    let secret = generate_secret();
+    receiver.register("wrk", &secret);
+    let key = SigningKey::from_secret(&secret).context("signing key")?;
+    let ts = chrono::Utc::now().timestamp();
+    let mut script = String::from("local reqs = {}\n");
+    for (i, body) in data.sample_bodies.iter().enumerate() {
+        let id = format!("wrk_{i}");
+        let body = String::from_utf8_lossy(body);
+        script.push_str(&format!(
+            "reqs[{n}] = wrk.format('POST', '/hooks/wrk', {{['content-type'] = 'application/json', \
+             ['webhook-id'] = '{id}', ['webhook-timestamp'] = '{ts}', ['webhook-signature'] = '{sig}'}}, [==[{body}]==])\n",
+            n = i + 1,
+            sig = key.sign(&id, ts, body.as_bytes()),
+        ));
+    }
+    script.push_str("local i = 0\nrequest = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n");
+    let path = std::env::temp_dir().join(format!("replay-bench-{}.lua", std::process::id()));
+    std::fs::write(&path, script)?;
+    let url = receiver.url("wrk");
+    let out = tokio::process::Command::new("wrk")
+        .args(["-t", "2", "-c", &connections.to_string(), "-d", &format!("{}s", opts.wrk_seconds)])
+        .arg("-s")
+        .arg(&path)
+        .arg(&url)
+        .output()
+        .await?;
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rate = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
+    let (requests, bad_signatures) = receiver.request_counts("wrk");
+    if bad_signatures > 0 || requests == 0 || text.contains("Non-2xx") {
+        bail!("wrk's requests were refused ({bad_signatures} bad signatures of {requests}):\n{text}");
+    }
+    Ok(rate)
+}
+
+// ---------------------------------------------------------- 4. parallel
+
+async fn measure_parallel(
+    opts: &BenchOptions,
+    base: &VecEnv,
+    aws: &aws_config::SdkConfig,
+    store: &MySqlStore,
+    receiver: &Receiver,
+    data: &Dataset,
+) -> Result<Value> {
+    println!("==> 4. parallel slices: one 24-hour replay, {:?} slices at once", opts.parallel);
+    let mut points = Vec::new();
+    let mut first_seconds = None;
+    for &k in &opts.parallel {
+        let env = base.with("MAX_PARALLEL_SLICES", k);
+        let started = Instant::now();
+        let job = create_job(env.settings()?, aws, data, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
+        let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
+        if counters.events_delivered as usize != data.hot_in_day || arrived != counters.events_delivered {
+            bail!(
+                "24-hour job: {} delivered, {arrived} arrived, {} expected",
+                counters.events_delivered,
+                data.hot_in_day
+            );
+        }
+        let t1 = *first_seconds.get_or_insert(seconds);
+        println!(
+            "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}",
+            counters.events_delivered as f64 / seconds,
+            t1 / seconds
+        );
+        points.push(json!({
+            "slices_at_once": k,
+            "seconds": round2(seconds),
+            "events": counters.events_delivered,
+            "records_scanned": counters.events_scanned,
+            "events_per_s": (counters.events_delivered as f64 / seconds).round(),
+            "speedup": round2(t1 / seconds),
+        }));
+    }
+    Ok(Value::Array(points))
+}
+
+// ------------------------------------------------------------ 6. memory
+
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn measure_memory(
+    base: &VecEnv,
+    aws: &aws_config::SdkConfig,
+    store: &MySqlStore,
+    runtime: &LocalRuntime,
+    data: &Dataset,
+) -> Result<Value> {
+    println!("==> 6. worker peak RSS: fresh worker processes, one slice over the whole log");
+    // Fresh processes, so the peak is this slice's.
+    let old = runtime.pids(WORKER);
+    for pid in &old {
+        runtime.signal(*pid, "KILL").await?;
+    }
+    let restarted = Instant::now();
+    loop {
+        let now = runtime.pids(WORKER);
+        if now.len() == old.len() && now.iter().all(|p| !old.contains(p)) {
+            break;
+        }
+        if restarted.elapsed() > Duration::from_secs(30) {
+            bail!("the workers were not restarted");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().unwrap_or(0);
+    let whole = base.with("SLICE_SECONDS", (data.log_to - data.log_from) / 1_000 + 86_400);
+    let started = Instant::now();
+    let job = create_job(whole.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+    let counters = wait_for_end(store, &job, Duration::from_secs(900)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().context("no worker pid")?;
+    let mb = peak_kb as f64 / 1_024.0;
+    println!(
+        "    {} records in one slice: peak RSS {mb:.1} MB (idle {:.1} MB), {:.0} records/s through the binary",
+        counters.events_scanned,
+        idle_kb as f64 / 1_024.0,
+        counters.events_scanned as f64 / seconds
+    );
+    Ok(json!({
+        "records_in_slice": counters.events_scanned,
+        "worker_peak_rss_mb": round2(mb),
+        "worker_idle_rss_mb": round2(idle_kb as f64 / 1_024.0),
+        "end_to_end_records_per_s": (counters.events_scanned as f64 / seconds).round(),
+        "target_mb": 128,
+        "met": mb < 128.0,
+    }))
+}
+
+// ----------------------------------------------------------------- output
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+    });
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu": cpu,
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+    })
+}
+
+fn yes_no(met: &Value) -> &'static str {
+    if met.as_bool().unwrap_or(false) {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+fn markdown(r: &Value) -> String {
+    let (s, d, k, c, m) = (&r["scan"], &r["delivery"], &r["seek"], &r["cost"], &r["memory"]);
+    let mut md = format!(
+        "# Benchmark results (`{}`, {})\n\n{} records of ~{} B, {} webhooks, {} days, {} CPUs.\n\n\
+         | figure | ours | reference | ratio | target | met |\n|---|---|---|---|---|---|\n",
+        r["config"].as_str().unwrap_or_default(),
+        r["generated_at"].as_str().unwrap_or_default(),
+        r["dataset"]["records"],
+        r["dataset"]["mean_record_bytes"],
+        r["dataset"]["webhooks"],
+        r["dataset"]["days"],
+        r["machine"]["cpus"],
+    );
+    md += &format!(
+        "| scan rate (records/s) | {} | bare rdkafka {} (kcat {}) | {} | ≥ 0.9 | {} |\n",
+        s["worker_records_per_s"],
+        s["bare_rdkafka_records_per_s"],
+        s["kcat_records_per_s"],
+        s["worker_vs_bare"],
+        yes_no(&s["met"])
+    );
+    md += &format!(
+        "| delivery rate (events/s) | {} | receiver via wrk {} | {} | ≥ 10,000/s and ≥ 0.5 | {} |\n",
+        d["events_per_s"],
+        d["receiver_capacity_per_s"],
+        d["vs_receiver"],
+        yes_no(&d["met"])
+    );
+    md += &format!(
+        "| time to first delivery (ms) | {} (5-day log) | {} (1-hour log) | {} | ≤ 1.5 | {} |\n",
+        k["first_delivery_ms_5_day_log"],
+        k["first_delivery_ms_1_hour_log"],
+        k["ratio"],
+        yes_no(&k["met"])
+    );
+    md += &format!(
+        "| DynamoDB writes per 1,000 records scanned | {} | | | ≤ 2 | {} |\n",
+        c["dynamodb_writes_per_1000_scanned"],
+        yes_no(&c["met"])
+    );
+    md += &format!(
+        "| SQS requests / MySQL writes per 1,000 records scanned | {} / {} | | | | |\n",
+        c["sqs_requests_per_1000_scanned"], c["mysql_writes_per_1000_scanned"]
+    );
+    md += &format!(
+        "| worker peak RSS, {} records in one slice (MB) | {} | | | < 128 | {} |\n",
+        m["records_in_slice"],
+        m["worker_peak_rss_mb"],
+        yes_no(&m["met"])
+    );
+    md += "\n| slices at once | seconds | events/s | speed-up |\n|---|---|---|---|\n";
+    for p in r["parallel_slices"].as_array().into_iter().flatten() {
+        md += &format!("| {} | {} | {} | {} |\n", p["slices_at_once"], p["seconds"], p["events_per_s"], p["speedup"]);
+    }
+    md
+}
+
+fn write_results(opts: &BenchOptions, results: &Value) -> Result<()> {
+    std::fs::create_dir_all(&opts.out_dir)?;
+    std::fs::write(opts.out_dir.join("results.json"), serde_json::to_string_pretty(results)? + "\n")?;
+    let md = markdown(results);
+    std::fs::write(opts.out_dir.join("results.md"), &md)?;
+    println!("\n{md}\n==> wrote {0}/results.json and {0}/results.md", opts.out_dir.display());
+    Ok(())
+}
