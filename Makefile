@@ -37,13 +37,13 @@ sam-build:
 bench: up
 	$(ENV) cargo build --release --workspace --bins
 	bench/tools.sh
-	$(ENV) target/release/replayctl bench --bin-dir target/release --out bench
+	$(ENV) RUST_LOG=warn target/release/replayctl bench --bin-dir target/release --out bench
 	bench/tools.sh plot bench
 
 ## The same command in a tiny configuration on the debug build (CI keeps it working).
 bench-tiny: up build
 	bench/tools.sh
-	$(ENV) target/debug/replayctl bench --tiny --bin-dir target/debug --out bench/out/tiny
+	$(ENV) RUST_LOG=warn target/debug/replayctl bench --tiny --bin-dir target/debug --out bench/out/tiny
 	bench/tools.sh plot bench/out/tiny
 
 unit:

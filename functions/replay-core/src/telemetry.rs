@@ -19,8 +19,9 @@ pub fn init() {
 /// Writes one CloudWatch Embedded Metric Format line to stdout (Lambda sends
 /// stdout to CloudWatch Logs, which extracts the metrics). Dimension:
 /// `FunctionName`; `properties` are searchable in the log but not dimensions.
+/// Only inside a Lambda function (the core also runs in replayctl and tests).
 pub fn emit_metrics(metrics: &[(&str, &str, f64)], properties: serde_json::Value) {
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") else { return };
     let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),

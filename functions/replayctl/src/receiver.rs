@@ -38,7 +38,7 @@ pub struct HookStats {
     /// Status events (`webhook-id: replay-job-...`), bodies as received.
     pub status_events: Vec<serde_json::Value>,
     pub replay_job_ids: HashMap<String, u64>,
-    /// When each job's deliveries arrived (accepted ones only).
+    /// When each job's event deliveries arrived (accepted ones; not the status event).
     #[serde(skip)]
     pub arrivals: HashMap<String, Arrivals>,
 }
@@ -170,10 +170,12 @@ async fn receive(State(r): State<Receiver>, Path(name): Path<String>, headers: H
             stats.status_events.push(v);
         }
     }
+    if !msg_id.starts_with("replay-job-") {
+        let arrivals = stats.arrivals.entry(job.clone()).or_insert(Arrivals { count: 0, first: now, last: now });
+        arrivals.count += 1;
+        arrivals.last = now;
+    }
     *stats.accepted.entry(msg_id).or_default() += 1;
-    let arrivals = stats.arrivals.entry(job.clone()).or_insert(Arrivals { count: 0, first: now, last: now });
-    arrivals.count += 1;
-    arrivals.last = now;
     *stats.replay_job_ids.entry(job).or_default() += 1;
     StatusCode::NO_CONTENT.into_response()
 }
