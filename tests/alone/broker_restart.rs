@@ -34,7 +34,7 @@ async fn a_broker_restarted_mid_replay_loses_nothing() -> anyhow::Result<()> {
             ("SLICE_SECONDS", "1800"),
             ("MAX_PARALLEL_SLICES", "1"),
             ("DELIVERY_RATE_PER_SECOND", "1000"),
-            ("CHECKPOINT_EVERY_RECORDS", "500"),
+            ("CHECKPOINT_EVERY_EVENTS", "500"),
             ("HEARTBEAT_EVERY_MS", "200"),
         ],
         20_000,

@@ -100,7 +100,7 @@ async fn a_receiver_down_for_the_whole_job_ends_it_incomplete_with_every_event_f
 async fn cancel_stops_deliveries_within_a_batch() -> anyhow::Result<()> {
     let s = scenario(
         &[
-            ("CHECKPOINT_EVERY_RECORDS", "40"),
+            ("CHECKPOINT_EVERY_EVENTS", "40"),
             ("HEARTBEAT_EVERY_MS", "0"),
             ("DELIVERY_CONCURRENCY", "2"),
             ("MAX_PARALLEL_SLICES", "2"),
@@ -138,7 +138,7 @@ async fn cancel_stops_deliveries_within_a_batch() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn mysql_connections_killed_mid_replay_lose_nothing() -> anyhow::Result<()> {
-    let s = scenario(&[("HEARTBEAT_EVERY_MS", "20"), ("CHECKPOINT_EVERY_RECORDS", "100")], 2_000, 2).await?;
+    let s = scenario(&[("HEARTBEAT_EVERY_MS", "20"), ("CHECKPOINT_EVERY_EVENTS", "100")], 2_000, 2).await?;
     s.receiver.set_faults(Faults { delay: Duration::from_millis(1), ..Faults::default() });
     let job = s.start().await?;
     let killer = async {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     let mut stack = TestStack::with_queue(2, 5, 10).await?;
     let interval = 200;
-    stack.set("CHECKPOINT_EVERY_RECORDS", &interval.to_string());
+    stack.set("CHECKPOINT_EVERY_EVENTS", &interval.to_string());
     stack.set("CHECKPOINT_EVERY_MS", "60000");
     stack.set("LEASE_TTL_MS", "3000");
     stack.set("DELIVERY_CONCURRENCY", "4");
@@ -76,7 +76,7 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
     let mut stack = TestStack::with_queue(2, 4, 50).await?;
     let interval = 500u64;
     for (k, v) in [
-        ("CHECKPOINT_EVERY_RECORDS", interval.to_string()),
+        ("CHECKPOINT_EVERY_EVENTS", interval.to_string()),
         ("CHECKPOINT_EVERY_MS", "60000".to_string()),
         ("LEASE_TTL_MS", "2000".to_string()),
         ("SLICE_SECONDS", "3600".to_string()),
@@ -162,7 +162,7 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let mut stack = TestStack::with_queue(1, 30, 50).await?;
     let interval = 100;
     for (k, v) in [
-        ("CHECKPOINT_EVERY_RECORDS", "100"),
+        ("CHECKPOINT_EVERY_EVENTS", "100"),
         ("LEASE_TTL_MS", "2000"),
         ("STALE_AFTER_MS", "3000"),
         ("SLICE_SECONDS", "86400"),

@@ -110,7 +110,7 @@ impl TestStack {
             ("ALLOW_PRIVATE_WEBHOOK_URLS".into(), "true".into()),
             ("SLICE_SECONDS".into(), "3600".into()),
             ("DEDUP_LOOKBACK_SECONDS".into(), "600".into()),
-            ("CHECKPOINT_EVERY_RECORDS".into(), "500".into()),
+            ("CHECKPOINT_EVERY_EVENTS".into(), "500".into()),
             ("CHECKPOINT_EVERY_MS".into(), "1000".into()),
             ("HEARTBEAT_EVERY_MS".into(), "500".into()),
             ("LEASE_TTL_MS".into(), "5000".into()),

@@ -31,7 +31,7 @@ pub struct DeliveryConfig {
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub dedup_lookback_ms: i64,
-    pub checkpoint_every_records: u64,
+    pub checkpoint_every_events: u64,
     pub checkpoint_every: Duration,
     pub heartbeat_every: Duration,
     pub lease_ttl: Duration,
@@ -164,7 +164,7 @@ impl Settings {
             },
             worker: WorkerConfig {
                 dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
-                checkpoint_every_records: parsed(env, "CHECKPOINT_EVERY_RECORDS", 5_000)?,
+                checkpoint_every_events: parsed(env, "CHECKPOINT_EVERY_EVENTS", 5_000)?,
                 checkpoint_every: millis(env, "CHECKPOINT_EVERY_MS", 5_000)?,
                 heartbeat_every: millis(env, "HEARTBEAT_EVERY_MS", 2_000)?,
                 lease_ttl: millis(env, "LEASE_TTL_MS", 30_000)?,

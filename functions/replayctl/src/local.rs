@@ -82,6 +82,10 @@ impl LocalRuntime {
                 bail!("{} is missing: build the functions first (cargo build --workspace --bins)", bin.display());
             }
         }
+        // A leftover emulator on the port (from a killed run) would take our invocations.
+        if std::net::TcpListener::bind(("127.0.0.1", opts.port)).is_err() {
+            bail!("port {} is in use: is another `cargo lambda watch` (or replayctl run) still running?", opts.port);
+        }
         let out = log_file(&opts.log_dir, "cargo-lambda-watch")?;
         let watch_child = Command::new("cargo")
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &opts.port.to_string()])

@@ -111,6 +111,10 @@ enum Command {
         /// Output directory (default: bench; tiny: bench/out/tiny).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// A function setting for this run, NAME=VALUE (repeatable), e.g.
+        /// --set CHECKPOINT_EVERY_EVENTS=20000.
+        #[arg(long = "set", value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
     },
 }
 
@@ -321,15 +325,20 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
         }
-        Command::Bench { tiny, records, bin_dir, out } => {
+        Command::Bench { tiny, records, bin_dir, out, settings } => {
             let mut opts = if tiny { BenchOptions::tiny() } else { BenchOptions::full() };
             opts.records = records.unwrap_or(opts.records);
             opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
             opts.out_dir = out.unwrap_or(opts.out_dir);
+            opts.settings = settings;
             bench::run(opts).await?;
         }
     }
     Ok(())
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
 }
 
 /// One live progress line: a bar of slices, delivered / matched, rate, ETA.

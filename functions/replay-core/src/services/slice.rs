@@ -133,14 +133,15 @@ async fn run_leased(
     // Heartbeats, lease renewals and the deadline go on while the broker is silent.
     let idle_wait = cfg.heartbeat_every.clamp(Duration::from_millis(100), Duration::from_secs(5));
     while run.cp.next_offset < range.end_offset {
-        // Batches no larger than the checkpoint interval bound what a crash redelivers.
+        // Batches of at most the checkpoint interval in records (so in events
+        // too) bound what a crash redelivers to one interval plus one batch.
         let mut batches = ports.log.scan(ScanRequest {
             partition: spec.partition,
             from: run.cp.next_offset,
             end: range.end_offset,
             count_from: range.start_offset,
             webhook_id: spec.webhook_id.as_str(),
-            max_batch: cfg.checkpoint_every_records.clamp(1, 5_000) as usize,
+            max_batch: cfg.checkpoint_every_events.clamp(1, 5_000) as usize,
         })?;
         loop {
             let batch = match tokio::time::timeout(idle_wait, batches.recv()).await {
@@ -224,7 +225,7 @@ struct RunState {
     last_saved: Checkpoint,
     lease: Lease,
     dedup: DedupWindow,
-    records_since_checkpoint: u64,
+    events_since_checkpoint: u64,
     last_checkpoint: Instant,
     last_heartbeat: Instant,
     /// After too many pauses the receiver is presumed gone: remaining events fail unsent.
@@ -244,7 +245,7 @@ impl RunState {
             cp,
             lease,
             dedup,
-            records_since_checkpoint: 0,
+            events_since_checkpoint: 0,
             last_checkpoint: now,
             last_heartbeat: long_ago,
             give_up,
@@ -296,6 +297,7 @@ impl RunState {
             }
         }
         self.cp.counters.events_scanned += batch.scanned;
+        let sent = deliveries.len() as u64;
         if self.deliver_all(ports, spec, cfg, limiter, deliveries).await? {
             // The batch is abandoned: resume from the last checkpoint after the pause.
             let delay = cfg.circuit_pause;
@@ -309,7 +311,9 @@ impl RunState {
             return Ok(Some(SliceOutcome::Paused { delay }));
         }
         self.cp.next_offset = batch.next_offset;
-        self.records_since_checkpoint += batch.scanned;
+        // Counted in events sent, not records read: a crash repeats deliveries,
+        // while re-reading other webhooks' records costs only a little time.
+        self.events_since_checkpoint += sent;
         Ok(None)
     }
 
@@ -354,13 +358,13 @@ impl RunState {
         let cancelled = state == JobState::Cancelled;
         if near_deadline
             || cancelled
-            || self.records_since_checkpoint >= cfg.checkpoint_every_records
+            || self.events_since_checkpoint >= cfg.checkpoint_every_events
             || now.duration_since(self.last_checkpoint) >= cfg.checkpoint_every
         {
             if let Some(outcome) = self.save(ports, cfg, key, ttl_ms).await? {
                 return Ok(Some(outcome));
             }
-            self.records_since_checkpoint = 0;
+            self.events_since_checkpoint = 0;
             self.last_checkpoint = now;
         }
         if cancelled {
@@ -534,7 +538,7 @@ mod tests {
     fn cfg() -> WorkerConfig {
         WorkerConfig {
             dedup_lookback_ms: 100,
-            checkpoint_every_records: 100,
+            checkpoint_every_events: 100,
             // Checkpoint after every batch.
             checkpoint_every: Duration::ZERO,
             heartbeat_every: Duration::ZERO,
