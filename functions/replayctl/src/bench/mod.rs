@@ -509,8 +509,8 @@ async fn measure_scan(
         if let Some((n, t)) = kcat_scan(big).await? {
             kcat.push(n as f64 / t.as_secs_f64());
         }
-        let job =
-            create_job(one_slice.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let job = create_job(one_slice.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000)
+            .await?;
         let handling = drain_in_process(sqs, queue_url, &worker, store, &job).await?.handling;
         let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
         if counters.events_scanned != end as u64 {
@@ -559,7 +559,8 @@ async fn measure_seek(
         (WorkerContext::connect(&long.settings()?, aws).await?, WorkerContext::connect(&short.settings()?, aws).await?);
     // From the request, and from the worker picking up the slice (without the
     // queue's delivery latency, which varies by 150 ms on LocalStack).
-    let (mut in_long, mut in_short, mut worker_long, mut worker_short) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut in_long, mut in_short, mut worker_long, mut worker_short) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=opts.rounds.max(5) {
         let runs = [
             (&long, &long_worker, &mut in_long, &mut worker_long, data.hot_in_hour),
@@ -643,7 +644,13 @@ impl CostMeter {
         Ok(Self { mysql_writes: mysql_writes(store).await?, pump: pump_stats(runtime) })
     }
 
-    async fn finish(self, store: &MySqlStore, runtime: &LocalRuntime, proxies: &Proxies, c: &Counters) -> Result<Value> {
+    async fn finish(
+        self,
+        store: &MySqlStore,
+        runtime: &LocalRuntime,
+        proxies: &Proxies,
+        c: &Counters,
+    ) -> Result<Value> {
         let mysql = mysql_writes(store).await? - self.mysql_writes;
         let pump = pump_stats(runtime);
         let (ddb, fn_sqs, map_sqs) = (proxies.ddb.counts(), proxies.sqs.counts(), proxies.mapping.counts());
@@ -869,7 +876,8 @@ async fn measure_memory(
     let one_slice = base.with("SLICE_SECONDS", (data.log_to - data.log_from) / 1_000 + 86_400);
     let meter = CostMeter::start(store, runtime, proxies).await?;
     let started = Instant::now();
-    let job = create_job(one_slice.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+    let job =
+        create_job(one_slice.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
     let counters = wait_for_end(store, &job, Duration::from_secs(900)).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cost = meter.finish(store, runtime, proxies, &counters).await?;
