@@ -331,7 +331,8 @@ async fn run(cli: Cli) -> Result<()> {
             opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
             opts.out_dir = out.unwrap_or(opts.out_dir);
             opts.settings = settings;
-            bench::run(opts).await?;
+            // Boxed: the bench future is large and would bloat every command's.
+            Box::pin(bench::run(opts)).await?;
         }
     }
     Ok(())
