@@ -138,6 +138,19 @@ struct Dataset {
     sample_bodies: Vec<Vec<u8>>,
 }
 
+/// What every measurement uses: the options, the functions' environment, the
+/// clients, the receiver and the seeded data.
+struct Lab {
+    opts: BenchOptions,
+    base: VecEnv,
+    aws: aws_config::SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    store: MySqlStore,
+    receiver: Receiver,
+    data: Dataset,
+}
+
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -205,8 +218,10 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         data.records, data.mean_record_bytes, opts.days, data.hour_records
     );
 
-    let scan = measure_scan(&opts, &base, &aws, &sqs, &queue_url, &store, &data, &big).await?;
-    let seek = measure_seek(&opts, &base, &aws, &sqs, &queue_url, &store, &receiver, &data, &hour).await?;
+    let lab = Lab { opts, base, aws, sqs, queue_url, store, receiver, data };
+    let scan = lab.measure_scan(&big).await?;
+    let seek = lab.measure_seek(&hour).await?;
+    let Lab { opts, base, aws, sqs, queue_url, data, .. } = &lab;
 
     let workers = opts.parallel.iter().copied().max().unwrap_or(4).max(4) as usize;
     let function_env = base
@@ -214,7 +229,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         .with("AWS_ENDPOINT_URL_SQS", &sqs_proxy.url)
         .with("AWS_ENDPOINT_URL_DYNAMODB", &ddb_proxy.url);
     let mapping_sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&aws).endpoint_url(mapping_proxy.url.clone()).build(),
+        aws_sdk_sqs::config::Builder::from(aws).endpoint_url(mapping_proxy.url.clone()).build(),
     );
     println!("==> starting {workers} workers, the API and the sweeper ({})", opts.bin_dir.display());
     let runtime = LocalRuntime::start(
@@ -235,14 +250,14 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     .await?;
     let proxies = Proxies { ddb: ddb_proxy, sqs: sqs_proxy, mapping: mapping_proxy };
     let end_to_end = async {
-        let delivery = measure_delivery(&opts, &base, &aws, &store, &runtime, &receiver, &data, &proxies).await?;
-        let parallel = measure_parallel(&opts, &base, &aws, &store, &receiver, &data).await?;
-        let memory = measure_memory(&base, &aws, &store, &runtime, &data, &proxies).await?;
+        let delivery = lab.measure_delivery(&runtime, &proxies).await?;
+        let parallel = lab.measure_parallel().await?;
+        let memory = lab.measure_memory(&runtime, &proxies).await?;
         anyhow::Ok((delivery, parallel, memory))
     }
     .await;
     runtime.shutdown().await;
-    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
+    let _ = sqs.delete_queue().queue_url(queue_url).send().await;
     let _ = sqs.delete_queue().queue_url(&dlq_url).send().await;
     let _ = replay_core::adapters::dynamo::DynamoCheckpoints::delete_table(&ddb, &table).await;
     let (delivery, parallel, memory) = end_to_end?;
@@ -268,7 +283,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         "cost": delivery["cost"],
         "memory": memory,
     });
-    write_results(&opts, &results)?;
+    write_results(opts, &results)?;
     Ok(results)
 }
 
@@ -352,18 +367,17 @@ async fn seed(
 
 // ------------------------------------------------------------------ jobs
 
-/// Creates a job in-process (the API function's code path) with `settings`.
-async fn create_job(
-    settings: Settings,
-    aws: &aws_config::SdkConfig,
-    data: &Dataset,
-    webhook: &WebhookId,
-    from: i64,
-    to: i64,
-) -> Result<JobId> {
-    let api = ApiContext::connect(settings, aws).await?;
-    let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
-    Ok(api.create_replay(&data.tenant, webhook, EventTime(from), EventTime(to), None).await?.job_id)
+impl Lab {
+    /// The API function's context with `env`'s settings, built once per measurement.
+    async fn api(&self, env: &VecEnv) -> Result<ApiContext> {
+        Ok(ApiContext::connect(env.settings()?, &self.aws).await?)
+    }
+
+    /// Creates a job in-process (the API function's code path).
+    async fn create_job(&self, api: &ApiContext, webhook: &WebhookId, from: i64, to: i64) -> Result<JobId> {
+        let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
+        Ok(api.create_replay(&self.data.tenant, webhook, EventTime(from), EventTime(to), None).await?.job_id)
+    }
 }
 
 async fn wait_for_end(store: &MySqlStore, job: &JobId, timeout: Duration) -> Result<Counters> {
@@ -391,13 +405,8 @@ struct Handled {
 }
 
 /// Plays the event-source mapping in-process until the job ends.
-async fn drain_in_process(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    worker: &WorkerContext,
-    store: &MySqlStore,
-    job: &JobId,
-) -> Result<Handled> {
+async fn drain_in_process(lab: &Lab, worker: &WorkerContext, job: &JobId) -> Result<Handled> {
+    let Lab { sqs, queue_url, store, .. } = lab;
     let mut handled = Handled { handling: Duration::ZERO, first_pickup: None };
     let started = Instant::now();
     loop {
@@ -485,126 +494,117 @@ async fn high_watermark(kafka: &KafkaConfig) -> Result<i64> {
     .await?
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn measure_scan(
-    opts: &BenchOptions,
-    base: &VecEnv,
-    aws: &aws_config::SdkConfig,
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    store: &MySqlStore,
-    data: &Dataset,
-    big: &KafkaConfig,
-) -> Result<Value> {
-    println!("==> 1. scan rate: the worker's slice loop vs a bare rdkafka consumer vs kcat ({} rounds)", opts.rounds);
-    let end = high_watermark(big).await?;
-    // One slice covering the whole log; the rare webhook has few events to deliver.
-    let one_slice = base.with("SLICE_SECONDS", (opts.days + 1) * 86_400);
-    let worker = WorkerContext::connect(&one_slice.settings()?, aws).await?;
-    let (mut bare, mut kcat, mut ours) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=opts.rounds {
-        let reader = big.clone();
-        let (n, t) = tokio::task::spawn_blocking(move || bare_consumer_scan(&reader, end)).await??;
-        bare.push(n as f64 / t.as_secs_f64());
-        if let Some((n, t)) = kcat_scan(big).await? {
-            kcat.push(n as f64 / t.as_secs_f64());
-        }
-        let job = create_job(one_slice.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000)
-            .await?;
-        let handling = drain_in_process(sqs, queue_url, &worker, store, &job).await?.handling;
-        let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
-        if counters.events_scanned != end as u64 {
-            bail!("the worker scanned {} records of {end}", counters.events_scanned);
-        }
-        ours.push(counters.events_scanned as f64 / handling.as_secs_f64());
+impl Lab {
+    async fn measure_scan(&self, big: &KafkaConfig) -> Result<Value> {
+        let Self { opts, base, data, store, .. } = self;
         println!(
-            "    round {round}: bare {:>9.0} rec/s   kcat {:>9}   worker {:>9.0} rec/s ({} delivered)",
-            bare[round - 1],
-            kcat.last().map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
-            ours[round - 1],
-            counters.events_delivered
+            "==> 1. scan rate: the worker's slice loop vs a bare rdkafka consumer vs kcat ({} rounds)",
+            opts.rounds
         );
+        let end = high_watermark(big).await?;
+        // One slice covering the whole log; the rare webhook has few events to deliver.
+        let one_slice = base.with("SLICE_SECONDS", (opts.days + 1) * 86_400);
+        let worker = WorkerContext::connect(&one_slice.settings()?, &self.aws).await?;
+        let api = self.api(&one_slice).await?;
+        let (mut bare, mut kcat, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=opts.rounds {
+            let reader = big.clone();
+            let (n, t) = tokio::task::spawn_blocking(move || bare_consumer_scan(&reader, end)).await??;
+            bare.push(n as f64 / t.as_secs_f64());
+            if let Some((n, t)) = kcat_scan(big).await? {
+                kcat.push(n as f64 / t.as_secs_f64());
+            }
+            let job = self.create_job(&api, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+            let handling = drain_in_process(self, &worker, &job).await?.handling;
+            let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
+            if counters.events_scanned != end as u64 {
+                bail!("the worker scanned {} records of {end}", counters.events_scanned);
+            }
+            ours.push(counters.events_scanned as f64 / handling.as_secs_f64());
+            println!(
+                "    round {round}: bare {:>9.0} rec/s   kcat {:>9}   worker {:>9.0} rec/s ({} delivered)",
+                bare[round - 1],
+                kcat.last().map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
+                ours[round - 1],
+                counters.events_delivered
+            );
+        }
+        let ratio = median(&ours) / median(&bare).max(1.0);
+        Ok(json!({
+            "records": end,
+            "worker_records_per_s": whole(median(&ours)),
+            "bare_rdkafka_records_per_s": whole(median(&bare)),
+            "kcat_records_per_s": (!kcat.is_empty()).then(|| whole(median(&kcat))),
+            "worker_vs_bare": round2(ratio),
+            "target": 0.9,
+            "met": ratio >= 0.9,
+            "rounds": {"worker": ours, "bare_rdkafka": bare, "kcat": kcat},
+        }))
     }
-    let ratio = median(&ours) / median(&bare).max(1.0);
-    Ok(json!({
-        "records": end,
-        "worker_records_per_s": whole(median(&ours)),
-        "bare_rdkafka_records_per_s": whole(median(&bare)),
-        "kcat_records_per_s": (!kcat.is_empty()).then(|| whole(median(&kcat))),
-        "worker_vs_bare": round2(ratio),
-        "target": 0.9,
-        "met": ratio >= 0.9,
-        "rounds": {"worker": ours, "bare_rdkafka": bare, "kcat": kcat},
-    }))
 }
 
 // ------------------------------------------------------------------ 3. seek
 
-#[allow(clippy::too_many_arguments)]
-async fn measure_seek(
-    opts: &BenchOptions,
-    base: &VecEnv,
-    aws: &aws_config::SdkConfig,
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    store: &MySqlStore,
-    receiver: &Receiver,
-    data: &Dataset,
-    hour: &KafkaConfig,
-) -> Result<Value> {
-    println!("==> 3. seek independence: time to first delivery of the last hour ({} rounds)", opts.rounds.max(5));
-    let long = base.clone();
-    let short = base.with("DELIVERY_LOG_TOPIC", &hour.topic);
-    let (long_worker, short_worker) =
-        (WorkerContext::connect(&long.settings()?, aws).await?, WorkerContext::connect(&short.settings()?, aws).await?);
-    // From the request, and from the worker picking up the slice (without the
-    // queue's delivery latency, which varies by 150 ms on LocalStack).
-    let (mut in_long, mut in_short, mut worker_long, mut worker_short) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=opts.rounds.max(5) {
-        let runs = [
-            (&long, &long_worker, &mut in_long, &mut worker_long, data.hot_in_hour),
-            (&short, &short_worker, &mut in_short, &mut worker_short, data.hot_in_hour_log),
-        ];
-        for (env, worker, out, out_worker, expected) in runs {
-            let started = Instant::now();
-            let job = create_job(env.settings()?, aws, data, &data.hot, data.hour_from, data.hour_to).await?;
-            let handled = drain_in_process(sqs, queue_url, worker, store, &job).await?;
-            let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
-            if counters.events_delivered as usize != expected {
-                bail!("seek job delivered {} of {expected} events", counters.events_delivered);
-            }
-            let first = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?.first;
-            out.push(first.duration_since(started).as_secs_f64() * 1_000.0);
-            let pickup = handled.first_pickup.context("no message was handled")?;
-            out_worker.push(first.duration_since(pickup).as_secs_f64() * 1_000.0);
-        }
-        println!(
-            "    round {round}: 5-day log {:>6.1} ms ({:>5.1} ms in the worker)   1-hour log {:>6.1} ms ({:>5.1} ms)",
-            in_long[round - 1],
-            worker_long[round - 1],
-            in_short[round - 1],
-            worker_short[round - 1]
+impl Lab {
+    async fn measure_seek(&self, hour: &KafkaConfig) -> Result<Value> {
+        let Self { opts, base, aws, store, receiver, data, .. } = self;
+        println!("==> 3. seek independence: time to first delivery of the last hour ({} rounds)", opts.rounds.max(5));
+        let long = base.clone();
+        let short = base.with("DELIVERY_LOG_TOPIC", &hour.topic);
+        let (long_worker, short_worker) = (
+            WorkerContext::connect(&long.settings()?, aws).await?,
+            WorkerContext::connect(&short.settings()?, aws).await?,
         );
+        let (long_api, short_api) = (self.api(&long).await?, self.api(&short).await?);
+        // From the request, and from the worker picking up the slice (without the
+        // queue's delivery latency, which varies by 150 ms on LocalStack).
+        let (mut in_long, mut in_short, mut worker_long, mut worker_short) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=opts.rounds.max(5) {
+            let runs = [
+                (&long_api, &long_worker, &mut in_long, &mut worker_long, data.hot_in_hour),
+                (&short_api, &short_worker, &mut in_short, &mut worker_short, data.hot_in_hour_log),
+            ];
+            for (api, worker, out, out_worker, expected) in runs {
+                let started = Instant::now();
+                let job = self.create_job(api, &data.hot, data.hour_from, data.hour_to).await?;
+                let handled = drain_in_process(self, worker, &job).await?;
+                let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
+                if counters.events_delivered as usize != expected {
+                    bail!("seek job delivered {} of {expected} events", counters.events_delivered);
+                }
+                let first = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?.first;
+                out.push(first.duration_since(started).as_secs_f64() * 1_000.0);
+                let pickup = handled.first_pickup.context("no message was handled")?;
+                out_worker.push(first.duration_since(pickup).as_secs_f64() * 1_000.0);
+            }
+            println!(
+                "    round {round}: 5-day log {:>6.1} ms ({:>5.1} ms in the worker)   1-hour log {:>6.1} ms ({:>5.1} ms)",
+                in_long[round - 1],
+                worker_long[round - 1],
+                in_short[round - 1],
+                worker_short[round - 1]
+            );
+        }
+        let ratio = median(&worker_long) / median(&worker_short).max(0.001);
+        let ratio_from_request = median(&in_long) / median(&in_short).max(0.001);
+        Ok(json!({
+            "window": "the last full hour",
+            "events": data.hot_in_hour,
+            "first_delivery_ms_5_day_log": round2(median(&worker_long)),
+            "first_delivery_ms_1_hour_log": round2(median(&worker_short)),
+            "ratio": round2(ratio),
+            "from_request_ms_5_day_log": round2(median(&in_long)),
+            "from_request_ms_1_hour_log": round2(median(&in_short)),
+            "ratio_from_request": round2(ratio_from_request),
+            "target": 1.5,
+            "met": ratio <= 1.5,
+            "rounds": {
+                "worker_5_day_log": worker_long, "worker_1_hour_log": worker_short,
+                "request_5_day_log": in_long, "request_1_hour_log": in_short,
+            },
+        }))
     }
-    let ratio = median(&worker_long) / median(&worker_short).max(0.001);
-    let ratio_from_request = median(&in_long) / median(&in_short).max(0.001);
-    Ok(json!({
-        "window": "the last full hour",
-        "events": data.hot_in_hour,
-        "first_delivery_ms_5_day_log": round2(median(&worker_long)),
-        "first_delivery_ms_1_hour_log": round2(median(&worker_short)),
-        "ratio": round2(ratio),
-        "from_request_ms_5_day_log": round2(median(&in_long)),
-        "from_request_ms_1_hour_log": round2(median(&in_short)),
-        "ratio_from_request": round2(ratio_from_request),
-        "target": 1.5,
-        "met": ratio <= 1.5,
-        "rounds": {
-            "worker_5_day_log": worker_long, "worker_1_hour_log": worker_short,
-            "request_5_day_log": in_long, "request_1_hour_log": in_short,
-        },
-    }))
 }
 
 // -------------------------------------------------------- 2 + 5. delivery
@@ -681,63 +681,57 @@ fn pump_stats(runtime: &LocalRuntime) -> PumpStats {
     runtime.stats.lock().map(|s| s.clone()).unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn measure_delivery(
-    opts: &BenchOptions,
-    base: &VecEnv,
-    aws: &aws_config::SdkConfig,
-    store: &MySqlStore,
-    runtime: &LocalRuntime,
-    receiver: &Receiver,
-    data: &Dataset,
-    proxies: &Proxies,
-) -> Result<Value> {
-    println!("==> 2. delivery rate: one job of every `hot` event in the log, end to end through the binaries");
-    let settings = base.settings()?;
-    // Warm-up: every process has started and connected once.
-    let warm = create_job(settings.clone(), aws, data, &data.hot, data.hour_from, data.hour_to).await?;
-    wait_for_end(store, &warm, Duration::from_secs(120)).await?;
+impl Lab {
+    async fn measure_delivery(&self, runtime: &LocalRuntime, proxies: &Proxies) -> Result<Value> {
+        let Self { opts, base, store, receiver, data, .. } = self;
+        println!("==> 2. delivery rate: one job of every `hot` event in the log, end to end through the binaries");
+        let api = self.api(base).await?;
+        let settings = &api.settings;
+        // Warm-up: every process has started and connected once.
+        let warm = self.create_job(&api, &data.hot, data.hour_from, data.hour_to).await?;
+        wait_for_end(store, &warm, Duration::from_secs(120)).await?;
 
-    let meter = CostMeter::start(store, runtime, proxies).await?;
-    let started = Instant::now();
-    let job = create_job(settings.clone(), aws, data, &data.hot, data.log_from - 60_000, data.log_to + 1_000).await?;
-    let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cost = meter.finish(store, runtime, proxies, &counters).await?;
-    let arrivals = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?;
-    if counters.events_delivered as usize != data.hot_in_log || arrivals.count != counters.events_delivered {
-        bail!(
-            "delivery job: {} delivered, {} arrived, {} expected",
-            counters.events_delivered,
-            arrivals.count,
-            data.hot_in_log
+        let meter = CostMeter::start(store, runtime, proxies).await?;
+        let started = Instant::now();
+        let job = self.create_job(&api, &data.hot, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let cost = meter.finish(store, runtime, proxies, &counters).await?;
+        let arrivals = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?;
+        if counters.events_delivered as usize != data.hot_in_log || arrivals.count != counters.events_delivered {
+            bail!(
+                "delivery job: {} delivered, {} arrived, {} expected",
+                counters.events_delivered,
+                arrivals.count,
+                data.hot_in_log
+            );
+        }
+        let rate = counters.events_delivered as f64 / elapsed;
+        let concurrency = settings.max_parallel_slices as usize * settings.delivery.concurrency;
+        let capacity = receiver_capacity(opts, receiver, data, concurrency).await?;
+        println!(
+            "    {} events in {elapsed:.2} s: {rate:.0} events/s; receiver capacity (wrk, {concurrency} connections) {:.0} req/s",
+            counters.events_delivered, capacity
         );
-    }
-    let rate = counters.events_delivered as f64 / elapsed;
-    let concurrency = settings.max_parallel_slices as usize * settings.delivery.concurrency;
-    let capacity = receiver_capacity(opts, receiver, data, concurrency).await?;
-    println!(
-        "    {} events in {elapsed:.2} s: {rate:.0} events/s; receiver capacity (wrk, {concurrency} connections) {:.0} req/s",
-        counters.events_delivered, capacity
-    );
 
-    let ratio = rate / capacity.max(1.0);
-    Ok(json!({
-        "delivery": {
-            "events": counters.events_delivered,
-            "records_scanned": counters.events_scanned,
-            "seconds": round2(elapsed),
-            "events_per_s": whole(rate),
-            "receiver_capacity_per_s": whole(capacity),
-            "vs_receiver": round2(ratio),
-            "concurrency": concurrency,
-            "slices": settings.max_parallel_slices,
-            "target_events_per_s": 10_000,
-            "target_vs_receiver": 0.5,
-            "met": rate >= 10_000.0 && ratio >= 0.5,
-        },
-        "cost": cost,
-    }))
+        let ratio = rate / capacity.max(1.0);
+        Ok(json!({
+            "delivery": {
+                "events": counters.events_delivered,
+                "records_scanned": counters.events_scanned,
+                "seconds": round2(elapsed),
+                "events_per_s": whole(rate),
+                "receiver_capacity_per_s": whole(capacity),
+                "vs_receiver": round2(ratio),
+                "concurrency": concurrency,
+                "slices": settings.max_parallel_slices,
+                "target_events_per_s": 10_000,
+                "target_vs_receiver": 0.5,
+                "met": rate >= 10_000.0 && ratio >= 0.5,
+            },
+            "cost": cost,
+        }))
+    }
 }
 
 /// Requests per second the receiver takes from wrk: the same signed payloads,
@@ -793,47 +787,43 @@ async fn receiver_capacity(
 
 // ---------------------------------------------------------- 4. parallel
 
-async fn measure_parallel(
-    opts: &BenchOptions,
-    base: &VecEnv,
-    aws: &aws_config::SdkConfig,
-    store: &MySqlStore,
-    receiver: &Receiver,
-    data: &Dataset,
-) -> Result<Value> {
-    println!("==> 4. parallel slices: one 24-hour replay, {:?} slices at once", opts.parallel);
-    let mut points = Vec::new();
-    let mut first_seconds = None;
-    for &k in &opts.parallel {
-        let env = base.with("MAX_PARALLEL_SLICES", k);
-        let started = Instant::now();
-        let job = create_job(env.settings()?, aws, data, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
-        let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
-        if counters.events_delivered as usize != data.hot_in_day || arrived != counters.events_delivered {
-            bail!(
-                "24-hour job: {} delivered, {arrived} arrived, {} expected",
-                counters.events_delivered,
-                data.hot_in_day
+impl Lab {
+    async fn measure_parallel(&self) -> Result<Value> {
+        let Self { opts, base, store, receiver, data, .. } = self;
+        println!("==> 4. parallel slices: one 24-hour replay, {:?} slices at once", opts.parallel);
+        let mut points = Vec::new();
+        let mut first_seconds = None;
+        for &k in &opts.parallel {
+            let api = self.api(&base.with("MAX_PARALLEL_SLICES", k)).await?;
+            let started = Instant::now();
+            let job = self.create_job(&api, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
+            let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
+            if counters.events_delivered as usize != data.hot_in_day || arrived != counters.events_delivered {
+                bail!(
+                    "24-hour job: {} delivered, {arrived} arrived, {} expected",
+                    counters.events_delivered,
+                    data.hot_in_day
+                );
+            }
+            let t1 = *first_seconds.get_or_insert(seconds);
+            println!(
+                "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}",
+                counters.events_delivered as f64 / seconds,
+                t1 / seconds
             );
+            points.push(json!({
+                "slices_at_once": k,
+                "seconds": round2(seconds),
+                "events": counters.events_delivered,
+                "records_scanned": counters.events_scanned,
+                "events_per_s": whole(counters.events_delivered as f64 / seconds),
+                "speedup": round2(t1 / seconds),
+            }));
         }
-        let t1 = *first_seconds.get_or_insert(seconds);
-        println!(
-            "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}",
-            counters.events_delivered as f64 / seconds,
-            t1 / seconds
-        );
-        points.push(json!({
-            "slices_at_once": k,
-            "seconds": round2(seconds),
-            "events": counters.events_delivered,
-            "records_scanned": counters.events_scanned,
-            "events_per_s": whole(counters.events_delivered as f64 / seconds),
-            "speedup": round2(t1 / seconds),
-        }));
+        Ok(Value::Array(points))
     }
-    Ok(Value::Array(points))
 }
 
 // ------------------------------------------------------------ 6. memory
@@ -846,58 +836,53 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-async fn measure_memory(
-    base: &VecEnv,
-    aws: &aws_config::SdkConfig,
-    store: &MySqlStore,
-    runtime: &LocalRuntime,
-    data: &Dataset,
-    proxies: &Proxies,
-) -> Result<Value> {
-    println!("==> 6. worker peak RSS: fresh worker processes, one slice over the whole log");
-    // Fresh processes, so the peak is this slice's.
-    let old = runtime.pids(WORKER);
-    for pid in &old {
-        runtime.signal(*pid, "KILL").await?;
-    }
-    let restarted = Instant::now();
-    loop {
-        let now = runtime.pids(WORKER);
-        if now.len() == old.len() && now.iter().all(|p| !old.contains(p)) {
-            break;
+impl Lab {
+    async fn measure_memory(&self, runtime: &LocalRuntime, proxies: &Proxies) -> Result<Value> {
+        let Self { base, store, data, .. } = self;
+        println!("==> 6. worker peak RSS: fresh worker processes, one slice over the whole log");
+        // Fresh processes, so the peak is this slice's.
+        let old = runtime.pids(WORKER);
+        for pid in &old {
+            runtime.signal(*pid, "KILL").await?;
         }
-        if restarted.elapsed() > Duration::from_secs(30) {
-            bail!("the workers were not restarted");
+        let restarted = Instant::now();
+        loop {
+            let now = runtime.pids(WORKER);
+            if now.len() == old.len() && now.iter().all(|p| !old.contains(p)) {
+                break;
+            }
+            if restarted.elapsed() > Duration::from_secs(30) {
+                bail!("the workers were not restarted");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().unwrap_or(0);
+        let api = self.api(&base.with("SLICE_SECONDS", (data.log_to - data.log_from) / 1_000 + 86_400)).await?;
+        let meter = CostMeter::start(store, runtime, proxies).await?;
+        let started = Instant::now();
+        let job = self.create_job(&api, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let counters = wait_for_end(store, &job, Duration::from_secs(900)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let cost = meter.finish(store, runtime, proxies, &counters).await?;
+        let peak_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().context("no worker pid")?;
+        let mb = peak_kb as f64 / 1_024.0;
+        println!(
+            "    {} records in one slice: peak RSS {mb:.1} MB (idle {:.1} MB), {:.0} records/s through the binary",
+            counters.events_scanned,
+            idle_kb as f64 / 1_024.0,
+            counters.events_scanned as f64 / seconds
+        );
+        Ok(json!({
+            "records_in_slice": counters.events_scanned,
+            "worker_peak_rss_mb": round2(mb),
+            "worker_idle_rss_mb": round2(idle_kb as f64 / 1_024.0),
+            "end_to_end_records_per_s": whole(counters.events_scanned as f64 / seconds),
+            "target_mb": 128,
+            "met": mb < 128.0,
+            "cost_of_this_job": cost,
+        }))
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().unwrap_or(0);
-    let one_slice = base.with("SLICE_SECONDS", (data.log_to - data.log_from) / 1_000 + 86_400);
-    let meter = CostMeter::start(store, runtime, proxies).await?;
-    let started = Instant::now();
-    let job =
-        create_job(one_slice.settings()?, aws, data, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
-    let counters = wait_for_end(store, &job, Duration::from_secs(900)).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let cost = meter.finish(store, runtime, proxies, &counters).await?;
-    let peak_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().context("no worker pid")?;
-    let mb = peak_kb as f64 / 1_024.0;
-    println!(
-        "    {} records in one slice: peak RSS {mb:.1} MB (idle {:.1} MB), {:.0} records/s through the binary",
-        counters.events_scanned,
-        idle_kb as f64 / 1_024.0,
-        counters.events_scanned as f64 / seconds
-    );
-    Ok(json!({
-        "records_in_slice": counters.events_scanned,
-        "worker_peak_rss_mb": round2(mb),
-        "worker_idle_rss_mb": round2(idle_kb as f64 / 1_024.0),
-        "end_to_end_records_per_s": whole(counters.events_scanned as f64 / seconds),
-        "target_mb": 128,
-        "met": mb < 128.0,
-        "cost_of_this_job": cost,
-    }))
 }
 
 // ----------------------------------------------------------------- output
