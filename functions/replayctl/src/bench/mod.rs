@@ -557,7 +557,7 @@ impl Lab {
         );
         let (long_api, short_api) = (self.api(&long).await?, self.api(&short).await?);
         // From the request, and from the worker picking up the slice (without the
-        // queue's delivery latency, which varies by 150 ms on LocalStack).
+        // queue's delivery latency and the API's work).
         let (mut in_long, mut in_short, mut worker_long, mut worker_short) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 1..=opts.rounds.max(5) {
