@@ -2,10 +2,20 @@
 # Every target that needs services brings them up first (idempotent).
 SHELL := /bin/bash
 ENV := source infra/local/env.sh &&
+LAB := target/debug/replay-lab
+# Integration tests wait on LocalStack, Kafka and slow receivers, not on the
+# CPU: more of them at once than the machine has cores.
+IT_THREADS ?= 4
 
-.PHONY: up down status build demo test unit lint fmt sam-build bench bench-tiny
+.PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny
 
-up:
+## The local stack: services, the host's build of the functions, template.yaml
+## deployed to LocalStack (`activity-replay-local`); prints the API URL.
+up: services build
+	$(ENV) $(LAB) deploy
+
+## Only the servers (MariaDB, Kafka, LocalStack with its host executor, DynamoDB Local).
+services:
 	infra/local/up.sh
 
 down:
@@ -17,16 +27,29 @@ status:
 build:
 	$(ENV) cargo build --workspace --bins
 
-## The main job: a local replay end to end (seed, register, replay, verify).
-demo: up build
-	$(ENV) target/debug/replayctl demo
+## The main job: a local replay end to end through API Gateway (deploy, seed, register, replay, verify).
+demo: services build
+	$(ENV) $(LAB) demo
 
-## Everything: formatting, lints, unit tests, integration and end-to-end tests,
-## then the Lambda build (sam build) and the checks on its binaries.
-test: up lint
+## Everything: formatting, lints, unit tests, the executor's tests, integration
+## and end-to-end tests through the deployed stack, then the Lambda build
+## (sam build) and the checks on its binaries.
+test: services lint
 	$(ENV) cargo build --workspace --bins --tests
-	$(ENV) cargo test --workspace --no-fail-fast
+	$(MAKE) unit executor-tests integration
 	$(MAKE) sam-build
+
+unit:
+	cargo test --workspace --lib --bins
+
+executor-tests:
+	$(ENV) "$$LOCALSTACK_VENV/bin/python" -m pytest -q infra/local/localstack-host-executor/tests
+
+## Each test deploys a stack of its own; broker_restart restarts the shared
+## broker, so it runs alone, after the others.
+integration:
+	$(ENV) cargo test -p replay-integration-tests --test it --no-fail-fast -- --test-threads $(IT_THREADS)
+	$(ENV) cargo test -p replay-integration-tests --test broker_restart
 
 ## `sam build` without Docker (arm64, cargo lambda + zig), then check that the
 ## bootstrap binaries load on provided.al2023 (glibc, architecture, libraries, size).
@@ -34,20 +57,17 @@ sam-build:
 	infra/sam/build.sh
 
 ## Benchmarks (release build, 1M-record log): bench/results.json, results.md, speedup.png.
-bench: up
+bench: services
 	$(ENV) cargo build --release --workspace --bins
 	bench/tools.sh
-	$(ENV) RUST_LOG=warn target/release/replayctl bench --bin-dir target/release --out bench
+	$(ENV) RUST_LOG=warn target/release/replay-lab bench --bin-dir target/release --out bench
 	bench/tools.sh plot bench
 
 ## The same command in a tiny configuration on the debug build (CI keeps it working).
-bench-tiny: up build
+bench-tiny: services build
 	bench/tools.sh
-	$(ENV) RUST_LOG=warn target/debug/replayctl bench --tiny --bin-dir target/debug --out bench/out/tiny
+	$(ENV) RUST_LOG=warn $(LAB) bench --tiny --bin-dir target/debug --out bench/out/tiny
 	bench/tools.sh plot bench/out/tiny
-
-unit:
-	cargo test --workspace --lib --bins
 
 lint:
 	cargo fmt --all --check

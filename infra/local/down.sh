@@ -20,5 +20,7 @@ services=("$@")
 for s in "${services[@]}"; do
   svc_pattern "$s" >/dev/null || die "unknown service '$s' (mariadb, kafka, localstack, dynamodb)"
   stop_svc "$s"
+  # LocalStack stops its functions' processes; any it could not are ended here.
+  [[ $s != localstack ]] || kill_orphan_bootstraps
 done
 for s in mariadb kafka localstack dynamodb; do status_line "$s"; done

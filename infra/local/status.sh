@@ -11,9 +11,8 @@ for s in mariadb kafka localstack dynamodb; do
   line=$(status_line "$s"); echo "$line"
   [[ $line == *" up "* ]] || rc=1
 done
-if command -v cargo-lambda >/dev/null; then
-  printf '%-11s %-5s %s\n' cargo-lambda ok "$(command -v cargo-lambda)"
-else
-  printf '%-11s %-5s %s\n' cargo-lambda missing "run infra/local/up.sh"
+# The SAM stacks on LocalStack and their functions' processes.
+if localstack_ok && [[ -x $LOCALSTACK_VENV/bin/python ]]; then
+  "$LOCALSTACK_VENV/bin/python" "$LOCAL_INFRA/stack.py" status || rc=1
 fi
 exit "$rc"   # non-zero when any server is down, for scripts

@@ -172,22 +172,36 @@ start_kafka() {
 }
 
 # --------------------------------------------------------- 4. LocalStack ---
+# The plugin's sources decide whether it is reinstalled.
+executor_src="$LOCAL_INFRA/localstack-host-executor"
+executor_hash() { find "$executor_src/src" "$executor_src/pyproject.toml" -type f -name '*.py' -o -name pyproject.toml | sort | xargs cat | sha256sum | cut -c1-12; }
+
 install_localstack() {
   local marker="$LOCALSTACK_VENV/.installed-$LOCALSTACK_VERSION"
-  [[ -f $marker ]] && return 0
-  # A server we did not start already answers (e.g. a fresh clone on a machine
-  # where another checkout runs it): skip the ~70 s pip install.
-  if ! our_pid localstack >/dev/null && localstack_ok; then return 0; fi
-  local py=$LOCALSTACK_PYTHON
-  command -v "$py" >/dev/null || py=python3
-  log "localstack: installing localstack-core $LOCALSTACK_VERSION with $($py --version 2>&1)"
-  rm -rf "$LOCALSTACK_VENV"
-  "$py" -m venv "$LOCALSTACK_VENV"
-  "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check \
-    -c "$LOCAL_INFRA/localstack/constraints.txt" \
-    "localstack-core[runtime]==$LOCALSTACK_VERSION" service_identity >"$LOCAL_LOGS/localstack-pip.log" 2>&1 ||
-    { tail -n 30 "$LOCAL_LOGS/localstack-pip.log" >&2; die "localstack: pip install failed"; }
-  touch "$marker"
+  if [[ ! -f $marker ]]; then
+    # A server we did not start already answers: skip the ~70 s pip install.
+    if ! our_pid localstack >/dev/null && localstack_ok; then return 0; fi
+    command -v "$LOCALSTACK_PYTHON" >/dev/null || die "localstack: $LOCALSTACK_PYTHON not found (Python 3.13 is needed; pyenv install 3.13.0)"
+    log "localstack: installing localstack-core $LOCALSTACK_VERSION with $("$LOCALSTACK_PYTHON" --version 2>&1)"
+    rm -rf "$LOCALSTACK_VENV"
+    "$LOCALSTACK_PYTHON" -m venv "$LOCALSTACK_VENV"
+    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check \
+      -c "$LOCAL_INFRA/localstack/constraints.txt" \
+      "localstack-core[runtime]==$LOCALSTACK_VERSION" service_identity pytest >"$LOCAL_LOGS/localstack-pip.log" 2>&1 ||
+      { tail -n 30 "$LOCAL_LOGS/localstack-pip.log" >&2; die "localstack: pip install failed"; }
+    touch "$marker"
+  fi
+  # The host executor plugin (LAMBDA_RUNTIME_EXECUTOR=host), reinstalled when it changes.
+  local plugin_marker="$LOCALSTACK_VENV/.host-executor-$(executor_hash)"
+  if [[ ! -f $plugin_marker ]]; then
+    log "localstack: installing the host executor plugin"
+    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$executor_src" \
+      >>"$LOCAL_LOGS/localstack-pip.log" 2>&1 || { tail -n 30 "$LOCAL_LOGS/localstack-pip.log" >&2; die "localstack: plugin install failed"; }
+    rm -f "$LOCALSTACK_VENV"/.host-executor-*
+    touch "$plugin_marker"
+    # A running LocalStack has the old plugin loaded.
+    if our_pid localstack >/dev/null; then stop_svc localstack; fi
+  fi
 }
 
 start_localstack() {
@@ -197,15 +211,20 @@ start_localstack() {
     rm -f "$(pidfile localstack)"
     return 0
   fi
-  mkdir -p "$STATE/localstack"
+  kill_orphan_bootstraps
+  mkdir -p "$STATE/localstack" "$HOST_EXECUTOR_PID_DIR"
   log "localstack: starting (services: ${LOCALSTACK_SERVICES:-all})"
-  # No Docker, no DNS server, no analytics, no cert download; path-style queue URLs.
+  # No Docker, no DNS server, no analytics, no cert download; path-style
+  # queue URLs; Lambda functions run as host processes by the plugin; the SQS
+  # event source polls again within a second after an empty receive.
   start_bg localstack "$LOCAL_LOGS/localstack.log" env \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$STATE/localstack" \
     GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" GATEWAY_SERVER=hypercorn \
     DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
     SQS_ENDPOINT_STRATEGY=path LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT" \
     SERVICES="$LOCALSTACK_SERVICES" \
+    LAMBDA_RUNTIME_EXECUTOR=host HOST_EXECUTOR_PID_DIR="$HOST_EXECUTOR_PID_DIR" \
+    LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1 \
     "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main
 }
 
@@ -238,10 +257,12 @@ start_dynamodb() {
   fi
   local dir; dir=$(dynamodb_jar_dir) || die "dynamodb: DynamoDBLocal.jar missing under $DYNAMODB_HOME"
   log "dynamodb: starting"
-  # cwd = STATE dir so nothing is written into the npm package.
+  # cwd = STATE dir so nothing is written into the npm package. -sharedDb: one
+  # database whatever the credentials (the functions get LocalStack's assumed-
+  # role keys, the tests and tools "test"; DynamoDB Local would keep them apart).
   (cd "$DYNAMODB_HOME" && start_bg dynamodb "$LOCAL_LOGS/dynamodb.log" \
     java "-Xmx$DYNAMODB_HEAP" -Djava.awt.headless=true -Djava.library.path="$dir/DynamoDBLocal_lib" \
-    -jar "$dir/DynamoDBLocal.jar" -inMemory -port "$DYNAMODB_PORT" -disableTelemetry)
+    -jar "$dir/DynamoDBLocal.jar" -inMemory -sharedDb -port "$DYNAMODB_PORT" -disableTelemetry)
 }
 
 # ------------------------------------------------------- 6. cargo-lambda ---
@@ -286,7 +307,6 @@ install_dynamodb
 start_dynamodb
 install_localstack
 start_localstack
-install_cargo_lambda
 
 wait_healthy mariadb 60 "$LOCAL_LOGS/mariadb.log"
 setup_mariadb

@@ -1,23 +1,22 @@
-//! The HTTP API through the function binaries: contract section 2's codes,
+//! The HTTP API through LocalStack's API Gateway: contract section 2's codes,
 //! tenant isolation, and a replay end to end over HTTP.
 
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replayctl::client::ApiClient;
-use replay_integration_tests::replayctl::receiver::Receiver;
-use replay_integration_tests::replayctl::seed::{plan_records, SeedKind, SeedPlan};
+use replay_integration_tests::replay_lab::receiver::Receiver;
+use replay_integration_tests::replay_lab::seed::{plan_records, SeedKind, SeedPlan};
 use replay_integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test]
-async fn api_end_to_end_through_the_function_binaries() -> anyhow::Result<()> {
-    let stack = TestStack::new(4).await?;
+async fn api_end_to_end_through_api_gateway() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(4).await?;
+    stack.deploy().await?;
     let receiver = Receiver::start(0).await?;
-    let runtime = start_runtime(&stack, 2, Duration::from_secs(60)).await?;
-    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let globex = create_tenant(&stack.store, "test-pepper", "globex").await?;
-    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let globex = create_tenant(&stack.store, PEPPER, "globex").await?;
+    let api = stack.api(&acme.api_key);
     let other = api.with_key(&globex.api_key);
 
     // Webhooks: create (secret once), get (no secret), isolation.
@@ -100,7 +99,6 @@ async fn api_end_to_end_through_the_function_binaries() -> anyhow::Result<()> {
     // Cancel of an ended job leaves it as it was; a new job can start.
     let cancelled = api.cancel(&job_id).await?;
     assert_eq!(cancelled["state"], "COMPLETED");
-    runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())
 }

@@ -1,14 +1,13 @@
-//! Issue 4: tenant isolation on every endpoint, every error code, SSRF
-//! attempts, Twitter dates, idempotent create, one active job, rate limit,
-//! key revocation, 503 while MySQL is down. All over HTTP through the API
-//! function binary.
+//! Tenant isolation on every endpoint, every error code, SSRF attempts,
+//! Twitter dates, idempotent create, one active job, rate limit, key
+//! revocation, 503 while MySQL is down. All over HTTP through LocalStack's
+//! API Gateway and the deployed API function.
 
+use replay_client::ApiReply;
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replayctl::client::{ApiClient, ApiReply};
 use replay_integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
-use std::time::Duration;
 
 fn code(r: &ApiReply) -> (u16, Option<&str>) {
     (r.status.as_u16(), r.error_code())
@@ -17,12 +16,12 @@ fn code(r: &ApiReply) -> (u16, Option<&str>) {
 #[tokio::test]
 async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     let mut stack = TestStack::new(1).await?;
-    stack.set("RATE_LIMIT_REPLAYS", "2");
-    // No workers: jobs stay active, so the one-active-job rule can be seen.
-    let runtime = start_runtime(&stack, 0, Duration::from_secs(30)).await?;
-    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let globex = create_tenant(&stack.store, "test-pepper", "globex").await?;
-    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    // No slice is worked on: jobs stay active, so the one-active-job rule can be seen.
+    stack.set("RATE_LIMIT_REPLAYS", "2").parameter("SliceProcessingEnabled", "false");
+    stack.deploy().await?;
+    let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let globex = create_tenant(&stack.store, PEPPER, "globex").await?;
+    let api = stack.api(&acme.api_key);
     let other = api.with_key(&globex.api_key);
     let hook = api.create_webhook("http://127.0.0.1:9/hook").await?;
     let id = hook["id"].as_str().unwrap_or_default().to_owned();
@@ -59,7 +58,7 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
         assert_eq!(code(&r), (401, Some("unauthorized")), "{label}");
     }
     assert_eq!(code(&anonymous.call(Method::GET, "/v1/nothing", None, &[]).await?), (401, Some("unauthorized")));
-    let second_key = replay_core::services::api::create_api_key(&stack.store, "test-pepper", &acme.tenant_id).await?;
+    let second_key = replay_core::services::api::create_api_key(&stack.store, PEPPER, &acme.tenant_id).await?;
     let rotated = api.with_key(&second_key);
     assert_eq!(rotated.get_webhook(&id).await?["id"], id.as_str(), "two keys work at once");
     let key_id = replay_core::domain::apikey::key_id(&acme.api_key).unwrap_or_default().to_owned();
@@ -126,7 +125,6 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     // The OpenAPI document is served without a key.
     let doc = anonymous.call(Method::GET, "/v1/openapi.json", None, &[]).await?.expect(200)?;
     assert_eq!(doc["openapi"], "3.0.3");
-    runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())
 }
@@ -135,9 +133,9 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
 async fn webhook_urls_that_point_inside_are_refused() -> anyhow::Result<()> {
     let mut stack = TestStack::new(1).await?;
     stack.set("ALLOW_PRIVATE_WEBHOOK_URLS", "false");
-    let runtime = start_runtime(&stack, 1, Duration::from_secs(30)).await?;
-    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    stack.deploy().await?;
+    let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&acme.api_key);
     for url in [
         "https://127.0.0.1/hook",
         "https://[::1]/hook",
@@ -153,7 +151,6 @@ async fn webhook_urls_that_point_inside_are_refused() -> anyhow::Result<()> {
         let r = api.call(Method::POST, "/v1/webhooks", Some(json!({ "url": url })), &[]).await?;
         assert_eq!(code(&r), (400, Some("invalid_request")), "{url}: {}", r.body);
     }
-    runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())
 }
@@ -161,11 +158,11 @@ async fn webhook_urls_that_point_inside_are_refused() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_api_answers_503_json_while_mysql_is_down() -> anyhow::Result<()> {
     let mut stack = TestStack::new(1).await?;
-    let acme = create_tenant(&stack.store, "test-pepper", "acme").await?;
+    let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
     // Nothing listens there: every query fails to connect.
-    stack.set("DATABASE_URL", "mysql://replay:replay@127.0.0.1:1/nothing");
-    let runtime = start_runtime(&stack, 1, Duration::from_secs(30)).await?;
-    let api = ApiClient::new(&runtime.api_url, &acme.api_key);
+    stack.spec.database_url = "mysql://replay:replay@127.0.0.1:1/nothing".into();
+    stack.deploy().await?;
+    let api = stack.api(&acme.api_key);
     let r = api.call(Method::POST, "/v1/webhooks", Some(json!({"url": "http://127.0.0.1:9/x"})), &[]).await?;
     assert_eq!(code(&r), (503, Some("unavailable")), "{}", r.body);
     assert!(r.retry_after.is_some());
@@ -173,7 +170,6 @@ async fn the_api_answers_503_json_while_mysql_is_down() -> anyhow::Result<()> {
     assert!(!text.contains("127.0.0.1:1") && !text.contains("mysql"), "no internals leak: {text}");
     let webhooks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks").fetch_one(stack.store.pool()).await?;
     assert_eq!(webhooks, 0, "nothing partial was written");
-    runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())
 }

@@ -1,11 +1,11 @@
-//! Replay correctness with the worker's real adapters, in process.
+//! Replay correctness end to end: API Gateway, the API function, SQS and the
+//! event source mapping, the worker, on a tricky log.
 
-use replay_core::domain::ids::{EventTime, JobId, WebhookId};
-use replay_core::domain::job::JobState;
+use replay_core::domain::job::{JobState, JobView};
 use replay_core::domain::partitioner::partition_for_key;
-use replay_core::services::api::{create_tenant, CreateWebhook};
-use replay_integration_tests::replayctl::receiver::Receiver;
-use replay_integration_tests::replayctl::seed::{Manifest, SeedKind};
+use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_lab::receiver::Receiver;
+use replay_integration_tests::replay_lab::seed::{Manifest, SeedKind};
 use replay_integration_tests::*;
 use std::time::Duration;
 
@@ -50,14 +50,12 @@ pub fn tricky_log(me: &str, other: &str, from: i64, to: i64) -> Manifest {
 
 #[tokio::test]
 async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Result<()> {
-    let stack = TestStack::new(3).await?;
-    let api = stack.api().await?;
-    let worker = stack.worker().await?;
+    let mut stack = TestStack::new(3).await?;
+    stack.deploy().await?;
     let receiver = Receiver::start(0).await?;
-    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url("me") }).await?;
-    receiver.register("me", hook.secret.as_deref().unwrap_or_default());
-    let me = hook.id.as_str().to_owned();
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
+    let me = webhook_to(&api, &receiver, "me").await?;
 
     let from = (now_ms() - 10 * HOUR) / HOUR * HOUR;
     let to = from + 3 * HOUR;
@@ -69,25 +67,21 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     );
     assert!(!expected.contains("straddles-from") && !expected.contains("at-to-1"));
 
-    let job =
-        api.create_replay(&tenant.tenant_id, &WebhookId(me.clone()), EventTime(from), EventTime(to), None).await?;
-    assert_eq!(job.state, JobState::Open);
-    assert_eq!(job.progress.slices_total, 3);
-    let job_id = job.job_id.clone();
-    stack
-        .drain_in_process(&worker, Duration::from_secs(90), async || receiver.stats("me").status_events.len() == 1)
+    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
+    assert_eq!(job["state"], "OPEN");
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    eventually(Duration::from_secs(90), "the status event", async || receiver.stats("me").status_events.len() == 1)
         .await?;
 
     let stats = receiver.stats("me");
-    let received: std::collections::HashSet<String> =
-        stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
-    assert_eq!(received, expected, "exactly the window's events");
+    assert_eq!(stats.received(), expected, "exactly the window's events");
     assert_eq!(stats.repeats(), 0, "each event once");
     assert_eq!(stats.signature_failures, 0);
     assert_eq!(stats.replay_job_ids.keys().collect::<Vec<_>>(), vec![job_id.as_str()]);
 
-    let view = stack.store.job_view(None, &JobId(job_id.to_string())).await?.expect("job");
+    let view: JobView = serde_json::from_value(api.job(&job_id).await?)?;
     assert_eq!(view.state, JobState::Completed);
+    assert_eq!(view.progress.slices_total, 3);
     let c = view.progress.counters;
     assert_eq!(c.events_delivered as usize, expected.len());
     assert_eq!(c.malformed, 2);

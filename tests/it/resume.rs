@@ -3,28 +3,30 @@
 //! checkpoint is delivered again (with the same webhook-id).
 
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replayctl::client::ApiClient;
-use replay_integration_tests::replayctl::local::WORKER;
-use replay_integration_tests::replayctl::receiver::{Faults, Receiver};
-use replay_integration_tests::replayctl::seed::SeedKind;
+use replay_integration_tests::replay_lab::receiver::{Faults, Receiver};
+use replay_integration_tests::replay_lab::seed::SeedKind;
+use replay_integration_tests::replay_lab::stack::signal;
 use replay_integration_tests::*;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
-    let mut stack = TestStack::with_queue(2, 5, 10).await?;
+    let mut stack = TestStack::new(2).await?;
     let interval = 200;
-    stack.set("CHECKPOINT_EVERY_EVENTS", &interval.to_string());
-    stack.set("CHECKPOINT_EVERY_MS", "60000");
-    stack.set("LEASE_TTL_MS", "3000");
-    stack.set("DELIVERY_CONCURRENCY", "4");
-    stack.set("SLICE_SECONDS", "86400");
+    stack
+        .set("CHECKPOINT_EVERY_EVENTS", &interval.to_string())
+        .set("CHECKPOINT_EVERY_MS", "60000")
+        .set("LEASE_TTL_MS", "3000")
+        .set("DELIVERY_CONCURRENCY", "4")
+        .set("SLICE_SECONDS", "86400")
+        .parameter("SliceQueueVisibilityTimeoutSeconds", "5")
+        .parameter("SliceMaxReceiveCount", "10");
+    stack.deploy().await?;
     let receiver = Receiver::start(0).await?;
     // Slow enough that the kill lands mid-slice.
     receiver.set_faults(Faults { delay: Duration::from_millis(2), ..Faults::default() });
-    let runtime = start_runtime(&stack, 1, Duration::from_secs(8)).await?;
-    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
     let me = webhook_to(&api, &receiver, "me").await?;
 
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
@@ -47,8 +49,8 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
         assert!(started.elapsed() < Duration::from_secs(60), "replay did not get going");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let pid = runtime.pids(WORKER)[0];
-    runtime.signal(pid, "KILL").await?;
+    let pid = stack.worker_pids().await?[0];
+    signal(pid, "KILL").await?;
     let at_kill = receiver.stats("me").unique();
     assert!(at_kill < expected.len(), "the kill landed before the end");
 
@@ -61,8 +63,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     // Resumed, not restarted: at most the records since the last checkpoint
     // (one interval plus one batch) came again.
     assert!(stats.repeats() <= 2 * interval, "redelivered {} after the kill at {at_kill}", stats.repeats());
-    assert!(runtime.pids(WORKER).first() != Some(&pid), "the worker process was restarted");
-    runtime.shutdown().await;
+    assert!(!stack.worker_pids().await?.contains(&pid), "the worker process was replaced");
     stack.cleanup().await;
     Ok(())
 }
@@ -73,7 +74,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
 #[tokio::test]
 async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
     use rand::Rng;
-    let mut stack = TestStack::with_queue(2, 4, 50).await?;
+    let mut stack = TestStack::new(2).await?;
     let interval = 500u64;
     for (k, v) in [
         ("CHECKPOINT_EVERY_EVENTS", interval.to_string()),
@@ -81,17 +82,21 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
         ("LEASE_TTL_MS", "2000".to_string()),
         ("SLICE_SECONDS", "3600".to_string()),
         ("MAX_PARALLEL_SLICES", "2".to_string()),
-        ("WORKER_TIME_BUDGET_MS", "4000".to_string()),
         ("DEADLINE_MARGIN_MS", "1000".to_string()),
         ("STALE_AFTER_MS", "5000".to_string()),
         ("MAX_SLICE_RESTARTS", "100".to_string()),
     ] {
         stack.set(k, &v);
     }
+    // Five-second invocations: slices continue in new messages between kills.
+    stack
+        .parameter("WorkerTimeoutSeconds", "5")
+        .parameter("SliceQueueVisibilityTimeoutSeconds", "5")
+        .parameter("SliceMaxReceiveCount", "50");
+    stack.deploy().await?;
     let receiver = Receiver::start(0).await?;
-    let runtime = start_runtime(&stack, 2, Duration::from_secs(6)).await?;
-    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
     let me = webhook_to(&api, &receiver, "me").await?;
 
     let from = (now_ms() - 8 * HOUR) / HOUR * HOUR;
@@ -125,9 +130,9 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let pids = runtime.pids(WORKER);
+        let pids = stack.worker_pids().await?;
         if let Some(&pid) = pids.get(rand::thread_rng().gen_range(0..pids.len().max(1))) {
-            runtime.signal(pid, "KILL").await?;
+            signal(pid, "KILL").await?;
             kills += 1;
         }
     }
@@ -149,7 +154,6 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
     assert_eq!(lost, 0, "nothing lost");
     assert_eq!(received.len(), expected.len());
     assert!(stats.repeats() <= kills * 2 * interval, "{} repeats for {kills} kills", stats.repeats());
-    runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())
 }
@@ -159,7 +163,7 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
 /// its fenced writes are rejected and it stops.
 #[tokio::test]
 async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
-    let mut stack = TestStack::with_queue(1, 30, 50).await?;
+    let mut stack = TestStack::new(1).await?;
     let interval = 100;
     for (k, v) in [
         ("CHECKPOINT_EVERY_EVENTS", "100"),
@@ -170,11 +174,13 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     ] {
         stack.set(k, v);
     }
+    // The frozen process must outlive the recovery (the executor kills it at its timeout).
+    stack.parameter("WorkerTimeoutSeconds", "120").parameter("SliceQueueVisibilityTimeoutSeconds", "150");
+    stack.deploy().await?;
     let receiver = Receiver::start(0).await?;
     receiver.set_faults(Faults { delay: Duration::from_millis(3), ..Faults::default() });
-    let mut runtime = start_runtime(&stack, 1, Duration::from_secs(8)).await?;
-    let tenant = create_tenant(&stack.store, "test-pepper", "acme").await?;
-    let api = ApiClient::new(&runtime.api_url, &tenant.api_key);
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
     let me = webhook_to(&api, &receiver, "me").await?;
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
     let to = from + 2 * HOUR;
@@ -189,16 +195,25 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
         assert!(started.elapsed() < Duration::from_secs(60), "replay did not get going");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let frozen = runtime.pids(WORKER)[0];
-    runtime.signal(frozen, "STOP").await?;
+    let frozen = stack.worker_pids().await?[0];
+    signal(frozen, "STOP").await?;
     let frozen_at = Instant::now();
-    runtime.add_instance(WORKER);
-
-    let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
+    // The schedule is off in tests: sweep every second until the job ends;
+    // the stale slice's new message goes to a new execution environment.
+    let sweeping = async {
+        loop {
+            let _ = stack.sweep().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let done = tokio::select! {
+        done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}) => done?,
+        _ = sweeping => unreachable!(),
+    };
     let recovered_in = frozen_at.elapsed();
     assert_eq!(done["state"], "COMPLETED", "{done}");
     let at_wake = receiver.stats("me");
-    runtime.signal(frozen, "CONT").await?;
+    signal(frozen, "CONT").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = receiver.stats("me");
     let late = after.requests - at_wake.requests;
@@ -208,7 +223,6 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let job_after = api.job(&job_id).await?;
     assert_eq!(job_after["progress"], done["progress"], "the woken worker's stale progress was fenced out");
     assert_eq!(job_after["state"], "COMPLETED");
-    runtime.shutdown().await;
     stack.cleanup().await;
     Ok(())
 }

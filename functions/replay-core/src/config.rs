@@ -5,13 +5,63 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Kafka connection settings; extra `librdkafka` properties can be passed as
-/// `KAFKA_PROPERTIES="security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,..."`.
+/// `KAFKA_PROPERTIES="security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,..."`
+/// and SASL credentials, whole, as `KAFKA_SASL_USERNAME` / `KAFKA_SASL_PASSWORD`.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     pub brokers: String,
     pub topic: String,
     pub extra: Vec<(String, String)>,
+    pub sasl: Option<SaslCredentials>,
 }
+
+impl KafkaConfig {
+    /// Brokers and topic only (plaintext, no extra properties).
+    pub fn plain(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self { brokers: brokers.into(), topic: topic.into(), extra: Vec::new(), sasl: None }
+    }
+}
+
+#[derive(Clone)]
+pub struct SaslCredentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+impl std::fmt::Debug for SaslCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslCredentials").field("username", &self.username).field("password", &self.password).finish()
+    }
+}
+
+/// A credential: whole, never printed (Debug and Display show `<redacted>`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Properties that carry credentials: only through KAFKA_SASL_* (whole, never split).
+const CREDENTIAL_PROPERTIES: &[&str] =
+    &["sasl.password", "sasl.username", "ssl.key.password", "sasl.oauthbearer.client.secret"];
 
 /// How deliveries behave (contract section 3).
 #[derive(Debug, Clone)]
@@ -90,6 +140,70 @@ impl<const N: usize> Env for [(&str, &str); N] {
     }
 }
 
+impl Env for Vec<(String, String)> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+}
+
+/// Settings an operator may give in `REPLAY_SETTINGS` (the template's
+/// `SettingsOverrides`): tuning only, never credentials or addresses.
+pub const TUNABLE: &[&str] = &[
+    "ALLOW_PRIVATE_WEBHOOK_URLS",
+    "CHECKPOINT_EVERY_EVENTS",
+    "CHECKPOINT_EVERY_MS",
+    "CHECKPOINT_TTL_HOURS",
+    "CIRCUIT_BREAK_AFTER",
+    "CIRCUIT_MAX_PAUSES",
+    "CIRCUIT_PAUSE_MS",
+    "DEADLINE_MARGIN_MS",
+    "DEDUP_LOOKBACK_SECONDS",
+    "DELIVERY_BACKOFF_BASE_MS",
+    "DELIVERY_BACKOFF_MAX_MS",
+    "DELIVERY_RETRY_AFTER_MAX_MS",
+    "HEARTBEAT_EVERY_MS",
+    "LEASE_TTL_MS",
+    "MAX_DEDUP_BYTES",
+    "MAX_SLICE_RESTARTS",
+    "RATE_LIMIT_REPLAYS",
+    "RATE_LIMIT_WINDOW_SECONDS",
+    "STALE_AFTER_MS",
+];
+
+/// The process environment with `REPLAY_SETTINGS="NAME=VALUE NAME=VALUE"`
+/// laid over it (docs/configuration.md).
+pub struct LayeredEnv<'a> {
+    base: &'a dyn Env,
+    overrides: Vec<(String, String)>,
+}
+
+impl<'a> LayeredEnv<'a> {
+    pub fn new(base: &'a dyn Env) -> Result<Self> {
+        let mut overrides = Vec::new();
+        for pair in base.get("REPLAY_SETTINGS").unwrap_or_default().split_whitespace() {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("REPLAY_SETTINGS entry `{pair}` is not NAME=VALUE")))?;
+            if !TUNABLE.contains(&name) {
+                return Err(Error::Config(format!(
+                    "REPLAY_SETTINGS names `{name}`, which is not a tuning setting (docs/configuration.md)"
+                )));
+            }
+            if base.get(name).is_some() {
+                return Err(Error::Config(format!("{name} is set both directly and in REPLAY_SETTINGS")));
+            }
+            overrides.push((name.to_owned(), value.to_owned()));
+        }
+        Ok(Self { base, overrides })
+    }
+}
+
+impl Env for LayeredEnv<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.overrides.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| self.base.get(name))
+    }
+}
+
 fn required(env: &dyn Env, name: &str) -> Result<String> {
     env.get(name).ok_or_else(|| Error::Config(format!("missing environment variable {name}")))
 }
@@ -112,16 +226,26 @@ impl Settings {
         Self::from(&ProcessEnv)
     }
 
-    pub fn from(env: &dyn Env) -> Result<Self> {
+    pub fn from(base: &dyn Env) -> Result<Self> {
+        let layered = LayeredEnv::new(base)?;
+        let env: &dyn Env = &layered;
         let extra = env
             .get("KAFKA_PROPERTIES")
             .map(|raw| {
                 raw.split(',')
                     .filter(|kv| !kv.trim().is_empty())
                     .map(|kv| {
-                        kv.split_once('=')
-                            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                            .ok_or_else(|| Error::Config(format!("KAFKA_PROPERTIES entry `{kv}` is not key=value")))
+                        let (k, v) = kv.split_once('=').ok_or_else(|| {
+                            // Only the key is named: an entry could be half a credential.
+                            Error::Config("a KAFKA_PROPERTIES entry is not key=value".into())
+                        })?;
+                        let k = k.trim();
+                        if CREDENTIAL_PROPERTIES.contains(&k) {
+                            return Err(Error::Config(format!(
+                                "KAFKA_PROPERTIES must not carry {k}: use KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD"
+                            )));
+                        }
+                        Ok((k.to_owned(), v.trim().to_owned()))
                     })
                     .collect::<Result<Vec<_>>>()
             })
@@ -141,6 +265,17 @@ impl Settings {
                 brokers: required(env, "KAFKA_BROKERS")?,
                 topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
                 extra,
+                sasl: match (env.get("KAFKA_SASL_USERNAME"), env.get("KAFKA_SASL_PASSWORD")) {
+                    (Some(username), Some(password)) => {
+                        Some(SaslCredentials { username, password: Secret::new(password) })
+                    }
+                    (None, None) => None,
+                    _ => {
+                        return Err(Error::Config(
+                            "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set together".into(),
+                        ))
+                    }
+                },
             },
             queue_url: required(env, "SLICE_QUEUE_URL")?,
             checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
@@ -206,6 +341,22 @@ mod tests {
         let env = [("DATABASE_URL", "x")];
         let err = Settings::from(&env).unwrap_err().to_string();
         assert!(err.contains("KAFKA_BROKERS"), "{err}");
+    }
+
+    #[test]
+    fn replay_settings_overlay_tuning_only() {
+        let mut env: Vec<(String, String)> = MINIMAL.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.push(("REPLAY_SETTINGS".into(), "LEASE_TTL_MS=7000 HEARTBEAT_EVERY_MS=700".into()));
+        let s = Settings::from(&env).unwrap();
+        assert_eq!(s.worker.lease_ttl, Duration::from_millis(7000));
+        assert_eq!(s.worker.heartbeat_every, Duration::from_millis(700));
+        for bad in ["DATABASE_URL=mysql://x", "NOPE=1", "LEASE_TTL_MS", "HEARTBEAT_EVERY_MS=1"] {
+            let mut env = env.clone();
+            env.retain(|(k, _)| k != "REPLAY_SETTINGS");
+            env.push(("HEARTBEAT_EVERY_MS".into(), "500".into()));
+            env.push(("REPLAY_SETTINGS".into(), bad.into()));
+            assert!(Settings::from(&env).is_err(), "{bad}");
+        }
     }
 
     #[test]

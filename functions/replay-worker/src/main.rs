@@ -8,20 +8,10 @@ use replay_core::services::worker::{handle_message, WorkerContext};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{error, warn};
 
-/// Time budget when the runtime gives no usable deadline (cargo lambda watch
-/// sends a fixed non-epoch value).
-fn budget_fallback() -> Duration {
-    let ms = std::env::var("WORKER_TIME_BUDGET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(60_000);
-    Duration::from_millis(ms)
-}
-
+/// The invocation's deadline (epoch ms from the Runtime API) as an Instant.
 fn deadline_of(deadline_epoch_ms: u64) -> Instant {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    if deadline_epoch_ms > now_ms {
-        Instant::now() + Duration::from_millis(deadline_epoch_ms - now_ms)
-    } else {
-        Instant::now() + budget_fallback()
-    }
+    Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
 }
 
 async fn handler(ctx: &WorkerContext, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

@@ -1,22 +1,17 @@
-//! replayctl: operate activity-replay (tenants, keys, webhooks, replays) and
-//! run it locally (setup, seed, functions with their event sources, demo).
+//! replayctl: operate a deployed activity-replay: tenants and keys (against
+//! its database), webhooks and replays (through its HTTP API). Local tooling
+//! (deploying to LocalStack, seeding, the demo, benchmarks) is `replay-lab`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use replay_client::ApiClient;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::services::api::{create_api_key, create_tenant};
-use replayctl::bench::{self, BenchOptions};
-use replayctl::client::ApiClient;
-use replayctl::demo::{self, DemoOptions};
-use replayctl::local::{LocalRuntime, RuntimeOptions};
-use replayctl::stack::StackEnv;
-use replayctl::{seed, setup};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "replayctl", version, about = "Operate and run activity-replay")]
+#[command(name = "replayctl", version, about = "Operate a deployed activity-replay")]
 struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
@@ -29,11 +24,6 @@ struct Cli {
 enum Command {
     /// Apply the SQL migrations in migrations/ (run at deploy, never at cold start).
     Migrate,
-    /// Create the schema, topic, queue + DLQ and checkpoint table (local stack).
-    Setup {
-        #[arg(long, default_value_t = 8)]
-        partitions: i32,
-    },
     /// Tenants (operator).
     Tenant {
         #[command(subcommand)]
@@ -60,78 +50,12 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Seed the delivery log with realistic data for the given webhooks.
-    Seed {
-        #[arg(long, default_value_t = 200_000)]
-        events: usize,
-        /// Webhook ids (the first gets the most events); random ids fill up to --webhooks.
-        #[arg(long = "webhook-id")]
-        webhook_ids: Vec<String>,
-        #[arg(long, default_value_t = 50)]
-        webhooks: usize,
-        #[arg(long, default_value_t = 5)]
-        days: i64,
-    },
-    /// Run the functions under cargo lambda watch with local event sources until Ctrl-C.
-    Run {
-        #[command(flatten)]
-        local: LocalArgs,
-    },
-    /// The end-to-end demo: seed, register, replay, verify.
-    Demo {
-        #[arg(long, default_value_t = 200_000)]
-        events: usize,
-        #[arg(long, default_value_t = 50)]
-        webhooks: usize,
-        #[arg(long, default_value_t = 5)]
-        days: i64,
-        #[arg(long, default_value_t = 12)]
-        window_hours: i64,
-        #[arg(long, default_value_t = 8)]
-        partitions: i32,
-        #[arg(long, default_value_t = 3600)]
-        slice_seconds: i64,
-        #[arg(long, default_value_t = 600)]
-        timeout_seconds: u64,
-        #[command(flatten)]
-        local: LocalArgs,
-    },
-    /// Benchmarks against the raw limits, side by side (docs/performance.md).
-    /// Writes results.json and results.md into --out.
-    Bench {
-        /// The small configuration CI runs to keep the command working.
-        #[arg(long)]
-        tiny: bool,
-        /// Records in the delivery log (default: 1,000,000; tiny: 20,000).
-        #[arg(long)]
-        records: Option<usize>,
-        /// Directory of the built function binaries (default: target/release; tiny: target/debug).
-        #[arg(long)]
-        bin_dir: Option<PathBuf>,
-        /// Output directory (default: bench; tiny: bench/out/tiny).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A function setting for this run, NAME=VALUE (repeatable), e.g.
-        /// --set CHECKPOINT_EVERY_EVENTS=20000.
-        #[arg(long = "set", value_parser = parse_setting)]
-        settings: Vec<(String, String)>,
-    },
-}
-
-#[derive(clap::Args)]
-struct LocalArgs {
-    #[arg(long, default_value_t = 9000)]
-    port: u16,
-    #[arg(long, default_value_t = 4)]
-    workers: usize,
-    /// Directory of the built function binaries.
-    #[arg(long, default_value = "target/debug")]
-    bin_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
 struct ApiArgs {
-    #[arg(long, env = "REPLAY_API_URL", default_value = "http://127.0.0.1:9000/lambda-url/replay-api")]
+    /// The API's base URL: the stack's ApiUrl output (`make up` prints the local one).
+    #[arg(long, env = "REPLAY_API_URL")]
     api_url: String,
     #[arg(long, env = "REPLAY_API_KEY", default_value = "")]
     api_key: String,
@@ -207,34 +131,20 @@ async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Migrate => {
-            let env = StackEnv::from_env()?;
-            setup::migrate(&env.database_url).await?;
+            let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
+            store.migrate().await.context("applying migrations")?;
             println!("migrations applied");
         }
-        Command::Setup { partitions } => {
-            let env = StackEnv::from_env()?;
-            let aws = env.aws().await;
-            setup::migrate(&env.database_url).await?;
-            setup::create_topic(&env.kafka, partitions).await?;
-            let (queue, dlq) = setup::create_queue(&aws_sdk_sqs::Client::new(&aws), &env.queue_name, 120, 5).await?;
-            setup::create_table(&aws_sdk_dynamodb::Client::new(&aws), &env.table).await?;
-            print(
-                json,
-                &serde_json::json!({"topic": env.kafka.topic, "queue_url": queue, "dlq_url": dlq, "table": env.table}),
-            );
-        }
         Command::Tenant { command: TenantCommand::Create { name } } => {
-            let env = StackEnv::from_env()?;
-            let store = MySqlStore::connect(&env.database_url).await?;
-            let created = create_tenant(&store, &env.pepper, &name).await?;
+            let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
+            let created = create_tenant(&store, &operator_env("API_KEY_PEPPER")?, &name).await?;
             print(json, &serde_json::to_value(created)?);
         }
         Command::Key { command } => {
-            let env = StackEnv::from_env()?;
-            let store = MySqlStore::connect(&env.database_url).await?;
+            let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             match command {
                 KeyCommand::Create { tenant } => {
-                    let key = create_api_key(&store, &env.pepper, &tenant.as_str().into()).await?;
+                    let key = create_api_key(&store, &operator_env("API_KEY_PEPPER")?, &tenant.as_str().into()).await?;
                     print(json, &serde_json::json!({"tenant_id": tenant, "api_key": key}));
                 }
                 KeyCommand::Revoke { key_id } => {
@@ -246,8 +156,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::RotateSecret { webhook_id } => {
-            let env = StackEnv::from_env()?;
-            let store = MySqlStore::connect(&env.database_url).await?;
+            let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             let secret = replay_core::domain::signing::generate_secret();
             if !store.rotate_webhook_secret(&webhook_id.as_str().into(), &secret).await? {
                 anyhow::bail!("no webhook {webhook_id}");
@@ -280,66 +189,14 @@ async fn run(cli: Cli) -> Result<()> {
             };
             print(json, &value);
         }
-        Command::Seed { events, mut webhook_ids, webhooks, days } => {
-            let env = StackEnv::from_env()?;
-            while webhook_ids.len() < webhooks {
-                webhook_ids.push(format!("wh_{}", uuid::Uuid::new_v4().simple()));
-            }
-            let now = chrono::Utc::now().timestamp_millis();
-            let plan = seed::SeedPlan {
-                events,
-                webhooks: webhook_ids,
-                start_ms: now - days * 86_400_000 + 600_000,
-                end_ms: now - 60_000,
-                duplicate_rate: 0.03,
-                malformed_rate: 0.001,
-                payload_bytes: 400,
-                seed: now as u64,
-            };
-            let manifest = seed::plan_records(&plan)?;
-            seed::produce(&env.kafka, &manifest.records).await?;
-            print(json, &serde_json::json!({"records": manifest.records.len(), "topic": env.kafka.topic}));
-        }
-        Command::Run { local } => {
-            let env = StackEnv::from_env()?;
-            let aws = env.aws().await;
-            let sqs = aws_sdk_sqs::Client::new(&aws);
-            let queue_url = std::env::var("SLICE_QUEUE_URL").context("SLICE_QUEUE_URL is not set")?;
-            let runtime = LocalRuntime::start(runtime_options(&env, &local, queue_url), sqs).await?;
-            println!("API at {} (Ctrl-C to stop)", runtime.api_url);
-            tokio::signal::ctrl_c().await?;
-            runtime.shutdown().await;
-        }
-        Command::Demo { events, webhooks, days, window_hours, partitions, slice_seconds, timeout_seconds, local } => {
-            demo::run(DemoOptions {
-                events,
-                webhooks,
-                days,
-                window_hours,
-                partitions,
-                workers: local.workers,
-                slice_seconds,
-                port: local.port,
-                bin_dir: local.bin_dir,
-                timeout: Duration::from_secs(timeout_seconds),
-            })
-            .await?;
-        }
-        Command::Bench { tiny, records, bin_dir, out, settings } => {
-            let mut opts = if tiny { BenchOptions::tiny() } else { BenchOptions::full() };
-            opts.records = records.unwrap_or(opts.records);
-            opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
-            opts.out_dir = out.unwrap_or(opts.out_dir);
-            opts.settings = settings;
-            // Boxed: the bench future is large and would bloat every command's.
-            Box::pin(bench::run(opts)).await?;
-        }
     }
     Ok(())
 }
 
-fn parse_setting(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+/// What the operator commands read: the deployment's database and pepper.
+fn operator_env(name: &str) -> Result<String> {
+    std::env::var(name)
+        .with_context(|| format!("{name} is not set (the deployment's value; locally: source infra/local/env.sh)"))
 }
 
 /// One live progress line: a bar of slices, delivered / matched, rate, ETA.
@@ -364,19 +221,4 @@ fn watch_line(job: &Value, started: std::time::Instant) {
         n("delivery_failures"),
         job["state"].as_str().unwrap_or_default()
     );
-}
-
-fn runtime_options(env: &StackEnv, local: &LocalArgs, queue_url: String) -> RuntimeOptions {
-    RuntimeOptions {
-        repo_root: env.repo_root.clone(),
-        bin_dir: local.bin_dir.clone(),
-        port: local.port,
-        workers: local.workers,
-        batch_size: 1,
-        sweep_every: Duration::from_secs(10),
-        queue_url,
-        env: Vec::new(),
-        invoke_timeout: Duration::from_secs(120),
-        log_dir: env.state_dir.join("logs/functions"),
-    }
 }

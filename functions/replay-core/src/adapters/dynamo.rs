@@ -8,10 +8,7 @@ use crate::ports::CheckpointStore;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -91,48 +88,6 @@ impl DynamoCheckpoints {
 
     fn expires_at(&self) -> AttributeValue {
         n(chrono::Utc::now().timestamp() + self.item_ttl.as_secs() as i64)
-    }
-
-    /// Creates the checkpoint table (local stack and tests; SAM creates it in AWS).
-    pub async fn create_table(client: &Client, table: &str) -> Result<()> {
-        let pk = AttributeDefinition::builder()
-            .attribute_name("pk")
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(store_error)?;
-        let key =
-            KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().map_err(store_error)?;
-        let created = client
-            .create_table()
-            .table_name(table)
-            .attribute_definitions(pk)
-            .key_schema(key)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
-            Err(e) => return Err(store_error(e)),
-        }
-        let ttl = TimeToLiveSpecification::builder()
-            .attribute_name("expires_at")
-            .enabled(true)
-            .build()
-            .map_err(store_error)?;
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(ttl)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-
-    pub async fn delete_table(client: &Client, table: &str) -> Result<()> {
-        client.delete_table().table_name(table).send().await.map_err(store_error)?;
-        Ok(())
     }
 }
 

@@ -49,6 +49,9 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     for (k, v) in &cfg.extra {
         config.set(k, v);
     }
+    if let Some(sasl) = &cfg.sasl {
+        config.set("sasl.username", &sasl.username).set("sasl.password", sasl.password.expose());
+    }
     config
 }
 

@@ -1,19 +1,22 @@
-//! The main job, end to end on the local stack: seed the delivery log,
-//! register a webhook, replay a multi-hour window through the HTTP API, watch
-//! it, and prove the receiver got exactly the right events.
+//! The main job, end to end on the local stack: deploy template.yaml to
+//! LocalStack, seed the delivery log, register a webhook, replay a
+//! multi-hour window through API Gateway, watch it, and prove the receiver
+//! got exactly the right events.
 
-use crate::client::ApiClient;
-use crate::local::{LocalRuntime, RuntimeOptions};
 use crate::receiver::Receiver;
 use crate::seed::{plan_records, produce, SeedKind, SeedPlan};
 use crate::setup;
-use crate::stack::StackEnv;
+use crate::stack::{self, Deployed, LocalEnv, StackSpec};
 use anyhow::{bail, Context, Result};
+use replay_client::ApiClient;
+use replay_core::adapters::mysql::MySqlStore;
 use replay_core::services::api::create_tenant;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
+
+pub const DEMO_STACK: &str = "activity-replay-demo";
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -22,15 +25,13 @@ pub struct DemoOptions {
     pub days: i64,
     pub window_hours: i64,
     pub partitions: i32,
-    pub workers: usize,
     pub slice_seconds: i64,
-    pub port: u16,
     pub bin_dir: std::path::PathBuf,
     pub timeout: Duration,
 }
 
 pub async fn run(opts: DemoOptions) -> Result<Value> {
-    let mut env = StackEnv::from_env()?;
+    let mut env = LocalEnv::from_env()?;
     // A fresh topic per run: the seeder writes five days of history at once,
     // and appending a second history to an old topic would put timestamps out
     // of log order, which a real delivery log never does.
@@ -38,53 +39,39 @@ pub async fn run(opts: DemoOptions) -> Result<Value> {
     setup::delete_topics_with_prefix(&env.kafka, &prefix).await?;
     env.kafka.topic = format!("{prefix}{}", chrono::Utc::now().timestamp());
     let aws = env.aws().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    println!("==> preparing MySQL schema, topic `{}`, queue, checkpoint table", env.kafka.topic);
-    setup::migrate(&env.database_url).await?;
+    println!("==> preparing the demo's database, topic `{}` and checkpoint table", env.kafka.topic);
+    let database_url = setup::create_database(&env.database_url, "replay_demo").await?;
     setup::create_topic(&env.kafka, opts.partitions).await?;
-    let (queue_url, _dlq) = setup::create_queue(&sqs, &env.queue_name, 120, 5).await?;
     setup::create_table(&aws_sdk_dynamodb::Client::new(&aws), &env.table).await?;
 
-    let store = replay_core::adapters::mysql::MySqlStore::connect(&env.database_url).await?;
+    println!("==> deploying template.yaml to LocalStack as stack `{DEMO_STACK}`");
+    let mut spec = StackSpec {
+        name: DEMO_STACK.into(),
+        bin_dir: opts.bin_dir.clone(),
+        database_url: database_url.clone(),
+        ..StackSpec::default()
+    };
+    spec.parameter("DeliveryLogTopic", &env.kafka.topic)
+        .parameter("ExistingCheckpointTable", &env.table)
+        .setting("SLICE_SECONDS", opts.slice_seconds)
+        .setting("ALLOW_PRIVATE_WEBHOOK_URLS", "true");
+    let deployed = stack::deploy(&env, &spec).await?;
+    println!("    API Gateway: {}", deployed.api_url);
+
+    let store = MySqlStore::connect(&database_url).await?;
     let tenant = create_tenant(&store, &env.pepper, "demo").await?;
     let receiver = Receiver::start(0).await?;
-
-    println!("==> starting the functions under cargo lambda watch (port {})", opts.port);
-    let runtime = LocalRuntime::start(
-        RuntimeOptions {
-            repo_root: env.repo_root.clone(),
-            bin_dir: opts.bin_dir.clone(),
-            port: opts.port,
-            workers: opts.workers,
-            batch_size: 1,
-            sweep_every: Duration::from_secs(10),
-            queue_url: queue_url.clone(),
-            env: vec![
-                ("SLICE_QUEUE_URL".into(), queue_url.clone()),
-                ("SLICE_SECONDS".into(), opts.slice_seconds.to_string()),
-                ("ALLOW_PRIVATE_WEBHOOK_URLS".into(), "true".into()),
-                ("CHECKPOINT_TABLE".into(), env.table.clone()),
-                ("DELIVERY_LOG_TOPIC".into(), env.kafka.topic.clone()),
-            ],
-            invoke_timeout: Duration::from_secs(120),
-            log_dir: env.state_dir.join("logs/functions"),
-        },
-        sqs.clone(),
-    )
-    .await?;
-    let result = drive(&opts, &env, &runtime, &receiver, &tenant.api_key).await;
-    runtime.shutdown().await;
-    result
+    drive(&opts, &env, &deployed, &receiver, &tenant.api_key).await
 }
 
 async fn drive(
     opts: &DemoOptions,
-    env: &StackEnv,
-    runtime: &LocalRuntime,
+    env: &LocalEnv,
+    deployed: &Deployed,
     receiver: &Receiver,
     api_key: &str,
 ) -> Result<Value> {
-    let api = ApiClient::new(&runtime.api_url, api_key);
+    let api = ApiClient::new(&deployed.api_url, api_key);
     let webhook = api.create_webhook(&receiver.url("demo")).await.context("registering the webhook")?;
     let webhook_id = webhook["id"].as_str().unwrap_or_default().to_owned();
     receiver.register("demo", webhook["secret"].as_str().unwrap_or_default());
@@ -130,18 +117,27 @@ async fn drive(
     let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
     println!("==> replay job {job_id}: {} .. {} ({} h)", fmt(from), fmt(to), opts.window_hours);
 
+    // A line redrawn in place on a terminal; a line every few seconds in a log file.
+    let terminal = std::io::stdout().is_terminal();
+    let mut last_line = Instant::now() - Duration::from_secs(60);
     let final_job = api
         .wait_for_end(&job_id, opts.timeout, |j| {
             let p = &j["progress"];
             let delivered = p["events_delivered"].as_u64().unwrap_or(0);
             let rate = delivered as f64 / started.elapsed().as_secs_f64().max(0.001);
-            print!(
-                "\r    {:<10} slices {}/{}  scanned {:>8}  delivered {:>7}/{:<7} dup-skipped {:>5}  malformed {:>3}  {:>7.0} ev/s   ",
+            let line = format!(
+                "    {:<10} slices {}/{}  scanned {:>8}  delivered {:>7}/{:<7} dup-skipped {:>5}  malformed {:>3}  {:>7.0} ev/s",
                 j["state"].as_str().unwrap_or_default(),
                 p["slices_done"], p["slices_total"], p["events_scanned"], delivered, p["events_matched"],
                 p["duplicates_skipped"], p["malformed"], rate
             );
-            let _ = std::io::stdout().flush();
+            if terminal {
+                print!("\r{line}   ");
+                let _ = std::io::stdout().flush();
+            } else if last_line.elapsed() >= Duration::from_secs(5) {
+                println!("{line}");
+                last_line = Instant::now();
+            }
         })
         .await?;
     let elapsed = started.elapsed();

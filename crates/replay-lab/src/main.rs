@@ -1,0 +1,151 @@
+//! replay-lab: activity-replay on this machine. `deploy` puts template.yaml on
+//! LocalStack (what `make up` runs), `demo` is the main job end to end, `seed`
+//! writes a delivery log, `receiver` serves a webhook receiver, `bench` runs
+//! the benchmarks. Needs the environment of `infra/local/env.sh`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use replay_lab::demo::{self, DemoOptions};
+use replay_lab::receiver::Receiver;
+use replay_lab::stack::{self, LocalEnv, StackSpec};
+use replay_lab::{seed, setup};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "replay-lab", version, about = "Run activity-replay on the local stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare the local database, topic and checkpoint table, deploy
+    /// template.yaml to LocalStack as `activity-replay-local`, print its outputs.
+    Deploy {
+        #[arg(long, default_value = "activity-replay-local")]
+        name: String,
+        /// Directory of the built function binaries.
+        #[arg(long, default_value = "target/debug")]
+        bin_dir: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        partitions: i32,
+    },
+    /// Delete a stack of the local LocalStack.
+    Delete {
+        #[arg(long, default_value = "activity-replay-local")]
+        name: String,
+    },
+    /// Seed the delivery log with realistic data for the given webhooks.
+    Seed {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Webhook ids (the first gets the most events); random ids fill up to --webhooks.
+        #[arg(long = "webhook-id")]
+        webhook_ids: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        webhooks: usize,
+        #[arg(long, default_value_t = 5)]
+        days: i64,
+    },
+    /// Serve a webhook receiver on 127.0.0.1:PORT (hooks at /hooks/NAME, counts at /stats/NAME) until Ctrl-C.
+    Receiver {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// The end-to-end demo: deploy, seed, register, replay through API Gateway, verify.
+    Demo {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        #[arg(long, default_value_t = 50)]
+        webhooks: usize,
+        #[arg(long, default_value_t = 5)]
+        days: i64,
+        #[arg(long, default_value_t = 12)]
+        window_hours: i64,
+        #[arg(long, default_value_t = 8)]
+        partitions: i32,
+        #[arg(long, default_value_t = 3600)]
+        slice_seconds: i64,
+        #[arg(long, default_value_t = 600)]
+        timeout_seconds: u64,
+        #[arg(long, default_value = "target/debug")]
+        bin_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    replay_core::telemetry::init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Deploy { name, bin_dir, partitions } => {
+            let env = LocalEnv::from_env()?;
+            let aws = env.aws().await;
+            setup::migrate(&env.database_url).await?;
+            setup::create_topic(&env.kafka, partitions).await?;
+            setup::create_table(&aws_sdk_dynamodb::Client::new(&aws), &env.table).await?;
+            let mut spec = StackSpec {
+                name,
+                bin_dir: std::fs::canonicalize(&bin_dir)?,
+                database_url: env.database_url.clone(),
+                ..StackSpec::default()
+            };
+            spec.parameter("DeliveryLogTopic", &env.kafka.topic).parameter("ExistingCheckpointTable", &env.table);
+            let deployed = stack::deploy(&env, &spec).await?;
+            println!("stack {} deployed", deployed.stack_name);
+            println!("API:   {}", deployed.api_url);
+            println!("       export REPLAY_API_URL={}", deployed.api_url);
+        }
+        Command::Delete { name } => {
+            stack::delete(&LocalEnv::from_env()?, &name, true).await?;
+            println!("stack {name} deleted");
+        }
+        Command::Seed { events, mut webhook_ids, webhooks, days } => {
+            let env = LocalEnv::from_env()?;
+            while webhook_ids.len() < webhooks {
+                webhook_ids.push(format!("wh_{}", uuid::Uuid::new_v4().simple()));
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            let plan = seed::SeedPlan {
+                events,
+                webhooks: webhook_ids,
+                start_ms: now - days * 86_400_000 + 600_000,
+                end_ms: now - 60_000,
+                duplicate_rate: 0.03,
+                malformed_rate: 0.001,
+                payload_bytes: 400,
+                seed: now as u64,
+            };
+            let manifest = seed::plan_records(&plan)?;
+            seed::produce(&env.kafka, &manifest.records).await?;
+            println!("{}", serde_json::json!({"records": manifest.records.len(), "topic": env.kafka.topic}));
+        }
+        Command::Receiver { port } => {
+            let receiver = Receiver::start(port).await?;
+            println!("receiving at {} (Ctrl-C to stop)", receiver.url("NAME"));
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Demo { events, webhooks, days, window_hours, partitions, slice_seconds, timeout_seconds, bin_dir } => {
+            demo::run(DemoOptions {
+                events,
+                webhooks,
+                days,
+                window_hours,
+                partitions,
+                slice_seconds,
+                bin_dir: std::fs::canonicalize(&bin_dir)?,
+                timeout: Duration::from_secs(timeout_seconds),
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

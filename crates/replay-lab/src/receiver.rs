@@ -1,0 +1,285 @@
+//! A webhook receiver for the demo, the tests and the benchmarks: verifies
+//! Standard Webhooks signatures, counts deliveries per `webhook-id`, records
+//! when they arrived and how many were in flight at once, and behaves like
+//! real receivers do when asked to: slow (hundreds of ms), 500s, 429 with
+//! `Retry-After`, connections dropped without an answer, down, or refusing
+//! chosen events.
+//!
+//! Served with hyper directly rather than a framework: a dropped connection
+//! must really be one (the service fails, hyper closes the socket without
+//! writing a response).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use replay_core::domain::signing::SigningKey;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the receiver misbehaves; shares are of requests (0.0 - 1.0).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub status_500: f64,
+    pub status_429: f64,
+    pub retry_after_s: u64,
+    /// Connections closed without an answer.
+    pub drop_connection: f64,
+    /// Every request fails with 503 (receiver down).
+    pub down: bool,
+    /// Time to answer: uniform in [delay, delay_max] (delay alone when delay_max is zero).
+    pub delay: Duration,
+    pub delay_max: Duration,
+    /// Events answered 422 every time (a receiver that refuses them for good).
+    pub reject: HashSet<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct HookStats {
+    /// Successful (2xx) deliveries per `webhook-id`.
+    pub accepted: HashMap<String, u32>,
+    pub signature_failures: u64,
+    pub requests: u64,
+    pub faults_injected: u64,
+    pub dropped_connections: u64,
+    /// Status events (`webhook-id: replay-job-...`), bodies as received.
+    pub status_events: Vec<serde_json::Value>,
+    pub replay_job_ids: HashMap<String, u64>,
+    /// Most requests of this hook being answered at the same moment.
+    pub max_in_flight: u64,
+    /// Signatures in the `webhook-signature` header of each accepted request
+    /// (several during a secret rotation).
+    pub signatures_per_request: HashMap<usize, u64>,
+    /// When each job's event deliveries arrived (accepted ones; not the status event).
+    #[serde(skip)]
+    pub arrivals: HashMap<String, Arrivals>,
+    /// When each job's status event arrived.
+    #[serde(skip)]
+    pub status_arrived: HashMap<String, Instant>,
+    /// Requests (any answer) per job that arrived after its status event.
+    #[serde(skip)]
+    pub after_status: HashMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Arrivals {
+    pub count: u64,
+    pub first: Instant,
+    pub last: Instant,
+}
+
+impl HookStats {
+    /// Distinct events accepted (the status event not counted).
+    pub fn unique(&self) -> usize {
+        self.accepted.keys().filter(|k| !k.starts_with("replay-job-")).count()
+    }
+
+    /// Deliveries beyond the first per event id.
+    pub fn repeats(&self) -> u64 {
+        self.accepted
+            .iter()
+            .filter(|(k, _)| !k.starts_with("replay-job-"))
+            .map(|(_, n)| u64::from(n.saturating_sub(1)))
+            .sum()
+    }
+
+    pub fn received(&self) -> HashSet<String> {
+        self.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect()
+    }
+}
+
+#[derive(Default)]
+struct Hook {
+    key: Option<SigningKey>,
+    stats: HookStats,
+    in_flight: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    hooks: HashMap<String, Hook>,
+    faults: Faults,
+}
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    shared: Arc<Mutex<Shared>>,
+    pub addr: Option<SocketAddr>,
+}
+
+fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A service error: hyper closes the connection without an answer.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+type Answer = Result<Response<Full<Bytes>>, DropConnection>;
+
+fn answer(status: StatusCode, headers: &[(&str, String)], body: impl Into<Bytes>) -> Answer {
+    let mut resp = Response::builder().status(status);
+    for (k, v) in headers {
+        resp = resp.header(*k, v);
+    }
+    Ok(resp.body(Full::new(body.into())).unwrap_or_default())
+}
+
+impl Receiver {
+    /// Starts on 127.0.0.1:`port` (0 for any free port) in the background.
+    pub async fn start(port: u16) -> anyhow::Result<Receiver> {
+        let mut receiver = Receiver::default();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        receiver.addr = Some(listener.local_addr()?);
+        let served = receiver.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let r = served.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(r.clone(), req));
+                    let _ =
+                        http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(receiver)
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("http://{}/hooks/{name}", self.addr.map(|a| a.to_string()).unwrap_or_default())
+    }
+
+    /// Registers the secret used to verify `name`'s deliveries.
+    pub fn register(&self, name: &str, secret: &str) {
+        if let Some(key) = SigningKey::from_secret(secret) {
+            lock(&self.shared).hooks.entry(name.to_owned()).or_default().key = Some(key);
+        }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.shared).faults = faults;
+    }
+
+    /// When `job_id`'s deliveries to `name` arrived, without copying the stats.
+    pub fn arrivals(&self, name: &str, job_id: &str) -> Option<Arrivals> {
+        lock(&self.shared).hooks.get(name).and_then(|h| h.stats.arrivals.get(job_id).copied())
+    }
+
+    /// Requests and signature failures so far, without copying the stats.
+    pub fn request_counts(&self, name: &str) -> (u64, u64) {
+        lock(&self.shared).hooks.get(name).map(|h| (h.stats.requests, h.stats.signature_failures)).unwrap_or_default()
+    }
+
+    /// Distinct events accepted so far, without copying the stats.
+    pub fn unique(&self, name: &str) -> usize {
+        lock(&self.shared).hooks.get(name).map(|h| h.stats.unique()).unwrap_or_default()
+    }
+
+    pub fn stats(&self, name: &str) -> HookStats {
+        lock(&self.shared).hooks.get(name).map(|h| h.stats.clone()).unwrap_or_default()
+    }
+}
+
+async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
+    let path = req.uri().path().to_owned();
+    if req.method() == hyper::Method::GET {
+        if let Some(name) = path.strip_prefix("/stats/") {
+            let body = serde_json::to_vec(&r.stats(name)).unwrap_or_default();
+            return answer(StatusCode::OK, &[("content-type", "application/json".into())], body);
+        }
+        return answer(StatusCode::NOT_FOUND, &[], "not found");
+    }
+    let Some(name) = path.strip_prefix("/hooks/").map(str::to_owned) else {
+        return answer(StatusCode::NOT_FOUND, &[], "not found");
+    };
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (msg_id, ts, sig, job) =
+        (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), header("x-replay-job-id"));
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let (faults, key) = {
+        let mut shared = lock(&r.shared);
+        let faults = shared.faults.clone();
+        let hook = shared.hooks.entry(name.clone()).or_default();
+        hook.in_flight += 1;
+        hook.stats.max_in_flight = hook.stats.max_in_flight.max(hook.in_flight);
+        (faults, hook.key.clone())
+    };
+    let delay = if faults.delay_max > faults.delay {
+        rand::thread_rng().gen_range(faults.delay..=faults.delay_max)
+    } else {
+        faults.delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    // Verified before taking the lock, so concurrent requests verify in parallel.
+    let valid = key.is_some_and(|k| ts.parse().is_ok_and(|ts| k.verify(&msg_id, ts, &body, &sig)));
+    let roll: f64 = rand::thread_rng().gen();
+    let now = Instant::now();
+    let mut shared = lock(&r.shared);
+    let hook = shared.hooks.entry(name).or_default();
+    hook.in_flight -= 1;
+    let stats = &mut hook.stats;
+    stats.requests += 1;
+    let is_status = msg_id.starts_with("replay-job-");
+    if !is_status && stats.status_arrived.contains_key(&job) {
+        *stats.after_status.entry(job.clone()).or_default() += 1;
+    }
+    if !valid {
+        stats.signature_failures += 1;
+        return answer(StatusCode::UNAUTHORIZED, &[], "bad signature");
+    }
+    if faults.down {
+        stats.faults_injected += 1;
+        return answer(StatusCode::SERVICE_UNAVAILABLE, &[], "down");
+    }
+    if !is_status && faults.reject.contains(&msg_id) {
+        return answer(StatusCode::UNPROCESSABLE_ENTITY, &[], "refused");
+    }
+    if roll < faults.drop_connection {
+        stats.faults_injected += 1;
+        stats.dropped_connections += 1;
+        return Err(DropConnection);
+    }
+    if roll < faults.drop_connection + faults.status_500 {
+        stats.faults_injected += 1;
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, &[], "oops");
+    }
+    if roll < faults.drop_connection + faults.status_500 + faults.status_429 {
+        stats.faults_injected += 1;
+        return answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            &[("retry-after", faults.retry_after_s.to_string())],
+            "slow down",
+        );
+    }
+    *stats.signatures_per_request.entry(sig.split(' ').count()).or_default() += 1;
+    if is_status {
+        if let Ok(v) = serde_json::from_slice(&body) {
+            stats.status_events.push(v);
+        }
+        stats.status_arrived.entry(job.clone()).or_insert(now);
+    } else {
+        let arrivals = stats.arrivals.entry(job.clone()).or_insert(Arrivals { count: 0, first: now, last: now });
+        arrivals.count += 1;
+        arrivals.last = now;
+    }
+    *stats.accepted.entry(msg_id).or_default() += 1;
+    *stats.replay_job_ids.entry(job).or_default() += 1;
+    answer(StatusCode::NO_CONTENT, &[], Bytes::new())
+}

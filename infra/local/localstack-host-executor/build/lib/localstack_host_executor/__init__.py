@@ -1,0 +1,1 @@
+"""A LocalStack Lambda runtime executor that runs bootstraps as host processes."""
