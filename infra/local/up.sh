@@ -216,7 +216,9 @@ start_localstack() {
   log "localstack: starting (services: ${LOCALSTACK_SERVICES:-all})"
   # No Docker, no DNS server, no analytics, no cert download; path-style
   # queue URLs; Lambda functions run as host processes by the plugin; the SQS
-  # event source polls again within a second after an empty receive.
+  # event source polls again at once after a batch (its receives long-poll,
+  # template.yaml's MaximumBatchingWindowInSeconds) and within a second after
+  # an empty one.
   start_bg localstack "$LOCAL_LOGS/localstack.log" env \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$STATE/localstack" \
     GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" GATEWAY_SERVER=hypercorn \
@@ -224,7 +226,7 @@ start_localstack() {
     SQS_ENDPOINT_STRATEGY=path LOCALSTACK_HOST="127.0.0.1:$LOCALSTACK_PORT" \
     SERVICES="$LOCALSTACK_SERVICES" \
     LAMBDA_RUNTIME_EXECUTOR=host HOST_EXECUTOR_PID_DIR="$HOST_EXECUTOR_PID_DIR" \
-    LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1 \
+    LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1 LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC=0 \
     "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main
 }
 

@@ -1,6 +1,8 @@
-//! Integration tests against the real local services (MariaDB, Kafka,
-//! LocalStack SQS, DynamoDB Local) and end-to-end tests through the function
-//! binaries under cargo lambda watch. Start the stack with infra/local/up.sh.
+//! Integration and end-to-end tests on the real local services: MariaDB,
+//! Apache Kafka, DynamoDB Local, and LocalStack, to which every test deploys
+//! template.yaml as a stack of its own (API Gateway, SQS and its event source
+//! mapping, Lambda through the host executor, the EventBridge schedule).
+//! `make test` starts the services (infra/local/up.sh) and builds the functions.
 
 mod api_http;
 mod api_rules;
@@ -9,3 +11,4 @@ mod edges;
 mod faults;
 mod fuzz;
 mod resume;
+mod stack;

@@ -5,6 +5,7 @@
 //! ([`receiver`]), runs the end-to-end demo ([`demo`]) and the benchmarks
 //! ([`bench`]). The integration tests use it too.
 
+pub mod bench;
 pub mod demo;
 pub mod receiver;
 pub mod seed;

@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use replay_lab::bench::{self, BenchOptions};
 use replay_lab::demo::{self, DemoOptions};
 use replay_lab::receiver::Receiver;
 use replay_lab::stack::{self, LocalEnv, StackSpec};
@@ -73,6 +74,30 @@ enum Command {
         #[arg(long, default_value = "target/debug")]
         bin_dir: PathBuf,
     },
+    /// Benchmarks against the raw limits, side by side (docs/performance.md).
+    /// Writes results.json and results.md into --out.
+    Bench {
+        /// The small configuration CI runs to keep the command working.
+        #[arg(long)]
+        tiny: bool,
+        /// Records in the delivery log (default: 1,000,000; tiny: 20,000).
+        #[arg(long)]
+        records: Option<usize>,
+        /// Directory of the built function binaries (default: target/release; tiny: target/debug).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+        /// Output directory (default: bench; tiny: bench/out/tiny).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A function setting for this run, NAME=VALUE (repeatable), e.g.
+        /// --set CHECKPOINT_EVERY_EVENTS=20000.
+        #[arg(long = "set", value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
+    },
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
 }
 
 #[tokio::main]
@@ -145,6 +170,15 @@ async fn run(cli: Cli) -> Result<()> {
                 timeout: Duration::from_secs(timeout_seconds),
             })
             .await?;
+        }
+        Command::Bench { tiny, records, bin_dir, out, settings } => {
+            let mut opts = if tiny { BenchOptions::tiny() } else { BenchOptions::full() };
+            opts.records = records.unwrap_or(opts.records);
+            opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
+            opts.out_dir = out.unwrap_or(opts.out_dir);
+            opts.settings = settings;
+            // Boxed: the bench future is large and would bloat every command's.
+            Box::pin(bench::run(opts)).await?;
         }
     }
     Ok(())

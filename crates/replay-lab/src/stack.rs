@@ -186,6 +186,19 @@ pub async fn delete(env: &LocalEnv, name: &str, wait: bool) -> Result<()> {
     run_stack_py(env, &args).await.map(|_| ())
 }
 
+/// GET of LocalStack's Lambda API (`/2015-03-31/...`), as `aws lambda` calls it.
+pub async fn lambda_get(env: &LocalEnv, path: &str) -> Result<Value> {
+    let url = format!("{}/2015-03-31{path}", env.endpoint);
+    Ok(http()
+        .get(url)
+        .header("authorization", local_authorization("lambda"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
 /// One execution environment of a function and its bootstrap process.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FunctionProcess {
@@ -199,6 +212,14 @@ pub struct FunctionProcess {
 #[derive(Deserialize)]
 struct Listing {
     environments: Vec<FunctionProcess>,
+}
+
+/// An Authorization header LocalStack accepts (it checks no signature, but
+/// reads the service, region and account from the credential scope).
+pub fn local_authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
 }
 
 fn http() -> reqwest::Client {
@@ -228,7 +249,7 @@ pub async fn signal(pid: u32, signal: &str) -> Result<()> {
 /// answer, or an error carrying its FunctionError payload.
 pub async fn invoke(env: &LocalEnv, function: &str, payload: &Value) -> Result<Value> {
     let url = format!("{}/2015-03-31/functions/{function}/invocations", env.endpoint);
-    let resp = http().post(url).json(payload).send().await?;
+    let resp = http().post(url).header("authorization", local_authorization("lambda")).json(payload).send().await?;
     let function_error = resp.headers().get("x-amz-function-error").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -242,4 +263,37 @@ pub async fn invoke(env: &LocalEnv, function: &str, payload: &Value) -> Result<V
 /// A folder of built function binaries (`target/debug` by default).
 pub fn bin_dir(repo_root: &Path) -> PathBuf {
     std::env::var("REPLAY_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root.join("target/debug"))
+}
+
+/// Messages of a log group (all streams) that contain `filter`, oldest first,
+/// through CloudWatch Logs' FilterLogEvents on LocalStack.
+pub async fn log_lines(env: &LocalEnv, group: &str, filter: &str) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = serde_json::json!({"logGroupName": group, "filterPattern": format!("\"{filter}\"")});
+        if let Some(t) = &token {
+            body["nextToken"] = Value::String(t.clone());
+        }
+        let resp: Value = http()
+            .post(&env.endpoint)
+            .header("x-amz-target", "Logs_20140328.FilterLogEvents")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("authorization", local_authorization("logs"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for event in resp["events"].as_array().into_iter().flatten() {
+            if let Some(m) = event["message"].as_str() {
+                lines.push(m.to_owned());
+            }
+        }
+        match resp["nextToken"].as_str() {
+            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_owned()),
+            _ => return Ok(lines),
+        }
+    }
 }

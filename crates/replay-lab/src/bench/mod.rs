@@ -1,32 +1,37 @@
-//! `replayctl bench`: how fast a replay is, against the raw limits, measured
+//! `replay-lab bench`: how fast a replay is, against the raw limits, measured
 //! side by side in one run on the local stack (docs/performance.md).
 //!
 //! One delivery log of N records (~400 B, 200 webhooks, 5 days, Snappy) and a
 //! second log holding only its last hour, then:
 //! 1. scan rate: the worker's slice loop over the whole partition versus a bare
 //!    rdkafka consumer and kcat over the same range;
-//! 2. delivery rate: one job end to end through the function binaries, versus
-//!    the receiver's capacity measured by wrk with the same signed payloads
-//!    and concurrency;
+//! 2. delivery rate: one job end to end through the deployed stack (API
+//!    Gateway, SQS and LocalStack's event source mapping, the worker
+//!    processes), versus the receiver's capacity measured by wrk with the same
+//!    signed payloads and concurrency;
 //! 3. seek independence: time to first delivery, last hour of the 5-day log
 //!    versus the 1-hour log;
 //! 4. parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at once;
 //! 5. cost: DynamoDB, SQS and MySQL writes, counted on the wire per 1,000
-//!    records scanned;
+//!    records scanned, and the worker's invocations and billed seconds from
+//!    its REPORT lines;
 //! 6. the worker process's peak RSS on a single slice of the whole log.
+//!
+//! 1 and 3 measure the worker's code in this process (the slice engine, not
+//! the queue's latency); 2, 4, 5 and 6 go through the stack.
 
 pub mod proxy;
 
-use crate::local::{LocalRuntime, PumpStats, RuntimeOptions, WORKER};
 use crate::receiver::Receiver;
 use crate::seed::{plan_records, produce, SeedKind, SeedPlan};
 use crate::setup;
-use crate::stack::StackEnv;
+use crate::stack::{self, Deployed, LocalEnv, StackSpec};
 use anyhow::{bail, Context, Result};
 use proxy::CountingProxy;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use replay_client::ApiClient;
 use replay_core::adapters::kafka::consumer_config;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::{Env, KafkaConfig, Settings};
@@ -56,7 +61,6 @@ pub struct BenchOptions {
     pub wrk_seconds: u32,
     pub bin_dir: PathBuf,
     pub out_dir: PathBuf,
-    pub port: u16,
     /// Extra function settings (NAME=VALUE), on top of the bench's own.
     pub settings: Vec<(String, String)>,
 }
@@ -74,7 +78,6 @@ impl BenchOptions {
             wrk_seconds: 10,
             bin_dir: PathBuf::from("target/release"),
             out_dir: PathBuf::from("bench"),
-            port: 9100,
             settings: Vec::new(),
         }
     }
@@ -118,6 +121,7 @@ impl VecEnv {
 /// What the bench seeded, and what each measured replay must deliver.
 struct Dataset {
     tenant: TenantId,
+    api_key: String,
     hot: WebhookId,
     rare: WebhookId,
     log_from: i64,
@@ -142,13 +146,23 @@ struct Dataset {
 /// clients, the receiver and the seeded data.
 struct Lab {
     opts: BenchOptions,
+    env: LocalEnv,
     base: VecEnv,
     aws: aws_config::SdkConfig,
     sqs: aws_sdk_sqs::Client,
+    /// The in-process measurements' queue.
     queue_url: String,
     store: MySqlStore,
     receiver: Receiver,
     data: Dataset,
+}
+
+/// The bench's stack: what the end-to-end measurements deploy, with the
+/// counting proxies in front of DynamoDB and SQS.
+struct BenchStack {
+    spec: StackSpec,
+    deployed: Deployed,
+    proxies: Proxies,
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -168,8 +182,10 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+pub const BENCH_STACK: &str = "activity-replay-bench";
+
 pub async fn run(opts: BenchOptions) -> Result<Value> {
-    let env = StackEnv::from_env()?;
+    let env = LocalEnv::from_env()?;
     let stamp = chrono::Utc::now().timestamp();
     let big = KafkaConfig { topic: format!("bench-{stamp}"), ..env.kafka.clone() };
     let hour = KafkaConfig { topic: format!("bench-{stamp}-hour"), ..env.kafka.clone() };
@@ -177,24 +193,17 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let aws = env.aws().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    setup::migrate(&env.database_url).await?;
+    let database_url = setup::create_database(&env.database_url, "replay_bench").await?;
     setup::create_topic(&big, 1).await?;
     setup::create_topic(&hour, 1).await?;
-    let (queue_url, dlq_url) = setup::create_queue(&sqs, &format!("bench-{stamp}"), 300, 5).await?;
+    let queue_url =
+        sqs.create_queue().queue_name(format!("bench-{stamp}")).send().await?.queue_url.context("no queue url")?;
     let table = format!("bench_{stamp}");
     setup::create_table(&ddb, &table).await?;
-    let store = MySqlStore::connect(&env.database_url).await?;
-
-    // Cost is counted on the wire: the functions reach DynamoDB and SQS, and
-    // the event-source mapping reaches SQS, through counting proxies.
-    let upstream_sqs = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
-    let upstream_ddb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
-    let ddb_proxy = CountingProxy::start(&upstream_ddb).await?;
-    let sqs_proxy = CountingProxy::start(&upstream_sqs).await?;
-    let mapping_proxy = CountingProxy::start(&upstream_sqs).await?;
+    let store = MySqlStore::connect(&database_url).await?;
 
     let base = VecEnv(vec![
-        ("DATABASE_URL".into(), env.database_url.clone()),
+        ("DATABASE_URL".into(), database_url.clone()),
         ("KAFKA_BROKERS".into(), big.brokers.clone()),
         ("DELIVERY_LOG_TOPIC".into(), big.topic.clone()),
         ("SLICE_QUEUE_URL".into(), queue_url.clone()),
@@ -205,9 +214,6 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         ("RATE_LIMIT_REPLAYS".into(), "100000".into()),
         // The local receiver takes all it gets; the default (1,000/s per slice) protects small ones.
         ("DELIVERY_RATE_PER_SECOND".into(), "0".into()),
-        ("WORKER_TIME_BUDGET_MS".into(), "600000".into()),
-        // The function processes log as in production (the bench itself runs with RUST_LOG=warn).
-        ("RUST_LOG".into(), "info".into()),
     ]);
     let base = VecEnv(base.0.into_iter().chain(opts.settings.iter().cloned()).collect());
     let receiver = Receiver::start(0).await?;
@@ -218,49 +224,61 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         data.records, data.mean_record_bytes, opts.days, data.hour_records
     );
 
-    let lab = Lab { opts, base, aws, sqs, queue_url, store, receiver, data };
+    let lab = Lab { opts, env, base, aws, sqs, queue_url, store, receiver, data };
     let scan = lab.measure_scan(&big).await?;
     let seek = lab.measure_seek(&hour).await?;
-    let Lab { opts, base, aws, sqs, queue_url, data, .. } = &lab;
 
-    let workers = opts.parallel.iter().copied().max().unwrap_or(4).max(4) as usize;
-    let function_env = base
-        .with("AWS_ENDPOINT_URL", &sqs_proxy.url)
-        .with("AWS_ENDPOINT_URL_SQS", &sqs_proxy.url)
-        .with("AWS_ENDPOINT_URL_DYNAMODB", &ddb_proxy.url);
-    let mapping_sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(aws).endpoint_url(mapping_proxy.url.clone()).build(),
-    );
-    println!("==> starting {workers} workers, the API and the sweeper ({})", opts.bin_dir.display());
-    let runtime = LocalRuntime::start(
-        RuntimeOptions {
-            repo_root: env.repo_root.clone(),
-            bin_dir: opts.bin_dir.clone(),
-            port: opts.port,
-            workers,
-            batch_size: 1,
-            sweep_every: Duration::from_secs(60),
-            queue_url: queue_url.clone(),
-            env: function_env.0.clone(),
-            invoke_timeout: Duration::from_secs(600),
-            log_dir: env.state_dir.join("logs/functions"),
-        },
-        mapping_sqs,
-    )
-    .await?;
-    let proxies = Proxies { ddb: ddb_proxy, sqs: sqs_proxy, mapping: mapping_proxy };
+    // Cost is counted on the wire: the functions reach DynamoDB and SQS
+    // through counting proxies (template parameters DynamoDbEndpointUrl and
+    // SqsEndpointUrl); the event source mapping's own SQS calls are counted
+    // from the worker's invocations (one receive and one delete each).
+    let upstream_sqs = lab.env.endpoint.clone();
+    let upstream_ddb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
+    let proxies =
+        Proxies { ddb: CountingProxy::start(&upstream_ddb).await?, sqs: CountingProxy::start(&upstream_sqs).await? };
+    let mut spec = StackSpec {
+        name: BENCH_STACK.into(),
+        bin_dir: std::fs::canonicalize(&lab.opts.bin_dir)?,
+        database_url,
+        ..StackSpec::default()
+    };
+    spec.parameter("DeliveryLogTopic", &big.topic)
+        .parameter("ExistingCheckpointTable", &table)
+        .parameter("DynamoDbEndpointUrl", &proxies.ddb.url)
+        .parameter("SqsEndpointUrl", &proxies.sqs.url)
+        .parameter("WorkerTimeoutSeconds", 600)
+        .parameter("SliceQueueVisibilityTimeoutSeconds", 900)
+        .parameter("WorkerMaxConcurrency", lab.opts.parallel.iter().copied().max().unwrap_or(4).max(4))
+        .parameter("SweeperScheduleEnabled", "false");
+    for (k, v) in &lab.base.0 {
+        if ![
+            "DATABASE_URL",
+            "KAFKA_BROKERS",
+            "DELIVERY_LOG_TOPIC",
+            "SLICE_QUEUE_URL",
+            "CHECKPOINT_TABLE",
+            "API_KEY_PEPPER",
+        ]
+        .contains(&k.as_str())
+        {
+            spec.setting(k, v);
+        }
+    }
+    println!("==> deploying template.yaml as `{BENCH_STACK}` ({})", lab.opts.bin_dir.display());
+    let deployed = stack::deploy(&lab.env, &spec).await?;
+    let mut bench_stack = BenchStack { spec, deployed, proxies };
     let end_to_end = async {
-        let delivery = lab.measure_delivery(&runtime, &proxies).await?;
-        let parallel = lab.measure_parallel().await?;
-        let memory = lab.measure_memory(&runtime, &proxies).await?;
+        let delivery = lab.measure_delivery(&bench_stack).await?;
+        let parallel = lab.measure_parallel(&mut bench_stack).await?;
+        let memory = lab.measure_memory(&bench_stack).await?;
         anyhow::Ok((delivery, parallel, memory))
     }
     .await;
-    runtime.shutdown().await;
-    let _ = sqs.delete_queue().queue_url(queue_url).send().await;
-    let _ = sqs.delete_queue().queue_url(&dlq_url).send().await;
-    let _ = replay_core::adapters::dynamo::DynamoCheckpoints::delete_table(&ddb, &table).await;
+    let _ = stack::delete(&lab.env, BENCH_STACK, false).await;
+    let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
+    let _ = setup::delete_table(&ddb, &table).await;
     let (delivery, parallel, memory) = end_to_end?;
+    let Lab { opts, data, .. } = &lab;
 
     let results = json!({
         "config": opts.name,
@@ -343,6 +361,7 @@ async fn seed(
         .collect();
     Ok(Dataset {
         tenant: tenant.tenant_id,
+        api_key: tenant.api_key,
         records: manifest.records.len(),
         hour_records: last_hour.len(),
         mean_record_bytes: bytes as f64 / manifest.records.len().max(1) as f64,
@@ -377,6 +396,20 @@ impl Lab {
     async fn create_job(&self, api: &ApiContext, webhook: &WebhookId, from: i64, to: i64) -> Result<JobId> {
         let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
         Ok(api.create_replay(&self.data.tenant, webhook, EventTime(from), EventTime(to), None).await?.job_id)
+    }
+}
+
+impl Lab {
+    fn client(&self, deployed: &Deployed) -> ApiClient {
+        ApiClient::new(&deployed.api_url, &self.data.api_key)
+    }
+
+    /// Creates a job through the stack's API.
+    async fn create_job_http(&self, deployed: &Deployed, webhook: &WebhookId, from: i64, to: i64) -> Result<JobId> {
+        let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
+        let fmt = |ms: i64| EventTime(ms).to_rfc3339();
+        let job = self.client(deployed).start_replay(webhook.as_str(), &fmt(from), &fmt(to)).await?;
+        Ok(JobId(job["job_id"].as_str().context("no job_id")?.to_owned()))
     }
 }
 
@@ -612,7 +645,6 @@ impl Lab {
 struct Proxies {
     ddb: CountingProxy,
     sqs: CountingProxy,
-    mapping: CountingProxy,
 }
 
 async fn mysql_writes(store: &MySqlStore) -> Result<u64> {
@@ -630,32 +662,46 @@ fn sum_of(counts: &BTreeMap<String, u64>, actions: &[&str]) -> u64 {
 }
 
 /// Counts what one job costs: requests through the proxies, MySQL write
-/// statements, worker invocations and their wall time.
+/// statements, worker invocations and their billed duration.
 struct CostMeter {
     mysql_writes: u64,
-    pump: PumpStats,
+    invocations: u64,
+    billed_ms: u64,
+}
+
+/// Worker invocations and their billed milliseconds so far, from the REPORT
+/// lines in the worker's log group (what Lambda bills).
+async fn worker_usage(env: &LocalEnv, deployed: &Deployed) -> Result<(u64, u64)> {
+    let reports = stack::log_lines(env, &deployed.worker_log_group_name, "REPORT").await?;
+    let billed = reports
+        .iter()
+        .filter_map(|l| l.split("Billed Duration: ").nth(1))
+        .filter_map(|v| v.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    Ok((reports.len() as u64, billed))
 }
 
 impl CostMeter {
-    async fn start(store: &MySqlStore, runtime: &LocalRuntime, proxies: &Proxies) -> Result<Self> {
-        for p in [&proxies.ddb, &proxies.sqs, &proxies.mapping] {
+    async fn start(lab: &Lab, stack: &BenchStack) -> Result<Self> {
+        for p in [&stack.proxies.ddb, &stack.proxies.sqs] {
             p.reset();
         }
-        Ok(Self { mysql_writes: mysql_writes(store).await?, pump: pump_stats(runtime) })
+        let (invocations, billed_ms) = worker_usage(&lab.env, &stack.deployed).await?;
+        Ok(Self { mysql_writes: mysql_writes(&lab.store).await?, invocations, billed_ms })
     }
 
-    async fn finish(
-        self,
-        store: &MySqlStore,
-        runtime: &LocalRuntime,
-        proxies: &Proxies,
-        c: &Counters,
-    ) -> Result<Value> {
-        let mysql = mysql_writes(store).await? - self.mysql_writes;
-        let pump = pump_stats(runtime);
-        let (ddb, fn_sqs, map_sqs) = (proxies.ddb.counts(), proxies.sqs.counts(), proxies.mapping.counts());
+    async fn finish(self, lab: &Lab, stack: &BenchStack, c: &Counters) -> Result<Value> {
+        let mysql = mysql_writes(&lab.store).await? - self.mysql_writes;
+        // REPORT lines reach the log group within a second of the invocation's end.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (invocations, billed_ms) = worker_usage(&lab.env, &stack.deployed).await?;
+        let invocations = invocations - self.invocations;
+        let (ddb, fn_sqs) = (stack.proxies.ddb.counts(), stack.proxies.sqs.counts());
         let ddb_writes = sum_of(&ddb, &["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]);
-        let sqs_requests = fn_sqs.values().sum::<u64>() + map_sqs.values().sum::<u64>();
+        // The event source mapping: a receive and a delete per invocation
+        // (AWS's pollers also long-poll an idle queue: not counted here).
+        let mapping_sqs = 2 * invocations;
+        let sqs_requests = fn_sqs.values().sum::<u64>() + mapping_sqs;
         let per_k = |n: u64| round2(n as f64 * 1_000.0 / c.events_scanned.max(1) as f64);
         Ok(json!({
             "records_scanned": c.events_scanned,
@@ -665,38 +711,33 @@ impl CostMeter {
             "dynamodb_requests": ddb,
             "sqs_requests": sqs_requests,
             "sqs_requests_functions": fn_sqs,
-            "sqs_requests_event_source_mapping": map_sqs,
+            "sqs_requests_event_source_mapping": mapping_sqs,
             "sqs_requests_per_1000_scanned": per_k(sqs_requests),
             "mysql_write_statements": mysql,
             "mysql_writes_per_1000_scanned": per_k(mysql),
-            "worker_invocations": pump.invocations - self.pump.invocations,
-            "worker_seconds": round2((pump.worker_millis - self.pump.worker_millis) as f64 / 1_000.0),
+            "worker_invocations": invocations,
+            "worker_seconds": round2((billed_ms - self.billed_ms) as f64 / 1_000.0),
             "target_dynamodb_writes_per_1000_scanned": 2,
             "met": per_k(ddb_writes) <= 2.0,
         }))
     }
 }
 
-fn pump_stats(runtime: &LocalRuntime) -> PumpStats {
-    runtime.stats.lock().map(|s| s.clone()).unwrap_or_default()
-}
-
 impl Lab {
-    async fn measure_delivery(&self, runtime: &LocalRuntime, proxies: &Proxies) -> Result<Value> {
+    async fn measure_delivery(&self, bench: &BenchStack) -> Result<Value> {
         let Self { opts, base, store, receiver, data, .. } = self;
-        println!("==> 2. delivery rate: one job of every `hot` event in the log, end to end through the binaries");
-        let api = self.api(base).await?;
-        let settings = &api.settings;
+        println!("==> 2. delivery rate: one job of every `hot` event in the log, end to end through the stack");
+        let settings = base.settings()?;
         // Warm-up: every process has started and connected once.
-        let warm = self.create_job(&api, &data.hot, data.hour_from, data.hour_to).await?;
+        let warm = self.create_job_http(&bench.deployed, &data.hot, data.hour_from, data.hour_to).await?;
         wait_for_end(store, &warm, Duration::from_secs(120)).await?;
 
-        let meter = CostMeter::start(store, runtime, proxies).await?;
+        let meter = CostMeter::start(self, bench).await?;
         let started = Instant::now();
-        let job = self.create_job(&api, &data.hot, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let job = self.create_job_http(&bench.deployed, &data.hot, data.log_from - 60_000, data.log_to + 1_000).await?;
         let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
         let elapsed = started.elapsed().as_secs_f64();
-        let cost = meter.finish(store, runtime, proxies, &counters).await?;
+        let cost = meter.finish(self, bench, &counters).await?;
         let arrivals = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?;
         if counters.events_delivered as usize != data.hot_in_log || arrivals.count != counters.events_delivered {
             bail!(
@@ -788,15 +829,16 @@ async fn receiver_capacity(
 // ---------------------------------------------------------- 4. parallel
 
 impl Lab {
-    async fn measure_parallel(&self) -> Result<Value> {
-        let Self { opts, base, store, receiver, data, .. } = self;
+    async fn measure_parallel(&self, bench: &mut BenchStack) -> Result<Value> {
+        let Self { opts, env, store, receiver, data, .. } = self;
         println!("==> 4. parallel slices: one 24-hour replay, {:?} slices at once", opts.parallel);
         let mut points = Vec::new();
         let mut first_seconds = None;
         for &k in &opts.parallel {
-            let api = self.api(&base.with("MAX_PARALLEL_SLICES", k)).await?;
+            bench.spec.parameter("MaxParallelSlices", k);
+            bench.deployed = stack::deploy(env, &bench.spec).await?;
             let started = Instant::now();
-            let job = self.create_job(&api, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
+            let job = self.create_job_http(&bench.deployed, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
             let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
             let seconds = started.elapsed().as_secs_f64();
             let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
@@ -837,46 +879,36 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 }
 
 impl Lab {
-    async fn measure_memory(&self, runtime: &LocalRuntime, proxies: &Proxies) -> Result<Value> {
-        let Self { base, store, data, .. } = self;
+    async fn measure_memory(&self, bench: &BenchStack) -> Result<Value> {
+        let Self { env, store, data, .. } = self;
         println!("==> 6. worker peak RSS: fresh worker processes, one slice over the whole log");
-        // Fresh processes, so the peak is this slice's.
-        let old = runtime.pids(WORKER);
-        for pid in &old {
-            runtime.signal(*pid, "KILL").await?;
-        }
-        let restarted = Instant::now();
-        loop {
-            let now = runtime.pids(WORKER);
-            if now.len() == old.len() && now.iter().all(|p| !old.contains(p)) {
-                break;
-            }
-            if restarted.elapsed() > Duration::from_secs(30) {
-                bail!("the workers were not restarted");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let worker = &bench.deployed.worker_function_name;
+        // Fresh processes, so the peak is this slice's: the executor starts new
+        // ones for the next invocations.
+        for pid in stack::pids(env, worker).await? {
+            stack::signal(pid, "KILL").await?;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let idle_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().unwrap_or(0);
-        let api = self.api(&base.with("SLICE_SECONDS", (data.log_to - data.log_from) / 1_000 + 86_400)).await?;
-        let meter = CostMeter::start(store, runtime, proxies).await?;
+        let mut spec = bench.spec.clone();
+        spec.setting("SLICE_SECONDS", (data.log_to - data.log_from) / 1_000 + 86_400);
+        let deployed = stack::deploy(env, &spec).await?;
+        let meter = CostMeter::start(self, bench).await?;
         let started = Instant::now();
-        let job = self.create_job(&api, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let job = self.create_job_http(&deployed, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
         let counters = wait_for_end(store, &job, Duration::from_secs(900)).await?;
         let seconds = started.elapsed().as_secs_f64();
-        let cost = meter.finish(store, runtime, proxies, &counters).await?;
-        let peak_kb = runtime.pids(WORKER).iter().filter_map(|p| peak_rss_kb(*p)).max().context("no worker pid")?;
+        let cost = meter.finish(self, bench, &counters).await?;
+        let processes = stack::processes(env, worker).await?;
+        let peak_kb = processes.iter().filter_map(|p| p.pid).filter_map(peak_rss_kb).max().context("no worker pid")?;
         let mb = peak_kb as f64 / 1_024.0;
         println!(
-            "    {} records in one slice: peak RSS {mb:.1} MB (idle {:.1} MB), {:.0} records/s through the binary",
+            "    {} records in one slice: peak RSS {mb:.1} MB, {:.0} records/s through the stack",
             counters.events_scanned,
-            idle_kb as f64 / 1_024.0,
             counters.events_scanned as f64 / seconds
         );
         Ok(json!({
             "records_in_slice": counters.events_scanned,
             "worker_peak_rss_mb": round2(mb),
-            "worker_idle_rss_mb": round2(idle_kb as f64 / 1_024.0),
             "end_to_end_records_per_s": whole(counters.events_scanned as f64 / seconds),
             "target_mb": 128,
             "met": mb < 128.0,

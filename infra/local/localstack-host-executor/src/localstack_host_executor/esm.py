@@ -41,13 +41,13 @@ def patch_event_source_mappings() -> None:
         # these only poll, with the same back-off on empty and failed polls.
         from localstack import config
 
-        idle = config.LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC
+        interval = config.LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC
         while not worker._shutdown_event.is_set():
-            wait = idle
+            wait = interval
             try:
                 worker.poller.poll_events()
             except EmptyPollResultsException:
-                wait = min(config.LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC, max(idle, 1.0))
+                wait = config.LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC
             except Exception as e:
                 LOG.warning("extra poller %d of mapping %s failed: %s", number, worker.uuid, e)
                 wait = 2.0
