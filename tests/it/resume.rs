@@ -22,6 +22,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
         .parameter("SliceQueueVisibilityTimeoutSeconds", "5")
         .parameter("SliceMaxReceiveCount", "10");
     stack.deploy().await?;
+    let _sweeping = stack.keep_sweeping(Duration::from_secs(2));
     let receiver = Receiver::start(0).await?;
     // Slow enough that the kill lands mid-slice.
     receiver.set_faults(Faults { delay: Duration::from_millis(2), ..Faults::default() });
@@ -94,6 +95,7 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
         .parameter("SliceQueueVisibilityTimeoutSeconds", "5")
         .parameter("SliceMaxReceiveCount", "50");
     stack.deploy().await?;
+    let _sweeping = stack.keep_sweeping(Duration::from_secs(2));
     let receiver = Receiver::start(0).await?;
     let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
     let api = stack.api(&tenant.api_key);
@@ -198,18 +200,10 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let frozen = stack.worker_pids().await?[0];
     signal(frozen, "STOP").await?;
     let frozen_at = Instant::now();
-    // The schedule is off in tests: sweep every second until the job ends;
-    // the stale slice's new message goes to a new execution environment.
-    let sweeping = async {
-        loop {
-            let _ = stack.sweep().await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    };
-    let done = tokio::select! {
-        done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}) => done?,
-        _ = sweeping => unreachable!(),
-    };
+    // The stale slice's new message goes to a new execution environment.
+    let sweeping = stack.keep_sweeping(Duration::from_secs(1));
+    let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
+    drop(sweeping);
     let recovered_in = frozen_at.elapsed();
     assert_eq!(done["state"], "COMPLETED", "{done}");
     let at_wake = receiver.stats("me");

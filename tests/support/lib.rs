@@ -157,6 +157,18 @@ impl TestStack {
         stack::invoke(&self.env, &self.deployed().sweeper_function_name, &serde_json::json!({})).await
     }
 
+    /// Runs the sweeper every `every` until the returned guard is dropped, as
+    /// the schedule does in AWS (tests that kill workers need it).
+    pub fn keep_sweeping(&self, every: Duration) -> Sweeping {
+        let (env, function) = (self.env.clone(), self.deployed().sweeper_function_name.clone());
+        Sweeping(tokio::spawn(async move {
+            loop {
+                let _ = stack::invoke(&env, &function, &serde_json::json!({})).await;
+                tokio::time::sleep(every).await;
+            }
+        }))
+    }
+
     /// PIDs of the worker function's processes.
     pub async fn worker_pids(&self) -> Result<Vec<u32>> {
         stack::pids(&self.env, &self.deployed().worker_function_name).await
@@ -189,6 +201,15 @@ impl TestStack {
         let _ = setup::drop_database(&self.env.database_url, &self.database).await;
         let _ = setup::delete_topic(&self.kafka).await;
         let _ = setup::delete_table(&self.ddb, &self.table).await;
+    }
+}
+
+/// The sweeper running in the background; stops when dropped.
+pub struct Sweeping(tokio::task::JoinHandle<()>);
+
+impl Drop for Sweeping {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

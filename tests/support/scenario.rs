@@ -20,6 +20,8 @@ pub struct Scenario {
     pub to: i64,
     /// The event ids of `webhook` in the window: what the receiver must get.
     pub expected: HashSet<String>,
+    /// The sweeper, every 2 s, as long as the scenario lives.
+    pub sweeping: crate::Sweeping,
 }
 
 /// A deployed stack with `settings`, a receiver with a registered webhook, and
@@ -30,6 +32,7 @@ pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> any
         stack.set(k, v);
     }
     stack.deploy().await?;
+    let sweeping = stack.keep_sweeping(Duration::from_secs(2));
     let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
     let api = stack.api(&tenant.api_key);
     let receiver = Receiver::start(0).await?;
@@ -45,7 +48,7 @@ pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> any
         .collect();
     stack.produce(&records).await?;
     let expected = records.iter().filter(|r| r.webhook_id == webhook).map(|r| r.event_id.clone()).collect();
-    Ok(Scenario { stack, api, receiver, tenant: tenant.tenant_id.to_string(), webhook, from, to, expected })
+    Ok(Scenario { stack, api, receiver, tenant: tenant.tenant_id.to_string(), webhook, from, to, expected, sweeping })
 }
 
 impl Scenario {

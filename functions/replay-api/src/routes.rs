@@ -46,6 +46,8 @@ pub fn from_error(e: &Error) -> ApiResponse {
         Error::InvalidDate(m) => error_response(400, "invalid_date", m),
         Error::InvalidRange(m) => error_response(400, "invalid_range", m),
         Error::RangeTooOld(m) => error_response(400, "range_too_old", m),
+        Error::RangeExpired(m) => error_response(400, "range_expired", m),
+        Error::RangeNotSettled(m) => error_response(400, "range_not_settled", m),
         Error::Unauthorized => error_response(401, "unauthorized", "a valid API key is required"),
         Error::NotFound => error_response(404, "not_found", "no such resource"),
         Error::RateLimited { retry_after_s } => {

@@ -81,13 +81,24 @@ pub struct DeliveryConfig {
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub dedup_lookback_ms: i64,
+    /// How far producers' clocks may differ: scanned beyond both edges of a
+    /// slice, and how long copies of an event from before it can still turn up.
+    pub skew_ms: i64,
+    /// A record timestamped this far ahead of the log around it is a broken clock.
+    pub anomaly_ms: i64,
+    /// Events started (or finished out of order) beyond the first unfinished
+    /// one: with the checkpoint interval, what a crash can repeat.
+    pub delivery_window: usize,
+    /// Payload bytes those events may hold.
+    pub max_window_bytes: usize,
+    /// A scan batch ends after this many payload bytes.
+    pub max_batch_bytes: usize,
     pub checkpoint_every_events: u64,
     pub checkpoint_every: Duration,
     pub heartbeat_every: Duration,
     pub lease_ttl: Duration,
     /// Stop reading this long before the Lambda deadline to checkpoint and continue.
     pub deadline_margin: Duration,
-    pub max_dedup_bytes: usize,
     pub checkpoint_ttl: Duration,
     /// Requests started per second by one slice (0 = no limit).
     pub delivery_rate_per_second: u32,
@@ -107,6 +118,10 @@ pub struct Settings {
     pub checkpoint_table: String,
     pub api_key_pepper: String,
     pub retention_hours: u32,
+    /// `to` of a replay must be at least this long ago.
+    pub settle_ms: i64,
+    /// How long around a partition-count change both counts are read.
+    pub partition_change_margin_ms: i64,
     pub slice_ms: i64,
     /// Dev only: allow webhook URLs on loopback/private addresses and plain http.
     pub allow_private_urls: bool,
@@ -156,18 +171,28 @@ pub const TUNABLE: &[&str] = &[
     "CIRCUIT_BREAK_AFTER",
     "CIRCUIT_MAX_PAUSES",
     "CIRCUIT_PAUSE_MS",
+    "CLOCK_ANOMALY_MS",
+    "CLOCK_SKEW_MS",
     "DEADLINE_MARGIN_MS",
     "DEDUP_LOOKBACK_SECONDS",
     "DELIVERY_BACKOFF_BASE_MS",
     "DELIVERY_BACKOFF_MAX_MS",
     "DELIVERY_RETRY_AFTER_MAX_MS",
+    "DELIVERY_WINDOW",
     "HEARTBEAT_EVERY_MS",
     "LEASE_TTL_MS",
-    "MAX_DEDUP_BYTES",
+    "MAX_BATCH_BYTES",
     "MAX_SLICE_RESTARTS",
+    "MAX_WINDOW_BYTES",
+    "PARTITION_CHANGE_MARGIN_MS",
     "RATE_LIMIT_REPLAYS",
     "RATE_LIMIT_WINDOW_SECONDS",
+    "SETTLE_SECONDS",
     "STALE_AFTER_MS",
+    // Crash points for the lifecycle tests; only builds with the `failpoints`
+    // feature know the name (never the Lambda build).
+    #[cfg(feature = "failpoints")]
+    "FAILPOINTS",
 ];
 
 /// The process environment with `REPLAY_SETTINGS="NAME=VALUE NAME=VALUE"`
@@ -259,7 +284,7 @@ impl Settings {
         if concurrency == 0 {
             return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
         }
-        Ok(Self {
+        let settings = Self {
             database_url: required(env, "DATABASE_URL")?,
             kafka: KafkaConfig {
                 brokers: required(env, "KAFKA_BROKERS")?,
@@ -281,6 +306,8 @@ impl Settings {
             checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
             api_key_pepper: required(env, "API_KEY_PEPPER")?,
             retention_hours: parsed(env, "REPLAY_RETENTION_HOURS", 120)?,
+            settle_ms: parsed::<i64>(env, "SETTLE_SECONDS", 600)? * 1_000,
+            partition_change_margin_ms: parsed(env, "PARTITION_CHANGE_MARGIN_MS", 600_000)?,
             slice_ms: slice_seconds * 1_000,
             allow_private_urls: parsed(env, "ALLOW_PRIVATE_WEBHOOK_URLS", false)?,
             stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
@@ -299,19 +326,47 @@ impl Settings {
             },
             worker: WorkerConfig {
                 dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
+                skew_ms: parsed(env, "CLOCK_SKEW_MS", 10_000)?,
+                anomaly_ms: parsed(env, "CLOCK_ANOMALY_MS", 600_000)?,
+                delivery_window: parsed::<usize>(env, "DELIVERY_WINDOW", 256)?.max(concurrency),
+                max_window_bytes: parsed(env, "MAX_WINDOW_BYTES", 32 << 20)?,
+                max_batch_bytes: parsed(env, "MAX_BATCH_BYTES", 4 << 20)?,
                 checkpoint_every_events: parsed(env, "CHECKPOINT_EVERY_EVENTS", 5_000)?,
                 checkpoint_every: millis(env, "CHECKPOINT_EVERY_MS", 5_000)?,
                 heartbeat_every: millis(env, "HEARTBEAT_EVERY_MS", 2_000)?,
                 lease_ttl: millis(env, "LEASE_TTL_MS", 30_000)?,
                 deadline_margin: millis(env, "DEADLINE_MARGIN_MS", 10_000)?,
-                max_dedup_bytes: parsed(env, "MAX_DEDUP_BYTES", 300_000)?,
                 checkpoint_ttl: Duration::from_secs(parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600),
                 delivery_rate_per_second: parsed(env, "DELIVERY_RATE_PER_SECOND", 1_000)?,
                 circuit_break_after: parsed::<u32>(env, "CIRCUIT_BREAK_AFTER", 10)?.max(1),
                 circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 30_000)?,
                 circuit_max_pauses: parsed(env, "CIRCUIT_MAX_PAUSES", 3)?,
             },
-        })
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Settings that only work together (docs/guarantees.md says why).
+    fn check(&self) -> Result<()> {
+        let w = &self.worker;
+        if w.heartbeat_every * 2 > w.lease_ttl {
+            return Err(Error::Config(format!(
+                "HEARTBEAT_EVERY_MS ({:?}) must be at most half of LEASE_TTL_MS ({:?}): the lease is renewed at heartbeats",
+                w.heartbeat_every, w.lease_ttl
+            )));
+        }
+        if self.stale_after <= w.lease_ttl + w.heartbeat_every {
+            return Err(Error::Config(format!(
+                "STALE_AFTER_MS ({:?}) must exceed LEASE_TTL_MS + HEARTBEAT_EVERY_MS: a slice is only stale once no \
+                 live worker can still hold it",
+                self.stale_after
+            )));
+        }
+        if self.settle_ms < w.skew_ms {
+            return Err(Error::Config("SETTLE_SECONDS must be at least CLOCK_SKEW_MS".into()));
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,10 @@ pub enum Error {
     InvalidRange(String),
     #[error("range too old: {0}")]
     RangeTooOld(String),
+    #[error("range expired: {0}")]
+    RangeExpired(String),
+    #[error("range not settled: {0}")]
+    RangeNotSettled(String),
     #[error("unauthorized")]
     Unauthorized,
     #[error("not found")]
@@ -29,6 +33,10 @@ pub enum Error {
     Config(String),
     #[error("lease lost: another worker owns this slice")]
     LeaseLost,
+    #[error("records from offset {next_offset} on were deleted by retention before they were read")]
+    RecordsExpired { next_offset: i64 },
+    #[error("message of a newer format (version {0}): for a newer worker")]
+    NewerFormat(u32),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -49,11 +57,19 @@ impl Error {
     /// Whether the same operation may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Database(_) | Error::Kafka(_) | Error::Queue(_) | Error::Checkpoint(_) | Error::Http(_) => true,
+            // A newer format goes back to the queue for a newer worker.
+            Error::Database(_)
+            | Error::Kafka(_)
+            | Error::Queue(_)
+            | Error::Checkpoint(_)
+            | Error::Http(_)
+            | Error::NewerFormat(_) => true,
             Error::InvalidRequest(_)
             | Error::InvalidDate(_)
             | Error::InvalidRange(_)
             | Error::RangeTooOld(_)
+            | Error::RangeExpired(_)
+            | Error::RangeNotSettled(_)
             | Error::Unauthorized
             | Error::NotFound
             | Error::JobAlreadyRunning { .. }
@@ -61,6 +77,7 @@ impl Error {
             | Error::MalformedMessage(_)
             | Error::Config(_)
             | Error::LeaseLost
+            | Error::RecordsExpired { .. }
             | Error::Migrate(_)
             | Error::Internal(_) => false,
         }

@@ -5,11 +5,14 @@
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
+use crate::domain::selection::{RecordReader, ScanItem};
 use crate::domain::signing::SigningKey;
 use crate::domain::task::QueueTask;
 use crate::error::Result;
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// The slice queue (SQS in production).
@@ -30,73 +33,99 @@ pub trait CheckpointStore: Send + Sync {
     /// Saves the checkpoint and renews the lease; `Error::LeaseLost` if the
     /// token is no longer current.
     async fn save(&self, slice_key: &str, lease: &Lease, checkpoint: &Checkpoint, ttl_ms: u64) -> Result<()>;
+    /// Renews the lease alone; `Error::LeaseLost` if the token is no longer current.
+    async fn renew(&self, slice_key: &str, lease: &Lease, ttl_ms: u64) -> Result<()>;
     /// Gives the lease up so a continuation can take it at once.
     async fn release(&self, slice_key: &str, lease: &Lease) -> Result<()>;
 }
 
-/// One record of the delivery log that matters to a replay.
-#[derive(Debug, Clone)]
-pub struct ScannedRecord {
-    pub offset: i64,
-    pub timestamp: i64,
-    pub kind: RecordKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum RecordKind {
-    Event { event_id: String, payload: Bytes },
-    Malformed { reason: String },
-}
-
-impl ScannedRecord {
-    /// The record if it is `webhook_id`'s (an event or a malformed one); None for others.
-    pub fn of(offset: i64, timestamp: i64, webhook_id: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> Option<Self> {
-        use crate::domain::record::{classify, Classified};
-        let kind = match classify(webhook_id, key, value) {
-            Classified::OtherWebhook => return None,
-            Classified::Malformed(reason) => RecordKind::Malformed { reason },
-            Classified::Event { event_id, payload } => RecordKind::Event {
-                event_id: event_id.into_owned(),
-                payload: Bytes::copy_from_slice(payload.as_bytes()),
-            },
-        };
-        Some(Self { offset, timestamp, kind })
-    }
-}
-
-/// Records read together, in log order.
-#[derive(Debug, Default)]
-pub struct ScanBatch {
-    /// This webhook's records (events and malformed ones); others are filtered out.
-    pub records: Vec<ScannedRecord>,
-    /// Records read at or after the scan's `count_from` offset, of any webhook.
-    pub scanned: u64,
-    /// Offset after the last record read (where to resume).
-    pub next_offset: i64,
-}
-
-/// What to read from one partition.
-#[derive(Debug, Clone, Copy)]
-pub struct ScanRequest<'a> {
+/// What to read from one partition: `[from, end)`, each record through `reader`.
+pub struct ScanRequest {
     pub partition: u32,
     pub from: i64,
     pub end: i64,
-    /// Records before this offset (the dedup look-back) are not counted as scanned.
-    pub count_from: i64,
-    pub webhook_id: &'a str,
+    pub reader: RecordReader,
+    /// A batch ends after this many records read or payload bytes kept.
     pub max_batch: usize,
+    pub max_batch_bytes: usize,
+}
+
+/// Items read together, in log order.
+#[derive(Debug, Default)]
+pub struct ScanBatch {
+    pub items: Vec<ScanItem>,
+    /// Offset after the last record read (where to resume).
+    pub next_offset: i64,
+    /// The reader as it was after this batch: a scan that failed is reopened
+    /// at `next_offset` with it, as if nothing had happened.
+    pub reader: Option<RecordReader>,
 }
 
 /// The delivery log (Kafka in production).
 #[async_trait]
 pub trait DeliveryLog: Send + Sync {
+    /// The topic's partitions now (cached for a short while).
     async fn partition_count(&self) -> Result<u32>;
     /// First offset whose timestamp is at or after `ts`, or the high watermark
     /// if there is none.
     async fn offset_for_time(&self, partition: u32, ts: i64) -> Result<i64>;
-    /// Reads `[from, end)` of a partition in batches of at most `max_batch`
-    /// records, keeping only `webhook_id`'s records.
-    fn scan(&self, req: ScanRequest<'_>) -> Result<mpsc::Receiver<Result<ScanBatch>>>;
+    /// (low, high) watermarks: the first retained offset and the log's end.
+    async fn watermarks(&self, partition: u32) -> Result<(i64, i64)>;
+    /// Timestamp of the oldest retained record, None for an empty partition.
+    async fn oldest_timestamp(&self, partition: u32) -> Result<Option<i64>>;
+    /// Reads `[from, end)` of a partition in batches. A scan that finds its
+    /// offset deleted by retention ends with `Error::RecordsExpired`.
+    fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>>;
+}
+
+/// How long deliveries may go on: the invocation's time (less its margin),
+/// the lease's validity (renewed while deliveries run) and a stop signal
+/// (cancel, lease lost, circuit open). Shared by the slice and its deliveries.
+#[derive(Debug)]
+pub struct Budget {
+    base: Instant,
+    invocation_until_ms: u64,
+    lease_until_ms: AtomicU64,
+    stopped: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(invocation_until: Instant, lease_until: Instant) -> Self {
+        let base = Instant::now();
+        let ms = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
+        Self {
+            base,
+            invocation_until_ms: ms(invocation_until),
+            lease_until_ms: AtomicU64::new(ms(lease_until)),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Requests may run until then (now, once stopped).
+    pub fn until(&self) -> Instant {
+        if self.stopped.load(Ordering::Acquire) {
+            return Instant::now();
+        }
+        let ms = self.invocation_until_ms.min(self.lease_until_ms.load(Ordering::Acquire));
+        self.base + Duration::from_millis(ms)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.until().saturating_duration_since(Instant::now())
+    }
+
+    pub fn extend_lease(&self, lease_until: Instant) {
+        let ms = lease_until.saturating_duration_since(self.base).as_millis() as u64;
+        self.lease_until_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
 }
 
 /// One signed POST to a webhook.
@@ -111,14 +140,27 @@ pub struct Delivery {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    Delivered { attempts: u32 },
-    Failed { attempts: u32, last_status: Option<u16>, error: String },
+    Delivered {
+        attempts: u32,
+    },
+    Failed {
+        attempts: u32,
+        last_status: Option<u16>,
+        error: String,
+    },
+    /// The budget ran out (or was stopped) before the event was delivered or
+    /// failed for good: it is still to be delivered, by this run or the next.
+    Interrupted {
+        attempts: u32,
+        last_status: Option<u16>,
+        error: String,
+    },
 }
 
 /// HTTP delivery to webhook URLs (reqwest in production).
 #[async_trait]
 pub trait Deliverer: Send + Sync {
-    async fn deliver(&self, delivery: &Delivery) -> DeliveryOutcome;
+    async fn deliver(&self, delivery: &Delivery, budget: &Budget) -> DeliveryOutcome;
 }
 
 /// An event that finally failed, for the job's report.
@@ -134,8 +176,16 @@ pub struct FailedEvent {
 #[async_trait]
 pub trait SliceProgress: Send + Sync {
     /// Records the slice's counters and heartbeat, fenced by the lease token
-    /// (`Error::LeaseLost` if a newer lease holder wrote); returns the job's
-    /// state so the worker can stop when it was cancelled.
-    async fn heartbeat(&self, job_id: &JobId, slice_index: u32, token: u64, counters: &Counters) -> Result<JobState>;
+    /// (`Error::LeaseLost` if a newer lease holder wrote); `progressed` says
+    /// the slice moved on since the last beat (its restart count starts over).
+    /// Returns the job's state so the worker can stop when it was cancelled.
+    async fn heartbeat(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: u64,
+        counters: &Counters,
+        progressed: bool,
+    ) -> Result<JobState>;
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()>;
 }

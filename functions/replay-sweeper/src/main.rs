@@ -1,7 +1,7 @@
 //! Sweeper: runs on an EventBridge schedule; see `services::sweeper`.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use replay_core::adapters::{aws_config, http::HttpDeliverer, mysql::MySqlStore, sqs::SqsQueue};
+use replay_core::adapters::{aws_config, kafka::KafkaLog, mysql::MySqlStore, sqs::SqsQueue};
 use replay_core::config::Settings;
 use replay_core::services::sweeper::{sweep, SweepReport, SweeperContext};
 use serde_json::Value;
@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
     let ctx = SweeperContext {
         store: MySqlStore::connect(&settings.database_url).await?,
         queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
-        deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
+        log: Box::new(KafkaLog::new(settings.kafka.clone())?),
+        topic: settings.kafka.topic.clone(),
         stale_after: settings.stale_after,
         max_restarts: settings.max_restarts,
         max_parallel_slices: settings.max_parallel_slices,

@@ -1,7 +1,7 @@
 //! Slice checkpoints and leases in DynamoDB: one item per slice, every write
 //! conditional on the lease's fencing token.
 
-use crate::domain::checkpoint::{Checkpoint, Lease, SliceRange};
+use crate::domain::checkpoint::{Checkpoint, Lease, PartitionRange, Position, Settled, CHECKPOINT_VERSION};
 use crate::domain::job::Counters;
 use crate::error::{Error, Result};
 use crate::ports::CheckpointStore;
@@ -39,7 +39,17 @@ fn get_u64(item: &Item, name: &str) -> u64 {
 }
 
 // Attribute names are prefixed so none is a DynamoDB reserved word.
-const COUNTERS: [&str; 6] = ["c_scanned", "c_matched", "c_delivered", "c_duplicates", "c_failures", "c_malformed"];
+const COUNTERS: [&str; 9] = [
+    "c_scanned",
+    "c_matched",
+    "c_delivered",
+    "c_duplicates",
+    "c_failures",
+    "c_filtered",
+    "c_malformed",
+    "c_expired",
+    "c_anomalies",
+];
 
 fn counters_of(item: &Item) -> Counters {
     Counters {
@@ -48,29 +58,88 @@ fn counters_of(item: &Item) -> Counters {
         events_delivered: get_u64(item, COUNTERS[2]),
         duplicates_skipped: get_u64(item, COUNTERS[3]),
         delivery_failures: get_u64(item, COUNTERS[4]),
-        malformed: get_u64(item, COUNTERS[5]),
+        events_filtered: get_u64(item, COUNTERS[5]),
+        malformed: get_u64(item, COUNTERS[6]),
+        records_expired: get_u64(item, COUNTERS[7]),
+        clock_anomalies: get_u64(item, COUNTERS[8]),
     }
 }
 
-fn counter_values(c: &Counters) -> [u64; 6] {
-    [c.events_scanned, c.events_matched, c.events_delivered, c.duplicates_skipped, c.delivery_failures, c.malformed]
+fn counter_values(c: &Counters) -> [u64; 9] {
+    [
+        c.events_scanned,
+        c.events_matched,
+        c.events_delivered,
+        c.duplicates_skipped,
+        c.delivery_failures,
+        c.events_filtered,
+        c.malformed,
+        c.records_expired,
+        c.clock_anomalies,
+    ]
 }
 
+/// Bytes per `ahead` entry: event hash (8) + outcome (1).
+const AHEAD_ENTRY_BYTES: usize = 9;
+
+fn ahead_bytes(ahead: &[(u64, Settled)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ahead.len() * AHEAD_ENTRY_BYTES);
+    for (hash, settled) in ahead {
+        out.extend_from_slice(&hash.to_le_bytes());
+        out.push(u8::from(*settled == Settled::Delivered));
+    }
+    out
+}
+
+fn ahead_of(bytes: &[u8]) -> Vec<(u64, Settled)> {
+    bytes
+        .chunks_exact(AHEAD_ENTRY_BYTES)
+        .map(|c| {
+            let mut hash = [0u8; 8];
+            hash.copy_from_slice(&c[..8]);
+            (u64::from_le_bytes(hash), if c[8] == 1 { Settled::Delivered } else { Settled::Failed })
+        })
+        .collect()
+}
+
+fn blob(item: &Item, name: &str) -> Vec<u8> {
+    item.get(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).unwrap_or_default()
+}
+
+/// A checkpoint in the current format (2) or the previous one (1: one
+/// partition, offsets found once, the dedup set stored).
 fn checkpoint_of(item: &Item) -> Checkpoint {
-    let range = match (get_i64(item, "lookback_offset"), get_i64(item, "start_offset"), get_i64(item, "end_offset")) {
-        (Some(lookback_offset), Some(start_offset), Some(end_offset)) => {
-            Some(SliceRange { lookback_offset, start_offset, end_offset })
-        }
-        _ => None,
-    };
-    Checkpoint {
-        range,
-        next_offset: get_i64(item, "next_offset").unwrap_or(0),
-        dedup: item.get("dedup_ids").and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+    let version = get_i64(item, "fmt").unwrap_or(1) as u32;
+    let mut cp = Checkpoint {
+        version,
         counters: counters_of(item),
         done: item.get("slice_done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         pauses: get_u64(item, "pauses") as u32,
+        ..Checkpoint::default()
+    };
+    if version >= 2 {
+        cp.ranges = item
+            .get("ranges")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| serde_json::from_str::<Vec<(u32, i64, i64)>>(s).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(partition, scan_from, end)| PartitionRange { partition, scan_from, end })
+            .collect();
+        cp.position = Position {
+            partition: get_u64(item, "pos_partition") as usize,
+            offset: get_i64(item, "pos_offset").unwrap_or(0),
+        };
+        cp.watermark = get_i64(item, "watermark");
+        cp.ahead = ahead_of(&blob(item, "ahead"));
+    } else if let (Some(lookback), Some(next)) = (get_i64(item, "lookback_offset"), get_i64(item, "next_offset")) {
+        // Version 1 knew one partition (the slice's own) and an end offset;
+        // the partition and the end are the slice's to fill in.
+        cp.ranges = vec![PartitionRange { partition: u32::MAX, scan_from: lookback, end: -1 }];
+        cp.position = Position { partition: 0, offset: next };
+        cp.legacy_dedup = blob(item, "dedup_ids");
     }
+    cp
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
@@ -126,9 +195,10 @@ impl CheckpointStore for DynamoCheckpoints {
     }
 
     async fn save(&self, slice_key: &str, lease: &Lease, cp: &Checkpoint, ttl_ms: u64) -> Result<()> {
+        let ranges: Vec<(u32, i64, i64)> = cp.ranges.iter().map(|r| (r.partition, r.scan_from, r.end)).collect();
         let mut expr = String::from(
-            "SET next_offset = :next, dedup_ids = :dedup, slice_done = :done, pauses = :pauses, \
-             lease_expires = :expires, expires_at = :ttl",
+            "SET fmt = :fmt, ranges = :ranges, pos_partition = :pp, pos_offset = :po, ahead = :ahead, \
+             slice_done = :done, pauses = :pauses, lease_expires = :expires, expires_at = :ttl",
         );
         let mut req = self
             .client
@@ -138,8 +208,14 @@ impl CheckpointStore for DynamoCheckpoints {
             .condition_expression("lease_token = :token AND lease_owner = :owner")
             .expression_attribute_values(":token", n(lease.token))
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
-            .expression_attribute_values(":next", n(cp.next_offset))
-            .expression_attribute_values(":dedup", AttributeValue::B(Blob::new(cp.dedup.clone())))
+            .expression_attribute_values(":fmt", n(CHECKPOINT_VERSION))
+            .expression_attribute_values(
+                ":ranges",
+                AttributeValue::S(serde_json::to_string(&ranges).unwrap_or_default()),
+            )
+            .expression_attribute_values(":pp", n(cp.position.partition))
+            .expression_attribute_values(":po", n(cp.position.offset))
+            .expression_attribute_values(":ahead", AttributeValue::B(Blob::new(ahead_bytes(&cp.ahead))))
             .expression_attribute_values(":done", AttributeValue::Bool(cp.done))
             .expression_attribute_values(":pauses", n(cp.pauses))
             .expression_attribute_values(":expires", n(now_ms() + ttl_ms as i64))
@@ -148,14 +224,33 @@ impl CheckpointStore for DynamoCheckpoints {
             expr.push_str(&format!(", {name} = :{name}"));
             req = req.expression_attribute_values(format!(":{name}"), n(value));
         }
-        if let Some(range) = cp.range {
-            expr.push_str(", lookback_offset = :lb, start_offset = :so, end_offset = :eo");
-            req = req
-                .expression_attribute_values(":lb", n(range.lookback_offset))
-                .expression_attribute_values(":so", n(range.start_offset))
-                .expression_attribute_values(":eo", n(range.end_offset));
+        if let Some(w) = cp.watermark {
+            expr.push_str(", watermark = :wm");
+            req = req.expression_attribute_values(":wm", n(w));
         }
+        // A slice that started under format 1 leaves its old attributes behind.
+        expr.push_str(" REMOVE dedup_ids, lookback_offset, start_offset, end_offset, next_offset");
         match req.update_expression(expr).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(Error::LeaseLost),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn renew(&self, slice_key: &str, lease: &Lease, ttl_ms: u64) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(slice_key.to_owned()))
+            .update_expression("SET lease_expires = :expires")
+            .condition_expression("lease_token = :token AND lease_owner = :owner")
+            .expression_attribute_values(":expires", n(now_ms() + ttl_ms as i64))
+            .expression_attribute_values(":token", n(lease.token))
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Err(Error::LeaseLost),
             Err(e) => Err(store_error(e)),

@@ -2,7 +2,7 @@
 
 use crate::config::DeliveryConfig;
 use crate::domain::webhook_url::is_forbidden_ip;
-use crate::ports::{Deliverer, Delivery, DeliveryOutcome};
+use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome};
 use async_trait::async_trait;
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -10,7 +10,10 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// An attempt needs at least this much of the budget to be worth starting.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
 pub struct HttpDeliverer {
     client: reqwest::Client,
@@ -109,7 +112,7 @@ impl HttpDeliverer {
         Ok(Self { client, cfg })
     }
 
-    async fn attempt(&self, d: &Delivery) -> Attempt {
+    async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
         if !self.cfg.allow_private_urls && forbidden_literal(&d.url) {
             return Attempt::Fail { status: 0 };
         }
@@ -131,7 +134,7 @@ impl HttpDeliverer {
             }
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
-        match self.client.post(&d.url).headers(headers).body(d.body.clone()).send().await {
+        match self.client.post(&d.url).headers(headers).body(d.body.clone()).timeout(timeout).send().await {
             Ok(resp) => classify_response(resp.status(), resp.headers()),
             Err(e) => Attempt::Retry { status: None, after: None, error: error_chain(&e) },
         }
@@ -149,13 +152,47 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// Sleeps `wait`, in steps, while the budget lasts; false if it ran out first.
+async fn sleep_within(budget: &Budget, wait: Duration) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        let limit = budget.until();
+        if limit <= now {
+            return false;
+        }
+        // The budget can grow (lease renewals) or vanish (a stop): look again.
+        tokio::time::sleep_until((until.min(limit).min(now + Duration::from_millis(250))).into()).await;
+    }
+}
+
 #[async_trait]
 impl Deliverer for HttpDeliverer {
-    async fn deliver(&self, d: &Delivery) -> DeliveryOutcome {
+    /// The contract's retry policy, bounded by the budget: no attempt starts,
+    /// and no wait for a retry goes on, once the slice's time or lease runs
+    /// out or it is stopped; the event is then `Interrupted` (still to be
+    /// delivered), never failed for the budget's sake.
+    async fn deliver(&self, d: &Delivery, budget: &Budget) -> DeliveryOutcome {
         let mut attempts = 0;
+        let mut last_status = None;
+        let mut last_error = String::from("not attempted");
+        let interrupted = |attempts, last_status, last_error: &str| DeliveryOutcome::Interrupted {
+            attempts,
+            last_status,
+            error: format!("stopped before it was delivered (time, lease or cancel): {last_error}"),
+        };
         loop {
+            let remaining = budget.remaining();
+            if remaining < MIN_ATTEMPT {
+                return interrupted(attempts, last_status, &last_error);
+            }
             attempts += 1;
-            match self.attempt(d).await {
+            let timeout = remaining.min(self.cfg.request_timeout);
+            let started = Instant::now();
+            match self.attempt(d, timeout).await {
                 Attempt::Success => return DeliveryOutcome::Delivered { attempts },
                 Attempt::Fail { status } => {
                     return DeliveryOutcome::Failed {
@@ -169,21 +206,29 @@ impl Deliverer for HttpDeliverer {
                     }
                 }
                 Attempt::Retry { status, after, error } => {
+                    // A request cut short by the budget says nothing about the receiver.
+                    if timeout < self.cfg.request_timeout && started.elapsed() >= timeout {
+                        return interrupted(attempts, status.or(last_status), &error);
+                    }
+                    last_status = status;
+                    last_error = error;
                     let wait = match after {
                         Some(after) if after > self.cfg.retry_after_max => {
                             return DeliveryOutcome::Failed {
                                 attempts,
-                                last_status: status,
-                                error: format!("{error}; Retry-After {after:?} exceeds the limit"),
+                                last_status,
+                                error: format!("{last_error}; Retry-After {after:?} exceeds the limit"),
                             }
                         }
                         Some(after) => after,
                         None => backoff(&self.cfg, attempts),
                     };
                     if attempts >= self.cfg.max_attempts {
-                        return DeliveryOutcome::Failed { attempts, last_status: status, error };
+                        return DeliveryOutcome::Failed { attempts, last_status, error: last_error };
                     }
-                    tokio::time::sleep(wait).await;
+                    if !sleep_within(budget, wait).await {
+                        return interrupted(attempts, last_status, &last_error);
+                    }
                 }
             }
         }
@@ -253,7 +298,8 @@ mod tests {
                 job_id: "job_1".into(),
                 key: SigningKey::from_secret(&generate_secret()).unwrap(),
             };
-            let outcome = deliverer.deliver(&d).await;
+            let far = Instant::now() + Duration::from_secs(60);
+            let outcome = deliverer.deliver(&d, &Budget::new(far, far)).await;
             assert!(matches!(outcome, DeliveryOutcome::Failed { .. }), "{url}: {outcome:?}");
             if let DeliveryOutcome::Failed { error, .. } = outcome {
                 assert!(error.contains("forbidden") || error.contains("refused"), "{url}: {error}");

@@ -1,8 +1,9 @@
 //! The delivery log on Kafka, through rdkafka (librdkafka).
 
 use crate::config::KafkaConfig;
+use crate::domain::selection::ScanItem;
 use crate::error::{Error, Result};
-use crate::ports::{DeliveryLog, ScanBatch, ScanRequest, ScannedRecord};
+use crate::ports::{DeliveryLog, ScanBatch, ScanRequest};
 use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -10,9 +11,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientConfig;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, OnceCell};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,8 +40,12 @@ pub struct KafkaLog {
     cfg: KafkaConfig,
     /// Used for metadata and offset look-ups; scans get their own consumer.
     admin: Arc<ReplayConsumer>,
-    partitions: OnceCell<u32>,
+    /// The partition count and when it was read: partitions can be added.
+    partitions: Mutex<Option<(u32, Instant)>>,
 }
+
+/// How long a partition count is trusted before it is read again.
+const PARTITION_COUNT_TTL: Duration = Duration::from_secs(30);
 
 /// A client config carrying the brokers and any extra librdkafka properties.
 pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
@@ -73,14 +78,17 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("queued.max.messages.kbytes", "16384")
         // librdkafka's default (1 s) idles a fast reader for a second each
         // time its prefetch queue fills up; the bench showed 4x slower scans.
-        .set("fetch.queue.backoff.ms", "10");
+        .set("fetch.queue.backoff.ms", "10")
+        // Never skip silently: an offset deleted by retention is an error the
+        // slice counts (the default, `latest`, would jump to the log's end).
+        .set("auto.offset.reset", "error");
     config
 }
 
 impl KafkaLog {
     pub fn new(cfg: KafkaConfig) -> Result<Self> {
         let admin: ReplayConsumer = consumer_config(&cfg).create_with_context(ReplayContext)?;
-        Ok(Self { cfg, admin: Arc::new(admin), partitions: OnceCell::new() })
+        Ok(Self { cfg, admin: Arc::new(admin), partitions: Mutex::new(None) })
     }
 
     pub fn topic(&self) -> &str {
@@ -90,33 +98,30 @@ impl KafkaLog {
 
 #[async_trait]
 impl DeliveryLog for KafkaLog {
-    /// Cached for the life of the process (one Lambda cold start).
     async fn partition_count(&self) -> Result<u32> {
+        if let Some((n, at)) = *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < PARTITION_COUNT_TTL {
+                return Ok(n);
+            }
+        }
         let admin = self.admin.clone();
         let topic = self.cfg.topic.clone();
-        let count = self
-            .partitions
-            .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || {
-                    let metadata = admin.fetch_metadata(Some(&topic), METADATA_TIMEOUT)?;
-                    let t = metadata
-                        .topics()
-                        .first()
-                        .ok_or_else(|| Error::Internal(format!("no metadata for topic {topic}")))?;
-                    if let Some(err) = t.error() {
-                        return Err(Error::Kafka(KafkaError::MetadataFetch(err.into())));
-                    }
-                    let n = t.partitions().len() as u32;
-                    if n == 0 {
-                        return Err(Error::Internal(format!("topic {topic} has no partitions")));
-                    }
-                    Ok(n)
-                })
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-            })
-            .await?;
-        Ok(*count)
+        let n = blocking(move || {
+            let metadata = admin.fetch_metadata(Some(&topic), METADATA_TIMEOUT)?;
+            let t =
+                metadata.topics().first().ok_or_else(|| Error::Internal(format!("no metadata for topic {topic}")))?;
+            if let Some(err) = t.error() {
+                return Err(Error::Kafka(KafkaError::MetadataFetch(err.into())));
+            }
+            let n = t.partitions().len() as u32;
+            if n == 0 {
+                return Err(Error::Internal(format!("topic {topic} has no partitions")));
+            }
+            Ok(n)
+        })
+        .await?;
+        *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) = Some((n, Instant::now()));
+        Ok(n)
     }
 
     async fn offset_for_time(&self, partition: u32, ts: i64) -> Result<i64> {
@@ -140,11 +145,46 @@ impl DeliveryLog for KafkaLog {
         .map_err(|e| Error::Internal(e.to_string()))?
     }
 
-    fn scan(&self, req: ScanRequest<'_>) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
-        // librdkafka prefetches past the range's end until its queue is full,
-        // and every record it fetches is decompressed: a short slice would
-        // read (and throw away) far more than its own records. The bench saw
-        // a quarter of the CPU go there during deliveries.
+    async fn watermarks(&self, partition: u32) -> Result<(i64, i64)> {
+        let admin = self.admin.clone();
+        let topic = self.cfg.topic.clone();
+        blocking(move || Ok(admin.fetch_watermarks(&topic, partition as i32, METADATA_TIMEOUT)?)).await
+    }
+
+    async fn oldest_timestamp(&self, partition: u32) -> Result<Option<i64>> {
+        let (low, high) = self.watermarks(partition).await?;
+        if low >= high {
+            return Ok(None);
+        }
+        let consumer: ReplayConsumer = consumer_config(&self.cfg)
+            .set("queued.min.messages", "1")
+            .set("fetch.max.bytes", "65536")
+            .create_with_context(ReplayContext)?;
+        let topic = self.cfg.topic.clone();
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, partition as i32, Offset::Offset(low))?;
+            consumer.assign(&tpl)?;
+            let started = Instant::now();
+            while started.elapsed() < METADATA_TIMEOUT {
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(msg)) => return Ok(msg.timestamp().to_millis()),
+                    Some(Err(KafkaError::PartitionEOF(_))) | None => continue,
+                    // Deleted meanwhile: the next record is the oldest; try again.
+                    Some(Err(KafkaError::MessageConsumption(code))) if is_out_of_range(code) => return Ok(None),
+                    Some(Err(e)) => return Err(e.into()),
+                }
+            }
+            Err(Error::Kafka(KafkaError::MessageConsumption(rdkafka::types::RDKafkaErrorCode::RequestTimedOut)))
+        })
+        .await
+    }
+
+    fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
+        // librdkafka prefetches past where the slice stops until its queue is
+        // full, and every record it fetches is decompressed: a short slice
+        // would read (and throw away) far more than its own records. The bench
+        // saw a quarter of the CPU go there during deliveries.
         let prefetch = (req.end - req.from).clamp(1_000, 20_000);
         let consumer: ReplayConsumer = consumer_config(&self.cfg)
             .set("queued.min.messages", prefetch.to_string())
@@ -153,25 +193,26 @@ impl DeliveryLog for KafkaLog {
         tpl.add_partition_offset(&self.cfg.topic, req.partition as i32, Offset::Offset(req.from))?;
         consumer.assign(&tpl)?;
         let (tx, rx) = mpsc::channel(4);
-        let webhook_id = req.webhook_id.to_owned();
-        let (from, end, count_from, max_batch) = (req.from, req.end, req.count_from, req.max_batch.max(1));
         // librdkafka's poll blocks: read on a blocking thread, hand batches over.
-        tokio::task::spawn_blocking(move || scan_blocking(consumer, from, end, count_from, max_batch, &webhook_id, tx));
+        tokio::task::spawn_blocking(move || scan_blocking(consumer, req, tx));
         Ok(rx)
     }
 }
 
-fn scan_blocking(
-    consumer: ReplayConsumer,
-    from: i64,
-    end: i64,
-    count_from: i64,
-    max_batch: usize,
-    webhook_id: &str,
-    tx: mpsc::Sender<Result<ScanBatch>>,
-) {
+fn is_out_of_range(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(code, C::OffsetOutOfRange | C::AutoOffsetReset)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
+}
+
+fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Result<ScanBatch>>) {
+    let ScanRequest { from, end, mut reader, max_batch, max_batch_bytes, .. } = req;
+    let max_batch = max_batch.max(1);
     let mut batch = ScanBatch { next_offset: from, ..ScanBatch::default() };
-    let mut read_in_batch = 0usize;
+    let (mut read_in_batch, mut bytes_in_batch) = (0usize, 0usize);
     loop {
         // Wait for the first record of a batch; then take what is already fetched.
         let timeout = if read_in_batch == 0 { Duration::from_millis(500) } else { Duration::ZERO };
@@ -185,6 +226,17 @@ fn scan_blocking(
             }
             None => {}
             Some(Err(KafkaError::PartitionEOF(_))) => at_end = true,
+            Some(Err(KafkaError::MessageConsumption(code))) if is_out_of_range(code) => {
+                // What was read so far is handed over first.
+                reader.flush(&mut batch.items);
+                let next_offset = batch.next_offset;
+                batch.reader = Some(reader.clone());
+                if !batch.items.is_empty() {
+                    let _ = tx.blocking_send(Ok(std::mem::take(&mut batch)));
+                }
+                let _ = tx.blocking_send(Err(Error::RecordsExpired { next_offset }));
+                return;
+            }
             Some(Err(e)) => {
                 let _ = tx.blocking_send(Err(Error::Kafka(e)));
                 return;
@@ -193,30 +245,37 @@ fn scan_blocking(
             Some(Ok(msg)) => {
                 let offset = msg.offset();
                 read_in_batch += 1;
-                if offset >= count_from {
-                    batch.scanned += 1;
-                }
                 batch.next_offset = offset + 1;
                 let timestamp = msg.timestamp().to_millis().unwrap_or(0);
-                if let Some(record) = ScannedRecord::of(offset, timestamp, webhook_id, msg.key(), msg.payload()) {
-                    batch.records.push(record);
-                }
-                at_end = batch.next_offset >= end;
-                if !at_end && read_in_batch < max_batch {
+                let before = batch.items.len();
+                reader.read(offset, timestamp, msg.key(), msg.payload(), &mut batch.items);
+                bytes_in_batch += batch.items[before..].iter().map(payload_bytes).sum::<usize>();
+                at_end = batch.next_offset >= end || reader.is_done();
+                if !at_end && read_in_batch < max_batch && bytes_in_batch < max_batch_bytes {
                     continue;
                 }
             }
         }
-        if at_end {
+        reader.flush(&mut batch.items);
+        if at_end && !reader.is_done() {
             // Everything up to `end` is read, even if the last offsets were markers.
             batch.next_offset = batch.next_offset.max(end);
         }
         let next = batch.next_offset;
         debug!(read_in_batch, next, "scan batch");
+        batch.reader = Some(reader.clone());
         let full = std::mem::replace(&mut batch, ScanBatch { next_offset: next, ..ScanBatch::default() });
         if tx.blocking_send(Ok(full)).is_err() || at_end {
             return;
         }
         read_in_batch = 0;
+        bytes_in_batch = 0;
+    }
+}
+
+fn payload_bytes(item: &ScanItem) -> usize {
+    match item {
+        ScanItem::Event { payload, .. } => payload.len(),
+        _ => 0,
     }
 }

@@ -6,15 +6,16 @@ use crate::domain::job::{Counters, JobState};
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::{
-    CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, ScanBatch, ScanRequest,
-    ScannedRecord, SliceProgress, SliceQueue,
+    Budget, CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, ScanBatch, ScanRequest,
+    SliceProgress, SliceQueue,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -38,11 +39,18 @@ pub struct MemoryLog {
     /// The next this many scans fail after their first batch, as a scan does
     /// when the broker goes away.
     pub failing_scans: AtomicU32,
+    /// The first retained offset (all partitions): retention deleted what is before it.
+    pub low: AtomicI64,
 }
 
 impl MemoryLog {
     pub fn new(partitions: usize) -> Self {
-        Self { partitions: vec![Vec::new(); partitions], batch_size: 3, failing_scans: AtomicU32::new(0) }
+        Self {
+            partitions: vec![Vec::new(); partitions],
+            batch_size: 3,
+            failing_scans: AtomicU32::new(0),
+            low: AtomicI64::new(0),
+        }
     }
 }
 
@@ -53,32 +61,57 @@ impl DeliveryLog for MemoryLog {
     }
 
     async fn offset_for_time(&self, partition: u32, ts: i64) -> Result<i64> {
+        // Kafka's time index follows the largest timestamp so far.
         let p = &self.partitions[partition as usize];
-        Ok(p.iter().position(|r| r.timestamp >= ts).unwrap_or(p.len()) as i64)
+        let low = self.low.load(Ordering::SeqCst).max(0) as usize;
+        let mut max = i64::MIN;
+        for (o, r) in p.iter().enumerate().skip(low) {
+            max = max.max(r.timestamp);
+            if max >= ts {
+                return Ok(o as i64);
+            }
+        }
+        Ok(p.len() as i64)
     }
 
-    fn scan(&self, req: ScanRequest<'_>) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
-        let ScanRequest { partition, from, end, count_from, webhook_id, max_batch } = req;
+    async fn watermarks(&self, partition: u32) -> Result<(i64, i64)> {
+        let len = self.partitions[partition as usize].len() as i64;
+        Ok((self.low.load(Ordering::SeqCst).min(len), len))
+    }
+
+    async fn oldest_timestamp(&self, partition: u32) -> Result<Option<i64>> {
+        let low = self.low.load(Ordering::SeqCst).max(0) as usize;
+        Ok(self.partitions[partition as usize].get(low).map(|r| r.timestamp))
+    }
+
+    fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
+        let ScanRequest { partition, from, end, mut reader, max_batch, .. } = req;
         let batch_size = self.batch_size.min(max_batch).max(1);
         let records = &self.partitions[partition as usize];
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::channel(100_000);
+        let low = self.low.load(Ordering::SeqCst);
+        if from < low {
+            tx.try_send(Err(Error::RecordsExpired { next_offset: from }))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            return Ok(rx);
+        }
         let mut offset = from;
-        while offset < end {
+        while offset < end && !reader.is_done() {
             let mut batch = ScanBatch::default();
             let stop = (offset + batch_size as i64).min(end);
+            let mut last = offset;
             for o in offset..stop {
                 let r = &records[o as usize];
-                if o >= count_from {
-                    batch.scanned += 1;
-                }
-                if let Some(record) =
-                    ScannedRecord::of(o, r.timestamp, webhook_id, r.key.as_deref(), r.value.as_deref())
-                {
-                    batch.records.push(record);
+                reader.read(o, r.timestamp, r.key.as_deref(), r.value.as_deref(), &mut batch.items);
+                last = o + 1;
+                if reader.is_done() {
+                    break;
                 }
             }
-            batch.next_offset = stop;
-            offset = stop;
+            reader.flush(&mut batch.items);
+            batch.next_offset = last;
+            batch.reader = Some(reader.clone());
+            offset = last;
             tx.try_send(Ok(batch)).map_err(|e| Error::Internal(e.to_string()))?;
             let fail = self.failing_scans.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
             if fail.is_ok() {
@@ -95,8 +128,11 @@ impl DeliveryLog for MemoryLog {
 pub struct MemoryCheckpoints {
     pub items: Mutex<HashMap<String, (Option<Lease>, Checkpoint)>>,
     pub saves: Mutex<u32>,
+    pub renewals: Mutex<u32>,
     /// Fail every save after this many (simulates a crash point).
     pub fail_after_saves: Mutex<Option<u32>>,
+    /// Renewals fail (DynamoDB unreachable) while set.
+    pub renewals_fail: Mutex<bool>,
 }
 
 #[async_trait]
@@ -128,8 +164,24 @@ impl CheckpointStore for MemoryCheckpoints {
         if entry.0.as_ref().map(|l| l.token) != Some(lease.token) {
             return Err(Error::LeaseLost);
         }
-        entry.1 = cp.clone();
+        entry.1 = Checkpoint {
+            version: crate::domain::checkpoint::CHECKPOINT_VERSION,
+            legacy_dedup: Vec::new(),
+            ..cp.clone()
+        };
         Ok(())
+    }
+
+    async fn renew(&self, key: &str, lease: &Lease, _ttl_ms: u64) -> Result<()> {
+        if *lock(&self.renewals_fail) {
+            return Err(Error::Checkpoint("injected renewal failure".into()));
+        }
+        *lock(&self.renewals) += 1;
+        let items = lock(&self.items);
+        match items.get(key).and_then(|e| e.0.as_ref()) {
+            Some(l) if l.token == lease.token && l.owner == lease.owner => Ok(()),
+            _ => Err(Error::LeaseLost),
+        }
     }
 
     async fn release(&self, key: &str, lease: &Lease) -> Result<()> {
@@ -144,19 +196,38 @@ impl CheckpointStore for MemoryCheckpoints {
 }
 
 /// Records deliveries; fails the event ids listed in `fail` (400), or every
-/// event while `down` (503 after retries).
+/// event while `down` (503 after retries); answers after `delay`, within the budget.
 #[derive(Default)]
 pub struct MemoryDeliverer {
     pub delivered: Mutex<Vec<(String, Bytes)>>,
     pub fail: Mutex<Vec<String>>,
     pub down: Mutex<bool>,
     pub attempts: Mutex<u32>,
+    pub delay: Mutex<Duration>,
+    /// Most deliveries in progress at once.
+    pub max_in_flight: Mutex<u32>,
+    in_flight: Mutex<u32>,
+    /// When each delivery started, in order.
+    pub started: Mutex<Vec<(String, Instant)>>,
 }
 
 #[async_trait]
 impl Deliverer for MemoryDeliverer {
-    async fn deliver(&self, d: &Delivery) -> DeliveryOutcome {
+    async fn deliver(&self, d: &Delivery, budget: &Budget) -> DeliveryOutcome {
+        if budget.remaining() < Duration::from_millis(1) {
+            return DeliveryOutcome::Interrupted { attempts: 0, last_status: None, error: "no budget".into() };
+        }
         *lock(&self.attempts) += 1;
+        lock(&self.started).push((d.message_id.clone(), Instant::now()));
+        {
+            let mut n = lock(&self.in_flight);
+            *n += 1;
+            let mut max = lock(&self.max_in_flight);
+            *max = (*max).max(*n);
+        }
+        let delay = *lock(&self.delay);
+        tokio::time::sleep(delay).await;
+        *lock(&self.in_flight) -= 1;
         if *lock(&self.down) {
             return DeliveryOutcome::Failed { attempts: 3, last_status: Some(503), error: "HTTP 503".into() };
         }
@@ -170,25 +241,40 @@ impl Deliverer for MemoryDeliverer {
 
 pub struct MemoryProgress {
     pub state: Mutex<JobState>,
-    pub heartbeats: Mutex<u32>,
+    pub heartbeats: Mutex<Vec<(Instant, Counters)>>,
     pub failures: Mutex<Vec<FailedEvent>>,
 }
 
 impl Default for MemoryProgress {
     fn default() -> Self {
-        Self { state: Mutex::new(JobState::Ongoing), heartbeats: Mutex::new(0), failures: Mutex::new(Vec::new()) }
+        Self {
+            state: Mutex::new(JobState::Ongoing),
+            heartbeats: Mutex::new(Vec::new()),
+            failures: Mutex::new(Vec::new()),
+        }
     }
 }
 
 #[async_trait]
 impl SliceProgress for MemoryProgress {
-    async fn heartbeat(&self, _job: &JobId, _slice: u32, _token: u64, _c: &Counters) -> Result<JobState> {
-        *lock(&self.heartbeats) += 1;
+    async fn heartbeat(
+        &self,
+        _job: &JobId,
+        _slice: u32,
+        _token: u64,
+        c: &Counters,
+        _progressed: bool,
+    ) -> Result<JobState> {
+        lock(&self.heartbeats).push((Instant::now(), *c));
         Ok(*lock(&self.state))
     }
 
     async fn record_failures(&self, _job: &JobId, failures: &[FailedEvent]) -> Result<()> {
-        lock(&self.failures).extend_from_slice(failures);
+        let mut all = lock(&self.failures);
+        for f in failures {
+            all.retain(|x| x.event_id != f.event_id);
+            all.push(f.clone());
+        }
         Ok(())
     }
 }

@@ -1,29 +1,62 @@
-//! What a slice remembers between invocations, stored in DynamoDB.
+//! What a slice remembers between invocations, stored in DynamoDB
+//! (docs/operations.md, "Formats and versions").
 
 use super::job::Counters;
 
-/// Offsets of a slice's range in its partition, found once with
-/// offsets-for-times and then fixed, so continuations read the same range.
+/// The checkpoint format this code writes; it also reads the previous one.
+pub const CHECKPOINT_VERSION: u32 = 2;
+
+/// One partition of a slice: where reading starts and ends, found once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SliceRange {
-    /// First offset of the dedup look-back (read, not delivered).
-    pub lookback_offset: i64,
-    /// First offset of the slice.
-    pub start_offset: i64,
-    /// One past the last offset of the slice.
-    pub end_offset: i64,
+pub struct PartitionRange {
+    pub partition: u32,
+    /// First offset to read: the first at or after `from - look-back - skew`.
+    pub scan_from: i64,
+    /// The log's end when the range was found: reading never goes past it.
+    pub end: i64,
+}
+
+/// The next record to read: a partition of the slice (its index in
+/// `ranges`) and an offset in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub partition: usize,
+    pub offset: i64,
+}
+
+/// How an event beyond the checkpoint's position ended before the worker
+/// stopped cleanly: a resumed slice takes it as settled, sends nothing again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Delivered,
+    Failed,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoint {
-    pub range: Option<SliceRange>,
-    /// Next offset to read.
-    pub next_offset: i64,
-    pub dedup: Vec<u8>,
+    /// The format the item was read in (written: always CHECKPOINT_VERSION).
+    pub version: u32,
+    /// Empty until the slice's ranges were found.
+    pub ranges: Vec<PartitionRange>,
+    /// Everything before it is accounted for in `counters`.
+    pub position: Position,
+    /// The watermark at `position`: where the dedup set is rebuilt from.
+    pub watermark: Option<i64>,
     pub counters: Counters,
+    /// Events after `position` that were delivered or failed (a clean stop).
+    pub ahead: Vec<(u64, Settled)>,
     pub done: bool,
-    /// Times the slice paused because its receiver looked down.
+    /// Times the slice paused in a row because its receiver looked down.
     pub pauses: u32,
+    /// A version 1 item's dedup set (hash and timestamp pairs), taken instead
+    /// of a rebuild when such a slice resumes.
+    pub legacy_dedup: Vec<u8>,
+}
+
+impl Checkpoint {
+    pub fn started(&self) -> bool {
+        !self.ranges.is_empty()
+    }
 }
 
 /// A lease on a slice: who holds it and the fencing token every write must carry.

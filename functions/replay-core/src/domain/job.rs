@@ -55,7 +55,54 @@ impl JobState {
     }
 }
 
+/// A slice's state (`replay_slices.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceState {
+    /// Not started (it may be claimed for enqueue: `enqueued_at`).
+    Pending,
+    Running,
+    Done,
+    /// Given up after repeated restarts.
+    Failed,
+    Cancelled,
+}
+
+impl SliceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SliceState::Pending => "PENDING",
+            SliceState::Running => "RUNNING",
+            SliceState::Done => "DONE",
+            SliceState::Failed => "FAILED",
+            SliceState::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "PENDING" => SliceState::Pending,
+            "RUNNING" => SliceState::Running,
+            "DONE" => SliceState::Done,
+            "FAILED" => SliceState::Failed,
+            "CANCELLED" => SliceState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn has_ended(self) -> bool {
+        matches!(self, SliceState::Done | SliceState::Failed | SliceState::Cancelled)
+    }
+}
+
 /// Counters of one slice or, summed, of one job (contract `progress`).
+///
+/// Every matched event ends in exactly one outcome:
+/// `events_matched = events_delivered + delivery_failures + duplicates_skipped + events_filtered`.
+/// Counted apart: records that did not parse (`malformed`), records retention
+/// deleted before they were read (`records_expired`, of any webhook), and
+/// this webhook's records whose timestamp was far ahead of the log around
+/// them (`clock_anomalies`: a producer's broken clock; they are still
+/// selected by their timestamp).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     pub events_scanned: u64,
@@ -63,7 +110,13 @@ pub struct Counters {
     pub events_delivered: u64,
     pub duplicates_skipped: u64,
     pub delivery_failures: u64,
+    #[serde(default)]
+    pub events_filtered: u64,
     pub malformed: u64,
+    #[serde(default)]
+    pub records_expired: u64,
+    #[serde(default)]
+    pub clock_anomalies: u64,
 }
 
 impl Counters {
@@ -73,7 +126,16 @@ impl Counters {
         self.events_delivered += other.events_delivered;
         self.duplicates_skipped += other.duplicates_skipped;
         self.delivery_failures += other.delivery_failures;
+        self.events_filtered += other.events_filtered;
         self.malformed += other.malformed;
+        self.records_expired += other.records_expired;
+        self.clock_anomalies += other.clock_anomalies;
+    }
+
+    /// The counts equation holds.
+    pub fn adds_up(&self) -> bool {
+        self.events_matched
+            == self.events_delivered + self.delivery_failures + self.duplicates_skipped + self.events_filtered
     }
 }
 
@@ -119,16 +181,30 @@ pub fn status_event_body(
     })
 }
 
-/// Final state of a job whose slices all ended.
+/// Final state of a job whose slices all ended, and the reason that says
+/// which outcome each count is.
 pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -> (JobState, String) {
+    let c = counters;
+    let mut problems = Vec::new();
+    if slices_failed > 0 {
+        problems.push(format!("{slices_failed} slice(s) could not be replayed"));
+    }
+    if c.delivery_failures > 0 {
+        problems.push(format!("{} event(s) could not be delivered (see the failure list)", c.delivery_failures));
+    }
+    if c.records_expired > 0 {
+        problems.push(format!("{} record(s) were deleted by retention before they could be read", c.records_expired));
+    }
+    let summary = format!(
+        "{} delivered, {} failed, {} duplicates skipped, {} filtered out of {} matched; {} malformed set aside",
+        c.events_delivered, c.delivery_failures, c.duplicates_skipped, c.events_filtered, c.events_matched, c.malformed
+    );
     if slices_failed > 0 && slices_failed >= slices_total {
-        (JobState::Failed, "every slice failed after repeated restarts".into())
-    } else if slices_failed > 0 {
-        (JobState::Incomplete, format!("{slices_failed} slice(s) could not be replayed"))
-    } else if counters.delivery_failures > 0 {
-        (JobState::Incomplete, format!("{} event(s) could not be delivered", counters.delivery_failures))
+        (JobState::Failed, format!("every slice failed after repeated restarts; {summary}"))
+    } else if problems.is_empty() {
+        (JobState::Completed, format!("all events in the window were replayed: {summary}"))
     } else {
-        (JobState::Completed, "all events in the window were replayed".into())
+        (JobState::Incomplete, format!("{}; {summary}", problems.join("; ")))
     }
 }
 
@@ -160,6 +236,10 @@ mod tests {
         assert_eq!(final_state(&c, 0, 3).0, JobState::Completed);
         c.delivery_failures = 1;
         assert_eq!(final_state(&c, 0, 3).0, JobState::Incomplete);
+        let expired = Counters { records_expired: 4, ..Counters::default() };
+        let (state, reason) = final_state(&expired, 0, 3);
+        assert_eq!(state, JobState::Incomplete, "lost data never reports COMPLETED");
+        assert!(reason.contains("4 record(s) were deleted by retention"), "{reason}");
         assert_eq!(final_state(&Counters::default(), 2, 3).0, JobState::Incomplete);
         assert_eq!(final_state(&Counters::default(), 3, 3).0, JobState::Failed);
     }

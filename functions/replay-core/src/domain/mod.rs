@@ -7,6 +7,7 @@ pub mod ids;
 pub mod job;
 pub mod partitioner;
 pub mod record;
+pub mod selection;
 pub mod signing;
 pub mod task;
 pub mod webhook_url;

@@ -12,13 +12,29 @@ pub struct LoggedEvent<'a> {
     pub event_id: Cow<'a, str>,
     #[serde(borrow)]
     pub webhook_id: Cow<'a, str>,
-    // Required by the contract; the replay does not use them.
     #[serde(borrow)]
     pub event_type: Cow<'a, str>,
+    // Required by the contract; the replay does not use it.
     #[serde(borrow)]
     pub created_at: Cow<'a, str>,
     #[serde(borrow)]
     pub payload: &'a RawValue,
+    /// The original delivery's outcome, when the platform logged it.
+    #[serde(default)]
+    pub delivery: Option<LoggedDelivery<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoggedDelivery<'a> {
+    #[serde(borrow, default)]
+    pub status: Cow<'a, str>,
+}
+
+/// What the original delivery of a logged copy did (docs/delivery-log.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggedOutcome {
+    Failed,
+    Succeeded,
 }
 
 /// What a record means for the replay of one webhook.
@@ -26,10 +42,25 @@ pub struct LoggedEvent<'a> {
 pub enum Classified<'a> {
     /// Another webhook's record (or one without a key): not ours, not counted.
     OtherWebhook,
-    /// Our key, but the value does not parse or names another webhook.
+    /// Our key, but the value does not parse, names another webhook, or has an
+    /// `event_id` that cannot be a `webhook-id` header.
     Malformed(String),
     /// An event of this webhook.
-    Event { event_id: Cow<'a, str>, payload: &'a str },
+    Event { event_id: Cow<'a, str>, event_type: Cow<'a, str>, payload: &'a str, outcome: Option<LoggedOutcome> },
+}
+
+/// Longest `event_id` accepted (it becomes the `webhook-id` header).
+pub const MAX_EVENT_ID_BYTES: usize = 255;
+
+/// Whether an id can be sent as a header value as it is: visible ASCII and
+/// inner spaces, at most 255 bytes (receivers would trim outer spaces and
+/// then fail the signature).
+pub fn is_valid_event_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_EVENT_ID_BYTES
+        && id.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !id.starts_with(' ')
+        && !id.ends_with(' ')
 }
 
 /// Classifies one record for `webhook_id` without copying it.
@@ -47,10 +78,17 @@ pub fn classify<'a>(webhook_id: &str, key: Option<&[u8]>, value: Option<&'a [u8]
     if event.webhook_id.as_ref() != webhook_id {
         return Classified::Malformed(format!("webhook_id `{}` disagrees with the record key", event.webhook_id));
     }
-    if event.event_id.is_empty() {
-        return Classified::Malformed("empty event_id".into());
+    if !is_valid_event_id(&event.event_id) {
+        return Classified::Malformed(
+            "event_id is not a valid webhook-id header value (1-255 visible ASCII characters)".into(),
+        );
     }
-    Classified::Event { event_id: event.event_id, payload: event.payload.get() }
+    let outcome = event.delivery.as_ref().and_then(|d| match d.status.as_ref() {
+        "failed" => Some(LoggedOutcome::Failed),
+        "succeeded" => Some(LoggedOutcome::Succeeded),
+        _ => None,
+    });
+    Classified::Event { event_id: event.event_id, event_type: event.event_type, payload: event.payload.get(), outcome }
 }
 
 #[cfg(test)]
@@ -62,9 +100,11 @@ mod tests {
     #[test]
     fn keeps_payload_bytes_exactly() {
         match classify("wh_a", Some(b"wh_a"), Some(GOOD.as_bytes())) {
-            Classified::Event { event_id, payload } => {
+            Classified::Event { event_id, event_type, payload, outcome } => {
                 assert_eq!(event_id, "ev1");
+                assert_eq!(event_type, "tweet_create");
                 assert_eq!(payload, r#"{"a": [1, 2]}"#);
+                assert_eq!(outcome, None);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -84,5 +124,30 @@ mod tests {
         assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(mismatched.as_bytes())), Classified::Malformed(_)));
         let missing = r#"{"event_id":"e","webhook_id":"wh_a","payload":1}"#;
         assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(missing.as_bytes())), Classified::Malformed(_)));
+    }
+
+    #[test]
+    fn event_ids_that_cannot_be_headers_are_malformed() {
+        for bad in ["", " lead", "trail ", "new\nline", "tab\tbed", "caf\u{e9}"] {
+            let v = GOOD.replace("\"ev1\"", &serde_json::to_string(bad).unwrap());
+            assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(v.as_bytes())), Classified::Malformed(_)), "{bad:?}");
+        }
+        assert!(is_valid_event_id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"));
+        assert!(is_valid_event_id("inner space"));
+        assert!(!is_valid_event_id(&"x".repeat(256)));
+    }
+
+    #[test]
+    fn reads_the_original_deliverys_outcome() {
+        for (status, expected) in
+            [("failed", Some(LoggedOutcome::Failed)), ("succeeded", Some(LoggedOutcome::Succeeded)), ("odd", None)]
+        {
+            let v =
+                GOOD.replace(r#""extra":true"#, &format!(r#""delivery":{{"status":"{status}","http_status":503}}"#));
+            match classify("wh_a", Some(b"wh_a"), Some(v.as_bytes())) {
+                Classified::Event { outcome, .. } => assert_eq!(outcome, expected, "{status}"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -1,7 +1,14 @@
-//! Queue messages. Tagged and versioned so old messages still decode after a deploy.
+//! Queue messages: tagged and versioned, so workers of two releases can run
+//! side by side during a deploy (docs/operations.md, "Formats and versions").
+//!
+//! Version 2 added `send_status_event`; version 1's `replay_slice` is read as
+//! it is. A message of a newer version is handed back to the queue untouched.
 
 use super::ids::JobId;
 use serde::{Deserialize, Serialize};
+
+/// The message format this code writes; it reads this one and the previous.
+pub const TASK_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -16,19 +23,49 @@ pub enum QueueTask {
         #[serde(default)]
         continuation: u32,
     },
+    /// Send the job's signed status event (the job has ended).
+    SendStatusEvent { v: u32, job_id: JobId },
+}
+
+/// What a message body turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    Task(QueueTask),
+    /// Written by a newer release: another worker should take it.
+    NewerVersion(u32),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    v: u32,
 }
 
 impl QueueTask {
     pub fn slice(job_id: JobId, slice_index: u32, continuation: u32) -> Self {
-        QueueTask::ReplaySlice { v: 1, job_id, slice_index, continuation }
+        QueueTask::ReplaySlice { v: TASK_VERSION, job_id, slice_index, continuation }
+    }
+
+    pub fn status_event(job_id: JobId) -> Self {
+        QueueTask::SendStatusEvent { v: TASK_VERSION, job_id }
+    }
+
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            QueueTask::ReplaySlice { job_id, .. } | QueueTask::SendStatusEvent { job_id, .. } => job_id,
+        }
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    pub fn from_json(body: &str) -> Result<Self, String> {
-        serde_json::from_str(body).map_err(|e| e.to_string())
+    pub fn decode(body: &str) -> Result<Decoded, String> {
+        let envelope: Envelope = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if envelope.v > TASK_VERSION {
+            return Ok(Decoded::NewerVersion(envelope.v));
+        }
+        serde_json::from_str(body).map(Decoded::Task).map_err(|e| e.to_string())
     }
 }
 
@@ -37,11 +74,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips() {
+    fn round_trips_and_reads_version_1() {
         let t = QueueTask::slice(JobId::from("job_1"), 3, 2);
-        assert_eq!(QueueTask::from_json(&t.to_json()).unwrap(), t);
+        assert_eq!(QueueTask::decode(&t.to_json()).unwrap(), Decoded::Task(t));
         let old = r#"{"type":"replay_slice","v":1,"job_id":"job_1","slice_index":3}"#;
-        assert_eq!(QueueTask::from_json(old).unwrap(), QueueTask::slice(JobId::from("job_1"), 3, 0));
-        assert!(QueueTask::from_json("{}").is_err());
+        assert_eq!(
+            QueueTask::decode(old).unwrap(),
+            Decoded::Task(QueueTask::ReplaySlice {
+                v: 1,
+                job_id: JobId::from("job_1"),
+                slice_index: 3,
+                continuation: 0
+            })
+        );
+        let s = QueueTask::status_event(JobId::from("job_2"));
+        assert_eq!(QueueTask::decode(&s.to_json()).unwrap(), Decoded::Task(s));
+        assert!(QueueTask::decode("{}").is_err());
+        assert!(QueueTask::decode("not json").is_err());
+    }
+
+    #[test]
+    fn a_newer_version_is_recognised_not_misread() {
+        let newer = r#"{"type":"replay_slice","v":3,"job_id":"job_1","slice_index":3,"shard":"new field"}"#;
+        assert_eq!(QueueTask::decode(newer).unwrap(), Decoded::NewerVersion(3));
+        let unknown_type = r#"{"type":"compact_everything","v":9}"#;
+        assert_eq!(QueueTask::decode(unknown_type).unwrap(), Decoded::NewerVersion(9));
     }
 }

@@ -30,14 +30,27 @@ pub fn parse_twitter_date(field: &str, value: &str) -> Result<EventTime> {
 }
 
 impl Window {
-    /// Applies the contract's rules: `from < to`, `from` within the retention,
-    /// `to` not in the future.
-    pub fn validate(from: EventTime, to: EventTime, now: EventTime, retention_hours: u32) -> Result<Self> {
+    /// Applies the contract's rules: `from < to`, `to` not in the future and
+    /// at least `settle_ms` ago (records of a window can still arrive for a
+    /// while: producer lag, a second data centre), `from` within the retention.
+    pub fn validate(
+        from: EventTime,
+        to: EventTime,
+        now: EventTime,
+        retention_hours: u32,
+        settle_ms: i64,
+    ) -> Result<Self> {
         if from >= to {
             return Err(Error::InvalidRange("`from` must be earlier than `to`".into()));
         }
         if to > now {
             return Err(Error::InvalidRange("`to` must not be in the future".into()));
+        }
+        if to.0 > now.0 - settle_ms {
+            return Err(Error::RangeNotSettled(format!(
+                "`to` must be at least {} s ago: records of a window can still arrive that long after it",
+                settle_ms / 1_000
+            )));
         }
         let oldest = now.0 - i64::from(retention_hours) * 3_600_000;
         if from.0 < oldest {
@@ -79,10 +92,12 @@ mod tests {
     #[test]
     fn window_rules() {
         let now = EventTime(100 * 3_600_000);
-        assert!(matches!(Window::validate(EventTime(5), EventTime(5), now, 120), Err(Error::InvalidRange(_))));
-        assert!(matches!(Window::validate(EventTime(5), EventTime(now.0 + 1), now, 120), Err(Error::InvalidRange(_))));
-        assert!(matches!(Window::validate(EventTime(now.0 - 3 * 3_600_000), now, now, 2), Err(Error::RangeTooOld(_))));
-        assert!(Window::validate(EventTime(now.0 - 3_600_000), now, now, 2).is_ok());
+        let v = |from: i64, to: i64, hours: u32| Window::validate(EventTime(from), EventTime(to), now, hours, 600_000);
+        assert!(matches!(v(5, 5, 120), Err(Error::InvalidRange(_))));
+        assert!(matches!(v(5, now.0 + 1, 120), Err(Error::InvalidRange(_))));
+        assert!(matches!(v(now.0 - 3 * 3_600_000, now.0 - 700_000, 2), Err(Error::RangeTooOld(_))));
+        assert!(matches!(v(now.0 - 3_600_000, now.0 - 599_999, 2), Err(Error::RangeNotSettled(_))));
+        assert!(v(now.0 - 3_600_000, now.0 - 600_000, 2).is_ok());
     }
 
     #[test]

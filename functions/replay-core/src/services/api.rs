@@ -1,19 +1,20 @@
 //! The HTTP API's use cases (contract section 2), independent of Lambda types.
 
+use super::lifecycle::Lifecycle;
 use crate::adapters::kafka::KafkaLog;
-use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, WebhookRow};
+use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, NewSlice, WebhookRow};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::Settings;
 use crate::domain::apikey;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::JobView;
-use crate::domain::partitioner::partition_for_key;
+use crate::domain::partitioner::partitions_over;
 use crate::domain::signing::generate_secret;
-use crate::domain::task::QueueTask;
 use crate::domain::webhook_url::{check_form, check_resolved, UrlProblem};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::{DeliveryLog, SliceQueue};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
@@ -148,7 +149,8 @@ impl ApiContext {
                 return self.store.job_view(Some(tenant), &id).await?.ok_or(Error::NotFound);
             }
         }
-        let window = Window::validate(from, to, EventTime::now(), self.settings.retention_hours)?;
+        let window =
+            Window::validate(from, to, EventTime::now(), self.settings.retention_hours, self.settings.settle_ms)?;
         let limit = self.settings.rate_limit_replays;
         if limit > 0 {
             let (recent, wait_s) = self.store.recent_jobs(webhook_id, self.settings.rate_limit_window_s).await?;
@@ -156,10 +158,9 @@ impl ApiContext {
                 return Err(Error::RateLimited { retry_after_s: wait_s });
             }
         }
-        let partitions = self.log.partition_count().await?;
-        let partition = partition_for_key(webhook_id.as_str().as_bytes(), partitions);
-        let slices: Vec<(EventTime, EventTime)> =
-            window.slices(self.settings.slice_ms).into_iter().map(|s| (s.from, s.to)).collect();
+        let partitions = self.partitions_for(webhook_id, &window).await?;
+        self.check_retained(&partitions, window.from).await?;
+        let slices = self.plan_slices(&partitions, &window).await?;
         let job_id = JobId::generate();
         let created = self
             .store
@@ -169,7 +170,7 @@ impl ApiContext {
                 webhook_id,
                 from: window.from,
                 to: window.to,
-                partition,
+                partitions: &partitions,
                 slices: &slices,
                 idempotency_key,
                 request_hash,
@@ -179,15 +180,89 @@ impl ApiContext {
             Created::Existing(view) => return Ok(view),
             Created::New(view) => view,
         };
-        // The first slices start now; each one that ends starts the next.
-        let first: Vec<u32> = (0..(slices.len() as u32).min(self.settings.max_parallel_slices)).collect();
-        let tasks: Vec<QueueTask> = first.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
-        match self.queue.send(&tasks).await {
-            Ok(()) => self.store.mark_enqueued(&job_id, &first).await?,
-            Err(e) => warn!(error = %e, "enqueue failed; the sweeper will enqueue the job"),
+        // The first slices start now; each one that ends starts the next. If
+        // the enqueue fails the job stays recorded and the sweeper enqueues it.
+        if let Err(e) = self.lifecycle().start_job(&job_id).await {
+            warn!(error = %e, "enqueue failed; the sweeper will enqueue the job");
         }
-        info!(%job_id, partition, slices = slices.len(), "replay job created");
+        info!(%job_id, ?partitions, slices = slices.len(), "replay job created");
         Ok(view)
+    }
+
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        Lifecycle {
+            store: &self.store,
+            queue: self.queue.as_ref(),
+            max_parallel_slices: self.settings.max_parallel_slices,
+        }
+    }
+
+    /// Every partition the webhook's key lived in during the window (and its
+    /// look-back and skew margins): more than one when the topic gained
+    /// partitions meanwhile.
+    async fn partitions_for(&self, webhook_id: &WebhookId, window: &Window) -> Result<Vec<u32>> {
+        let topic = &self.settings.kafka.topic;
+        let current = self.log.partition_count().await?;
+        self.store.record_partition_count(topic, current).await?;
+        let history = self.store.partition_history(topic).await?;
+        let w = &self.settings.worker;
+        let from = window.from.0 - w.dedup_lookback_ms - w.skew_ms;
+        let to = window.to.0 + w.skew_ms;
+        let margin = self.settings.partition_change_margin_ms;
+        Ok(partitions_over(webhook_id.as_str().as_bytes(), &history, current, from, to, margin))
+    }
+
+    /// Refuses a window that starts before the oldest record retention left
+    /// on a partition: its events would be silently missing.
+    async fn check_retained(&self, partitions: &[u32], from: EventTime) -> Result<()> {
+        for &p in partitions {
+            let (low, _) = self.log.watermarks(p).await?;
+            if low == 0 {
+                continue; // nothing was ever deleted
+            }
+            match self.log.oldest_timestamp(p).await? {
+                Some(oldest) if from.0 >= oldest => {}
+                Some(oldest) => {
+                    return Err(Error::RangeExpired(format!(
+                        "`from` is before the oldest record the delivery log still retains ({}): events before it \
+                         were deleted by retention",
+                        EventTime(oldest)
+                    )))
+                }
+                None => {
+                    return Err(Error::RangeExpired(
+                        "the delivery log retains no record of this webhook's partition any more".into(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The window's slices, each with the offsets of its start and end on
+    /// every partition now: every boundary is looked up once and shared by the
+    /// two slices it separates.
+    async fn plan_slices(&self, partitions: &[u32], window: &Window) -> Result<Vec<NewSlice>> {
+        let windows = window.slices(self.settings.slice_ms);
+        let mut boundaries: Vec<i64> = windows.iter().map(|w| w.from.0).collect();
+        boundaries.push(window.to.0);
+        let lookups: Vec<(u32, i64)> =
+            partitions.iter().flat_map(|&p| boundaries.iter().map(move |&b| (p, b))).collect();
+        let log = self.log.as_ref();
+        let offsets: Vec<i64> = stream::iter(lookups.into_iter().map(move |(p, b)| log.offset_for_time(p, b)))
+            .buffered(8)
+            .try_collect()
+            .await?;
+        let at = |pi: usize, bi: usize| offsets[pi * boundaries.len() + bi];
+        Ok(windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| NewSlice {
+                from: w.from,
+                to: w.to,
+                planned: partitions.iter().enumerate().map(|(pi, &p)| (p, at(pi, i), at(pi, i + 1))).collect(),
+            })
+            .collect())
     }
 
     pub async fn get_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
@@ -200,7 +275,7 @@ impl ApiContext {
     }
 
     pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
-        self.store.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)
+        self.lifecycle().cancel(tenant, job_id).await
     }
 }
 

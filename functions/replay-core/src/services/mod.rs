@@ -1,7 +1,7 @@
 //! Use cases: what the API, the worker and the sweeper do, over the ports.
 
 pub mod api;
-pub mod finalize;
+pub mod lifecycle;
 pub mod slice;
 pub mod sweeper;
 pub mod worker;

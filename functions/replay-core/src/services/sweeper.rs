@@ -1,12 +1,17 @@
-//! The sweeper: enqueues jobs the API recorded but could not enqueue,
-//! restarts slices whose heartbeat went stale, gives up on slices that keep
-//! failing, and finishes cancelled jobs and unsent status events.
+//! The sweeper: finishes what crashes and lost messages left undone, in
+//! bounded time whatever receivers do (it sends nothing to them; status
+//! events are the worker's tasks): enqueues jobs the API recorded but could
+//! not enqueue, restarts slices whose heartbeat went stale and gives up on
+//! those that keep failing, re-sends claimed slices that never started,
+//! restarts jobs with nothing running, ends what cancelled jobs left open,
+//! queues missing status events, and records the topic's partition count.
 
-use super::finalize::{finalize_if_done, send_status_event};
-use crate::adapters::mysql::{slice_state, MySqlStore};
+use super::lifecycle::Lifecycle;
+use crate::adapters::mysql::MySqlStore;
+use crate::domain::job::SliceState;
 use crate::domain::task::QueueTask;
 use crate::error::Result;
-use crate::ports::{Deliverer, SliceQueue};
+use crate::ports::{DeliveryLog, SliceQueue};
 use serde::Serialize;
 use std::time::Duration;
 use tracing::{info, instrument, warn};
@@ -14,7 +19,8 @@ use tracing::{info, instrument, warn};
 pub struct SweeperContext {
     pub store: MySqlStore,
     pub queue: Box<dyn SliceQueue>,
-    pub deliverer: Box<dyn Deliverer>,
+    pub log: Box<dyn DeliveryLog>,
+    pub topic: String,
     pub stale_after: Duration,
     pub max_restarts: u32,
     pub max_parallel_slices: u32,
@@ -26,65 +32,77 @@ pub struct SweepReport {
     pub slices_restarted: u32,
     pub slices_failed: u32,
     pub lost_slices_enqueued: u32,
-    pub cancelled_jobs_closed: u32,
-    pub status_events_sent: u32,
+    pub stalled_jobs_restarted: u32,
+    pub cancelled_slices_closed: u32,
+    pub status_events_queued: u32,
+    pub partition_count: Option<u32>,
 }
 
 /// Outbox jobs older than this are presumed to have lost their enqueue.
 const OUTBOX_GRACE_S: u32 = 30;
-/// A pending slice enqueued this long ago and still not started may have lost
-/// its message (a duplicate message is harmless: the lease dedupes it).
-const LOST_SLICE_AFTER_S: u32 = 900;
+
+impl SweeperContext {
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        Lifecycle { store: &self.store, queue: self.queue.as_ref(), max_parallel_slices: self.max_parallel_slices }
+    }
+}
 
 #[instrument(skip(ctx))]
 pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let stale_s = ctx.stale_after.as_secs().max(1) as u32;
+    let lifecycle = ctx.lifecycle();
+
+    match ctx.log.partition_count().await {
+        Ok(n) => {
+            ctx.store.record_partition_count(&ctx.topic, n).await?;
+            report.partition_count = Some(n);
+        }
+        Err(e) => warn!(error = %e, "could not read the topic's partition count"),
+    }
 
     for job_id in ctx.store.claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60)).await? {
-        let slices = ctx.store.pending_slices(&job_id, ctx.max_parallel_slices).await?;
-        let tasks: Vec<QueueTask> = slices.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
-        ctx.queue.send(&tasks).await?;
-        ctx.store.mark_enqueued(&job_id, &slices).await?;
-        info!(%job_id, slices = tasks.len(), "enqueued job from the outbox");
+        lifecycle.start_job(&job_id).await?;
+        info!(%job_id, "enqueued a job from the outbox");
         report.jobs_enqueued += 1;
     }
 
-    for (job_id, slice, restarts) in ctx.store.claim_stale_slices(stale_s).await? {
-        if restarts > ctx.max_restarts {
-            warn!(%job_id, slice, restarts, "slice keeps failing; giving up on it");
-            ctx.store.set_slice_state(&job_id, slice, slice_state::FAILED).await?;
+    for stale in ctx.store.claim_stale_slices(stale_s).await? {
+        let (job_id, slice) = (&stale.job_id, stale.slice_index);
+        if stale.restarts > ctx.max_restarts {
+            warn!(%job_id, slice, restarts = stale.restarts, "slice keeps failing without progress; giving up on it");
+            lifecycle.slice_ended(job_id, slice, None, SliceState::Failed, None).await?;
             report.slices_failed += 1;
-            if let Some(next) = ctx.store.claim_next_slice(&job_id).await? {
-                ctx.queue.send(&[QueueTask::slice(job_id.clone(), next, 0)]).await?;
-            }
-            finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), &job_id).await?;
-            continue;
+        } else {
+            ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
+            info!(%job_id, slice, restarts = stale.restarts, "restarted stale slice");
+            report.slices_restarted += 1;
         }
-        ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
-        info!(%job_id, slice, restarts, "restarted stale slice");
-        report.slices_restarted += 1;
     }
 
-    // A slice claimed for enqueue whose message never came (its claimer died
-    // before sending) would stall the job: send it again after a while.
-    for (job_id, slice) in ctx.store.claim_lost_slices(LOST_SLICE_AFTER_S.max(stale_s * 5)).await? {
+    // Claimed for a start but never started: the claimer died before sending,
+    // or the message was lost. A duplicate message is harmless (the lease).
+    for (job_id, slice) in ctx.store.claim_lost_slices((stale_s * 2).max(60)).await? {
         ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
-        warn!(%job_id, slice, "re-enqueued a slice whose message may have been lost");
+        warn!(%job_id, slice, "re-sent a slice whose start message may have been lost");
         report.lost_slices_enqueued += 1;
     }
 
-    for job_id in ctx.store.cancelled_jobs_with_open_slices(stale_s).await? {
-        ctx.store.end_open_slices(&job_id, slice_state::CANCELLED).await?;
-        finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), &job_id).await?;
-        report.cancelled_jobs_closed += 1;
+    for job_id in ctx.store.stalled_jobs(stale_s).await? {
+        if !lifecycle.start_next(&job_id).await?.is_empty() {
+            warn!(%job_id, "job had slices to start and none running; started them");
+            report.stalled_jobs_restarted += 1;
+        }
     }
 
-    for job_id in ctx.store.jobs_missing_status_event().await? {
-        if ctx.store.try_finalize(&job_id).await?.is_some() {
-            send_status_event(&ctx.store, ctx.deliverer.as_ref(), &job_id).await?;
-            report.status_events_sent += 1;
-        }
+    for (job_id, slice) in ctx.store.dead_slices_of_cancelled_jobs(stale_s).await? {
+        lifecycle.slice_ended(&job_id, slice, None, SliceState::Cancelled, None).await?;
+        report.cancelled_slices_closed += 1;
+    }
+
+    for job_id in ctx.store.jobs_missing_status_event(stale_s.max(60)).await? {
+        lifecycle.queue_status_event(&job_id).await?;
+        report.status_events_queued += 1;
     }
     Ok(report)
 }

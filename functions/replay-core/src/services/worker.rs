@@ -1,17 +1,18 @@
-//! The replay worker's use case: one queue message, one slice.
+//! The replay worker's use case: one queue message, one slice (or one status
+//! event).
 
-use super::finalize::finalize_if_done;
+use super::lifecycle::{send_status_event, Lifecycle};
 use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
 use crate::adapters::dynamo::DynamoCheckpoints;
 use crate::adapters::http::HttpDeliverer;
 use crate::adapters::kafka::KafkaLog;
-use crate::adapters::mysql::{slice_state, MySqlStore};
+use crate::adapters::mysql::MySqlStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Settings, WorkerConfig};
-use crate::domain::ids::{EventTime, JobId, WebhookId};
-use crate::domain::job::JobState;
+use crate::domain::ids::{JobId, WebhookId};
+use crate::domain::job::SliceState;
 use crate::domain::signing::SigningKey;
-use crate::domain::task::QueueTask;
+use crate::domain::task::{Decoded, QueueTask};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceQueue};
@@ -27,6 +28,7 @@ pub struct WorkerContext {
     pub queue: Box<dyn SliceQueue>,
     pub cfg: WorkerConfig,
     pub delivery_concurrency: usize,
+    pub max_parallel_slices: u32,
 }
 
 impl WorkerContext {
@@ -44,18 +46,27 @@ impl WorkerContext {
             queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
             cfg: settings.worker.clone(),
             delivery_concurrency: settings.delivery.concurrency,
+            max_parallel_slices: settings.max_parallel_slices,
         })
+    }
+
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        Lifecycle { store: &self.store, queue: self.queue.as_ref(), max_parallel_slices: self.max_parallel_slices }
     }
 }
 
 /// Handles one message body. `Ok` means the message is done with (delete it);
-/// a retryable `Err` leaves it to the queue's visibility timeout and DLQ.
+/// a retryable `Err` leaves it to the queue's visibility timeout and DLQ (a
+/// message of a newer format among them: another worker takes it).
 #[instrument(skip(ctx, body, deadline), fields(owner = %owner))]
 pub async fn handle_message(ctx: &WorkerContext, body: &str, owner: &str, deadline: Instant) -> Result<()> {
-    let task = QueueTask::from_json(body).map_err(Error::MalformedMessage)?;
-    match task {
-        QueueTask::ReplaySlice { job_id, slice_index, continuation, .. } => {
+    match QueueTask::decode(body).map_err(Error::MalformedMessage)? {
+        Decoded::NewerVersion(v) => Err(Error::NewerFormat(v)),
+        Decoded::Task(QueueTask::ReplaySlice { job_id, slice_index, continuation, .. }) => {
             replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await
+        }
+        Decoded::Task(QueueTask::SendStatusEvent { job_id, .. }) => {
+            send_status_event(&ctx.store, ctx.deliverer.as_ref(), &job_id, deadline, ctx.cfg.deadline_margin).await
         }
     }
 }
@@ -71,28 +82,28 @@ async fn replay_slice(
     let Some(row) = ctx.store.slice(job_id, slice_index).await? else {
         return Err(Error::MalformedMessage(format!("no slice {slice_index} of job {job_id}")));
     };
-    let job_state = JobState::parse(&row.job_state).unwrap_or(JobState::Failed);
-    if row.slice_state != slice_state::PENDING && row.slice_state != slice_state::RUNNING {
-        info!(slice_state = %row.slice_state, "slice already ended");
-        // The job may have been waiting for this message to end (cancel).
-        finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
+    let lifecycle = ctx.lifecycle();
+    let slice_state = row.slice_state()?;
+    if slice_state.has_ended() {
+        // A duplicate (or late) message: nothing to do, and nothing to claim.
+        info!(slice_state = slice_state.as_str(), "slice already ended");
         return Ok(());
     }
-    if job_state.is_terminal() {
+    if row.job_state()?.is_terminal() && slice_state == SliceState::Pending {
         // Cancelled (or given up) while this message waited in the queue.
-        ctx.store.set_slice_state(job_id, slice_index, slice_state::CANCELLED).await?;
-        ctx.store.cancel_pending_slices(job_id).await?;
-        finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
+        lifecycle.slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
         return Ok(());
     }
     let key = SigningKey::from_secret(&row.secret)
         .ok_or_else(|| Error::Internal(format!("webhook {} has an invalid secret", row.webhook_id)))?;
+    let (from, to) = row.window();
     let spec = SliceSpec {
         job_id: job_id.clone(),
         slice_index,
         webhook_id: WebhookId(row.webhook_id.clone()),
-        partition: row.partition_id as u32,
-        window: Window { from: EventTime(row.from_ms), to: EventTime(row.to_ms) },
+        partitions: row.partitions(),
+        window: Window { from, to },
+        planned: row.planned(),
         url: row.url.clone(),
         key,
     };
@@ -104,10 +115,10 @@ async fn replay_slice(
         progress: &ctx.store,
         delivery_concurrency: ctx.delivery_concurrency,
     };
-    let next = QueueTask::slice(job_id.clone(), slice_index, continuation + 1);
     match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
         SliceOutcome::Done { counters, lease_token } => {
-            ctx.store.end_slice(job_id, slice_index, lease_token, slice_state::DONE, &counters).await?;
+            crate::crash_point!("slice.done_before_ended");
+            lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Done, Some(&counters)).await?;
             info!(?counters, "slice done");
             crate::telemetry::emit_metrics(
                 &[
@@ -116,30 +127,23 @@ async fn replay_slice(
                     ("DeliveryFailures", "Count", counters.delivery_failures as f64),
                     ("DuplicatesSkipped", "Count", counters.duplicates_skipped as f64),
                     ("MalformedRecords", "Count", counters.malformed as f64),
+                    ("RecordsExpired", "Count", counters.records_expired as f64),
+                    ("ClockAnomalies", "Count", counters.clock_anomalies as f64),
                 ],
                 serde_json::json!({"JobId": job_id, "Slice": slice_index}),
             );
-            start_next_slice(ctx, job_id).await?;
-            finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
         }
         SliceOutcome::Cancelled { counters, lease_token } => {
-            ctx.store.end_slice(job_id, slice_index, lease_token, slice_state::CANCELLED, &counters).await?;
-            ctx.store.cancel_pending_slices(job_id).await?;
-            finalize_if_done(&ctx.store, ctx.deliverer.as_ref(), job_id).await?;
+            lifecycle
+                .slice_ended(job_id, slice_index, Some(lease_token), SliceState::Cancelled, Some(&counters))
+                .await?;
         }
-        SliceOutcome::Continue(_) => ctx.queue.send(&[next]).await?,
-        SliceOutcome::Paused { delay } => ctx.queue.send_delayed(&next, delay.as_secs() as u32).await?,
+        SliceOutcome::Continue(_) => {
+            ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice_index, continuation + 1)]).await?
+        }
+        SliceOutcome::Paused { delay, lease_token } => lifecycle.pause(job_id, slice_index, lease_token, delay).await?,
         SliceOutcome::Busy => {}
         SliceOutcome::LeaseLost => warn!("lease lost to another worker; stopped"),
-    }
-    Ok(())
-}
-
-/// Keeps the job's parallelism: when a slice ends, the next pending one starts.
-pub async fn start_next_slice(ctx: &WorkerContext, job_id: &JobId) -> Result<()> {
-    if let Some(next) = ctx.store.claim_next_slice(job_id).await? {
-        ctx.queue.send(&[QueueTask::slice(job_id.clone(), next, 0)]).await?;
-        info!(next, "enqueued the job's next slice");
     }
     Ok(())
 }

@@ -1,0 +1,406 @@
+//! `replay_jobs`: the system of record and queue of replay work. A job's end
+//! (its final state) is decided inside the transaction that ends its last
+//! slice (`slices.rs`), here only computed.
+
+use super::{counters_of, format_time, is_duplicate_key, parse_state, MySqlStore, ACTIVE_STATES, COUNTER_COLUMNS};
+use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use crate::domain::job::{final_state, Counters, JobState, JobView, Progress};
+use crate::error::{Error, Result};
+use sqlx::{MySql, Row, Transaction};
+
+pub struct NewJob<'a> {
+    pub id: &'a JobId,
+    pub tenant_id: &'a TenantId,
+    pub webhook_id: &'a WebhookId,
+    pub from: EventTime,
+    pub to: EventTime,
+    /// Every partition the webhook's key lived in during the window.
+    pub partitions: &'a [u32],
+    pub slices: &'a [NewSlice],
+    pub idempotency_key: Option<&'a str>,
+    pub request_hash: [u8; 32],
+}
+
+/// One time slice and, per partition, the offsets of its start and end when
+/// the job was created.
+#[derive(Debug, Clone)]
+pub struct NewSlice {
+    pub from: EventTime,
+    pub to: EventTime,
+    pub planned: Vec<(u32, i64, i64)>,
+}
+
+pub enum Created {
+    New(JobView),
+    /// Same `Idempotency-Key` and body as an earlier request.
+    Existing(JobView),
+}
+
+fn sums() -> String {
+    COUNTER_COLUMNS
+        .iter()
+        .map(|c| format!("CAST(COALESCE(SUM({c}),0) AS SIGNED) AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl MySqlStore {
+    /// Jobs created for a webhook in the last `window_s` seconds, and how many
+    /// seconds until the oldest of them leaves the window.
+    pub async fn recent_jobs(&self, webhook: &WebhookId, window_s: u32) -> Result<(u32, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(MIN(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(3), \
+             created_at + INTERVAL ? SECOND)), 0) AS SIGNED) AS wait \
+             FROM replay_jobs WHERE webhook_id = ? AND created_at > UTC_TIMESTAMP(3) - INTERVAL ? SECOND",
+        )
+        .bind(window_s)
+        .bind(webhook.as_str())
+        .bind(window_s)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let wait: i64 = row.try_get("wait")?;
+        Ok((n as u32, wait.max(1) as u64))
+    }
+
+    /// The job an earlier request with this `Idempotency-Key` created, if any,
+    /// with the hash of that request.
+    pub async fn job_by_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        key: &str,
+    ) -> Result<Option<(JobId, Option<Vec<u8>>)>> {
+        let row = sqlx::query(
+            "SELECT id, request_hash FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? AND idempotency_key = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(webhook.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((JobId(r.try_get("id")?), r.try_get("request_hash")?))).transpose()
+    }
+
+    /// Records a job and its slices in one transaction (state OPEN, not yet enqueued).
+    pub async fn create_job(&self, job: NewJob<'_>) -> Result<Created> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = job.idempotency_key {
+            let existing = sqlx::query(
+                "SELECT id, request_hash FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? AND idempotency_key = ?",
+            )
+            .bind(job.tenant_id.as_str())
+            .bind(job.webhook_id.as_str())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let hash: Option<Vec<u8>> = row.try_get("request_hash")?;
+                if hash.as_deref() != Some(&job.request_hash[..]) {
+                    return Err(Error::InvalidRequest(
+                        "Idempotency-Key was already used with a different request".into(),
+                    ));
+                }
+                let id = JobId(row.try_get("id")?);
+                tx.commit().await?;
+                return Ok(Created::Existing(self.job_view(Some(job.tenant_id), &id).await?.ok_or(Error::NotFound)?));
+            }
+        }
+        let partitions = job.partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let inserted = sqlx::query(
+            "INSERT INTO replay_jobs (id, tenant_id, webhook_id, from_ms, to_ms, partition_id, partitions, state, \
+             idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+        )
+        .bind(job.id.as_str())
+        .bind(job.tenant_id.as_str())
+        .bind(job.webhook_id.as_str())
+        .bind(job.from.0)
+        .bind(job.to.0)
+        .bind(job.partitions.first().copied().unwrap_or(0) as i32)
+        .bind(partitions)
+        .bind(job.idempotency_key)
+        .bind(&job.request_hash[..])
+        .bind(job.webhook_id.as_str())
+        .bind(job.slices.len() as i32)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            if is_duplicate_key(&e, "ux_jobs_active_webhook") {
+                drop(tx);
+                let running: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM replay_jobs WHERE active_webhook_id = ?")
+                        .bind(job.webhook_id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                return match running {
+                    Some(job_id) => Err(Error::JobAlreadyRunning { job_id }),
+                    // It ended in between: the caller may simply try again.
+                    None => Err(Error::Database(e)),
+                };
+            }
+            return Err(e.into());
+        }
+        insert_slices(&mut tx, job.id, job.slices).await?;
+        tx.commit().await?;
+        Ok(Created::New(self.job_view(Some(job.tenant_id), job.id).await?.ok_or(Error::NotFound)?))
+    }
+
+    /// Outbox mark: the job's first slice messages reached the queue.
+    pub async fn mark_enqueued(&self, job_id: &JobId) -> Result<()> {
+        sqlx::query("UPDATE replay_jobs SET enqueued_at = UTC_TIMESTAMP(3), enqueue_claim_until = NULL WHERE id = ?")
+            .bind(job_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A job as the API shows it; `tenant` None is the operator's view.
+    pub async fn job_view(&self, tenant: Option<&TenantId>, job_id: &JobId) -> Result<Option<JobView>> {
+        let row = sqlx::query(
+            "SELECT id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total \
+             FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
+        )
+        .bind(job_id.as_str())
+        .bind(tenant.map(|t| t.as_str()))
+        .bind(tenant.map(|t| t.as_str()))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (counters, slices_done, _) = self.slice_totals(job_id).await?;
+        Ok(Some(view_of(&row, counters, slices_done)?))
+    }
+
+    /// A webhook's jobs, newest first.
+    pub async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<JobView>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(webhook.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self.job_view(Some(tenant), &JobId(id)).await? {
+                views.push(v);
+            }
+        }
+        Ok(views)
+    }
+
+    /// Sums of the slices' counters, slices ended, slices failed.
+    pub async fn slice_totals(&self, job_id: &JobId) -> Result<(Counters, u32, u32)> {
+        slice_totals_in(&self.pool, job_id).await
+    }
+
+    /// Cancels an active job and its slices that have not started; running
+    /// slices stop within a heartbeat. Returns the job's view (unchanged if it
+    /// had already ended).
+    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<JobView>> {
+        let cancelled = sqlx::query(&format!(
+            "UPDATE replay_jobs SET state = 'CANCELLED', state_reason = 'cancelled by request', \
+             active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
+             WHERE id = ? AND tenant_id = ? AND state IN {ACTIVE_STATES}"
+        ))
+        .bind(job_id.as_str())
+        .bind(tenant.as_str())
+        .execute(&self.pool)
+        .await?;
+        if cancelled.rows_affected() == 1 {
+            sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
+                .bind(job_id.as_str())
+                .execute(&self.pool)
+                .await?;
+        }
+        self.job_view(Some(tenant), job_id).await
+    }
+
+    /// The job's state now.
+    pub async fn job_state(&self, job_id: &JobId) -> Result<Option<JobState>> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM replay_jobs WHERE id = ?")
+            .bind(job_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        state.map(|s| parse_state(&s)).transpose()
+    }
+
+    /// Who owns a job (status events go to its webhook).
+    pub async fn job_target(&self, job_id: &JobId) -> Result<(WebhookId, String, String)> {
+        let row = sqlx::query(
+            "SELECT j.webhook_id, w.url, w.secret FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id WHERE j.id = ?",
+        )
+        .bind(job_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok((WebhookId(row.try_get("webhook_id")?), row.try_get("url")?, row.try_get("secret")?))
+    }
+
+    // ---- the status event ----
+
+    /// Claims the right to send the job's status event for `claim_s` seconds;
+    /// the sender stops trying before the claim runs out, so two never overlap.
+    pub async fn claim_status_event(&self, job_id: &JobId, claim_s: u32) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE replay_jobs SET status_claim_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND \
+             WHERE id = ? AND status_sent_at IS NULL AND state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') \
+             AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3))",
+        )
+        .bind(claim_s)
+        .bind(job_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_status_claim(&self, job_id: &JobId) -> Result<()> {
+        sqlx::query("UPDATE replay_jobs SET status_claim_until = NULL WHERE id = ? AND status_sent_at IS NULL")
+            .bind(job_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_status_sent(&self, job_id: &JobId) -> Result<()> {
+        sqlx::query("UPDATE replay_jobs SET status_sent_at = UTC_TIMESTAMP(3), status_claim_until = NULL WHERE id = ?")
+            .bind(job_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_status_enqueued(&self, job_id: &JobId) -> Result<()> {
+        sqlx::query("UPDATE replay_jobs SET status_enqueued_at = UTC_TIMESTAMP(3) WHERE id = ?")
+            .bind(job_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ended jobs whose status event was never sent and whose task is not
+    /// known to be queued (or was queued `requeue_after_s` ago and is still unsent).
+    pub async fn jobs_missing_status_event(&self, requeue_after_s: u32) -> Result<Vec<JobId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM replay_jobs WHERE state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') \
+             AND status_sent_at IS NULL AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3)) \
+             AND (status_enqueued_at IS NULL OR status_enqueued_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
+             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL 5 SECOND LIMIT 100",
+        )
+        .bind(requeue_after_s)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    // ---- the sweeper's outbox ----
+
+    /// Jobs whose slice messages may never have been sent (outbox), claimed
+    /// for `claim_s` seconds so two sweepers do not both send them.
+    pub async fn claim_unenqueued_jobs(&self, older_than_s: u32, claim_s: u32) -> Result<Vec<JobId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM replay_jobs WHERE state = 'OPEN' AND enqueued_at IS NULL \
+             AND created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND (enqueue_claim_until IS NULL OR enqueue_claim_until < UTC_TIMESTAMP(3)) LIMIT 100",
+        )
+        .bind(older_than_s)
+        .fetch_all(&self.pool)
+        .await?;
+        let won = self
+            .claim_each(ids, |id| {
+                sqlx::query(
+                    "UPDATE replay_jobs SET enqueue_claim_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND \
+                     WHERE id = ? AND enqueued_at IS NULL \
+                     AND (enqueue_claim_until IS NULL OR enqueue_claim_until < UTC_TIMESTAMP(3))",
+                )
+                .bind(claim_s)
+                .bind(id.as_str())
+            })
+            .await?;
+        Ok(won.into_iter().map(JobId).collect())
+    }
+}
+
+async fn insert_slices(tx: &mut Transaction<'_, MySql>, job_id: &JobId, slices: &[NewSlice]) -> Result<()> {
+    // Multi-row inserts in chunks keep a long window to a few round trips.
+    for (chunk_no, chunk) in slices.chunks(500).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO replay_slices (job_id, slice_index, from_ms, to_ms, planned_offsets, state) VALUES ",
+        );
+        sql.push_str(&vec!["(?, ?, ?, ?, ?, 'PENDING')"; chunk.len()].join(", "));
+        let mut q = sqlx::query(&sql);
+        for (i, s) in chunk.iter().enumerate() {
+            q = q
+                .bind(job_id.as_str())
+                .bind((chunk_no * 500 + i) as i32)
+                .bind(s.from.0)
+                .bind(s.to.0)
+                .bind(serde_json::to_string(&s.planned).unwrap_or_default());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Sums of the slices' counters, slices ended, slices failed.
+pub(super) async fn slice_totals_in<'e, E>(executor: E, job_id: &JobId) -> Result<(Counters, u32, u32)>
+where
+    E: sqlx::Executor<'e, Database = MySql>,
+{
+    let row = sqlx::query(&format!(
+        "SELECT {}, CAST(COALESCE(SUM(state IN ('DONE','FAILED','CANCELLED')),0) AS SIGNED) AS ended, \
+         CAST(COALESCE(SUM(state = 'FAILED'),0) AS SIGNED) AS failed FROM replay_slices WHERE job_id = ?",
+        sums()
+    ))
+    .bind(job_id.as_str())
+    .fetch_one(executor)
+    .await?;
+    let ended: i64 = row.try_get("ended")?;
+    let failed: i64 = row.try_get("failed")?;
+    Ok((counters_of(&row)?, ended.max(0) as u32, failed.max(0) as u32))
+}
+
+/// If every slice of the job has ended, moves an active job to its final
+/// state. Returns the job's state when it is terminal, None while slices remain.
+pub(super) async fn finalize_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId) -> Result<Option<JobState>> {
+    let row = sqlx::query("SELECT state, slices_total FROM replay_jobs WHERE id = ?")
+        .bind(job_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let state = parse_state(&row.try_get::<String, _>("state")?)?;
+    let total = row.try_get::<i32, _>("slices_total")? as u32;
+    let (counters, ended, failed) = slice_totals_in(&mut **tx, job_id).await?;
+    if ended < total {
+        return Ok(None);
+    }
+    if state.is_terminal() {
+        return Ok(Some(state));
+    }
+    let (final_state, reason) = final_state(&counters, failed, total);
+    sqlx::query(&format!(
+        "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
+         WHERE id = ? AND state IN {ACTIVE_STATES}"
+    ))
+    .bind(final_state.as_str())
+    .bind(reason.chars().take(500).collect::<String>())
+    .bind(job_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(final_state))
+}
+
+fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) -> Result<JobView> {
+    Ok(JobView {
+        job_id: JobId(row.try_get("id")?),
+        webhook_id: WebhookId(row.try_get("webhook_id")?),
+        from: EventTime(row.try_get("from_ms")?).to_rfc3339(),
+        to: EventTime(row.try_get("to_ms")?).to_rfc3339(),
+        state: parse_state(&row.try_get::<String, _>("state")?)?,
+        state_reason: row.try_get("state_reason")?,
+        created_at: format_time(row.try_get("created_at")?),
+        updated_at: format_time(row.try_get("updated_at")?),
+        progress: Progress { slices_total: row.try_get::<i32, _>("slices_total")? as u32, slices_done, counters },
+    })
+}

@@ -1,0 +1,136 @@
+//! MySQL (MariaDB locally, RDS/Aurora in AWS): the system of record, one file
+//! per table (tenants and keys, webhooks, jobs, slices, failures, partition
+//! counts). Every tenant-facing query is scoped by tenant id.
+
+mod failures;
+mod jobs;
+mod partitions;
+mod slices;
+mod tenants;
+mod webhooks;
+
+pub use jobs::{Created, NewJob, NewSlice};
+pub use slices::{SliceEnd, SliceRow, StaleSlice};
+pub use webhooks::WebhookRow;
+
+use crate::domain::job::{Counters, JobState, SliceState};
+use crate::error::{Error, Result};
+use chrono::NaiveDateTime;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+}
+
+/// Job states that still hold the webhook's one active job.
+const ACTIVE_STATES: &str = "('OPEN','STARTED','ONGOING')";
+
+pub fn format_time(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn is_duplicate_key(e: &sqlx::Error, index: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23000") && db.message().contains(index))
+}
+
+fn parse_state(s: &str) -> Result<JobState> {
+    JobState::parse(s).ok_or_else(|| Error::Internal(format!("unknown job state {s}")))
+}
+
+fn parse_slice_state(s: &str) -> Result<SliceState> {
+    SliceState::parse(s).ok_or_else(|| Error::Internal(format!("unknown slice state {s}")))
+}
+
+/// The counter columns of `replay_slices`, in `Counters` order.
+const COUNTER_COLUMNS: [&str; 9] = [
+    "events_scanned",
+    "events_matched",
+    "events_delivered",
+    "duplicates_skipped",
+    "delivery_failures",
+    "events_filtered",
+    "malformed",
+    "records_expired",
+    "clock_anomalies",
+];
+
+fn counter_values(c: &Counters) -> [i64; 9] {
+    [
+        c.events_scanned,
+        c.events_matched,
+        c.events_delivered,
+        c.duplicates_skipped,
+        c.delivery_failures,
+        c.events_filtered,
+        c.malformed,
+        c.records_expired,
+        c.clock_anomalies,
+    ]
+    .map(|v| v as i64)
+}
+
+/// `events_scanned = ?, events_matched = ?, ...` for an UPDATE.
+fn counters_set() -> String {
+    COUNTER_COLUMNS.iter().map(|c| format!("{c} = ?")).collect::<Vec<_>>().join(", ")
+}
+
+/// Counters read from columns named like COUNTER_COLUMNS (sums or values).
+fn counters_of(row: &MySqlRow) -> Result<Counters> {
+    let get = |name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
+    Ok(Counters {
+        events_scanned: get(COUNTER_COLUMNS[0])?,
+        events_matched: get(COUNTER_COLUMNS[1])?,
+        events_delivered: get(COUNTER_COLUMNS[2])?,
+        duplicates_skipped: get(COUNTER_COLUMNS[3])?,
+        delivery_failures: get(COUNTER_COLUMNS[4])?,
+        events_filtered: get(COUNTER_COLUMNS[5])?,
+        malformed: get(COUNTER_COLUMNS[6])?,
+        records_expired: get(COUNTER_COLUMNS[7])?,
+        clock_anomalies: get(COUNTER_COLUMNS[8])?,
+    })
+}
+
+impl MySqlStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = MySqlConnectOptions::from_str(url)?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(5)
+            .acquire_timeout(Duration::from_secs(5))
+            // Lazy: a cold start never fails because MySQL is down; requests answer 503 instead.
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Applies `migrations/` (the operator's `replayctl migrate`; never at cold start).
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Runs `select` for candidates, then claims each with `claim` (a
+    /// conditional UPDATE); returns the ones this caller won. Concurrent
+    /// sweepers never both win a row.
+    async fn claim_each<T: Send>(
+        &self,
+        candidates: Vec<T>,
+        claim: impl Fn(&T) -> sqlx::query::Query<'_, sqlx::MySql, sqlx::mysql::MySqlArguments>,
+    ) -> Result<Vec<T>> {
+        let mut won = Vec::new();
+        for candidate in candidates {
+            if claim(&candidate).execute(&self.pool).await?.rows_affected() == 1 {
+                won.push(candidate);
+            }
+        }
+        Ok(won)
+    }
+}

@@ -1,0 +1,420 @@
+//! `replay_slices`: one row per time slice. Counters are absolute values
+//! copied from the slice's checkpoint, so retries never double-count; every
+//! write of a running slice is fenced by its lease token.
+//!
+//! Ending a slice, claiming the job's next slices and deciding the job's end
+//! happen in one transaction under the job's row lock: a crash between them
+//! cannot stall a job, and concurrent workers never claim more slices than
+//! the job's cap.
+
+use super::jobs::finalize_in;
+use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
+use crate::domain::ids::{EventTime, JobId};
+use crate::domain::job::{Counters, JobState, SliceState};
+use crate::error::{Error, Result};
+use crate::ports::{FailedEvent, SliceProgress};
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use sqlx::{FromRow, MySql, Row, Transaction};
+
+/// What a worker needs to run a slice.
+#[derive(Clone, FromRow)]
+pub struct SliceRow {
+    pub job_id: String,
+    pub slice_index: i32,
+    pub job_state: String,
+    pub webhook_id: String,
+    pub url: String,
+    pub secret: String,
+    pub partition_id: i32,
+    pub partitions: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub planned_offsets: Option<String>,
+    pub slice_state: String,
+}
+
+impl std::fmt::Debug for SliceRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SliceRow")
+            .field("job_id", &self.job_id)
+            .field("slice_index", &self.slice_index)
+            .field("webhook_id", &self.webhook_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SliceRow {
+    pub fn job_state(&self) -> Result<JobState> {
+        parse_state(&self.job_state)
+    }
+
+    pub fn slice_state(&self) -> Result<SliceState> {
+        parse_slice_state(&self.slice_state)
+    }
+
+    /// The partitions to read, in order (jobs before partitions were a list: one).
+    pub fn partitions(&self) -> Vec<u32> {
+        match self.partitions.as_deref() {
+            Some(list) if !list.is_empty() => list.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
+            _ => vec![self.partition_id as u32],
+        }
+    }
+
+    /// Per partition, the offsets of the slice's start and end at creation.
+    pub fn planned(&self) -> Vec<(u32, i64, i64)> {
+        self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+    }
+
+    pub fn window(&self) -> (EventTime, EventTime) {
+        (EventTime(self.from_ms), EventTime(self.to_ms))
+    }
+}
+
+/// What ending a slice did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SliceEnd {
+    /// This call ended it (false: it had ended already, or a newer lease wrote).
+    pub ended: bool,
+    /// Slices of the job claimed to start now (their messages are the caller's to send).
+    pub claimed: Vec<u32>,
+    /// The job's state, once every slice has ended.
+    pub job_ended: Option<JobState>,
+}
+
+/// A running slice whose heartbeat went stale, claimed for a restart.
+#[derive(Debug, Clone)]
+pub struct StaleSlice {
+    pub job_id: JobId,
+    pub slice_index: u32,
+    /// Restarts in a row without progress, this one included.
+    pub restarts: u32,
+}
+
+/// Claims up to the job's cap of slices to start now, under the job's row lock.
+async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> Result<Vec<u32>> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM replay_jobs WHERE id = ? FOR UPDATE")
+        .bind(job_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if !state.is_some_and(|s| parse_state(&s).is_ok_and(|s| !s.is_terminal())) {
+        return Ok(Vec::new());
+    }
+    let busy: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
+         AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
+    )
+    .bind(job_id.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    let room = i64::from(cap) - busy;
+    if room <= 0 {
+        return Ok(Vec::new());
+    }
+    let free: Vec<i32> = sqlx::query_scalar(
+        "SELECT slice_index FROM replay_slices WHERE job_id = ? AND state = 'PENDING' AND enqueued_at IS NULL \
+         ORDER BY slice_index LIMIT ?",
+    )
+    .bind(job_id.as_str())
+    .bind(room)
+    .fetch_all(&mut **tx)
+    .await?;
+    for &slice in &free {
+        sqlx::query("UPDATE replay_slices SET enqueued_at = UTC_TIMESTAMP(3) WHERE job_id = ? AND slice_index = ?")
+            .bind(job_id.as_str())
+            .bind(slice)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(free.into_iter().map(|s| s as u32).collect())
+}
+
+impl MySqlStore {
+    pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRow>> {
+        Ok(sqlx::query_as::<_, SliceRow>(
+            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.webhook_id, w.url, w.secret, j.partition_id, \
+             j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state \
+             FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id JOIN webhooks w ON w.id = j.webhook_id \
+             WHERE s.job_id = ? AND s.slice_index = ?",
+        )
+        .bind(job_id.as_str())
+        .bind(slice_index as i32)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Claims up to `cap` slices of the job to start (slices running or
+    /// claimed already count); concurrent callers never exceed the cap.
+    pub async fn claim_slices(&self, job_id: &JobId, cap: u32) -> Result<Vec<u32>> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = claim_in(&mut tx, job_id, cap).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// A worker picked the slice up: slice RUNNING, job OPEN -> STARTED.
+    pub async fn start_slice(&self, job_id: &JobId, slice_index: u32) -> Result<()> {
+        sqlx::query(
+            "UPDATE replay_slices SET state = 'RUNNING', heartbeat_at = UTC_TIMESTAMP(3), paused_until = NULL, \
+             enqueued_at = COALESCE(enqueued_at, UTC_TIMESTAMP(3)) \
+             WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')",
+        )
+        .bind(job_id.as_str())
+        .bind(slice_index as i32)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE replay_jobs SET state = 'STARTED', heartbeat_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3), \
+             enqueued_at = COALESCE(enqueued_at, UTC_TIMESTAMP(3)) WHERE id = ? AND state = 'OPEN'",
+        )
+        .bind(job_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a slice with its final counters (once, by its lease holder: a
+    /// `token` of None is the sweeper's, for a slice no live worker holds),
+    /// claims the job's next slices up to `cap`, and ends the job when this
+    /// was its last slice. One transaction.
+    pub async fn end_slice(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: Option<u64>,
+        state: SliceState,
+        counters: Option<&Counters>,
+        cap: u32,
+    ) -> Result<SliceEnd> {
+        let mut tx = self.pool.begin().await?;
+        // The job's row lock first: every ender and claimer of this job queues here.
+        sqlx::query("SELECT id FROM replay_jobs WHERE id = ? FOR UPDATE")
+            .bind(job_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let mut sql = String::from("UPDATE replay_slices SET state = ?, heartbeat_at = UTC_TIMESTAMP(3)");
+        if counters.is_some() {
+            sql.push_str(", ");
+            sql.push_str(&counters_set());
+        }
+        if token.is_some() {
+            sql.push_str(", lease_token = ?");
+        }
+        sql.push_str(" WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')");
+        if token.is_some() {
+            sql.push_str(" AND lease_token <= ?");
+        }
+        let mut q = sqlx::query(&sql).bind(state.as_str());
+        if let Some(c) = counters {
+            for v in counter_values(c) {
+                q = q.bind(v);
+            }
+        }
+        if let Some(t) = token {
+            q = q.bind(t as i64);
+        }
+        q = q.bind(job_id.as_str()).bind(slice_index as i32);
+        if let Some(t) = token {
+            q = q.bind(t as i64);
+        }
+        let ended = q.execute(&mut *tx).await?.rows_affected() == 1;
+        let mut end = SliceEnd { ended, ..SliceEnd::default() };
+        if ended {
+            if state == SliceState::Cancelled {
+                sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
+                    .bind(job_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                end.claimed = claim_in(&mut tx, job_id, cap).await?;
+            }
+        }
+        end.job_ended = finalize_in(&mut tx, job_id).await?;
+        tx.commit().await?;
+        Ok(end)
+    }
+
+    /// The receiver looks down: the slice waits until `until` (its delayed
+    /// message), and is not stale before then.
+    pub async fn pause_slice(&self, job_id: &JobId, slice_index: u32, token: u64, until_s: u32) -> Result<()> {
+        sqlx::query(
+            "UPDATE replay_slices SET paused_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND, heartbeat_at = UTC_TIMESTAMP(3) \
+             WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
+        )
+        .bind(until_s)
+        .bind(job_id.as_str())
+        .bind(slice_index as i32)
+        .bind(token as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- the sweeper ----
+
+    /// Running slices of active jobs whose heartbeat is older than `stale_s`
+    /// (a paused slice counts from the end of its pause); each is claimed
+    /// (restarts + 1, heartbeat reset) so it is restarted once.
+    pub async fn claim_stale_slices(&self, stale_s: u32) -> Result<Vec<StaleSlice>> {
+        let rows = sqlx::query(&format!(
+            "SELECT s.job_id, s.slice_index, s.restarts, s.heartbeat_at FROM replay_slices s \
+             JOIN replay_jobs j ON j.id = s.job_id \
+             WHERE s.state = 'RUNNING' AND s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND (s.paused_until IS NULL OR s.paused_until < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
+             AND j.state IN {ACTIVE_STATES} LIMIT 100"
+        ))
+        .bind(stale_s)
+        .bind(stale_s)
+        .fetch_all(&self.pool)
+        .await?;
+        let candidates = rows
+            .iter()
+            .map(|r| -> Result<(String, i32, i32, NaiveDateTime)> {
+                Ok((
+                    r.try_get("job_id")?,
+                    r.try_get("slice_index")?,
+                    r.try_get("restarts")?,
+                    r.try_get("heartbeat_at")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let won = self
+            .claim_each(candidates, |(job, slice, _, at)| {
+                sqlx::query(
+                    "UPDATE replay_slices SET restarts = restarts + 1, heartbeat_at = UTC_TIMESTAMP(3) \
+                     WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND heartbeat_at = ?",
+                )
+                .bind(job.as_str())
+                .bind(*slice)
+                .bind(*at)
+            })
+            .await?;
+        Ok(won
+            .into_iter()
+            .map(|(job, slice, restarts, _)| StaleSlice {
+                job_id: JobId(job),
+                slice_index: slice as u32,
+                restarts: (restarts + 1) as u32,
+            })
+            .collect())
+    }
+
+    /// Slices claimed for a start more than `older_than_s` ago that never
+    /// started (the claimer died before sending, or the message was lost);
+    /// each is re-claimed so only one sweeper sends it again.
+    pub async fn claim_lost_slices(&self, older_than_s: u32) -> Result<Vec<(JobId, u32)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT s.job_id, s.slice_index, s.enqueued_at FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+             WHERE s.state = 'PENDING' AND s.enqueued_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND j.state IN {ACTIVE_STATES} LIMIT 100"
+        ))
+        .bind(older_than_s)
+        .fetch_all(&self.pool)
+        .await?;
+        let candidates = rows
+            .iter()
+            .map(|r| -> Result<(String, i32, NaiveDateTime)> {
+                Ok((r.try_get("job_id")?, r.try_get("slice_index")?, r.try_get("enqueued_at")?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let won = self
+            .claim_each(candidates, |(job, slice, at)| {
+                sqlx::query(
+                    "UPDATE replay_slices SET enqueued_at = UTC_TIMESTAMP(3) \
+                     WHERE job_id = ? AND slice_index = ? AND enqueued_at = ? AND state = 'PENDING'",
+                )
+                .bind(job.as_str())
+                .bind(*slice)
+                .bind(*at)
+            })
+            .await?;
+        Ok(won.into_iter().map(|(job, slice, _)| (JobId(job), slice as u32)).collect())
+    }
+
+    /// Active, enqueued jobs with slices still to start and none running or
+    /// claimed: whatever started the next slice did not (a crash, a lost
+    /// message). Their next slices are the sweeper's to claim.
+    pub async fn stalled_jobs(&self, quiet_s: u32) -> Result<Vec<JobId>> {
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT j.id FROM replay_jobs j WHERE j.state IN {ACTIVE_STATES} AND j.enqueued_at IS NOT NULL \
+             AND j.updated_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND EXISTS (SELECT 1 FROM replay_slices s WHERE s.job_id = j.id AND s.state = 'PENDING' AND s.enqueued_at IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM replay_slices s WHERE s.job_id = j.id \
+               AND (s.state = 'RUNNING' OR (s.state = 'PENDING' AND s.enqueued_at IS NOT NULL))) LIMIT 100"
+        ))
+        .bind(quiet_s)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    /// Running slices of cancelled jobs whose heartbeat is older than `quiet_s`:
+    /// no live worker holds them.
+    pub async fn dead_slices_of_cancelled_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
+        let rows = sqlx::query(
+            "SELECT s.job_id, s.slice_index FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+             WHERE j.state = 'CANCELLED' AND s.state IN ('PENDING','RUNNING') \
+             AND (s.heartbeat_at IS NULL OR s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) LIMIT 100",
+        )
+        .bind(quiet_s)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((JobId(r.try_get("job_id")?), r.try_get::<i32, _>("slice_index")? as u32))).collect()
+    }
+}
+
+#[async_trait]
+impl SliceProgress for MySqlStore {
+    async fn heartbeat(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: u64,
+        c: &Counters,
+        progressed: bool,
+    ) -> Result<JobState> {
+        let sql = format!(
+            "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), {}, lease_token = ?, paused_until = NULL, \
+             restarts = IF(?, 0, restarts) \
+             WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
+            counters_set()
+        );
+        let mut q = sqlx::query(&sql);
+        for v in counter_values(c) {
+            q = q.bind(v);
+        }
+        let updated = q
+            .bind(token as i64)
+            .bind(progressed)
+            .bind(job_id.as_str())
+            .bind(slice_index as i32)
+            .bind(token as i64)
+            .execute(&self.pool)
+            .await?;
+        if updated.rows_affected() == 0 {
+            let newer: Option<i64> = sqlx::query_scalar(
+                "SELECT lease_token FROM replay_slices WHERE job_id = ? AND slice_index = ? AND lease_token > ?",
+            )
+            .bind(job_id.as_str())
+            .bind(slice_index as i32)
+            .bind(token as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+            if newer.is_some() {
+                return Err(Error::LeaseLost);
+            }
+        }
+        sqlx::query(
+            "UPDATE replay_jobs SET state = IF(state IN ('OPEN','STARTED'), 'ONGOING', state), \
+             heartbeat_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND state IN ('OPEN','STARTED','ONGOING')",
+        )
+        .bind(job_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        self.job_state(job_id).await?.ok_or(Error::NotFound)
+    }
+
+    async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()> {
+        self.insert_failures(job_id, failures).await
+    }
+}

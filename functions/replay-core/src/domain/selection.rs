@@ -1,0 +1,367 @@
+//! Which records of a partition belong to a slice, decided by record
+//! timestamp (docs/guarantees.md, "What gets replayed").
+//!
+//! Logs are written by many producers whose clocks differ by up to the skew
+//! margin `S`, so timestamps are only nearly ordered. A slice of `[from, to)`
+//! therefore reads from the first offset whose timestamp is at or after
+//! `from - look-back - S` and selects every record by its own timestamp:
+//! `[from, to)` is the window (delivered), `[from - look-back, from)` the
+//! look-back (remembered for deduplication, never delivered), anything else
+//! belongs to another slice. Every record belongs to exactly one slice
+//! whatever the order its producers wrote it in.
+//!
+//! Where to stop, and which duplicates can still turn up, is decided by a
+//! watermark: the smallest timestamp among the last [`WATERMARK_RECORDS`]
+//! records read. One record with a broken clock (hours in the future) cannot
+//! move it, where the largest timestamp so far (and Kafka's time index,
+//! which follows it) would: that would end the window early and evict the
+//! dedup set. The scan ends once the watermark has passed `to + S`: within
+//! the skew margin no record of the window can follow.
+
+use super::record::{classify, Classified, LoggedOutcome};
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+/// Records the watermark looks back over.
+pub const WATERMARK_RECORDS: usize = 16;
+
+/// Where a record's timestamp puts it relative to a slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// Before the look-back: not this slice's business.
+    Before,
+    /// `[from - look-back, from)`: remembered for deduplication only.
+    Lookback,
+    /// `[from, to)`: this slice's to deliver.
+    Window,
+    /// At or after `to`: a later slice's.
+    After,
+}
+
+/// The slice's time bounds, in record-timestamp milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub from: i64,
+    pub to: i64,
+    pub lookback_ms: i64,
+    pub skew_ms: i64,
+}
+
+impl Bounds {
+    pub fn zone(&self, ts: i64) -> Zone {
+        if ts >= self.to {
+            Zone::After
+        } else if ts >= self.from {
+            Zone::Window
+        } else if ts >= self.from - self.lookback_ms {
+            Zone::Lookback
+        } else {
+            Zone::Before
+        }
+    }
+
+    /// Where reading starts: no record of the look-back or the window can be
+    /// at an offset before the first one timestamped at or after this.
+    pub fn scan_from_ts(&self) -> i64 {
+        self.from - self.lookback_ms - self.skew_ms
+    }
+
+    /// Once the watermark is here, no record of the window can follow.
+    pub fn done_at(&self) -> i64 {
+        self.to + self.skew_ms
+    }
+
+    /// Until the watermark is here, a copy of an event timestamped before
+    /// `from` (a previous slice's, or before the job) can still turn up.
+    pub fn settled_start_at(&self) -> i64 {
+        self.from + self.skew_ms
+    }
+}
+
+/// The watermark over the last records read, and the detection of isolated
+/// timestamps far ahead of their neighbours (a producer's broken clock).
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    recent: VecDeque<i64>,
+    /// Records far ahead of the watermark when read, waiting for the records
+    /// after them: an isolated jump ahead is an anomaly, the log really moving
+    /// on after a quiet period is not.
+    pending: VecDeque<Candidate>,
+    seen: u64,
+    anomaly_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    at: u64,
+    offset: i64,
+    timestamp: i64,
+    ours: bool,
+}
+
+/// A record found to carry a timestamp far ahead of the records around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anomaly {
+    pub offset: i64,
+    pub timestamp: i64,
+    /// The watermark of the records that followed it: where it sits in the log's time.
+    pub watermark: i64,
+    /// The slice's webhook's record.
+    pub ours: bool,
+}
+
+impl Watermark {
+    pub fn new(anomaly_ms: i64) -> Self {
+        Self { recent: VecDeque::with_capacity(WATERMARK_RECORDS + 1), pending: VecDeque::new(), seen: 0, anomaly_ms }
+    }
+
+    /// The current watermark (the smallest recent timestamp); None before any record.
+    pub fn value(&self) -> Option<i64> {
+        self.recent.iter().copied().min()
+    }
+
+    /// Takes in a record; returns an earlier one found anomalous, if any.
+    pub fn observe(&mut self, offset: i64, timestamp: i64, ours: bool) -> Option<Anomaly> {
+        let before = self.value();
+        self.seen += 1;
+        self.recent.push_back(timestamp);
+        if self.recent.len() > WATERMARK_RECORDS {
+            self.recent.pop_front();
+        }
+        if before.is_some_and(|w| timestamp > w + self.anomaly_ms) {
+            self.pending.push_back(Candidate { at: self.seen, offset, timestamp, ours });
+        }
+        let resolved = self.pending.front().is_some_and(|c| self.seen - c.at >= WATERMARK_RECORDS as u64);
+        if !resolved {
+            return None;
+        }
+        let c = self.pending.pop_front()?;
+        // `recent` now holds exactly the records that followed the candidate.
+        let followers = self.value()?;
+        (c.timestamp > followers + self.anomaly_ms).then_some(Anomaly {
+            offset: c.offset,
+            timestamp: c.timestamp,
+            watermark: followers,
+            ours: c.ours,
+        })
+    }
+}
+
+/// What a scan hands the slice, in log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanItem {
+    /// An event of the slice's webhook in the look-back or the window.
+    Event {
+        offset: i64,
+        timestamp: i64,
+        zone: Zone,
+        /// The watermark after this record.
+        watermark: i64,
+        event_id: String,
+        event_type: String,
+        payload: Bytes,
+        outcome: Option<LoggedOutcome>,
+    },
+    /// A record of the slice's webhook in the window that does not parse.
+    Malformed { offset: i64, timestamp: i64, watermark: i64, reason: String },
+    /// A run of records that are not the slice's (other webhooks', or outside
+    /// its times) ending before `next_offset`; `in_window` of them are
+    /// timestamped inside the window (they count as scanned).
+    Others { next_offset: i64, in_window: u64, watermark: i64 },
+    /// One of the webhook's records, in the window's part of the log, with a
+    /// timestamp far ahead of the records around it.
+    Anomaly(Anomaly),
+    /// The watermark passed the window's end: nothing from `next_offset` on is
+    /// the slice's.
+    Done { next_offset: i64 },
+}
+
+/// Turns the records of one partition, in log order, into [`ScanItem`]s for
+/// one slice. Pure and cheap: the Kafka adapter runs it on its reading
+/// thread, so other webhooks' records are never copied.
+#[derive(Debug, Clone)]
+pub struct RecordReader {
+    webhook_id: String,
+    bounds: Bounds,
+    watermark: Watermark,
+    /// A run of other records not handed over yet: (next offset, in window).
+    others: Option<(i64, u64)>,
+    done: bool,
+}
+
+impl RecordReader {
+    pub fn new(webhook_id: impl Into<String>, bounds: Bounds, anomaly_ms: i64) -> Self {
+        Self { webhook_id: webhook_id.into(), bounds, watermark: Watermark::new(anomaly_ms), others: None, done: false }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark.value()
+    }
+
+    /// Takes one record; pushes the items it makes.
+    pub fn read(&mut self, offset: i64, ts: i64, key: Option<&[u8]>, value: Option<&[u8]>, out: &mut Vec<ScanItem>) {
+        if self.done {
+            return;
+        }
+        let ours = key == Some(self.webhook_id.as_bytes());
+        if let Some(a) = self.watermark.observe(offset, ts, ours) {
+            if a.ours && self.bounds.zone(a.watermark) == Zone::Window {
+                self.flush(out);
+                out.push(ScanItem::Anomaly(a));
+            }
+        }
+        let watermark = self.watermark.value().unwrap_or(ts);
+        let zone = self.bounds.zone(ts);
+        let relevant = ours && matches!(zone, Zone::Lookback | Zone::Window);
+        let item = if relevant {
+            match classify(&self.webhook_id, key, value) {
+                Classified::Event { event_id, event_type, payload, outcome } => Some(ScanItem::Event {
+                    offset,
+                    timestamp: ts,
+                    zone,
+                    watermark,
+                    event_id: event_id.into_owned(),
+                    event_type: event_type.into_owned(),
+                    payload: Bytes::copy_from_slice(payload.as_bytes()),
+                    outcome,
+                }),
+                Classified::Malformed(reason) if zone == Zone::Window => {
+                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason })
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match item {
+            Some(item) => {
+                self.flush(out);
+                out.push(item);
+            }
+            None => {
+                let run = self.others.get_or_insert((offset + 1, 0));
+                run.0 = offset + 1;
+                run.1 += u64::from(zone == Zone::Window);
+            }
+        }
+        if watermark >= self.bounds.done_at() {
+            self.flush(out);
+            out.push(ScanItem::Done { next_offset: offset + 1 });
+            self.done = true;
+        }
+    }
+
+    /// Hands over a pending run of other records.
+    pub fn flush(&mut self, out: &mut Vec<ScanItem>) {
+        if let Some((next_offset, in_window)) = self.others.take() {
+            let watermark = self.watermark.value().unwrap_or(i64::MIN);
+            out.push(ScanItem::Others { next_offset, in_window, watermark });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: Bounds = Bounds { from: 10_000, to: 20_000, lookback_ms: 3_000, skew_ms: 500 };
+
+    #[test]
+    fn zones_by_timestamp() {
+        assert_eq!(B.zone(6_999), Zone::Before);
+        assert_eq!(B.zone(7_000), Zone::Lookback);
+        assert_eq!(B.zone(9_999), Zone::Lookback);
+        assert_eq!(B.zone(10_000), Zone::Window);
+        assert_eq!(B.zone(19_999), Zone::Window);
+        assert_eq!(B.zone(20_000), Zone::After);
+        assert_eq!(B.scan_from_ts(), 6_500);
+        assert_eq!(B.done_at(), 20_500);
+    }
+
+    #[test]
+    fn one_future_timestamp_does_not_move_the_watermark() {
+        let mut w = Watermark::new(60_000);
+        let mut anomalies = Vec::new();
+        for i in 0..100 {
+            let ts = if i == 40 { 1_000 + 7_200_000 } else { 1_000 + i * 10 };
+            anomalies.extend(w.observe(i, ts, i == 40));
+            assert!(w.value().unwrap() < 2_000, "record {i}: {:?}", w.value());
+        }
+        assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+        assert_eq!(anomalies[0].offset, 40);
+        assert!(anomalies[0].ours);
+    }
+
+    #[test]
+    fn a_log_that_moves_on_after_a_quiet_hour_is_not_an_anomaly() {
+        let mut w = Watermark::new(60_000);
+        let mut anomalies = 0;
+        for i in 0..200 {
+            let ts = if i < 50 { i * 10 } else { 3_600_000 + i * 10 };
+            anomalies += usize::from(w.observe(i, ts, false).is_some());
+        }
+        assert_eq!(anomalies, 0);
+        assert!(w.value().unwrap() >= 3_600_000, "the watermark follows the log");
+    }
+
+    #[test]
+    fn skewed_producers_keep_the_watermark_behind_the_slowest() {
+        let mut w = Watermark::new(60_000);
+        for i in 0..300i64 {
+            // Three producers, clocks 0, 2 and 5 s apart, interleaved.
+            let lag = [0, 2_000, 5_000][(i % 3) as usize];
+            w.observe(i, 100_000 + i * 100 - lag, false);
+        }
+        let newest = 100_000 + 299 * 100;
+        let wm = w.value().unwrap();
+        assert!(wm <= newest - 5_000 && wm >= newest - 7_000, "{wm}");
+    }
+
+    fn value(id: &str, webhook: &str) -> Vec<u8> {
+        serde_json::json!({"event_id": id, "webhook_id": webhook, "event_type": "t",
+            "created_at": "2026-11-20T10:00:00Z", "payload": {"n": id}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_reader_selects_by_timestamp_counts_others_and_stops_after_the_window() {
+        let mut r = RecordReader::new("me", B, 600_000);
+        let mut out = Vec::new();
+        let log: Vec<(i64, &str, &str)> = vec![
+            (6_000, "me", "before"),
+            (8_000, "me", "look"),
+            (10_100, "other", "x"),
+            (10_200, "me", "in"),
+            (9_900, "me", "late-look"), // skewed: look-back after a window record
+            (19_900, "other", "y"),
+            (20_100, "me", "next-slice"),
+        ];
+        for (o, (ts, who, id)) in log.iter().enumerate() {
+            r.read(o as i64, *ts, Some(who.as_bytes()), Some(&value(id, who)), &mut out);
+        }
+        for o in 0..WATERMARK_RECORDS as i64 {
+            r.read(100 + o, 21_000, Some(b"other"), Some(b"{}"), &mut out);
+        }
+        let ids: Vec<(String, Zone)> = out
+            .iter()
+            .filter_map(|i| match i {
+                ScanItem::Event { event_id, zone, .. } => Some((event_id.clone(), *zone)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            vec![("look".into(), Zone::Lookback), ("in".into(), Zone::Window), ("late-look".into(), Zone::Lookback)]
+        );
+        let scanned: u64 =
+            out.iter().map(|i| if let ScanItem::Others { in_window, .. } = i { *in_window } else { 0 }).sum();
+        assert_eq!(scanned, 2, "x and y are in the window; next-slice is not the window's");
+        assert!(matches!(out.last(), Some(ScanItem::Done { next_offset: 116 })), "{:?}", out.last());
+        assert!(r.is_done());
+    }
+}

@@ -1,0 +1,166 @@
+//! A job's life in one place: start, next slice, pause, cancel, finish and the
+//! status event (docs/guarantees.md, "A job's life"). Each rule holds however
+//! workers and sweepers crash or race:
+//!
+//! - starting slices claims them under the job's row lock, so a job never has
+//!   more than MAX_PARALLEL_SLICES running or waiting in the queue, whatever
+//!   duplicate messages arrive;
+//! - ending a slice, claiming the next and ending the job are one transaction
+//!   (MySQL); a crash before the next slice's message is sent leaves a claim
+//!   the sweeper re-sends;
+//! - the job's end queues its status event as a task; the worker that takes
+//!   it claims the send for longer than it may take, so it goes out once
+//!   (at least once across a crash of the sender, with the same webhook-id);
+//! - a cancel takes effect within a heartbeat; the status event says
+//!   `Cancelled` only once no slice is running.
+
+use crate::adapters::mysql::{MySqlStore, SliceEnd};
+use crate::domain::ids::{JobId, TenantId};
+use crate::domain::job::{status_event_body, Counters, JobView, SliceState};
+use crate::domain::signing::SigningKey;
+use crate::domain::task::QueueTask;
+use crate::error::{Error, Result};
+use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome, SliceQueue};
+use bytes::Bytes;
+use std::time::{Duration, Instant};
+use tracing::{info, instrument, warn};
+
+/// Crash points of the lifecycle tests: the process exits where the name
+/// says, when REPLAY_SETTINGS' FAILPOINTS enables it (builds with the
+/// `failpoints` feature only; a no-op otherwise).
+#[macro_export]
+macro_rules! crash_point {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        if fail::eval($name, |_| ()).is_some() {
+            tracing::warn!(point = $name, "crash point reached: exiting");
+            std::process::exit(86);
+        }
+    };
+}
+
+pub struct Lifecycle<'a> {
+    pub store: &'a MySqlStore,
+    pub queue: &'a dyn SliceQueue,
+    pub max_parallel_slices: u32,
+}
+
+impl Lifecycle<'_> {
+    /// A new job: its first slices claimed and enqueued, then the outbox mark.
+    /// A failed enqueue leaves the job to the sweeper's outbox.
+    #[instrument(skip(self))]
+    pub async fn start_job(&self, job_id: &JobId) -> Result<()> {
+        let claimed = self.store.claim_slices(job_id, self.max_parallel_slices).await?;
+        self.send_slices(job_id, &claimed).await?;
+        self.store.mark_enqueued(job_id).await
+    }
+
+    /// Claims and enqueues whatever slices of the job may start now.
+    pub async fn start_next(&self, job_id: &JobId) -> Result<Vec<u32>> {
+        let claimed = self.store.claim_slices(job_id, self.max_parallel_slices).await?;
+        self.send_slices(job_id, &claimed).await?;
+        Ok(claimed)
+    }
+
+    async fn send_slices(&self, job_id: &JobId, slices: &[u32]) -> Result<()> {
+        if slices.is_empty() {
+            return Ok(());
+        }
+        let tasks: Vec<QueueTask> = slices.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
+        self.queue.send(&tasks).await?;
+        info!(%job_id, ?slices, "enqueued slices");
+        Ok(())
+    }
+
+    /// A slice ended (its worker, with its lease token; or the sweeper, with
+    /// none, for a slice no live worker holds): the next slices start, and the
+    /// job ends with its last slice.
+    #[instrument(skip(self, counters))]
+    pub async fn slice_ended(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: Option<u64>,
+        state: SliceState,
+        counters: Option<&Counters>,
+    ) -> Result<SliceEnd> {
+        let end = self.store.end_slice(job_id, slice_index, token, state, counters, self.max_parallel_slices).await?;
+        crash_point!("slice_ended.before_next");
+        self.send_slices(job_id, &end.claimed).await?;
+        if end.ended {
+            if let Some(job_state) = end.job_ended {
+                info!(state = job_state.as_str(), "job ended");
+                self.queue_status_event(job_id).await?;
+            }
+        }
+        Ok(end)
+    }
+
+    /// The slice waits out a receiver that looks down, then resumes.
+    pub async fn pause(&self, job_id: &JobId, slice_index: u32, token: u64, delay: Duration) -> Result<()> {
+        let delay_s = delay.as_secs().clamp(1, 900) as u32;
+        self.store.pause_slice(job_id, slice_index, token, delay_s).await?;
+        self.queue.send_delayed(&QueueTask::slice(job_id.clone(), slice_index, 0), delay_s).await
+    }
+
+    /// Cancels a job: slices not started end now; running ones stop within a
+    /// heartbeat and end it. With none running the job has ended: its status
+    /// event is queued at once.
+    pub async fn cancel(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
+        let view = self.store.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)?;
+        let (_, ended, _) = self.store.slice_totals(job_id).await?;
+        if view.state.is_terminal() && ended == view.progress.slices_total {
+            self.queue_status_event(job_id).await?;
+        }
+        Ok(view)
+    }
+
+    pub async fn queue_status_event(&self, job_id: &JobId) -> Result<()> {
+        self.queue.send(&[QueueTask::status_event(job_id.clone())]).await?;
+        self.store.mark_status_enqueued(job_id).await
+    }
+}
+
+/// Sends an ended job's signed status event, once: the send is claimed for
+/// longer than it may take (the invocation's time), and bounded by it.
+#[instrument(skip(store, deliverer))]
+pub async fn send_status_event(
+    store: &MySqlStore,
+    deliverer: &dyn Deliverer,
+    job_id: &JobId,
+    deadline: Instant,
+    margin: Duration,
+) -> Result<()> {
+    let until = deadline.checked_sub(margin).unwrap_or_else(Instant::now);
+    let claim_s = (deadline.saturating_duration_since(Instant::now()).as_secs() + 5).max(10) as u32;
+    if !store.claim_status_event(job_id, claim_s).await? {
+        info!("status event already sent or being sent");
+        return Ok(());
+    }
+    let view = store.job_view(None, job_id).await?.ok_or(Error::NotFound)?;
+    let (webhook_id, url, secret) = store.job_target(job_id).await?;
+    let key = SigningKey::from_secret(&secret)
+        .ok_or_else(|| Error::Internal(format!("webhook {webhook_id} has an invalid secret")))?;
+    let description = view.state_reason.clone().unwrap_or_default();
+    let body = status_event_body(job_id, &webhook_id, view.state, &description, &view.progress);
+    let delivery = Delivery {
+        url,
+        message_id: format!("replay-job-{job_id}"),
+        body: Bytes::from(body.to_string()),
+        job_id: job_id.clone(),
+        key,
+    };
+    match deliverer.deliver(&delivery, &Budget::new(until, until)).await {
+        DeliveryOutcome::Delivered { .. } => info!(state = view.state.as_str(), "status event sent"),
+        // The receiver refused it for good; the job's state in the API is the record.
+        DeliveryOutcome::Failed { error, attempts, .. } => {
+            warn!(%error, attempts, "status event could not be delivered")
+        }
+        DeliveryOutcome::Interrupted { error, .. } => {
+            store.release_status_claim(job_id).await?;
+            return Err(Error::Http(format!("status event not sent in time; the queue retries it: {error}")));
+        }
+    }
+    crash_point!("status_event.before_marked_sent");
+    store.mark_status_sent(job_id).await
+}

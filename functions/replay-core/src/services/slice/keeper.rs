@@ -1,0 +1,110 @@
+//! Keeps a running slice's lease and heartbeat going while it delivers,
+//! however long a batch of requests takes: every `HEARTBEAT_EVERY_MS` it
+//! renews the lease in DynamoDB (the deliveries' budget follows the lease)
+//! and records the progress in MySQL, which answers with the job's state (a
+//! cancel stops the slice within a heartbeat).
+
+use super::{SlicePorts, SliceSpec};
+use crate::domain::checkpoint::{Lease, Position};
+use crate::domain::job::{Counters, JobState};
+use crate::error::Error;
+use crate::ports::Budget;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Why a slice stops before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Cancelled,
+    LeaseLost,
+    /// The receiver looks down.
+    Circuit,
+    /// The invocation's deadline is near.
+    Deadline,
+}
+
+/// What the engine and the keeper share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The committed prefix's counters and position.
+    pub counters: Counters,
+    pub position: Position,
+    pub stop: Option<Stop>,
+}
+
+pub fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The part of a lease's life requests may use: they end this much before
+/// it expires, so a worker that takes it over never overlaps them.
+pub fn lease_guard(ttl: Duration) -> Duration {
+    (ttl / 5).min(Duration::from_secs(2))
+}
+
+pub struct Keeper<'a> {
+    pub ports: &'a SlicePorts<'a>,
+    pub spec: &'a SliceSpec,
+    pub key: &'a str,
+    pub lease: &'a Lease,
+    pub ttl: Duration,
+    pub every: Duration,
+    pub budget: &'a Budget,
+    pub shared: &'a Mutex<Shared>,
+}
+
+impl Keeper<'_> {
+    fn stop(&self, reason: Stop) {
+        let mut shared = lock(self.shared);
+        if shared.stop.is_none() || reason == Stop::LeaseLost {
+            shared.stop = Some(reason);
+        }
+        drop(shared);
+        self.budget.stop();
+    }
+
+    /// Runs until the slice ends (the caller drops it).
+    pub async fn run(self) {
+        let ttl_ms = self.ttl.as_millis() as u64;
+        let mut last_position = lock(self.shared).position;
+        loop {
+            let started = Instant::now();
+            match self.ports.checkpoints.renew(self.key, self.lease, ttl_ms).await {
+                Ok(()) => self.budget.extend_lease(started + self.ttl - lease_guard(self.ttl)),
+                Err(Error::LeaseLost) => {
+                    warn!("lease lost to another worker; stopping");
+                    self.stop(Stop::LeaseLost);
+                    return;
+                }
+                // The budget runs down with the lease: deliveries stop before it expires.
+                Err(e) => warn!(error = %e, "could not renew the lease; retrying at the next heartbeat"),
+            }
+            let (counters, position) = {
+                let s = lock(self.shared);
+                (s.counters, s.position)
+            };
+            let progressed = position != last_position;
+            let spec = self.spec;
+            match self
+                .ports
+                .progress
+                .heartbeat(&spec.job_id, spec.slice_index, self.lease.token, &counters, progressed)
+                .await
+            {
+                Ok(JobState::Cancelled) => {
+                    info!("job cancelled; the slice stops starting requests");
+                    self.stop(Stop::Cancelled);
+                }
+                Ok(_) => last_position = position,
+                Err(Error::LeaseLost) => {
+                    warn!("a newer lease holder wrote progress; stopping");
+                    self.stop(Stop::LeaseLost);
+                    return;
+                }
+                Err(e) => warn!(error = %e, "heartbeat failed; retrying at the next one"),
+            }
+            tokio::time::sleep_until((started + self.every).into()).await;
+        }
+    }
+}

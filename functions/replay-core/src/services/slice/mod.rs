@@ -1,0 +1,78 @@
+//! The slice engine: read one time slice of a webhook's partitions, select by
+//! timestamp, dedup, deliver, checkpoint (docs/guarantees.md). Pure
+//! orchestration over the ports, unit-tested with fakes.
+//!
+//! - `run.rs`: the loop, one struct (`Engine`) holding what every step needs;
+//! - `queue.rs`: the commit queue, which decides what a checkpoint covers;
+//! - `keeper.rs`: lease renewal and heartbeats while deliveries run;
+//! - `range.rs`: where each partition's reading starts and ends, and what
+//!   retention deleted before it was read;
+//! - `retry.rs`: Kafka retries, the request rate limit.
+
+mod keeper;
+mod queue;
+mod range;
+mod retry;
+mod run;
+
+#[cfg(test)]
+mod tests;
+
+pub use run::run_slice;
+
+use crate::domain::ids::{JobId, WebhookId};
+use crate::domain::job::Counters;
+use crate::domain::signing::SigningKey;
+use crate::domain::window::Window;
+use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceProgress};
+use std::time::Duration;
+
+/// Everything about the slice the loop needs, loaded by the caller.
+#[derive(Debug, Clone)]
+pub struct SliceSpec {
+    pub job_id: JobId,
+    pub slice_index: u32,
+    pub webhook_id: WebhookId,
+    /// Read one after another (more than one when the topic gained partitions).
+    pub partitions: Vec<u32>,
+    pub window: Window,
+    /// Per partition, the offsets of the window's start and end when the job
+    /// was created (what retention deletes before the slice reads it is counted).
+    pub planned: Vec<(u32, i64, i64)>,
+    pub url: String,
+    pub key: SigningKey,
+}
+
+impl SliceSpec {
+    pub fn checkpoint_key(&self) -> String {
+        checkpoint_key(&self.job_id, self.slice_index)
+    }
+}
+
+pub fn checkpoint_key(job_id: &JobId, slice_index: u32) -> String {
+    format!("{job_id}#{slice_index}")
+}
+
+pub struct SlicePorts<'a> {
+    pub log: &'a dyn DeliveryLog,
+    pub checkpoints: &'a dyn CheckpointStore,
+    pub deliverer: &'a dyn Deliverer,
+    pub progress: &'a dyn SliceProgress,
+    pub delivery_concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SliceOutcome {
+    /// The whole slice was read; counters are final.
+    Done { counters: Counters, lease_token: u64 },
+    /// Stopped before the deadline; the checkpoint is saved and the lease released.
+    Continue(Counters),
+    /// The receiver looks down: resume from the checkpoint after `delay`.
+    Paused { delay: Duration, lease_token: u64 },
+    /// The job was cancelled; the checkpoint is saved.
+    Cancelled { counters: Counters, lease_token: u64 },
+    /// Another worker holds the slice (a duplicate message): nothing was done.
+    Busy,
+    /// The lease was taken over while running: this worker stopped writing.
+    LeaseLost,
+}

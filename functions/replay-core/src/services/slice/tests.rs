@@ -1,0 +1,565 @@
+//! The slice engine against in-memory fakes: selection, dedup, checkpoints,
+//! leases, cancel, the circuit, skew, broken clocks, retention, partitions.
+
+use super::*;
+use crate::adapters::memory::{LogRecord, MemoryCheckpoints, MemoryDeliverer, MemoryLog, MemoryProgress};
+use crate::config::WorkerConfig;
+use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position};
+use crate::domain::dedup::event_hash;
+use crate::domain::ids::EventTime;
+use crate::domain::job::JobState;
+use crate::domain::signing::generate_secret;
+use crate::error::Error;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+const WH: &str = "wh_me";
+
+fn event(ts: i64, webhook: &str, event_id: &str) -> LogRecord {
+    let value = serde_json::json!({
+        "event_id": event_id, "webhook_id": webhook, "event_type": "t",
+        "created_at": "2026-11-20T10:00:00Z", "payload": {"n": event_id}
+    });
+    LogRecord { timestamp: ts, key: Some(webhook.as_bytes().to_vec()), value: Some(value.to_string().into_bytes()) }
+}
+
+fn cfg() -> WorkerConfig {
+    WorkerConfig {
+        dedup_lookback_ms: 100,
+        skew_ms: 0,
+        anomaly_ms: 1_000_000,
+        delivery_window: 64,
+        max_window_bytes: 1 << 24,
+        max_batch_bytes: 1 << 22,
+        checkpoint_every_events: 100,
+        // Checkpoint whenever the position moves.
+        checkpoint_every: Duration::ZERO,
+        heartbeat_every: Duration::from_millis(20),
+        lease_ttl: Duration::from_secs(30),
+        deadline_margin: Duration::from_millis(10),
+        checkpoint_ttl: Duration::from_secs(60),
+        delivery_rate_per_second: 0,
+        circuit_break_after: 3,
+        circuit_pause: Duration::from_secs(5),
+        circuit_max_pauses: 2,
+    }
+}
+
+fn spec(from: i64, to: i64) -> SliceSpec {
+    SliceSpec {
+        job_id: JobId::from("job_1"),
+        slice_index: 0,
+        webhook_id: WebhookId::from(WH),
+        partitions: vec![0],
+        window: Window { from: EventTime(from), to: EventTime(to) },
+        planned: Vec::new(),
+        url: "http://127.0.0.1:1/".into(),
+        key: SigningKey::from_secret(&generate_secret()).unwrap(),
+    }
+}
+
+struct Fakes {
+    log: MemoryLog,
+    cps: MemoryCheckpoints,
+    del: MemoryDeliverer,
+    prog: MemoryProgress,
+    concurrency: usize,
+}
+
+impl Fakes {
+    fn new(log: MemoryLog) -> Self {
+        Self {
+            log,
+            cps: MemoryCheckpoints::default(),
+            del: MemoryDeliverer::default(),
+            prog: MemoryProgress::default(),
+            concurrency: 1,
+        }
+    }
+
+    fn ports(&self) -> SlicePorts<'_> {
+        SlicePorts {
+            log: &self.log,
+            checkpoints: &self.cps,
+            deliverer: &self.del,
+            progress: &self.prog,
+            delivery_concurrency: self.concurrency,
+        }
+    }
+
+    async fn run(&self, cfg: &WorkerConfig, spec: &SliceSpec, owner: &str) -> crate::Result<SliceOutcome> {
+        run_slice(&self.ports(), cfg, spec, owner, Instant::now() + Duration::from_secs(60)).await
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.del.delivered.lock().unwrap().iter().map(|(id, _)| id.clone()).collect()
+    }
+}
+
+fn done(outcome: SliceOutcome) -> Counters {
+    match outcome {
+        SliceOutcome::Done { counters, .. } => counters,
+        other => panic!("expected Done, got {other:?}"),
+    }
+}
+
+/// A log around the window [1000, 2000): a look-back copy, in-window
+/// duplicates, a malformed record, another webhook and edge timestamps.
+fn sample_log() -> MemoryLog {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = vec![
+        event(850, WH, "too-old"),  // before the look-back
+        event(900, WH, "before"),   // look-back only
+        event(950, WH, "straddle"), // first copy before the window
+        event(999, WH, "edge-before"),
+        event(1000, WH, "a"), // equal timestamps at `from`
+        event(1000, WH, "b"),
+        event(1000, "wh_other", "x"),
+        event(1010, WH, "straddle"), // copy of a look-back event: skipped
+        event(1020, WH, "a"),        // in-window duplicate
+        LogRecord { timestamp: 1030, key: Some(WH.as_bytes().to_vec()), value: Some(b"{oops".to_vec()) },
+        event(1500, WH, "c"),
+        event(1999, WH, "d"),
+        event(2000, WH, "at-to"), // equal timestamps at `to`: excluded
+        event(2000, WH, "at-to-2"),
+    ];
+    log
+}
+
+#[tokio::test]
+async fn delivers_each_event_of_the_window_once() {
+    let f = Fakes::new(sample_log());
+    let c = done(f.run(&cfg(), &spec(1000, 2000), "w1").await.unwrap());
+    assert_eq!(f.ids(), vec!["a", "b", "c", "d"]);
+    assert_eq!(c.events_scanned, 8, "records timestamped in [1000, 2000) of any webhook");
+    assert_eq!(c.events_matched, 6);
+    assert_eq!(c.duplicates_skipped, 2);
+    assert_eq!(c.malformed, 1);
+    assert_eq!(c.events_delivered, 4);
+    assert!(c.adds_up());
+    assert_eq!(f.del.delivered.lock().unwrap()[0].1.as_ref(), br#"{"n":"a"}"#);
+    // A duplicate message after the slice ended does nothing.
+    assert!(matches!(f.run(&cfg(), &spec(1000, 2000), "w2").await.unwrap(), SliceOutcome::Done { .. }));
+    assert_eq!(f.ids().len(), 4);
+}
+
+#[tokio::test]
+async fn resumes_from_the_checkpoint_after_a_crash_losing_nothing_and_repeating_little() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    // A copy of e3 late in the window: the dedup set must survive the crash.
+    log.partitions[0].push(event(1060, WH, "e3"));
+    log.batch_size = 4;
+    let mut f = Fakes::new(log);
+    f.concurrency = 4;
+    let mut c = cfg();
+    c.checkpoint_every_events = 10;
+    c.checkpoint_every = Duration::from_secs(3600);
+    *f.cps.fail_after_saves.lock().unwrap() = Some(3);
+    assert!(f.run(&c, &spec(1000, 2000), "w1").await.is_err());
+    let before = f.ids().len();
+    assert!(before > 0 && before < 50, "{before}");
+    *f.cps.fail_after_saves.lock().unwrap() = None;
+    // A failed worker releases its lease, so the message's retry need not wait for it to expire.
+    let counters = done(f.run(&c, &spec(1000, 2000), "w2").await.unwrap());
+    let all = f.ids();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), 50, "nothing lost");
+    let repeats = all.len() - 50;
+    assert!(repeats <= 10 + 64, "at most the checkpoint interval plus the window again: {repeats}");
+    assert_eq!(counters.events_scanned, 51);
+    assert_eq!(counters.duplicates_skipped, 1, "the late copy is still caught after the resume");
+    assert_eq!(counters.events_delivered, 50);
+    assert!(counters.adds_up());
+}
+
+#[tokio::test]
+async fn a_failed_scan_is_reopened_where_it_stopped() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..30).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 4;
+    log.failing_scans.store(3, std::sync::atomic::Ordering::SeqCst);
+    let mut f = Fakes::new(log);
+    f.concurrency = 4;
+    let c = done(f.run(&cfg(), &spec(1000, 2000), "w1").await.unwrap());
+    let all = f.ids();
+    assert_eq!(all.len(), 30, "each event once, none skipped: {all:?}");
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 30);
+    assert_eq!(c.events_scanned, 30);
+}
+
+#[tokio::test]
+async fn a_scan_failing_past_the_deadline_gives_the_error_to_the_queue() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..30).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.failing_scans.store(u32::MAX, std::sync::atomic::Ordering::SeqCst);
+    let f = Fakes::new(log);
+    let soon = Instant::now() + Duration::from_millis(700);
+    let err = run_slice(&f.ports(), &cfg(), &spec(1000, 2000), "w1", soon).await.unwrap_err();
+    assert!(matches!(err, Error::Kafka(_)) && err.is_retryable(), "{err:?}");
+    // The lease was released: the retry runs at once and finishes the slice.
+    f.log.failing_scans.store(0, std::sync::atomic::Ordering::SeqCst);
+    done(f.run(&cfg(), &spec(1000, 2000), "w2").await.unwrap());
+    assert_eq!(f.ids().iter().collect::<HashSet<_>>().len(), 30);
+}
+
+#[tokio::test]
+async fn stops_before_the_deadline_and_continues_without_repeats() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..40).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let mut f = Fakes::new(log);
+    f.concurrency = 2;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(50);
+    let mut c = cfg();
+    c.deadline_margin = Duration::from_millis(100);
+    let soon = Instant::now() + Duration::from_millis(400);
+    let outcome = run_slice(&f.ports(), &c, &spec(1000, 2000), "w1", soon).await.unwrap();
+    assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
+    let first = f.ids().len();
+    assert!(first > 0 && first < 40, "{first}");
+    *f.del.delay.lock().unwrap() = Duration::ZERO;
+    done(f.run(&c, &spec(1000, 2000), "w2").await.unwrap());
+    let all = f.ids();
+    assert_eq!(all.len(), 40, "a clean stop repeats nothing: {all:?}");
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 40);
+}
+
+#[tokio::test]
+async fn a_batch_slower_than_the_lease_keeps_the_lease_and_heartbeats() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..20).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 100;
+    let f = Fakes::new(log);
+    *f.del.delay.lock().unwrap() = Duration::from_millis(50);
+    let mut c = cfg();
+    // One batch of 20 events at 50 ms each takes a second: five leases.
+    c.lease_ttl = Duration::from_millis(200);
+    c.heartbeat_every = Duration::from_millis(50);
+    let counters = done(f.run(&c, &spec(1000, 2000), "w1").await.unwrap());
+    assert_eq!(counters.events_delivered, 20);
+    assert!(*f.cps.renewals.lock().unwrap() >= 10, "renewed while delivering: {}", f.cps.renewals.lock().unwrap());
+    let beats = f.prog.heartbeats.lock().unwrap();
+    assert!(beats.len() >= 10, "heartbeats while delivering: {}", beats.len());
+    assert!(beats.iter().any(|(_, c)| c.events_delivered > 0 && c.events_delivered < 20), "progress mid-batch");
+}
+
+#[tokio::test]
+async fn requests_stop_when_the_lease_cannot_be_renewed() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..100).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let f = Fakes::new(log);
+    *f.del.delay.lock().unwrap() = Duration::from_millis(20);
+    *f.cps.renewals_fail.lock().unwrap() = true;
+    let mut c = cfg();
+    c.lease_ttl = Duration::from_millis(500);
+    c.heartbeat_every = Duration::from_millis(50);
+    c.checkpoint_every = Duration::from_secs(3600);
+    c.checkpoint_every_events = 1_000;
+    let started = Instant::now();
+    let soon = Instant::now() + Duration::from_secs(3);
+    let outcome = run_slice(&f.ports(), &c, &spec(1000, 2000), "w1", soon).await.unwrap();
+    assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
+    let starts = f.del.started.lock().unwrap();
+    let last_start = starts.last().map(|(_, t)| t.duration_since(started)).unwrap_or_default();
+    // The lease lasts 500 ms (less its guard): no request started after it.
+    assert!(last_start < Duration::from_millis(500), "last request started at {last_start:?}");
+    assert!(starts.len() < 100);
+}
+
+#[tokio::test]
+async fn cancel_takes_effect_within_a_heartbeat_plus_the_requests_in_flight() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..400).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 400;
+    let mut f = Fakes::new(log);
+    f.concurrency = 4;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(30);
+    let mut c = cfg();
+    c.heartbeat_every = Duration::from_millis(100);
+    let s = spec(1000, 2000);
+    let run = f.run(&c, &s, "w1");
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        *f.prog.state.lock().unwrap() = JobState::Cancelled;
+        Instant::now()
+    };
+    let (outcome, cancelled_at) = tokio::join!(run, cancel);
+    assert!(matches!(outcome.unwrap(), SliceOutcome::Cancelled { .. }));
+    let starts = f.del.started.lock().unwrap();
+    let late = starts.iter().filter(|(_, t)| *t > cancelled_at + c.heartbeat_every + Duration::from_millis(20)).count();
+    assert_eq!(late, 0, "no request started later than a heartbeat after the cancel");
+    assert!(starts.len() < 400);
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_counted_and_recorded() {
+    let f = Fakes::new(sample_log());
+    f.del.fail.lock().unwrap().push("c".into());
+    let c = done(f.run(&cfg(), &spec(1000, 2000), "w1").await.unwrap());
+    assert_eq!((c.events_delivered, c.delivery_failures), (3, 1));
+    assert!(c.adds_up());
+    let failures = f.prog.failures.lock().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].event_id, "c");
+    assert_eq!(failures[0].last_status, Some(400));
+}
+
+#[tokio::test]
+async fn a_down_receiver_pauses_the_slice_then_fails_the_rest_unsent() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..40).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 10;
+    let f = Fakes::new(log);
+    *f.del.down.lock().unwrap() = true;
+    for pause in 1..=2 {
+        let outcome = f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap();
+        assert!(
+            matches!(outcome, SliceOutcome::Paused { delay, .. } if delay == Duration::from_secs(5)),
+            "pause {pause}: {outcome:?}"
+        );
+        assert_eq!(*f.del.attempts.lock().unwrap(), 3 * pause, "stops trying after 3 consecutive failures");
+    }
+    let counters = done(f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap());
+    assert_eq!(*f.del.attempts.lock().unwrap(), 6, "no attempt after giving up");
+    assert_eq!((counters.delivery_failures, counters.events_delivered, counters.events_matched), (40, 0, 40));
+    assert_eq!(f.prog.failures.lock().unwrap().len(), 40, "every event accounted for");
+}
+
+#[tokio::test]
+async fn a_receiver_that_recovers_during_a_pause_gets_everything_once() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..40).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 10;
+    let mut f = Fakes::new(log);
+    f.concurrency = 4;
+    let (c, s) = (cfg(), spec(1000, 2000));
+    let first = f.run(&c, &s, "w");
+    let outage = async {
+        // Up for the first deliveries, then down until the pause.
+        while f.ids().len() < 12 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        *f.del.down.lock().unwrap() = true;
+    };
+    let (outcome, ()) = tokio::join!(first, outage);
+    assert!(matches!(outcome.unwrap(), SliceOutcome::Paused { .. }));
+    *f.del.down.lock().unwrap() = false;
+    let counters = done(f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap());
+    assert_eq!((counters.events_delivered, counters.delivery_failures), (40, 0));
+    let all = f.ids();
+    assert_eq!(all.len(), 40, "the circuit's pause repeats nothing: {}", all.len());
+}
+
+#[tokio::test]
+async fn pauses_hours_apart_do_not_add_up_to_giving_up() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..90).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 5;
+    let f = Fakes::new(log);
+    let mut outages = 0;
+    loop {
+        let (c, s) = (cfg(), spec(1000, 2000));
+        let run = f.run(&c, &s, "w");
+        let outage = async {
+            // A short outage after every 20 deliveries.
+            let at = f.ids().len() + 20;
+            while f.ids().len() < at.min(90) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            if f.ids().len() < 90 {
+                *f.del.down.lock().unwrap() = true;
+            }
+        };
+        let (outcome, ()) = tokio::join!(run, outage);
+        *f.del.down.lock().unwrap() = false;
+        match outcome.unwrap() {
+            SliceOutcome::Paused { .. } => outages += 1,
+            SliceOutcome::Done { counters, .. } => {
+                assert!(outages >= 3, "{outages} outages");
+                assert_eq!((counters.events_delivered, counters.delivery_failures), (90, 0), "never gave up");
+                return;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn skewed_producers_at_the_edges_give_exactly_the_windows_events() {
+    // Three producers 0, 2 and 5 s behind, interleaved; the window is [100 s, 200 s).
+    let mut log = MemoryLog::new(1);
+    let mut expected = HashSet::new();
+    for i in 0..600i64 {
+        let lag = [0, 2_000, 5_000][(i % 3) as usize];
+        let ts = 90_000 + i * 200 - lag;
+        let id = format!("e{i}");
+        if (100_000..200_000).contains(&ts) {
+            expected.insert(id.clone());
+        }
+        log.partitions[0].push(event(ts, WH, &id));
+    }
+    // One event logged by two data centres 3 s apart, on both sides of `from`:
+    // the later copy sits earlier in the log.
+    let pos = log.partitions[0].iter().position(|r| r.timestamp >= 100_500).unwrap();
+    log.partitions[0].insert(pos, event(100_500, WH, "both-sides"));
+    log.partitions[0].insert(pos + 20, event(99_800, WH, "both-sides"));
+    let mut f = Fakes::new(log);
+    f.concurrency = 8;
+    let mut c = cfg();
+    c.skew_ms = 6_000;
+    c.dedup_lookback_ms = 30_000;
+    let counters = done(f.run(&c, &spec(100_000, 200_000), "w").await.unwrap());
+    let got: HashSet<String> = f.ids().into_iter().collect();
+    assert_eq!(got, expected, "the copy from before `from` makes both-sides the previous slice's");
+    assert_eq!(counters.events_delivered as usize, expected.len());
+    assert_eq!(counters.duplicates_skipped, 1);
+    assert!(counters.adds_up());
+}
+
+#[tokio::test]
+async fn a_record_two_hours_in_the_future_neither_ends_the_window_nor_evicts_the_dedup_set() {
+    let mut log = MemoryLog::new(1);
+    let mut expected = HashSet::new();
+    for i in 0..300i64 {
+        let id = format!("e{i}");
+        log.partitions[0].push(event(100_000 + i * 100, WH, &id));
+        if (100_000..120_000).contains(&(100_000 + i * 100)) {
+            expected.insert(id);
+        }
+        if i == 50 {
+            // A broken clock: 2 hours ahead.
+            log.partitions[0].push(event(100_000 + 50 * 100 + 7_200_000, WH, "future"));
+        }
+        if i == 120 {
+            // A copy of e60 a few seconds later: still a duplicate.
+            log.partitions[0].push(event(112_100, WH, "e60"));
+        }
+    }
+    let f = Fakes::new(log);
+    let mut c = cfg();
+    c.dedup_lookback_ms = 60_000;
+    c.anomaly_ms = 600_000;
+    let counters = done(f.run(&c, &spec(100_000, 120_000), "w").await.unwrap());
+    let got: HashSet<String> = f.ids().into_iter().collect();
+    assert_eq!(got, expected, "every event of the window, the future one not among them");
+    assert_eq!(counters.duplicates_skipped, 1, "the copy of e60 was caught");
+    assert_eq!(counters.clock_anomalies, 1, "the broken clock was noticed");
+}
+
+#[tokio::test]
+async fn records_deleted_by_retention_are_counted_never_skipped_silently() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.low.store(20, std::sync::atomic::Ordering::SeqCst);
+    let f = Fakes::new(log);
+    let mut s = spec(1000, 2000);
+    // When the job was created the window started at offset 0.
+    s.planned = vec![(0, 0, 50)];
+    let counters = done(f.run(&cfg(), &s, "w").await.unwrap());
+    assert_eq!(counters.records_expired, 20);
+    assert_eq!(counters.events_delivered, 30);
+    assert_eq!(f.ids().first().map(String::as_str), Some("e20"));
+}
+
+#[tokio::test]
+async fn a_slice_over_two_partitions_delivers_each_event_once() {
+    let mut log = MemoryLog::new(2);
+    log.partitions[0] = (0..20).map(|i| event(1000 + i * 10, WH, &format!("old{i}"))).collect();
+    log.partitions[1] = (0..20).map(|i| event(1200 + i * 10, WH, &format!("new{i}"))).collect();
+    // A retry logged after the change, on the new partition.
+    log.partitions[1].insert(0, event(1195, WH, "old19"));
+    let f = Fakes::new(log);
+    let mut s = spec(1000, 2000);
+    s.partitions = vec![0, 1];
+    let counters = done(f.run(&cfg(), &s, "w").await.unwrap());
+    let all = f.ids();
+    assert_eq!(all.len(), 40);
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 40);
+    assert_eq!(counters.duplicates_skipped, 1);
+}
+
+#[tokio::test]
+async fn a_version_1_checkpoint_resumes_with_nothing_lost_or_repeated() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..30).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.partitions[0].push(event(1040, WH, "e5"));
+    let f = Fakes::new(log);
+    // What a previous release saved after delivering e0..e9: position 10, its dedup set.
+    let mut legacy = Vec::new();
+    for i in 0..10 {
+        legacy.extend_from_slice(&event_hash(&format!("e{i}")).to_le_bytes());
+        legacy.extend_from_slice(&(1000i64 + i).to_le_bytes());
+    }
+    let v1 = Checkpoint {
+        version: 1,
+        ranges: vec![PartitionRange { partition: u32::MAX, scan_from: 0, end: -1 }],
+        position: Position { partition: 0, offset: 10 },
+        counters: Counters { events_scanned: 10, events_matched: 10, events_delivered: 10, ..Counters::default() },
+        legacy_dedup: legacy,
+        ..Checkpoint::default()
+    };
+    f.cps.items.lock().unwrap().insert(spec(1000, 2000).checkpoint_key(), (None, v1));
+    let counters = done(f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap());
+    let all = f.ids();
+    assert_eq!(all, (10..30).map(|i| format!("e{i}")).collect::<Vec<_>>(), "the rest, once");
+    assert_eq!(counters.events_delivered, 30);
+    assert_eq!(counters.duplicates_skipped, 1, "e5's copy, caught by the old format's set");
+    let saved = f.cps.items.lock().unwrap()[&spec(1000, 2000).checkpoint_key()].1.clone();
+    assert_eq!(saved.version, 2, "written back in the current format");
+}
+
+#[tokio::test]
+async fn empty_and_past_the_end_windows_complete() {
+    let f = Fakes::new(sample_log());
+    assert_eq!(done(f.run(&cfg(), &spec(5000, 6000), "w1").await.unwrap()), Counters::default());
+    let mut s = spec(1100, 1400);
+    s.slice_index = 1;
+    assert_eq!(done(f.run(&cfg(), &s, "w1").await.unwrap()), Counters::default());
+    assert!(f.ids().is_empty());
+}
+
+#[tokio::test]
+async fn the_window_holds_the_in_flight_cap() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..300).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 300;
+    let mut f = Fakes::new(log);
+    f.concurrency = 16;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(5);
+    let counters = done(f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap());
+    assert_eq!(counters.events_delivered, 300);
+    let max = *f.del.max_in_flight.lock().unwrap();
+    assert!((8..=16).contains(&max), "{max} in flight at most");
+}
+
+#[tokio::test]
+async fn a_copy_from_the_look_back_is_a_duplicate_with_a_real_skew_margin() {
+    let m = 60_000;
+    let from = 10 * 60 * m;
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = vec![
+        event(from - 20 * m, WH, "too-early"),
+        event(from - 3 * m, WH, "straddles-from"),
+        event(from - 1, WH, "edge-before-from"),
+        event(from, WH, "at-from-1"),
+        event(from, WH, "at-from-2"),
+        event(from, "wh_other", "x"),
+        event(from, WH, "at-from-3"),
+        event(from + 2 * m, WH, "straddles-from"),
+        event(from + 5 * m, WH, "in-slice"),
+        event(from + 6 * m, WH, "in-slice"),
+    ];
+    // The log goes quiet, then moves on two hours later: the watermark jumps.
+    for i in 0..20 {
+        log.partitions[0].push(event(from + 120 * m + i, "wh_other", &format!("later{i}")));
+    }
+    // Read in one go: the other webhook's records arrive as one run.
+    log.batch_size = 100;
+    let f = Fakes::new(log);
+    let mut c = cfg();
+    c.dedup_lookback_ms = 10 * m;
+    c.skew_ms = 10_000;
+    let counters = done(f.run(&c, &spec(from, from + 60 * m), "w").await.unwrap());
+    assert_eq!(f.ids(), vec!["at-from-1", "at-from-2", "at-from-3", "in-slice"]);
+    assert_eq!(counters.duplicates_skipped, 2);
+}
