@@ -6,6 +6,9 @@ LAB := target/debug/replay-lab
 # Integration tests wait on LocalStack, Kafka and slow receivers, not on the
 # CPU: more of them at once than the machine has cores.
 IT_THREADS ?= 4
+# Local builds arm the lifecycle tests' crash points (REPLAY_SETTINGS
+# FAILPOINTS); `sam build`, the AWS build, never does.
+FEATURES := --features replay-core/failpoints
 
 .PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny
 
@@ -25,7 +28,7 @@ status:
 	infra/local/status.sh
 
 build:
-	$(ENV) cargo build --workspace --bins
+	$(ENV) cargo build --workspace --bins $(FEATURES)
 
 ## The main job: a local replay end to end through API Gateway (deploy, seed, register, replay, verify).
 demo: services build
@@ -35,12 +38,12 @@ demo: services build
 ## and end-to-end tests through the deployed stack, then the Lambda build
 ## (sam build) and the checks on its binaries.
 test: services lint
-	$(ENV) cargo build --workspace --bins --tests
+	$(ENV) cargo build --workspace --bins --tests $(FEATURES)
 	$(MAKE) unit executor-tests integration
 	$(MAKE) sam-build
 
 unit:
-	cargo test --workspace --lib --bins
+	cargo test --workspace --lib --bins $(FEATURES)
 
 executor-tests:
 	$(ENV) "$$LOCALSTACK_VENV/bin/python" -m pytest -q infra/local/localstack-host-executor/tests
@@ -48,8 +51,8 @@ executor-tests:
 ## Each test deploys a stack of its own; broker_restart restarts the shared
 ## broker, so it runs alone, after the others.
 integration:
-	$(ENV) cargo test -p replay-integration-tests --test it --no-fail-fast -- --test-threads $(IT_THREADS)
-	$(ENV) cargo test -p replay-integration-tests --test broker_restart
+	$(ENV) cargo test -p replay-integration-tests $(FEATURES) --test it --no-fail-fast -- --test-threads $(IT_THREADS)
+	$(ENV) cargo test -p replay-integration-tests $(FEATURES) --test broker_restart
 
 ## `sam build` without Docker (arm64, cargo lambda + zig), then check that the
 ## bootstrap binaries load on provided.al2023 (glibc, architecture, libraries, size).
@@ -71,7 +74,7 @@ bench-tiny: services build
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --workspace --all-targets --locked $(FEATURES) -- -D warnings
 	infra/sam/lint.sh
 
 fmt:

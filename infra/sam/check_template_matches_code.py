@@ -218,6 +218,12 @@ def main() -> int:
     config_rs = (core / "config.rs").read_text(encoding="utf-8")
     dynamo_rs = (core / "adapters" / "dynamo.rs").read_text(encoding="utf-8")
     sqs_rs = (core / "adapters" / "sqs.rs").read_text(encoding="utf-8")
+    services = core / "services"
+    contexts = {
+        "ApiContext": (services / "api.rs").read_text(encoding="utf-8"),
+        "WorkerContext": (services / "worker.rs").read_text(encoding="utf-8"),
+        "SweeperContext": (services / "sweeper.rs").read_text(encoding="utf-8"),
+    }
     # The local stack creates the table outside LocalStack the way the template does.
     lab_setup_rs = (repo / "crates" / "replay-lab" / "src" / "setup.rs").read_text(encoding="utf-8")
 
@@ -379,6 +385,10 @@ def main() -> int:
                 granted |= {(action, t) for t in targets if t}
         needed: set[tuple[str, str]] = set()
         main = mains.get(name, "")
+        # The clients are built in main.rs or in the core's `XContext::connect` it calls.
+        for context, source in contexts.items():
+            if f"{context}::connect" in main:
+                main += impl_block(source, f"impl {context} {{")
         if "SqsQueue::new" in main:
             needed |= {(a, queue) for a in sqs_actions}
         if "DynamoCheckpoints::new" in main:

@@ -31,12 +31,23 @@ async fn the_same_slice_message_twice_at_once_runs_once() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_flaky_receiver_still_gets_every_event() -> anyhow::Result<()> {
     let s = scenario(
-        &[("DELIVERY_MAX_ATTEMPTS", "12"), ("DELIVERY_BACKOFF_BASE_MS", "10"), ("DELIVERY_BACKOFF_MAX_MS", "100")],
+        &[
+            ("DELIVERY_MAX_ATTEMPTS", "12"),
+            ("DELIVERY_BACKOFF_BASE_MS", "10"),
+            ("DELIVERY_BACKOFF_MAX_MS", "100"),
+            ("MAX_PARALLEL_SLICES", "4"),
+            ("SLICE_SECONDS", "1800"),
+            ("DELIVERY_CONCURRENCY", "8"),
+        ],
         1_500,
         2,
     )
     .await?;
+    // Four slices at once against a receiver taking 100-400 ms, failing a
+    // third of its requests, dropping one in twenty connections.
     s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(400),
         status_500: 0.20,
         status_429: 0.05,
         retry_after_s: 1,
@@ -71,12 +82,14 @@ async fn a_receiver_down_for_the_whole_job_ends_it_incomplete_with_every_event_f
             ("CIRCUIT_BREAK_AFTER", "5"),
             ("CIRCUIT_PAUSE_MS", "1000"),
             ("CIRCUIT_MAX_PAUSES", "2"),
+            ("MAX_PARALLEL_SLICES", "2"),
         ],
         400,
         2,
     )
     .await?;
-    s.receiver.set_faults(Faults { down: true, ..Faults::default() });
+    // Down, and slow to say so.
+    s.receiver.set_faults(Faults { down: true, delay: Duration::from_millis(200), ..Faults::default() });
     let started = Instant::now();
     let job = s.start().await?;
     let view = s.wait_for_end(&job, Duration::from_secs(90)).await?;
@@ -108,7 +121,11 @@ async fn cancel_stops_deliveries_within_a_batch() -> anyhow::Result<()> {
         4,
     )
     .await?;
-    s.receiver.set_faults(Faults { delay: Duration::from_millis(5), ..Faults::default() });
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(300),
+        ..Faults::default()
+    });
     let job = s.start().await?;
     eventually(Duration::from_secs(60), "200 deliveries", async || s.receiver.unique("me") >= 200).await?;
     let view = s.api.cancel(&job).await?;
@@ -130,8 +147,17 @@ async fn cancel_stops_deliveries_within_a_batch() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn mysql_connections_killed_mid_replay_lose_nothing() -> anyhow::Result<()> {
-    let s = scenario(&[("HEARTBEAT_EVERY_MS", "20"), ("CHECKPOINT_EVERY_EVENTS", "100")], 2_000, 2).await?;
-    s.receiver.set_faults(Faults { delay: Duration::from_millis(1), ..Faults::default() });
+    let s = scenario(
+        &[("HEARTBEAT_EVERY_MS", "20"), ("CHECKPOINT_EVERY_EVENTS", "100"), ("MAX_PARALLEL_SLICES", "2")],
+        2_000,
+        2,
+    )
+    .await?;
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(20),
+        delay_max: Duration::from_millis(100),
+        ..Faults::default()
+    });
     let job = s.start().await?;
     let admin = sqlx::MySqlPool::connect(&std::env::var("DATABASE_URL")?).await?;
     let mut kills = 0;

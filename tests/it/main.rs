@@ -10,5 +10,8 @@ mod correctness;
 mod edges;
 mod faults;
 mod fuzz;
+mod lifecycle;
+mod real_conditions;
 mod resume;
+mod retention;
 mod stack;

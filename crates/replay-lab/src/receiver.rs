@@ -39,6 +39,8 @@ pub struct Faults {
     pub delay_max: Duration,
     /// Events answered 422 every time (a receiver that refuses them for good).
     pub reject: HashSet<String>,
+    /// Extra time before answering a status event (`replay-job-...`).
+    pub status_delay: Duration,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -219,11 +221,14 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         hook.stats.max_in_flight = hook.stats.max_in_flight.max(hook.in_flight);
         (faults, hook.key.clone())
     };
-    let delay = if faults.delay_max > faults.delay {
+    let mut delay = if faults.delay_max > faults.delay {
         rand::thread_rng().gen_range(faults.delay..=faults.delay_max)
     } else {
         faults.delay
     };
+    if msg_id.starts_with("replay-job-") {
+        delay += faults.status_delay;
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -6,9 +6,10 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 use replay_core::adapters::kafka::client_config;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::KafkaConfig;
@@ -69,6 +70,29 @@ pub async fn delete_topics_with_prefix(kafka: &KafkaConfig, prefix: &str) -> Res
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     admin.delete_topics(&refs, &AdminOptions::new()).await?;
     Ok(names.len())
+}
+
+/// Kafka's DeleteRecords: what retention does, at once: records of
+/// `partition` before `before_offset` are gone.
+pub async fn delete_records(kafka: &KafkaConfig, partition: i32, before_offset: i64) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&kafka.topic, partition, Offset::Offset(before_offset))?;
+    let done = admin.delete_records(&tpl, &AdminOptions::new()).await?;
+    for e in done.elements() {
+        e.error().with_context(|| format!("deleting records of {}:{}", kafka.topic, e.partition()))?;
+    }
+    Ok(())
+}
+
+/// Grows the topic to `total` partitions (keys move: murmur2 % total).
+pub async fn add_partitions(kafka: &KafkaConfig, total: usize) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka).create()?;
+    let grow = NewPartitions::new(&kafka.topic, total);
+    for result in admin.create_partitions([&grow], &AdminOptions::new()).await? {
+        result.map_err(|(name, code)| anyhow::anyhow!("adding partitions to {name}: {code}"))?;
+    }
+    Ok(())
 }
 
 pub async fn delete_topic(kafka: &KafkaConfig) -> Result<()> {

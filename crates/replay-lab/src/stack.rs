@@ -287,7 +287,8 @@ pub async fn log_lines(env: &LocalEnv, group: &str, filter: &str) -> Result<Vec<
             .json()
             .await?;
         for event in resp["events"].as_array().into_iter().flatten() {
-            if let Some(m) = event["message"].as_str() {
+            // LocalStack does not apply quoted filter patterns: filter here too.
+            if let Some(m) = event["message"].as_str().filter(|m| m.contains(filter)) {
                 lines.push(m.to_owned());
             }
         }

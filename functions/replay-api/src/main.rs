@@ -34,6 +34,7 @@ async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, Error
 async fn main() -> Result<(), Error> {
     replay_core::telemetry::init();
     let settings = Settings::from_env()?;
+    replay_core::services::lifecycle::arm_crash_points(settings.failpoints.as_deref());
     let aws = aws_config().await;
     let ctx = ApiContext::connect(settings, &aws).await?;
     let ctx = &ctx;

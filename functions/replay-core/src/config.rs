@@ -135,6 +135,9 @@ pub struct Settings {
     pub rate_limit_window_s: u32,
     pub delivery: DeliveryConfig,
     pub worker: WorkerConfig,
+    /// Crash points to arm (`name=actions;...`, the `fail` crate's syntax);
+    /// only builds with the `failpoints` feature read it.
+    pub failpoints: Option<String>,
 }
 
 pub trait Env {
@@ -285,6 +288,7 @@ impl Settings {
             return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
         }
         let settings = Self {
+            failpoints: if cfg!(feature = "failpoints") { env.get("FAILPOINTS") } else { None },
             database_url: required(env, "DATABASE_URL")?,
             kafka: KafkaConfig {
                 brokers: required(env, "KAFKA_BROKERS")?,

@@ -19,6 +19,7 @@ async fn handler(ctx: &SweeperContext, _event: LambdaEvent<Value>) -> Result<Swe
 async fn main() -> Result<(), Error> {
     replay_core::telemetry::init();
     let settings = Settings::from_env()?;
+    replay_core::services::lifecycle::arm_crash_points(settings.failpoints.as_deref());
     let aws = aws_config().await;
     let ctx = SweeperContext {
         store: MySqlStore::connect(&settings.database_url).await?,

@@ -39,6 +39,7 @@ async fn handler(ctx: &WorkerContext, event: LambdaEvent<SqsEvent>) -> Result<Sq
 async fn main() -> Result<(), Error> {
     replay_core::telemetry::init();
     let settings = Settings::from_env()?;
+    replay_core::services::lifecycle::arm_crash_points(settings.failpoints.as_deref());
     let aws = aws_config().await;
     let ctx = WorkerContext::connect(&settings, &aws).await?;
     let ctx = &ctx;

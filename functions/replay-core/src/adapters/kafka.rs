@@ -158,7 +158,8 @@ impl DeliveryLog for KafkaLog {
         }
         let consumer: ReplayConsumer = consumer_config(&self.cfg)
             .set("queued.min.messages", "1")
-            .set("fetch.max.bytes", "65536")
+            // One record is all it needs (fetch.max.bytes may not go below message.max.bytes).
+            .set("max.partition.fetch.bytes", "65536")
             .create_with_context(ReplayContext)?;
         let topic = self.cfg.topic.clone();
         blocking(move || {

@@ -115,9 +115,12 @@ impl Watermark {
         Self { recent: VecDeque::with_capacity(WATERMARK_RECORDS + 1), pending: VecDeque::new(), seen: 0, anomaly_ms }
     }
 
-    /// The current watermark (the smallest recent timestamp); None before any record.
+    /// The current watermark (the smallest recent timestamp); None until
+    /// [`WATERMARK_RECORDS`] records were read: a scan that starts at a
+    /// record with a broken clock (offsets-for-times finds it first) must not
+    /// take its timestamp for the log's time.
     pub fn value(&self) -> Option<i64> {
-        self.recent.iter().copied().min()
+        (self.recent.len() == WATERMARK_RECORDS).then(|| self.recent.iter().copied().min()).flatten()
     }
 
     /// Takes in a record; returns an earlier one found anomalous, if any.
@@ -214,7 +217,8 @@ impl RecordReader {
                 out.push(ScanItem::Anomaly(a));
             }
         }
-        let watermark = self.watermark.value().unwrap_or(ts);
+        // Until the watermark has its sample, nothing is known to be settled.
+        let watermark = self.watermark.value().unwrap_or(i64::MIN);
         let zone = self.bounds.zone(ts);
         let relevant = ours && matches!(zone, Zone::Lookback | Zone::Window);
         let item = if relevant {
@@ -289,11 +293,26 @@ mod tests {
         for i in 0..100 {
             let ts = if i == 40 { 1_000 + 7_200_000 } else { 1_000 + i * 10 };
             anomalies.extend(w.observe(i, ts, i == 40));
-            assert!(w.value().unwrap() < 2_000, "record {i}: {:?}", w.value());
+            assert!(w.value().is_none_or(|v| v < 2_000), "record {i}: {:?}", w.value());
         }
         assert_eq!(anomalies.len(), 1, "{anomalies:?}");
         assert_eq!(anomalies[0].offset, 40);
         assert!(anomalies[0].ours);
+    }
+
+    #[test]
+    fn a_scan_starting_at_a_future_timestamp_does_not_end_the_window() {
+        let bounds = Bounds { from: 1_000_000, to: 2_000_000, lookback_ms: 0, skew_ms: 0 };
+        let mut reader = RecordReader::new("wh", bounds, 60_000);
+        let mut out = Vec::new();
+        // Offsets-for-times lands on the broken clock's record first.
+        reader.read(0, 90_000_000, Some(b"wh"), Some(&value("future", "wh")), &mut out);
+        for o in 1..40 {
+            reader.read(o, 1_000_000 + o * 1_000, Some(b"wh"), Some(&value(&format!("e{o}"), "wh")), &mut out);
+        }
+        assert!(!reader.is_done(), "{out:?}");
+        let events = out.iter().filter(|i| matches!(i, ScanItem::Event { .. })).count();
+        assert_eq!(events, 39);
     }
 
     #[test]

@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use tracing::{info, instrument, warn};
 
 /// Crash points of the lifecycle tests: the process exits where the name
-/// says, when REPLAY_SETTINGS' FAILPOINTS enables it (builds with the
-/// `failpoints` feature only; a no-op otherwise).
+/// says, when REPLAY_SETTINGS' FAILPOINTS arms it (builds with the
+/// `failpoints` feature only; nothing otherwise). With a key, an armed point
+/// given an argument (`name=return(3)`) fires only for that key.
 #[macro_export]
 macro_rules! crash_point {
     ($name:literal) => {
@@ -37,6 +38,29 @@ macro_rules! crash_point {
             std::process::exit(86);
         }
     };
+    ($name:literal, $key:expr) => {
+        #[cfg(feature = "failpoints")]
+        if let Some(arg) = fail::eval($name, |arg| arg.unwrap_or_default()) {
+            if arg.is_empty() || arg == $key.to_string() {
+                tracing::warn!(point = $name, key = %$key, "crash point reached: exiting");
+                std::process::exit(86);
+            }
+        }
+    };
+}
+
+/// Arms the crash points of `spec` (`name=actions;name=actions`).
+pub fn arm_crash_points(spec: Option<&str>) {
+    #[cfg(feature = "failpoints")]
+    for item in spec.unwrap_or_default().split(';').filter(|i| !i.is_empty()) {
+        if let Some((name, actions)) = item.split_once('=') {
+            if let Err(e) = fail::cfg(name, actions) {
+                tracing::warn!(%name, %e, "could not arm a crash point");
+            }
+        }
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = spec;
 }
 
 pub struct Lifecycle<'a> {
@@ -85,7 +109,7 @@ impl Lifecycle<'_> {
         counters: Option<&Counters>,
     ) -> Result<SliceEnd> {
         let end = self.store.end_slice(job_id, slice_index, token, state, counters, self.max_parallel_slices).await?;
-        crash_point!("slice_ended.before_next");
+        crash_point!("slice_ended.before_next", slice_index);
         self.send_slices(job_id, &end.claimed).await?;
         if end.ended {
             if let Some(job_state) = end.job_ended {

@@ -82,7 +82,7 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
 
     // Claimed for a start but never started: the claimer died before sending,
     // or the message was lost. A duplicate message is harmless (the lease).
-    for (job_id, slice) in ctx.store.claim_lost_slices((stale_s * 2).max(60)).await? {
+    for (job_id, slice) in ctx.store.claim_lost_slices(stale_s * 2).await? {
         ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
         warn!(%job_id, slice, "re-sent a slice whose start message may have been lost");
         report.lost_slices_enqueued += 1;

@@ -117,7 +117,6 @@ async fn replay_slice(
     };
     match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
         SliceOutcome::Done { counters, lease_token } => {
-            crate::crash_point!("slice.done_before_ended");
             lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Done, Some(&counters)).await?;
             info!(?counters, "slice done");
             crate::telemetry::emit_metrics(

@@ -139,10 +139,6 @@ impl<'a> Engine<'a> {
             lookback_ms: cfg.dedup_lookback_ms,
             skew_ms: cfg.skew_ms,
         };
-        let give_up = cp.pauses >= cfg.circuit_max_pauses;
-        if give_up {
-            warn!(pauses = cp.pauses, "receiver still down after the last pause; failing the remaining events unsent");
-        }
         let dedup = DedupWindow::from_legacy_bytes(&cp.legacy_dedup);
         Self {
             ports,
@@ -165,7 +161,7 @@ impl<'a> Engine<'a> {
             to_start: BTreeSet::new(),
             failures: Vec::new(),
             consecutive_down: 0,
-            give_up,
+            give_up: false,
             events_since_save: 0,
             last_save: Instant::now(),
         }
@@ -332,7 +328,7 @@ impl<'a> Engine<'a> {
                 } else {
                     let rebuild_from = match self.cp.watermark {
                         Some(w) if !self.multi_partition() => {
-                            let at = w - self.cfg.dedup_lookback_ms - self.cfg.skew_ms;
+                            let at = w.saturating_sub(self.cfg.dedup_lookback_ms + self.cfg.skew_ms);
                             self.ports.log.offset_for_time(range.partition, at).await?.max(range.scan_from)
                         }
                         _ => range.scan_from,
@@ -595,6 +591,10 @@ impl<'a> Engine<'a> {
             self.to_start.remove(&id);
             let Some(entry) = self.queue.get_mut(id) else { continue };
             let State::Queued(delivery) = std::mem::replace(&mut entry.state, State::InFlight) else { continue };
+            if self.give_up {
+                self.queue_again(id, delivery);
+                continue;
+            }
             let (deliverer, budget, slot) = (self.ports.deliverer, self.budget, self.limiter.slot());
             in_flight.push(Box::pin(async move {
                 if let Some(slot) = slot {
@@ -621,7 +621,20 @@ impl<'a> Engine<'a> {
                     entry.state = State::Provisional(delivery, failure);
                 }
                 self.consecutive_down += 1;
-                if self.consecutive_down >= self.cfg.circuit_break_after {
+                if self.consecutive_down >= self.cfg.circuit_break_after
+                    && self.cp.pauses >= self.cfg.circuit_max_pauses
+                {
+                    // Down again after the last pause, with nothing delivered since
+                    // (a delivery resets the pauses: outages hours apart are not one).
+                    if !self.give_up {
+                        warn!(
+                            pauses = self.cp.pauses,
+                            "receiver still down after the last pause; failing the remaining events unsent"
+                        );
+                    }
+                    self.give_up = true;
+                    self.resolve_provisional_as_failed();
+                } else if self.consecutive_down >= self.cfg.circuit_break_after {
                     warn!(failures = self.consecutive_down, "receiver looks down; pausing the slice");
                     self.stop(Stop::Circuit);
                     // Tried again after the pause, not failed.
@@ -669,8 +682,9 @@ impl<'a> Engine<'a> {
         if let Some(position) = done.position {
             self.cp.position = position;
             self.cp.counters.add(&done.delta);
-            if done.watermark.is_some() {
-                self.cp.watermark = done.watermark;
+            // i64::MIN: the scan had not read enough records to know one yet.
+            if let Some(w) = done.watermark.filter(|&w| w > i64::MIN) {
+                self.cp.watermark = Some(w);
             }
             let mut shared = lock(self.shared);
             shared.counters = self.cp.counters;

@@ -1,0 +1,75 @@
+//! Data near retention, caused with Kafka's DeleteRecords rather than by
+//! waiting: the API refuses a window that starts before what the log still
+//! holds, and a job whose window is deleted while it is queued ends
+//! INCOMPLETE with the count, never COMPLETED with events missing.
+
+use replay_core::domain::partitioner::partition_for_key;
+use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_lab::receiver::Receiver;
+use replay_integration_tests::replay_lab::seed::SeedKind;
+use replay_integration_tests::replay_lab::setup::delete_records;
+use replay_integration_tests::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn deleted_data_is_refused_at_the_api_and_counted_in_a_queued_job() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(2).await?;
+    // Jobs wait in the queue until processing is switched on.
+    stack.parameter("SliceProcessingEnabled", "false").set("SLICE_SECONDS", "3600");
+    stack.deploy().await?;
+    let receiver = Receiver::start(0).await?;
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
+    let me = webhook_to(&api, &receiver, "me").await?;
+    let partition = partition_for_key(me.as_bytes(), 2) as i32;
+    let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
+    // 240 events over 2 hours, one every 30 s, alone on the partition.
+    let records: Vec<_> =
+        (0..240).map(|i| record(from + i * 30_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
+    stack.produce(&records).await?;
+
+    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(from + 2 * HOUR)).await?;
+    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    // Retention deletes the first 30 minutes (60 records) while the job waits.
+    delete_records(&stack.kafka, partition, 60).await?;
+
+    // A new window starting in the deleted part is refused...
+    let replays = format!("/v1/webhooks/{me}/replays");
+    let r = api
+        .call(
+            reqwest::Method::POST,
+            &replays,
+            Some(json!({"from": rfc3339(from + 10 * 60_000), "to": rfc3339(from + HOUR)})),
+            &[],
+        )
+        .await?;
+    assert_eq!((r.status.as_u16(), r.error_code()), (400, Some("range_expired")), "{}", r.body);
+    // ...one after it only meets the running job.
+    let r = api
+        .call(
+            reqwest::Method::POST,
+            &replays,
+            Some(json!({"from": rfc3339(from + 40 * 60_000), "to": rfc3339(from + HOUR)})),
+            &[],
+        )
+        .await?;
+    assert_eq!((r.status.as_u16(), r.error_code()), (409, Some("job_already_running")), "{}", r.body);
+
+    stack.parameter("SliceProcessingEnabled", "true");
+    stack.deploy().await?;
+    let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
+    assert_eq!(done["state"], "INCOMPLETE", "lost data never reports COMPLETED: {done}");
+    assert_eq!(done["progress"]["records_expired"], 60, "{done}");
+    assert_eq!(done["progress"]["events_delivered"], 180);
+    let reason = done["state_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("60 record(s) were deleted by retention"), "{reason}");
+    let received = receiver.stats("me").received();
+    assert_eq!(received.len(), 180);
+    assert!(!received.contains("ev-59") && received.contains("ev-60"));
+    eventually(Duration::from_secs(30), "the status event", async || !receiver.stats("me").status_events.is_empty())
+        .await?;
+    assert_eq!(receiver.stats("me").status_events[0]["replay_job_status"]["job_state"], "Incomplete");
+    stack.cleanup().await;
+    Ok(())
+}
