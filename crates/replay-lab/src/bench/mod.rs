@@ -214,6 +214,8 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         ("RATE_LIMIT_REPLAYS".into(), "100000".into()),
         // The local receiver takes all it gets; the default (1,000/s per slice) protects small ones.
         ("DELIVERY_RATE_PER_SECOND".into(), "0".into()),
+        // The seeded log ends a minute before seeding: windows up to it are settled.
+        ("SETTLE_SECONDS".into(), "30".into()),
     ]);
     let base = VecEnv(base.0.into_iter().chain(opts.settings.iter().cloned()).collect());
     let receiver = Receiver::start(0).await?;
