@@ -10,7 +10,7 @@ IT_THREADS ?= 4
 # FAILPOINTS); `sam build`, the AWS build, never does.
 FEATURES := --features replay-core/failpoints
 
-.PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny
+.PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions
 
 ## The local stack: services, the host's build of the functions, template.yaml
 ## deployed to LocalStack (`activity-replay-local`); prints the API URL.
@@ -42,8 +42,10 @@ test: services lint
 	$(MAKE) unit executor-tests integration
 	$(MAKE) sam-build
 
+## Every crate's own tests: unit tests, the OpenAPI drift test, the client's
+## retry rules, the CLI's completions and exit codes, doc examples.
 unit:
-	cargo test --workspace --lib --bins $(FEATURES)
+	$(ENV) cargo test --workspace --exclude replay-integration-tests $(FEATURES)
 
 executor-tests:
 	$(ENV) "$$LOCALSTACK_VENV/bin/python" -m pytest -q infra/local/localstack-host-executor/tests
@@ -79,3 +81,11 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+## Generated files, committed; tests fail when they are stale.
+openapi:
+	cargo run -q -p activity-replay-types --example openapi > docs/openapi.json
+
+completions: build
+	mkdir -p completions
+	for shell in bash zsh fish; do target/debug/replayctl completions $$shell > completions/replayctl.$$shell; done

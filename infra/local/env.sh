@@ -31,10 +31,11 @@ export MARIADB_HOST MARIADB_PORT MARIADB_USER MARIADB_PASSWORD MARIADB_DATABASE
 : "${KAFKA_HOST:=127.0.0.1}"
 : "${KAFKA_PORT:=9092}"
 : "${KAFKA_CONTROLLER_PORT:=9093}"
+: "${KAFKA_OAUTH_PORT:=9094}"   # SASL_PLAINTEXT/OAUTHBEARER listener (unsecured tokens): the token callback's tests
 : "${KAFKA_HEAP:=1g}"
 : "${KAFKA_HOME:=$STATE/kafka}"
 : "${KAFKA_LIBS:=$KAFKA_HOME/libs}"   # java -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.…
-export KAFKA_VERSION KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP KAFKA_HOME KAFKA_LIBS
+export KAFKA_VERSION KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_OAUTH_PORT KAFKA_HEAP KAFKA_HOME KAFKA_LIBS
 
 # --- LocalStack (localstack-core, no Docker, no CLI) ---
 # 4.13.1 is the version verified with a runtime executor plugin; it needs
@@ -71,9 +72,15 @@ case ":$PATH:" in
   *) PATH="$LOCAL_BIN:$PATH"; export PATH ;;
 esac
 
+# --- Python producer of the cross-language test (tests/it/producers.rs) ---
+: "${CONFLUENT_KAFKA_VERSION:=2.16.1}"   # manylinux wheel, bundles librdkafka
+: "${PRODUCERS_VENV:=$STATE/venvs/producers}"
+export CONFLUENT_KAFKA_VERSION PRODUCERS_VENV
+
 # --- What the application and tests read ---
 : "${DATABASE_URL:=mysql://$MARIADB_USER:$MARIADB_PASSWORD@$MARIADB_HOST:$MARIADB_PORT/$MARIADB_DATABASE}"
 : "${KAFKA_BROKERS:=$KAFKA_HOST:$KAFKA_PORT}"
+: "${KAFKA_OAUTH_BROKERS:=$KAFKA_HOST:$KAFKA_OAUTH_PORT}"
 : "${DELIVERY_LOG_TOPIC:=delivery_log}"
 : "${AWS_ENDPOINT_URL:=http://127.0.0.1:$LOCALSTACK_PORT}"
 : "${AWS_ENDPOINT_URL_DYNAMODB:=http://127.0.0.1:$DYNAMODB_PORT}"
@@ -81,7 +88,7 @@ esac
 : "${AWS_DEFAULT_REGION:=$AWS_REGION}"   # older CLIs/SDKs read this one
 : "${AWS_ACCESS_KEY_ID:=test}"
 : "${AWS_SECRET_ACCESS_KEY:=test}"
-export DATABASE_URL KAFKA_BROKERS DELIVERY_LOG_TOPIC AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB \
+export DATABASE_URL KAFKA_BROKERS KAFKA_OAUTH_BROKERS DELIVERY_LOG_TOPIC AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB \
   AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 
 # --- activity-replay's own settings for the local stack ---

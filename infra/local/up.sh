@@ -119,9 +119,16 @@ write_kafka_config() {
 # Single node, KRaft combined mode (broker + controller in one process).
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,OAUTH://$KAFKA_HOST:$KAFKA_OAUTH_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,OAUTH://$KAFKA_HOST:$KAFKA_OAUTH_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,OAUTH:SASL_PLAINTEXT
+# OAUTH: SASL/OAUTHBEARER with Kafka's built-in unsecured JWT validator, for the
+# tests of the functions' token callback (KAFKA_AUTH=oauthbearer_unsecured,
+# tests/it/kafka_auth.rs). A session must re-authenticate (KIP-368) before its
+# token expires or within 10 s, so clients need fresh tokens, as on MSK IAM.
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";
+listener.name.oauth.oauthbearer.connections.max.reauth.ms=10000
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
@@ -291,6 +298,21 @@ install_cargo_lambda() {
   fi
 }
 
+# ------------------------------------------- 7. producers venv (tests) ---
+# Python's confluent-kafka for tests/it/producers.rs: a second language
+# writing the delivery log with the documented settings.
+install_producers_venv() {
+  local marker="$PRODUCERS_VENV/.installed-confluent-kafka-$CONFLUENT_KAFKA_VERSION"
+  [[ -f $marker ]] && return 0
+  log "producers: installing confluent-kafka $CONFLUENT_KAFKA_VERSION (pip)"
+  rm -rf "$PRODUCERS_VENV"
+  python3 -m venv "$PRODUCERS_VENV"
+  "$PRODUCERS_VENV/bin/pip" install -q --disable-pip-version-check \
+    "confluent-kafka==$CONFLUENT_KAFKA_VERSION" >"$LOCAL_LOGS/producers-pip.log" 2>&1 ||
+    { tail -n 30 "$LOCAL_LOGS/producers-pip.log" >&2; die "producers: pip install failed"; }
+  touch "$marker"
+}
+
 # ---------------------------------------------------------------- main ---
 # Sourcing this file (instead of running it) only defines the functions.
 [[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
@@ -309,6 +331,7 @@ install_dynamodb
 start_dynamodb
 install_localstack
 start_localstack
+install_producers_venv
 
 wait_healthy mariadb 60 "$LOCAL_LOGS/mariadb.log"
 setup_mariadb

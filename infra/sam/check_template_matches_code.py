@@ -17,7 +17,9 @@ stack, so this compares the two texts instead:
 - each function's role allows the SQS and DynamoDB actions its code calls, on
   this stack's queue and table, and no statement of the template has a "*"
   resource (the AWS managed VPC policy is the one, allow-listed, exception);
-- each function logs to a log group of the template that has a retention.
+- each function logs to a log group of the template that has a retention;
+- the KafkaAuth parameter offers only KAFKA_AUTH modes the code accepts
+  (adapters/kafka_auth.rs) and is what sets KAFKA_AUTH.
 
 Usage: check_template_matches_code.py [--template PATH] [--repo DIR] [-v]
 Exit status 0 when everything matches, 1 with one line per mismatch otherwise.
@@ -278,6 +280,17 @@ def main() -> int:
                      f"{name}: {var} must be a {{{{resolve:secretsmanager:...}}}} dynamic reference, not a plain value")
     c.passed.append(f"environment variables checked against config.rs ({len(read_in_config)} read there)")
 
+    # --- Kafka authentication: the template offers what the code accepts
+    kafka_auth_rs = (core / "adapters" / "kafka_auth.rs").read_text(encoding="utf-8")
+    modes_src = re.search(r"KAFKA_AUTH_MODES: &\[&str\] = &\[([^\]]*)\]", kafka_auth_rs)
+    code_modes = set(re.findall(r'"([a-z_]+)"', modes_src.group(1))) if modes_src else set()
+    offered = set(tpl.get("Parameters", {}).get("KafkaAuth", {}).get("AllowedValues", []))
+    c.ok(bool(offered) and offered <= code_modes, f"KafkaAuth {sorted(offered)} are KAFKA_AUTH modes of kafka_auth.rs",
+         f"KafkaAuth's AllowedValues {sorted(offered)} must be among kafka_auth.rs's KAFKA_AUTH_MODES {sorted(code_modes)}")
+    if offered:
+        c.ok(ref_target(global_env.get("KAFKA_AUTH"), tpl.get("Parameters", {})) == "KafkaAuth",
+             "KAFKA_AUTH is !Ref KafkaAuth", "Globals must set KAFKA_AUTH: !Ref KafkaAuth")
+
     # --- queue
     queue = table = None
     if worker:
@@ -347,8 +360,11 @@ def main() -> int:
     # --- IAM
     def statements(role: dict) -> list[dict]:
         out = []
-        for policy in role.get("Properties", {}).get("Policies", []) or []:
-            out += as_list(policy.get("PolicyDocument", {}).get("Statement", []))
+        # A policy may be conditional (`!If [Cond, {policy}, !Ref AWS::NoValue]`).
+        for entry in role.get("Properties", {}).get("Policies", []) or []:
+            for policy in branches(entry):
+                if isinstance(policy, dict) and "PolicyDocument" in policy:
+                    out += as_list(policy["PolicyDocument"].get("Statement", []))
         return out
 
     for rname, role in roles.items():

@@ -3,14 +3,14 @@
 //! revocation, 503 while MySQL is down. All over HTTP through LocalStack's
 //! API Gateway and the deployed API function.
 
-use replay_client::ApiReply;
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::{ClientError, ErrorCode, RawReply};
 use replay_integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
-fn code(r: &ApiReply) -> (u16, Option<&str>) {
-    (r.status.as_u16(), r.error_code())
+fn code(r: &RawReply) -> (u16, Option<&str>) {
+    (r.status, r.error_code())
 }
 
 #[tokio::test]
@@ -23,12 +23,10 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     let globex = create_tenant(&stack.store, PEPPER, "globex").await?;
     let api = stack.api(&acme.api_key);
     let other = api.with_key(&globex.api_key);
-    let hook = api.create_webhook("http://127.0.0.1:9/hook").await?;
-    let id = hook["id"].as_str().unwrap_or_default().to_owned();
+    let id = api.create_webhook("http://127.0.0.1:9/hook").await?.id;
     let now = now_ms();
     let window = json!({"from": rfc3339(now - 3 * HOUR), "to": rfc3339(now - 2 * HOUR)});
-    let job = api.start_replay(&id, &rfc3339(now - 3 * HOUR), &rfc3339(now - 2 * HOUR)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &id, now - 3 * HOUR, now - 2 * HOUR).await?;
     let twitter = format!(
         "/1.1/account_activity/replay/webhooks/{id}/subscriptions/all.json?from_date=202601010000&to_date=202601010100"
     );
@@ -36,13 +34,13 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     // Another tenant's ids answer 404, never 403, never data.
     for (method, path, body) in [
         (Method::GET, format!("/v1/webhooks/{id}"), None),
-        (Method::POST, format!("/v1/webhooks/{id}/replays"), Some(window.clone())),
+        (Method::POST, format!("/v1/webhooks/{id}/replays"), Some(&window)),
         (Method::GET, format!("/v1/webhooks/{id}/replays"), None),
         (Method::GET, format!("/v1/replays/{job_id}"), None),
         (Method::DELETE, format!("/v1/replays/{job_id}"), None),
         (Method::POST, twitter.clone(), None),
     ] {
-        let r = other.call(method.clone(), &path, body, &[]).await?;
+        let r = other.raw(method.clone(), &path, body, &[]).await?;
         assert_eq!(code(&r), (404, Some("not_found")), "{method} {path}: {}", r.body);
         assert!(r.body.get("url").is_none() && r.body.get("secret").is_none() && r.body.get("progress").is_none());
     }
@@ -54,31 +52,31 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
         (&api.with_key("nonsense"), "malformed"),
         (&api.with_key("rk_0123456789abcdef_x"), "wrong"),
     ] {
-        let r = client.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?;
+        let r = client.raw(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?;
         assert_eq!(code(&r), (401, Some("unauthorized")), "{label}");
     }
-    assert_eq!(code(&anonymous.call(Method::GET, "/v1/nothing", None, &[]).await?), (401, Some("unauthorized")));
+    assert_eq!(code(&anonymous.raw(Method::GET, "/v1/nothing", None, &[]).await?), (401, Some("unauthorized")));
     let second_key = replay_core::services::api::create_api_key(&stack.store, PEPPER, &acme.tenant_id).await?;
     let rotated = api.with_key(&second_key);
-    assert_eq!(rotated.get_webhook(&id).await?["id"], id.as_str(), "two keys work at once");
+    assert_eq!(rotated.webhook(&id).await?.id, id, "two keys work at once");
     let key_id = replay_core::domain::apikey::key_id(&acme.api_key).unwrap_or_default().to_owned();
     assert!(stack.store.revoke_api_key(&key_id).await?);
     assert_eq!(
-        code(&api.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?),
+        code(&api.raw(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?),
         (401, Some("unauthorized"))
     );
     let api = rotated;
 
     // 404 / 405 / 413 / 409.
-    assert_eq!(code(&api.call(Method::GET, "/v1/nothing", None, &[]).await?), (404, Some("not_found")));
-    assert_eq!(code(&api.call(Method::GET, "/v1/replays/job_missing", None, &[]).await?), (404, Some("not_found")));
+    assert_eq!(code(&api.raw(Method::GET, "/v1/nothing", None, &[]).await?), (404, Some("not_found")));
+    assert_eq!(code(&api.raw(Method::GET, "/v1/replays/job_missing", None, &[]).await?), (404, Some("not_found")));
     assert_eq!(
-        code(&api.call(Method::PUT, &format!("/v1/webhooks/{id}"), None, &[]).await?),
+        code(&api.raw(Method::PUT, &format!("/v1/webhooks/{id}"), None, &[]).await?),
         (405, Some("method_not_allowed"))
     );
     let huge = json!({"url": format!("https://example.com/{}", "a".repeat(70_000))});
-    assert_eq!(code(&api.call(Method::POST, "/v1/webhooks", Some(huge), &[]).await?), (413, Some("payload_too_large")));
-    let r = api.call(Method::POST, &format!("/v1/webhooks/{id}/replays"), Some(window.clone()), &[]).await?;
+    assert_eq!(code(&api.raw(Method::POST, "/v1/webhooks", Some(&huge), &[]).await?), (413, Some("payload_too_large")));
+    let r = api.raw(Method::POST, &format!("/v1/webhooks/{id}/replays"), Some(&window), &[]).await?;
     assert_eq!(code(&r), (409, Some("job_already_running")));
     assert_eq!(r.body["error"]["job_id"], job_id.as_str());
 
@@ -91,7 +89,7 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
         (json!({"from": rfc3339(now - HOUR), "to": rfc3339(now - HOUR)}), "invalid_range"),
         (json!({"from": rfc3339(now - 121 * HOUR), "to": rfc3339(now - HOUR)}), "range_too_old"),
     ] {
-        let r = api.call(Method::POST, &replays, Some(body.clone()), &[]).await?;
+        let r = api.raw(Method::POST, &replays, Some(&body), &[]).await?;
         assert_eq!(code(&r), (400, Some(expected)), "{body}");
     }
     let base = format!("/1.1/account_activity/replay/webhooks/{id}/subscriptions/all.json");
@@ -102,29 +100,33 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
         ("from_date=202602301200&to_date=202611011300", "invalid_date"),
         ("from_date=202611011260&to_date=202611011300", "invalid_date"),
     ] {
-        let r = api.call(Method::POST, &format!("{base}?{query}"), None, &[]).await?;
+        let r = api.raw(Method::POST, &format!("{base}?{query}"), None, &[]).await?;
         assert_eq!(code(&r), (400, Some(expected)), "{query}");
     }
 
     // Idempotency: same key + body -> same job; same key + other body -> 400.
     api.cancel(&job_id).await?;
-    let key = [("Idempotency-Key", "retry-1")];
-    let first = api.call(Method::POST, &replays, Some(window.clone()), &key).await?.expect(202)?;
-    let again = api.call(Method::POST, &replays, Some(window.clone()), &key).await?.expect(202)?;
-    assert_eq!(first["job_id"], again["job_id"]);
-    let different = json!({"from": rfc3339(now - 4 * HOUR), "to": rfc3339(now - 2 * HOUR)});
-    assert_eq!(code(&api.call(Method::POST, &replays, Some(different), &key).await?), (400, Some("invalid_request")));
+    let request = replay_integration_tests::window(now - 3 * HOUR, now - 2 * HOUR);
+    let first = api.start_replay_with_key(&id, &request, "retry-1").await?;
+    let again = api.start_replay_with_key(&id, &request, "retry-1").await?;
+    assert_eq!(first.job_id, again.job_id);
+    let different = replay_integration_tests::window(now - 4 * HOUR, now - 2 * HOUR);
+    let err = api.start_replay_with_key(&id, &different, "retry-1").await.expect_err("the key is taken");
+    assert_eq!(err.code(), Some(ErrorCode::InvalidRequest));
 
     // Rate limit: 2 per window here (the first job and the idempotent one).
-    api.cancel(first["job_id"].as_str().unwrap_or_default()).await?;
-    let r = api.call(Method::POST, &replays, Some(window.clone()), &[]).await?;
+    api.cancel(&first.job_id).await?;
+    let r = api.raw(Method::POST, &replays, Some(&window), &[]).await?;
     assert_eq!(code(&r), (429, Some("rate_limited")), "{}", r.body);
     let retry_after: u64 = r.retry_after.as_deref().unwrap_or("0").parse()?;
     assert!(retry_after > 0 && retry_after <= 900, "{retry_after}");
 
     // The OpenAPI document is served without a key.
-    let doc = anonymous.call(Method::GET, "/v1/openapi.json", None, &[]).await?.expect(200)?;
-    assert_eq!(doc["openapi"], "3.0.3");
+    let doc = anonymous.openapi().await?;
+    assert_eq!(doc, serde_json::to_value(replay_integration_tests::replay_types::openapi::document())?);
+    // The client does not retry a 429 whose Retry-After is longer than its policy allows.
+    let err = api.start_replay(&id, &request).await.expect_err("rate limited");
+    assert!(matches!(err, ClientError::Api { status: 429, retry_after: Some(_), .. }), "{err:?}");
     stack.cleanup().await;
     Ok(())
 }
@@ -148,7 +150,7 @@ async fn webhook_urls_that_point_inside_are_refused() -> anyhow::Result<()> {
         "http://example.com/hook",
         "ftp://example.com/hook",
     ] {
-        let r = api.call(Method::POST, "/v1/webhooks", Some(json!({ "url": url })), &[]).await?;
+        let r = api.raw(Method::POST, "/v1/webhooks", Some(&json!({ "url": url })), &[]).await?;
         assert_eq!(code(&r), (400, Some("invalid_request")), "{url}: {}", r.body);
     }
     stack.cleanup().await;
@@ -163,7 +165,7 @@ async fn the_api_answers_503_json_while_mysql_is_down() -> anyhow::Result<()> {
     stack.spec.database_url = "mysql://replay:replay@127.0.0.1:1/nothing".into();
     stack.deploy().await?;
     let api = stack.api(&acme.api_key);
-    let r = api.call(Method::POST, "/v1/webhooks", Some(json!({"url": "http://127.0.0.1:9/x"})), &[]).await?;
+    let r = api.raw(Method::POST, "/v1/webhooks", Some(&json!({"url": "http://127.0.0.1:9/x"})), &[]).await?;
     assert_eq!(code(&r), (503, Some("unavailable")), "{}", r.body);
     assert!(r.retry_after.is_some());
     let text = r.body.to_string();

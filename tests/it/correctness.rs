@@ -1,9 +1,9 @@
 //! Replay correctness end to end: API Gateway, the API function, SQS and the
 //! event source mapping, the worker, on a tricky log.
 
-use replay_core::domain::job::{JobState, JobView};
 use replay_core::domain::partitioner::partition_for_key;
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::{JobState, StatusWord};
 use replay_integration_tests::replay_lab::receiver::Receiver;
 use replay_integration_tests::replay_lab::seed::{Manifest, SeedKind};
 use replay_integration_tests::*;
@@ -59,17 +59,17 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
 
     let from = (now_ms() - 10 * HOUR) / HOUR * HOUR;
     let to = from + 3 * HOUR;
-    let log = tricky_log(&me, "wh_other", from, to);
+    let log = tricky_log(me.as_str(), "wh_other", from, to);
     stack.produce(&log.records).await?;
-    let expected = log.expected(&me, from, to);
+    let expected = log.expected(me.as_str(), from, to);
     assert!(
         expected.contains("at-from-3") && expected.contains("edge-before-to") && expected.contains("at-slice-edge")
     );
     assert!(!expected.contains("straddles-from") && !expected.contains("at-to-1"));
 
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
-    assert_eq!(job["state"], "OPEN");
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job = api.start_replay(&me, &window(from, to)).await?;
+    assert_eq!(job.state, JobState::Open);
+    let job_id = job.job_id;
     eventually(Duration::from_secs(90), "the status event", async || receiver.stats("me").status_events.len() == 1)
         .await?;
 
@@ -79,7 +79,7 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     assert_eq!(stats.signature_failures, 0);
     assert_eq!(stats.replay_job_ids.keys().collect::<Vec<_>>(), vec![job_id.as_str()]);
 
-    let view: JobView = serde_json::from_value(api.job(&job_id).await?)?;
+    let view = api.job(&job_id).await?;
     assert_eq!(view.state, JobState::Completed);
     assert_eq!(view.progress.slices_total, 3);
     let c = view.progress.counters;
@@ -89,19 +89,20 @@ async fn replay_delivers_exactly_the_windows_events_once_signed() -> anyhow::Res
     // in-slice, and straddles-slices twice (once across the slice boundary).
     assert_eq!(c.duplicates_skipped, 4);
     assert_eq!(c.events_matched, c.events_delivered + c.duplicates_skipped);
+    assert!(c.adds_up());
     let partition = |key: &str| partition_for_key(key.as_bytes(), 3);
     let in_window = log
         .records
         .iter()
-        .filter(|r| r.timestamp >= from && r.timestamp < to && partition(&r.webhook_id) == partition(&me))
+        .filter(|r| r.timestamp >= from && r.timestamp < to && partition(&r.webhook_id) == partition(me.as_str()))
         .count() as u64;
     assert_eq!(c.events_scanned, in_window);
     assert_eq!(view.progress.slices_done, 3);
 
-    let status = &stats.status_events[0]["replay_job_status"];
-    assert_eq!(status["job_state"], "Complete");
-    assert_eq!(status["job_id"], job_id.as_str());
-    assert_eq!(status["counts"]["events_delivered"], c.events_delivered);
+    let status = &stats.status_events[0].replay_job_status;
+    assert_eq!(status.job_state, StatusWord::Complete);
+    assert_eq!(status.job_id, job_id);
+    assert_eq!(status.counts, view.progress);
     stack.cleanup().await;
     Ok(())
 }

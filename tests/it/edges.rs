@@ -1,6 +1,7 @@
 //! Windows with nothing to deliver still complete, with correct counts.
 
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::{JobState, StatusWord};
 use replay_integration_tests::replay_lab::receiver::Receiver;
 use replay_integration_tests::replay_lab::seed::SeedKind;
 use replay_integration_tests::*;
@@ -19,7 +20,7 @@ async fn empty_foreign_and_past_the_end_windows_complete() -> anyhow::Result<()>
     // Hour 0: our events; hour 2: only another webhook's; the log ends at hour 3.
     let mut records = Vec::new();
     for i in 0..20 {
-        records.push(record(base + i * 60_000, &me, &format!("mine-{i}"), SeedKind::Event));
+        records.push(record(base + i * 60_000, me.as_str(), &format!("mine-{i}"), SeedKind::Event));
     }
     for i in 0..30 {
         records.push(record(base + 2 * HOUR + i * 60_000, "wh_someone_else", &format!("theirs-{i}"), SeedKind::Event));
@@ -33,21 +34,17 @@ async fn empty_foreign_and_past_the_end_windows_complete() -> anyhow::Result<()>
         ("beyond the log end", base + 5 * HOUR, base + 7 * HOUR, 0),
     ];
     for (n, (name, from, to, scanned)) in cases.into_iter().enumerate() {
-        let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
+        let job = start(&api, &me, from, to).await?;
         eventually(Duration::from_secs(60), name, async || receiver.stats("me").status_events.len() == n + 1).await?;
-        let view = api.job(job["job_id"].as_str().unwrap_or_default()).await?;
-        assert_eq!(view["state"], "COMPLETED", "{name}");
-        let p = &view["progress"];
-        assert_eq!(p["events_scanned"], scanned, "{name}");
-        assert_eq!(
-            (&p["events_matched"], &p["events_delivered"], &p["malformed"]),
-            (&0.into(), &0.into(), &0.into()),
-            "{name}"
-        );
-        assert_eq!(p["slices_done"], p["slices_total"], "{name}");
-        let status = &receiver.stats("me").status_events[n]["replay_job_status"];
-        assert_eq!(status["job_state"], "Complete", "{name}");
-        assert_eq!(status["counts"]["events_scanned"], scanned, "{name}");
+        let view = api.job(&job).await?;
+        assert_eq!(view.state, JobState::Completed, "{name}");
+        let p = &view.progress;
+        assert_eq!(p.counters.events_scanned, scanned, "{name}");
+        assert_eq!((p.counters.events_matched, p.counters.events_delivered, p.counters.malformed), (0, 0, 0), "{name}");
+        assert_eq!(p.slices_done, p.slices_total, "{name}");
+        let status = &receiver.stats("me").status_events[n].replay_job_status;
+        assert_eq!(status.job_state, StatusWord::Complete, "{name}");
+        assert_eq!(status.counts.counters.events_scanned, scanned, "{name}");
     }
     assert_eq!(receiver.stats("me").unique(), 0, "no event delivered");
     stack.cleanup().await;

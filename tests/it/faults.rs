@@ -2,8 +2,8 @@
 //! receiver, a receiver that is down, cancel mid-replay, MySQL connections
 //! killed mid-replay.
 
-use replay_core::domain::ids::JobId;
 use replay_core::domain::task::QueueTask;
+use replay_integration_tests::replay_client::{JobState, StatusWord};
 use replay_integration_tests::replay_lab::receiver::Faults;
 use replay_integration_tests::scenario::scenario;
 use replay_integration_tests::*;
@@ -17,10 +17,10 @@ async fn the_same_slice_message_twice_at_once_runs_once() -> anyhow::Result<()> 
     let job = s.start().await?;
     // A second copy of the slice's message, as SQS may deliver one: the event
     // source mapping's pollers hand both to workers at once.
-    let copy = QueueTask::slice(JobId(job.clone()), 0, 0).to_json();
+    let copy = QueueTask::slice(job.clone(), 0, 0).to_json();
     s.stack.sqs.send_message().queue_url(&s.stack.deployed().slice_queue_url).message_body(copy).send().await?;
     let view = s.wait_for_end(&job, Duration::from_secs(60)).await?;
-    assert_eq!(view["state"], "COMPLETED", "{view}");
+    assert_eq!(view.state, JobState::Completed, "{view:?}");
     let stats = s.receiver.stats("me");
     assert_eq!(s.received(), s.expected);
     assert_eq!(stats.repeats(), 0, "one worker ran the slice");
@@ -56,18 +56,15 @@ async fn a_flaky_receiver_still_gets_every_event() -> anyhow::Result<()> {
     });
     let job = s.start().await?;
     let view = s.wait_for_end(&job, Duration::from_secs(180)).await?;
-    assert_eq!(view["state"], "COMPLETED", "{view}");
+    assert_eq!(view.state, JobState::Completed, "{view:?}");
     let stats = s.receiver.stats("me");
     assert!(stats.faults_injected > 300, "faults were injected: {}", stats.faults_injected);
     assert!(stats.dropped_connections > 50, "connections were dropped: {}", stats.dropped_connections);
     assert_eq!(s.received(), s.expected, "every event, as seen by deduping on webhook-id");
-    let p = &view["progress"];
-    assert_eq!(p["events_delivered"], s.expected.len());
-    assert_eq!(p["delivery_failures"], 0);
-    assert_eq!(
-        p["events_matched"].as_u64(),
-        Some(p["events_delivered"].as_u64().unwrap_or(0) + p["duplicates_skipped"].as_u64().unwrap_or(0))
-    );
+    let p = &view.progress.counters;
+    assert_eq!(p.events_delivered, s.expected.len() as u64);
+    assert_eq!(p.delivery_failures, 0);
+    assert!(p.adds_up(), "{p:?}");
     s.stack.cleanup().await;
     Ok(())
 }
@@ -93,12 +90,11 @@ async fn a_receiver_down_for_the_whole_job_ends_it_incomplete_with_every_event_f
     let started = Instant::now();
     let job = s.start().await?;
     let view = s.wait_for_end(&job, Duration::from_secs(90)).await?;
-    assert_eq!(view["state"], "INCOMPLETE", "{view}");
-    let p = &view["progress"];
-    assert_eq!(p["events_delivered"], 0);
-    assert_eq!(p["delivery_failures"], s.expected.len(), "every event accounted for as failed");
-    let failed: HashSet<String> =
-        s.stack.store.failures(&JobId(job.clone())).await?.into_iter().map(|f| f.event_id).collect();
+    assert_eq!(view.state, JobState::Incomplete, "{view:?}");
+    let p = &view.progress.counters;
+    assert_eq!(p.events_delivered, 0);
+    assert_eq!(p.delivery_failures, s.expected.len() as u64, "every event accounted for as failed");
+    let failed: HashSet<String> = s.stack.store.failures(&job).await?.into_iter().map(|f| f.event_id).collect();
     assert_eq!(failed, s.expected, "each failure recorded with its event id");
     let requests = s.receiver.stats("me").requests;
     // Without the circuit: every event, each tried DELIVERY_MAX_ATTEMPTS times.
@@ -129,18 +125,18 @@ async fn cancel_stops_deliveries_within_a_batch() -> anyhow::Result<()> {
     let job = s.start().await?;
     eventually(Duration::from_secs(60), "200 deliveries", async || s.receiver.unique("me") >= 200).await?;
     let view = s.api.cancel(&job).await?;
-    assert_eq!(view["state"], "CANCELLED");
+    assert_eq!(view.state, JobState::Cancelled);
     let at_ack = s.receiver.unique("me");
     let view = s.wait_for_end(&job, Duration::from_secs(60)).await?;
-    assert_eq!(view["state"], "CANCELLED");
+    assert_eq!(view.state, JobState::Cancelled);
     eventually(Duration::from_secs(30), "the status event", async || !s.receiver.stats("me").status_events.is_empty())
         .await?;
     let after = s.receiver.unique("me") - at_ack;
     // Each running slice finishes the batch it is in (at most 40 records).
     assert!(after <= 2 * 40, "{after} deliveries after the cancel was acknowledged");
     assert!(s.receiver.unique("me") < s.expected.len());
-    let status = &s.receiver.stats("me").status_events[0]["replay_job_status"];
-    assert_eq!(status["job_state"], "Cancelled");
+    let status = &s.receiver.stats("me").status_events[0].replay_job_status;
+    assert_eq!(status.job_state, StatusWord::Cancelled);
     s.stack.cleanup().await;
     Ok(())
 }
@@ -175,7 +171,7 @@ async fn mysql_connections_killed_mid_replay_lose_nothing() -> anyhow::Result<()
     }
     let view = s.wait_for_end(&job, Duration::from_secs(120)).await?;
     assert!(kills >= 1);
-    assert_eq!(view["state"], "COMPLETED", "{view}");
+    assert_eq!(view.state, JobState::Completed, "{view:?}");
     assert_eq!(s.received(), s.expected, "nothing lost");
     s.stack.cleanup().await;
     Ok(())

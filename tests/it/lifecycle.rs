@@ -4,8 +4,8 @@
 //! be, a cancel while slices are mid-batch, and short outages hours apart.
 //! Each ends with the job finished, one status event and the parallel cap held.
 
-use replay_core::domain::ids::JobId;
 use replay_core::domain::task::QueueTask;
+use replay_integration_tests::replay_client::{JobId, JobState, StatusWord};
 use replay_integration_tests::replay_lab::receiver::Faults;
 use replay_integration_tests::replay_lab::stack::log_lines;
 use replay_integration_tests::scenario::{scenario, Scenario};
@@ -13,23 +13,23 @@ use replay_integration_tests::*;
 use std::time::{Duration, Instant};
 
 /// Slices of the job running or waiting in the queue, as the claim counts them.
-async fn busy_slices(s: &Scenario, job: &str) -> anyhow::Result<i64> {
+async fn busy_slices(s: &Scenario, job: &JobId) -> anyhow::Result<i64> {
     let pool = sqlx::MySqlPool::connect(&s.stack.database_url).await?;
     let busy = sqlx::query_scalar(
         "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
          AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
     )
-    .bind(job)
+    .bind(job.as_str())
     .fetch_one(&pool)
     .await?;
     pool.close().await;
     Ok(busy)
 }
 
-async fn slice_state(s: &Scenario, job: &str, slice: i32) -> anyhow::Result<String> {
+async fn slice_state(s: &Scenario, job: &JobId, slice: i32) -> anyhow::Result<String> {
     let pool = sqlx::MySqlPool::connect(&s.stack.database_url).await?;
     let state = sqlx::query_scalar("SELECT state FROM replay_slices WHERE job_id = ? AND slice_index = ?")
-        .bind(job)
+        .bind(job.as_str())
         .bind(slice)
         .fetch_one(&pool)
         .await?;
@@ -38,9 +38,9 @@ async fn slice_state(s: &Scenario, job: &str, slice: i32) -> anyhow::Result<Stri
 }
 
 /// Status events of `job` the receiver accepted, and how many distinct webhook-ids they had.
-fn status_events(s: &Scenario, job: &str) -> (usize, usize) {
+fn status_events(s: &Scenario, job: &JobId) -> (usize, usize) {
     let stats = s.receiver.stats("me");
-    let copies = stats.status_events.iter().filter(|e| e["replay_job_status"]["job_id"] == job).count();
+    let copies = stats.status_events.iter().filter(|e| e.replay_job_status.job_id == *job).count();
     let ids = stats.accepted.keys().filter(|k| k.as_str() == format!("replay-job-{job}")).count();
     (copies, ids)
 }
@@ -66,16 +66,16 @@ async fn a_crash_between_ending_a_slice_and_starting_the_next_does_not_stall_the
     });
     let job = s.start().await?;
     let view = s.wait_for_end(&job, Duration::from_secs(120)).await?;
-    assert_eq!(view["state"], "COMPLETED", "the job did not stall: {view}");
-    assert_eq!(view["progress"]["slices_total"], 3);
+    assert_eq!(view.state, JobState::Completed, "the job did not stall: {view:?}");
+    assert_eq!(view.progress.slices_total, 3);
     assert_eq!(crash_points_reached(&s, "slice_ended.before_next").await?, 1, "the crash happened, once");
     assert_eq!(s.received(), s.expected);
     assert_eq!(s.receiver.stats("me").repeats(), 0, "the ended slice was not run again");
     eventually(Duration::from_secs(30), "the status event", async || status_events(&s, &job).0 > 0).await?;
     assert_eq!(status_events(&s, &job), (1, 1), "one status event");
     // The webhook's slot is free again: a new job is accepted.
-    let next = s.api.start_replay(&s.webhook, &rfc3339(s.from), &rfc3339(s.from + HOUR)).await?;
-    assert_eq!(next["state"], "OPEN", "{next}");
+    let next = s.api.start_replay(&s.webhook, &window(s.from, s.from + HOUR)).await?;
+    assert_eq!(next.state, JobState::Open, "{next:?}");
     s.stack.cleanup().await;
     Ok(())
 }
@@ -96,18 +96,18 @@ async fn late_copies_of_a_finished_slices_message_never_exceed_the_parallel_cap(
     .await?;
     // SQS delivers at least once: five late copies of the finished slice's message.
     for _ in 0..5 {
-        let copy = QueueTask::slice(JobId(job.clone()), 0, 0).to_json();
+        let copy = QueueTask::slice(job.clone(), 0, 0).to_json();
         s.stack.sqs.send_message().queue_url(&s.stack.deployed().slice_queue_url).message_body(copy).send().await?;
     }
     let mut most = 0;
     let started = Instant::now();
-    while !s.job(&job).await?["state"].as_str().is_some_and(|st| ["COMPLETED", "INCOMPLETE", "FAILED"].contains(&st)) {
+    while !s.job(&job).await?.state.is_terminal() {
         most = most.max(busy_slices(&s, &job).await?);
         assert!(started.elapsed() < Duration::from_secs(120), "the job did not end");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let view = s.job(&job).await?;
-    assert_eq!(view["state"], "COMPLETED", "{view}");
+    assert_eq!(view.state, JobState::Completed, "{view:?}");
     assert!(most <= 2, "at most MAX_PARALLEL_SLICES slices running or queued: {most}");
     assert!(most == 2, "the job did run two at once: {most}");
     assert_eq!(s.received(), s.expected);
@@ -125,7 +125,7 @@ async fn a_slow_status_event_goes_out_once_and_sweeps_stay_short() -> anyhow::Re
     s.receiver.set_faults(Faults { status_delay: Duration::from_secs(8), ..Faults::default() });
     let job = s.start().await?;
     let view = s.wait_for_end(&job, Duration::from_secs(60)).await?;
-    assert_eq!(view["state"], "COMPLETED", "{view}");
+    assert_eq!(view.state, JobState::Completed, "{view:?}");
     // Sweeps every second while the send is in progress, and well after.
     let mut longest = Duration::ZERO;
     let started = Instant::now();
@@ -184,19 +184,23 @@ async fn cancel_with_slices_mid_batch_sends_nothing_after_cancelled() -> anyhow:
     eventually(Duration::from_secs(60), "60 deliveries", async || s.receiver.unique("me") >= 60).await?;
     let view = s.api.cancel(&job).await?;
     let cancelled_at = Instant::now();
-    assert_eq!(view["state"], "CANCELLED");
+    assert_eq!(view.state, JobState::Cancelled);
     let view = s.wait_for_end(&job, Duration::from_secs(60)).await?;
-    assert_eq!(view["state"], "CANCELLED");
+    assert_eq!(view.state, JobState::Cancelled);
     eventually(Duration::from_secs(30), "the status event", async || status_events(&s, &job).0 > 0).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stats = s.receiver.stats("me");
-    assert_eq!(stats.after_status.get(&job).copied().unwrap_or(0), 0, "nothing after the Cancelled status event");
-    let last = stats.arrivals.get(&job).map(|a| a.last).expect("deliveries arrived");
+    assert_eq!(
+        stats.after_status.get(job.as_str()).copied().unwrap_or(0),
+        0,
+        "nothing after the Cancelled status event"
+    );
+    let last = stats.arrivals.get(job.as_str()).map(|a| a.last).expect("deliveries arrived");
     // A heartbeat to notice, the requests in flight to end, and a second of slack.
     let bound = cancelled_at + heartbeat + delay_max + Duration::from_secs(1);
     assert!(last <= bound, "a delivery ended {:?} after the cancel", last - cancelled_at);
     assert!(s.received().len() < s.expected.len());
-    assert_eq!(stats.status_events[0]["replay_job_status"]["job_state"], "Cancelled");
+    assert_eq!(stats.status_events[0].replay_job_status.job_state, StatusWord::Cancelled);
     assert_eq!(status_events(&s, &job), (1, 1));
     s.stack.cleanup().await;
     Ok(())
@@ -230,8 +234,8 @@ async fn three_short_outages_far_apart_do_not_fail_the_slice() -> anyhow::Result
     let view = s.wait_for_end(&job, Duration::from_secs(120)).await?;
     let paused = log_lines(&s.stack.env, &s.stack.deployed().worker_log_group_name, "slice paused").await?.len();
     assert!(paused >= 3, "each outage paused the slice: {paused} pauses");
-    assert_eq!(view["state"], "COMPLETED", "pauses count per outage, not per slice: {view}");
-    assert_eq!(view["progress"]["delivery_failures"], 0);
+    assert_eq!(view.state, JobState::Completed, "pauses count per outage, not per slice: {view:?}");
+    assert_eq!(view.progress.counters.delivery_failures, 0);
     assert_eq!(s.received(), s.expected);
     s.stack.cleanup().await;
     Ok(())

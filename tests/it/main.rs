@@ -6,12 +6,16 @@
 
 mod api_http;
 mod api_rules;
+mod cli;
 mod correctness;
 mod edges;
 mod faults;
 mod fuzz;
+mod kafka_auth;
 mod lifecycle;
+mod producers;
 mod real_conditions;
 mod resume;
 mod retention;
+mod selection;
 mod stack;

@@ -5,6 +5,7 @@
 
 use replay_core::domain::partitioner::partition_for_key;
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::JobState;
 use replay_integration_tests::replay_lab::receiver::{Faults, Receiver};
 use replay_integration_tests::replay_lab::seed::{event_value, SeedKind, SeedRecord};
 use replay_integration_tests::replay_lab::setup::add_partitions;
@@ -63,10 +64,10 @@ async fn slow_receiver(with_429: bool) -> anyhow::Result<()> {
         stats.max_in_flight,
         stats.faults_injected
     );
-    assert_eq!(view["state"], "COMPLETED", "{view}");
+    assert_eq!(view.state, JobState::Completed, "{view:?}");
     assert_eq!(s.received(), s.expected, "zero events lost");
     assert_eq!(stats.repeats(), 0, "zero repeats: no lease was taken over");
-    assert_eq!(stats.after_status.get(&job).copied().unwrap_or(0), 0, "nothing after the status event");
+    assert_eq!(stats.after_status.get(job.as_str()).copied().unwrap_or(0), 0, "nothing after the status event");
     assert_eq!(stats.status_events.len(), 1);
     assert_eq!(sweeper_restarts(&s.stack).await?, 0, "no live slice was restarted or failed");
     assert!(stats.max_in_flight > 8, "slices ran in parallel: {} in flight", stats.max_in_flight);
@@ -80,12 +81,12 @@ async fn slow_receiver(with_429: bool) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_receiver_taking_up_to_a_second_gets_every_event_once() -> anyhow::Result<()> {
-    slow_receiver(false).await
+    Box::pin(slow_receiver(false)).await
 }
 
 #[tokio::test]
 async fn a_slow_receiver_answering_429_to_a_fifth_gets_every_event_once() -> anyhow::Result<()> {
-    slow_receiver(true).await
+    Box::pin(slow_receiver(true)).await
 }
 
 #[tokio::test]
@@ -118,10 +119,10 @@ async fn three_producers_with_skewed_clocks_and_one_broken_give_exactly_the_wind
         let ts = truth - lag[producer];
         records.push(SeedRecord {
             timestamp: ts,
-            webhook_id: me.clone(),
+            webhook_id: me.to_string(),
             event_id: id.clone(),
             kind: SeedKind::Event,
-            value: event_value(&id, &me, ts, "x"),
+            value: event_value(&id, me.as_str(), ts, "x"),
         });
         first_ts.entry(id.clone()).or_insert(ts);
         if i % 7 == 0 {
@@ -129,10 +130,10 @@ async fn three_producers_with_skewed_clocks_and_one_broken_give_exactly_the_wind
             let copy_ts = truth + 2_000 - 3_000;
             records.push(SeedRecord {
                 timestamp: copy_ts,
-                webhook_id: me.clone(),
+                webhook_id: me.to_string(),
                 event_id: id.clone(),
                 kind: SeedKind::Duplicate,
-                value: event_value(&id, &me, copy_ts, "x"),
+                value: event_value(&id, me.as_str(), copy_ts, "x"),
             });
             let t = first_ts.get_mut(&id).expect("seen");
             *t = (*t).min(copy_ts);
@@ -142,10 +143,10 @@ async fn three_producers_with_skewed_clocks_and_one_broken_give_exactly_the_wind
             let future = truth + 2 * HOUR;
             records.push(SeedRecord {
                 timestamp: future,
-                webhook_id: me.clone(),
+                webhook_id: me.to_string(),
                 event_id: "from-the-future".into(),
                 kind: SeedKind::Event,
-                value: event_value("from-the-future", &me, future, "x"),
+                value: event_value("from-the-future", me.as_str(), future, "x"),
             });
         }
     }
@@ -154,18 +155,17 @@ async fn three_producers_with_skewed_clocks_and_one_broken_give_exactly_the_wind
     let expected: HashSet<String> =
         first_ts.iter().filter(|(_, ts)| (from..to).contains(*ts)).map(|(id, _)| id.clone()).collect();
 
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, to).await?;
     let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     let got = stats.received();
     assert_eq!(got.difference(&expected).collect::<Vec<_>>(), Vec::<&String>::new(), "nothing from outside the window");
     assert_eq!(expected.difference(&got).collect::<Vec<_>>(), Vec::<&String>::new(), "nothing of the window missing");
     assert_eq!(stats.repeats(), 0, "each once, across four slices at once");
-    let p = &done["progress"];
-    assert_eq!(p["clock_anomalies"], 1, "the broken clock was noticed: {p}");
-    assert_eq!(p["events_delivered"], expected.len());
+    let p = &done.progress.counters;
+    assert_eq!(p.clock_anomalies, 1, "the broken clock was noticed: {p:?}");
+    assert_eq!(p.events_delivered, expected.len() as u64);
     stack.cleanup().await;
     Ok(())
 }
@@ -197,20 +197,19 @@ async fn large_payloads_and_bad_event_ids_are_bounded_and_set_aside() -> anyhow:
         }
         records.push(SeedRecord {
             timestamp: ts,
-            webhook_id: me.clone(),
-            value: event_value(&id, &me, ts, &big),
+            webhook_id: me.to_string(),
+            value: event_value(&id, me.as_str(), ts, &big),
             event_id: id,
             kind,
         });
     }
     stack.produce(&records).await?;
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(from + 2 * HOUR)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, from + 2 * HOUR).await?;
     let done = api.wait_for_end(&job_id, Duration::from_secs(180), |_| {}).await?;
-    assert_eq!(done["state"], "COMPLETED", "{done}");
-    let p = &done["progress"];
-    assert_eq!(p["malformed"], 24, "ids that cannot be headers are malformed, not a dead receiver: {p}");
-    assert_eq!(p["delivery_failures"], 0);
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    let p = &done.progress.counters;
+    assert_eq!(p.malformed, 24, "ids that cannot be headers are malformed, not a dead receiver: {p:?}");
+    assert_eq!(p.delivery_failures, 0);
     assert_eq!(receiver.stats("me").received(), expected);
     // 180 MB of payloads went through workers of 256 MB.
     let peak = processes(&stack.env, &stack.deployed().worker_function_name)
@@ -235,16 +234,16 @@ async fn a_window_across_a_partition_change_reads_the_old_and_the_new_partition(
     // A webhook whose key moves when the topic goes from 2 to 5 partitions.
     let me = loop {
         let id = webhook_to(&api, &receiver, "me").await?;
-        if partition_for_key(id.as_bytes(), 2) != partition_for_key(id.as_bytes(), 5) {
+        if partition_for_key(id.as_str().as_bytes(), 2) != partition_for_key(id.as_str().as_bytes(), 5) {
             break id;
         }
     };
     let rec = |ts: i64, id: &str| SeedRecord {
         timestamp: ts,
-        webhook_id: me.clone(),
+        webhook_id: me.to_string(),
         event_id: id.to_owned(),
         kind: SeedKind::Event,
-        value: event_value(id, &me, ts, "x"),
+        value: event_value(id, me.as_str(), ts, "x"),
     };
     let start = now_ms();
     let before: Vec<_> = (0..50).map(|i| rec(start - 30_000 + i * 100, &format!("old-{i}"))).collect();
@@ -259,14 +258,13 @@ async fn a_window_across_a_partition_change_reads_the_old_and_the_new_partition(
     stack.produce(&after).await?;
     let to = now + 6_000;
     tokio::time::sleep(Duration::from_millis((to + 9_000 - now_ms()).max(0) as u64)).await;
-    let job = api.start_replay(&me, &rfc3339(start - 60_000), &rfc3339(to)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = replay_integration_tests::start(&api, &me, start - 60_000, to).await?;
     let done = api.wait_for_end(&job_id, Duration::from_secs(60), |_| {}).await?;
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     assert_eq!(stats.unique(), 100, "both partitions were read");
     assert_eq!(stats.repeats(), 0);
-    assert_eq!(done["progress"]["duplicates_skipped"], 1, "the copy across the change is caught");
+    assert_eq!(done.progress.counters.duplicates_skipped, 1, "the copy across the change is caught");
     stack.cleanup().await;
     Ok(())
 }

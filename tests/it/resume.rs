@@ -3,6 +3,7 @@
 //! checkpoint is delivered again (with the same webhook-id).
 
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::JobState;
 use replay_integration_tests::replay_lab::receiver::{Faults, Receiver};
 use replay_integration_tests::replay_lab::seed::SeedKind;
 use replay_integration_tests::replay_lab::stack::signal;
@@ -46,10 +47,9 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
         .collect();
     stack.produce(&records).await?;
     let expected: std::collections::HashSet<String> =
-        records.iter().filter(|r| r.webhook_id == me).map(|r| r.event_id.clone()).collect();
+        records.iter().filter(|r| r.webhook_id == me.as_str()).map(|r| r.event_id.clone()).collect();
 
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, to).await?;
 
     let started = Instant::now();
     while receiver.stats("me").unique() < 800 {
@@ -62,7 +62,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     assert!(at_kill < expected.len(), "the kill landed before the end");
 
     let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     let received: std::collections::HashSet<String> =
         stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
@@ -126,12 +126,11 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
         .collect();
     stack.produce(&records).await?;
     let expected: std::collections::HashSet<String> =
-        records.iter().filter(|r| r.webhook_id == me).map(|r| r.event_id.clone()).collect();
+        records.iter().filter(|r| r.webhook_id == me.as_str()).map(|r| r.event_id.clone()).collect();
     assert!(expected.len() >= 50_000);
 
     let started = Instant::now();
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, to).await?;
     let mut kills = 0u64;
     while kills < 10 {
         let before = receiver.stats("me").unique();
@@ -154,11 +153,17 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
     }
     let done = api.wait_for_end(&job_id, Duration::from_secs(300), |_| {}).await?;
     let elapsed = started.elapsed();
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     let received: std::collections::HashSet<String> =
         stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
     let lost = expected.difference(&received).count();
+    if lost > 0 {
+        let mut missing: Vec<i64> =
+            expected.difference(&received).filter_map(|id| id.trim_start_matches("ev-").parse().ok()).collect();
+        missing.sort();
+        eprintln!("missing (first 20): {:?}; job {:?}", &missing[..missing.len().min(20)], done.progress);
+    }
     eprintln!(
         "ten kills: kills={kills} events={} lost={lost} repeats={} repeats_per_kill={:.0} elapsed={:.1}s",
         expected.len(),
@@ -207,11 +212,10 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
     let to = from + 2 * HOUR;
     let records: Vec<_> =
-        (0..3_000).map(|i| record(from + i * 2_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
+        (0..3_000).map(|i| record(from + i * 2_000, me.as_str(), &format!("ev-{i}"), SeedKind::Event)).collect();
     stack.produce(&records).await?;
 
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(to)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, to).await?;
     let started = Instant::now();
     while receiver.stats("me").unique() < 300 {
         assert!(started.elapsed() < Duration::from_secs(60), "replay did not get going");
@@ -225,7 +229,7 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
     drop(sweeping);
     let recovered_in = frozen_at.elapsed();
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     let at_wake = receiver.stats("me");
     signal(frozen, "CONT").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -235,8 +239,8 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     assert!(late <= interval as u64, "the woken worker delivered {late} more");
     assert_eq!(after.unique(), 3_000, "nothing lost");
     let job_after = api.job(&job_id).await?;
-    assert_eq!(job_after["progress"], done["progress"], "the woken worker's stale progress was fenced out");
-    assert_eq!(job_after["state"], "COMPLETED");
+    assert_eq!(job_after.progress, done.progress, "the woken worker's stale progress was fenced out");
+    assert_eq!(job_after.state, JobState::Completed);
     stack.cleanup().await;
     Ok(())
 }

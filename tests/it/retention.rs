@@ -5,11 +5,11 @@
 
 use replay_core::domain::partitioner::partition_for_key;
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::{ErrorCode, JobState, StatusWord};
 use replay_integration_tests::replay_lab::receiver::Receiver;
 use replay_integration_tests::replay_lab::seed::SeedKind;
 use replay_integration_tests::replay_lab::setup::delete_records;
 use replay_integration_tests::*;
-use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test]
@@ -22,54 +22,38 @@ async fn deleted_data_is_refused_at_the_api_and_counted_in_a_queued_job() -> any
     let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
     let api = stack.api(&tenant.api_key);
     let me = webhook_to(&api, &receiver, "me").await?;
-    let partition = partition_for_key(me.as_bytes(), 2) as i32;
+    let partition = partition_for_key(me.as_str().as_bytes(), 2) as i32;
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
     // 240 events over 2 hours, one every 30 s, alone on the partition.
     let records: Vec<_> =
-        (0..240).map(|i| record(from + i * 30_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
+        (0..240).map(|i| record(from + i * 30_000, me.as_str(), &format!("ev-{i}"), SeedKind::Event)).collect();
     stack.produce(&records).await?;
 
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(from + 2 * HOUR)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, from + 2 * HOUR).await?;
     // Retention deletes the first 30 minutes (60 records) while the job waits.
     delete_records(&stack.kafka, partition, 60).await?;
 
     // A new window starting in the deleted part is refused...
-    let replays = format!("/v1/webhooks/{me}/replays");
-    let r = api
-        .call(
-            reqwest::Method::POST,
-            &replays,
-            Some(json!({"from": rfc3339(from + 10 * 60_000), "to": rfc3339(from + HOUR)})),
-            &[],
-        )
-        .await?;
-    assert_eq!((r.status.as_u16(), r.error_code()), (400, Some("range_expired")), "{}", r.body);
+    let err = api.start_replay(&me, &window(from + 10 * 60_000, from + HOUR)).await.expect_err("deleted");
+    assert_eq!(err.code(), Some(ErrorCode::RangeExpired), "{err}");
     // ...one after it only meets the running job.
-    let r = api
-        .call(
-            reqwest::Method::POST,
-            &replays,
-            Some(json!({"from": rfc3339(from + 40 * 60_000), "to": rfc3339(from + HOUR)})),
-            &[],
-        )
-        .await?;
-    assert_eq!((r.status.as_u16(), r.error_code()), (409, Some("job_already_running")), "{}", r.body);
+    let err = api.start_replay(&me, &window(from + 40 * 60_000, from + HOUR)).await.expect_err("running");
+    assert_eq!(err.code(), Some(ErrorCode::JobAlreadyRunning), "{err}");
 
     stack.parameter("SliceProcessingEnabled", "true");
     stack.deploy().await?;
     let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
-    assert_eq!(done["state"], "INCOMPLETE", "lost data never reports COMPLETED: {done}");
-    assert_eq!(done["progress"]["records_expired"], 60, "{done}");
-    assert_eq!(done["progress"]["events_delivered"], 180);
-    let reason = done["state_reason"].as_str().unwrap_or_default();
+    assert_eq!(done.state, JobState::Incomplete, "lost data never reports COMPLETED: {done:?}");
+    assert_eq!(done.progress.counters.records_expired, 60, "{done:?}");
+    assert_eq!(done.progress.counters.events_delivered, 180);
+    let reason = done.state_reason.clone().unwrap_or_default();
     assert!(reason.contains("60 record(s) were deleted by retention"), "{reason}");
     let received = receiver.stats("me").received();
     assert_eq!(received.len(), 180);
     assert!(!received.contains("ev-59") && received.contains("ev-60"));
     eventually(Duration::from_secs(30), "the status event", async || !receiver.stats("me").status_events.is_empty())
         .await?;
-    assert_eq!(receiver.stats("me").status_events[0]["replay_job_status"]["job_state"], "Incomplete");
+    assert_eq!(receiver.stats("me").status_events[0].replay_job_status.job_state, StatusWord::Incomplete);
     stack.cleanup().await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use replay_core::config::{Env, Settings};
 use replay_core::services::api::create_tenant;
+use replay_integration_tests::replay_client::JobState;
 use replay_integration_tests::replay_lab::receiver::Receiver;
 use replay_integration_tests::replay_lab::seed::SeedKind;
 use replay_integration_tests::replay_lab::stack::{log_lines, signal};
@@ -122,10 +123,9 @@ async fn a_poison_message_reaches_the_dlq_after_max_receives_while_its_batch_mat
     let d = stack.deployed().clone();
     let poison = "{\"type\":\"replay_slice\",\"v\":1,\"job_id\":\"not a job\"}";
     stack.sqs.send_message().queue_url(&d.slice_queue_url).message_body(poison).send().await?;
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(from + 2 * HOUR)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, from + 2 * HOUR).await?;
     let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(receiver.unique("me"), 200);
 
     // Failed twice (visibility timeout 5 s between), then moved to the DLQ.
@@ -184,8 +184,7 @@ async fn the_schedule_fires_the_sweeper_which_restarts_a_stale_slice() -> anyhow
     let records: Vec<_> =
         (0..3_000).map(|i| record(from + i * 1_000, &me, &format!("e{i}"), SeedKind::Event)).collect();
     stack.produce(&records).await?;
-    let job = api.start_replay(&me, &rfc3339(from), &rfc3339(from + HOUR)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
+    let job_id = start(&api, &me, from, from + HOUR).await?;
     eventually(Duration::from_secs(60), "deliveries", async || receiver.unique("me") >= 200).await?;
     for pid in stack.worker_pids().await? {
         signal(pid, "KILL").await?;
@@ -193,13 +192,28 @@ async fn the_schedule_fires_the_sweeper_which_restarts_a_stale_slice() -> anyhow
     let killed_at = receiver.unique("me");
     assert!(killed_at < 3_000, "the kill landed mid-slice");
     let done = api.wait_for_end(&job_id, Duration::from_secs(180), |_| {}).await?;
-    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(receiver.unique("me"), 3_000, "nothing lost");
     let d = stack.deployed();
     let restarts = log_lines(&stack.env, &d.sweeper_log_group_name, "restarted stale slice").await?;
     assert!(!restarts.is_empty(), "the scheduled sweeper restarted the slice");
     let runs = log_lines(&stack.env, &d.sweeper_log_group_name, "REPORT RequestId").await?;
     assert!(!runs.is_empty(), "the sweeper ran (nobody invoked it but the schedule)");
+
+    // The job followed by its id across the three functions' logs.
+    let out = tokio::process::Command::new(repo_root().join("target/debug/replayctl"))
+        .args(["--json", "logs", job_id.as_str(), "--stack", &d.stack_name])
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "replayctl logs: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let functions: std::collections::BTreeSet<&str> = lines.iter().filter_map(|l| l["function"].as_str()).collect();
+    assert_eq!(functions, ["api", "sweeper", "worker"].into(), "{} lines", lines.len());
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    let first = messages.iter().position(|m| m.contains("replay job created"));
+    let last = messages.iter().rposition(|m| m.contains("status event sent"));
+    assert!(first.is_some() && last.is_some() && first < last, "from the API call to the end, in order");
     stack.cleanup().await;
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result};
 use rand::Rng;
-use replay_client::ApiClient;
+use replay_client::{Client, WebhookId};
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::KafkaConfig;
 use replay_lab::receiver::Receiver;
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 pub use replay_client;
 pub use replay_lab;
+pub use replay_types;
 
 pub mod scenario;
 
@@ -148,8 +149,8 @@ impl TestStack {
     }
 
     /// A client of this stack's API (through LocalStack's API Gateway).
-    pub fn api(&self, key: &str) -> ApiClient {
-        ApiClient::new(&self.deployed().api_url, key)
+    pub fn api(&self, key: &str) -> Client {
+        Client::new(&self.deployed().api_url, key)
     }
 
     /// Runs the sweeper once, through Lambda's Invoke; its report.
@@ -224,7 +225,8 @@ pub async fn eventually(timeout: Duration, what: &str, mut done: impl AsyncFnMut
 }
 
 /// A record of `webhook` at `ts`, as the seeder writes them.
-pub fn record(ts: i64, webhook: &str, event_id: &str, kind: SeedKind) -> SeedRecord {
+pub fn record(ts: i64, webhook: impl AsRef<str>, event_id: &str, kind: SeedKind) -> SeedRecord {
+    let webhook = webhook.as_ref();
     SeedRecord {
         timestamp: ts,
         webhook_id: webhook.to_owned(),
@@ -247,8 +249,18 @@ pub fn malformed(ts: i64, webhook: &str, i: usize) -> SeedRecord {
 
 /// Registers a webhook through the API that delivers to `receiver`'s hook
 /// `name`, and lets the receiver verify its signatures; returns the webhook id.
-pub async fn webhook_to(api: &ApiClient, receiver: &Receiver, name: &str) -> Result<String> {
+pub async fn webhook_to(api: &Client, receiver: &Receiver, name: &str) -> Result<WebhookId> {
     let hook = api.create_webhook(&receiver.url(name)).await?;
-    receiver.register(name, hook["secret"].as_str().unwrap_or_default());
-    Ok(hook["id"].as_str().unwrap_or_default().to_owned())
+    receiver.register(name, &hook.secret);
+    Ok(hook.id)
+}
+
+/// The window `[from, to)` (ms) as a replay request.
+pub fn window(from: i64, to: i64) -> replay_client::CreateReplayRequest {
+    replay_client::CreateReplayRequest::window(rfc3339(from), rfc3339(to))
+}
+
+/// Starts a replay of `[from, to)`; the job id.
+pub async fn start(api: &Client, webhook: &WebhookId, from: i64, to: i64) -> Result<replay_client::JobId> {
+    Ok(api.start_replay(webhook, &window(from, to)).await?.job_id)
 }

@@ -1,21 +1,20 @@
 //! A fault-test scenario: a deployed stack, a receiver with a registered
 //! webhook, and a window of seeded events, driven through the API.
 
-use crate::{now_ms, record, rfc3339, webhook_to, TestStack, HOUR, PEPPER};
-use replay_client::ApiClient;
+use crate::{now_ms, record, webhook_to, window, TestStack, HOUR, PEPPER};
+use replay_client::{Client, Job, JobId, WebhookId};
 use replay_core::services::api::create_tenant;
 use replay_lab::receiver::Receiver;
 use replay_lab::seed::SeedKind;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
 
 pub struct Scenario {
     pub stack: TestStack,
-    pub api: ApiClient,
+    pub api: Client,
     pub receiver: Receiver,
     pub tenant: String,
-    pub webhook: String,
+    pub webhook: WebhookId,
     pub from: i64,
     pub to: i64,
     /// The event ids of `webhook` in the window: what the receiver must get.
@@ -47,23 +46,22 @@ pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> any
         })
         .collect();
     stack.produce(&records).await?;
-    let expected = records.iter().filter(|r| r.webhook_id == webhook).map(|r| r.event_id.clone()).collect();
+    let expected = records.iter().filter(|r| r.webhook_id == webhook.as_str()).map(|r| r.event_id.clone()).collect();
     Ok(Scenario { stack, api, receiver, tenant: tenant.tenant_id.to_string(), webhook, from, to, expected, sweeping })
 }
 
 impl Scenario {
     /// Starts a replay of the window through the API; the job id.
-    pub async fn start(&self) -> anyhow::Result<String> {
-        let job = self.api.start_replay(&self.webhook, &rfc3339(self.from), &rfc3339(self.to)).await?;
-        Ok(job["job_id"].as_str().unwrap_or_default().to_owned())
+    pub async fn start(&self) -> anyhow::Result<JobId> {
+        Ok(self.api.start_replay(&self.webhook, &window(self.from, self.to)).await?.job_id)
     }
 
-    pub async fn job(&self, id: &str) -> anyhow::Result<Value> {
-        self.api.job(id).await
+    pub async fn job(&self, id: &JobId) -> anyhow::Result<Job> {
+        Ok(self.api.job(id).await?)
     }
 
-    pub async fn wait_for_end(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
-        self.api.wait_for_end(id, timeout, |_| {}).await
+    pub async fn wait_for_end(&self, id: &JobId, timeout: Duration) -> anyhow::Result<Job> {
+        Ok(self.api.wait_for_end(id, timeout, |_| {}).await?)
     }
 
     pub fn received(&self) -> HashSet<String> {

@@ -1,129 +1,422 @@
-//! A small client of the public HTTP API (contract section 2).
+//! A typed client of activity-replay's HTTP API (docs/api.md), built on the
+//! API's own wire types (`activity-replay-types`).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), replay_client::ClientError> {
+//! use replay_client::{Client, CreateReplayRequest};
+//! use std::time::Duration;
+//!
+//! let api = Client::new("https://replay.example.com/v1-stage", "rk_...");
+//! let hook = api.create_webhook("https://hooks.example.com/twitter").await?;
+//! println!("secret (shown once): {}", hook.secret);
+//! let job = api
+//!     .start_replay(&hook.id, &CreateReplayRequest::window("2026-11-23T00:00:00Z", "2026-11-23T06:00:00Z"))
+//!     .await?;
+//! let done = api.wait_for_end(&job.job_id, Duration::from_secs(3600), |j| println!("{:?}", j.progress)).await?;
+//! println!("{}: {}", done.state, done.state_reason.unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! Retries: 429 and 503 are retried after their `Retry-After` (up to
+//! [`RetryPolicy::max_wait`]), connection failures after a short backoff,
+//! at most [`RetryPolicy::max_attempts`] times in all. A replay request always
+//! carries an `Idempotency-Key` (one is generated when the caller gives none),
+//! so a retry can never create a second job. Creating a webhook is retried
+//! only on answers that say nothing was written (429, 503).
 
-use anyhow::{anyhow, Result};
+pub use replay_types::*;
+
+#[cfg(feature = "progress")]
+pub mod progress;
+
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-use std::time::Duration;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::{Duration, Instant};
 
-#[derive(Clone)]
-pub struct ApiClient {
-    http: reqwest::Client,
-    base: String,
-    key: String,
+/// How calls are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retries).
+    pub max_attempts: u32,
+    /// The longest `Retry-After` honoured; a longer one is returned as the error.
+    pub max_wait: Duration,
+    /// The wait before retrying a connection failure, doubled each time.
+    pub backoff: Duration,
 }
 
-/// A response: status and JSON body (errors are JSON too).
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 4, max_wait: Duration::from_secs(30), backoff: Duration::from_millis(250) }
+    }
+}
+
+/// What a call can fail with; [`ClientError::is_retryable`] says whether
+/// trying again later can help.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API answered with an error body.
+    #[error("HTTP {status} {code}: {message}")]
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        /// The active job (`job_already_running`).
+        job_id: Option<JobId>,
+        /// The answer's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// No answer (connection refused or reset, timeout, TLS).
+    #[error("request failed: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// An answer that is not what the API documents.
+    #[error("HTTP {status}: unexpected body ({error}): {body}")]
+    Decode { status: u16, body: String, error: String },
+    /// [`Client::wait_for_end`] ran out of time; the job as last seen.
+    #[error("job {} still {} after {waited:?}", job.job_id, job.state)]
+    Timeout { job: Box<Job>, waited: Duration },
+}
+
+impl ClientError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            ClientError::Transport(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            ClientError::Decode { status, .. } => *status >= 500,
+            ClientError::Timeout { .. } => true,
+        }
+    }
+
+    /// The error code, for an API error.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Decode { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// An answer as it came, for callers that test the API itself.
 #[derive(Debug, Clone)]
-pub struct ApiReply {
-    pub status: StatusCode,
+pub struct RawReply {
+    pub status: u16,
     pub body: Value,
     pub retry_after: Option<String>,
 }
 
-impl ApiReply {
-    /// The body if the status is the expected one, else an error naming the code.
-    pub fn expect(self, status: u16) -> Result<Value> {
-        if self.status.as_u16() == status {
-            Ok(self.body)
-        } else {
-            Err(anyhow!("HTTP {}: {}", self.status, self.body))
-        }
-    }
-
+impl RawReply {
     pub fn error_code(&self) -> Option<&str> {
         self.body["error"]["code"].as_str()
     }
 }
 
-impl ApiClient {
+/// A client of one deployment, with one API key.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    retry: RetryPolicy,
+}
+
+/// Whether a call may be sent again after no answer at all.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// GET, DELETE, and creates that carry an Idempotency-Key.
+    Safe,
+    /// Only after an answer saying nothing was done (429, 503).
+    OnRefusal,
+}
+
+impl Client {
+    /// `base` is the stage URL (e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/v1`).
     pub fn new(base: impl Into<String>, key: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap_or_default();
-        Self { http, base: base.into().trim_end_matches('/').to_owned(), key: key.into() }
+        Self::with_http(base, key, Duration::from_secs(60))
+    }
+
+    fn with_http(base: impl Into<String>, key: impl Into<String>, timeout: Duration) -> Self {
+        // Builder errors only come from TLS backends failing to load; the default client then.
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        Self {
+            http,
+            base: base.into().trim_end_matches('/').to_owned(),
+            key: key.into(),
+            retry: RetryPolicy::default(),
+        }
     }
 
     /// The same client with another per-request timeout.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
-        Self { http, ..self.clone() }
+        Self { retry: self.retry, ..Self::with_http(self.base.clone(), self.key.clone(), timeout) }
     }
 
     pub fn with_key(&self, key: impl Into<String>) -> Self {
         Self { key: key.into(), ..self.clone() }
     }
 
-    pub async fn call(
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self.clone() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `POST /v1/webhooks`: the webhook and its secret (shown this once).
+    pub async fn create_webhook(&self, url: &str) -> Result<WebhookCreated> {
+        let body = serde_json::to_value(CreateWebhookRequest { url: url.to_owned() }).unwrap_or_default();
+        self.send(Method::POST, "/v1/webhooks", Some(&body), None, Replay::OnRefusal, 201).await
+    }
+
+    /// `GET /v1/webhooks/{id}`.
+    pub async fn webhook(&self, id: &WebhookId) -> Result<Webhook> {
+        self.send(Method::GET, &format!("/v1/webhooks/{id}"), None, None, Replay::Safe, 200).await
+    }
+
+    /// `POST /v1/webhooks/{id}/replays` with a generated `Idempotency-Key`.
+    pub async fn start_replay(&self, webhook: &WebhookId, req: &CreateReplayRequest) -> Result<ReplayAccepted> {
+        self.start_replay_with_key(webhook, req, &uuid::Uuid::new_v4().to_string()).await
+    }
+
+    /// `POST /v1/webhooks/{id}/replays` with the caller's `Idempotency-Key`
+    /// (the same key and window return the same job, whenever retried).
+    pub async fn start_replay_with_key(
+        &self,
+        webhook: &WebhookId,
+        req: &CreateReplayRequest,
+        idempotency_key: &str,
+    ) -> Result<ReplayAccepted> {
+        let body = serde_json::to_value(req).unwrap_or_default();
+        let path = format!("/v1/webhooks/{webhook}/replays");
+        self.send(Method::POST, &path, Some(&body), Some(idempotency_key), Replay::Safe, 202).await
+    }
+
+    /// The Twitter form: `from_date`/`to_date` as `YYYYMMDDHHmm` (UTC).
+    pub async fn start_replay_twitter(
+        &self,
+        webhook: &WebhookId,
+        from_date: &str,
+        to_date: &str,
+    ) -> Result<TwitterReplayAccepted> {
+        let path = format!(
+            "/1.1/account_activity/replay/webhooks/{webhook}/subscriptions/all.json?from_date={from_date}&to_date={to_date}"
+        );
+        let key = uuid::Uuid::new_v4().to_string();
+        self.send(Method::POST, &path, None, Some(&key), Replay::Safe, 202).await
+    }
+
+    /// `GET /v1/replays/{id}`.
+    pub async fn job(&self, id: &JobId) -> Result<Job> {
+        self.send(Method::GET, &format!("/v1/replays/{id}"), None, None, Replay::Safe, 200).await
+    }
+
+    /// `GET /v1/webhooks/{id}/replays`: newest first.
+    pub async fn jobs(&self, webhook: &WebhookId) -> Result<Vec<Job>> {
+        let list: ReplayList =
+            self.send(Method::GET, &format!("/v1/webhooks/{webhook}/replays"), None, None, Replay::Safe, 200).await?;
+        Ok(list.replays)
+    }
+
+    /// `DELETE /v1/replays/{id}`: the job as it is now.
+    pub async fn cancel(&self, id: &JobId) -> Result<Job> {
+        self.send(Method::DELETE, &format!("/v1/replays/{id}"), None, None, Replay::Safe, 202).await
+    }
+
+    /// `GET /v1/replays/{id}/failures`: one page (`limit` 1-1,000).
+    pub async fn failures(&self, id: &JobId, cursor: Option<&str>, limit: Option<u32>) -> Result<FailurePage> {
+        let mut path = format!("/v1/replays/{id}/failures?");
+        if let Some(c) = cursor {
+            path.push_str(&format!("cursor={c}&"));
+        }
+        if let Some(l) = limit {
+            path.push_str(&format!("limit={l}"));
+        }
+        self.send(Method::GET, path.trim_end_matches(['?', '&']), None, None, Replay::Safe, 200).await
+    }
+
+    /// The whole failure list at once (`Accept: application/x-ndjson`).
+    pub async fn all_failures(&self, id: &JobId) -> Result<Vec<Failure>> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/replays/{id}/failures", self.base))
+            .bearer_auth(&self.key)
+            .header("accept", "application/x-ndjson")
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        if status != 200 {
+            let err: ErrorBody = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+                status,
+                body: text.clone(),
+                error: e.to_string(),
+            })?;
+            return Err(ClientError::Api {
+                status,
+                code: err.error.code,
+                message: err.error.message,
+                job_id: err.error.job_id,
+                retry_after: None,
+            });
+        }
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| ClientError::Decode {
+                    status,
+                    body: l.to_owned(),
+                    error: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// `POST /v1/replays/{id}/retry`: a job delivering exactly the failures
+    /// of an ended job (with a generated `Idempotency-Key`).
+    pub async fn retry(&self, id: &JobId) -> Result<ReplayAccepted> {
+        let key = uuid::Uuid::new_v4().to_string();
+        self.send(Method::POST, &format!("/v1/replays/{id}/retry"), None, Some(&key), Replay::Safe, 202).await
+    }
+
+    /// `GET /v1/openapi.json`.
+    pub async fn openapi(&self) -> Result<Value> {
+        self.send(Method::GET, "/v1/openapi.json", None, None, Replay::Safe, 200).await
+    }
+
+    /// Polls the job every `300 ms` until it has ended or `timeout` passes,
+    /// calling `on_progress` with each view.
+    pub async fn wait_for_end(&self, id: &JobId, timeout: Duration, mut on_progress: impl FnMut(&Job)) -> Result<Job> {
+        let started = Instant::now();
+        loop {
+            let job = self.job(id).await?;
+            on_progress(&job);
+            if job.state.is_terminal() {
+                return Ok(job);
+            }
+            if started.elapsed() > timeout {
+                return Err(ClientError::Timeout { job: Box::new(job), waited: started.elapsed() });
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// One request as given, no retries, the answer as it came (JSON or not).
+    pub async fn raw(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&Value>,
         headers: &[(&str, &str)],
-    ) -> Result<ApiReply> {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.key);
+    ) -> Result<RawReply> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         if let Some(body) = body {
-            req = req.json(&body);
+            req = req.json(body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = resp.text().await?;
+        let body = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            status,
+            body: text.clone(),
+            error: e.to_string(),
+        })?;
+        Ok(RawReply { status, body, retry_after })
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        replay: Replay,
+        expected: u16,
+    ) -> Result<T> {
+        let mut attempt = 1;
+        let mut backoff = self.retry.backoff;
+        loop {
+            let outcome = self.once(method.clone(), path, body, idempotency_key, expected).await;
+            let wait = match &outcome {
+                Ok(_) => None,
+                Err(ClientError::Api { status: 429 | 503, retry_after, .. }) => {
+                    Some(retry_after.unwrap_or(self.retry.backoff)).filter(|w| *w <= self.retry.max_wait)
+                }
+                Err(e @ ClientError::Transport(_)) if replay == Replay::Safe && e.is_retryable() => {
+                    let w = backoff;
+                    backoff = (backoff * 2).min(self.retry.max_wait);
+                    Some(w)
+                }
+                Err(_) => None,
+            };
+            match wait {
+                Some(wait) if attempt < self.retry.max_attempts => {
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return outcome,
+            }
+        }
+    }
+
+    async fn once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        expected: u16,
+    ) -> Result<T> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
         }
         let resp = req.send().await?;
         let status = resp.status();
-        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let text = resp.text().await?;
-        let body = serde_json::from_str(&text).map_err(|e| anyhow!("HTTP {status}: body is not JSON ({e}): {text}"))?;
-        Ok(ApiReply { status, body, retry_after })
-    }
-
-    pub async fn create_webhook(&self, url: &str) -> Result<Value> {
-        self.call(Method::POST, "/v1/webhooks", Some(json!({ "url": url })), &[]).await?.expect(201)
-    }
-
-    pub async fn get_webhook(&self, id: &str) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?.expect(200)
-    }
-
-    pub async fn start_replay(&self, webhook_id: &str, from: &str, to: &str) -> Result<Value> {
-        self.call(
-            Method::POST,
-            &format!("/v1/webhooks/{webhook_id}/replays"),
-            Some(json!({"from": from, "to": to})),
-            &[],
-        )
-        .await?
-        .expect(202)
-    }
-
-    pub async fn job(&self, job_id: &str) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/replays/{job_id}"), None, &[]).await?.expect(200)
-    }
-
-    pub async fn list_jobs(&self, webhook_id: &str) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/webhooks/{webhook_id}/replays"), None, &[]).await?.expect(200)
-    }
-
-    pub async fn cancel(&self, job_id: &str) -> Result<Value> {
-        self.call(Method::DELETE, &format!("/v1/replays/{job_id}"), None, &[]).await?.expect(202)
-    }
-
-    /// Polls the job until it reaches a terminal state or `timeout` passes,
-    /// calling `on_progress` with each view.
-    pub async fn wait_for_end(
-        &self,
-        job_id: &str,
-        timeout: Duration,
-        mut on_progress: impl FnMut(&Value),
-    ) -> Result<Value> {
-        let started = std::time::Instant::now();
-        loop {
-            let job = self.job(job_id).await?;
-            on_progress(&job);
-            let state = job["state"].as_str().unwrap_or_default();
-            if matches!(state, "COMPLETED" | "INCOMPLETE" | "FAILED" | "CANCELLED") {
-                return Ok(job);
-            }
-            if started.elapsed() > timeout {
-                return Err(anyhow!("job {job_id} still {state} after {timeout:?}: {job}"));
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let decode_error = |e: serde_json::Error| ClientError::Decode {
+            status: status.as_u16(),
+            body: text.chars().take(2_000).collect(),
+            error: e.to_string(),
+        };
+        if status.as_u16() == expected {
+            return serde_json::from_str(&text).map_err(decode_error);
         }
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            return Err(ClientError::Decode {
+                status: status.as_u16(),
+                body: text,
+                error: format!("expected HTTP {expected}"),
+            });
+        }
+        let err: ErrorBody = serde_json::from_str(&text).map_err(decode_error)?;
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            code: err.error.code,
+            message: err.error.message,
+            job_id: err.error.job_id,
+            retry_after,
+        })
     }
 }

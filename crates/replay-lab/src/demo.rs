@@ -8,12 +8,12 @@ use crate::seed::{plan_records, produce, SeedKind, SeedPlan};
 use crate::setup;
 use crate::stack::{self, Deployed, LocalEnv, StackSpec};
 use anyhow::{bail, Context, Result};
-use replay_client::ApiClient;
+use replay_client::progress::JobProgress;
+use replay_client::{Client, CreateReplayRequest, JobId, JobState, Progress, StatusWord};
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::services::api::create_tenant;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub const DEMO_STACK: &str = "activity-replay-demo";
@@ -30,7 +30,7 @@ pub struct DemoOptions {
     pub timeout: Duration,
 }
 
-pub async fn run(opts: DemoOptions) -> Result<Value> {
+pub async fn run(opts: DemoOptions) -> Result<DemoSummary> {
     let mut env = LocalEnv::from_env()?;
     // A fresh topic per run: the seeder writes five days of history at once,
     // and appending a second history to an old topic would put timestamps out
@@ -64,21 +64,51 @@ pub async fn run(opts: DemoOptions) -> Result<Value> {
     drive(&opts, &env, &deployed, &receiver, &tenant.api_key).await
 }
 
+/// What the demo found, written to `.local/demo-summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    pub job_id: JobId,
+    pub state: JobState,
+    pub window_hours: i64,
+    pub records_in_log: usize,
+    pub expected_events: usize,
+    pub received_unique: usize,
+    pub missing: usize,
+    pub unexpected: usize,
+    pub redelivered: u64,
+    pub signature_failures: u64,
+    pub status_event: Option<StatusWord>,
+    pub progress: Progress,
+    pub seconds: f64,
+    pub events_per_second: f64,
+}
+
+impl DemoSummary {
+    fn ok(&self) -> bool {
+        self.state == JobState::Completed
+            && self.missing == 0
+            && self.unexpected == 0
+            && self.redelivered == 0
+            && self.signature_failures == 0
+            && self.status_event == Some(StatusWord::Complete)
+            && self.expected_events > 0
+    }
+}
+
 async fn drive(
     opts: &DemoOptions,
     env: &LocalEnv,
     deployed: &Deployed,
     receiver: &Receiver,
     api_key: &str,
-) -> Result<Value> {
-    let api = ApiClient::new(&deployed.api_url, api_key);
+) -> Result<DemoSummary> {
+    let api = Client::new(&deployed.api_url, api_key);
     let webhook = api.create_webhook(&receiver.url("demo")).await.context("registering the webhook")?;
-    let webhook_id = webhook["id"].as_str().unwrap_or_default().to_owned();
-    receiver.register("demo", webhook["secret"].as_str().unwrap_or_default());
-    println!("==> webhook {webhook_id} -> {}", receiver.url("demo"));
+    receiver.register("demo", &webhook.secret);
+    println!("==> webhook {} -> {}", webhook.id, receiver.url("demo"));
 
     let now = chrono::Utc::now().timestamp_millis();
-    let mut webhooks = vec![webhook_id.clone()];
+    let mut webhooks = vec![webhook.id.to_string()];
     webhooks.extend((1..opts.webhooks).map(|_| format!("wh_{}", uuid::Uuid::new_v4().simple())));
     let plan = SeedPlan {
         events: opts.events,
@@ -113,94 +143,61 @@ async fn drive(
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
     let started = Instant::now();
-    let job = api.start_replay(&webhook_id, &fmt(from), &fmt(to)).await?;
-    let job_id = job["job_id"].as_str().unwrap_or_default().to_owned();
-    println!("==> replay job {job_id}: {} .. {} ({} h)", fmt(from), fmt(to), opts.window_hours);
+    let job = api.start_replay(&webhook.id, &CreateReplayRequest::window(fmt(from), fmt(to))).await?;
+    println!("==> replay job {}: {} .. {} ({} h)", job.job_id, fmt(from), fmt(to), opts.window_hours);
 
-    // A line redrawn in place on a terminal; a line every few seconds in a log file.
-    let terminal = std::io::stdout().is_terminal();
-    let mut last_line = Instant::now() - Duration::from_secs(60);
-    let final_job = api
-        .wait_for_end(&job_id, opts.timeout, |j| {
-            let p = &j["progress"];
-            let delivered = p["events_delivered"].as_u64().unwrap_or(0);
-            let rate = delivered as f64 / started.elapsed().as_secs_f64().max(0.001);
-            let line = format!(
-                "    {:<10} slices {}/{}  scanned {:>8}  delivered {:>7}/{:<7} dup-skipped {:>5}  malformed {:>3}  {:>7.0} ev/s",
-                j["state"].as_str().unwrap_or_default(),
-                p["slices_done"], p["slices_total"], p["events_scanned"], delivered, p["events_matched"],
-                p["duplicates_skipped"], p["malformed"], rate
-            );
-            if terminal {
-                print!("\r{line}   ");
-                let _ = std::io::stdout().flush();
-            } else if last_line.elapsed() >= Duration::from_secs(5) {
-                println!("{line}");
-                last_line = Instant::now();
-            }
-        })
-        .await?;
+    let mut progress = JobProgress::new(Duration::from_secs(5));
+    let final_job = api.wait_for_end(&job.job_id, opts.timeout, |j| progress.update(j)).await?;
+    progress.finish();
     let elapsed = started.elapsed();
-    println!();
     // The status event follows the final state; give it a moment.
     let wait_status = Instant::now();
     while receiver.stats("demo").status_events.is_empty() && wait_status.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let stats = receiver.stats("demo");
-    let expected = manifest.expected(&webhook_id, from, to);
-    let received: HashSet<String> = stats.accepted.keys().filter(|k| !k.starts_with("replay-job-")).cloned().collect();
-    let missing = expected.difference(&received).count();
-    let unexpected = received.difference(&expected).count();
-    let progress = &final_job["progress"];
-    let status_state =
-        stats.status_events.first().map(|e| e["replay_job_status"]["job_state"].clone()).unwrap_or(Value::Null);
-    let delivered = progress["events_delivered"].as_u64().unwrap_or(0);
-    let summary = json!({
-        "job_id": job_id,
-        "state": final_job["state"],
-        "window_hours": opts.window_hours,
-        "records_in_log": manifest.records.len(),
-        "expected_events": expected.len(),
-        "received_unique": received.len(),
-        "missing": missing,
-        "unexpected": unexpected,
-        "redelivered": stats.repeats(),
-        "signature_failures": stats.signature_failures,
-        "status_event": status_state,
-        "progress": progress,
-        "seconds": elapsed.as_secs_f64(),
-        "events_per_second": delivered as f64 / elapsed.as_secs_f64().max(0.001),
-    });
+    let expected = manifest.expected(webhook.id.as_str(), from, to);
+    let received: HashSet<String> = stats.received();
+    let delivered = final_job.progress.counters.events_delivered;
+    let summary = DemoSummary {
+        job_id: job.job_id.clone(),
+        state: final_job.state,
+        window_hours: opts.window_hours,
+        records_in_log: manifest.records.len(),
+        expected_events: expected.len(),
+        received_unique: received.len(),
+        missing: expected.difference(&received).count(),
+        unexpected: received.difference(&expected).count(),
+        redelivered: stats.repeats(),
+        signature_failures: stats.signature_failures,
+        status_event: stats.status_events.first().map(|e| e.replay_job_status.job_state),
+        progress: final_job.progress.clone(),
+        seconds: elapsed.as_secs_f64(),
+        events_per_second: delivered as f64 / elapsed.as_secs_f64().max(0.001),
+    };
     println!("==> summary");
+    let c = &summary.progress.counters;
     for (label, value) in [
-        ("job state", summary["state"].to_string()),
-        ("expected events", expected.len().to_string()),
-        ("received (unique)", received.len().to_string()),
-        ("missing", missing.to_string()),
-        ("unexpected", unexpected.to_string()),
-        ("delivered twice", stats.repeats().to_string()),
-        ("duplicates skipped", progress["duplicates_skipped"].to_string()),
-        ("malformed skipped", progress["malformed"].to_string()),
-        ("signature failures", stats.signature_failures.to_string()),
-        ("status event", status_state.to_string()),
-        ("time", format!("{:.2}s", elapsed.as_secs_f64())),
-        ("rate", format!("{:.0} events/s", summary["events_per_second"].as_f64().unwrap_or(0.0))),
+        ("job state", summary.state.to_string()),
+        ("expected events", summary.expected_events.to_string()),
+        ("received (unique)", summary.received_unique.to_string()),
+        ("missing", summary.missing.to_string()),
+        ("unexpected", summary.unexpected.to_string()),
+        ("delivered twice", summary.redelivered.to_string()),
+        ("duplicates skipped", c.duplicates_skipped.to_string()),
+        ("malformed skipped", c.malformed.to_string()),
+        ("signature failures", summary.signature_failures.to_string()),
+        ("status event", summary.status_event.map_or("none".into(), |w| format!("{w:?}"))),
+        ("time", format!("{:.2}s", summary.seconds)),
+        ("rate", format!("{:.0} events/s", summary.events_per_second)),
     ] {
         println!("    {label:<20} {value}");
     }
-    let ok = final_job["state"] == "COMPLETED"
-        && missing == 0
-        && unexpected == 0
-        && stats.repeats() == 0
-        && stats.signature_failures == 0
-        && status_state == "Complete"
-        && !expected.is_empty();
     let path = env.state_dir.join("demo-summary.json");
     std::fs::create_dir_all(&env.state_dir)?;
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?)?;
     println!("    (written to {})", path.display());
-    if !ok {
+    if !summary.ok() {
         bail!("the replay did not deliver exactly the expected events");
     }
     println!("==> OK: every expected event delivered once, signed, nothing extra");

@@ -103,10 +103,23 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() {
     replay_core::telemetry::init();
-    if let Err(e) = run(Cli::parse()).await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    let cli = Cli::parse();
+    // SIGTERM as Ctrl-C: the work is dropped, which kills its child
+    // processes (stack.py, kcat, wrk are spawned kill_on_drop).
+    let code = tokio::select! {
+        result = run(cli) => match result {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
+        signal = replay_core::telemetry::stop_signal() => {
+            eprintln!("stopped by signal {signal}");
+            128 + signal
+        }
+    };
+    std::process::exit(code);
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -155,8 +168,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Receiver { port } => {
             let receiver = Receiver::start(port).await?;
-            println!("receiving at {} (Ctrl-C to stop)", receiver.url("NAME"));
-            tokio::signal::ctrl_c().await?;
+            println!("receiving at {} (Ctrl-C or SIGTERM to stop)", receiver.url("NAME"));
+            std::future::pending::<()>().await;
         }
         Command::Demo { events, webhooks, days, window_hours, partitions, slice_seconds, timeout_seconds, bin_dir } => {
             demo::run(DemoOptions {

@@ -52,7 +52,7 @@ pub struct HookStats {
     pub faults_injected: u64,
     pub dropped_connections: u64,
     /// Status events (`webhook-id: replay-job-...`), bodies as received.
-    pub status_events: Vec<serde_json::Value>,
+    pub status_events: Vec<replay_types::StatusEvent>,
     pub replay_job_ids: HashMap<String, u64>,
     /// Most requests of this hook being answered at the same moment.
     pub max_in_flight: u64,

@@ -1,15 +1,14 @@
 //! Realistic delivery-log data: skewed webhook volumes over days, duplicate
 //! records minutes apart, a few malformed records; written with Kafka's
-//! keyed partitioner and Snappy like the platform does.
+//! keyed partitioner and Snappy like the platform does (with the producer
+//! library, activity-replay-producer).
 
+use activity_replay_producer::{self as producer, DeliveryRecord, Producer, ProducerConfig, Written};
 use anyhow::{bail, Context, Result};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
-use replay_core::adapters::kafka::client_config;
 use replay_core::config::KafkaConfig;
 use std::collections::{HashMap, HashSet};
 
@@ -140,22 +139,34 @@ pub fn plan_records(plan: &SeedPlan) -> Result<Manifest> {
     Ok(Manifest { records })
 }
 
-/// Produces records to the topic with Snappy and Kafka's keyed partitioner.
+/// Produces records to the topic as the platform does, with the producer
+/// library (activity-replay-producer: Snappy, idempotence, murmur2 partition,
+/// CreateTime = the record's timestamp). Events and duplicates go through its
+/// checked path; malformed records, which it would refuse, through its raw one.
 pub async fn produce(kafka: &KafkaConfig, records: &[SeedRecord]) -> Result<()> {
-    let producer: FutureProducer = client_config(kafka)
-        .set("compression.type", "snappy")
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "500000")
-        .set("enable.idempotence", "true")
-        .create()
-        .context("creating the Kafka producer")?;
+    let mut config = ProducerConfig::new(&kafka.brokers, &kafka.topic);
+    config.extra.extend(kafka.extra.iter().cloned());
+    if let Some(sasl) = &kafka.sasl {
+        config = config.set("sasl.username", &sasl.username).set("sasl.password", sasl.password.expose());
+    }
+    // Bulk loading: bigger batches and queue than the library's defaults.
+    let config =
+        config.set("linger.ms", "20").set("batch.num.messages", "10000").set("queue.buffering.max.messages", "500000");
+    let producer = Producer::new(config).context("creating the Kafka producer")?;
     let mut in_flight = FuturesUnordered::new();
+    // Enqueued one after another, in the order given (the log's order);
+    // the acknowledgements are awaited together.
     for r in records {
-        let record =
-            FutureRecord::to(&kafka.topic).key(r.webhook_id.as_bytes()).payload(&r.value).timestamp(r.timestamp);
-        in_flight.push(producer.send(record, Timeout::Never));
+        let pending = match r.kind {
+            SeedKind::Malformed => producer.enqueue_raw(r.webhook_id.as_bytes(), &r.value, r.timestamp).await,
+            SeedKind::Event | SeedKind::Duplicate => {
+                let record: DeliveryRecord = serde_json::from_slice(&r.value)
+                    .with_context(|| format!("seed record {} is not a delivery-log record", r.event_id))?;
+                let at = chrono::DateTime::from_timestamp_millis(r.timestamp).unwrap_or_default();
+                producer.enqueue_at(&record, at).await
+            }
+        };
+        in_flight.push(pending.map_err(|e| anyhow::anyhow!("producing to Kafka failed: {e}"))?);
         if in_flight.len() >= 20_000 {
             while in_flight.len() > 10_000 {
                 check(in_flight.next().await)?;
@@ -165,15 +176,13 @@ pub async fn produce(kafka: &KafkaConfig, records: &[SeedRecord]) -> Result<()> 
     while let Some(result) = in_flight.next().await {
         check(Some(result))?;
     }
+    producer.flush(std::time::Duration::from_secs(30)).await.context("flushing the Kafka producer")?;
     Ok(())
 }
 
-type DeliveryResult =
-    Result<rdkafka::producer::future_producer::Delivery, (rdkafka::error::KafkaError, rdkafka::message::OwnedMessage)>;
-
-fn check(result: Option<DeliveryResult>) -> Result<()> {
+fn check(result: Option<Result<Written, producer::Error>>) -> Result<()> {
     match result {
-        Some(Err((e, _))) => bail!("producing to Kafka failed: {e}"),
+        Some(Err(e)) => bail!("producing to Kafka failed: {e}"),
         _ => Ok(()),
     }
 }

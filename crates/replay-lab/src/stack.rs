@@ -141,6 +141,7 @@ pub struct Deployed {
 
 async fn run_stack_py(env: &LocalEnv, args: &[String]) -> Result<String> {
     let out = tokio::process::Command::new(env.python())
+        .kill_on_drop(true)
         .arg(env.stack_py())
         .args(args)
         .current_dir(&env.repo_root)

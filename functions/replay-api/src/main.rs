@@ -20,14 +20,20 @@ async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, Error
         query,
         authorization: header("authorization"),
         idempotency_key: header("idempotency-key"),
+        accept: header("accept"),
         body: req.body().as_ref(),
     };
     let response = handle(ctx, api_request).await;
-    let mut builder = Response::builder().status(response.status).header("content-type", "application/json");
+    let (content_type, body) = response.encoded();
+    let mut builder = Response::builder().status(response.status).header("content-type", content_type);
+    if content_type != "application/json" {
+        // lambda_http sends unknown content types base64-encoded; NDJSON is text.
+        builder = builder.header("x-lambda-http-content-encoding", "text");
+    }
     for (name, value) in response.headers {
         builder = builder.header(name, value);
     }
-    Ok(builder.body(Body::from(response.body.to_string()))?)
+    Ok(builder.body(Body::from(body))?)
 }
 
 #[tokio::main]

@@ -1,12 +1,18 @@
 //! Routing and JSON encoding for contract section 2. Business rules live in
 //! `replay_core::services::api`; this file only decodes and encodes.
 
+use replay_core::domain::filter::selection_of;
+use replay_core::domain::ids::TenantId;
 use replay_core::domain::ids::{JobId, WebhookId};
 use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
-use replay_core::services::api::{ApiContext, CreateWebhook};
+use replay_core::services::api::{ApiContext, MAX_FAILURES_NDJSON, MAX_FAILURES_PER_PAGE};
 use replay_core::Error;
+use replay_types::{
+    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, ReplayAccepted, ReplayList, Selection,
+    TwitterReplayAccepted,
+};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::error;
 
 /// Largest request body accepted (413 beyond).
@@ -19,6 +25,7 @@ pub struct ApiRequest<'a> {
     pub query: Vec<(String, String)>,
     pub authorization: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
+    pub accept: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -26,62 +33,78 @@ pub struct ApiResponse {
     pub status: u16,
     pub body: Value,
     pub headers: Vec<(&'static str, String)>,
+    /// A body that is not one JSON document (NDJSON), with its content type.
+    pub text: Option<(&'static str, String)>,
 }
 
 impl ApiResponse {
     fn json(status: u16, body: Value) -> Self {
-        Self { status, body, headers: Vec::new() }
+        Self { status, body, headers: Vec::new(), text: None }
+    }
+
+    /// `(content type, body)` as sent.
+    pub fn encoded(&self) -> (&'static str, String) {
+        match &self.text {
+            Some((content_type, text)) => (content_type, text.clone()),
+            None => ("application/json", self.body.to_string()),
+        }
     }
 }
 
-pub fn error_response(status: u16, code: &str, message: &str) -> ApiResponse {
-    ApiResponse::json(status, json!({"error": {"code": code, "message": message}}))
+const NDJSON: &str = "application/x-ndjson";
+
+pub fn error_response(code: ErrorCode, message: &str) -> ApiResponse {
+    ApiResponse::json(code.status(), to_json(&ErrorBody::new(code, message)))
 }
 
 /// Maps a core error to the contract's status and stable code; internal
 /// details are logged, never returned.
 pub fn from_error(e: &Error) -> ApiResponse {
     match e {
-        Error::InvalidRequest(m) => error_response(400, "invalid_request", m),
-        Error::InvalidDate(m) => error_response(400, "invalid_date", m),
-        Error::InvalidRange(m) => error_response(400, "invalid_range", m),
-        Error::RangeTooOld(m) => error_response(400, "range_too_old", m),
-        Error::RangeExpired(m) => error_response(400, "range_expired", m),
-        Error::RangeNotSettled(m) => error_response(400, "range_not_settled", m),
-        Error::Unauthorized => error_response(401, "unauthorized", "a valid API key is required"),
-        Error::NotFound => error_response(404, "not_found", "no such resource"),
+        Error::InvalidRequest(m) => error_response(ErrorCode::InvalidRequest, m),
+        Error::InvalidDate(m) => error_response(ErrorCode::InvalidDate, m),
+        Error::InvalidRange(m) => error_response(ErrorCode::InvalidRange, m),
+        Error::RangeTooOld(m) => error_response(ErrorCode::RangeTooOld, m),
+        Error::RangeExpired(m) => error_response(ErrorCode::RangeExpired, m),
+        Error::RangeNotSettled(m) => error_response(ErrorCode::RangeNotSettled, m),
+        Error::InvalidSelection(m) => error_response(ErrorCode::InvalidSelection, m),
+        Error::InvalidCursor => {
+            error_response(ErrorCode::InvalidCursor, "`cursor` is not one this job's failure list gave")
+        }
+        Error::JobNotEnded(job) => error_response(
+            ErrorCode::JobNotEnded,
+            &format!("replay job {job} has not ended; retry its failures once it has"),
+        ),
+        Error::NothingToRetry(job) => {
+            error_response(ErrorCode::NothingToRetry, &format!("replay job {job} has no failed events"))
+        }
+        Error::Unauthorized => error_response(ErrorCode::Unauthorized, "a valid API key is required"),
+        Error::NotFound => error_response(ErrorCode::NotFound, "no such resource"),
         Error::RateLimited { retry_after_s } => {
-            let mut r = error_response(429, "rate_limited", "too many replay requests for this webhook; retry later");
+            let mut r =
+                error_response(ErrorCode::RateLimited, "too many replay requests for this webhook; retry later");
             r.headers.push(("retry-after", retry_after_s.to_string()));
             r
         }
         Error::JobAlreadyRunning { job_id } => {
-            let mut r = error_response(
-                409,
-                "job_already_running",
-                &format!("replay job {job_id} is still running for this webhook"),
+            let mut body = ErrorBody::new(
+                ErrorCode::JobAlreadyRunning,
+                format!("replay job {job_id} is still running for this webhook"),
             );
-            r.body["error"]["job_id"] = json!(job_id);
-            r
+            body.error.job_id = Some(job_id.as_str().into());
+            ApiResponse::json(409, to_json(&body))
         }
         e if e.is_retryable() => {
             error!(error = %e, "dependency unavailable");
-            let mut r = error_response(503, "unavailable", "the service is temporarily unavailable; retry later");
+            let mut r = error_response(ErrorCode::Unavailable, "the service is temporarily unavailable; retry later");
             r.headers.push(("retry-after", "5".into()));
             r
         }
         e => {
             error!(error = %e, "internal error");
-            error_response(500, "internal_error", "internal error")
+            error_response(ErrorCode::InternalError, "internal error")
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateReplay {
-    from: String,
-    to: String,
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Error> {
@@ -98,7 +121,7 @@ fn query<'a>(req: &'a ApiRequest<'_>, name: &str) -> Option<&'a str> {
 /// Routes one request.
 pub async fn handle(ctx: &ApiContext, req: ApiRequest<'_>) -> ApiResponse {
     if req.body.len() > MAX_BODY_BYTES {
-        return error_response(413, "payload_too_large", "the request body is too large");
+        return error_response(ErrorCode::PayloadTooLarge, "the request body is too large");
     }
     match route(ctx, &req).await {
         Ok(r) => r,
@@ -106,46 +129,42 @@ pub async fn handle(ctx: &ApiContext, req: ApiRequest<'_>) -> ApiResponse {
     }
 }
 
-/// The OpenAPI document, served as is and checked against the routes in tests.
-pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
-
-/// Parsed once per cold start, not per request.
+/// The OpenAPI document generated from the wire types (docs/openapi.json is
+/// the same, committed), built once per cold start.
 static OPENAPI_DOC: std::sync::LazyLock<Option<Value>> =
-    std::sync::LazyLock::new(|| serde_json::from_str(OPENAPI).ok());
+    std::sync::LazyLock::new(|| serde_json::to_value(replay_types::openapi::document()).ok());
 
 async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Error> {
     // No trimming: `/v1/webhooks/` is the webhook with an empty id (404), not the collection.
     let segments: Vec<&str> = req.path.split('/').skip(1).collect();
     if req.method == "GET" && segments == ["v1", "openapi.json"] {
-        let doc = OPENAPI_DOC.clone().ok_or_else(|| Error::Internal("docs/openapi.json does not parse".into()))?;
+        let doc =
+            OPENAPI_DOC.clone().ok_or_else(|| Error::Internal("the OpenAPI document does not serialize".into()))?;
         return Ok(ApiResponse::json(200, doc));
     }
     // Every other call needs a key, known path or not.
     let tenant = ctx.authenticate(req.authorization).await?;
     match (req.method, segments.as_slice()) {
         ("POST", ["v1", "webhooks"]) => {
-            let body: CreateWebhook = decode(req.body)?;
+            let body: CreateWebhookRequest = decode(req.body)?;
             Ok(ApiResponse::json(201, to_json(&ctx.create_webhook(&tenant, body).await?)))
         }
         ("GET", ["v1", "webhooks", id]) => {
             Ok(ApiResponse::json(200, to_json(&ctx.get_webhook(&tenant, &WebhookId::from(*id)).await?)))
         }
         ("POST", ["v1", "webhooks", id, "replays"]) => {
-            let body: CreateReplay = decode(req.body)?;
+            let body: CreateReplayRequest = decode(req.body)?;
             let from = parse_rfc3339("from", &body.from)?;
             let to = parse_rfc3339("to", &body.to)?;
-            let job = ctx.create_replay(&tenant, &WebhookId::from(*id), from, to, req.idempotency_key).await?;
-            Ok(ApiResponse::json(
-                202,
-                json!({
-                    "job_id": job.job_id, "webhook_id": job.webhook_id, "from": job.from, "to": job.to,
-                    "state": job.state, "created_at": job.created_at,
-                }),
-            ))
+            let selection = selection_of(&body)?;
+            let job = ctx
+                .create_replay(&tenant, &WebhookId::from(*id), from, to, &selection, None, req.idempotency_key)
+                .await?;
+            Ok(ApiResponse::json(202, to_json(&ReplayAccepted::from(&job))))
         }
         ("GET", ["v1", "webhooks", id, "replays"]) => {
             let jobs = ctx.list_jobs(&tenant, &WebhookId::from(*id)).await?;
-            Ok(ApiResponse::json(200, json!({ "replays": jobs })))
+            Ok(ApiResponse::json(200, to_json(&ReplayList { replays: jobs })))
         }
         ("GET", ["v1", "replays", id]) => {
             Ok(ApiResponse::json(200, to_json(&ctx.get_job(&tenant, &JobId::from(*id)).await?)))
@@ -153,14 +172,32 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
         ("DELETE", ["v1", "replays", id]) => {
             Ok(ApiResponse::json(202, to_json(&ctx.cancel_job(&tenant, &JobId::from(*id)).await?)))
         }
+        ("GET", ["v1", "replays", id, "failures"]) => failures(ctx, req, &tenant, &JobId::from(*id)).await,
+        ("POST", ["v1", "replays", id, "retry"]) => {
+            let job = ctx.retry_failures(&tenant, &JobId::from(*id), req.idempotency_key).await?;
+            Ok(ApiResponse::json(202, to_json(&ReplayAccepted::from(&job))))
+        }
         ("POST", ["1.1", "account_activity", "replay", "webhooks", id, "subscriptions", "all.json"]) => {
             let from_raw =
                 query(req, "from_date").ok_or_else(|| Error::InvalidRequest("`from_date` is required".into()))?;
             let to_raw = query(req, "to_date").ok_or_else(|| Error::InvalidRequest("`to_date` is required".into()))?;
             let from = parse_twitter_date("from_date", from_raw)?;
             let to = parse_twitter_date("to_date", to_raw)?;
-            let job = ctx.create_replay(&tenant, &WebhookId::from(*id), from, to, req.idempotency_key).await?;
-            Ok(ApiResponse::json(202, json!({ "job_id": job.job_id, "created_at": job.created_at })))
+            let job = ctx
+                .create_replay(
+                    &tenant,
+                    &WebhookId::from(*id),
+                    from,
+                    to,
+                    &Selection::default(),
+                    None,
+                    req.idempotency_key,
+                )
+                .await?;
+            Ok(ApiResponse::json(
+                202,
+                to_json(&TwitterReplayAccepted { job_id: job.job_id, created_at: job.created_at }),
+            ))
         }
         (
             _,
@@ -168,10 +205,53 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             | ["v1", "webhooks", _]
             | ["v1", "webhooks", _, "replays"]
             | ["v1", "replays", _]
+            | ["v1", "replays", _, "failures"]
+            | ["v1", "replays", _, "retry"]
             | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"],
-        ) => Ok(error_response(405, "method_not_allowed", "method not allowed on this resource")),
+        ) => Ok(error_response(ErrorCode::MethodNotAllowed, "method not allowed on this resource")),
         _ => Err(Error::NotFound),
     }
+}
+
+/// `GET /v1/replays/{id}/failures`: a page, or with `Accept:
+/// application/x-ndjson` the whole list, one failure per line.
+async fn failures(
+    ctx: &ApiContext,
+    req: &ApiRequest<'_>,
+    tenant: &TenantId,
+    job: &JobId,
+) -> Result<ApiResponse, Error> {
+    let wants_ndjson = req.accept.is_some_and(|a| a.split(',').any(|t| t.trim().starts_with(NDJSON)));
+    if wants_ndjson {
+        let mut text = String::new();
+        let mut cursor: Option<String> = None;
+        let mut lines = 0u32;
+        loop {
+            let page = ctx.failures(tenant, job, cursor.as_deref(), MAX_FAILURES_PER_PAGE).await?;
+            for f in &page.failures {
+                text.push_str(&serde_json::to_string(f).map_err(|e| Error::Internal(e.to_string()))?);
+                text.push('\n');
+            }
+            lines += page.failures.len() as u32;
+            match page.next_cursor {
+                Some(next) if lines < MAX_FAILURES_NDJSON => cursor = Some(next),
+                _ => break,
+            }
+        }
+        let mut response = ApiResponse::json(200, Value::Null);
+        response.text = Some((NDJSON, text));
+        return Ok(response);
+    }
+    let limit = match query(req, "limit") {
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_FAILURES_PER_PAGE).contains(l))
+            .ok_or_else(|| Error::InvalidRequest(format!("`limit` must be 1-{MAX_FAILURES_PER_PAGE}")))?,
+        None => 100,
+    };
+    let page = ctx.failures(tenant, job, query(req, "cursor"), limit).await?;
+    Ok(ApiResponse::json(200, to_json(&page)))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {

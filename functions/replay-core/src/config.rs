@@ -1,5 +1,6 @@
 //! Configuration, read and validated once at cold start.
 
+pub use crate::adapters::kafka_auth::KafkaAuth;
 use crate::error::{Error, Result};
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,12 +14,19 @@ pub struct KafkaConfig {
     pub topic: String,
     pub extra: Vec<(String, String)>,
     pub sasl: Option<SaslCredentials>,
+    /// How the clients authenticate (`KAFKA_AUTH`, adapters/kafka_auth.rs).
+    pub auth: KafkaAuth,
 }
 
 impl KafkaConfig {
     /// Brokers and topic only (plaintext, no extra properties).
     pub fn plain(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
-        Self { brokers: brokers.into(), topic: topic.into(), extra: Vec::new(), sasl: None }
+        Self { brokers: brokers.into(), topic: topic.into(), extra: Vec::new(), sasl: None, auth: KafkaAuth::None }
+    }
+
+    /// The same, authenticating with `auth`.
+    pub fn with_auth(self, auth: KafkaAuth) -> Self {
+        Self { auth, ..self }
     }
 }
 
@@ -287,6 +295,13 @@ impl Settings {
         if concurrency == 0 {
             return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
         }
+        let sasl = match (env.get("KAFKA_SASL_USERNAME"), env.get("KAFKA_SASL_PASSWORD")) {
+            (Some(username), Some(password)) => Some(SaslCredentials { username, password: Secret::new(password) }),
+            (None, None) => None,
+            _ => return Err(Error::Config("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set together".into())),
+        };
+        let auth =
+            KafkaAuth::from_settings(env.get("KAFKA_AUTH").as_deref(), env.get("AWS_REGION"), sasl.is_some(), &extra)?;
         let settings = Self {
             failpoints: if cfg!(feature = "failpoints") { env.get("FAILPOINTS") } else { None },
             database_url: required(env, "DATABASE_URL")?,
@@ -294,17 +309,8 @@ impl Settings {
                 brokers: required(env, "KAFKA_BROKERS")?,
                 topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
                 extra,
-                sasl: match (env.get("KAFKA_SASL_USERNAME"), env.get("KAFKA_SASL_PASSWORD")) {
-                    (Some(username), Some(password)) => {
-                        Some(SaslCredentials { username, password: Secret::new(password) })
-                    }
-                    (None, None) => None,
-                    _ => {
-                        return Err(Error::Config(
-                            "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set together".into(),
-                        ))
-                    }
-                },
+                sasl,
+                auth,
             },
             queue_url: required(env, "SLICE_QUEUE_URL")?,
             checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
@@ -416,6 +422,25 @@ mod tests {
             env.push(("REPLAY_SETTINGS".into(), bad.into()));
             assert!(Settings::from(&env).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn kafka_auth_is_read_and_checked() {
+        let env = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+            MINIMAL.iter().chain(extra).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(Settings::from(&env(&[])).unwrap().kafka.auth, KafkaAuth::None);
+        let creds = [("KAFKA_SASL_USERNAME", "u"), ("KAFKA_SASL_PASSWORD", "p")];
+        assert_eq!(Settings::from(&env(&creds)).unwrap().kafka.auth, KafkaAuth::Scram);
+        let iam = env(&[("KAFKA_AUTH", "msk_iam"), ("AWS_REGION", "eu-west-1")]);
+        assert_eq!(Settings::from(&iam).unwrap().kafka.auth, KafkaAuth::MskIam { region: "eu-west-1".into() });
+        let err = Settings::from(&env(&[("KAFKA_AUTH", "msk_iam")])).unwrap_err().to_string();
+        assert!(err.contains("AWS_REGION"), "{err}");
+        let scram_props = ("KAFKA_PROPERTIES", "security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512");
+        let err = Settings::from(&env(&[("KAFKA_AUTH", "msk_iam"), ("AWS_REGION", "eu-west-1"), scram_props]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sasl.mechanism=SCRAM-SHA-512"), "{err}");
     }
 
     #[test]

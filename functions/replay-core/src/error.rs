@@ -19,6 +19,14 @@ pub enum Error {
     RangeExpired(String),
     #[error("range not settled: {0}")]
     RangeNotSettled(String),
+    #[error("invalid selection: {0}")]
+    InvalidSelection(String),
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("job {0} has not ended")]
+    JobNotEnded(String),
+    #[error("job {0} has no failed events to retry")]
+    NothingToRetry(String),
     #[error("unauthorized")]
     Unauthorized,
     #[error("not found")]
@@ -70,6 +78,10 @@ impl Error {
             | Error::RangeTooOld(_)
             | Error::RangeExpired(_)
             | Error::RangeNotSettled(_)
+            | Error::InvalidSelection(_)
+            | Error::InvalidCursor
+            | Error::JobNotEnded(_)
+            | Error::NothingToRetry(_)
             | Error::Unauthorized
             | Error::NotFound
             | Error::JobAlreadyRunning { .. }

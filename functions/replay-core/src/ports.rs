@@ -133,6 +133,8 @@ impl Budget {
 pub struct Delivery {
     pub url: String,
     pub message_id: String,
+    /// The event's type (for the failure list and a dry run's tally).
+    pub event_type: String,
     pub body: Bytes,
     pub job_id: JobId,
     pub key: SigningKey,
@@ -167,6 +169,7 @@ pub trait Deliverer: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct FailedEvent {
     pub event_id: String,
+    pub event_type: String,
     pub attempts: u32,
     pub last_status: Option<u16>,
     pub error: String,
@@ -188,4 +191,6 @@ pub trait SliceProgress: Send + Sync {
         progressed: bool,
     ) -> Result<JobState>;
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()>;
+    /// Records event ids of the job's `event_ids` selection that were found.
+    async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()>;
 }

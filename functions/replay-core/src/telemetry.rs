@@ -43,3 +43,18 @@ pub fn emit_metrics(metrics: &[(&str, &str, f64)], properties: serde_json::Value
     }
     println!("{line}");
 }
+
+/// Waits for SIGINT or SIGTERM and returns its number: command-line tools
+/// end the same way on either (their child processes are `kill_on_drop`, so
+/// dropping the work stops them too). Exit with `128 + number`.
+pub async fn stop_signal() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+        },
+        // No signal handling on this platform: never.
+        _ => std::future::pending().await,
+    }
+}

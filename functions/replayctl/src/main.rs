@@ -1,19 +1,24 @@
 //! replayctl: operate a deployed activity-replay: tenants and keys (against
-//! its database), webhooks and replays (through its HTTP API). Local tooling
+//! its database), webhooks and replays (through its HTTP API, with the typed
+//! client), and a job's log lines across the three functions. Local tooling
 //! (deploying to LocalStack, seeding, the demo, benchmarks) is `replay-lab`.
+//! Exit codes: docs/cli.md.
+
+mod logs;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use replay_client::ApiClient;
+use clap::{CommandFactory, Parser, Subcommand};
+use replay_client::progress::JobProgress;
+use replay_client::{Client, ClientError, CreateReplayRequest, JobId, JobState, WebhookId};
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::services::api::{create_api_key, create_tenant};
-use serde_json::Value;
+use serde::Serialize;
 use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "replayctl", version, about = "Operate a deployed activity-replay")]
-struct Cli {
-    /// Print machine-readable JSON.
+pub struct Cli {
+    /// Print machine-readable JSON (one document; NDJSON for `logs`).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -50,15 +55,37 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// A job's log lines from the API, worker and sweeper functions, in time order.
+    Logs {
+        job_id: String,
+        /// The stack (its log groups are /activity-replay/<stack>/{api,worker,sweeper}).
+        #[arg(long, env = "REPLAY_STACK", default_value = "activity-replay-local")]
+        stack: String,
+        /// How far back to look, in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(clap::Args)]
 struct ApiArgs {
     /// The API's base URL: the stack's ApiUrl output (`make up` prints the local one).
-    #[arg(long, env = "REPLAY_API_URL")]
+    #[arg(long, env = "REPLAY_API_URL", global = true, default_value = "")]
     api_url: String,
-    #[arg(long, env = "REPLAY_API_KEY", default_value = "")]
+    #[arg(long, env = "REPLAY_API_KEY", global = true, default_value = "")]
     api_key: String,
+}
+
+impl ApiArgs {
+    fn client(&self) -> Result<Client> {
+        anyhow::ensure!(
+            !self.api_url.is_empty(),
+            "--api-url (or REPLAY_API_URL) is required: the stack's ApiUrl output"
+        );
+        Ok(Client::new(&self.api_url, &self.api_key))
+    }
 }
 
 #[derive(Subcommand)]
@@ -80,19 +107,42 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum WebhookCommand {
-    Create { url: String },
-    Get { id: String },
+    /// Register a webhook URL (prints its signing secret once).
+    Create {
+        url: String,
+    },
+    Get {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum ReplayCommand {
-    /// Start a replay of [from, to) (RFC 3339).
+    /// Start a replay of [from, to) (RFC 3339), optionally of some of its events.
     Start {
         webhook_id: String,
         #[arg(long)]
         from: String,
         #[arg(long)]
         to: String,
+        /// Only events of this type (repeat for several, up to 50).
+        #[arg(long = "event-type", value_name = "TYPE")]
+        event_types: Vec<String>,
+        /// Only this event (repeat for several, up to 1,000).
+        #[arg(long = "event-id", value_name = "ID")]
+        event_ids: Vec<String>,
+        /// `failed`: only events whose original delivery failed.
+        #[arg(long, value_parser = ["failed"])]
+        only: Option<String>,
+        /// Count what would be delivered, deliver nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Makes the request safe to repeat (generated when absent).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Follow the job until it ends (as `watch`).
+        #[arg(long)]
+        wait: bool,
     },
     Status {
         job_id: String,
@@ -103,42 +153,81 @@ enum ReplayCommand {
     Cancel {
         job_id: String,
     },
-    /// Follow a job until it ends.
+    /// Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise.
     Watch {
         job_id: String,
     },
+    /// The events a job could not deliver (all of them; `--csv FILE` to write them as CSV).
+    Failures {
+        job_id: String,
+        #[arg(long, value_name = "FILE")]
+        csv: Option<std::path::PathBuf>,
+    },
+    /// Start a job that delivers exactly the failures of an ended job.
+    Retry {
+        job_id: String,
+        /// Follow the new job until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
-fn print(json: bool, value: &Value) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+/// Exit codes (docs/cli.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Failed = 1,
+    /// The API refused the request (a 4xx): fix the request.
+    Refused = 3,
+    /// The service or the network is unavailable: try again later.
+    Unavailable = 4,
+    /// The job ended, but not COMPLETED.
+    JobNotCompleted = 5,
+}
+
+fn exit_of(e: &anyhow::Error) -> Exit {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Api { status, .. }) if *status < 500 && *status != 429 => Exit::Refused,
+        Some(c) if c.is_retryable() => Exit::Unavailable,
+        _ => Exit::Failed,
     }
+}
+
+fn print<T: Serialize + std::fmt::Debug>(json: bool, value: &T) {
+    let text = if json { serde_json::to_string(value) } else { serde_json::to_string_pretty(value) };
+    println!("{}", text.unwrap_or_else(|_| format!("{value:?}")));
 }
 
 #[tokio::main]
 async fn main() {
     replay_core::telemetry::init();
     let cli = Cli::parse();
-    if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    // SIGTERM ends the command like Ctrl-C does (replayctl starts no processes of its own).
+    let code = tokio::select! {
+        result = run(cli) => match result {
+            Ok(code) => code as i32,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                exit_of(&e) as i32
+            }
+        },
+        signal = replay_core::telemetry::stop_signal() => 128 + signal,
+    };
+    std::process::exit(code);
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<Exit> {
     let json = cli.json;
     match cli.command {
         Command::Migrate => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             store.migrate().await.context("applying migrations")?;
-            println!("migrations applied");
+            print(json, &serde_json::json!({"migrations": "applied"}));
         }
         Command::Tenant { command: TenantCommand::Create { name } } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             let created = create_tenant(&store, &operator_env("API_KEY_PEPPER")?, &name).await?;
-            print(json, &serde_json::to_value(created)?);
+            print(json, &created);
         }
         Command::Key { command } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
@@ -164,61 +253,114 @@ async fn run(cli: Cli) -> Result<()> {
             print(json, &serde_json::json!({"webhook_id": webhook_id, "secret": secret}));
         }
         Command::Webhook { command, api } => {
-            let client = ApiClient::new(api.api_url, api.api_key);
-            let value = match command {
-                WebhookCommand::Create { url } => client.create_webhook(&url).await?,
-                WebhookCommand::Get { id } => client.get_webhook(&id).await?,
-            };
-            print(json, &value);
+            let client = api.client()?;
+            match command {
+                WebhookCommand::Create { url } => print(json, &client.create_webhook(&url).await?),
+                WebhookCommand::Get { id } => print(json, &client.webhook(&WebhookId::from(id)).await?),
+            }
         }
-        Command::Replay { command, api } => {
-            let client = ApiClient::new(api.api_url, api.api_key);
-            let value = match command {
-                ReplayCommand::Start { webhook_id, from, to } => client.start_replay(&webhook_id, &from, &to).await?,
-                ReplayCommand::Status { job_id } => client.job(&job_id).await?,
-                ReplayCommand::List { webhook_id } => client.list_jobs(&webhook_id).await?,
-                ReplayCommand::Cancel { job_id } => client.cancel(&job_id).await?,
-                ReplayCommand::Watch { job_id } => {
-                    let started = std::time::Instant::now();
-                    let job = client
-                        .wait_for_end(&job_id, Duration::from_secs(24 * 3600), |j| watch_line(j, started))
-                        .await?;
-                    eprintln!();
-                    job
-                }
-            };
-            print(json, &value);
+        Command::Replay { command, api } => return replay(json, api.client()?, command).await,
+        Command::Logs { job_id, stack, hours } => logs::print_job(json, &stack, &JobId::from(job_id), hours).await?,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "replayctl", &mut std::io::stdout());
         }
     }
-    Ok(())
+    Ok(Exit::Ok)
+}
+
+async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Exit> {
+    match command {
+        ReplayCommand::Start { webhook_id, from, to, event_types, event_ids, only, dry_run, idempotency_key, wait } => {
+            let webhook = WebhookId::from(webhook_id);
+            let req = CreateReplayRequest {
+                event_types: (!event_types.is_empty()).then_some(event_types),
+                event_ids: (!event_ids.is_empty()).then_some(event_ids),
+                only,
+                dry_run,
+                ..CreateReplayRequest::window(from, to)
+            };
+            let accepted = match idempotency_key {
+                Some(key) => client.start_replay_with_key(&webhook, &req, &key).await?,
+                None => client.start_replay(&webhook, &req).await?,
+            };
+            if !wait {
+                print(json, &accepted);
+                return Ok(Exit::Ok);
+            }
+            watch(json, &client, &accepted.job_id).await
+        }
+        ReplayCommand::Status { job_id } => {
+            print(json, &client.job(&JobId::from(job_id)).await?);
+            Ok(Exit::Ok)
+        }
+        ReplayCommand::List { webhook_id } => {
+            print(json, &client.jobs(&WebhookId::from(webhook_id)).await?);
+            Ok(Exit::Ok)
+        }
+        ReplayCommand::Cancel { job_id } => {
+            print(json, &client.cancel(&JobId::from(job_id)).await?);
+            Ok(Exit::Ok)
+        }
+        ReplayCommand::Watch { job_id } => watch(json, &client, &JobId::from(job_id)).await,
+        ReplayCommand::Failures { job_id, csv } => {
+            let failures = client.all_failures(&JobId::from(job_id)).await?;
+            match csv {
+                Some(path) => {
+                    std::fs::write(&path, failures_csv(&failures))
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    print(json, &serde_json::json!({"failures": failures.len(), "csv": path}));
+                }
+                None => print(json, &failures),
+            }
+            Ok(Exit::Ok)
+        }
+        ReplayCommand::Retry { job_id, wait } => {
+            let accepted = client.retry(&JobId::from(job_id)).await?;
+            if !wait {
+                print(json, &accepted);
+                return Ok(Exit::Ok);
+            }
+            watch(json, &client, &accepted.job_id).await
+        }
+    }
+}
+
+/// RFC 4180 CSV of a failure list, with a header line.
+fn failures_csv(failures: &[replay_client::Failure]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::from("event_id,event_type,last_status,attempts,last_error,at\r\n");
+    for f in failures {
+        let row = [
+            field(&f.event_id),
+            field(f.event_type.as_deref().unwrap_or_default()),
+            f.last_status.map(|s| s.to_string()).unwrap_or_default(),
+            f.attempts.to_string(),
+            field(&f.last_error),
+            field(&f.at),
+        ];
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Follows a job to its end; exit code 5 unless it COMPLETED.
+async fn watch(json: bool, client: &Client, job_id: &JobId) -> Result<Exit> {
+    let mut progress = JobProgress::new(Duration::from_secs(5));
+    let job = client.wait_for_end(job_id, Duration::from_secs(7 * 24 * 3600), |j| progress.update(j)).await?;
+    progress.finish();
+    print(json, &job);
+    Ok(if job.state == JobState::Completed { Exit::Ok } else { Exit::JobNotCompleted })
 }
 
 /// What the operator commands read: the deployment's database and pepper.
 fn operator_env(name: &str) -> Result<String> {
     std::env::var(name)
         .with_context(|| format!("{name} is not set (the deployment's value; locally: source infra/local/env.sh)"))
-}
-
-/// One live progress line: a bar of slices, delivered / matched, rate, ETA.
-fn watch_line(job: &Value, started: std::time::Instant) {
-    let p = &job["progress"];
-    let n = |k: &str| p[k].as_u64().unwrap_or(0);
-    let (done, total) = (n("slices_done"), n("slices_total").max(1));
-    let width = 20;
-    let filled = (done * width / total) as usize;
-    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(width as usize - filled));
-    let secs = started.elapsed().as_secs_f64().max(0.001);
-    let rate = n("events_delivered") as f64 / secs;
-    let eta = if done > 0 && done < total {
-        format!("{:.0}s", secs / done as f64 * (total - done) as f64)
-    } else {
-        "-".into()
-    };
-    eprint!(
-        "\r[{bar}] {done}/{total} slices  {}/{} delivered  {} failed  {rate:.0}/s  ETA {eta}  {:<10}",
-        n("events_delivered"),
-        n("events_matched"),
-        n("delivery_failures"),
-        job["state"].as_str().unwrap_or_default()
-    );
 }

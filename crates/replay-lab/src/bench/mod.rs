@@ -31,14 +31,14 @@ use proxy::CountingProxy;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use replay_client::ApiClient;
+use replay_client::{Client, CreateReplayRequest, CreateWebhookRequest};
 use replay_core::adapters::kafka::consumer_config;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::{Env, KafkaConfig, Settings};
 use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use replay_core::domain::job::{Counters, JobState};
 use replay_core::domain::signing::{generate_secret, SigningKey};
-use replay_core::services::api::{create_tenant, ApiContext, CreateWebhook};
+use replay_core::services::api::{create_tenant, ApiContext};
 use replay_core::services::worker::{handle_message, WorkerContext};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -321,9 +321,9 @@ async fn seed(
     let api = ApiContext::connect(base.settings()?, aws).await?;
     let tenant = create_tenant(store, pepper, "bench").await?;
     let register = async |name: &str| -> Result<WebhookId> {
-        let hook = api.create_webhook(&tenant.tenant_id, CreateWebhook { url: receiver.url(name) }).await?;
-        receiver.register(name, hook.secret.as_deref().unwrap_or_default());
-        Ok(WebhookId(hook.id.as_str().to_owned()))
+        let hook = api.create_webhook(&tenant.tenant_id, CreateWebhookRequest { url: receiver.url(name) }).await?;
+        receiver.register(name, &hook.secret);
+        Ok(hook.id)
     };
     let hot = register("hot").await?;
     let rare = register("rare").await?;
@@ -397,21 +397,25 @@ impl Lab {
     /// Creates a job in-process (the API function's code path).
     async fn create_job(&self, api: &ApiContext, webhook: &WebhookId, from: i64, to: i64) -> Result<JobId> {
         let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
-        Ok(api.create_replay(&self.data.tenant, webhook, EventTime(from), EventTime(to), None).await?.job_id)
+        let everything = replay_client::Selection::default();
+        Ok(api
+            .create_replay(&self.data.tenant, webhook, EventTime(from), EventTime(to), &everything, None, None)
+            .await?
+            .job_id)
     }
 }
 
 impl Lab {
-    fn client(&self, deployed: &Deployed) -> ApiClient {
-        ApiClient::new(&deployed.api_url, &self.data.api_key)
+    fn client(&self, deployed: &Deployed) -> Client {
+        Client::new(&deployed.api_url, &self.data.api_key)
     }
 
     /// Creates a job through the stack's API.
     async fn create_job_http(&self, deployed: &Deployed, webhook: &WebhookId, from: i64, to: i64) -> Result<JobId> {
         let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
         let fmt = |ms: i64| EventTime(ms).to_rfc3339();
-        let job = self.client(deployed).start_replay(webhook.as_str(), &fmt(from), &fmt(to)).await?;
-        Ok(JobId(job["job_id"].as_str().context("no job_id")?.to_owned()))
+        let job = self.client(deployed).start_replay(webhook, &CreateReplayRequest::window(fmt(from), fmt(to))).await?;
+        Ok(job.job_id)
     }
 }
 
@@ -505,6 +509,7 @@ async fn kcat_scan(kafka: &KafkaConfig) -> Result<Option<(u64, Duration)>> {
     let Some(kcat) = ["kcat", "kafkacat"].into_iter().find(|b| which(b)) else { return Ok(None) };
     let started = Instant::now();
     let out = tokio::process::Command::new(kcat)
+        .kill_on_drop(true)
         .args(["-C", "-b", &kafka.brokers, "-t", &kafka.topic, "-p", "0", "-o", "beginning", "-e", "-q"])
         .args(["-f", "%o\n"])
         .output()
@@ -808,6 +813,7 @@ async fn receiver_capacity(
     std::fs::write(&path, script)?;
     let url = receiver.url("wrk");
     let out = tokio::process::Command::new("wrk")
+        .kill_on_drop(true)
         .args(["-t", "2", "-c", &connections.to_string(), "-d", &format!("{}s", opts.wrk_seconds)])
         .arg("-s")
         .arg(&path)

@@ -39,7 +39,7 @@ fn get_u64(item: &Item, name: &str) -> u64 {
 }
 
 // Attribute names are prefixed so none is a DynamoDB reserved word.
-const COUNTERS: [&str; 9] = [
+const COUNTERS: [&str; 11] = [
     "c_scanned",
     "c_matched",
     "c_delivered",
@@ -49,6 +49,8 @@ const COUNTERS: [&str; 9] = [
     "c_malformed",
     "c_expired",
     "c_anomalies",
+    "c_selected",
+    "c_no_outcome",
 ];
 
 fn counters_of(item: &Item) -> Counters {
@@ -62,10 +64,12 @@ fn counters_of(item: &Item) -> Counters {
         malformed: get_u64(item, COUNTERS[6]),
         records_expired: get_u64(item, COUNTERS[7]),
         clock_anomalies: get_u64(item, COUNTERS[8]),
+        events_selected: get_u64(item, COUNTERS[9]),
+        events_without_outcome: get_u64(item, COUNTERS[10]),
     }
 }
 
-fn counter_values(c: &Counters) -> [u64; 9] {
+fn counter_values(c: &Counters) -> [u64; 11] {
     [
         c.events_scanned,
         c.events_matched,
@@ -76,6 +80,8 @@ fn counter_values(c: &Counters) -> [u64; 9] {
         c.malformed,
         c.records_expired,
         c.clock_anomalies,
+        c.events_selected,
+        c.events_without_outcome,
     ]
 }
 
@@ -114,6 +120,11 @@ fn checkpoint_of(item: &Item) -> Checkpoint {
         version,
         counters: counters_of(item),
         done: item.get("slice_done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        tally: item
+            .get("tally")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
         pauses: get_u64(item, "pauses") as u32,
         ..Checkpoint::default()
     };
@@ -227,6 +238,13 @@ impl CheckpointStore for DynamoCheckpoints {
         if let Some(w) = cp.watermark {
             expr.push_str(", watermark = :wm");
             req = req.expression_attribute_values(":wm", n(w));
+        }
+        if !cp.tally.is_empty() {
+            expr.push_str(", tally = :tally");
+            req = req.expression_attribute_values(
+                ":tally",
+                AttributeValue::S(serde_json::to_string(&cp.tally).unwrap_or_default()),
+            );
         }
         // A slice that started under format 1 leaves its old attributes behind.
         expr.push_str(" REMOVE dedup_ids, lookback_offset, start_offset, end_offset, next_offset");

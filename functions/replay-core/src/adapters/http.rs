@@ -294,6 +294,7 @@ mod tests {
             let d = Delivery {
                 url: url.into(),
                 message_id: "ev".into(),
+                event_type: "t".into(),
                 body: bytes::Bytes::from_static(b"{}"),
                 job_id: "job_1".into(),
                 key: SigningKey::from_secret(&generate_secret()).unwrap(),

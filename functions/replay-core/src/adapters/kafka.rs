@@ -1,33 +1,61 @@
 //! The delivery log on Kafka, through rdkafka (librdkafka).
 
+use super::kafka_auth::TokenSource;
 use crate::config::KafkaConfig;
 use crate::domain::selection::ScanItem;
 use crate::error::{Error, Result};
 use crate::ports::{DeliveryLog, ScanBatch, ScanRequest};
 use async_trait::async_trait;
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientConfig;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Logs librdkafka's client-level errors, except the end-of-partition events
-/// a scan asks for (`enable.partition.eof`), which are not errors here.
-pub struct ReplayContext;
+/// The context of every client this crate builds: logs librdkafka's
+/// client-level errors, except the end-of-partition events a scan asks for
+/// (`enable.partition.eof`), which are not errors here, and answers
+/// librdkafka's SASL/OAUTHBEARER token refresh callback when `KAFKA_AUTH`
+/// uses tokens (adapters/kafka_auth.rs; librdkafka only asks then).
+#[derive(Clone, Default)]
+pub struct ReplayContext {
+    tokens: Option<Arc<TokenSource>>,
+}
+
+impl ReplayContext {
+    /// A context with a token source of its own for `cfg.auth` (a `KafkaLog`
+    /// shares one between its clients instead).
+    pub fn new(cfg: &KafkaConfig) -> Self {
+        Self { tokens: TokenSource::for_auth(&cfg.auth) }
+    }
+}
 
 impl ClientContext for ReplayContext {
+    // Consulted only under sasl.mechanism=OAUTHBEARER; otherwise librdkafka
+    // never asks for a token.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
     fn error(&self, error: KafkaError, reason: &str) {
         if matches!(error, KafkaError::PartitionEOF(_)) {
             debug!(%reason, "end of partition");
         } else {
             warn!(%error, %reason, "kafka client error");
+        }
+    }
+
+    /// Runs inside `poll()` of the client whose token is due: never on an
+    /// async runtime thread here (see kafka_auth.rs).
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        match &self.tokens {
+            Some(tokens) => tokens.token(),
+            None => Err("sasl.mechanism=OAUTHBEARER needs KAFKA_AUTH=msk_iam or oauthbearer_unsecured".into()),
         }
     }
 }
@@ -40,6 +68,8 @@ pub struct KafkaLog {
     cfg: KafkaConfig,
     /// Used for metadata and offset look-ups; scans get their own consumer.
     admin: Arc<ReplayConsumer>,
+    /// OAUTHBEARER tokens for all of this log's clients (None without tokens).
+    tokens: Option<Arc<TokenSource>>,
     /// The partition count and when it was read: partitions can be added.
     partitions: Mutex<Option<(u32, Instant)>>,
 }
@@ -47,10 +77,15 @@ pub struct KafkaLog {
 /// How long a partition count is trusted before it is read again.
 const PARTITION_COUNT_TTL: Duration = Duration::from_secs(30);
 
-/// A client config carrying the brokers and any extra librdkafka properties.
+/// A client config carrying the brokers, what `cfg.auth` implies and any
+/// extra librdkafka properties. Under OAUTHBEARER modes a client needs a
+/// [`ReplayContext`] (`create_with_context`) for its tokens.
 pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &cfg.brokers);
+    for (k, v) in cfg.auth.properties() {
+        config.set(*k, *v);
+    }
     for (k, v) in &cfg.extra {
         config.set(k, v);
     }
@@ -87,13 +122,48 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
 
 impl KafkaLog {
     pub fn new(cfg: KafkaConfig) -> Result<Self> {
-        let admin: ReplayConsumer = consumer_config(&cfg).create_with_context(ReplayContext)?;
-        Ok(Self { cfg, admin: Arc::new(admin), partitions: Mutex::new(None) })
+        let tokens = TokenSource::for_auth(&cfg.auth);
+        let context = ReplayContext { tokens: tokens.clone() };
+        let admin: Arc<ReplayConsumer> = Arc::new(consumer_config(&cfg).create_with_context(context)?);
+        if tokens.is_some() {
+            serve_admin_events(Arc::downgrade(&admin))?;
+        }
+        Ok(Self { cfg, admin, tokens, partitions: Mutex::new(None) })
     }
 
     pub fn topic(&self) -> &str {
         &self.cfg.topic
     }
+
+    /// OAUTHBEARER tokens issued to this log's clients so far (0 without
+    /// tokens): one when a client starts, then one per refresh.
+    pub fn oauth_tokens_issued(&self) -> u64 {
+        self.tokens.as_ref().map_or(0, |t| t.issued())
+    }
+
+    fn context(&self) -> ReplayContext {
+        ReplayContext { tokens: self.tokens.clone() }
+    }
+}
+
+/// librdkafka hands token refreshes to the application's `poll()`, and a
+/// client without a token does not connect. The scan and oldest-record
+/// consumers poll all along; the look-up consumer's calls (metadata, offsets,
+/// watermarks) do not poll, so under OAUTHBEARER a thread polls it, which
+/// serves its first token and every refresh, until the log is dropped.
+fn serve_admin_events(admin: Weak<ReplayConsumer>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("kafka-admin-poll".into())
+        .spawn(move || {
+            while let Some(admin) = admin.upgrade() {
+                // Errors were logged by ReplayContext::error; the look-ups report their own.
+                if let Some(Err(e)) = admin.poll(Duration::from_millis(500)) {
+                    debug!(error = %e, "kafka: look-up consumer event");
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Internal(format!("starting the Kafka poller thread: {e}")))
 }
 
 #[async_trait]
@@ -160,7 +230,7 @@ impl DeliveryLog for KafkaLog {
             .set("queued.min.messages", "1")
             // One record is all it needs (fetch.max.bytes may not go below message.max.bytes).
             .set("max.partition.fetch.bytes", "65536")
-            .create_with_context(ReplayContext)?;
+            .create_with_context(self.context())?;
         let topic = self.cfg.topic.clone();
         blocking(move || {
             let mut tpl = TopicPartitionList::new();
@@ -189,7 +259,7 @@ impl DeliveryLog for KafkaLog {
         let prefetch = (req.end - req.from).clamp(1_000, 20_000);
         let consumer: ReplayConsumer = consumer_config(&self.cfg)
             .set("queued.min.messages", prefetch.to_string())
-            .create_with_context(ReplayContext)?;
+            .create_with_context(self.context())?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.cfg.topic, req.partition as i32, Offset::Offset(req.from))?;
         consumer.assign(&tpl)?;

@@ -243,6 +243,7 @@ pub struct MemoryProgress {
     pub state: Mutex<JobState>,
     pub heartbeats: Mutex<Vec<(Instant, Counters)>>,
     pub failures: Mutex<Vec<FailedEvent>>,
+    pub found: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Default for MemoryProgress {
@@ -251,6 +252,7 @@ impl Default for MemoryProgress {
             state: Mutex::new(JobState::Ongoing),
             heartbeats: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
+            found: Mutex::new(Default::default()),
         }
     }
 }
@@ -275,6 +277,11 @@ impl SliceProgress for MemoryProgress {
             all.retain(|x| x.event_id != f.event_id);
             all.push(f.clone());
         }
+        Ok(())
+    }
+
+    async fn record_found(&self, _job: &JobId, event_ids: &[String]) -> Result<()> {
+        lock(&self.found).extend(event_ids.iter().cloned());
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 pub mod dynamo;
 pub mod http;
 pub mod kafka;
+pub mod kafka_auth;
 #[cfg(test)]
 pub mod memory;
 pub mod mysql;

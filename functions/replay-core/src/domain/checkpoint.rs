@@ -2,6 +2,8 @@
 //! (docs/operations.md, "Formats and versions").
 
 use super::job::Counters;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The checkpoint format this code writes; it also reads the previous one.
 pub const CHECKPOINT_VERSION: u32 = 2;
@@ -51,6 +53,41 @@ pub struct Checkpoint {
     /// A version 1 item's dedup set (hash and timestamp pairs), taken instead
     /// of a rebuild when such a slice resumes.
     pub legacy_dedup: Vec<u8>,
+    /// A dry run's tally of the events it would deliver, up to `position`.
+    pub tally: Tally,
+}
+
+/// What a dry run would deliver: events by type and their payload bytes.
+/// Types beyond [`Tally::MAX_TYPES`] are counted under `(other)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub by_event_type: BTreeMap<String, u64>,
+    pub payload_bytes: u64,
+}
+
+impl Tally {
+    pub const MAX_TYPES: usize = 200;
+
+    pub fn is_empty(&self) -> bool {
+        self.by_event_type.is_empty() && self.payload_bytes == 0
+    }
+
+    pub fn count(&mut self, event_type: &str, bytes: u64) {
+        let key = if self.by_event_type.len() < Self::MAX_TYPES || self.by_event_type.contains_key(event_type) {
+            event_type
+        } else {
+            "(other)"
+        };
+        *self.by_event_type.entry(key.to_owned()).or_default() += 1;
+        self.payload_bytes += bytes;
+    }
+
+    pub fn add(&mut self, other: &Tally) {
+        for (t, n) in &other.by_event_type {
+            *self.by_event_type.entry(t.clone()).or_default() += n;
+        }
+        self.payload_bytes += other.payload_bytes;
+    }
 }
 
 impl Checkpoint {

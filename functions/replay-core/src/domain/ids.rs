@@ -1,39 +1,9 @@
+//! Identifiers (the API's own, from the types crate) and event times.
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-macro_rules! string_id {
-    ($name:ident, $prefix:literal) => {
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub String);
-
-        impl $name {
-            /// A fresh random id with the type's prefix.
-            pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, uuid::Uuid::new_v4().simple()))
-            }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(s: &str) -> Self {
-                Self(s.to_owned())
-            }
-        }
-    };
-}
-
-string_id!(TenantId, "tn_");
-string_id!(WebhookId, "wh_");
-string_id!(JobId, "job_");
+pub use replay_types::ids::{JobId, TenantId, WebhookId};
 
 /// Milliseconds since the Unix epoch: Kafka record timestamps and window edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

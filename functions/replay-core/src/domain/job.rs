@@ -1,59 +1,9 @@
-//! Replay jobs: states, progress counters and the views the API returns.
+//! Replay jobs: slice states, the final state of a job and its status
+//! event. The wire types (job states, counters, the job view) are the API's
+//! own, in the types crate.
 
-use super::ids::{JobId, WebhookId};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum JobState {
-    Open,
-    Started,
-    Ongoing,
-    Completed,
-    Incomplete,
-    Failed,
-    Cancelled,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Open => "OPEN",
-            JobState::Started => "STARTED",
-            JobState::Ongoing => "ONGOING",
-            JobState::Completed => "COMPLETED",
-            JobState::Incomplete => "INCOMPLETE",
-            JobState::Failed => "FAILED",
-            JobState::Cancelled => "CANCELLED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "OPEN" => JobState::Open,
-            "STARTED" => JobState::Started,
-            "ONGOING" => JobState::Ongoing,
-            "COMPLETED" => JobState::Completed,
-            "INCOMPLETE" => JobState::Incomplete,
-            "FAILED" => JobState::Failed,
-            "CANCELLED" => JobState::Cancelled,
-            _ => return None,
-        })
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Incomplete | JobState::Failed | JobState::Cancelled)
-    }
-
-    /// The `job_state` word of the final status event.
-    pub fn status_event_word(self) -> &'static str {
-        match self {
-            JobState::Completed => "Complete",
-            JobState::Cancelled => "Cancelled",
-            _ => "Incomplete",
-        }
-    }
-}
+use replay_types::event::{ReplayJobStatus, StatusEvent, StatusWord};
+pub use replay_types::job::{Counters, Job, JobState, Progress};
 
 /// A slice's state (`replay_slices.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,96 +44,25 @@ impl SliceState {
     }
 }
 
-/// Counters of one slice or, summed, of one job (contract `progress`).
-///
-/// Every matched event ends in exactly one outcome:
-/// `events_matched = events_delivered + delivery_failures + duplicates_skipped + events_filtered`.
-/// Counted apart: records that did not parse (`malformed`), records retention
-/// deleted before they were read (`records_expired`, of any webhook), and
-/// this webhook's records whose timestamp was far ahead of the log around
-/// them (`clock_anomalies`: a producer's broken clock; they are still
-/// selected by their timestamp).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    pub events_scanned: u64,
-    pub events_matched: u64,
-    pub events_delivered: u64,
-    pub duplicates_skipped: u64,
-    pub delivery_failures: u64,
-    #[serde(default)]
-    pub events_filtered: u64,
-    pub malformed: u64,
-    #[serde(default)]
-    pub records_expired: u64,
-    #[serde(default)]
-    pub clock_anomalies: u64,
-}
-
-impl Counters {
-    pub fn add(&mut self, other: &Counters) {
-        self.events_scanned += other.events_scanned;
-        self.events_matched += other.events_matched;
-        self.events_delivered += other.events_delivered;
-        self.duplicates_skipped += other.duplicates_skipped;
-        self.delivery_failures += other.delivery_failures;
-        self.events_filtered += other.events_filtered;
-        self.malformed += other.malformed;
-        self.records_expired += other.records_expired;
-        self.clock_anomalies += other.clock_anomalies;
+/// The signed status event POSTed when a job ends (contract section 3):
+/// the job's state, counts, selection and result.
+pub fn status_event_body(job: &Job) -> StatusEvent {
+    StatusEvent {
+        replay_job_status: ReplayJobStatus {
+            job_id: job.job_id.clone(),
+            webhook_id: job.webhook_id.clone(),
+            job_state: StatusWord::of(job.state),
+            job_state_description: job.state_reason.clone().unwrap_or_default(),
+            counts: job.progress.clone(),
+            selection: job.selection.clone(),
+            result: job.result.clone(),
+        },
     }
-
-    /// The counts equation holds.
-    pub fn adds_up(&self) -> bool {
-        self.events_matched
-            == self.events_delivered + self.delivery_failures + self.duplicates_skipped + self.events_filtered
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Progress {
-    pub slices_total: u32,
-    pub slices_done: u32,
-    #[serde(flatten)]
-    pub counters: Counters,
-}
-
-/// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobView {
-    pub job_id: JobId,
-    pub webhook_id: WebhookId,
-    pub from: String,
-    pub to: String,
-    pub state: JobState,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub state_reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub progress: Progress,
-}
-
-/// The signed status event POSTed when a job ends (contract section 3).
-pub fn status_event_body(
-    job_id: &JobId,
-    webhook_id: &WebhookId,
-    state: JobState,
-    description: &str,
-    progress: &Progress,
-) -> serde_json::Value {
-    serde_json::json!({
-        "replay_job_status": {
-            "job_id": job_id,
-            "webhook_id": webhook_id,
-            "job_state": state.status_event_word(),
-            "job_state_description": description,
-            "counts": progress,
-        }
-    })
 }
 
 /// Final state of a job whose slices all ended, and the reason that says
 /// which outcome each count is.
-pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -> (JobState, String) {
+pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32, dry_run: bool) -> (JobState, String) {
     let c = counters;
     let mut problems = Vec::new();
     if slices_failed > 0 {
@@ -195,10 +74,22 @@ pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -
     if c.records_expired > 0 {
         problems.push(format!("{} record(s) were deleted by retention before they could be read", c.records_expired));
     }
-    let summary = format!(
-        "{} delivered, {} failed, {} duplicates skipped, {} filtered out of {} matched; {} malformed set aside",
-        c.events_delivered, c.delivery_failures, c.duplicates_skipped, c.events_filtered, c.events_matched, c.malformed
-    );
+    let summary = if dry_run {
+        format!(
+            "dry run, nothing sent: {} would be delivered, {} duplicates skipped, {} filtered out of {} matched; {} malformed set aside",
+            c.events_selected, c.duplicates_skipped, c.events_filtered, c.events_matched, c.malformed
+        )
+    } else {
+        format!(
+            "{} delivered, {} failed, {} duplicates skipped, {} filtered out of {} matched; {} malformed set aside",
+            c.events_delivered,
+            c.delivery_failures,
+            c.duplicates_skipped,
+            c.events_filtered,
+            c.events_matched,
+            c.malformed
+        )
+    };
     if slices_failed > 0 && slices_failed >= slices_total {
         (JobState::Failed, format!("every slice failed after repeated restarts; {summary}"))
     } else if problems.is_empty() {
@@ -208,39 +99,43 @@ pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32) -
     }
 }
 
+/// How long `events` deliveries take at the job's caps with a receiver that
+/// answers in 100 ms: slices at once × per slice the smaller of the rate
+/// limit and the in-flight cap at 100 ms per request.
+pub fn estimated_seconds(events: u64, max_parallel_slices: u32, rate_per_second: u32, concurrency: usize) -> f64 {
+    let in_flight = concurrency as f64 * 10.0;
+    let per_slice = if rate_per_second > 0 { f64::from(rate_per_second).min(in_flight) } else { in_flight }.max(1.0);
+    events as f64 / (per_slice * f64::from(max_parallel_slices.max(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn states_round_trip_and_terminality() {
-        for s in [
-            JobState::Open,
-            JobState::Started,
-            JobState::Ongoing,
-            JobState::Completed,
-            JobState::Incomplete,
-            JobState::Failed,
-            JobState::Cancelled,
-        ] {
-            assert_eq!(JobState::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
-        }
-        assert!(!JobState::Ongoing.is_terminal());
-        assert!(JobState::Cancelled.is_terminal());
+    fn final_state_depends_on_failures() {
+        let mut c = Counters::default();
+        assert_eq!(final_state(&c, 0, 3, false).0, JobState::Completed);
+        c.delivery_failures = 1;
+        assert_eq!(final_state(&c, 0, 3, false).0, JobState::Incomplete);
+        let expired = Counters { records_expired: 4, ..Counters::default() };
+        let (state, reason) = final_state(&expired, 0, 3, false);
+        assert_eq!(state, JobState::Incomplete, "lost data never reports COMPLETED");
+        assert!(reason.contains("4 record(s) were deleted by retention"), "{reason}");
+        assert_eq!(final_state(&Counters::default(), 2, 3, false).0, JobState::Incomplete);
+        assert_eq!(final_state(&Counters::default(), 3, 3, false).0, JobState::Failed);
+        let dry = Counters { events_matched: 5, events_selected: 5, ..Counters::default() };
+        let (state, reason) = final_state(&dry, 0, 1, true);
+        assert_eq!(state, JobState::Completed);
+        assert!(reason.contains("dry run, nothing sent: 5 would be delivered"), "{reason}");
     }
 
     #[test]
-    fn final_state_depends_on_failures() {
-        let mut c = Counters::default();
-        assert_eq!(final_state(&c, 0, 3).0, JobState::Completed);
-        c.delivery_failures = 1;
-        assert_eq!(final_state(&c, 0, 3).0, JobState::Incomplete);
-        let expired = Counters { records_expired: 4, ..Counters::default() };
-        let (state, reason) = final_state(&expired, 0, 3);
-        assert_eq!(state, JobState::Incomplete, "lost data never reports COMPLETED");
-        assert!(reason.contains("4 record(s) were deleted by retention"), "{reason}");
-        assert_eq!(final_state(&Counters::default(), 2, 3).0, JobState::Incomplete);
-        assert_eq!(final_state(&Counters::default(), 3, 3).0, JobState::Failed);
+    fn the_estimate_follows_the_caps() {
+        // 16 in flight at 100 ms each = 160/s per slice, under the 1,000/s rate.
+        assert_eq!(estimated_seconds(4_000, 4, 1_000, 16), 6.25);
+        assert_eq!(estimated_seconds(1_600, 1, 0, 16), 10.0);
+        // A rate limit below that is the bound.
+        assert_eq!(estimated_seconds(1_000, 2, 50, 16), 10.0);
     }
 }

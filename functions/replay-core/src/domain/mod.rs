@@ -3,6 +3,7 @@
 pub mod apikey;
 pub mod checkpoint;
 pub mod dedup;
+pub mod filter;
 pub mod ids;
 pub mod job;
 pub mod partitioner;

@@ -6,15 +6,19 @@ use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, NewSlice,
 use crate::adapters::sqs::SqsQueue;
 use crate::config::Settings;
 use crate::domain::apikey;
+use crate::domain::filter::retry_selection;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::JobView;
+use crate::domain::job::estimated_seconds;
+use crate::domain::job::Job;
 use crate::domain::partitioner::partitions_over;
 use crate::domain::signing::generate_secret;
 use crate::domain::webhook_url::{check_form, check_resolved, UrlProblem};
+use crate::domain::window::parse_rfc3339;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::{DeliveryLog, SliceQueue};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use replay_types::{CreateWebhookRequest, FailurePage, Selection, Webhook, WebhookCreated};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
@@ -38,30 +42,8 @@ impl ApiContext {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWebhook {
-    pub url: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct WebhookView {
-    pub id: WebhookId,
-    pub url: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub secret: Option<String>,
-    pub created_at: String,
-}
-
-impl WebhookView {
-    fn of(row: WebhookRow, with_secret: bool) -> Self {
-        Self {
-            id: WebhookId(row.id),
-            url: row.url,
-            secret: with_secret.then_some(row.secret),
-            created_at: format_time(row.created_at),
-        }
-    }
+fn webhook_of(row: WebhookRow) -> Webhook {
+    Webhook { id: WebhookId(row.id), url: row.url, created_at: format_time(row.created_at) }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,40 +86,55 @@ impl ApiContext {
     }
 
     #[instrument(skip(self, req))]
-    pub async fn create_webhook(&self, tenant: &TenantId, req: CreateWebhook) -> Result<WebhookView> {
+    pub async fn create_webhook(&self, tenant: &TenantId, req: CreateWebhookRequest) -> Result<WebhookCreated> {
         let allow = self.settings.allow_private_urls;
         let url = check_form(req.url.trim(), allow).map_err(url_error)?;
         check_resolved(&url, allow).await.map_err(url_error)?;
         let id = WebhookId::generate();
         let row = self.store.insert_webhook(tenant, &id, url.as_str(), &generate_secret()).await?;
         info!(webhook_id = %id, "webhook created");
-        Ok(WebhookView::of(row, true))
+        Ok(WebhookCreated {
+            id: WebhookId(row.id),
+            url: row.url,
+            secret: row.secret,
+            created_at: format_time(row.created_at),
+        })
     }
 
-    pub async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<WebhookView> {
+    pub async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Webhook> {
         let row = self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
-        Ok(WebhookView::of(row, false))
+        Ok(webhook_of(row))
     }
 
     /// Validates the window, records the job and its slices in one
     /// transaction, then enqueues one message per slice. If the enqueue
     /// fails the job stays recorded and the sweeper enqueues it (outbox).
-    #[instrument(skip(self))]
+    #[instrument(skip(self, selection))]
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_replay(
         &self,
         tenant: &TenantId,
         webhook_id: &WebhookId,
         from: EventTime,
         to: EventTime,
+        selection: &Selection,
+        retry_of: Option<&JobId>,
         idempotency_key: Option<&str>,
-    ) -> Result<JobView> {
+    ) -> Result<Job> {
         if let Some(key) = idempotency_key {
             if key.is_empty() || key.len() > 255 {
                 return Err(Error::InvalidRequest("Idempotency-Key must be 1-255 characters".into()));
             }
         }
         self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
-        let request_hash: [u8; 32] = Sha256::digest(format!("{}|{}|{}", webhook_id, from.0, to.0)).into();
+        // The same key may only repeat the same request: window and selection.
+        let selection_json = if selection.is_everything() {
+            String::new()
+        } else {
+            serde_json::to_string(selection).map_err(|e| Error::Internal(e.to_string()))?
+        };
+        let request_hash: [u8; 32] =
+            Sha256::digest(format!("{}|{}|{}|{selection_json}", webhook_id, from.0, to.0)).into();
         // A retried request gets its job back, even after the window rules would now refuse it.
         if let Some(key) = idempotency_key {
             if let Some((id, hash)) = self.store.job_by_idempotency_key(tenant, webhook_id, key).await? {
@@ -146,7 +143,7 @@ impl ApiContext {
                         "Idempotency-Key was already used with a different request".into(),
                     ));
                 }
-                return self.store.job_view(Some(tenant), &id).await?.ok_or(Error::NotFound);
+                return self.get_job(tenant, &id).await;
             }
         }
         let window =
@@ -174,10 +171,12 @@ impl ApiContext {
                 slices: &slices,
                 idempotency_key,
                 request_hash,
+                selection: Some(selection),
+                retry_of,
             })
             .await?;
         let view = match created {
-            Created::Existing(view) => return Ok(view),
+            Created::Existing(view) => return Ok(self.with_estimate(view)),
             Created::New(view) => view,
         };
         // The first slices start now; each one that ends starts the next. If
@@ -265,18 +264,101 @@ impl ApiContext {
             .collect())
     }
 
-    pub async fn get_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
-        self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)
+    pub async fn get_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
+        Ok(self.with_estimate(self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?))
     }
 
-    pub async fn list_jobs(&self, tenant: &TenantId, webhook_id: &WebhookId) -> Result<Vec<JobView>> {
+    pub async fn list_jobs(&self, tenant: &TenantId, webhook_id: &WebhookId) -> Result<Vec<Job>> {
         self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
-        self.store.list_jobs(tenant, webhook_id, 100).await
+        Ok(self.store.list_jobs(tenant, webhook_id, 100).await?.into_iter().map(|j| self.with_estimate(j)).collect())
     }
 
-    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
-        self.lifecycle().cancel(tenant, job_id).await
+    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
+        Ok(self.with_estimate(self.lifecycle().cancel(tenant, job_id).await?))
     }
+
+    /// A dry run's duration estimate, at this deployment's caps.
+    fn with_estimate(&self, job: Job) -> Job {
+        with_estimate(job, &self.settings)
+    }
+
+    /// A new job delivering exactly the failed events of an ended job, over
+    /// the same webhook and window.
+    #[instrument(skip(self))]
+    pub async fn retry_failures(
+        &self,
+        tenant: &TenantId,
+        job_id: &JobId,
+        idempotency_key: Option<&str>,
+    ) -> Result<Job> {
+        let job = self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?;
+        if !job.state.is_terminal() {
+            return Err(Error::JobNotEnded(job_id.to_string()));
+        }
+        let ids = self.store.failed_event_ids(job_id).await?;
+        if ids.is_empty() {
+            return Err(Error::NothingToRetry(job_id.to_string()));
+        }
+        let from = parse_rfc3339("from", &job.from)?;
+        let to = parse_rfc3339("to", &job.to)?;
+        let selection = retry_selection(job_id, ids);
+        self.create_replay(tenant, &job.webhook_id, from, to, &selection, Some(job_id), idempotency_key).await
+    }
+
+    /// A page of a job's failure list, in event id order.
+    pub async fn failures(
+        &self,
+        tenant: &TenantId,
+        job_id: &JobId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<FailurePage> {
+        self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.clamp(1, MAX_FAILURES_PER_PAGE);
+        let mut failures = self.store.failure_page(job_id, after.as_deref(), limit + 1).await?;
+        let next_cursor = if failures.len() > limit as usize {
+            failures.truncate(limit as usize);
+            failures.last().map(|f| encode_cursor(&f.event_id))
+        } else {
+            None
+        };
+        Ok(FailurePage { failures, next_cursor })
+    }
+}
+
+/// Largest page of `GET /v1/replays/{id}/failures`; the NDJSON form returns
+/// up to [`MAX_FAILURES_NDJSON`] at once.
+pub const MAX_FAILURES_PER_PAGE: u32 = 1_000;
+pub const MAX_FAILURES_NDJSON: u32 = 100_000;
+
+/// Cursors are opaque to clients: base64url of the last event id of a page.
+fn encode_cursor(event_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(event_id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| crate::domain::record::is_valid_event_id(id))
+        .ok_or(Error::InvalidCursor)
+}
+
+/// Fills a dry run's duration estimate from the deployment's caps.
+pub fn with_estimate(mut job: Job, settings: &Settings) -> Job {
+    if let Some(dry) = job.result.as_mut().and_then(|r| r.dry_run.as_mut()) {
+        dry.estimated_seconds = estimated_seconds(
+            job.progress.counters.events_selected,
+            settings.max_parallel_slices,
+            settings.worker.delivery_rate_per_second,
+            settings.delivery.concurrency,
+        );
+    }
+    job
 }
 
 fn url_error(p: UrlProblem) -> Error {

@@ -14,9 +14,9 @@
 //! - a cancel takes effect within a heartbeat; the status event says
 //!   `Cancelled` only once no slice is running.
 
-use crate::adapters::mysql::{MySqlStore, SliceEnd};
+use crate::adapters::mysql::{MySqlStore, SliceEnd, SliceTotals};
 use crate::domain::ids::{JobId, TenantId};
-use crate::domain::job::{status_event_body, Counters, JobView, SliceState};
+use crate::domain::job::{status_event_body, Job, SliceState};
 use crate::domain::signing::SigningKey;
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
@@ -99,22 +99,25 @@ impl Lifecycle<'_> {
     /// A slice ended (its worker, with its lease token; or the sweeper, with
     /// none, for a slice no live worker holds): the next slices start, and the
     /// job ends with its last slice.
-    #[instrument(skip(self, counters))]
+    #[instrument(skip(self, totals))]
     pub async fn slice_ended(
         &self,
         job_id: &JobId,
         slice_index: u32,
         token: Option<u64>,
         state: SliceState,
-        counters: Option<&Counters>,
+        totals: Option<SliceTotals<'_>>,
     ) -> Result<SliceEnd> {
-        let end = self.store.end_slice(job_id, slice_index, token, state, counters, self.max_parallel_slices).await?;
+        let end = self.store.end_slice(job_id, slice_index, token, state, totals, self.max_parallel_slices).await?;
         crash_point!("slice_ended.before_next", slice_index);
         self.send_slices(job_id, &end.claimed).await?;
         if end.ended {
             if let Some(job_state) = end.job_ended {
-                info!(state = job_state.as_str(), "job ended");
-                self.queue_status_event(job_id).await?;
+                info!(state = job_state.as_str(), dry_run = end.dry_run, "job ended");
+                // A dry run tells the receiver nothing: its result is in the API.
+                if !end.dry_run {
+                    self.queue_status_event(job_id).await?;
+                }
             }
         }
         Ok(end)
@@ -130,10 +133,10 @@ impl Lifecycle<'_> {
     /// Cancels a job: slices not started end now; running ones stop within a
     /// heartbeat and end it. With none running the job has ended: its status
     /// event is queued at once.
-    pub async fn cancel(&self, tenant: &TenantId, job_id: &JobId) -> Result<JobView> {
+    pub async fn cancel(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
         let view = self.store.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)?;
         let (_, ended, _) = self.store.slice_totals(job_id).await?;
-        if view.state.is_terminal() && ended == view.progress.slices_total {
+        if view.state.is_terminal() && ended == view.progress.slices_total && !view.selection.dry_run {
             self.queue_status_event(job_id).await?;
         }
         Ok(view)
@@ -165,12 +168,12 @@ pub async fn send_status_event(
     let (webhook_id, url, secret) = store.job_target(job_id).await?;
     let key = SigningKey::from_secret(&secret)
         .ok_or_else(|| Error::Internal(format!("webhook {webhook_id} has an invalid secret")))?;
-    let description = view.state_reason.clone().unwrap_or_default();
-    let body = status_event_body(job_id, &webhook_id, view.state, &description, &view.progress);
+    let body = status_event_body(&view);
     let delivery = Delivery {
         url,
-        message_id: format!("replay-job-{job_id}"),
-        body: Bytes::from(body.to_string()),
+        message_id: replay_types::StatusEvent::message_id(job_id),
+        event_type: "replay_job_status".into(),
+        body: Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?),
         job_id: job_id.clone(),
         key,
     };

@@ -6,7 +6,7 @@ use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
 use crate::adapters::dynamo::DynamoCheckpoints;
 use crate::adapters::http::HttpDeliverer;
 use crate::adapters::kafka::KafkaLog;
-use crate::adapters::mysql::MySqlStore;
+use crate::adapters::mysql::{MySqlStore, SliceTotals};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Settings, WorkerConfig};
 use crate::domain::ids::{JobId, WebhookId};
@@ -71,6 +71,8 @@ pub async fn handle_message(ctx: &WorkerContext, body: &str, owner: &str, deadli
     }
 }
 
+/// Every line of a slice's work carries its job id (`replayctl logs JOB`).
+#[instrument(skip(ctx, owner, deadline), fields(%job_id, slice = slice_index))]
 async fn replay_slice(
     ctx: &WorkerContext,
     job_id: &JobId,
@@ -106,6 +108,7 @@ async fn replay_slice(
         planned: row.planned(),
         url: row.url.clone(),
         key,
+        filter: row.filter()?,
     };
     ctx.store.start_slice(job_id, slice_index).await?;
     let ports = SlicePorts {
@@ -116,8 +119,9 @@ async fn replay_slice(
         delivery_concurrency: ctx.delivery_concurrency,
     };
     match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
-        SliceOutcome::Done { counters, lease_token } => {
-            lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Done, Some(&counters)).await?;
+        SliceOutcome::Done { counters, tally, lease_token } => {
+            let totals = SliceTotals { counters: &counters, tally: &tally };
+            lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Done, Some(totals)).await?;
             info!(?counters, "slice done");
             crate::telemetry::emit_metrics(
                 &[
@@ -134,7 +138,13 @@ async fn replay_slice(
         }
         SliceOutcome::Cancelled { counters, lease_token } => {
             lifecycle
-                .slice_ended(job_id, slice_index, Some(lease_token), SliceState::Cancelled, Some(&counters))
+                .slice_ended(
+                    job_id,
+                    slice_index,
+                    Some(lease_token),
+                    SliceState::Cancelled,
+                    Some(SliceTotals { counters: &counters, tally: &Default::default() }),
+                )
                 .await?;
         }
         SliceOutcome::Continue(_) => {

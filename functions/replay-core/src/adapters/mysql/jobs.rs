@@ -3,9 +3,12 @@
 //! slice (`slices.rs`), here only computed.
 
 use super::{counters_of, format_time, is_duplicate_key, parse_state, MySqlStore, ACTIVE_STATES, COUNTER_COLUMNS};
+use crate::domain::checkpoint::Tally;
+use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{final_state, Counters, JobState, JobView, Progress};
+use crate::domain::job::{final_state, Counters, Job, JobState, Progress};
 use crate::error::{Error, Result};
+use replay_types::{DryRunResult, JobResult, Selection};
 use sqlx::{MySql, Row, Transaction};
 
 pub struct NewJob<'a> {
@@ -19,6 +22,10 @@ pub struct NewJob<'a> {
     pub slices: &'a [NewSlice],
     pub idempotency_key: Option<&'a str>,
     pub request_hash: [u8; 32],
+    /// Which events to replay (None: the whole window).
+    pub selection: Option<&'a Selection>,
+    /// The job whose failures this one delivers again.
+    pub retry_of: Option<&'a JobId>,
 }
 
 /// One time slice and, per partition, the offsets of its start and end when
@@ -31,9 +38,9 @@ pub struct NewSlice {
 }
 
 pub enum Created {
-    New(JobView),
+    New(Job),
     /// Same `Idempotency-Key` and body as an earlier request.
-    Existing(JobView),
+    Existing(Job),
 }
 
 fn sums() -> String {
@@ -107,10 +114,18 @@ impl MySqlStore {
             }
         }
         let partitions = job.partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let dry_run = job.selection.is_some_and(|s| s.dry_run);
+        let selection = job
+            .selection
+            .filter(|s| !s.is_everything())
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let inserted = sqlx::query(
             "INSERT INTO replay_jobs (id, tenant_id, webhook_id, from_ms, to_ms, partition_id, partitions, state, \
-             idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+             idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at, \
+             selection, dry_run, retry_of) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?)",
         )
         .bind(job.id.as_str())
         .bind(job.tenant_id.as_str())
@@ -121,8 +136,12 @@ impl MySqlStore {
         .bind(partitions)
         .bind(job.idempotency_key)
         .bind(&job.request_hash[..])
-        .bind(job.webhook_id.as_str())
+        // A dry run never holds the webhook's one active job.
+        .bind((!dry_run).then_some(job.webhook_id.as_str()))
         .bind(job.slices.len() as i32)
+        .bind(selection)
+        .bind(dry_run)
+        .bind(job.retry_of.map(|j| j.as_str()))
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -156,10 +175,10 @@ impl MySqlStore {
     }
 
     /// A job as the API shows it; `tenant` None is the operator's view.
-    pub async fn job_view(&self, tenant: Option<&TenantId>, job_id: &JobId) -> Result<Option<JobView>> {
+    pub async fn job_view(&self, tenant: Option<&TenantId>, job_id: &JobId) -> Result<Option<Job>> {
         let row = sqlx::query(
-            "SELECT id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total \
-             FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
+            "SELECT id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
+             selection FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
         )
         .bind(job_id.as_str())
         .bind(tenant.map(|t| t.as_str()))
@@ -168,11 +187,56 @@ impl MySqlStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let (counters, slices_done, _) = self.slice_totals(job_id).await?;
-        Ok(Some(view_of(&row, counters, slices_done)?))
+        let mut job = view_of(&row, counters, slices_done)?;
+        let selection = selection_of_row(&row)?;
+        if job.state.is_terminal() {
+            job.result = Some(self.result_of(job_id, &selection, &counters).await?);
+        }
+        job.selection = shown(selection);
+        Ok(Some(job))
+    }
+
+    /// An ended job's report: failures and where they are, the ids not
+    /// found, a dry run's tally (its duration estimate is the caller's: it
+    /// knows the caps).
+    async fn result_of(&self, job_id: &JobId, selection: &Selection, counters: &Counters) -> Result<JobResult> {
+        let mut result = JobResult {
+            failures: counters.delivery_failures,
+            failure_report: format!("/v1/replays/{job_id}/failures"),
+            ..JobResult::default()
+        };
+        if let (Some(ids), None) = (&selection.event_ids, &selection.failures_of) {
+            let found: std::collections::HashSet<String> =
+                sqlx::query_scalar("SELECT event_id FROM replay_found_events WHERE job_id = ?")
+                    .bind(job_id.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .collect();
+            result.not_found = ids.iter().filter(|id| !found.contains(*id)).cloned().collect();
+        }
+        if selection.dry_run {
+            let tallies: Vec<Option<String>> = sqlx::query_scalar("SELECT tally FROM replay_slices WHERE job_id = ?")
+                .bind(job_id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+            let mut total = Tally::default();
+            for t in tallies.into_iter().flatten() {
+                if let Ok(t) = serde_json::from_str::<Tally>(&t) {
+                    total.add(&t);
+                }
+            }
+            result.dry_run = Some(DryRunResult {
+                by_event_type: total.by_event_type,
+                payload_bytes: total.payload_bytes,
+                estimated_seconds: 0.0,
+            });
+        }
+        Ok(result)
     }
 
     /// A webhook's jobs, newest first.
-    pub async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<JobView>> {
+    pub async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<Job>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
         )
@@ -198,7 +262,7 @@ impl MySqlStore {
     /// Cancels an active job and its slices that have not started; running
     /// slices stop within a heartbeat. Returns the job's view (unchanged if it
     /// had already ended).
-    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<JobView>> {
+    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
         let cancelled = sqlx::query(&format!(
             "UPDATE replay_jobs SET state = 'CANCELLED', state_reason = 'cancelled by request', \
              active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
@@ -245,7 +309,7 @@ impl MySqlStore {
     pub async fn claim_status_event(&self, job_id: &JobId, claim_s: u32) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE replay_jobs SET status_claim_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND \
-             WHERE id = ? AND status_sent_at IS NULL AND state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') \
+             WHERE id = ? AND status_sent_at IS NULL AND dry_run = 0 AND state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') \
              AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3))",
         )
         .bind(claim_s)
@@ -283,7 +347,7 @@ impl MySqlStore {
     /// known to be queued (or was queued `requeue_after_s` ago and is still unsent).
     pub async fn jobs_missing_status_event(&self, requeue_after_s: u32) -> Result<Vec<JobId>> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM replay_jobs WHERE state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') \
+            "SELECT id FROM replay_jobs WHERE state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') AND dry_run = 0 \
              AND status_sent_at IS NULL AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3)) \
              AND (status_enqueued_at IS NULL OR status_enqueued_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
              AND updated_at < UTC_TIMESTAMP(3) - INTERVAL 5 SECOND LIMIT 100",
@@ -364,7 +428,7 @@ where
 /// If every slice of the job has ended, moves an active job to its final
 /// state. Returns the job's state when it is terminal, None while slices remain.
 pub(super) async fn finalize_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId) -> Result<Option<JobState>> {
-    let row = sqlx::query("SELECT state, slices_total FROM replay_jobs WHERE id = ?")
+    let row = sqlx::query("SELECT state, slices_total, dry_run FROM replay_jobs WHERE id = ?")
         .bind(job_id.as_str())
         .fetch_optional(&mut **tx)
         .await?
@@ -378,7 +442,8 @@ pub(super) async fn finalize_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId)
     if state.is_terminal() {
         return Ok(Some(state));
     }
-    let (final_state, reason) = final_state(&counters, failed, total);
+    let dry_run = row.try_get::<bool, _>("dry_run")?;
+    let (final_state, reason) = final_state(&counters, failed, total, dry_run);
     sqlx::query(&format!(
         "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
          WHERE id = ? AND state IN {ACTIVE_STATES}"
@@ -391,8 +456,8 @@ pub(super) async fn finalize_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId)
     Ok(Some(final_state))
 }
 
-fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) -> Result<JobView> {
-    Ok(JobView {
+fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) -> Result<Job> {
+    Ok(Job {
         job_id: JobId(row.try_get("id")?),
         webhook_id: WebhookId(row.try_get("webhook_id")?),
         from: EventTime(row.try_get("from_ms")?).to_rfc3339(),
@@ -402,5 +467,15 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         created_at: format_time(row.try_get("created_at")?),
         updated_at: format_time(row.try_get("updated_at")?),
         progress: Progress { slices_total: row.try_get::<i32, _>("slices_total")? as u32, slices_done, counters },
+        selection: Selection::default(),
+        result: None,
     })
+}
+
+/// The `selection` column (NULL: the whole window).
+pub(super) fn selection_of_row(row: &sqlx::mysql::MySqlRow) -> Result<Selection> {
+    match row.try_get::<Option<String>, _>("selection")? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| Error::Internal(format!("a job's selection: {e}"))),
+        None => Ok(Selection::default()),
+    }
 }

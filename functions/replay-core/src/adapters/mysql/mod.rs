@@ -10,7 +10,7 @@ mod tenants;
 mod webhooks;
 
 pub use jobs::{Created, NewJob, NewSlice};
-pub use slices::{SliceEnd, SliceRow, StaleSlice};
+pub use slices::{SliceEnd, SliceRow, SliceTotals, StaleSlice};
 pub use webhooks::WebhookRow;
 
 use crate::domain::job::{Counters, JobState, SliceState};
@@ -48,7 +48,7 @@ fn parse_slice_state(s: &str) -> Result<SliceState> {
 }
 
 /// The counter columns of `replay_slices`, in `Counters` order.
-const COUNTER_COLUMNS: [&str; 9] = [
+const COUNTER_COLUMNS: [&str; 11] = [
     "events_scanned",
     "events_matched",
     "events_delivered",
@@ -58,9 +58,11 @@ const COUNTER_COLUMNS: [&str; 9] = [
     "malformed",
     "records_expired",
     "clock_anomalies",
+    "events_selected",
+    "events_without_outcome",
 ];
 
-fn counter_values(c: &Counters) -> [i64; 9] {
+fn counter_values(c: &Counters) -> [i64; 11] {
     [
         c.events_scanned,
         c.events_matched,
@@ -71,6 +73,8 @@ fn counter_values(c: &Counters) -> [i64; 9] {
         c.malformed,
         c.records_expired,
         c.clock_anomalies,
+        c.events_selected,
+        c.events_without_outcome,
     ]
     .map(|v| v as i64)
 }
@@ -93,6 +97,8 @@ fn counters_of(row: &MySqlRow) -> Result<Counters> {
         malformed: get(COUNTER_COLUMNS[6])?,
         records_expired: get(COUNTER_COLUMNS[7])?,
         clock_anomalies: get(COUNTER_COLUMNS[8])?,
+        events_selected: get(COUNTER_COLUMNS[9])?,
+        events_without_outcome: get(COUNTER_COLUMNS[10])?,
     })
 }
 

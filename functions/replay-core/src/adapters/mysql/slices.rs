@@ -9,6 +9,8 @@
 
 use super::jobs::finalize_in;
 use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
+use crate::domain::checkpoint::Tally;
+use crate::domain::filter::EventFilter;
 use crate::domain::ids::{EventTime, JobId};
 use crate::domain::job::{Counters, JobState, SliceState};
 use crate::error::{Error, Result};
@@ -32,6 +34,7 @@ pub struct SliceRow {
     pub to_ms: i64,
     pub planned_offsets: Option<String>,
     pub slice_state: String,
+    pub selection: Option<String>,
 }
 
 impl std::fmt::Debug for SliceRow {
@@ -69,6 +72,16 @@ impl SliceRow {
     pub fn window(&self) -> (EventTime, EventTime) {
         (EventTime(self.from_ms), EventTime(self.to_ms))
     }
+
+    /// The job's selection, as the worker applies it.
+    pub fn filter(&self) -> Result<EventFilter> {
+        match self.selection.as_deref() {
+            Some(json) => serde_json::from_str(json)
+                .map(|s| EventFilter::of(&s))
+                .map_err(|e| Error::Internal(format!("a job's selection: {e}"))),
+            None => Ok(EventFilter::default()),
+        }
+    }
 }
 
 /// What ending a slice did.
@@ -80,6 +93,15 @@ pub struct SliceEnd {
     pub claimed: Vec<u32>,
     /// The job's state, once every slice has ended.
     pub job_ended: Option<JobState>,
+    /// A dry run (it sends no status event).
+    pub dry_run: bool,
+}
+
+/// A slice's final counters and a dry run's tally, written when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct SliceTotals<'a> {
+    pub counters: &'a Counters,
+    pub tally: &'a Tally,
 }
 
 /// A running slice whose heartbeat went stale, claimed for a restart.
@@ -133,7 +155,7 @@ impl MySqlStore {
     pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRow>> {
         Ok(sqlx::query_as::<_, SliceRow>(
             "SELECT s.job_id, s.slice_index, j.state AS job_state, j.webhook_id, w.url, w.secret, j.partition_id, \
-             j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state \
+             j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id JOIN webhooks w ON w.id = j.webhook_id \
              WHERE s.job_id = ? AND s.slice_index = ?",
         )
@@ -183,7 +205,7 @@ impl MySqlStore {
         slice_index: u32,
         token: Option<u64>,
         state: SliceState,
-        counters: Option<&Counters>,
+        totals: Option<SliceTotals<'_>>,
         cap: u32,
     ) -> Result<SliceEnd> {
         let mut tx = self.pool.begin().await?;
@@ -192,10 +214,15 @@ impl MySqlStore {
             .bind(job_id.as_str())
             .execute(&mut *tx)
             .await?;
+        let counters = totals.map(|t| t.counters);
+        let tally = totals.map(|t| t.tally).filter(|t| !t.is_empty());
         let mut sql = String::from("UPDATE replay_slices SET state = ?, heartbeat_at = UTC_TIMESTAMP(3)");
         if counters.is_some() {
             sql.push_str(", ");
             sql.push_str(&counters_set());
+        }
+        if tally.is_some() {
+            sql.push_str(", tally = ?");
         }
         if token.is_some() {
             sql.push_str(", lease_token = ?");
@@ -209,6 +236,9 @@ impl MySqlStore {
             for v in counter_values(c) {
                 q = q.bind(v);
             }
+        }
+        if let Some(t) = tally {
+            q = q.bind(serde_json::to_string(t).unwrap_or_default());
         }
         if let Some(t) = token {
             q = q.bind(t as i64);
@@ -230,6 +260,10 @@ impl MySqlStore {
             }
         }
         end.job_ended = finalize_in(&mut tx, job_id).await?;
+        end.dry_run = sqlx::query_scalar("SELECT dry_run FROM replay_jobs WHERE id = ?")
+            .bind(job_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(end)
     }
@@ -416,5 +450,9 @@ impl SliceProgress for MySqlStore {
 
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()> {
         self.insert_failures(job_id, failures).await
+    }
+
+    async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
+        self.insert_found(job_id, event_ids).await
     }
 }

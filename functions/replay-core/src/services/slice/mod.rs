@@ -5,11 +5,13 @@
 //! - `run.rs`: the loop, one struct (`Engine`) holding what every step needs;
 //! - `queue.rs`: the commit queue, which decides what a checkpoint covers;
 //! - `keeper.rs`: lease renewal and heartbeats while deliveries run;
+//! - `outcomes.rs`: the failed-only rule's first pass (logged delivery outcomes);
 //! - `range.rs`: where each partition's reading starts and ends, and what
 //!   retention deleted before it was read;
 //! - `retry.rs`: Kafka retries, the request rate limit.
 
 mod keeper;
+mod outcomes;
 mod queue;
 mod range;
 mod retry;
@@ -20,6 +22,8 @@ mod tests;
 
 pub use run::run_slice;
 
+use crate::domain::checkpoint::Tally;
+use crate::domain::filter::EventFilter;
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::Counters;
 use crate::domain::signing::SigningKey;
@@ -41,6 +45,8 @@ pub struct SliceSpec {
     pub planned: Vec<(u32, i64, i64)>,
     pub url: String,
     pub key: SigningKey,
+    /// Which of the window's events to replay.
+    pub filter: EventFilter,
 }
 
 impl SliceSpec {
@@ -63,8 +69,8 @@ pub struct SlicePorts<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SliceOutcome {
-    /// The whole slice was read; counters are final.
-    Done { counters: Counters, lease_token: u64 },
+    /// The whole slice was read; counters (and a dry run's tally) are final.
+    Done { counters: Counters, tally: Tally, lease_token: u64 },
     /// Stopped before the deadline; the checkpoint is saved and the lease released.
     Continue(Counters),
     /// The receiver looks down: resume from the checkpoint after `delay`.

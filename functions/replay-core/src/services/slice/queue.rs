@@ -5,7 +5,7 @@
 //! skips nothing that was not. Events settled beyond that prefix (a clean
 //! stop) travel in the checkpoint's `ahead` list.
 
-use crate::domain::checkpoint::{Position, Settled};
+use crate::domain::checkpoint::{Position, Settled, Tally};
 use crate::domain::job::Counters;
 use crate::ports::{Delivery, FailedEvent};
 use std::collections::VecDeque;
@@ -40,11 +40,13 @@ pub struct Entry {
     pub hash: Option<u64>,
     /// Payload bytes held.
     pub bytes: usize,
+    /// A dry run's event, to tally once committed: its type and payload bytes.
+    pub tally: Option<(String, u64)>,
 }
 
 impl Entry {
     pub fn settled(position: Position, watermark: Option<i64>, delta: Counters) -> Self {
-        Self { position, watermark, delta, state: State::Settled, hash: None, bytes: 0 }
+        Self { position, watermark, delta, state: State::Settled, hash: None, bytes: 0, tally: None }
     }
 
     fn is_settled(&self) -> bool {
@@ -58,6 +60,7 @@ pub struct Committed {
     pub position: Option<Position>,
     pub watermark: Option<i64>,
     pub delta: Counters,
+    pub tally: Tally,
 }
 
 #[derive(Debug, Default)]
@@ -87,9 +90,9 @@ impl CommitQueue {
     /// Appends an entry; returns its id. Settled entries next to each other
     /// are merged, so other webhooks' records cost nothing here.
     pub fn push(&mut self, entry: Entry) -> u64 {
-        if entry.is_settled() && entry.hash.is_none() {
+        if entry.is_settled() && entry.hash.is_none() && entry.tally.is_none() {
             if let Some(last) = self.entries.back_mut() {
-                if last.is_settled() && last.hash.is_none() {
+                if last.is_settled() && last.hash.is_none() && last.tally.is_none() {
                     last.position = entry.position;
                     last.watermark = entry.watermark.or(last.watermark);
                     last.delta.add(&entry.delta);
@@ -123,6 +126,14 @@ impl CommitQueue {
         self.bytes -= bytes;
     }
 
+    /// Settles an entry that a dry run counted, with what to tally.
+    pub fn settle_counted(&mut self, id: u64, outcome: &Counters, tally: (String, u64)) {
+        if let Some(entry) = self.get_mut(id) {
+            entry.tally = Some(tally);
+        }
+        self.settle(id, outcome);
+    }
+
     /// Pops the settled prefix.
     pub fn commit(&mut self) -> Committed {
         let mut done = Committed::default();
@@ -132,6 +143,9 @@ impl CommitQueue {
             done.position = Some(entry.position);
             done.watermark = entry.watermark.or(done.watermark);
             done.delta.add(&entry.delta);
+            if let Some((event_type, bytes)) = &entry.tally {
+                done.tally.count(event_type, *bytes);
+            }
         }
         done
     }
@@ -175,6 +189,7 @@ mod tests {
         Box::new(Delivery {
             url: "http://x/".into(),
             message_id: "e".into(),
+            event_type: "t".into(),
             body: bytes::Bytes::from_static(b"{}"),
             job_id: "job".into(),
             key: SigningKey::from_secret(&generate_secret()).unwrap(),

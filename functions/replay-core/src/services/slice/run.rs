@@ -7,6 +7,7 @@
 //! settled, so nothing is repeated or skipped.
 
 use super::keeper::{lease_guard, lock, Keeper, Shared, Stop};
+use super::outcomes::{collect_outcomes, Outcomes};
 use super::queue::{CommitQueue, Entry, State};
 use super::range::find_ranges;
 use super::retry::{KafkaRetry, RateLimiter};
@@ -110,6 +111,10 @@ struct Engine<'a> {
     resume_at: Position,
     /// Settled failures not written to the failure list yet.
     failures: Vec<FailedEvent>,
+    /// Requested event ids seen, not recorded yet (an `event_ids` selection).
+    found: Vec<String>,
+    /// `only: failed`: the logged delivery outcomes of the slice's events.
+    outcomes: Option<HashMap<u64, Outcomes>>,
     consecutive_down: u32,
     give_up: bool,
     events_since_save: u64,
@@ -160,6 +165,8 @@ impl<'a> Engine<'a> {
             queue: CommitQueue::new(),
             to_start: BTreeSet::new(),
             failures: Vec::new(),
+            found: Vec::new(),
+            outcomes: None,
             consecutive_down: 0,
             give_up: false,
             events_since_save: 0,
@@ -190,11 +197,21 @@ impl<'a> Engine<'a> {
     async fn run(mut self) -> Result<SliceOutcome> {
         if self.cp.done {
             self.ports.checkpoints.release(self.key, self.lease).await?;
-            return Ok(SliceOutcome::Done { counters: self.cp.counters, lease_token: self.lease.token });
+            return Ok(SliceOutcome::Done {
+                counters: self.cp.counters,
+                tally: self.cp.tally.clone(),
+                lease_token: self.lease.token,
+            });
         }
         let mut retry = KafkaRetry::new(self.deadline.checked_sub(self.cfg.deadline_margin).unwrap_or(self.deadline));
         if let Some(outcome) = self.ensure_ranges(&mut retry).await? {
             return Ok(outcome);
+        }
+        if self.spec.filter.only_failed {
+            // Each run reads the outcomes again: they are not checkpointed.
+            let outcomes = collect_outcomes(self.ports.log, self.spec, self.cfg, &self.cp.ranges).await?;
+            info!(events_with_outcome = outcomes.len(), "logged delivery outcomes read");
+            self.outcomes = Some(outcomes);
         }
         info!(ranges = ?self.cp.ranges, position = ?self.cp.position, pauses = self.cp.pauses, "slice ranges");
         let mut in_flight: InFlight<'a> = FuturesUnordered::new();
@@ -241,6 +258,7 @@ impl<'a> Engine<'a> {
                             }
                             let done = self.take(partition, batch);
                             if done {
+                                info!(at = s.from, "the watermark passed the window's end: partition read");
                                 scan = None;
                                 self.end_partition(partition);
                                 partition += 1;
@@ -255,6 +273,14 @@ impl<'a> Engine<'a> {
                             // The broker restarting, a leader moving: reopen where the
                             // last batch ended, so nothing is skipped or repeated.
                             retry.wait_or_fail(e).await?;
+                            let (from, reader) = (s.from, s.reader.clone());
+                            scan = Some(self.open(partition, Some((from, reader))).await?);
+                        }
+                        None if s.from < self.cp.ranges[partition].end => {
+                            // The reading thread stopped short of the range's end without
+                            // saying why: reopen where it stopped rather than skip the rest.
+                            warn!(at = s.from, end = self.cp.ranges[partition].end, "scan ended early; reopening");
+                            retry.wait_or_fail(Error::Internal("scan ended before its range's end".into())).await?;
                             let (from, reader) = (s.from, s.reader.clone());
                             scan = Some(self.open(partition, Some((from, reader))).await?);
                         }
@@ -398,7 +424,7 @@ impl<'a> Engine<'a> {
                     }
                     self.watermark_moved(watermark);
                 }
-                ScanItem::Event { offset, timestamp, zone, watermark, event_id, payload, .. } => {
+                ScanItem::Event { offset, timestamp, zone, watermark, event_id, event_type, payload, .. } => {
                     let position = Position { partition, offset: offset + 1 };
                     let rebuild = position <= self.resume_at;
                     let hash = event_hash(&event_id);
@@ -407,10 +433,23 @@ impl<'a> Engine<'a> {
                         if !rebuild {
                             self.push_settled(position, Some(watermark), Counters::default());
                         }
+                    } else if !self.spec.filter.selects(&event_type, &event_id) {
+                        // Not selected: every copy counts as filtered, none enters the dedup set.
+                        let delta = Counters {
+                            events_scanned: 1,
+                            events_matched: 1,
+                            events_filtered: 1,
+                            ..Counters::default()
+                        };
+                        self.push_settled(position, Some(watermark), delta);
                     } else {
+                        if self.spec.filter.by_id() {
+                            self.found.push(event_id.clone());
+                        }
                         let delivery = Box::new(Delivery {
                             url: self.spec.url.clone(),
                             message_id: event_id,
+                            event_type,
                             body: payload,
                             job_id: self.spec.job_id.clone(),
                             key: self.spec.key.clone(),
@@ -489,25 +528,53 @@ impl<'a> Engine<'a> {
             Some(Settled::Delivered) => entry.delta.events_delivered += 1,
             // Already in the failure list.
             Some(Settled::Failed) => entry.delta.delivery_failures += 1,
-            None if self.give_up => {
-                entry.delta.delivery_failures += 1;
-                self.failures.push(FailedEvent {
-                    event_id: delivery.message_id.clone(),
-                    attempts: 0,
-                    last_status: None,
-                    error: "not attempted: the receiver stayed down through every pause".into(),
-                });
-            }
-            None => {
-                entry.bytes = delivery.body.len();
-                entry.state = State::Queued(delivery);
-                let id = self.queue.push(entry);
-                self.to_start.insert(id);
-                return Some(id);
-            }
+            None => match self.verdict(hash) {
+                Verdict::Filtered { without_outcome } => {
+                    entry.delta.events_filtered += 1;
+                    entry.delta.events_without_outcome += u64::from(without_outcome);
+                }
+                Verdict::Selected => {
+                    entry.delta.events_selected += 1;
+                    entry.tally = Some((delivery.event_type.clone(), delivery.body.len() as u64));
+                }
+                Verdict::Deliver if self.give_up => {
+                    entry.delta.delivery_failures += 1;
+                    self.failures.push(FailedEvent {
+                        event_id: delivery.message_id.clone(),
+                        event_type: delivery.event_type.clone(),
+                        attempts: 0,
+                        last_status: None,
+                        error: "not attempted: the receiver stayed down through every pause".into(),
+                    });
+                }
+                Verdict::Deliver => {
+                    entry.bytes = delivery.body.len();
+                    entry.state = State::Queued(delivery);
+                    let id = self.queue.push(entry);
+                    self.to_start.insert(id);
+                    return Some(id);
+                }
+            },
         }
         self.queue.push(entry);
         None
+    }
+
+    /// What becomes of a selected event seen for the first time: the
+    /// failed-only rule, then a dry run's count, else a delivery.
+    fn verdict(&self, hash: u64) -> Verdict {
+        if let Some(outcomes) = &self.outcomes {
+            match outcomes.get(&hash) {
+                Some(o) if o.failed && !o.succeeded => {}
+                Some(_) => return Verdict::Filtered { without_outcome: false },
+                None => return Verdict::Filtered { without_outcome: true },
+            }
+        }
+        if self.spec.filter.dry_run {
+            Verdict::Selected
+        } else {
+            Verdict::Deliver
+        }
     }
 
     /// Several partitions are read one after another, each from the window's
@@ -546,7 +613,21 @@ impl<'a> Engine<'a> {
                 Some(Settled::Failed) => {
                     self.queue.settle(id, &Counters { delivery_failures: 1, ..Counters::default() })
                 }
-                None => self.queue_again(id, delivery),
+                None => match self.verdict(hash) {
+                    Verdict::Filtered { without_outcome } => {
+                        let delta = Counters {
+                            events_filtered: 1,
+                            events_without_outcome: u64::from(without_outcome),
+                            ..Counters::default()
+                        };
+                        self.queue.settle(id, &delta);
+                    }
+                    Verdict::Selected => {
+                        let tally = (delivery.event_type.clone(), delivery.body.len() as u64);
+                        self.queue.settle_counted(id, &Counters { events_selected: 1, ..Counters::default() }, tally);
+                    }
+                    Verdict::Deliver => self.queue_again(id, delivery),
+                },
             }
         }
     }
@@ -563,6 +644,7 @@ impl<'a> Engine<'a> {
         if self.give_up {
             self.failures.push(FailedEvent {
                 event_id: delivery.message_id.clone(),
+                event_type: delivery.event_type.clone(),
                 attempts: 0,
                 last_status: None,
                 error: "not attempted: the receiver stayed down through every pause".into(),
@@ -616,7 +698,13 @@ impl<'a> Engine<'a> {
                 self.events_since_save += 1;
             }
             DeliveryOutcome::Failed { attempts, last_status, error } if receiver_down(last_status) => {
-                let failure = FailedEvent { event_id: delivery.message_id.clone(), attempts, last_status, error };
+                let failure = FailedEvent {
+                    event_id: delivery.message_id.clone(),
+                    event_type: delivery.event_type.clone(),
+                    attempts,
+                    last_status,
+                    error,
+                };
                 if let Some(entry) = self.queue.get_mut(id) {
                     entry.state = State::Provisional(delivery, failure);
                 }
@@ -650,7 +738,13 @@ impl<'a> Engine<'a> {
             }
             DeliveryOutcome::Failed { attempts, last_status, error } => {
                 warn!(event_id = %delivery.message_id, attempts, ?last_status, %error, "event could not be delivered");
-                self.failures.push(FailedEvent { event_id: delivery.message_id.clone(), attempts, last_status, error });
+                self.failures.push(FailedEvent {
+                    event_id: delivery.message_id.clone(),
+                    event_type: delivery.event_type.clone(),
+                    attempts,
+                    last_status,
+                    error,
+                });
                 self.queue.settle(id, &Counters { delivery_failures: 1, ..Counters::default() });
                 self.events_since_save += 1;
             }
@@ -682,6 +776,7 @@ impl<'a> Engine<'a> {
         if let Some(position) = done.position {
             self.cp.position = position;
             self.cp.counters.add(&done.delta);
+            self.cp.tally.add(&done.tally);
             // i64::MIN: the scan had not read enough records to know one yet.
             if let Some(w) = done.watermark.filter(|&w| w > i64::MIN) {
                 self.cp.watermark = Some(w);
@@ -702,6 +797,10 @@ impl<'a> Engine<'a> {
         if !self.failures.is_empty() {
             self.ports.progress.record_failures(&self.spec.job_id, &self.failures).await?;
             self.failures.clear();
+        }
+        if !self.found.is_empty() {
+            self.ports.progress.record_found(&self.spec.job_id, &self.found).await?;
+            self.found.clear();
         }
         self.cp.ahead = self.queue.ahead();
         let started = Instant::now();
@@ -761,8 +860,23 @@ impl<'a> Engine<'a> {
         debug_assert!(self.cp.counters.adds_up(), "{:?}", self.cp.counters);
         // A duplicate message for an ended slice then sees `done` at once.
         self.ports.checkpoints.release(self.key, self.lease).await?;
-        Ok(SliceOutcome::Done { counters: self.cp.counters, lease_token: self.lease.token })
+        Ok(SliceOutcome::Done {
+            counters: self.cp.counters,
+            tally: self.cp.tally.clone(),
+            lease_token: self.lease.token,
+        })
     }
+}
+
+/// What a selected event, seen for the first time, becomes.
+enum Verdict {
+    Deliver,
+    /// A dry run: counted (and tallied), not sent.
+    Selected,
+    /// Left out by the failed-only rule.
+    Filtered {
+        without_outcome: bool,
+    },
 }
 
 /// A partition's scan in progress: where it stands, to reopen it exactly.

@@ -1,0 +1,166 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_replayctl_global_optspecs
+    string join \n json h/help V/version
+end
+
+function __fish_replayctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_replayctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_replayctl_using_subcommand
+    set -l cmd (__fish_replayctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c replayctl -n "__fish_replayctl_needs_command" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_needs_command" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_needs_command" -s V -l version -d 'Print version'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "migrate" -d 'Apply the SQL migrations in migrations/ (run at deploy, never at cold start)'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "tenant" -d 'Tenants (operator)'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "key" -d 'API keys (operator)'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "rotate-secret" -d 'Replace a webhook\'s signing secret (operator; prints the new secret once)'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "webhook" -d 'Webhooks, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "replay" -d 'Replay jobs, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand migrate" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand migrate" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and not __fish_seen_subcommand_from create help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and not __fish_seen_subcommand_from create help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and not __fish_seen_subcommand_from create help" -f -a "create" -d 'Create a tenant and its first API key (shown once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and not __fish_seen_subcommand_from create help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a tenant and its first API key (shown once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -f -a "create" -d 'Add an API key to a tenant (rotation: create the new one, then revoke the old)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -l tenant -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from revoke" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "create" -d 'Add an API key to a tenant (rotation: create the new one, then revoke the old)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "status"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "list"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "cancel"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l from -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l to -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l event-type -d 'Only events of this type (repeat for several, up to 50)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l event-id -d 'Only this event (repeat for several, up to 1,000)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l only -d '`failed`: only events whose original delivery failed' -r -f -a "failed\t''"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l idempotency-key -d 'Makes the request safe to repeat (generated when absent)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l dry-run -d 'Count what would be delivered, deliver nothing'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l wait -d 'Follow the job until it ends (as `watch`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from failures" -l csv -r -F
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from failures" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from failures" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from failures" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from failures" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from retry" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from retry" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from retry" -l wait -d 'Follow the new job until it ends'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from retry" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "status"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "list"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "cancel"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l stack -d 'The stack (its log groups are /activity-replay/<stack>/{api,worker,sweeper})' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l hours -d 'How far back to look, in hours' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand completions" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "migrate" -d 'Apply the SQL migrations in migrations/ (run at deploy, never at cold start)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "tenant" -d 'Tenants (operator)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "key" -d 'API keys (operator)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "rotate-secret" -d 'Replace a webhook\'s signing secret (operator; prints the new secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "webhook" -d 'Webhooks, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "replay" -d 'Replay jobs, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Create a tenant and its first API key (shown once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Add an API key to a tenant (rotation: create the new one, then revoke the old)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "status"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "list"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "cancel"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'

@@ -1,0 +1,946 @@
+#compdef replayctl
+
+autoload -U is-at-least
+
+_replayctl() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_replayctl_commands" \
+"*::: :->replayctl" \
+&& ret=0
+    case $state in
+    (replayctl)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-command-$line[1]:"
+        case $line[1] in
+            (migrate)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(tenant)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_replayctl__subcmd__tenant_commands" \
+"*::: :->tenant" \
+&& ret=0
+
+    case $state in
+    (tenant)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-tenant-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':name:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__tenant__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-tenant-help-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(key)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_replayctl__subcmd__key_commands" \
+"*::: :->key" \
+&& ret=0
+
+    case $state in
+    (key)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-key-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+'--tenant=[]:TENANT:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(revoke)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':key_id:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__key__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-key-help-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(revoke)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(rotate-secret)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':webhook_id:_default' \
+&& ret=0
+;;
+(webhook)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_replayctl__subcmd__webhook_commands" \
+"*::: :->webhook" \
+&& ret=0
+
+    case $state in
+    (webhook)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-webhook-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':url:_default' \
+&& ret=0
+;;
+(get)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__webhook__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-webhook-help-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(get)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(replay)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_replayctl__subcmd__replay_commands" \
+"*::: :->replay" \
+&& ret=0
+
+    case $state in
+    (replay)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-replay-command-$line[1]:"
+        case $line[1] in
+            (start)
+_arguments "${_arguments_options[@]}" : \
+'--from=[]:FROM:_default' \
+'--to=[]:TO:_default' \
+'*--event-type=[Only events of this type (repeat for several, up to 50)]:TYPE:_default' \
+'*--event-id=[Only this event (repeat for several, up to 1,000)]:ID:_default' \
+'--only=[\`failed\`\: only events whose original delivery failed]:ONLY:(failed)' \
+'--idempotency-key=[Makes the request safe to repeat (generated when absent)]:IDEMPOTENCY_KEY:_default' \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--dry-run[Count what would be delivered, deliver nothing]' \
+'--wait[Follow the job until it ends (as \`watch\`)]' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':webhook_id:_default' \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':webhook_id:_default' \
+&& ret=0
+;;
+(cancel)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(watch)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(failures)
+_arguments "${_arguments_options[@]}" : \
+'--csv=[]:FILE:_files' \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(retry)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--wait[Follow the new job until it ends]' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__replay__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-replay-help-command-$line[1]:"
+        case $line[1] in
+            (start)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(cancel)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(watch)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(failures)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(retry)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+'--stack=[The stack (its log groups are /activity-replay/<stack>/{api,worker,sweeper})]:STACK:_default' \
+'--hours=[How far back to look, in hours]:HOURS:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':shell:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-command-$line[1]:"
+        case $line[1] in
+            (migrate)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(tenant)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help__subcmd__tenant_commands" \
+"*::: :->tenant" \
+&& ret=0
+
+    case $state in
+    (tenant)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-tenant-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(key)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help__subcmd__key_commands" \
+"*::: :->key" \
+&& ret=0
+
+    case $state in
+    (key)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-key-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(revoke)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(rotate-secret)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(webhook)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help__subcmd__webhook_commands" \
+"*::: :->webhook" \
+&& ret=0
+
+    case $state in
+    (webhook)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-webhook-command-$line[1]:"
+        case $line[1] in
+            (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(get)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(replay)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help__subcmd__replay_commands" \
+"*::: :->replay" \
+&& ret=0
+
+    case $state in
+    (replay)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-replay-command-$line[1]:"
+        case $line[1] in
+            (start)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(cancel)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(watch)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(failures)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(retry)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_replayctl_commands] )) ||
+_replayctl_commands() {
+    local commands; commands=(
+'migrate:Apply the SQL migrations in migrations/ (run at deploy, never at cold start)' \
+'tenant:Tenants (operator)' \
+'key:API keys (operator)' \
+'rotate-secret:Replace a webhook'\''s signing secret (operator; prints the new secret once)' \
+'webhook:Webhooks, through the HTTP API' \
+'replay:Replay jobs, through the HTTP API' \
+'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
+'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__completions_commands] )) ||
+_replayctl__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl completions commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help_commands] )) ||
+_replayctl__subcmd__help_commands() {
+    local commands; commands=(
+'migrate:Apply the SQL migrations in migrations/ (run at deploy, never at cold start)' \
+'tenant:Tenants (operator)' \
+'key:API keys (operator)' \
+'rotate-secret:Replace a webhook'\''s signing secret (operator; prints the new secret once)' \
+'webhook:Webhooks, through the HTTP API' \
+'replay:Replay jobs, through the HTTP API' \
+'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
+'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__completions_commands] )) ||
+_replayctl__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help completions commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__key_commands] )) ||
+_replayctl__subcmd__help__subcmd__key_commands() {
+    local commands; commands=(
+'create:Add an API key to a tenant (rotation\: create the new one, then revoke the old)' \
+'revoke:Revoke a key by its id (the hex part after \`rk_\`)' \
+    )
+    _describe -t commands 'replayctl help key commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__key__subcmd__create_commands] )) ||
+_replayctl__subcmd__help__subcmd__key__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help key create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__key__subcmd__revoke_commands] )) ||
+_replayctl__subcmd__help__subcmd__key__subcmd__revoke_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help key revoke commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__logs_commands] )) ||
+_replayctl__subcmd__help__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help logs commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__migrate_commands] )) ||
+_replayctl__subcmd__help__subcmd__migrate_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help migrate commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay_commands() {
+    local commands; commands=(
+'start:Start a replay of \[from, to) (RFC 3339), optionally of some of its events' \
+'status:' \
+'list:' \
+'cancel:' \
+'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
+'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
+'retry:Start a job that delivers exactly the failures of an ended job' \
+    )
+    _describe -t commands 'replayctl help replay commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__cancel_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__cancel_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay cancel commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__failures_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__failures_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay failures commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__list_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay list commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__retry_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__retry_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay retry commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__start_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay start commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__status_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay status commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__watch_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__watch_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay watch commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__rotate-secret_commands] )) ||
+_replayctl__subcmd__help__subcmd__rotate-secret_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help rotate-secret commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__tenant_commands] )) ||
+_replayctl__subcmd__help__subcmd__tenant_commands() {
+    local commands; commands=(
+'create:Create a tenant and its first API key (shown once)' \
+    )
+    _describe -t commands 'replayctl help tenant commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__tenant__subcmd__create_commands] )) ||
+_replayctl__subcmd__help__subcmd__tenant__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help tenant create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__webhook_commands] )) ||
+_replayctl__subcmd__help__subcmd__webhook_commands() {
+    local commands; commands=(
+'create:Register a webhook URL (prints its signing secret once)' \
+'get:' \
+    )
+    _describe -t commands 'replayctl help webhook commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__create_commands] )) ||
+_replayctl__subcmd__help__subcmd__webhook__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help webhook create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__get_commands] )) ||
+_replayctl__subcmd__help__subcmd__webhook__subcmd__get_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help webhook get commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key_commands] )) ||
+_replayctl__subcmd__key_commands() {
+    local commands; commands=(
+'create:Add an API key to a tenant (rotation\: create the new one, then revoke the old)' \
+'revoke:Revoke a key by its id (the hex part after \`rk_\`)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl key commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key__subcmd__create_commands] )) ||
+_replayctl__subcmd__key__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl key create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key__subcmd__help_commands] )) ||
+_replayctl__subcmd__key__subcmd__help_commands() {
+    local commands; commands=(
+'create:Add an API key to a tenant (rotation\: create the new one, then revoke the old)' \
+'revoke:Revoke a key by its id (the hex part after \`rk_\`)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl key help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key__subcmd__help__subcmd__create_commands] )) ||
+_replayctl__subcmd__key__subcmd__help__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl key help create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__key__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl key help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key__subcmd__help__subcmd__revoke_commands] )) ||
+_replayctl__subcmd__key__subcmd__help__subcmd__revoke_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl key help revoke commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__key__subcmd__revoke_commands] )) ||
+_replayctl__subcmd__key__subcmd__revoke_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl key revoke commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__logs_commands] )) ||
+_replayctl__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl logs commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__migrate_commands] )) ||
+_replayctl__subcmd__migrate_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl migrate commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay_commands] )) ||
+_replayctl__subcmd__replay_commands() {
+    local commands; commands=(
+'start:Start a replay of \[from, to) (RFC 3339), optionally of some of its events' \
+'status:' \
+'list:' \
+'cancel:' \
+'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
+'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
+'retry:Start a job that delivers exactly the failures of an ended job' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl replay commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__cancel_commands] )) ||
+_replayctl__subcmd__replay__subcmd__cancel_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay cancel commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__failures_commands] )) ||
+_replayctl__subcmd__replay__subcmd__failures_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay failures commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help_commands() {
+    local commands; commands=(
+'start:Start a replay of \[from, to) (RFC 3339), optionally of some of its events' \
+'status:' \
+'list:' \
+'cancel:' \
+'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
+'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
+'retry:Start a job that delivers exactly the failures of an ended job' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl replay help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__cancel_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__cancel_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help cancel commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__failures_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__failures_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help failures commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__list_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help list commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__retry_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__retry_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help retry commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__start_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help start commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__status_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help status commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__watch_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__watch_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help watch commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__list_commands] )) ||
+_replayctl__subcmd__replay__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay list commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__retry_commands] )) ||
+_replayctl__subcmd__replay__subcmd__retry_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay retry commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__start_commands] )) ||
+_replayctl__subcmd__replay__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay start commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__status_commands] )) ||
+_replayctl__subcmd__replay__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay status commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__watch_commands] )) ||
+_replayctl__subcmd__replay__subcmd__watch_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay watch commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__rotate-secret_commands] )) ||
+_replayctl__subcmd__rotate-secret_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl rotate-secret commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant_commands] )) ||
+_replayctl__subcmd__tenant_commands() {
+    local commands; commands=(
+'create:Create a tenant and its first API key (shown once)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl tenant commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant__subcmd__create_commands] )) ||
+_replayctl__subcmd__tenant__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl tenant create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant__subcmd__help_commands] )) ||
+_replayctl__subcmd__tenant__subcmd__help_commands() {
+    local commands; commands=(
+'create:Create a tenant and its first API key (shown once)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl tenant help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant__subcmd__help__subcmd__create_commands] )) ||
+_replayctl__subcmd__tenant__subcmd__help__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl tenant help create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__tenant__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl tenant help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook_commands] )) ||
+_replayctl__subcmd__webhook_commands() {
+    local commands; commands=(
+'create:Register a webhook URL (prints its signing secret once)' \
+'get:' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl webhook commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__create_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__get_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__get_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook get commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help_commands() {
+    local commands; commands=(
+'create:Register a webhook URL (prints its signing secret once)' \
+'get:' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl webhook help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__create_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help__subcmd__create_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook help create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__get_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help__subcmd__get_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook help get commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook help help commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_replayctl" ]; then
+    _replayctl "$@"
+else
+    compdef _replayctl replayctl
+fi

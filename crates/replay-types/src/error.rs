@@ -1,0 +1,125 @@
+//! The one error body of the API: `{"error": {"code", "message"}}`.
+
+use crate::ids::JobId;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people; may change between releases. Branch on `code`.
+    pub message: String,
+    /// The webhook's active job (`job_already_running` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<JobId>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code, message: message.into(), job_id: None } }
+    }
+}
+
+/// Stable error codes (docs/api.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidDate,
+    InvalidRange,
+    RangeTooOld,
+    RangeNotSettled,
+    RangeExpired,
+    InvalidSelection,
+    InvalidCursor,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    JobAlreadyRunning,
+    JobNotEnded,
+    NothingToRetry,
+    PayloadTooLarge,
+    RateLimited,
+    InternalError,
+    Unavailable,
+    /// A code this version does not know (a newer service): clients treat it
+    /// by its HTTP status. The service never sends it.
+    #[serde(other)]
+    #[serde(skip_serializing)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The HTTP status the service answers with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidRequest
+            | Self::InvalidDate
+            | Self::InvalidRange
+            | Self::RangeTooOld
+            | Self::RangeNotSettled
+            | Self::RangeExpired
+            | Self::InvalidSelection
+            | Self::InvalidCursor => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::JobAlreadyRunning | Self::JobNotEnded | Self::NothingToRetry => 409,
+            Self::PayloadTooLarge => 413,
+            Self::RateLimited => 429,
+            Self::InternalError | Self::Unknown => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidDate => "invalid_date",
+            Self::InvalidRange => "invalid_range",
+            Self::RangeTooOld => "range_too_old",
+            Self::RangeNotSettled => "range_not_settled",
+            Self::RangeExpired => "range_expired",
+            Self::InvalidSelection => "invalid_selection",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::JobAlreadyRunning => "job_already_running",
+            Self::JobNotEnded => "job_not_ended",
+            Self::NothingToRetry => "nothing_to_retry",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::InternalError => "internal_error",
+            Self::Unavailable => "unavailable",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_codes_are_tolerated() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"quota_exceeded","message":"x","new":1}}"#).unwrap();
+        assert_eq!(body.error.code, ErrorCode::Unknown);
+        let known: ErrorCode = serde_json::from_str(r#""range_not_settled""#).unwrap();
+        assert_eq!(known, ErrorCode::RangeNotSettled);
+        assert_eq!(serde_json::to_value(known).unwrap(), known.as_str());
+    }
+}
