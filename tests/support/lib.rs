@@ -22,6 +22,7 @@ pub use replay_client;
 pub use replay_lab;
 pub use replay_types;
 
+pub mod dns;
 pub mod scenario;
 
 pub const HOUR: i64 = 3_600_000;
@@ -47,7 +48,7 @@ pub fn repo_root() -> std::path::PathBuf {
 /// The settings every test stack starts from: timings scaled down (a lease of
 /// seconds) so faults play out in a test's time.
 pub const TEST_SETTINGS: &[(&str, &str)] = &[
-    ("ALLOW_PRIVATE_WEBHOOK_URLS", "true"),
+    ("WEBHOOK_ALLOW_LIST", replay_lab::receiver::RECEIVER_ALLOW_LIST),
     ("SLICE_SECONDS", "3600"),
     ("DEDUP_LOOKBACK_SECONDS", "600"),
     ("CHECKPOINT_EVERY_EVENTS", "500"),

@@ -54,7 +54,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary> {
     spec.parameter("DeliveryLogTopic", &env.kafka.topic)
         .parameter("ExistingCheckpointTable", &env.table)
         .setting("SLICE_SECONDS", opts.slice_seconds)
-        .setting("ALLOW_PRIVATE_WEBHOOK_URLS", "true");
+        .setting("WEBHOOK_ALLOW_LIST", crate::receiver::RECEIVER_ALLOW_LIST);
     let deployed = stack::deploy(&env, &spec).await?;
     println!("    API Gateway: {}", deployed.api_url);
 

@@ -97,6 +97,25 @@ impl HookStats {
     }
 }
 
+/// The loopback ports local receivers use: the local stack's
+/// `WebhookAllowList` (samconfig.toml) admits exactly these.
+pub const RECEIVER_PORTS: std::ops::RangeInclusive<u16> = 38000..=38999;
+
+/// The local allow-list entry for [`RECEIVER_PORTS`].
+pub const RECEIVER_ALLOW_LIST: &str = "127.0.0.1/32:38000-38999";
+
+async fn bind_in_range() -> anyhow::Result<tokio::net::TcpListener> {
+    let start = rand::thread_rng().gen_range(RECEIVER_PORTS);
+    let span = RECEIVER_PORTS.end() - RECEIVER_PORTS.start() + 1;
+    for i in 0..span {
+        let port = RECEIVER_PORTS.start() + (start - RECEIVER_PORTS.start() + i) % span;
+        if let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            return Ok(listener);
+        }
+    }
+    anyhow::bail!("no free port in {RECEIVER_PORTS:?} for a receiver")
+}
+
 #[derive(Default)]
 struct Hook {
     key: Option<SigningKey>,
@@ -144,9 +163,12 @@ fn answer(status: StatusCode, headers: &[(&str, String)], body: impl Into<Bytes>
 
 impl Receiver {
     /// Starts on 127.0.0.1:`port` (0 for any free port) in the background.
+    /// Listens on 127.0.0.1:`port`; 0 picks a free port of [`RECEIVER_PORTS`],
+    /// the loopback range the local stack's outbound policy allows.
     pub async fn start(port: u16) -> anyhow::Result<Receiver> {
         let mut receiver = Receiver::default();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let listener =
+            if port == 0 { bind_in_range().await? } else { tokio::net::TcpListener::bind(("127.0.0.1", port)).await? };
         receiver.addr = Some(listener.local_addr()?);
         let served = receiver.clone();
         tokio::spawn(async move {

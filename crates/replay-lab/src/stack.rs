@@ -75,6 +75,8 @@ pub const PARAMETER_OF_SETTING: &[(&str, &str)] = &[
     ("DELIVERY_RATE_PER_SECOND", "DeliveryRatePerSecond"),
     ("DELIVERY_MAX_ATTEMPTS", "DeliveryMaxAttempts"),
     ("DELIVERY_TIMEOUT_MS", "DeliveryTimeoutMs"),
+    ("WEBHOOK_ALLOW_LIST", "WebhookAllowList"),
+    ("WEBHOOK_DNS_SERVER", "WebhookDnsServer"),
 ];
 
 /// What to deploy: a stack name, its database, template parameters and

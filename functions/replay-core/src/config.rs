@@ -1,6 +1,7 @@
 //! Configuration, read and validated once at cold start.
 
 pub use crate::adapters::kafka_auth::KafkaAuth;
+use crate::domain::webhook_url::UrlPolicy;
 use crate::error::{Error, Result};
 use std::str::FromStr;
 use std::time::Duration;
@@ -81,8 +82,10 @@ pub struct DeliveryConfig {
     pub backoff_max: Duration,
     /// Longest `Retry-After` honoured before the event counts as failed.
     pub retry_after_max: Duration,
-    /// Dev only: deliver to loopback/private addresses (checked after DNS resolution).
-    pub allow_private_urls: bool,
+    /// Where webhooks may point (checked for every connection).
+    pub url_policy: UrlPolicy,
+    /// The DNS server to resolve webhook hosts with (None: the system's).
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 /// Worker behaviour per slice.
@@ -131,8 +134,9 @@ pub struct Settings {
     /// How long around a partition-count change both counts are read.
     pub partition_change_margin_ms: i64,
     pub slice_ms: i64,
-    /// Dev only: allow webhook URLs on loopback/private addresses and plain http.
-    pub allow_private_urls: bool,
+    /// Where webhooks may point (domain/webhook_url.rs).
+    pub url_policy: UrlPolicy,
+    pub dns_server: Option<std::net::SocketAddr>,
     pub stale_after: Duration,
     pub max_restarts: u32,
     /// Slices of one job running at once (with DELIVERY_CONCURRENCY and
@@ -175,7 +179,6 @@ impl Env for Vec<(String, String)> {
 /// Settings an operator may give in `REPLAY_SETTINGS` (the template's
 /// `SettingsOverrides`): tuning only, never credentials or addresses.
 pub const TUNABLE: &[&str] = &[
-    "ALLOW_PRIVATE_WEBHOOK_URLS",
     "CHECKPOINT_EVERY_EVENTS",
     "CHECKPOINT_EVERY_MS",
     "CHECKPOINT_TTL_HOURS",
@@ -302,6 +305,19 @@ impl Settings {
         };
         let auth =
             KafkaAuth::from_settings(env.get("KAFKA_AUTH").as_deref(), env.get("AWS_REGION"), sasl.is_some(), &extra)?;
+        if env.get("ALLOW_PRIVATE_WEBHOOK_URLS").is_some() {
+            return Err(Error::Config(
+                "ALLOW_PRIVATE_WEBHOOK_URLS is gone: list what webhooks may reach in WEBHOOK_ALLOW_LIST (CIDR:port)"
+                    .into(),
+            ));
+        }
+        let url_policy = UrlPolicy::parse(&env.get("WEBHOOK_ALLOW_LIST").unwrap_or_default())
+            .map_err(|e| Error::Config(format!("WEBHOOK_ALLOW_LIST: {e}")))?;
+        let dns_server = env
+            .get("WEBHOOK_DNS_SERVER")
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse().map_err(|_| Error::Config(format!("WEBHOOK_DNS_SERVER must be ip:port, got {v}"))))
+            .transpose()?;
         let settings = Self {
             failpoints: if cfg!(feature = "failpoints") { env.get("FAILPOINTS") } else { None },
             database_url: required(env, "DATABASE_URL")?,
@@ -319,7 +335,8 @@ impl Settings {
             settle_ms: parsed::<i64>(env, "SETTLE_SECONDS", 600)? * 1_000,
             partition_change_margin_ms: parsed(env, "PARTITION_CHANGE_MARGIN_MS", 600_000)?,
             slice_ms: slice_seconds * 1_000,
-            allow_private_urls: parsed(env, "ALLOW_PRIVATE_WEBHOOK_URLS", false)?,
+            url_policy: url_policy.clone(),
+            dns_server,
             stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
             max_restarts: parsed(env, "MAX_SLICE_RESTARTS", 5)?,
             max_parallel_slices: parsed::<u32>(env, "MAX_PARALLEL_SLICES", 4)?.max(1),
@@ -332,7 +349,8 @@ impl Settings {
                 backoff_base: millis(env, "DELIVERY_BACKOFF_BASE_MS", 200)?,
                 backoff_max: millis(env, "DELIVERY_BACKOFF_MAX_MS", 10_000)?,
                 retry_after_max: millis(env, "DELIVERY_RETRY_AFTER_MAX_MS", 60_000)?,
-                allow_private_urls: parsed(env, "ALLOW_PRIVATE_WEBHOOK_URLS", false)?,
+                url_policy,
+                dns_server,
             },
             worker: WorkerConfig {
                 dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
@@ -398,7 +416,8 @@ mod tests {
         assert_eq!(s.kafka.topic, "delivery_log");
         assert_eq!(s.retention_hours, 120);
         assert_eq!(s.slice_ms, 3_600_000);
-        assert!(!s.allow_private_urls);
+        assert!(s.url_policy.allow.is_empty(), "nothing allowed beyond the built-in rules");
+        assert!(s.dns_server.is_none());
     }
 
     #[test]

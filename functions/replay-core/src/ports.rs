@@ -150,6 +150,12 @@ pub enum DeliveryOutcome {
         last_status: Option<u16>,
         error: String,
     },
+    /// Not sent at all: the outbound policy refuses the destination, or the
+    /// request cannot be built. A failure of the event, not a sign that the
+    /// receiver is down.
+    Refused {
+        error: String,
+    },
     /// The budget ran out (or was stopped) before the event was delivered or
     /// failed for good: it is still to be delivered, by this run or the next.
     Interrupted {

@@ -209,7 +209,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         ("SLICE_QUEUE_URL".into(), queue_url.clone()),
         ("CHECKPOINT_TABLE".into(), table.clone()),
         ("API_KEY_PEPPER".into(), env.pepper.clone()),
-        ("ALLOW_PRIVATE_WEBHOOK_URLS".into(), "true".into()),
+        ("WEBHOOK_ALLOW_LIST".into(), crate::receiver::RECEIVER_ALLOW_LIST.into()),
         ("REPLAY_RETENTION_HOURS".into(), (opts.days * 24 + 24).to_string()),
         ("RATE_LIMIT_REPLAYS".into(), "100000".into()),
         // The local receiver takes all it gets; the default (1,000/s per slice) protects small ones.

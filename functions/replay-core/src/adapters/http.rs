@@ -1,22 +1,27 @@
 //! Signed webhook deliveries over HTTP (contract section 3).
 
+use super::dns::HostResolver;
 use crate::config::DeliveryConfig;
-use crate::domain::webhook_url::is_forbidden_ip;
+use crate::domain::webhook_url::{literal_ip, port_of, UrlPolicy};
 use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome};
 use async_trait::async_trait;
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// An attempt needs at least this much of the budget to be worth starting.
 const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
 pub struct HttpDeliverer {
-    client: reqwest::Client,
+    /// One client per destination port: each one's resolver checks the
+    /// addresses it connects to for that port (reqwest's resolver hook is
+    /// told the name, not the port).
+    clients: Mutex<HashMap<u16, reqwest::Client>>,
+    resolver: HostResolver,
     cfg: DeliveryConfig,
 }
 
@@ -33,6 +38,9 @@ pub enum Attempt {
     Fail {
         status: u16,
     },
+    /// Not sent: the outbound policy refuses the destination, or a header
+    /// value could not be built.
+    Refused(String),
 }
 
 /// Classifies a response per the contract: 2xx success; 429/503 honour
@@ -71,51 +79,85 @@ pub fn backoff(cfg: &DeliveryConfig, attempt: u32) -> Duration {
     Duration::from_millis(jitter)
 }
 
-/// Resolves webhook hosts and refuses loopback, private, link-local and
-/// metadata addresses at connect time, so a host that was public at
+/// Resolves webhook hosts and keeps only the addresses the outbound policy
+/// permits on `port`, for every new connection: a host that was public at
 /// registration cannot be pointed inside later (DNS rebinding).
-struct PublicOnlyResolver;
+struct PolicyResolver {
+    resolver: HostResolver,
+    policy: UrlPolicy,
+    port: u16,
+}
 
-impl Resolve for PublicOnlyResolver {
+/// Marks a connection refused by the policy in reqwest's error chain.
+const REFUSED: &str = "refused by the outbound policy";
+
+impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let (resolver, policy, port) = (self.resolver.clone(), self.policy.clone(), self.port);
         Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let public: Vec<std::net::SocketAddr> = addrs.into_iter().filter(|a| !is_forbidden_ip(a.ip())).collect();
-            if public.is_empty() {
-                return Err(format!("{} resolves only to forbidden addresses", name.as_str()).into());
+            let addrs = resolver.resolve(name.as_str()).await?;
+            let mut refusals = Vec::new();
+            let permitted: Vec<std::net::SocketAddr> = addrs
+                .into_iter()
+                .filter(|ip| match policy.permits(*ip, port) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        refusals.push(why);
+                        false
+                    }
+                })
+                .map(|ip| std::net::SocketAddr::new(ip, port))
+                .collect();
+            // Any address inside refuses the host, as at registration.
+            if permitted.is_empty() || !refusals.is_empty() {
+                return Err(format!("{REFUSED}: {} ({})", name.as_str(), refusals.join("; ")).into());
             }
-            Ok(Box::new(public.into_iter()) as Addrs)
+            Ok(Box::new(permitted.into_iter()) as Addrs)
         })
     }
 }
 
-/// IP-literal hosts skip DNS, so they are checked here.
-fn forbidden_literal(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url) else { return true };
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    host.parse::<IpAddr>().is_ok_and(is_forbidden_ip)
-}
-
 impl HttpDeliverer {
     pub fn new(cfg: DeliveryConfig) -> crate::Result<Self> {
-        let mut builder = reqwest::Client::builder();
-        if !cfg.allow_private_urls {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        let resolver = HostResolver::new(cfg.dns_server)?;
+        let deliverer = Self { clients: Mutex::new(HashMap::new()), resolver, cfg };
+        deliverer.client(443)?;
+        Ok(deliverer)
+    }
+
+    fn client(&self, port: u16) -> crate::Result<reqwest::Client> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&port) {
+            return Ok(c.clone());
         }
-        let client = builder
-            .timeout(cfg.request_timeout)
-            .pool_max_idle_per_host(cfg.concurrency.max(1))
+        let resolver = PolicyResolver { resolver: self.resolver.clone(), policy: self.cfg.url_policy.clone(), port };
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(resolver))
+            // HTTP(S)_PROXY would route deliveries around the address checks.
+            .no_proxy()
+            .timeout(self.cfg.request_timeout)
+            .pool_max_idle_per_host(self.cfg.concurrency.max(1))
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| crate::Error::Http(e.to_string()))?;
-        Ok(Self { client, cfg })
+        clients.insert(port, client.clone());
+        Ok(client)
     }
 
     async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
-        if !self.cfg.allow_private_urls && forbidden_literal(&d.url) {
-            return Attempt::Fail { status: 0 };
+        let Ok(url) = url::Url::parse(&d.url) else { return Attempt::Refused("the webhook URL does not parse".into()) };
+        let port = port_of(&url);
+        // IP-literal hosts skip the resolver: checked here.
+        if let Some(ip) = literal_ip(&url) {
+            if let Err(why) = self.cfg.url_policy.permits(ip, port) {
+                return Attempt::Refused(format!("{REFUSED}: {why}"));
+            }
         }
+        let client = match self.client(port) {
+            Ok(c) => c,
+            Err(e) => return Attempt::Retry { status: None, after: None, error: e.to_string() },
+        };
         let timestamp = chrono::Utc::now().timestamp();
         let signature = d.key.sign(&d.message_id, timestamp, &d.body);
         let mut headers = HeaderMap::new();
@@ -130,13 +172,20 @@ impl HttpDeliverer {
                 Ok(v) => {
                     headers.insert(name, v);
                 }
-                Err(_) => return Attempt::Fail { status: 0 },
+                Err(_) => return Attempt::Refused(format!("{name} is not a valid header value")),
             }
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
-        match self.client.post(&d.url).headers(headers).body(d.body.clone()).timeout(timeout).send().await {
+        match client.post(url).headers(headers).body(d.body.clone()).timeout(timeout).send().await {
             Ok(resp) => classify_response(resp.status(), resp.headers()),
-            Err(e) => Attempt::Retry { status: None, after: None, error: error_chain(&e) },
+            Err(e) => {
+                let error = error_chain(&e);
+                if error.contains(REFUSED) {
+                    Attempt::Refused(error)
+                } else {
+                    Attempt::Retry { status: None, after: None, error }
+                }
+            }
         }
     }
 }
@@ -197,14 +246,11 @@ impl Deliverer for HttpDeliverer {
                 Attempt::Fail { status } => {
                     return DeliveryOutcome::Failed {
                         attempts,
-                        last_status: (status > 0).then_some(status),
-                        error: if status > 0 {
-                            format!("HTTP {status}")
-                        } else {
-                            "refused: forbidden address or invalid header value".into()
-                        },
+                        last_status: Some(status),
+                        error: format!("HTTP {status}"),
                     }
                 }
+                Attempt::Refused(error) => return DeliveryOutcome::Refused { error },
                 Attempt::Retry { status, after, error } => {
                     // A request cut short by the budget says nothing about the receiver.
                     if timeout < self.cfg.request_timeout && started.elapsed() >= timeout {
@@ -265,7 +311,8 @@ mod tests {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_millis(300),
             retry_after_max: Duration::from_secs(1),
-            allow_private_urls: false,
+            url_policy: UrlPolicy::default(),
+            dns_server: None,
         };
         for attempt in 1..20 {
             assert!(backoff(&cfg, attempt) <= Duration::from_millis(300));
@@ -282,7 +329,8 @@ mod tests {
             backoff_base: Duration::from_millis(1),
             backoff_max: Duration::from_millis(1),
             retry_after_max: Duration::from_secs(1),
-            allow_private_urls: false,
+            url_policy: UrlPolicy::default(),
+            dns_server: None,
         };
         let deliverer = HttpDeliverer::new(cfg).unwrap();
         for url in [
@@ -301,9 +349,9 @@ mod tests {
             };
             let far = Instant::now() + Duration::from_secs(60);
             let outcome = deliverer.deliver(&d, &Budget::new(far, far)).await;
-            assert!(matches!(outcome, DeliveryOutcome::Failed { .. }), "{url}: {outcome:?}");
-            if let DeliveryOutcome::Failed { error, .. } = outcome {
-                assert!(error.contains("forbidden") || error.contains("refused"), "{url}: {error}");
+            assert!(matches!(outcome, DeliveryOutcome::Refused { .. }), "{url}: {outcome:?}");
+            if let DeliveryOutcome::Refused { error } = outcome {
+                assert!(error.contains(REFUSED), "{url}: {error}");
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Adapters: the ports implemented against real services, plus in-memory fakes.
 
+pub mod dns;
 pub mod dynamo;
 pub mod http;
 pub mod kafka;

@@ -1,6 +1,7 @@
 //! The HTTP API's use cases (contract section 2), independent of Lambda types.
 
 use super::lifecycle::Lifecycle;
+use crate::adapters::dns::HostResolver;
 use crate::adapters::kafka::KafkaLog;
 use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, NewSlice, WebhookRow};
 use crate::adapters::sqs::SqsQueue;
@@ -12,7 +13,7 @@ use crate::domain::job::estimated_seconds;
 use crate::domain::job::Job;
 use crate::domain::partitioner::partitions_over;
 use crate::domain::signing::generate_secret;
-use crate::domain::webhook_url::{check_form, check_resolved, UrlProblem};
+use crate::domain::webhook_url::UrlProblem;
 use crate::domain::window::parse_rfc3339;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
@@ -27,6 +28,7 @@ pub struct ApiContext {
     pub store: MySqlStore,
     pub queue: Box<dyn SliceQueue>,
     pub log: Box<dyn DeliveryLog>,
+    pub resolver: HostResolver,
     pub settings: Settings,
 }
 
@@ -37,6 +39,7 @@ impl ApiContext {
             store: MySqlStore::connect(&settings.database_url).await?,
             queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
+            resolver: HostResolver::new(settings.dns_server)?,
             settings,
         })
     }
@@ -87,9 +90,7 @@ impl ApiContext {
 
     #[instrument(skip(self, req))]
     pub async fn create_webhook(&self, tenant: &TenantId, req: CreateWebhookRequest) -> Result<WebhookCreated> {
-        let allow = self.settings.allow_private_urls;
-        let url = check_form(req.url.trim(), allow).map_err(url_error)?;
-        check_resolved(&url, allow).await.map_err(url_error)?;
+        let url = self.checked_url(req.url.trim()).await?;
         let id = WebhookId::generate();
         let row = self.store.insert_webhook(tenant, &id, url.as_str(), &generate_secret()).await?;
         info!(webhook_id = %id, "webhook created");
@@ -359,6 +360,20 @@ pub fn with_estimate(mut job: Job, settings: &Settings) -> Job {
         );
     }
     job
+}
+
+impl ApiContext {
+    /// A webhook URL checked against the outbound policy: its form, and
+    /// every address its host resolves to now (again at each delivery).
+    async fn checked_url(&self, raw: &str) -> Result<url::Url> {
+        let policy = &self.settings.url_policy;
+        let url = policy.check_form(raw).map_err(url_error)?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let addrs =
+            self.resolver.resolve(&host).await.map_err(|e| Error::InvalidRequest(format!("`url` host: {e}")))?;
+        policy.check_addresses(&url, &addrs).map_err(url_error)?;
+        Ok(url)
+    }
 }
 
 fn url_error(p: UrlProblem) -> Error {

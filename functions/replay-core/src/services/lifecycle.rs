@@ -183,6 +183,7 @@ pub async fn send_status_event(
         DeliveryOutcome::Failed { error, attempts, .. } => {
             warn!(%error, attempts, "status event could not be delivered")
         }
+        DeliveryOutcome::Refused { error } => warn!(%error, "status event not sent: refused"),
         DeliveryOutcome::Interrupted { error, .. } => {
             store.release_status_claim(job_id).await?;
             return Err(Error::Http(format!("status event not sent in time; the queue retries it: {error}")));

@@ -748,6 +748,18 @@ impl<'a> Engine<'a> {
                 self.queue.settle(id, &Counters { delivery_failures: 1, ..Counters::default() });
                 self.events_since_save += 1;
             }
+            DeliveryOutcome::Refused { error } => {
+                warn!(event_id = %delivery.message_id, %error, "event not sent: refused");
+                self.failures.push(FailedEvent {
+                    event_id: delivery.message_id.clone(),
+                    event_type: delivery.event_type.clone(),
+                    attempts: 1,
+                    last_status: None,
+                    error,
+                });
+                self.queue.settle(id, &Counters { delivery_failures: 1, ..Counters::default() });
+                self.events_since_save += 1;
+            }
             DeliveryOutcome::Interrupted { .. } => self.queue_again(id, delivery),
         }
     }
