@@ -19,6 +19,9 @@ _replayctl() {
             replayctl,completions)
                 cmd="replayctl__subcmd__completions"
                 ;;
+            replayctl,dlq)
+                cmd="replayctl__subcmd__dlq"
+                ;;
             replayctl,help)
                 cmd="replayctl__subcmd__help"
                 ;;
@@ -43,8 +46,29 @@ _replayctl() {
             replayctl,webhook)
                 cmd="replayctl__subcmd__webhook"
                 ;;
+            replayctl__subcmd__dlq,help)
+                cmd="replayctl__subcmd__dlq__subcmd__help"
+                ;;
+            replayctl__subcmd__dlq,redrive)
+                cmd="replayctl__subcmd__dlq__subcmd__redrive"
+                ;;
+            replayctl__subcmd__dlq,show)
+                cmd="replayctl__subcmd__dlq__subcmd__show"
+                ;;
+            replayctl__subcmd__dlq__subcmd__help,help)
+                cmd="replayctl__subcmd__dlq__subcmd__help__subcmd__help"
+                ;;
+            replayctl__subcmd__dlq__subcmd__help,redrive)
+                cmd="replayctl__subcmd__dlq__subcmd__help__subcmd__redrive"
+                ;;
+            replayctl__subcmd__dlq__subcmd__help,show)
+                cmd="replayctl__subcmd__dlq__subcmd__help__subcmd__show"
+                ;;
             replayctl__subcmd__help,completions)
                 cmd="replayctl__subcmd__help__subcmd__completions"
+                ;;
+            replayctl__subcmd__help,dlq)
+                cmd="replayctl__subcmd__help__subcmd__dlq"
                 ;;
             replayctl__subcmd__help,help)
                 cmd="replayctl__subcmd__help__subcmd__help"
@@ -69,6 +93,12 @@ _replayctl() {
                 ;;
             replayctl__subcmd__help,webhook)
                 cmd="replayctl__subcmd__help__subcmd__webhook"
+                ;;
+            replayctl__subcmd__help__subcmd__dlq,redrive)
+                cmd="replayctl__subcmd__help__subcmd__dlq__subcmd__redrive"
+                ;;
+            replayctl__subcmd__help__subcmd__dlq,show)
+                cmd="replayctl__subcmd__help__subcmd__dlq__subcmd__show"
                 ;;
             replayctl__subcmd__help__subcmd__key,create)
                 cmd="replayctl__subcmd__help__subcmd__key__subcmd__create"
@@ -209,7 +239,7 @@ _replayctl() {
 
     case "${cmd}" in
         replayctl)
-            opts="-h -V --json --help --version migrate tenant key rotate-secret webhook replay logs completions help"
+            opts="-h -V --json --help --version migrate tenant key rotate-secret webhook replay logs dlq completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,8 +266,142 @@ _replayctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        replayctl__subcmd__dlq)
+            opts="-h --stack --dlq-url --queue-url --json --help show redrive help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dlq-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__dlq__subcmd__help)
+            opts="show redrive help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__dlq__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__dlq__subcmd__help__subcmd__redrive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__dlq__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__dlq__subcmd__redrive)
+            opts="-h --stack --dlq-url --queue-url --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dlq-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__dlq__subcmd__show)
+            opts="-h --stack --dlq-url --queue-url --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --stack)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dlq-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --queue-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         replayctl__subcmd__help)
-            opts="migrate tenant key rotate-secret webhook replay logs completions help"
+            opts="migrate tenant key rotate-secret webhook replay logs dlq completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,6 +417,48 @@ _replayctl() {
         replayctl__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__dlq)
+            opts="show redrive"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__dlq__subcmd__redrive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__dlq__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

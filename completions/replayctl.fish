@@ -34,6 +34,7 @@ complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "rotate-secret" 
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "webhook" -d 'Webhooks, through the HTTP API'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "replay" -d 'Replay jobs, through the HTTP API'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "dlq" -d 'The slice queue\'s dead-letter queue: what is in it, and moving it back'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand migrate" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
@@ -141,17 +142,39 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l stack -d 'T
 complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l hours -d 'How far back to look, in hours' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l stack -d 'The stack whose queues these are' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l dlq-url -d 'The dead-letter queue\'s URL (the stack\'s SliceDeadLetterQueueUrl output), instead of finding it' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l queue-url -d 'The slice queue\'s URL (the stack\'s SliceQueueUrl output), instead of finding it' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -f -a "show" -d 'List the messages in the DLQ (they stay there)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -f -a "redrive" -d 'Move every message back to the slice queue (after fixing what failed them)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from show" -l stack -d 'The stack whose queues these are' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from show" -l dlq-url -d 'The dead-letter queue\'s URL (the stack\'s SliceDeadLetterQueueUrl output), instead of finding it' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from show" -l queue-url -d 'The slice queue\'s URL (the stack\'s SliceQueueUrl output), instead of finding it' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l stack -d 'The stack whose queues these are' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l dlq-url -d 'The dead-letter queue\'s URL (the stack\'s SliceDeadLetterQueueUrl output), instead of finding it' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l queue-url -d 'The slice queue\'s URL (the stack\'s SliceQueueUrl output), instead of finding it' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from redrive" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "show" -d 'List the messages in the DLQ (they stay there)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "redrive" -d 'Move every message back to the slice queue (after fixing what failed them)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand completions" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "migrate" -d 'Apply the SQL migrations in migrations/ (run at deploy, never at cold start)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "tenant" -d 'Tenants (operator)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "key" -d 'API keys (operator)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "rotate-secret" -d 'Replace a webhook\'s signing secret (operator; prints the new secret once)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "webhook" -d 'Webhooks, through the HTTP API'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "replay" -d 'Replay jobs, through the HTTP API'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "migrate" -d 'Apply the SQL migrations in migrations/ (run at deploy, never at cold start)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "tenant" -d 'Tenants (operator)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "key" -d 'API keys (operator)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "rotate-secret" -d 'Replace a webhook\'s signing secret (operator; prints the new secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "webhook" -d 'Webhooks, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "replay" -d 'Replay jobs, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "dlq" -d 'The slice queue\'s dead-letter queue: what is in it, and moving it back'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Create a tenant and its first API key (shown once)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Add an API key to a tenant (rotation: create the new one, then revoke the old)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
@@ -164,3 +187,5 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_see
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "show" -d 'List the messages in the DLQ (they stay there)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "redrive" -d 'Move every message back to the slice queue (after fixing what failed them)'

@@ -386,6 +386,76 @@ _arguments "${_arguments_options[@]}" : \
 ':job_id:_default' \
 && ret=0
 ;;
+(dlq)
+_arguments "${_arguments_options[@]}" : \
+'--stack=[The stack whose queues these are]:STACK:_default' \
+'--dlq-url=[The dead-letter queue'\''s URL (the stack'\''s SliceDeadLetterQueueUrl output), instead of finding it]:DLQ_URL:_default' \
+'--queue-url=[The slice queue'\''s URL (the stack'\''s SliceQueueUrl output), instead of finding it]:QUEUE_URL:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_replayctl__subcmd__dlq_commands" \
+"*::: :->dlq" \
+&& ret=0
+
+    case $state in
+    (dlq)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-dlq-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+'--stack=[The stack whose queues these are]:STACK:_default' \
+'--dlq-url=[The dead-letter queue'\''s URL (the stack'\''s SliceDeadLetterQueueUrl output), instead of finding it]:DLQ_URL:_default' \
+'--queue-url=[The slice queue'\''s URL (the stack'\''s SliceQueueUrl output), instead of finding it]:QUEUE_URL:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(redrive)
+_arguments "${_arguments_options[@]}" : \
+'--stack=[The stack whose queues these are]:STACK:_default' \
+'--dlq-url=[The dead-letter queue'\''s URL (the stack'\''s SliceDeadLetterQueueUrl output), instead of finding it]:DLQ_URL:_default' \
+'--queue-url=[The slice queue'\''s URL (the stack'\''s SliceQueueUrl output), instead of finding it]:QUEUE_URL:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__dlq__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-dlq-help-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(redrive)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
@@ -530,6 +600,30 @@ esac
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(dlq)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help__subcmd__dlq_commands" \
+"*::: :->dlq" \
+&& ret=0
+
+    case $state in
+    (dlq)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-dlq-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(redrive)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -557,6 +651,7 @@ _replayctl_commands() {
 'webhook:Webhooks, through the HTTP API' \
 'replay:Replay jobs, through the HTTP API' \
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
+'dlq:The slice queue'\''s dead-letter queue\: what is in it, and moving it back' \
 'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -566,6 +661,49 @@ _replayctl_commands() {
 _replayctl__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl completions commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq_commands] )) ||
+_replayctl__subcmd__dlq_commands() {
+    local commands; commands=(
+'show:List the messages in the DLQ (they stay there)' \
+'redrive:Move every message back to the slice queue (after fixing what failed them)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl dlq commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq__subcmd__help_commands] )) ||
+_replayctl__subcmd__dlq__subcmd__help_commands() {
+    local commands; commands=(
+'show:List the messages in the DLQ (they stay there)' \
+'redrive:Move every message back to the slice queue (after fixing what failed them)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl dlq help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__dlq__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl dlq help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq__subcmd__help__subcmd__redrive_commands] )) ||
+_replayctl__subcmd__dlq__subcmd__help__subcmd__redrive_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl dlq help redrive commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq__subcmd__help__subcmd__show_commands] )) ||
+_replayctl__subcmd__dlq__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl dlq help show commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq__subcmd__redrive_commands] )) ||
+_replayctl__subcmd__dlq__subcmd__redrive_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl dlq redrive commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__dlq__subcmd__show_commands] )) ||
+_replayctl__subcmd__dlq__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl dlq show commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help_commands] )) ||
 _replayctl__subcmd__help_commands() {
@@ -577,6 +715,7 @@ _replayctl__subcmd__help_commands() {
 'webhook:Webhooks, through the HTTP API' \
 'replay:Replay jobs, through the HTTP API' \
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
+'dlq:The slice queue'\''s dead-letter queue\: what is in it, and moving it back' \
 'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -586,6 +725,24 @@ _replayctl__subcmd__help_commands() {
 _replayctl__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help completions commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__dlq_commands] )) ||
+_replayctl__subcmd__help__subcmd__dlq_commands() {
+    local commands; commands=(
+'show:List the messages in the DLQ (they stay there)' \
+'redrive:Move every message back to the slice queue (after fixing what failed them)' \
+    )
+    _describe -t commands 'replayctl help dlq commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__dlq__subcmd__redrive_commands] )) ||
+_replayctl__subcmd__help__subcmd__dlq__subcmd__redrive_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help dlq redrive commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__dlq__subcmd__show_commands] )) ||
+_replayctl__subcmd__help__subcmd__dlq__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help dlq show commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help__subcmd__help_commands] )) ||
 _replayctl__subcmd__help__subcmd__help_commands() {

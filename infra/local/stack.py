@@ -14,8 +14,11 @@ Packaging: the functions' code is the host's own `cargo build` output
 (S3 bucket `hot-reload`, key = a folder on this machine whose `bootstrap` is a
 link to the binary), so nothing is zipped or copied and a rebuilt binary is
 what the next invocation runs (the host executor restarts a process whose
-binary changed). CodeUri is the only thing of the template that is rewritten,
-which is what `sam package` does too.
+binary changed). CodeUri is rewritten, which is what `sam package` does too;
+and the functions' AutoPublishAlias and DeploymentPreference are left out:
+LocalStack 4.13 cannot update a stack that publishes versions of hot-reload
+code (the update deletes the version the `live` alias points at, and the
+event sources stop), and has no CodeDeploy (docs/local-stack.md).
 
 Parameters: [local.deploy.parameters] of samconfig.toml, then what only this
 machine knows (LocalStack's default VPC, the secrets created here in
@@ -102,6 +105,9 @@ def package(bin_dir: Path) -> Path:
     profile = hashlib.sha256(str(bin_dir).encode()).hexdigest()[:8]
     code_root = STATE / "lambda" / profile
     template = yaml.load((REPO / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    function_globals = template.get("Globals", {}).get("Function", {})
+    for unsupported in ("AutoPublishAlias", "DeploymentPreference"):
+        function_globals.pop(unsupported, None)
     for logical_id, binary in FUNCTIONS.items():
         built = bin_dir / binary
         if not built.is_file():

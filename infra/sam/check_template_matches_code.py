@@ -19,7 +19,13 @@ stack, so this compares the two texts instead:
   resource (the AWS managed VPC policy is the one, allow-listed, exception);
 - each function logs to a log group of the template that has a retention;
 - the KafkaAuth parameter offers only KAFKA_AUTH modes the code accepts
-  (adapters/kafka_auth.rs) and is what sets KAFKA_AUTH.
+  (adapters/kafka_auth.rs) and is what sets KAFKA_AUTH;
+- the connection budget: for every value of DatabaseConnectionBudget, the
+  functions' reserved concurrency times their pools (DATABASE_MAX_CONNECTIONS),
+  plus the operator's connections, stay within it, and the worker's SQS
+  MaximumConcurrency is its reserved concurrency;
+- functions publish versions behind an alias with a DeploymentPreference
+  whose alarms are alarms of this template.
 
 Usage: check_template_matches_code.py [--template PATH] [--repo DIR] [-v]
 Exit status 0 when everything matches, 1 with one line per mismatch otherwise.
@@ -193,6 +199,68 @@ class Check:
 
 
 ALLOWED_MANAGED_POLICIES = {"service-role/AWSLambdaVPCAccessExecutionRole"}
+
+
+BUDGET_PARAMETER = "DatabaseConnectionBudget"
+# replayctl and migrations, beside the functions.
+OPERATOR_CONNECTIONS = 5
+
+
+def evaluate(value, conditions: dict, budget: str):
+    """`value` with the template's Fn::If on Budget* conditions decided for `budget`."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        name, yes, no = value["Fn::If"]
+        cond = conditions.get(name, {}).get("Fn::Equals", [])
+        refs = [ref_target(x) for x in cond]
+        literal = [x for x in cond if not isinstance(x, dict)]
+        if BUDGET_PARAMETER not in refs or len(literal) != 1:
+            return None
+        return evaluate(yes if str(literal[0]) == budget else no, conditions, budget)
+    if isinstance(value, (int, str)) and str(value).isdigit():
+        return int(value)
+    return None
+
+
+def check_connection_budget(c: Check, tpl: dict, functions: dict) -> None:
+    param = tpl.get("Parameters", {}).get(BUDGET_PARAMETER, {})
+    budgets = [str(v) for v in param.get("AllowedValues", [])]
+    if not c.ok(bool(budgets), f"a {BUDGET_PARAMETER} parameter with its values",
+                f"expected a {BUDGET_PARAMETER} parameter with AllowedValues"):
+        return
+    conditions = tpl.get("Conditions", {})
+    for budget in budgets:
+        parts, total = [], OPERATOR_CONNECTIONS
+        for name, fn in functions.items():
+            props = fn.get("Properties", {})
+            instances = evaluate(props.get("ReservedConcurrentExecutions"), conditions, budget)
+            pool = evaluate((props.get("Environment", {}).get("Variables", {}) or {}).get("DATABASE_MAX_CONNECTIONS"),
+                            conditions, budget)
+            if not c.ok(instances is not None and pool is not None, f"budget {budget}: {name}'s share",
+                        f"{name}: ReservedConcurrentExecutions and DATABASE_MAX_CONNECTIONS must be numbers, or "
+                        f"!If on conditions comparing {BUDGET_PARAMETER} (budget {budget})"):
+                continue
+            for event in (props.get("Events") or {}).values():
+                if event.get("Type") == "SQS":
+                    esm = (event.get("Properties", {}).get("ScalingConfig") or {}).get("MaximumConcurrency")
+                    c.ok(evaluate(esm, conditions, budget) == instances,
+                         f"budget {budget}: {name}'s SQS MaximumConcurrency is its reserved concurrency",
+                         f"{name}: ScalingConfig.MaximumConcurrency must equal its ReservedConcurrentExecutions "
+                         f"(budget {budget})")
+            parts.append(f"{name} {instances}x{pool}")
+            total += instances * pool
+        c.ok(total <= int(budget), f"budget {budget}: {total} connections at most ({', '.join(parts)})",
+             f"connection budget {budget} exceeded: {' + '.join(parts)} + {OPERATOR_CONNECTIONS} "
+             f"operator connections = {total}")
+
+
+def check_deployments(c: Check, globals_fn: dict, alarms: dict) -> None:
+    c.ok(bool(globals_fn.get("AutoPublishAlias")), "functions publish versions behind an alias",
+         "Globals.Function.AutoPublishAlias must be set (versions to roll back to)")
+    pref = globals_fn.get("DeploymentPreference") or {}
+    named = [ref_target(a) for a in pref.get("Alarms", [])]
+    c.ok(bool(pref.get("Type")) and bool(named) and all(a in alarms for a in named),
+         f"gradual deploys roll back on {named}",
+         "Globals.Function.DeploymentPreference needs a Type and Alarms that are !Ref of this template's alarms")
 
 
 def main() -> int:
@@ -443,6 +511,9 @@ def main() -> int:
             c.ok(namespace in everything and all(d in everything for d in dims),
                  f"the code names namespace {namespace} and dimensions {dims}",
                  f"StaleSlices alarm expects namespace {namespace!r} and dimensions {dims}; the code does not name them")
+
+    check_connection_budget(c, tpl, functions)
+    check_deployments(c, globals_fn, by_type("AWS::CloudWatch::Alarm"))
 
     for line in c.passed if args.verbose else []:
         print(f"ok    {line}")

@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod kafka_auth;
 mod lifecycle;
+mod operations;
 mod producers;
 mod real_conditions;
 mod resume;

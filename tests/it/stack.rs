@@ -31,7 +31,7 @@ async fn the_deployed_stack_is_what_the_template_declares_and_the_code_reads() -
     stack
         .parameter("WorkerTimeoutSeconds", "17")
         .parameter("WorkerMemorySize", "640")
-        .parameter("WorkerMaxConcurrency", "3")
+        .parameter("DatabaseConnectionBudget", "100")
         .parameter("SliceQueueVisibilityTimeoutSeconds", "111")
         .parameter("SliceMaxReceiveCount", "3")
         .set("MAX_PARALLEL_SLICES", "3")
@@ -40,9 +40,14 @@ async fn the_deployed_stack_is_what_the_template_declares_and_the_code_reads() -
     let d = stack.deployed().clone();
 
     // Functions: timeout, memory, handler, runtime, architecture, JSON logs, environment.
-    for (name, timeout, memory) in
-        [(&d.api_function_name, 30, 256), (&d.worker_function_name, 17, 640), (&d.sweeper_function_name, 60, 256)]
-    {
+    // Pool sizes: budget 100's row of the ConnectionBudget mapping (its
+    // reserved concurrency LocalStack's CloudFormation does not apply;
+    // infra/sam/check_template_matches_code.py checks the template's).
+    for (name, timeout, memory, pool) in [
+        (&d.api_function_name, 30, 256, 2),
+        (&d.worker_function_name, 17, 640, 4),
+        (&d.sweeper_function_name, 60, 256, 2),
+    ] {
         let f = lambda_get(&stack, &format!("/functions/{name}/configuration")).await?;
         assert_eq!(f["Timeout"], timeout, "{name}");
         assert_eq!(f["MemorySize"], memory, "{name}");
@@ -64,6 +69,7 @@ async fn the_deployed_stack_is_what_the_template_declares_and_the_code_reads() -
         assert!(env.get("KAFKA_SASL_PASSWORD").is_none(), "no SASL secret on the local stack");
         // What the code reads: the same configuration every function builds at cold start.
         let settings = Settings::from(&env).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        assert_eq!(settings.database_max_connections, pool, "{name}");
         assert_eq!(settings.max_parallel_slices, 3);
         assert_eq!(settings.worker.lease_ttl, Duration::from_millis(4321));
         let local = replay_core::domain::webhook_url::UrlPolicy::parse(
@@ -81,7 +87,7 @@ async fn the_deployed_stack_is_what_the_template_declares_and_the_code_reads() -
     assert_eq!(m["BatchSize"], 1);
     assert_eq!(m["MaximumBatchingWindowInSeconds"], 20);
     assert_eq!(m["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
-    assert_eq!(m["ScalingConfig"]["MaximumConcurrency"], 3);
+    assert_eq!(m["ScalingConfig"]["MaximumConcurrency"], 16, "the worker's reserved concurrency");
     assert!(m["EventSourceArn"]
         .as_str()
         .is_some_and(|a| d.slice_queue_url.ends_with(a.rsplit(':').next().unwrap_or("?"))));

@@ -69,7 +69,7 @@ pub const TEST_PARAMETERS: &[(&str, &str)] = &[
     ("WorkerTimeoutSeconds", "30"),
     ("SliceQueueVisibilityTimeoutSeconds", "40"),
     ("SliceMaxReceiveCount", "5"),
-    ("WorkerMaxConcurrency", "4"),
+    ("DatabaseConnectionBudget", "40"),
     // Tests invoke the sweeper when they want a sweep (one test shows the schedule).
     ("SweeperScheduleEnabled", "false"),
 ];

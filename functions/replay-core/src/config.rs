@@ -119,6 +119,21 @@ pub struct WorkerConfig {
     pub circuit_pause: Duration,
     /// Pauses before the slice gives up and fails its remaining events unsent.
     pub circuit_max_pauses: u32,
+    /// A message of a newer format goes back to the queue this much later...
+    pub handback_delay_s: u32,
+    /// ...at most this many times, then to the DLQ (docs/operations.md).
+    pub max_handbacks: u32,
+}
+
+/// Ended jobs age out (docs/operations.md, "Data that ages out").
+#[derive(Debug, Clone)]
+pub struct PurgeConfig {
+    /// An ended job is purged this long after it ended.
+    pub job_retention: Duration,
+    /// Jobs deleted per transaction, with their slices, failures and keys.
+    pub batch_jobs: u32,
+    /// Batches per sweep (0 = purge nothing).
+    pub max_batches: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +162,10 @@ pub struct Settings {
     pub rate_limit_window_s: u32,
     pub delivery: DeliveryConfig,
     pub worker: WorkerConfig,
+    pub purge: PurgeConfig,
+    /// MySQL connections one function instance opens at most: the template
+    /// derives it from the connection budget (docs/operations.md).
+    pub database_max_connections: u32,
     /// Crash points to arm (`name=actions;...`, the `fail` crate's syntax);
     /// only builds with the `failpoints` feature read it.
     pub failpoints: Option<String>,
@@ -193,12 +212,16 @@ pub const TUNABLE: &[&str] = &[
     "DELIVERY_BACKOFF_MAX_MS",
     "DELIVERY_RETRY_AFTER_MAX_MS",
     "DELIVERY_WINDOW",
+    "HANDBACK_DELAY_SECONDS",
     "HEARTBEAT_EVERY_MS",
     "LEASE_TTL_MS",
     "MAX_BATCH_BYTES",
+    "MAX_HANDBACKS",
     "MAX_SLICE_RESTARTS",
     "MAX_WINDOW_BYTES",
     "PARTITION_CHANGE_MARGIN_MS",
+    "PURGE_BATCH_JOBS",
+    "PURGE_MAX_BATCHES",
     "RATE_LIMIT_REPLAYS",
     "RATE_LIMIT_WINDOW_SECONDS",
     "SETTLE_SECONDS",
@@ -369,7 +392,15 @@ impl Settings {
                 circuit_break_after: parsed::<u32>(env, "CIRCUIT_BREAK_AFTER", 10)?.max(1),
                 circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 30_000)?,
                 circuit_max_pauses: parsed(env, "CIRCUIT_MAX_PAUSES", 3)?,
+                handback_delay_s: parsed(env, "HANDBACK_DELAY_SECONDS", 60)?,
+                max_handbacks: parsed(env, "MAX_HANDBACKS", 1_440)?,
             },
+            purge: PurgeConfig {
+                job_retention: Duration::from_secs(parsed::<u64>(env, "JOB_RETENTION_DAYS", 30)? * 86_400),
+                batch_jobs: parsed::<u32>(env, "PURGE_BATCH_JOBS", 100)?.max(1),
+                max_batches: parsed(env, "PURGE_MAX_BATCHES", 10)?,
+            },
+            database_max_connections: parsed::<u32>(env, "DATABASE_MAX_CONNECTIONS", 3)?.max(1),
         };
         settings.check()?;
         Ok(settings)
@@ -391,6 +422,16 @@ impl Settings {
                 self.stale_after
             )));
         }
+        if w.handback_delay_s > 900 {
+            return Err(Error::Config("HANDBACK_DELAY_SECONDS must be at most 900 (SQS's longest delay)".into()));
+        }
+        if w.checkpoint_ttl > self.purge.job_retention {
+            return Err(Error::Config(
+                "CHECKPOINT_TTL_HOURS must not exceed JOB_RETENTION_DAYS: a checkpoint outliving its job is \
+                 data nobody can read"
+                    .into(),
+            ));
+        }
         if self.settle_ms < w.skew_ms {
             return Err(Error::Config("SETTLE_SECONDS must be at least CLOCK_SKEW_MS".into()));
         }
@@ -409,6 +450,29 @@ mod tests {
         ("CHECKPOINT_TABLE", "t"),
         ("API_KEY_PEPPER", "pepper"),
     ];
+
+    #[test]
+    fn a_checkpoint_may_not_outlive_its_job_and_hand_backs_fit_sqs() {
+        let with = |extra: (&str, &str)| {
+            let mut env: Vec<(String, String)> = MINIMAL.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            env.push((extra.0.into(), extra.1.into()));
+            Settings::from(&env)
+        };
+        let s = Settings::from(&MINIMAL).unwrap();
+        assert_eq!(s.purge.job_retention, Duration::from_secs(30 * 86_400));
+        assert_eq!((s.purge.batch_jobs, s.purge.max_batches), (100, 10));
+        assert_eq!((s.worker.handback_delay_s, s.worker.max_handbacks), (60, 1_440));
+        assert_eq!(s.database_max_connections, 3);
+        // The default checkpoint TTL (7 days) outlives a 5-day job retention.
+        let err = with(("JOB_RETENTION_DAYS", "5")).unwrap_err().to_string();
+        assert!(err.contains("CHECKPOINT_TTL_HOURS"), "{err}");
+        assert!(with(("JOB_RETENTION_DAYS", "7")).is_ok());
+        let err = with(("HANDBACK_DELAY_SECONDS", "901")).unwrap_err().to_string();
+        assert!(err.contains("900"), "{err}");
+        // Tunable through REPLAY_SETTINGS like the rest.
+        let s = with(("REPLAY_SETTINGS", "PURGE_BATCH_JOBS=7 MAX_HANDBACKS=2")).unwrap();
+        assert_eq!((s.purge.batch_jobs, s.worker.max_handbacks), (7, 2));
+    }
 
     #[test]
     fn defaults_apply() {

@@ -43,8 +43,9 @@ pub enum Error {
     LeaseLost,
     #[error("records from offset {next_offset} on were deleted by retention before they were read")]
     RecordsExpired { next_offset: i64 },
-    #[error("message of a newer format (version {0}): for a newer worker")]
-    NewerFormat(u32),
+    /// Handed back MAX_HANDBACKS times and still no worker reads it.
+    #[error("message of a newer format (version {version}) handed back {handbacks} times: no worker reads it")]
+    NewerFormat { version: u32, handbacks: u32 },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -65,13 +66,7 @@ impl Error {
     /// Whether the same operation may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            // A newer format goes back to the queue for a newer worker.
-            Error::Database(_)
-            | Error::Kafka(_)
-            | Error::Queue(_)
-            | Error::Checkpoint(_)
-            | Error::Http(_)
-            | Error::NewerFormat(_) => true,
+            Error::Database(_) | Error::Kafka(_) | Error::Queue(_) | Error::Checkpoint(_) | Error::Http(_) => true,
             Error::InvalidRequest(_)
             | Error::InvalidDate(_)
             | Error::InvalidRange(_)
@@ -87,6 +82,7 @@ impl Error {
             | Error::JobAlreadyRunning { .. }
             | Error::RateLimited { .. }
             | Error::MalformedMessage(_)
+            | Error::NewerFormat { .. }
             | Error::Config(_)
             | Error::LeaseLost
             | Error::RecordsExpired { .. }

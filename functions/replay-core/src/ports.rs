@@ -21,6 +21,10 @@ pub trait SliceQueue: Send + Sync {
     async fn send(&self, tasks: &[QueueTask]) -> Result<()>;
     /// Sends one task that becomes visible after `delay_s` (at most 900).
     async fn send_delayed(&self, task: &QueueTask, delay_s: u32) -> Result<()>;
+    /// Puts a message this release cannot read back on the queue, its body
+    /// byte for byte, visible after `delay_s`, carrying how many times it was
+    /// handed back (docs/operations.md, "Formats and versions").
+    async fn hand_back(&self, body: &str, handbacks: u32, delay_s: u32) -> Result<()>;
 }
 
 /// Slice checkpoints and leases (DynamoDB in production).

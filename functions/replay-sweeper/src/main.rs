@@ -11,7 +11,10 @@ async fn handler(ctx: &SweeperContext, _event: LambdaEvent<Value>) -> Result<Swe
     let report = sweep(ctx).await?;
     tracing::info!(?report, "sweep done");
     let stale = f64::from(report.slices_restarted + report.slices_failed);
-    replay_core::telemetry::emit_metrics(&[("StaleSlices", "Count", stale)], serde_json::json!({}));
+    replay_core::telemetry::emit_metrics(
+        &[("StaleSlices", "Count", stale), ("JobsPurged", "Count", f64::from(report.jobs_purged))],
+        serde_json::json!({}),
+    );
     Ok(report)
 }
 
@@ -22,13 +25,14 @@ async fn main() -> Result<(), Error> {
     replay_core::services::lifecycle::arm_crash_points(settings.failpoints.as_deref());
     let aws = aws_config().await;
     let ctx = SweeperContext {
-        store: MySqlStore::connect(&settings.database_url).await?,
+        store: MySqlStore::connect_with(&settings.database_url, settings.database_max_connections).await?,
         queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
         log: Box::new(KafkaLog::new(settings.kafka.clone())?),
         topic: settings.kafka.topic.clone(),
         stale_after: settings.stale_after,
         max_restarts: settings.max_restarts,
         max_parallel_slices: settings.max_parallel_slices,
+        purge: settings.purge.clone(),
     };
     let ctx = &ctx;
     run(service_fn(move |event| handler(ctx, event))).await

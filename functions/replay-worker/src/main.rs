@@ -3,8 +3,9 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use replay_core::adapters::aws_config;
+use replay_core::adapters::sqs::HANDBACKS_ATTRIBUTE;
 use replay_core::config::Settings;
-use replay_core::services::worker::{handle_message, WorkerContext};
+use replay_core::services::worker::{handle_message, Inbound, WorkerContext};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{error, warn};
 
@@ -20,9 +21,15 @@ async fn handler(ctx: &WorkerContext, event: LambdaEvent<SqsEvent>) -> Result<Sq
     for message in event.payload.records {
         let message_id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or_default();
+        let handbacks = message
+            .message_attributes
+            .get(HANDBACKS_ATTRIBUTE)
+            .and_then(|a| a.string_value.as_deref())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         // The owner is unique per attempt so a redelivered message competes for the lease.
         let owner = format!("{}:{}", event.context.request_id, message_id);
-        if let Err(e) = handle_message(ctx, body, &owner, deadline).await {
+        if let Err(e) = handle_message(ctx, &Inbound { body, handbacks }, &owner, deadline).await {
             if e.is_retryable() {
                 warn!(%message_id, error = %e, "slice failed; the queue will retry it");
             } else {

@@ -1,9 +1,11 @@
 //! replayctl: operate a deployed activity-replay: tenants and keys (against
 //! its database), webhooks and replays (through its HTTP API, with the typed
-//! client), and a job's log lines across the three functions. Local tooling
+//! client), a job's log lines across the three functions, and the slice
+//! queue's dead-letter queue. Local tooling
 //! (deploying to LocalStack, seeding, the demo, benchmarks) is `replay-lab`.
 //! Exit codes: docs/cli.md.
 
+mod dlq;
 mod logs;
 
 use anyhow::{Context, Result};
@@ -65,6 +67,13 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
+    /// The slice queue's dead-letter queue: what is in it, and moving it back.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        #[command(flatten)]
+        queues: dlq::QueueArgs,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -86,6 +95,14 @@ impl ApiArgs {
         );
         Ok(Client::new(&self.api_url, &self.api_key))
     }
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List the messages in the DLQ (they stay there).
+    Show,
+    /// Move every message back to the slice queue (after fixing what failed them).
+    Redrive,
 }
 
 #[derive(Subcommand)]
@@ -261,6 +278,14 @@ async fn run(cli: Cli) -> Result<Exit> {
         }
         Command::Replay { command, api } => return replay(json, api.client()?, command).await,
         Command::Logs { job_id, stack, hours } => logs::print_job(json, &stack, &JobId::from(job_id), hours).await?,
+        Command::Dlq { command: DlqCommand::Show, queues } => {
+            let letters = dlq::show(&queues).await?;
+            print(json, &serde_json::json!({"messages": letters.len(), "dead_letters": letters}));
+        }
+        Command::Dlq { command: DlqCommand::Redrive, queues } => {
+            let moved = dlq::redrive(&queues).await?;
+            print(json, &serde_json::json!({"redriven": moved.len(), "dead_letters": moved}));
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "replayctl", &mut std::io::stdout());
         }

@@ -39,7 +39,7 @@ use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use replay_core::domain::job::{Counters, JobState};
 use replay_core::domain::signing::{generate_secret, SigningKey};
 use replay_core::services::api::{create_tenant, ApiContext};
-use replay_core::services::worker::{handle_message, WorkerContext};
+use replay_core::services::worker::{handle_message, Inbound, WorkerContext};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -250,7 +250,8 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         .parameter("SqsEndpointUrl", &proxies.sqs.url)
         .parameter("WorkerTimeoutSeconds", 600)
         .parameter("SliceQueueVisibilityTimeoutSeconds", 900)
-        .parameter("WorkerMaxConcurrency", lab.opts.parallel.iter().copied().max().unwrap_or(4).max(4))
+        // 16 workers at most (the budget's row): room for the 8 slices at once of the largest run.
+        .parameter("DatabaseConnectionBudget", 100)
         .parameter("SweeperScheduleEnabled", "false");
     for (k, v) in &lab.base.0 {
         if ![
@@ -463,7 +464,8 @@ async fn drain_in_process(lab: &Lab, worker: &WorkerContext, job: &JobId) -> Res
             let t = Instant::now();
             handled.first_pickup.get_or_insert(t);
             let deadline = t + Duration::from_secs(600);
-            let result = handle_message(worker, m.body.as_deref().unwrap_or_default(), "bench", deadline).await;
+            let message = Inbound { body: m.body.as_deref().unwrap_or_default(), handbacks: 0 };
+            let result = handle_message(worker, &message, "bench", deadline).await;
             handled.handling += t.elapsed();
             result?;
             sqs.delete_message()

@@ -289,6 +289,8 @@ impl SliceProgress for MemoryProgress {
 #[derive(Default)]
 pub struct MemoryQueue {
     pub sent: Mutex<Vec<(QueueTask, u32)>>,
+    /// Hand-backs: the body, its count and delay.
+    pub handed_back: Mutex<Vec<(String, u32, u32)>>,
 }
 
 #[async_trait]
@@ -300,6 +302,11 @@ impl SliceQueue for MemoryQueue {
 
     async fn send_delayed(&self, task: &QueueTask, delay_s: u32) -> Result<()> {
         lock(&self.sent).push((task.clone(), delay_s));
+        Ok(())
+    }
+
+    async fn hand_back(&self, body: &str, handbacks: u32, delay_s: u32) -> Result<()> {
+        lock(&self.handed_back).push((body.to_owned(), handbacks, delay_s));
         Ok(())
     }
 }

@@ -4,8 +4,11 @@ use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::SliceQueue;
 use async_trait::async_trait;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
+
+/// The message attribute that counts a message's hand-backs.
+pub const HANDBACKS_ATTRIBUTE: &str = "handbacks";
 
 pub struct SqsQueue {
     client: Client,
@@ -57,6 +60,24 @@ impl SliceQueue for SqsQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(task.to_json())
+            .delay_seconds(delay_s.min(900) as i32)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+
+    async fn hand_back(&self, body: &str, handbacks: u32, delay_s: u32) -> Result<()> {
+        let count = MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(handbacks.to_string())
+            .build()
+            .map_err(queue_error)?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes(HANDBACKS_ATTRIBUTE, count)
             .delay_seconds(delay_s.min(900) as i32)
             .send()
             .await

@@ -2,13 +2,29 @@
 //! side by side during a deploy (docs/operations.md, "Formats and versions").
 //!
 //! Version 2 added `send_status_event`; version 1's `replay_slice` is read as
-//! it is. A message of a newer version is handed back to the queue untouched.
+//! it is. A message of a newer version is handed back to the queue untouched
+//! (services::worker), to be taken by a worker of the newer release.
 
 use super::ids::JobId;
 use serde::{Deserialize, Serialize};
 
 /// The message format this code writes; it reads this one and the previous.
 pub const TASK_VERSION: u32 = 2;
+
+/// The version this build writes: [`TASK_VERSION`], unless the mixed-version
+/// tests' `task_version_written=return(N)` plays a newer release (builds
+/// with the `failpoints` feature only).
+fn written_version() -> u32 {
+    fail::fail_point!("task_version_written", |v| v.and_then(|v| v.parse().ok()).unwrap_or(TASK_VERSION));
+    TASK_VERSION
+}
+
+/// The newest version this build reads (`task_version_read=return(N)`: a
+/// newer release's worker, in the tests).
+fn readable_version() -> u32 {
+    fail::fail_point!("task_version_read", |v| v.and_then(|v| v.parse().ok()).unwrap_or(TASK_VERSION));
+    TASK_VERSION
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -43,11 +59,11 @@ struct Envelope {
 
 impl QueueTask {
     pub fn slice(job_id: JobId, slice_index: u32, continuation: u32) -> Self {
-        QueueTask::ReplaySlice { v: TASK_VERSION, job_id, slice_index, continuation }
+        QueueTask::ReplaySlice { v: written_version(), job_id, slice_index, continuation }
     }
 
     pub fn status_event(job_id: JobId) -> Self {
-        QueueTask::SendStatusEvent { v: TASK_VERSION, job_id }
+        QueueTask::SendStatusEvent { v: written_version(), job_id }
     }
 
     pub fn job_id(&self) -> &JobId {
@@ -62,7 +78,7 @@ impl QueueTask {
 
     pub fn decode(body: &str) -> Result<Decoded, String> {
         let envelope: Envelope = serde_json::from_str(body).map_err(|e| e.to_string())?;
-        if envelope.v > TASK_VERSION {
+        if envelope.v > readable_version() {
             return Ok(Decoded::NewerVersion(envelope.v));
         }
         serde_json::from_str(body).map(Decoded::Task).map_err(|e| e.to_string())

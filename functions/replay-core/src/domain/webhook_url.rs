@@ -192,12 +192,11 @@ fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("unspecified");
     }
     // Forms that carry an IPv4 address: it decides.
-    let embedded = if bits >> 32 == 0xffff {
-        Some(embedded_v4(bits, 0)) // ::ffff:a.b.c.d, IPv4-mapped
-    } else if bits >> 32 == 0 {
-        Some(embedded_v4(bits, 0)) // ::a.b.c.d, IPv4-compatible (deprecated)
-    } else if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 {
-        Some(embedded_v4(bits, 0)) // 64:ff9b::/96, NAT64
+    // ::ffff:a.b.c.d (IPv4-mapped), ::a.b.c.d (IPv4-compatible, deprecated),
+    // 64:ff9b::/96 (NAT64): the IPv4 address is the last 32 bits.
+    let last_32_is_v4 = matches!(bits >> 32, 0xffff | 0 | 0x0064_ff9b_0000_0000_0000_0000);
+    let embedded = if last_32_is_v4 {
+        Some(embedded_v4(bits, 0))
     } else if s[0] == 0x2002 {
         Some(embedded_v4(bits, 80)) // 2002:aabb:ccdd::/48, 6to4
     } else if s[0] == 0x2001 && s[1] == 0 {

@@ -36,7 +36,7 @@ impl ApiContext {
     /// The real adapters from the settings: MySQL, SQS, Kafka.
     pub async fn connect(settings: Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
         Ok(Self {
-            store: MySqlStore::connect(&settings.database_url).await?,
+            store: MySqlStore::connect_with(&settings.database_url, settings.database_max_connections).await?,
             queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             resolver: HostResolver::new(settings.dns_server)?,

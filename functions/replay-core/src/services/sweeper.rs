@@ -4,10 +4,12 @@
 //! not enqueue, restarts slices whose heartbeat went stale and gives up on
 //! those that keep failing, re-sends claimed slices that never started,
 //! restarts jobs with nothing running, ends what cancelled jobs left open,
-//! queues missing status events, and records the topic's partition count.
+//! queues missing status events, records the topic's partition count, and
+//! purges jobs that ended longer ago than the retention.
 
 use super::lifecycle::Lifecycle;
 use crate::adapters::mysql::MySqlStore;
+use crate::config::PurgeConfig;
 use crate::domain::job::SliceState;
 use crate::domain::task::QueueTask;
 use crate::error::Result;
@@ -24,6 +26,7 @@ pub struct SweeperContext {
     pub stale_after: Duration,
     pub max_restarts: u32,
     pub max_parallel_slices: u32,
+    pub purge: PurgeConfig,
 }
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -36,6 +39,7 @@ pub struct SweepReport {
     pub cancelled_slices_closed: u32,
     pub status_events_queued: u32,
     pub partition_count: Option<u32>,
+    pub jobs_purged: u32,
 }
 
 /// Outbox jobs older than this are presumed to have lost their enqueue.
@@ -104,5 +108,24 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
         lifecycle.queue_status_event(&job_id).await?;
         report.status_events_queued += 1;
     }
+
+    report.jobs_purged = purge_ended_jobs(ctx).await?;
     Ok(report)
+}
+
+/// Batches of ended jobs past the retention, until none is left or the sweep
+/// has done its share (the next sweep goes on).
+async fn purge_ended_jobs(ctx: &SweeperContext) -> Result<u32> {
+    let mut purged = 0;
+    for _ in 0..ctx.purge.max_batches {
+        let n = ctx.store.purge_ended_jobs(ctx.purge.job_retention, ctx.purge.batch_jobs).await?;
+        purged += n;
+        if n < ctx.purge.batch_jobs {
+            break;
+        }
+    }
+    if purged > 0 {
+        info!(purged, "purged jobs past the retention");
+    }
+    Ok(purged)
 }

@@ -35,7 +35,7 @@ impl WorkerContext {
     /// The real adapters from the settings: MySQL, Kafka, DynamoDB, HTTP, SQS.
     pub async fn connect(settings: &Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
         Ok(Self {
-            store: MySqlStore::connect(&settings.database_url).await?,
+            store: MySqlStore::connect_with(&settings.database_url, settings.database_max_connections).await?,
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             checkpoints: Box::new(DynamoCheckpoints::new(
                 aws_sdk_dynamodb::Client::new(aws),
@@ -55,14 +55,38 @@ impl WorkerContext {
     }
 }
 
-/// Handles one message body. `Ok` means the message is done with (delete it);
-/// a retryable `Err` leaves it to the queue's visibility timeout and DLQ (a
-/// message of a newer format among them: another worker takes it).
-#[instrument(skip(ctx, body, deadline), fields(owner = %owner))]
-pub async fn handle_message(ctx: &WorkerContext, body: &str, owner: &str, deadline: Instant) -> Result<()> {
-    match QueueTask::decode(body).map_err(Error::MalformedMessage)? {
-        Decoded::NewerVersion(v) => Err(Error::NewerFormat(v)),
+/// One message off the queue.
+pub struct Inbound<'a> {
+    pub body: &'a str,
+    /// Times a worker of an older release handed it back (message attribute).
+    pub handbacks: u32,
+}
+
+/// Handles one message. `Ok` means the message is done with (delete it); an
+/// `Err` leaves it to the queue's visibility timeout and DLQ. A message of a
+/// newer format is handed back untouched, with a delay, for a worker of the
+/// newer release (a deploy in progress), and deleted here: failing it would
+/// spend the queue's receive count and send it to the DLQ.
+#[instrument(skip(ctx, message, deadline), fields(owner = %owner))]
+pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &str, deadline: Instant) -> Result<()> {
+    match QueueTask::decode(message.body).map_err(Error::MalformedMessage)? {
+        Decoded::NewerVersion(version) => {
+            if message.handbacks >= ctx.cfg.max_handbacks {
+                return Err(Error::NewerFormat { version, handbacks: message.handbacks });
+            }
+            ctx.queue.hand_back(message.body, message.handbacks + 1, ctx.cfg.handback_delay_s).await?;
+            warn!(version, handbacks = message.handbacks + 1, "message of a newer format handed back to the queue");
+            crate::telemetry::emit_metrics(
+                &[("MessagesHandedBack", "Count", 1.0)],
+                serde_json::json!({"FormatVersion": version}),
+            );
+            Ok(())
+        }
         Decoded::Task(QueueTask::ReplaySlice { job_id, slice_index, continuation, .. }) => {
+            // The DLQ test's stand-in for a bug a later deploy fixes.
+            fail::fail_point!("worker_rejects_slices", |_| Err(Error::MalformedMessage(format!(
+                "slice {slice_index} of job {job_id} rejected (failpoint worker_rejects_slices)"
+            ))));
             replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await
         }
         Decoded::Task(QueueTask::SendStatusEvent { job_id, .. }) => {

@@ -1,10 +1,11 @@
 //! MySQL (MariaDB locally, RDS/Aurora in AWS): the system of record, one file
 //! per table (tenants and keys, webhooks, jobs, slices, failures, partition
-//! counts). Every tenant-facing query is scoped by tenant id.
+//! counts) and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
 
 mod failures;
 mod jobs;
 mod partitions;
+mod purge;
 mod slices;
 mod tenants;
 mod webhooks;
@@ -103,10 +104,17 @@ fn counters_of(row: &MySqlRow) -> Result<Counters> {
 }
 
 impl MySqlStore {
+    /// A pool of 5 connections (operator tools and tests).
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, 5).await
+    }
+
+    /// A pool of at most `max_connections`: a function's share of the
+    /// database's connection budget (docs/operations.md, "Connection budget").
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self> {
         let options = MySqlConnectOptions::from_str(url)?;
         let pool = MySqlPoolOptions::new()
-            .max_connections(5)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             // Lazy: a cold start never fails because MySQL is down; requests answer 503 instead.
             .connect_lazy_with(options);

@@ -42,6 +42,8 @@ fn cfg() -> WorkerConfig {
         circuit_break_after: 3,
         circuit_pause: Duration::from_secs(5),
         circuit_max_pauses: 2,
+        handback_delay_s: 1,
+        max_handbacks: 3,
     }
 }
 
