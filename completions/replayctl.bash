@@ -16,6 +16,9 @@ _replayctl() {
             ",$1")
                 cmd="replayctl"
                 ;;
+            replayctl,audit)
+                cmd="replayctl__subcmd__audit"
+                ;;
             replayctl,completions)
                 cmd="replayctl__subcmd__completions"
                 ;;
@@ -63,6 +66,9 @@ _replayctl() {
                 ;;
             replayctl__subcmd__dlq__subcmd__help,show)
                 cmd="replayctl__subcmd__dlq__subcmd__help__subcmd__show"
+                ;;
+            replayctl__subcmd__help,audit)
+                cmd="replayctl__subcmd__help__subcmd__audit"
                 ;;
             replayctl__subcmd__help,completions)
                 cmd="replayctl__subcmd__help__subcmd__completions"
@@ -133,8 +139,14 @@ _replayctl() {
             replayctl__subcmd__help__subcmd__webhook,create)
                 cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__create"
                 ;;
+            replayctl__subcmd__help__subcmd__webhook,delete)
+                cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__delete"
+                ;;
             replayctl__subcmd__help__subcmd__webhook,get)
                 cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__get"
+                ;;
+            replayctl__subcmd__help__subcmd__webhook,update)
+                cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__update"
                 ;;
             replayctl__subcmd__key,create)
                 cmd="replayctl__subcmd__key__subcmd__create"
@@ -217,20 +229,32 @@ _replayctl() {
             replayctl__subcmd__webhook,create)
                 cmd="replayctl__subcmd__webhook__subcmd__create"
                 ;;
+            replayctl__subcmd__webhook,delete)
+                cmd="replayctl__subcmd__webhook__subcmd__delete"
+                ;;
             replayctl__subcmd__webhook,get)
                 cmd="replayctl__subcmd__webhook__subcmd__get"
                 ;;
             replayctl__subcmd__webhook,help)
                 cmd="replayctl__subcmd__webhook__subcmd__help"
                 ;;
+            replayctl__subcmd__webhook,update)
+                cmd="replayctl__subcmd__webhook__subcmd__update"
+                ;;
             replayctl__subcmd__webhook__subcmd__help,create)
                 cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__create"
+                ;;
+            replayctl__subcmd__webhook__subcmd__help,delete)
+                cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__delete"
                 ;;
             replayctl__subcmd__webhook__subcmd__help,get)
                 cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__get"
                 ;;
             replayctl__subcmd__webhook__subcmd__help,help)
                 cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__help"
+                ;;
+            replayctl__subcmd__webhook__subcmd__help,update)
+                cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__update"
                 ;;
             *)
                 ;;
@@ -239,12 +263,34 @@ _replayctl() {
 
     case "${cmd}" in
         replayctl)
-            opts="-h -V --json --help --version migrate tenant key rotate-secret webhook replay logs dlq completions help"
+            opts="-h -V --json --help --version migrate tenant key rotate-secret webhook replay logs audit dlq completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__audit)
+            opts="-h --tenant --limit --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -401,8 +447,22 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help)
-            opts="migrate tenant key rotate-secret webhook replay logs dlq completions help"
+            opts="migrate tenant key rotate-secret webhook replay logs audit dlq completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -709,7 +769,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__webhook)
-            opts="create get"
+            opts="create get update delete"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,7 +796,35 @@ _replayctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        replayctl__subcmd__help__subcmd__webhook__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         replayctl__subcmd__help__subcmd__webhook__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__webhook__subcmd__update)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -765,7 +853,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__key__subcmd__create)
-            opts="-h --tenant --json --help"
+            opts="-h --tenant --read-only --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1303,7 +1391,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook)
-            opts="-h --api-url --api-key --json --help create get help"
+            opts="-h --api-url --api-key --json --help create get update delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1325,6 +1413,28 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook__subcmd__create)
+            opts="-h --api-url --api-key --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__webhook__subcmd__delete)
             opts="-h --api-url --api-key --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1369,7 +1479,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook__subcmd__help)
-            opts="create get help"
+            opts="create get update delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1383,6 +1493,20 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__webhook__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1417,6 +1541,46 @@ _replayctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__webhook__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__webhook__subcmd__update)
+            opts="-h --url --api-url --api-key --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

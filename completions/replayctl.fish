@@ -34,6 +34,7 @@ complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "rotate-secret" 
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "webhook" -d 'Webhooks, through the HTTP API'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "replay" -d 'Replay jobs, through the HTTP API'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
+complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "audit" -d 'The audit trail: who created, changed, cancelled or deleted what (newest first)'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "dlq" -d 'The slice queue\'s dead-letter queue: what is in it, and moving it back'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c replayctl -n "__fish_replayctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -53,6 +54,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and not __fish_seen_subcommand_from create revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -l tenant -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -l read-only -d 'A key that may only read: webhooks, job status and lists, failure reports'
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from revoke" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
@@ -62,13 +64,15 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen
 complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -l api-key -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -f -a "get"
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
@@ -77,8 +81,19 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l url -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-key -r
@@ -142,6 +157,10 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l stack -d 'T
 complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l hours -d 'How far back to look, in hours' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand audit" -l tenant -d 'Only this tenant\'s rows' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand audit" -l limit -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand audit" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand audit" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l stack -d 'The stack whose queues these are' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l dlq-url -d 'The dead-letter queue\'s URL (the stack\'s SliceDeadLetterQueueUrl output), instead of finding it' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and not __fish_seen_subcommand_from show redrive help" -l queue-url -d 'The slice queue\'s URL (the stack\'s SliceQueueUrl output), instead of finding it' -r
@@ -165,21 +184,24 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen
 complete -c replayctl -n "__fish_replayctl_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand completions" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "migrate" -d 'Apply the SQL migrations in migrations/ (run at deploy, never at cold start)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "tenant" -d 'Tenants (operator)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "key" -d 'API keys (operator)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "rotate-secret" -d 'Replace a webhook\'s signing secret (operator; prints the new secret once)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "webhook" -d 'Webhooks, through the HTTP API'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "replay" -d 'Replay jobs, through the HTTP API'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "dlq" -d 'The slice queue\'s dead-letter queue: what is in it, and moving it back'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs dlq completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "migrate" -d 'Apply the SQL migrations in migrations/ (run at deploy, never at cold start)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "tenant" -d 'Tenants (operator)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "key" -d 'API keys (operator)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "rotate-secret" -d 'Replace a webhook\'s signing secret (operator; prints the new secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "webhook" -d 'Webhooks, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "replay" -d 'Replay jobs, through the HTTP API'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "logs" -d 'A job\'s log lines from the API, worker and sweeper functions, in time order'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "audit" -d 'The audit trail: who created, changed, cancelled or deleted what (newest first)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "dlq" -d 'The slice queue\'s dead-letter queue: what is in it, and moving it back'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and not __fish_seen_subcommand_from migrate tenant key rotate-secret webhook replay logs audit dlq completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Create a tenant and its first API key (shown once)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Add an API key to a tenant (rotation: create the new one, then revoke the old)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "status"
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "list"

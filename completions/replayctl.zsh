@@ -105,6 +105,7 @@ _arguments "${_arguments_options[@]}" : \
             (create)
 _arguments "${_arguments_options[@]}" : \
 '--tenant=[]:TENANT:_default' \
+'--read-only[A key that may only read\: webhooks, job status and lists, failure reports]' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
 '-h[Print help]' \
 '--help[Print help]' \
@@ -195,6 +196,27 @@ _arguments "${_arguments_options[@]}" : \
 ':id:_default' \
 && ret=0
 ;;
+(update)
+_arguments "${_arguments_options[@]}" : \
+'--url=[]:URL:_default' \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id:_default' \
+&& ret=0
+;;
+(delete)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id:_default' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_replayctl__subcmd__webhook__subcmd__help_commands" \
@@ -212,6 +234,14 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (get)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(update)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(delete)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -386,6 +416,15 @@ _arguments "${_arguments_options[@]}" : \
 ':job_id:_default' \
 && ret=0
 ;;
+(audit)
+_arguments "${_arguments_options[@]}" : \
+'--tenant=[Only this tenant'\''s rows]:TENANT:_default' \
+'--limit=[]:LIMIT:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (dlq)
 _arguments "${_arguments_options[@]}" : \
 '--stack=[The stack whose queues these are]:STACK:_default' \
@@ -548,6 +587,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(update)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(delete)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
         esac
     ;;
 esac
@@ -597,6 +644,10 @@ _arguments "${_arguments_options[@]}" : \
 esac
 ;;
 (logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(audit)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -651,11 +702,17 @@ _replayctl_commands() {
 'webhook:Webhooks, through the HTTP API' \
 'replay:Replay jobs, through the HTTP API' \
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
+'audit:The audit trail\: who created, changed, cancelled or deleted what (newest first)' \
 'dlq:The slice queue'\''s dead-letter queue\: what is in it, and moving it back' \
 'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'replayctl commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__audit_commands] )) ||
+_replayctl__subcmd__audit_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl audit commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__completions_commands] )) ||
 _replayctl__subcmd__completions_commands() {
@@ -715,11 +772,17 @@ _replayctl__subcmd__help_commands() {
 'webhook:Webhooks, through the HTTP API' \
 'replay:Replay jobs, through the HTTP API' \
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
+'audit:The audit trail\: who created, changed, cancelled or deleted what (newest first)' \
 'dlq:The slice queue'\''s dead-letter queue\: what is in it, and moving it back' \
 'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'replayctl help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__audit_commands] )) ||
+_replayctl__subcmd__help__subcmd__audit_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help audit commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help__subcmd__completions_commands] )) ||
 _replayctl__subcmd__help__subcmd__completions_commands() {
@@ -847,6 +910,8 @@ _replayctl__subcmd__help__subcmd__webhook_commands() {
     local commands; commands=(
 'create:Register a webhook URL (prints its signing secret once)' \
 'get:' \
+'update:Point a webhook at a new URL (refused while one of its jobs is active)' \
+'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
     )
     _describe -t commands 'replayctl help webhook commands' commands "$@"
 }
@@ -855,10 +920,20 @@ _replayctl__subcmd__help__subcmd__webhook__subcmd__create_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help webhook create commands' commands "$@"
 }
+(( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__delete_commands] )) ||
+_replayctl__subcmd__help__subcmd__webhook__subcmd__delete_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help webhook delete commands' commands "$@"
+}
 (( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__get_commands] )) ||
 _replayctl__subcmd__help__subcmd__webhook__subcmd__get_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help webhook get commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__update_commands] )) ||
+_replayctl__subcmd__help__subcmd__webhook__subcmd__update_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help webhook update commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__key_commands] )) ||
 _replayctl__subcmd__key_commands() {
@@ -1057,6 +1132,8 @@ _replayctl__subcmd__webhook_commands() {
     local commands; commands=(
 'create:Register a webhook URL (prints its signing secret once)' \
 'get:' \
+'update:Point a webhook at a new URL (refused while one of its jobs is active)' \
+'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'replayctl webhook commands' commands "$@"
@@ -1065,6 +1142,11 @@ _replayctl__subcmd__webhook_commands() {
 _replayctl__subcmd__webhook__subcmd__create_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl webhook create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__delete_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__delete_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook delete commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__webhook__subcmd__get_commands] )) ||
 _replayctl__subcmd__webhook__subcmd__get_commands() {
@@ -1076,6 +1158,8 @@ _replayctl__subcmd__webhook__subcmd__help_commands() {
     local commands; commands=(
 'create:Register a webhook URL (prints its signing secret once)' \
 'get:' \
+'update:Point a webhook at a new URL (refused while one of its jobs is active)' \
+'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'replayctl webhook help commands' commands "$@"
@@ -1084,6 +1168,11 @@ _replayctl__subcmd__webhook__subcmd__help_commands() {
 _replayctl__subcmd__webhook__subcmd__help__subcmd__create_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl webhook help create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__delete_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help__subcmd__delete_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook help delete commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__get_commands] )) ||
 _replayctl__subcmd__webhook__subcmd__help__subcmd__get_commands() {
@@ -1094,6 +1183,16 @@ _replayctl__subcmd__webhook__subcmd__help__subcmd__get_commands() {
 _replayctl__subcmd__webhook__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl webhook help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__update_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help__subcmd__update_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook help update commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__update_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__update_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook update commands' commands "$@"
 }
 
 if [ "$funcstack[1]" = "_replayctl" ]; then

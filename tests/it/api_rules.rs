@@ -34,6 +34,8 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     // Another tenant's ids answer 404, never 403, never data.
     for (method, path, body) in [
         (Method::GET, format!("/v1/webhooks/{id}"), None),
+        (Method::PATCH, format!("/v1/webhooks/{id}"), Some(&json!({"url": "http://127.0.0.1:38999/other"}))),
+        (Method::DELETE, format!("/v1/webhooks/{id}"), None),
         (Method::POST, format!("/v1/webhooks/{id}/replays"), Some(&window)),
         (Method::GET, format!("/v1/webhooks/{id}/replays"), None),
         (Method::GET, format!("/v1/replays/{job_id}"), None),
@@ -56,11 +58,17 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
         assert_eq!(code(&r), (401, Some("unauthorized")), "{label}");
     }
     assert_eq!(code(&anonymous.raw(Method::GET, "/v1/nothing", None, &[]).await?), (401, Some("unauthorized")));
-    let second_key = replay_core::services::api::create_api_key(&stack.store, PEPPER, &acme.tenant_id).await?;
+    let second_key = replay_core::services::api::create_api_key(
+        &stack.store,
+        PEPPER,
+        &acme.tenant_id,
+        replay_core::domain::apikey::Scope::Full,
+    )
+    .await?;
     let rotated = api.with_key(&second_key);
     assert_eq!(rotated.webhook(&id).await?.id, id, "two keys work at once");
     let key_id = replay_core::domain::apikey::key_id(&acme.api_key).unwrap_or_default().to_owned();
-    assert!(stack.store.revoke_api_key(&key_id).await?);
+    assert!(replay_core::services::api::revoke_api_key(&stack.store, &key_id).await?);
     assert_eq!(
         code(&api.raw(Method::GET, &format!("/v1/webhooks/{id}"), None, &[]).await?),
         (401, Some("unauthorized"))

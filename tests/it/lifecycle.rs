@@ -227,8 +227,16 @@ async fn three_short_outages_far_apart_do_not_fail_the_slice() -> anyhow::Result
     let job = s.start().await?;
     for outage in 1..=3usize {
         eventually(Duration::from_secs(60), "deliveries", async || s.receiver.unique("me") >= outage * 200).await?;
+        // Down until the circuit must have opened: five events refused twice
+        // each (a slow machine must not end the outage first, when its
+        // events would rightly count as failed), then a little longer.
+        let refused_before = s.receiver.stats("me").faults_injected;
         s.receiver.set_faults(Faults { down: true, ..working.clone() });
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        eventually(Duration::from_secs(60), "the circuit to open", async || {
+            s.receiver.stats("me").faults_injected >= refused_before + 10
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         s.receiver.set_faults(working.clone());
     }
     let view = s.wait_for_end(&job, Duration::from_secs(120)).await?;

@@ -4,6 +4,7 @@
 //! mapping, Lambda through the host executor, the EventBridge schedule).
 //! `make test` starts the services (infra/local/up.sh) and builds the functions.
 
+mod access;
 mod api_http;
 mod api_rules;
 mod cli;

@@ -95,6 +95,14 @@ impl ClientError {
         }
     }
 
+    /// The job an API error names (`job_already_running`, `webhook_busy`).
+    pub fn job_id(&self) -> Option<&JobId> {
+        match self {
+            ClientError::Api { job_id, .. } => job_id.as_ref(),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ClientError::Api { status, .. } | ClientError::Decode { status, .. } => Some(*status),
@@ -180,6 +188,19 @@ impl Client {
     /// `GET /v1/webhooks/{id}`.
     pub async fn webhook(&self, id: &WebhookId) -> Result<Webhook> {
         self.send(Method::GET, &format!("/v1/webhooks/{id}"), None, None, Replay::Safe, 200).await
+    }
+
+    /// `PATCH /v1/webhooks/{id}`: a new URL; `webhook_busy` (409, with the
+    /// job) while a job of the webhook is active.
+    pub async fn update_webhook(&self, id: &WebhookId, url: &str) -> Result<Webhook> {
+        let body = serde_json::to_value(UpdateWebhookRequest { url: url.to_owned() }).unwrap_or_default();
+        self.send(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&body), None, Replay::Safe, 200).await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`; `webhook_busy` (409) while a job of it is
+    /// active. Not replayed on a lost answer: a second delete would be 404.
+    pub async fn delete_webhook(&self, id: &WebhookId) -> Result<()> {
+        self.send(Method::DELETE, &format!("/v1/webhooks/{id}"), None, None, Replay::OnRefusal, 204).await
     }
 
     /// `POST /v1/webhooks/{id}/replays` with a generated `Idempotency-Key`.
@@ -328,11 +349,9 @@ impl Client {
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = resp.text().await?;
-        let body = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
-            status,
-            body: text.clone(),
-            error: e.to_string(),
-        })?;
+        // 204 has no body: null.
+        let body = if text.is_empty() { Ok(Value::Null) } else { serde_json::from_str(&text) };
+        let body = body.map_err(|e| ClientError::Decode { status, body: text.clone(), error: e.to_string() })?;
         Ok(RawReply { status, body, retry_after })
     }
 
@@ -401,7 +420,9 @@ impl Client {
             error: e.to_string(),
         };
         if status.as_u16() == expected {
-            return serde_json::from_str(&text).map_err(decode_error);
+            // 204 has no body: it decodes as `()`.
+            let text = if text.is_empty() && expected == 204 { "null" } else { text.as_str() };
+            return serde_json::from_str(text).map_err(decode_error);
         }
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             return Err(ClientError::Decode {

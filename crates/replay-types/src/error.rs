@@ -15,7 +15,7 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// For people; may change between releases. Branch on `code`.
     pub message: String,
-    /// The webhook's active job (`job_already_running` only).
+    /// The webhook's active job (`job_already_running`, `webhook_busy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
 }
@@ -39,9 +39,13 @@ pub enum ErrorCode {
     InvalidSelection,
     InvalidCursor,
     Unauthorized,
+    /// A read-only key on an endpoint that writes.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     JobAlreadyRunning,
+    /// A change or delete of a webhook while one of its jobs is active.
+    WebhookBusy,
     JobNotEnded,
     NothingToRetry,
     PayloadTooLarge,
@@ -68,9 +72,10 @@ impl ErrorCode {
             | Self::InvalidSelection
             | Self::InvalidCursor => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::JobAlreadyRunning | Self::JobNotEnded | Self::NothingToRetry => 409,
+            Self::JobAlreadyRunning | Self::WebhookBusy | Self::JobNotEnded | Self::NothingToRetry => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::InternalError | Self::Unknown => 500,
@@ -89,9 +94,11 @@ impl ErrorCode {
             Self::InvalidSelection => "invalid_selection",
             Self::InvalidCursor => "invalid_cursor",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::JobAlreadyRunning => "job_already_running",
+            Self::WebhookBusy => "webhook_busy",
             Self::JobNotEnded => "job_not_ended",
             Self::NothingToRetry => "nothing_to_retry",
             Self::PayloadTooLarge => "payload_too_large",

@@ -10,7 +10,7 @@ use crate::job::{
     Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobResult, JobState, Only, Progress,
     ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
 };
-use crate::webhook::{CreateWebhookRequest, Webhook, WebhookCreated};
+use crate::webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
 
@@ -18,7 +18,8 @@ const DESCRIPTION: &str = "Replays a time window of a webhook's delivered events
 to the webhook URL, signed with Standard Webhooks. docs/api.md is the guide; this document is generated from \
 the service's own types.\n\n\
 Every call except `GET /v1/openapi.json` needs `Authorization: Bearer <api key>`. A key sees only its tenant's \
-webhooks and jobs; other ids answer 404. Request and response bodies are JSON; request objects reject unknown \
+webhooks and jobs; other ids answer 404. A read-only key may call only the `GET` operations; on the others \
+it gets 403 `forbidden`. Request and response bodies are JSON; request objects reject unknown \
 fields; bodies over 64 KiB answer 413. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable \
 `code`. An unknown path answers 404 `not_found`; a known path with another method answers 405 \
 `method_not_allowed` (after authentication). Times are RFC 3339; responses use UTC with milliseconds and `Z`.\n\n\
@@ -32,6 +33,8 @@ codes.";
     paths(
         create_webhook,
         get_webhook,
+        update_webhook,
+        delete_webhook,
         start_replay,
         list_replays,
         get_replay,
@@ -43,12 +46,12 @@ codes.";
     ),
     components(
         schemas(
-            CreateWebhookRequest, Webhook, WebhookCreated, CreateReplayRequest, Only, Selection, JobResult,
+            CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, CreateReplayRequest, Only, Selection, JobResult,
             DryRunResult, Failure, FailurePage, ReplayAccepted,
             TwitterReplayAccepted, JobState, Counters, Progress, Job, ReplayList, ErrorBody, ErrorDetail,
             ErrorCode, StatusEvent, ReplayJobStatus, StatusWord, JobId, WebhookId,
         ),
-        responses(BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, TooManyRequests, Unavailable, InternalError),
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, TooManyRequests, Unavailable, InternalError),
     ),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),
@@ -97,6 +100,13 @@ struct BadRequest(ErrorBody);
 #[allow(dead_code)]
 struct Unauthorized(ErrorBody);
 
+/// A read-only key on an operation that writes (`forbidden`): only the
+/// `GET` operations are open to it.
+#[derive(ToResponse)]
+#[response(example = json!({"error": {"code": "forbidden", "message": "this API key may only read"}}))]
+#[allow(dead_code)]
+struct Forbidden(ErrorBody);
+
 /// No such resource for this key's tenant (`not_found`); another tenant's
 /// ids answer 404 too.
 #[derive(ToResponse)]
@@ -105,8 +115,10 @@ struct Unauthorized(ErrorBody);
 struct NotFound(ErrorBody);
 
 /// A conflict with the job's state: the webhook already has an active job
-/// (`job_already_running`, named in `error.job_id`); a retry of a job that
-/// has not ended (`job_not_ended`) or had no failures (`nothing_to_retry`).
+/// (`job_already_running`, named in `error.job_id`); a change or delete of a
+/// webhook with an active job (`webhook_busy`, the job in `error.job_id`:
+/// cancel it or wait for its end); a retry of a job that has not ended
+/// (`job_not_ended`) or had no failures (`nothing_to_retry`).
 #[derive(ToResponse)]
 #[response(example = json!({"error": {"code": "job_already_running",
     "message": "replay job job_7c1e5a9d2b4f4e8a9c3d6b0f1e2a5c7d is still running for this webhook",
@@ -153,6 +165,7 @@ struct InternalError(ErrorBody);
         (status = 201, description = "Created; `secret` is shown only now.", body = WebhookCreated),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
@@ -176,6 +189,47 @@ fn create_webhook() {}
 #[allow(dead_code)]
 fn get_webhook() {}
 
+/// Point a webhook at a new URL, checked as at creation (the secret stays).
+/// Refused with 409 `webhook_busy` while one of its jobs is active: a job
+/// delivers to the URL it started with; cancel it or wait for its end.
+#[utoipa::path(
+    patch, path = "/v1/webhooks/{webhook_id}", tag = "webhooks", operation_id = "update_webhook",
+    params(("webhook_id" = WebhookId, Path, description = "A webhook id; any other value answers 404.")),
+    request_body = UpdateWebhookRequest,
+    responses(
+        (status = 200, description = "The webhook, with its new URL.", body = Webhook),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn update_webhook() {}
+
+/// Delete a webhook: 404 for it from now on, its secret wiped; its jobs stay
+/// readable at `/v1/replays/{job_id}` until they age out. Refused with 409
+/// `webhook_busy` while one of its jobs is active.
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{webhook_id}", tag = "webhooks", operation_id = "delete_webhook",
+    params(("webhook_id" = WebhookId, Path, description = "A webhook id; any other value answers 404.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn delete_webhook() {}
+
 /// Start a replay of `[from, to)` for a webhook. The window rules are in
 /// docs/api.md ("Replay windows"); one job per webhook is active at a time.
 #[utoipa::path(
@@ -191,6 +245,7 @@ fn get_webhook() {}
         (status = 202, description = "Accepted: the job is recorded and its first slices are queued.", body = ReplayAccepted),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
@@ -241,6 +296,7 @@ fn get_replay() {}
     responses(
         (status = 202, description = "The job, as it is now.", body = Job),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
@@ -284,6 +340,7 @@ fn list_failures() {}
         (status = 202, description = "Accepted: the retry job.", body = ReplayAccepted),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 429, response = TooManyRequests),
@@ -309,6 +366,7 @@ fn retry_failures() {}
         (status = 202, description = "Accepted.", body = TwitterReplayAccepted),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),

@@ -14,6 +14,14 @@ pub struct CreateWebhookRequest {
     pub url: String,
 }
 
+/// `PATCH /v1/webhooks/{webhook_id}`: a new URL, under the rules of creation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    #[schema(example = "https://hooks.example.com/twitter-v2")]
+    pub url: String,
+}
+
 /// A registered webhook (its secret is only shown at creation).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Webhook {

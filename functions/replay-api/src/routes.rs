@@ -9,7 +9,7 @@ use replay_core::services::api::{ApiContext, MAX_FAILURES_NDJSON, MAX_FAILURES_P
 use replay_core::Error;
 use replay_types::{
     CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, ReplayAccepted, ReplayList, Selection,
-    TwitterReplayAccepted,
+    TwitterReplayAccepted, UpdateWebhookRequest,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,6 +40,11 @@ pub struct ApiResponse {
 impl ApiResponse {
     fn json(status: u16, body: Value) -> Self {
         Self { status, body, headers: Vec::new(), text: None }
+    }
+
+    /// 204, no body.
+    fn no_content() -> Self {
+        Self { status: 204, body: Value::Null, headers: Vec::new(), text: Some(("application/json", String::new())) }
     }
 
     /// `(content type, body)` as sent.
@@ -79,6 +84,7 @@ pub fn from_error(e: &Error) -> ApiResponse {
             error_response(ErrorCode::NothingToRetry, &format!("replay job {job} has no failed events"))
         }
         Error::Unauthorized => error_response(ErrorCode::Unauthorized, "a valid API key is required"),
+        Error::Forbidden => error_response(ErrorCode::Forbidden, "this API key may only read"),
         Error::NotFound => error_response(ErrorCode::NotFound, "no such resource"),
         Error::RateLimited { retry_after_s } => {
             let mut r =
@@ -86,14 +92,16 @@ pub fn from_error(e: &Error) -> ApiResponse {
             r.headers.push(("retry-after", retry_after_s.to_string()));
             r
         }
-        Error::JobAlreadyRunning { job_id } => {
-            let mut body = ErrorBody::new(
-                ErrorCode::JobAlreadyRunning,
-                format!("replay job {job_id} is still running for this webhook"),
-            );
-            body.error.job_id = Some(job_id.as_str().into());
-            ApiResponse::json(409, to_json(&body))
-        }
+        Error::JobAlreadyRunning { job_id } => conflict_over(
+            ErrorCode::JobAlreadyRunning,
+            job_id,
+            format!("replay job {job_id} is still running for this webhook"),
+        ),
+        Error::WebhookBusy { job_id } => conflict_over(
+            ErrorCode::WebhookBusy,
+            job_id,
+            format!("replay job {job_id} is active for this webhook; cancel it or wait for its end first"),
+        ),
         e if e.is_retryable() => {
             error!(error = %e, "dependency unavailable");
             let mut r = error_response(ErrorCode::Unavailable, "the service is temporarily unavailable; retry later");
@@ -105,6 +113,13 @@ pub fn from_error(e: &Error) -> ApiResponse {
             error_response(ErrorCode::InternalError, "internal error")
         }
     }
+}
+
+/// A 409 that names the active job standing in the way (`error.job_id`).
+fn conflict_over(code: ErrorCode, job_id: &str, message: String) -> ApiResponse {
+    let mut body = ErrorBody::new(code, message);
+    body.error.job_id = Some(job_id.into());
+    ApiResponse::json(409, to_json(&body))
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Error> {
@@ -143,38 +158,45 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
         return Ok(ApiResponse::json(200, doc));
     }
     // Every other call needs a key, known path or not.
-    let tenant = ctx.authenticate(req.authorization).await?;
+    let caller = ctx.authenticate(req.authorization).await?;
     match (req.method, segments.as_slice()) {
         ("POST", ["v1", "webhooks"]) => {
             let body: CreateWebhookRequest = decode(req.body)?;
-            Ok(ApiResponse::json(201, to_json(&ctx.create_webhook(&tenant, body).await?)))
+            Ok(ApiResponse::json(201, to_json(&ctx.create_webhook(&caller, body).await?)))
         }
         ("GET", ["v1", "webhooks", id]) => {
-            Ok(ApiResponse::json(200, to_json(&ctx.get_webhook(&tenant, &WebhookId::from(*id)).await?)))
+            Ok(ApiResponse::json(200, to_json(&ctx.get_webhook(&caller, &WebhookId::from(*id)).await?)))
+        }
+        ("PATCH", ["v1", "webhooks", id]) => {
+            let body: UpdateWebhookRequest = decode(req.body)?;
+            Ok(ApiResponse::json(200, to_json(&ctx.update_webhook(&caller, &WebhookId::from(*id), body).await?)))
+        }
+        ("DELETE", ["v1", "webhooks", id]) => {
+            ctx.delete_webhook(&caller, &WebhookId::from(*id)).await?;
+            Ok(ApiResponse::no_content())
         }
         ("POST", ["v1", "webhooks", id, "replays"]) => {
             let body: CreateReplayRequest = decode(req.body)?;
             let from = parse_rfc3339("from", &body.from)?;
             let to = parse_rfc3339("to", &body.to)?;
             let selection = selection_of(&body)?;
-            let job = ctx
-                .create_replay(&tenant, &WebhookId::from(*id), from, to, &selection, None, req.idempotency_key)
-                .await?;
+            let job =
+                ctx.start_replay(&caller, &WebhookId::from(*id), from, to, &selection, req.idempotency_key).await?;
             Ok(ApiResponse::json(202, to_json(&ReplayAccepted::from(&job))))
         }
         ("GET", ["v1", "webhooks", id, "replays"]) => {
-            let jobs = ctx.list_jobs(&tenant, &WebhookId::from(*id)).await?;
+            let jobs = ctx.list_jobs(&caller, &WebhookId::from(*id)).await?;
             Ok(ApiResponse::json(200, to_json(&ReplayList { replays: jobs })))
         }
         ("GET", ["v1", "replays", id]) => {
-            Ok(ApiResponse::json(200, to_json(&ctx.get_job(&tenant, &JobId::from(*id)).await?)))
+            Ok(ApiResponse::json(200, to_json(&ctx.get_job(&caller, &JobId::from(*id)).await?)))
         }
         ("DELETE", ["v1", "replays", id]) => {
-            Ok(ApiResponse::json(202, to_json(&ctx.cancel_job(&tenant, &JobId::from(*id)).await?)))
+            Ok(ApiResponse::json(202, to_json(&ctx.cancel_job(&caller, &JobId::from(*id)).await?)))
         }
-        ("GET", ["v1", "replays", id, "failures"]) => failures(ctx, req, &tenant, &JobId::from(*id)).await,
+        ("GET", ["v1", "replays", id, "failures"]) => failures(ctx, req, &caller.tenant, &JobId::from(*id)).await,
         ("POST", ["v1", "replays", id, "retry"]) => {
-            let job = ctx.retry_failures(&tenant, &JobId::from(*id), req.idempotency_key).await?;
+            let job = ctx.retry_failures(&caller, &JobId::from(*id), req.idempotency_key).await?;
             Ok(ApiResponse::json(202, to_json(&ReplayAccepted::from(&job))))
         }
         ("POST", ["1.1", "account_activity", "replay", "webhooks", id, "subscriptions", "all.json"]) => {
@@ -184,15 +206,7 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             let from = parse_twitter_date("from_date", from_raw)?;
             let to = parse_twitter_date("to_date", to_raw)?;
             let job = ctx
-                .create_replay(
-                    &tenant,
-                    &WebhookId::from(*id),
-                    from,
-                    to,
-                    &Selection::default(),
-                    None,
-                    req.idempotency_key,
-                )
+                .start_replay(&caller, &WebhookId::from(*id), from, to, &Selection::default(), req.idempotency_key)
                 .await?;
             Ok(ApiResponse::json(
                 202,

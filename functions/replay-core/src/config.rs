@@ -134,15 +134,18 @@ pub struct PurgeConfig {
     pub batch_jobs: u32,
     /// Batches per sweep (0 = purge nothing).
     pub max_batches: u32,
+    /// An audit row is purged this long after it was written.
+    pub audit_retention: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database_url: String,
+    /// Carries the database password: whole, never printed.
+    pub database_url: Secret,
     pub kafka: KafkaConfig,
     pub queue_url: String,
     pub checkpoint_table: String,
-    pub api_key_pepper: String,
+    pub api_key_pepper: Secret,
     pub retention_hours: u32,
     /// `to` of a replay must be at least this long ago.
     pub settle_ms: i64,
@@ -198,6 +201,7 @@ impl Env for Vec<(String, String)> {
 /// Settings an operator may give in `REPLAY_SETTINGS` (the template's
 /// `SettingsOverrides`): tuning only, never credentials or addresses.
 pub const TUNABLE: &[&str] = &[
+    "AUDIT_RETENTION_DAYS",
     "CHECKPOINT_EVERY_EVENTS",
     "CHECKPOINT_EVERY_MS",
     "CHECKPOINT_TTL_HOURS",
@@ -343,7 +347,7 @@ impl Settings {
             .transpose()?;
         let settings = Self {
             failpoints: if cfg!(feature = "failpoints") { env.get("FAILPOINTS") } else { None },
-            database_url: required(env, "DATABASE_URL")?,
+            database_url: Secret::new(required(env, "DATABASE_URL")?),
             kafka: KafkaConfig {
                 brokers: required(env, "KAFKA_BROKERS")?,
                 topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
@@ -353,7 +357,7 @@ impl Settings {
             },
             queue_url: required(env, "SLICE_QUEUE_URL")?,
             checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
-            api_key_pepper: required(env, "API_KEY_PEPPER")?,
+            api_key_pepper: Secret::new(required(env, "API_KEY_PEPPER")?),
             retention_hours: parsed(env, "REPLAY_RETENTION_HOURS", 120)?,
             settle_ms: parsed::<i64>(env, "SETTLE_SECONDS", 600)? * 1_000,
             partition_change_margin_ms: parsed(env, "PARTITION_CHANGE_MARGIN_MS", 600_000)?,
@@ -399,6 +403,7 @@ impl Settings {
                 job_retention: Duration::from_secs(parsed::<u64>(env, "JOB_RETENTION_DAYS", 30)? * 86_400),
                 batch_jobs: parsed::<u32>(env, "PURGE_BATCH_JOBS", 100)?.max(1),
                 max_batches: parsed(env, "PURGE_MAX_BATCHES", 10)?,
+                audit_retention: Duration::from_secs(parsed::<u64>(env, "AUDIT_RETENTION_DAYS", 365)?.max(1) * 86_400),
             },
             database_max_connections: parsed::<u32>(env, "DATABASE_MAX_CONNECTIONS", 3)?.max(1),
         };
@@ -450,6 +455,32 @@ mod tests {
         ("CHECKPOINT_TABLE", "t"),
         ("API_KEY_PEPPER", "pepper"),
     ];
+
+    #[test]
+    fn debug_output_carries_no_credential() {
+        let env: Vec<(String, String)> = [
+            ("DATABASE_URL", "mysql://replay:db-pass-1c9f,with=comma@db.internal:3306/replay"),
+            ("KAFKA_BROKERS", "b:9092"),
+            ("SLICE_QUEUE_URL", "http://q"),
+            ("CHECKPOINT_TABLE", "t"),
+            ("API_KEY_PEPPER", "pepper-7e2a"),
+            ("KAFKA_SASL_USERNAME", "user"),
+            ("KAFKA_SASL_PASSWORD", "sasl-pass-4b1d,x=y"),
+            ("KAFKA_PROPERTIES", "security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = Settings::from(&env).unwrap();
+        let shown = format!("{s:?} {s:#?}");
+        for secret in ["db-pass-1c9f", "pepper-7e2a", "sasl-pass-4b1d"] {
+            assert!(!shown.contains(secret), "{secret} in Debug output");
+        }
+        // Whole where they are used: a comma in a password splits nothing.
+        assert_eq!(s.database_url.expose(), "mysql://replay:db-pass-1c9f,with=comma@db.internal:3306/replay");
+        let sasl = s.kafka.sasl.as_ref().expect("SASL credentials");
+        assert_eq!(sasl.password.expose(), "sasl-pass-4b1d,x=y");
+    }
 
     #[test]
     fn a_checkpoint_may_not_outlive_its_job_and_hand_backs_fit_sqs() {

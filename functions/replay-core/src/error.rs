@@ -33,6 +33,12 @@ pub enum Error {
     NotFound,
     #[error("a replay job is already running for this webhook: {job_id}")]
     JobAlreadyRunning { job_id: String },
+    /// A change or delete of a webhook while one of its jobs is active.
+    #[error("the webhook has an active replay job: {job_id}")]
+    WebhookBusy { job_id: String },
+    /// A read-only key on a write endpoint.
+    #[error("this API key may only read")]
+    Forbidden,
     #[error("rate limited; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     #[error("malformed message: {0}")]
@@ -80,6 +86,8 @@ impl Error {
             | Error::Unauthorized
             | Error::NotFound
             | Error::JobAlreadyRunning { .. }
+            | Error::WebhookBusy { .. }
+            | Error::Forbidden
             | Error::RateLimited { .. }
             | Error::MalformedMessage(_)
             | Error::NewerFormat { .. }

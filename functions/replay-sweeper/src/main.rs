@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
     replay_core::services::lifecycle::arm_crash_points(settings.failpoints.as_deref());
     let aws = aws_config().await;
     let ctx = SweeperContext {
-        store: MySqlStore::connect_with(&settings.database_url, settings.database_max_connections).await?,
+        store: MySqlStore::connect_with(settings.database_url.expose(), settings.database_max_connections).await?,
         queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
         log: Box::new(KafkaLog::new(settings.kafka.clone())?),
         topic: settings.kafka.topic.clone(),

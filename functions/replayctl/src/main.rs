@@ -13,7 +13,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use replay_client::progress::JobProgress;
 use replay_client::{Client, ClientError, CreateReplayRequest, JobId, JobState, WebhookId};
 use replay_core::adapters::mysql::MySqlStore;
-use replay_core::services::api::{create_api_key, create_tenant};
+use replay_core::domain::apikey::Scope;
+use replay_core::services::api::{create_api_key, create_tenant, operator_audit, revoke_api_key};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -67,6 +68,14 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
+    /// The audit trail: who created, changed, cancelled or deleted what (newest first).
+    Audit {
+        /// Only this tenant's rows.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// The slice queue's dead-letter queue: what is in it, and moving it back.
     Dlq {
         #[command(subcommand)]
@@ -117,6 +126,9 @@ enum KeyCommand {
     Create {
         #[arg(long)]
         tenant: String,
+        /// A key that may only read: webhooks, job status and lists, failure reports.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Revoke a key by its id (the hex part after `rk_`).
     Revoke { key_id: String },
@@ -129,6 +141,16 @@ enum WebhookCommand {
         url: String,
     },
     Get {
+        id: String,
+    },
+    /// Point a webhook at a new URL (refused while one of its jobs is active).
+    Update {
+        id: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// Delete a webhook (refused while one of its jobs is active; its jobs stay readable).
+    Delete {
         id: String,
     },
 }
@@ -249,12 +271,14 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Key { command } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             match command {
-                KeyCommand::Create { tenant } => {
-                    let key = create_api_key(&store, &operator_env("API_KEY_PEPPER")?, &tenant.as_str().into()).await?;
-                    print(json, &serde_json::json!({"tenant_id": tenant, "api_key": key}));
+                KeyCommand::Create { tenant, read_only } => {
+                    let scope = if read_only { Scope::Read } else { Scope::Full };
+                    let pepper = operator_env("API_KEY_PEPPER")?;
+                    let key = create_api_key(&store, &pepper, &tenant.as_str().into(), scope).await?;
+                    print(json, &serde_json::json!({"tenant_id": tenant, "api_key": key, "scope": scope}));
                 }
                 KeyCommand::Revoke { key_id } => {
-                    if !store.revoke_api_key(&key_id).await? {
+                    if !revoke_api_key(&store, &key_id).await? {
                         anyhow::bail!("no active key {key_id}");
                     }
                     print(json, &serde_json::json!({"revoked": key_id}));
@@ -264,9 +288,13 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::RotateSecret { webhook_id } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             let secret = replay_core::domain::signing::generate_secret();
-            if !store.rotate_webhook_secret(&webhook_id.as_str().into(), &secret).await? {
+            let webhook = WebhookId::from(webhook_id.as_str());
+            let tenant = store.webhook_tenant(&webhook).await?;
+            let Some(tenant) = tenant else { anyhow::bail!("no webhook {webhook_id}") };
+            if !store.rotate_webhook_secret(&webhook, &secret).await? {
                 anyhow::bail!("no webhook {webhook_id}");
             }
+            operator_audit(&store, &tenant, "webhook.rotate_secret", &webhook_id, None).await?;
             print(json, &serde_json::json!({"webhook_id": webhook_id, "secret": secret}));
         }
         Command::Webhook { command, api } => {
@@ -274,10 +302,31 @@ async fn run(cli: Cli) -> Result<Exit> {
             match command {
                 WebhookCommand::Create { url } => print(json, &client.create_webhook(&url).await?),
                 WebhookCommand::Get { id } => print(json, &client.webhook(&WebhookId::from(id)).await?),
+                WebhookCommand::Update { id, url } => {
+                    print(json, &client.update_webhook(&WebhookId::from(id), &url).await?)
+                }
+                WebhookCommand::Delete { id } => {
+                    client.delete_webhook(&WebhookId::from(id.as_str())).await?;
+                    print(json, &serde_json::json!({"deleted": id}));
+                }
             }
         }
         Command::Replay { command, api } => return replay(json, api.client()?, command).await,
         Command::Logs { job_id, stack, hours } => logs::print_job(json, &stack, &JobId::from(job_id), hours).await?,
+        Command::Audit { tenant, limit } => {
+            let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
+            let tenant = tenant.map(replay_core::domain::ids::TenantId);
+            let rows = store.audit_rows(tenant.as_ref(), limit.clamp(1, 10_000)).await?;
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    v["at"] = r.at().into();
+                    v
+                })
+                .collect();
+            print(json, &serde_json::json!({"entries": rows}));
+        }
         Command::Dlq { command: DlqCommand::Show, queues } => {
             let letters = dlq::show(&queues).await?;
             print(json, &serde_json::json!({"messages": letters.len(), "dead_letters": letters}));

@@ -35,6 +35,7 @@ use replay_client::{Client, CreateReplayRequest, CreateWebhookRequest};
 use replay_core::adapters::kafka::consumer_config;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::{Env, KafkaConfig, Settings};
+use replay_core::domain::apikey::Caller;
 use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use replay_core::domain::job::{Counters, JobState};
 use replay_core::domain::signing::{generate_secret, SigningKey};
@@ -321,8 +322,9 @@ async fn seed(
 ) -> Result<Dataset> {
     let api = ApiContext::connect(base.settings()?, aws).await?;
     let tenant = create_tenant(store, pepper, "bench").await?;
+    let operator = Caller::operator(tenant.tenant_id.clone());
     let register = async |name: &str| -> Result<WebhookId> {
-        let hook = api.create_webhook(&tenant.tenant_id, CreateWebhookRequest { url: receiver.url(name) }).await?;
+        let hook = api.create_webhook(&operator, CreateWebhookRequest { url: receiver.url(name) }).await?;
         receiver.register(name, &hook.secret);
         Ok(hook.id)
     };

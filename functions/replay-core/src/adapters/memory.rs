@@ -209,6 +209,9 @@ pub struct MemoryDeliverer {
     in_flight: Mutex<u32>,
     /// When each delivery started, in order.
     pub started: Mutex<Vec<(String, Instant)>>,
+    /// Events taken in before an outage: answered 2xx even while `down`,
+    /// after this much more than `delay`.
+    pub taken_before_down: Mutex<HashMap<String, Duration>>,
 }
 
 #[async_trait]
@@ -225,10 +228,11 @@ impl Deliverer for MemoryDeliverer {
             let mut max = lock(&self.max_in_flight);
             *max = (*max).max(*n);
         }
-        let delay = *lock(&self.delay);
+        let extra = lock(&self.taken_before_down).get(&d.message_id).copied();
+        let delay = *lock(&self.delay) + extra.unwrap_or_default();
         tokio::time::sleep(delay).await;
         *lock(&self.in_flight) -= 1;
-        if *lock(&self.down) {
+        if *lock(&self.down) && extra.is_none() {
             return DeliveryOutcome::Failed { attempts: 3, last_status: Some(503), error: "HTTP 503".into() };
         }
         if lock(&self.fail).contains(&d.message_id) {

@@ -7,6 +7,55 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// What a key may do (docs/security.md, "Keys").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Every endpoint.
+    Full,
+    /// Only reads: a webhook, job status and lists, failure reports.
+    Read,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Read => "read",
+        }
+    }
+
+    /// The stored value; anything unknown is read-only (a newer scope must
+    /// never grant an older reader more than reading).
+    pub fn parse(s: &str) -> Self {
+        if s == "full" {
+            Self::Full
+        } else {
+            Self::Read
+        }
+    }
+}
+
+/// The actor of operator actions (replayctl) in the audit trail, where API
+/// calls name their key's id.
+pub const OPERATOR: &str = "operator";
+
+/// Who is calling: the tenant a key belongs to, the key and its scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: crate::domain::ids::TenantId,
+    pub key_id: String,
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// An operator's in-process call (the benchmark, tools): full rights,
+    /// recorded in the audit trail as `operator`.
+    pub fn operator(tenant: crate::domain::ids::TenantId) -> Self {
+        Self { tenant, key_id: OPERATOR.into(), scope: Scope::Full }
+    }
+}
+
 pub struct NewKey {
     pub key_id: String,
     /// Shown once to the operator, never stored.
@@ -57,5 +106,12 @@ mod tests {
         assert!(!matches("pepper", &tampered, &k.hash));
         assert_eq!(key_id("Bearer nonsense"), None);
         assert_eq!(key_id("rk_zz_abc"), None);
+    }
+
+    #[test]
+    fn only_full_is_full() {
+        assert_eq!(Scope::parse("full"), Scope::Full);
+        assert_eq!(Scope::parse(Scope::Read.as_str()), Scope::Read);
+        assert_eq!(Scope::parse("admin"), Scope::Read, "unknown scopes only read");
     }
 }

@@ -3,10 +3,10 @@
 use super::lifecycle::Lifecycle;
 use crate::adapters::dns::HostResolver;
 use crate::adapters::kafka::KafkaLog;
-use crate::adapters::mysql::{format_time, Created, MySqlStore, NewJob, NewSlice, WebhookRow};
+use crate::adapters::mysql::{format_time, AuditEntry, Created, MySqlStore, NewJob, NewSlice, WebhookRow, OPERATOR};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::Settings;
-use crate::domain::apikey;
+use crate::domain::apikey::{self, Caller, Scope};
 use crate::domain::filter::retry_selection;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::estimated_seconds;
@@ -19,7 +19,7 @@ use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::{DeliveryLog, SliceQueue};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use replay_types::{CreateWebhookRequest, FailurePage, Selection, Webhook, WebhookCreated};
+use replay_types::{CreateWebhookRequest, FailurePage, Selection, UpdateWebhookRequest, Webhook, WebhookCreated};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
@@ -36,7 +36,7 @@ impl ApiContext {
     /// The real adapters from the settings: MySQL, SQS, Kafka.
     pub async fn connect(settings: Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
         Ok(Self {
-            store: MySqlStore::connect_with(&settings.database_url, settings.database_max_connections).await?,
+            store: MySqlStore::connect_with(settings.database_url.expose(), settings.database_max_connections).await?,
             queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             resolver: HostResolver::new(settings.dns_server)?,
@@ -63,37 +63,87 @@ pub async fn create_tenant(store: &MySqlStore, pepper: &str, name: &str) -> Resu
     }
     let tenant_id = TenantId::generate();
     store.insert_tenant(&tenant_id, name).await?;
-    let api_key = create_api_key(store, pepper, &tenant_id).await?;
+    operator_audit(store, &tenant_id, "tenant.create", tenant_id.as_str(), Some(name)).await?;
+    let api_key = create_api_key(store, pepper, &tenant_id, Scope::Full).await?;
     Ok(TenantCreated { tenant_id, api_key })
 }
 
-pub async fn create_api_key(store: &MySqlStore, pepper: &str, tenant: &TenantId) -> Result<String> {
+/// Operator action (`replayctl key create`): a key of the tenant with this scope.
+pub async fn create_api_key(store: &MySqlStore, pepper: &str, tenant: &TenantId, scope: Scope) -> Result<String> {
     let key = apikey::generate(pepper);
-    store.insert_api_key(&key.key_id, tenant, &key.hash).await?;
+    store.insert_api_key(&key.key_id, tenant, &key.hash, scope).await?;
+    operator_audit(store, tenant, "key.create", &key.key_id, Some(scope.as_str())).await?;
     Ok(key.api_key)
 }
 
+/// Operator action (`replayctl key revoke`); false if no such unrevoked key.
+pub async fn revoke_api_key(store: &MySqlStore, key_id: &str) -> Result<bool> {
+    let Some(tenant) = store.revoke_api_key(key_id).await? else { return Ok(false) };
+    operator_audit(store, &tenant, "key.revoke", key_id, None).await?;
+    Ok(true)
+}
+
+/// An audit row for an operator action (replayctl).
+pub async fn operator_audit(
+    store: &MySqlStore,
+    tenant: &TenantId,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+) -> Result<()> {
+    store.audit(&AuditEntry { tenant: Some(tenant), actor: OPERATOR, action, target: Some(target), detail }).await
+}
+
+/// Writes need a full key; a read-only one gets 403 (docs/security.md, "Keys").
+fn writer(caller: &Caller) -> Result<&TenantId> {
+    match caller.scope {
+        Scope::Full => Ok(&caller.tenant),
+        Scope::Read => Err(Error::Forbidden),
+    }
+}
+
+/// The host of a webhook URL: what the audit trail records of it (a path or
+/// query may carry the receiver's own token).
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+}
+
 impl ApiContext {
-    /// Resolves `Authorization: Bearer <key>` to a tenant.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<TenantId> {
+    /// Resolves `Authorization: Bearer <key>` to its tenant and scope.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller> {
         let key = authorization
             .and_then(|h| h.get(..7).filter(|scheme| scheme.eq_ignore_ascii_case("bearer ")).map(|_| h[7..].trim()))
             .ok_or(Error::Unauthorized)?;
         let key_id = apikey::key_id(key).ok_or(Error::Unauthorized)?;
-        let (tenant, hash) = self.store.api_key(key_id).await?.ok_or(Error::Unauthorized)?;
-        if apikey::matches(&self.settings.api_key_pepper, key, &hash) {
-            Ok(tenant)
+        let (tenant, hash, scope) = self.store.api_key(key_id).await?.ok_or(Error::Unauthorized)?;
+        if apikey::matches(self.settings.api_key_pepper.expose(), key, &hash) {
+            Ok(Caller { tenant, key_id: key_id.to_owned(), scope })
         } else {
             Err(Error::Unauthorized)
         }
     }
 
-    #[instrument(skip(self, req))]
-    pub async fn create_webhook(&self, tenant: &TenantId, req: CreateWebhookRequest) -> Result<WebhookCreated> {
+    /// An audit row for a write of this caller (after it succeeded).
+    async fn audit(&self, caller: &Caller, action: &str, target: &str, detail: Option<&str>) -> Result<()> {
+        self.store
+            .audit(&AuditEntry {
+                tenant: Some(&caller.tenant),
+                actor: &caller.key_id,
+                action,
+                target: Some(target),
+                detail,
+            })
+            .await
+    }
+
+    #[instrument(skip_all)]
+    pub async fn create_webhook(&self, caller: &Caller, req: CreateWebhookRequest) -> Result<WebhookCreated> {
+        let tenant = writer(caller)?;
         let url = self.checked_url(req.url.trim()).await?;
         let id = WebhookId::generate();
         let row = self.store.insert_webhook(tenant, &id, url.as_str(), &generate_secret()).await?;
         info!(webhook_id = %id, "webhook created");
+        self.audit(caller, "webhook.create", id.as_str(), Some(&host_of(&row.url))).await?;
         Ok(WebhookCreated {
             id: WebhookId(row.id),
             url: row.url,
@@ -102,9 +152,54 @@ impl ApiContext {
         })
     }
 
-    pub async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Webhook> {
-        let row = self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
+    pub async fn get_webhook(&self, caller: &Caller, id: &WebhookId) -> Result<Webhook> {
+        let row = self.store.webhook(&caller.tenant, id).await?.ok_or(Error::NotFound)?;
         Ok(webhook_of(row))
+    }
+
+    /// A new URL, checked as at creation; 409 while a job of the webhook is active.
+    #[instrument(skip(self, caller, req))]
+    pub async fn update_webhook(&self, caller: &Caller, id: &WebhookId, req: UpdateWebhookRequest) -> Result<Webhook> {
+        let tenant = writer(caller)?;
+        self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
+        let url = self.checked_url(req.url.trim()).await?;
+        let row = self.store.update_webhook_url(tenant, id, url.as_str()).await?;
+        info!(webhook_id = %id, "webhook URL changed");
+        self.audit(caller, "webhook.update", id.as_str(), Some(&host_of(&row.url))).await?;
+        Ok(webhook_of(row))
+    }
+
+    /// Gone for the API, its secret wiped, its jobs still readable; 409
+    /// while one of them is active.
+    #[instrument(skip(self, caller))]
+    pub async fn delete_webhook(&self, caller: &Caller, id: &WebhookId) -> Result<()> {
+        let tenant = writer(caller)?;
+        self.store.delete_webhook(tenant, id).await?;
+        info!(webhook_id = %id, "webhook deleted");
+        self.audit(caller, "webhook.delete", id.as_str(), None).await
+    }
+
+    /// `POST /v1/webhooks/{id}/replays` (and the Twitter-compatible route).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_replay(
+        &self,
+        caller: &Caller,
+        webhook_id: &WebhookId,
+        from: EventTime,
+        to: EventTime,
+        selection: &Selection,
+        idempotency_key: Option<&str>,
+    ) -> Result<Job> {
+        let tenant = writer(caller)?;
+        let job = self.create_replay(tenant, webhook_id, from, to, selection, None, idempotency_key).await?;
+        let detail = format!(
+            "webhook {webhook_id}, {} to {}{}",
+            job.from,
+            job.to,
+            if selection.dry_run { ", dry run" } else { "" }
+        );
+        self.audit(caller, "replay.create", job.job_id.as_str(), Some(&detail)).await?;
+        Ok(job)
     }
 
     /// Validates the window, records the job and its slices in one
@@ -144,7 +239,8 @@ impl ApiContext {
                         "Idempotency-Key was already used with a different request".into(),
                     ));
                 }
-                return self.get_job(tenant, &id).await;
+                let job = self.store.job_view(Some(tenant), &id).await?.ok_or(Error::NotFound)?;
+                return Ok(self.with_estimate(job));
             }
         }
         let window =
@@ -265,17 +361,20 @@ impl ApiContext {
             .collect())
     }
 
-    pub async fn get_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
-        Ok(self.with_estimate(self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?))
+    pub async fn get_job(&self, caller: &Caller, job_id: &JobId) -> Result<Job> {
+        Ok(self.with_estimate(self.store.job_view(Some(&caller.tenant), job_id).await?.ok_or(Error::NotFound)?))
     }
 
-    pub async fn list_jobs(&self, tenant: &TenantId, webhook_id: &WebhookId) -> Result<Vec<Job>> {
+    pub async fn list_jobs(&self, caller: &Caller, webhook_id: &WebhookId) -> Result<Vec<Job>> {
+        let tenant = &caller.tenant;
         self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
         Ok(self.store.list_jobs(tenant, webhook_id, 100).await?.into_iter().map(|j| self.with_estimate(j)).collect())
     }
 
-    pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
-        Ok(self.with_estimate(self.lifecycle().cancel(tenant, job_id).await?))
+    pub async fn cancel_job(&self, caller: &Caller, job_id: &JobId) -> Result<Job> {
+        let job = self.with_estimate(self.lifecycle().cancel(writer(caller)?, job_id).await?);
+        self.audit(caller, "replay.cancel", job_id.as_str(), Some(job.state.as_str())).await?;
+        Ok(job)
     }
 
     /// A dry run's duration estimate, at this deployment's caps.
@@ -286,12 +385,8 @@ impl ApiContext {
     /// A new job delivering exactly the failed events of an ended job, over
     /// the same webhook and window.
     #[instrument(skip(self))]
-    pub async fn retry_failures(
-        &self,
-        tenant: &TenantId,
-        job_id: &JobId,
-        idempotency_key: Option<&str>,
-    ) -> Result<Job> {
+    pub async fn retry_failures(&self, caller: &Caller, job_id: &JobId, idempotency_key: Option<&str>) -> Result<Job> {
+        let tenant = writer(caller)?;
         let job = self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?;
         if !job.state.is_terminal() {
             return Err(Error::JobNotEnded(job_id.to_string()));
@@ -303,7 +398,10 @@ impl ApiContext {
         let from = parse_rfc3339("from", &job.from)?;
         let to = parse_rfc3339("to", &job.to)?;
         let selection = retry_selection(job_id, ids);
-        self.create_replay(tenant, &job.webhook_id, from, to, &selection, Some(job_id), idempotency_key).await
+        let retry =
+            self.create_replay(tenant, &job.webhook_id, from, to, &selection, Some(job_id), idempotency_key).await?;
+        self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;
+        Ok(retry)
     }
 
     /// A page of a job's failure list, in event id order.

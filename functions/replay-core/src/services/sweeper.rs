@@ -124,6 +124,13 @@ async fn purge_ended_jobs(ctx: &SweeperContext) -> Result<u32> {
             break;
         }
     }
+    // The audit trail ages out on its own, longer, clock, in the same bounded steps.
+    for _ in 0..ctx.purge.max_batches {
+        let n = ctx.store.purge_audit(ctx.purge.audit_retention, ctx.purge.batch_jobs * 10).await?;
+        if n < ctx.purge.batch_jobs * 10 {
+            break;
+        }
+    }
     if purged > 0 {
         info!(purged, "purged jobs past the retention");
     }

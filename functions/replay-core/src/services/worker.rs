@@ -35,7 +35,7 @@ impl WorkerContext {
     /// The real adapters from the settings: MySQL, Kafka, DynamoDB, HTTP, SQS.
     pub async fn connect(settings: &Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
         Ok(Self {
-            store: MySqlStore::connect_with(&settings.database_url, settings.database_max_connections).await?,
+            store: MySqlStore::connect_with(settings.database_url.expose(), settings.database_max_connections).await?,
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             checkpoints: Box::new(DynamoCheckpoints::new(
                 aws_sdk_dynamodb::Client::new(aws),

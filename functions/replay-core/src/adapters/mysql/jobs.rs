@@ -92,6 +92,16 @@ impl MySqlStore {
     /// Records a job and its slices in one transaction (state OPEN, not yet enqueued).
     pub async fn create_job(&self, job: NewJob<'_>) -> Result<Created> {
         let mut tx = self.pool.begin().await?;
+        // Shared with other new jobs, exclusive against a change or delete of
+        // the webhook (webhooks.rs, `lock_idle_webhook`).
+        let live: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM webhooks WHERE id = ? AND tenant_id = ? AND deleted_at IS NULL LOCK IN SHARE MODE",
+        )
+        .bind(job.webhook_id.as_str())
+        .bind(job.tenant_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        live.ok_or(Error::NotFound)?;
         if let Some(key) = job.idempotency_key {
             let existing = sqlx::query(
                 "SELECT id, request_hash FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? AND idempotency_key = ?",

@@ -1,7 +1,8 @@
 //! MySQL (MariaDB locally, RDS/Aurora in AWS): the system of record, one file
 //! per table (tenants and keys, webhooks, jobs, slices, failures, partition
-//! counts) and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
+//! counts, the audit trail) and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
 
+mod audit;
 mod failures;
 mod jobs;
 mod partitions;
@@ -10,6 +11,7 @@ mod slices;
 mod tenants;
 mod webhooks;
 
+pub use audit::{AuditEntry, AuditRow, OPERATOR};
 pub use jobs::{Created, NewJob, NewSlice};
 pub use slices::{SliceEnd, SliceRow, SliceTotals, StaleSlice};
 pub use webhooks::WebhookRow;

@@ -32,7 +32,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// Records per scan batch.
 const MAX_BATCH_RECORDS: usize = 5_000;
 
-type InFlight<'a> = FuturesUnordered<BoxFuture<'a, (u64, Box<Delivery>, DeliveryOutcome)>>;
+/// Each delivery with the moment its request was sent.
+type InFlight<'a> = FuturesUnordered<BoxFuture<'a, (u64, Box<Delivery>, Instant, DeliveryOutcome)>>;
 
 /// Runs (or resumes) one slice until it ends, the deadline nears, the job is
 /// cancelled, the receiver looks down, or the lease is lost.
@@ -116,6 +117,10 @@ struct Engine<'a> {
     /// `only: failed`: the logged delivery outcomes of the slice's events.
     outcomes: Option<HashMap<u64, Outcomes>>,
     consecutive_down: u32,
+    /// When the first of the current run of down-looking failures was seen.
+    /// Only a success sent after it says the receiver is back: one sent
+    /// before (slow, answered as the outage began) says nothing about now.
+    down_since: Option<Instant>,
     give_up: bool,
     events_since_save: u64,
     last_save: Instant,
@@ -168,6 +173,7 @@ impl<'a> Engine<'a> {
             found: Vec::new(),
             outcomes: None,
             consecutive_down: 0,
+            down_since: None,
             give_up: false,
             events_since_save: 0,
             last_save: Instant::now(),
@@ -244,8 +250,8 @@ impl<'a> Engine<'a> {
             let reading = scan.is_some() && self.stop_reason().is_none() && self.has_room();
             tokio::select! {
                 biased;
-                Some((id, delivery, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.settle(id, delivery, outcome);
+                Some((id, delivery, sent_at, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.settle(id, delivery, sent_at, outcome);
                 }
                 batch = recv(&mut scan), if reading => {
                     let Some(s) = scan.as_mut() else { continue };
@@ -682,18 +688,22 @@ impl<'a> Engine<'a> {
                 if let Some(slot) = slot {
                     tokio::time::sleep_until(slot.into()).await;
                 }
+                let sent_at = Instant::now();
                 let outcome = deliverer.deliver(&delivery, budget).await;
-                (id, delivery, outcome)
+                (id, delivery, sent_at, outcome)
             }));
         }
     }
 
-    fn settle(&mut self, id: u64, delivery: Box<Delivery>, outcome: DeliveryOutcome) {
+    fn settle(&mut self, id: u64, delivery: Box<Delivery>, sent_at: Instant, outcome: DeliveryOutcome) {
         match outcome {
             DeliveryOutcome::Delivered { .. } => {
-                self.consecutive_down = 0;
-                self.cp.pauses = 0;
-                self.resolve_provisional_as_failed();
+                if self.down_since.is_none_or(|down| sent_at >= down) {
+                    self.consecutive_down = 0;
+                    self.down_since = None;
+                    self.cp.pauses = 0;
+                    self.resolve_provisional_as_failed();
+                }
                 self.queue.settle(id, &Counters { events_delivered: 1, ..Counters::default() });
                 self.events_since_save += 1;
             }
@@ -709,6 +719,7 @@ impl<'a> Engine<'a> {
                     entry.state = State::Provisional(delivery, failure);
                 }
                 self.consecutive_down += 1;
+                self.down_since.get_or_insert_with(Instant::now);
                 if self.consecutive_down >= self.cfg.circuit_break_after
                     && self.cp.pauses >= self.cfg.circuit_max_pauses
                 {

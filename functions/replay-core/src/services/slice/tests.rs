@@ -331,6 +331,27 @@ async fn a_down_receiver_pauses_the_slice_then_fails_the_rest_unsent() {
 }
 
 #[tokio::test]
+async fn a_slow_success_sent_before_the_outage_does_not_turn_it_into_failures() {
+    // e0 was taken in before the receiver went down and answers 2xx after
+    // e1 was refused: it says nothing about the receiver now, so e1 is not
+    // failed by it and the circuit still opens on e1-e3.
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..10).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let mut f = Fakes::new(log);
+    f.concurrency = 2;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(40);
+    f.del.taken_before_down.lock().unwrap().insert("e0".into(), Duration::from_millis(20));
+    *f.del.down.lock().unwrap() = true;
+    let outcome = f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap();
+    assert!(matches!(outcome, SliceOutcome::Paused { .. }), "{outcome:?}");
+    assert!(f.prog.failures.lock().unwrap().is_empty(), "{:?}", f.prog.failures.lock().unwrap());
+    *f.del.down.lock().unwrap() = false;
+    let counters = done(f.run(&cfg(), &spec(1000, 2000), "w").await.unwrap());
+    assert_eq!((counters.events_delivered, counters.delivery_failures), (10, 0));
+    assert!(counters.adds_up());
+}
+
+#[tokio::test]
 async fn a_receiver_that_recovers_during_a_pause_gets_everything_once() {
     let mut log = MemoryLog::new(1);
     log.partitions[0] = (0..40).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
