@@ -76,6 +76,10 @@ esac
 : "${CONFLUENT_KAFKA_VERSION:=2.16.1}"   # manylinux wheel, bundles librdkafka
 : "${PRODUCERS_VENV:=$STATE/venvs/producers}"
 export CONFLUENT_KAFKA_VERSION PRODUCERS_VENV
+# schemathesis for tests/it/schemathesis.rs: an independent fuzzer of the API.
+: "${SCHEMATHESIS_VERSION:=4.32.5}"
+: "${SCHEMATHESIS_VENV:=$STATE/venvs/schemathesis}"
+export SCHEMATHESIS_VERSION SCHEMATHESIS_VENV
 
 # --- What the application and tests read ---
 : "${DATABASE_URL:=mysql://$MARIADB_USER:$MARIADB_PASSWORD@$MARIADB_HOST:$MARIADB_PORT/$MARIADB_DATABASE}"

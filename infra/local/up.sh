@@ -313,6 +313,21 @@ install_producers_venv() {
   touch "$marker"
 }
 
+# ---------------------------------------- 8. schemathesis venv (tests) ---
+# schemathesis (PyPI) for tests/it/schemathesis.rs: a fuzzer written by
+# others, run against the served OpenAPI document and the deployed API.
+install_schemathesis_venv() {
+  local marker="$SCHEMATHESIS_VENV/.installed-schemathesis-$SCHEMATHESIS_VERSION"
+  [[ -f $marker ]] && return 0
+  log "schemathesis: installing $SCHEMATHESIS_VERSION (pip)"
+  rm -rf "$SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" >"$LOCAL_LOGS/schemathesis-pip.log" 2>&1 ||
+    { tail -n 30 "$LOCAL_LOGS/schemathesis-pip.log" >&2; die "schemathesis: pip install failed"; }
+  touch "$marker"
+}
+
 # ---------------------------------------------------------------- main ---
 # Sourcing this file (instead of running it) only defines the functions.
 [[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
@@ -332,6 +347,7 @@ start_dynamodb
 install_localstack
 start_localstack
 install_producers_venv
+install_schemathesis_venv
 
 wait_healthy mariadb 60 "$LOCAL_LOGS/mariadb.log"
 setup_mariadb

@@ -19,6 +19,7 @@ mod producers;
 mod real_conditions;
 mod resume;
 mod retention;
+mod schemathesis;
 mod selection;
 mod ssrf;
 mod stack;

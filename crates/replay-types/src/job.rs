@@ -19,11 +19,12 @@ pub struct CreateReplayRequest {
     /// Only events of these types (1-50 names, 1-100 characters each); the
     /// others are counted in `events_filtered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!(["tweet_create_events"]))]
+    #[schema(example = json!(["tweet_create_events"]), min_items = 1, max_items = 50)]
     pub event_types: Option<Vec<String>>,
     /// Only these events (1-1,000 ids) within the window; ids not found are
     /// listed in the job's `result.not_found`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 1000)]
     pub event_ids: Option<Vec<String>>,
     /// `failed`: only events whose logged copies include a failed original
     /// delivery and no succeeded one (docs/delivery-log.md, `delivery`).

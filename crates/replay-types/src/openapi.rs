@@ -22,7 +22,7 @@ webhooks and jobs; other ids answer 404. A read-only key may call only the `GET`
 it gets 403 `forbidden`. Request and response bodies are JSON; request objects reject unknown \
 fields; bodies over 64 KiB answer 413. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable \
 `code`. An unknown path answers 404 `not_found`; a known path with another method answers 405 \
-`method_not_allowed` (after authentication). Times are RFC 3339; responses use UTC with milliseconds and `Z`.\n\n\
+`method_not_allowed` with an `Allow` header listing the methods it answers (after authentication). Times are RFC 3339; responses use UTC with milliseconds and `Z`.\n\n\
 Clients must tolerate what they do not know: new fields, new progress counters, new job states and new error \
 codes.";
 

@@ -115,6 +115,21 @@ pub fn from_error(e: &Error) -> ApiResponse {
     }
 }
 
+/// The methods a known path answers (the `Allow` header of its 405, RFC
+/// 9110 section 15.5.6); `None` for an unknown path.
+fn allowed_methods(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["v1", "webhooks"] => "POST",
+        ["v1", "webhooks", _] => "GET, PATCH, DELETE",
+        ["v1", "webhooks", _, "replays"] => "GET, POST",
+        ["v1", "replays", _] => "GET, DELETE",
+        ["v1", "replays", _, "failures"] | ["v1", "openapi.json"] => "GET",
+        ["v1", "replays", _, "retry"]
+        | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"] => "POST",
+        _ => return None,
+    })
+}
+
 /// A 409 that names the active job standing in the way (`error.job_id`).
 fn conflict_over(code: ErrorCode, job_id: &str, message: String) -> ApiResponse {
     let mut body = ErrorBody::new(code, message);
@@ -213,17 +228,14 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
                 to_json(&TwitterReplayAccepted { job_id: job.job_id, created_at: job.created_at }),
             ))
         }
-        (
-            _,
-            ["v1", "webhooks"]
-            | ["v1", "webhooks", _]
-            | ["v1", "webhooks", _, "replays"]
-            | ["v1", "replays", _]
-            | ["v1", "replays", _, "failures"]
-            | ["v1", "replays", _, "retry"]
-            | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"],
-        ) => Ok(error_response(ErrorCode::MethodNotAllowed, "method not allowed on this resource")),
-        _ => Err(Error::NotFound),
+        (_, path) => match allowed_methods(path) {
+            Some(allow) => {
+                let mut r = error_response(ErrorCode::MethodNotAllowed, "method not allowed on this resource");
+                r.headers.push(("allow", allow.into()));
+                Ok(r)
+            }
+            None => Err(Error::NotFound),
+        },
     }
 }
 
