@@ -97,6 +97,17 @@ def check(path: Path, arch: str, runtime: str) -> tuple[dict, list[str]]:
     return facts, problems
 
 
+def resolve(template: dict, value):
+    """A `!Ref` to a parameter as its default: what `sam build` built for
+    (infra/sam/build.sh passes no overrides)."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        parameter = template.get("Parameters", {}).get(value["Ref"], {})
+        if "Default" not in parameter:
+            raise SystemExit(f"cannot resolve {value}: no such parameter with a default")
+        return parameter["Default"]
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", default="template.yaml", type=Path)
@@ -113,8 +124,8 @@ def main() -> int:
         if resource.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
             continue
         props = resource.get("Properties", {})
-        arch = (props.get("Architectures") or defaults.get("Architectures") or ["x86_64"])[0]
-        runtime = props.get("Runtime") or defaults.get("Runtime")
+        arch = resolve(template, (props.get("Architectures") or defaults.get("Architectures") or ["x86_64"])[0])
+        runtime = resolve(template, props.get("Runtime") or defaults.get("Runtime"))
         path = args.build_dir / name / "bootstrap"
         if not path.is_file():
             failures.append(f"{name}: {path} is missing (run sam build first)")
