@@ -18,3 +18,5 @@ echo "lint: infra/sam/check_template_matches_code.py" >&2
 
 echo "lint: infra/sam/test_check_template.py" >&2
 "$SAM_VENV/bin/python" -m unittest -q infra/sam/test_check_template.py
+echo "lint: infra/sam/test_check_binaries.py" >&2
+"$SAM_VENV/bin/python" -m unittest -q infra/sam/test_check_binaries.py
