@@ -219,6 +219,22 @@ impl Receiver {
     }
 }
 
+/// Counts a request in flight until it is answered or its client goes away:
+/// hyper then drops the handler mid-sleep (a worker interrupting its
+/// deliveries does that), and a decrement after the sleep would never run.
+struct InFlightGuard {
+    receiver: Receiver,
+    name: String,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Some(hook) = lock(&self.receiver.shared).hooks.get_mut(&self.name) {
+            hook.in_flight = hook.in_flight.saturating_sub(1);
+        }
+    }
+}
+
 async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     let path = req.uri().path().to_owned();
     if req.method() == hyper::Method::GET {
@@ -243,6 +259,7 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         hook.stats.max_in_flight = hook.stats.max_in_flight.max(hook.in_flight);
         (faults, hook.key.clone())
     };
+    let _in_flight = InFlightGuard { receiver: r.clone(), name: name.clone() };
     let mut delay = if faults.delay_max > faults.delay {
         rand::thread_rng().gen_range(faults.delay..=faults.delay_max)
     } else {
@@ -260,7 +277,6 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     let now = Instant::now();
     let mut shared = lock(&r.shared);
     let hook = shared.hooks.entry(name).or_default();
-    hook.in_flight -= 1;
     let stats = &mut hook.stats;
     stats.requests += 1;
     let is_status = msg_id.starts_with("replay-job-");
