@@ -236,6 +236,7 @@ impl Drop for InFlightGuard {
 }
 
 async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
+    let arrived = Instant::now();
     let path = req.uri().path().to_owned();
     if req.method() == hyper::Method::GET {
         if let Some(name) = path.strip_prefix("/stats/") {
@@ -280,7 +281,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     let stats = &mut hook.stats;
     stats.requests += 1;
     let is_status = msg_id.starts_with("replay-job-");
-    if !is_status && stats.status_arrived.contains_key(&job) {
+    // Judged by when the request arrived, not by when its answer is ready:
+    // one that came in before the status event and slept past it was sent before it.
+    if !is_status && stats.status_arrived.get(&job).is_some_and(|&at| at <= arrived) {
         *stats.after_status.entry(job.clone()).or_default() += 1;
     }
     if !valid {
