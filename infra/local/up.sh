@@ -298,34 +298,30 @@ install_cargo_lambda() {
   fi
 }
 
-# ------------------------------------------- 7. producers venv (tests) ---
-# Python's confluent-kafka for tests/it/producers.rs: a second language
-# writing the delivery log with the documented settings.
-install_producers_venv() {
-  local marker="$PRODUCERS_VENV/.installed-confluent-kafka-$CONFLUENT_KAFKA_VERSION"
+# ------------------------------------------ 7-8. test venvs (pip, pinned) ---
+# A venv holding one pinned PyPI package, installed once (a marker file).
+install_pip_venv() {
+  local name=$1 venv=$2 requirement=$3
+  local marker="$venv/.installed-${requirement//==/-}"
   [[ -f $marker ]] && return 0
-  log "producers: installing confluent-kafka $CONFLUENT_KAFKA_VERSION (pip)"
-  rm -rf "$PRODUCERS_VENV"
-  python3 -m venv "$PRODUCERS_VENV"
-  "$PRODUCERS_VENV/bin/pip" install -q --disable-pip-version-check \
-    "confluent-kafka==$CONFLUENT_KAFKA_VERSION" >"$LOCAL_LOGS/producers-pip.log" 2>&1 ||
-    { tail -n 30 "$LOCAL_LOGS/producers-pip.log" >&2; die "producers: pip install failed"; }
+  log "$name: installing $requirement (pip)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$requirement" >"$LOCAL_LOGS/$name-pip.log" 2>&1 ||
+    { tail -n 30 "$LOCAL_LOGS/$name-pip.log" >&2; die "$name: pip install failed"; }
   touch "$marker"
 }
 
-# ---------------------------------------- 8. schemathesis venv (tests) ---
+# Python's confluent-kafka for tests/it/producers.rs: a second language
+# writing the delivery log with the documented settings.
+install_producers_venv() {
+  install_pip_venv producers "$PRODUCERS_VENV" "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+}
+
 # schemathesis (PyPI) for tests/it/schemathesis.rs: a fuzzer written by
 # others, run against the served OpenAPI document and the deployed API.
 install_schemathesis_venv() {
-  local marker="$SCHEMATHESIS_VENV/.installed-schemathesis-$SCHEMATHESIS_VERSION"
-  [[ -f $marker ]] && return 0
-  log "schemathesis: installing $SCHEMATHESIS_VERSION (pip)"
-  rm -rf "$SCHEMATHESIS_VENV"
-  python3 -m venv "$SCHEMATHESIS_VENV"
-  "$SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check \
-    "schemathesis==$SCHEMATHESIS_VERSION" >"$LOCAL_LOGS/schemathesis-pip.log" 2>&1 ||
-    { tail -n 30 "$LOCAL_LOGS/schemathesis-pip.log" >&2; die "schemathesis: pip install failed"; }
-  touch "$marker"
+  install_pip_venv schemathesis "$SCHEMATHESIS_VENV" "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
 # ---------------------------------------------------------------- main ---
