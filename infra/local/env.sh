@@ -80,6 +80,10 @@ export CONFLUENT_KAFKA_VERSION PRODUCERS_VENV
 : "${SCHEMATHESIS_VERSION:=4.32.5}"
 : "${SCHEMATHESIS_VENV:=$STATE/venvs/schemathesis}"
 export SCHEMATHESIS_VERSION SCHEMATHESIS_VENV
+# The Standard Webhooks reference verifier for tests/it/secrets.rs.
+: "${STANDARDWEBHOOKS_VERSION:=1.1.0}"
+: "${STANDARDWEBHOOKS_VENV:=$STATE/venvs/standardwebhooks}"
+export STANDARDWEBHOOKS_VERSION STANDARDWEBHOOKS_VENV
 
 # --- What the application and tests read ---
 : "${DATABASE_URL:=mysql://$MARIADB_USER:$MARIADB_PASSWORD@$MARIADB_HOST:$MARIADB_PORT/$MARIADB_DATABASE}"

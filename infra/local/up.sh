@@ -324,6 +324,12 @@ install_schemathesis_venv() {
   install_pip_venv schemathesis "$SCHEMATHESIS_VENV" "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# The Standard Webhooks reference library (PyPI) for tests/it/secrets.rs:
+# deliveries signed during a secret rotation, verified by others' code.
+install_standardwebhooks_venv() {
+  install_pip_venv standardwebhooks "$STANDARDWEBHOOKS_VENV" "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+}
+
 # ---------------------------------------------------------------- main ---
 # Sourcing this file (instead of running it) only defines the functions.
 [[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
@@ -344,6 +350,7 @@ install_localstack
 start_localstack
 install_producers_venv
 install_schemathesis_venv
+install_standardwebhooks_venv
 
 wait_healthy mariadb 60 "$LOCAL_LOGS/mariadb.log"
 setup_mariadb

@@ -153,6 +153,10 @@ DYNAMODB_OPS = {
     "get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_get_item",
     "batch_write_item", "transact_get_items", "transact_write_items", "describe_table",
 }
+KMS_OPS = {"generate_data_key", "decrypt"}
+# Which use of the secrets service needs which KMS call (services/secrets.rs):
+# sealing a new secret makes a data key, signing opens one.
+KMS_ACTION_OF_USE = {"secrets::new_secret": "kms:GenerateDataKey", "secrets::signer": "kms:Decrypt"}
 SQS_OPS = {
     "send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
     "change_message_visibility", "change_message_visibility_batch", "get_queue_attributes", "purge_queue",
@@ -288,6 +292,7 @@ def main() -> int:
     config_rs = (core / "config.rs").read_text(encoding="utf-8")
     dynamo_rs = (core / "adapters" / "dynamo.rs").read_text(encoding="utf-8")
     sqs_rs = (core / "adapters" / "sqs.rs").read_text(encoding="utf-8")
+    kms_rs = (core / "adapters" / "kms.rs").read_text(encoding="utf-8")
     services = core / "services"
     contexts = {
         "ApiContext": (services / "api.rs").read_text(encoding="utf-8"),
@@ -449,6 +454,9 @@ def main() -> int:
     sqs_actions = actions_called(impl_block(sqs_rs, "impl SliceQueue for SqsQueue"), "sqs", SQS_OPS)
     dynamo_actions = actions_called(impl_block(dynamo_rs, "impl CheckpointStore for DynamoCheckpoints"),
                                     "dynamodb", DYNAMODB_OPS)
+    kms_actions = actions_called(impl_block(kms_rs, "impl KeyService for KmsKeys"), "kms", KMS_OPS)
+    c.ok(kms_actions == set(KMS_ACTION_OF_USE.values()), f"the KMS adapter calls {sorted(kms_actions)}",
+         f"the KMS adapter calls {sorted(kms_actions)}, expected {sorted(KMS_ACTION_OF_USE.values())}")
     c.ok(bool(sqs_actions) and bool(dynamo_actions),
          f"the code calls {sorted(sqs_actions | dynamo_actions)}", "found no SQS/DynamoDB calls in the adapters")
     for name, fn in functions.items():
@@ -477,6 +485,10 @@ def main() -> int:
             needed |= {(a, queue) for a in sqs_actions}
         if "DynamoCheckpoints::new" in main:
             needed |= {(a, table) for a in dynamo_actions}
+        if "KmsKeys::new" in main:
+            # What the function does with the key: its context's use case file.
+            uses = "".join(source for context, source in contexts.items() if f"{context}::connect" in mains.get(name, ""))
+            needed |= {(a, "WebhookSecretsKey") for use, a in KMS_ACTION_OF_USE.items() if use in uses}
         if name == worker:
             needed |= {(a, queue) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
         missing = sorted(needed - granted)

@@ -20,6 +20,7 @@ mod real_conditions;
 mod resume;
 mod retention;
 mod schemathesis;
+mod secrets;
 mod selection;
 mod ssrf;
 mod stack;

@@ -171,6 +171,19 @@ impl TestStack {
         }))
     }
 
+    /// Runs the operator CLI against this stack (its database and, once
+    /// deployed, its KMS key); its JSON output. Fails with its stderr.
+    pub async fn replayctl(&self, args: &[&str]) -> Result<Value> {
+        let mut command = tokio::process::Command::new(repo_root().join("target/debug/replayctl"));
+        command.arg("--json").args(args).env("DATABASE_URL", &self.database_url).env("API_KEY_PEPPER", PEPPER);
+        if let Some(d) = &self.deployed {
+            command.env("WEBHOOK_SECRETS_KEY_ID", &d.webhook_secrets_key_arn);
+        }
+        let out = command.output().await?;
+        anyhow::ensure!(out.status.success(), "replayctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).with_context(|| format!("replayctl {args:?} printed no JSON"))
+    }
+
     /// PIDs of the worker function's processes.
     pub async fn worker_pids(&self) -> Result<Vec<u32>> {
         stack::pids(&self.env, &self.deployed().worker_function_name).await

@@ -59,6 +59,9 @@ pub struct HookStats {
     /// Signatures in the `webhook-signature` header of each accepted request
     /// (several during a secret rotation).
     pub signatures_per_request: HashMap<usize, u64>,
+    /// The first accepted requests as received, for verifiers other than
+    /// this one (the Standard Webhooks library in tests/it/secrets.rs).
+    pub samples: Vec<SignedRequest>,
     /// When each job's event deliveries arrived (accepted ones; not the status event).
     #[serde(skip)]
     pub arrivals: HashMap<String, Arrivals>,
@@ -69,6 +72,18 @@ pub struct HookStats {
     #[serde(skip)]
     pub after_status: HashMap<String, u64>,
 }
+
+/// One accepted request: its Standard Webhooks headers and body.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedRequest {
+    pub webhook_id: String,
+    pub webhook_timestamp: String,
+    pub webhook_signature: String,
+    pub body: String,
+}
+
+/// Requests kept per hook in [`HookStats::samples`].
+const SAMPLES_KEPT: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Arrivals {
@@ -315,6 +330,14 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         );
     }
     *stats.signatures_per_request.entry(sig.split(' ').count()).or_default() += 1;
+    if stats.samples.len() < SAMPLES_KEPT {
+        stats.samples.push(SignedRequest {
+            webhook_id: msg_id.clone(),
+            webhook_timestamp: ts.clone(),
+            webhook_signature: sig.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
     if is_status {
         if let Ok(v) = serde_json::from_slice(&body) {
             stats.status_events.push(v);

@@ -133,6 +133,7 @@ pub struct Deployed {
     pub slice_queue_url: String,
     pub slice_dead_letter_queue_url: String,
     pub slice_dead_letter_queue_arn: String,
+    pub webhook_secrets_key_arn: String,
     pub api_function_name: String,
     pub worker_function_name: String,
     pub sweeper_function_name: String,

@@ -146,6 +146,8 @@ pub struct Settings {
     pub queue_url: String,
     pub checkpoint_table: String,
     pub api_key_pepper: Secret,
+    /// The KMS key (id or ARN) webhook secrets are sealed under.
+    pub webhook_secrets_key_id: String,
     pub retention_hours: u32,
     /// `to` of a replay must be at least this long ago.
     pub settle_ms: i64,
@@ -358,6 +360,7 @@ impl Settings {
             queue_url: required(env, "SLICE_QUEUE_URL")?,
             checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
             api_key_pepper: Secret::new(required(env, "API_KEY_PEPPER")?),
+            webhook_secrets_key_id: required(env, "WEBHOOK_SECRETS_KEY_ID")?,
             retention_hours: parsed(env, "REPLAY_RETENTION_HOURS", 120)?,
             settle_ms: parsed::<i64>(env, "SETTLE_SECONDS", 600)? * 1_000,
             partition_change_margin_ms: parsed(env, "PARTITION_CHANGE_MARGIN_MS", 600_000)?,
@@ -448,12 +451,13 @@ impl Settings {
 mod tests {
     use super::*;
 
-    const MINIMAL: [(&str, &str); 5] = [
+    const MINIMAL: [(&str, &str); 6] = [
         ("DATABASE_URL", "mysql://u:p@h/db"),
         ("KAFKA_BROKERS", "b:9092"),
         ("SLICE_QUEUE_URL", "http://q"),
         ("CHECKPOINT_TABLE", "t"),
         ("API_KEY_PEPPER", "pepper"),
+        ("WEBHOOK_SECRETS_KEY_ID", "alias/k"),
     ];
 
     #[test]
@@ -464,6 +468,7 @@ mod tests {
             ("SLICE_QUEUE_URL", "http://q"),
             ("CHECKPOINT_TABLE", "t"),
             ("API_KEY_PEPPER", "pepper-7e2a"),
+            ("WEBHOOK_SECRETS_KEY_ID", "alias/k"),
             ("KAFKA_SASL_USERNAME", "user"),
             ("KAFKA_SASL_PASSWORD", "sasl-pass-4b1d,x=y"),
             ("KAFKA_PROPERTIES", "security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512"),
@@ -565,6 +570,7 @@ mod tests {
             ("SLICE_QUEUE_URL", "http://q"),
             ("CHECKPOINT_TABLE", "t"),
             ("API_KEY_PEPPER", "pepper"),
+            ("WEBHOOK_SECRETS_KEY_ID", "alias/k"),
             ("SLICE_SECONDS", "soon"),
         ];
         assert!(Settings::from(&env).unwrap_err().to_string().contains("SLICE_SECONDS"));

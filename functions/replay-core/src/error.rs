@@ -62,6 +62,9 @@ pub enum Error {
     Queue(String),
     #[error("checkpoint store: {0}")]
     Checkpoint(String),
+    /// The master key of webhook secrets (KMS); never carries key material.
+    #[error("kms: {message}")]
+    Kms { message: String, retryable: bool },
     #[error("http: {0}")]
     Http(String),
     #[error("internal: {0}")]
@@ -73,6 +76,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Database(_) | Error::Kafka(_) | Error::Queue(_) | Error::Checkpoint(_) | Error::Http(_) => true,
+            Error::Kms { retryable, .. } => *retryable,
             Error::InvalidRequest(_)
             | Error::InvalidDate(_)
             | Error::InvalidRange(_)

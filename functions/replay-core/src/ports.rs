@@ -5,8 +5,9 @@
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
+use crate::domain::sealed::{DataKey, SecretContext};
 use crate::domain::selection::{RecordReader, ScanItem};
-use crate::domain::signing::SigningKey;
+use crate::domain::signing::Signer;
 use crate::domain::task::QueueTask;
 use crate::error::Result;
 use async_trait::async_trait;
@@ -25,6 +26,16 @@ pub trait SliceQueue: Send + Sync {
     /// byte for byte, visible after `delay_s`, carrying how many times it was
     /// handed back (docs/operations.md, "Formats and versions").
     async fn hand_back(&self, body: &str, handbacks: u32, delay_s: u32) -> Result<()>;
+}
+
+/// The master key of webhook secrets (KMS in production): hands out data
+/// keys for envelope encryption and decrypts them, bound to a context.
+#[async_trait]
+pub trait KeyService: Send + Sync {
+    /// A new data key: its plaintext and its form encrypted by the master key.
+    async fn data_key(&self, context: SecretContext<'_>) -> Result<(DataKey, Vec<u8>)>;
+    /// The plaintext of an encrypted data key, if `context` is the one it was made with.
+    async fn decrypt_key(&self, encrypted: &[u8], context: SecretContext<'_>) -> Result<DataKey>;
 }
 
 /// Slice checkpoints and leases (DynamoDB in production).
@@ -141,7 +152,7 @@ pub struct Delivery {
     pub event_type: String,
     pub body: Bytes,
     pub job_id: JobId,
-    pub key: SigningKey,
+    pub key: Signer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,14 @@ pub fn init() {
         .or_else(|_| std::env::var("LOG_FORMAT"))
         .map(|v| v.eq_ignore_ascii_case("json"))
         .unwrap_or(false);
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    // Lambda reads stdout; a command line tool (replayctl, replay-lab) keeps
+    // its stdout for its output, so logs go to stderr there.
+    let writer = if std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok() {
+        fmt::writer::BoxMakeWriter::new(std::io::stdout)
+    } else {
+        fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    };
+    let builder = fmt().with_env_filter(filter).with_target(false).with_writer(writer);
     let result = if json { builder.json().flatten_event(true).without_time().try_init() } else { builder.try_init() };
     // A second init in the same process (tests) is harmless.
     drop(result);

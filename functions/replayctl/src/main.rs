@@ -12,9 +12,11 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use replay_client::progress::JobProgress;
 use replay_client::{Client, ClientError, CreateReplayRequest, JobId, JobState, WebhookId};
+use replay_core::adapters::kms::KmsKeys;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::domain::apikey::Scope;
 use replay_core::services::api::{create_api_key, create_tenant, operator_audit, revoke_api_key};
+use replay_core::services::secrets::{rotate_secret, seal_plaintext_secrets};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -30,7 +32,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Apply the SQL migrations in migrations/ (run at deploy, never at cold start).
+    /// Apply the SQL migrations in migrations/ (run at deploy, never at cold
+    /// start), then seal any plaintext webhook secret an earlier release left
+    /// (needs WEBHOOK_SECRETS_KEY_ID only then).
     Migrate,
     /// Tenants (operator).
     Tenant {
@@ -42,8 +46,14 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Replace a webhook's signing secret (operator; prints the new secret once).
-    RotateSecret { webhook_id: String },
+    /// Replace a webhook's signing secret (operator; prints the new secret
+    /// once). The old one keeps signing beside it for the grace period.
+    RotateSecret {
+        webhook_id: String,
+        /// How long deliveries carry the old secret's signature too, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        grace_seconds: u64,
+    },
     /// Webhooks, through the HTTP API.
     Webhook {
         #[command(subcommand)]
@@ -261,7 +271,13 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Migrate => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             store.migrate().await.context("applying migrations")?;
-            print(json, &serde_json::json!({"migrations": "applied"}));
+            // The data part of migration 20261202000004: a KMS call per row, so not in SQL.
+            let sealed = if store.plaintext_secrets(1).await?.is_empty() {
+                0
+            } else {
+                seal_plaintext_secrets(&store, &secrets_key().await?).await.context("sealing webhook secrets")?
+            };
+            print(json, &serde_json::json!({"migrations": "applied", "secrets_sealed": sealed}));
         }
         Command::Tenant { command: TenantCommand::Create { name } } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
@@ -285,17 +301,18 @@ async fn run(cli: Cli) -> Result<Exit> {
                 }
             }
         }
-        Command::RotateSecret { webhook_id } => {
+        Command::RotateSecret { webhook_id, grace_seconds } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
-            let secret = replay_core::domain::signing::generate_secret();
             let webhook = WebhookId::from(webhook_id.as_str());
-            let tenant = store.webhook_tenant(&webhook).await?;
-            let Some(tenant) = tenant else { anyhow::bail!("no webhook {webhook_id}") };
-            if !store.rotate_webhook_secret(&webhook, &secret).await? {
-                anyhow::bail!("no webhook {webhook_id}");
-            }
-            operator_audit(&store, &tenant, "webhook.rotate_secret", &webhook_id, None).await?;
-            print(json, &serde_json::json!({"webhook_id": webhook_id, "secret": secret}));
+            let Some(tenant) = store.webhook_tenant(&webhook).await? else { anyhow::bail!("no webhook {webhook_id}") };
+            let grace = Duration::from_secs(grace_seconds);
+            let secret = rotate_secret(&store, &secrets_key().await?, &webhook, grace).await?;
+            let detail = format!("grace {grace_seconds} s");
+            operator_audit(&store, &tenant, "webhook.rotate_secret", &webhook_id, Some(&detail)).await?;
+            print(
+                json,
+                &serde_json::json!({"webhook_id": webhook_id, "secret": secret, "grace_seconds": grace_seconds}),
+            );
         }
         Command::Webhook { command, api } => {
             let client = api.client()?;
@@ -434,6 +451,14 @@ async fn watch(json: bool, client: &Client, job_id: &JobId) -> Result<Exit> {
 }
 
 /// What the operator commands read: the deployment's database and pepper.
+/// The deployment's master key of webhook secrets (the stack's output
+/// `WebhookSecretsKeyArn`).
+async fn secrets_key() -> Result<KmsKeys> {
+    let key_id = operator_env("WEBHOOK_SECRETS_KEY_ID")?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(KmsKeys::new(aws_sdk_kms::Client::new(&aws), key_id))
+}
+
 fn operator_env(name: &str) -> Result<String> {
     std::env::var(name)
         .with_context(|| format!("{name} is not set (the deployment's value; locally: source infra/local/env.sh)"))

@@ -202,6 +202,16 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let table = format!("bench_{stamp}");
     setup::create_table(&ddb, &table).await?;
     let store = MySqlStore::connect(&database_url).await?;
+    // Webhooks are registered before the stack exists (seeding), so their
+    // secrets are sealed under a key of the bench's own, handed to the stack.
+    let secrets_key = aws_sdk_kms::Client::new(&aws)
+        .create_key()
+        .description("activity-replay bench: webhook secrets")
+        .send()
+        .await?
+        .key_metadata
+        .map(|k| k.arn.unwrap_or_default())
+        .context("no key arn")?;
 
     let base = VecEnv(vec![
         ("DATABASE_URL".into(), database_url.clone()),
@@ -210,6 +220,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         ("SLICE_QUEUE_URL".into(), queue_url.clone()),
         ("CHECKPOINT_TABLE".into(), table.clone()),
         ("API_KEY_PEPPER".into(), env.pepper.clone()),
+        ("WEBHOOK_SECRETS_KEY_ID".into(), secrets_key.clone()),
         ("WEBHOOK_ALLOW_LIST".into(), crate::receiver::RECEIVER_ALLOW_LIST.into()),
         ("REPLAY_RETENTION_HOURS".into(), (opts.days * 24 + 24).to_string()),
         ("RATE_LIMIT_REPLAYS".into(), "100000".into()),
@@ -247,6 +258,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     };
     spec.parameter("DeliveryLogTopic", &big.topic)
         .parameter("ExistingCheckpointTable", &table)
+        .parameter("WebhookSecretsKeyArn", &secrets_key)
         .parameter("DynamoDbEndpointUrl", &proxies.ddb.url)
         .parameter("SqsEndpointUrl", &proxies.sqs.url)
         .parameter("WorkerTimeoutSeconds", 600)
@@ -262,6 +274,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
             "SLICE_QUEUE_URL",
             "CHECKPOINT_TABLE",
             "API_KEY_PEPPER",
+            "WEBHOOK_SECRETS_KEY_ID",
         ]
         .contains(&k.as_str())
         {

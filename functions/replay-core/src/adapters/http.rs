@@ -345,7 +345,7 @@ mod tests {
                 event_type: "t".into(),
                 body: bytes::Bytes::from_static(b"{}"),
                 job_id: "job_1".into(),
-                key: SigningKey::from_secret(&generate_secret()).unwrap(),
+                key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
             };
             let far = Instant::now() + Duration::from_secs(60);
             let outcome = deliverer.deliver(&d, &Budget::new(far, far)).await;

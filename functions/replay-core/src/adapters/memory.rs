@@ -314,3 +314,56 @@ impl SliceQueue for MemoryQueue {
         Ok(())
     }
 }
+
+/// A master key in memory: data keys are sealed under it with the context,
+/// as KMS binds them, so a wrong context fails to open as it does on KMS.
+pub struct MemoryKeys {
+    master: crate::domain::sealed::DataKey,
+    pub data_keys_made: AtomicU32,
+    pub decrypts: AtomicU32,
+}
+
+impl Default for MemoryKeys {
+    fn default() -> Self {
+        Self {
+            master: crate::domain::sealed::DataKey([42; 32]),
+            data_keys_made: AtomicU32::new(0),
+            decrypts: AtomicU32::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::KeyService for MemoryKeys {
+    async fn data_key(
+        &self,
+        context: crate::domain::sealed::SecretContext<'_>,
+    ) -> Result<(crate::domain::sealed::DataKey, Vec<u8>)> {
+        use crate::domain::sealed::{DataKey, Envelope};
+        use rand::RngCore;
+        self.data_keys_made.fetch_add(1, Ordering::Relaxed);
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let wrapped = Envelope::seal(&self.master, Vec::new(), context, &hex).encode();
+        Ok((DataKey(key), wrapped.into_bytes()))
+    }
+
+    async fn decrypt_key(
+        &self,
+        encrypted: &[u8],
+        context: crate::domain::sealed::SecretContext<'_>,
+    ) -> Result<crate::domain::sealed::DataKey> {
+        use crate::domain::sealed::{DataKey, Envelope};
+        self.decrypts.fetch_add(1, Ordering::Relaxed);
+        let refused = || Error::Kms { message: "InvalidCiphertextException".into(), retryable: false };
+        let wrapped =
+            Envelope::decode(std::str::from_utf8(encrypted).map_err(|_| refused())?).map_err(|_| refused())?;
+        let hex = wrapped.open(&self.master, context).map_err(|_| refused())?;
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(refused)?, 16).map_err(|_| refused())?;
+        }
+        Ok(DataKey(key))
+    }
+}

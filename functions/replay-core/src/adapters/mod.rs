@@ -5,6 +5,7 @@ pub mod dynamo;
 pub mod http;
 pub mod kafka;
 pub mod kafka_auth;
+pub mod kms;
 #[cfg(test)]
 pub mod memory;
 pub mod mysql;

@@ -68,6 +68,39 @@ impl SigningKey {
     }
 }
 
+/// What a delivery is signed with: the webhook's current key, and during a
+/// rotation's grace period the previous one too. The header then carries
+/// both signatures, current first (`v1,<new> v1,<old>`), which Standard
+/// Webhooks verifiers accept when either matches (docs/security.md,
+/// "Rotating a secret").
+#[derive(Clone, Debug)]
+pub struct Signer {
+    keys: std::sync::Arc<[SigningKey]>,
+}
+
+impl Signer {
+    pub fn new(current: SigningKey, previous: Option<SigningKey>) -> Self {
+        Self { keys: std::iter::once(current).chain(previous).collect() }
+    }
+
+    /// The `webhook-signature` header value: one `v1,<sig>` per key, space-separated.
+    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let signatures: Vec<String> = self.keys.iter().map(|k| k.sign(msg_id, timestamp, body)).collect();
+        signatures.join(" ")
+    }
+
+    /// Keys it signs with (2 during a rotation's grace period).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+impl From<SigningKey> for Signer {
+    fn from(key: SigningKey) -> Self {
+        Self::new(key, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +114,21 @@ mod tests {
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert!(key.verify("msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body, &sig));
         assert!(!key.verify("msg_other", 1_614_265_330, body, &sig));
+    }
+
+    #[test]
+    fn during_a_rotation_either_secret_verifies_the_header() {
+        let (old, new, other) = (generate_secret(), generate_secret(), generate_secret());
+        let key = |s: &str| SigningKey::from_secret(s).unwrap();
+        let signer = Signer::new(key(&new), Some(key(&old)));
+        let header = signer.sign("msg_1", 1_700_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 2);
+        assert!(header.starts_with(&key(&new).sign("msg_1", 1_700_000_000, b"{}")), "current first");
+        assert!(key(&old).verify("msg_1", 1_700_000_000, b"{}", &header));
+        assert!(key(&new).verify("msg_1", 1_700_000_000, b"{}", &header));
+        assert!(!key(&other).verify("msg_1", 1_700_000_000, b"{}", &header));
+        let single = Signer::from(key(&new)).sign("msg_1", 1_700_000_000, b"{}");
+        assert!(!single.contains(' ') && !key(&old).verify("msg_1", 1_700_000_000, b"{}", &single));
     }
 
     #[test]

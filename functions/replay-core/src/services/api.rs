@@ -3,6 +3,7 @@
 use super::lifecycle::Lifecycle;
 use crate::adapters::dns::HostResolver;
 use crate::adapters::kafka::KafkaLog;
+use crate::adapters::kms::KmsKeys;
 use crate::adapters::mysql::{format_time, AuditEntry, Created, MySqlStore, NewJob, NewSlice, WebhookRow, OPERATOR};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::Settings;
@@ -12,12 +13,12 @@ use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::estimated_seconds;
 use crate::domain::job::Job;
 use crate::domain::partitioner::partitions_over;
-use crate::domain::signing::generate_secret;
+use crate::domain::sealed::SecretContext;
 use crate::domain::webhook_url::UrlProblem;
 use crate::domain::window::parse_rfc3339;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
-use crate::ports::{DeliveryLog, SliceQueue};
+use crate::ports::{DeliveryLog, KeyService, SliceQueue};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use replay_types::{CreateWebhookRequest, FailurePage, Selection, UpdateWebhookRequest, Webhook, WebhookCreated};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,8 @@ pub struct ApiContext {
     pub queue: Box<dyn SliceQueue>,
     pub log: Box<dyn DeliveryLog>,
     pub resolver: HostResolver,
+    /// Seals new webhooks' secrets.
+    pub keys: Box<dyn KeyService>,
     pub settings: Settings,
 }
 
@@ -40,6 +43,7 @@ impl ApiContext {
             queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             resolver: HostResolver::new(settings.dns_server)?,
+            keys: Box::new(KmsKeys::new(aws_sdk_kms::Client::new(aws), settings.webhook_secrets_key_id.clone())),
             settings,
         })
     }
@@ -141,13 +145,16 @@ impl ApiContext {
         let tenant = writer(caller)?;
         let url = self.checked_url(req.url.trim()).await?;
         let id = WebhookId::generate();
-        let row = self.store.insert_webhook(tenant, &id, url.as_str(), &generate_secret()).await?;
+        let context = SecretContext { tenant: tenant.as_str(), webhook: id.as_str() };
+        let (secret, sealed) = super::secrets::new_secret(self.keys.as_ref(), context).await?;
+        let row = self.store.insert_webhook(tenant, &id, url.as_str(), &sealed).await?;
         info!(webhook_id = %id, "webhook created");
         self.audit(caller, "webhook.create", id.as_str(), Some(&host_of(&row.url))).await?;
         Ok(WebhookCreated {
             id: WebhookId(row.id),
             url: row.url,
-            secret: row.secret,
+            // Shown this once; only the sealed form is stored.
+            secret,
             created_at: format_time(row.created_at),
         })
     }

@@ -17,10 +17,9 @@
 use crate::adapters::mysql::{MySqlStore, SliceEnd, SliceTotals};
 use crate::domain::ids::{JobId, TenantId};
 use crate::domain::job::{status_event_body, Job, SliceState};
-use crate::domain::signing::SigningKey;
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
-use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome, SliceQueue};
+use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome, KeyService, SliceQueue};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tracing::{info, instrument, warn};
@@ -150,10 +149,11 @@ impl Lifecycle<'_> {
 
 /// Sends an ended job's signed status event, once: the send is claimed for
 /// longer than it may take (the invocation's time), and bounded by it.
-#[instrument(skip(store, deliverer))]
+#[instrument(skip(store, deliverer, keys))]
 pub async fn send_status_event(
     store: &MySqlStore,
     deliverer: &dyn Deliverer,
+    keys: &dyn KeyService,
     job_id: &JobId,
     deadline: Instant,
     margin: Duration,
@@ -165,9 +165,8 @@ pub async fn send_status_event(
         return Ok(());
     }
     let view = store.job_view(None, job_id).await?.ok_or(Error::NotFound)?;
-    let (webhook_id, url, secret) = store.job_target(job_id).await?;
-    let key = SigningKey::from_secret(&secret)
-        .ok_or_else(|| Error::Internal(format!("webhook {webhook_id} has an invalid secret")))?;
+    let (webhook_id, url) = store.job_target(job_id).await?;
+    let key = super::secrets::signer(keys, &store.webhook_secrets(&webhook_id).await?).await?;
     let body = status_event_body(&view);
     let delivery = Delivery {
         url,

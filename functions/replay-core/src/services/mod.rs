@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod lifecycle;
+pub mod secrets;
 pub mod slice;
 pub mod sweeper;
 pub mod worker;

@@ -6,16 +6,16 @@ use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
 use crate::adapters::dynamo::DynamoCheckpoints;
 use crate::adapters::http::HttpDeliverer;
 use crate::adapters::kafka::KafkaLog;
+use crate::adapters::kms::KmsKeys;
 use crate::adapters::mysql::{MySqlStore, SliceTotals};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Settings, WorkerConfig};
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::SliceState;
-use crate::domain::signing::SigningKey;
 use crate::domain::task::{Decoded, QueueTask};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
-use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceQueue};
+use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, KeyService, SliceQueue};
 use std::time::Instant;
 use tracing::{info, instrument, warn};
 
@@ -26,6 +26,8 @@ pub struct WorkerContext {
     pub checkpoints: Box<dyn CheckpointStore>,
     pub deliverer: Box<dyn Deliverer>,
     pub queue: Box<dyn SliceQueue>,
+    /// Opens webhook secrets (once per message, never per event).
+    pub keys: Box<dyn KeyService>,
     pub cfg: WorkerConfig,
     pub delivery_concurrency: usize,
     pub max_parallel_slices: u32,
@@ -44,6 +46,7 @@ impl WorkerContext {
             )),
             deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
             queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
+            keys: Box::new(KmsKeys::new(aws_sdk_kms::Client::new(aws), settings.webhook_secrets_key_id.clone())),
             cfg: settings.worker.clone(),
             delivery_concurrency: settings.delivery.concurrency,
             max_parallel_slices: settings.max_parallel_slices,
@@ -90,7 +93,15 @@ pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &
             replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await
         }
         Decoded::Task(QueueTask::SendStatusEvent { job_id, .. }) => {
-            send_status_event(&ctx.store, ctx.deliverer.as_ref(), &job_id, deadline, ctx.cfg.deadline_margin).await
+            send_status_event(
+                &ctx.store,
+                ctx.deliverer.as_ref(),
+                ctx.keys.as_ref(),
+                &job_id,
+                deadline,
+                ctx.cfg.deadline_margin,
+            )
+            .await
         }
     }
 }
@@ -120,13 +131,13 @@ async fn replay_slice(
         lifecycle.slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
         return Ok(());
     }
-    let key = SigningKey::from_secret(&row.secret)
-        .ok_or_else(|| Error::Internal(format!("webhook {} has an invalid secret", row.webhook_id)))?;
+    let webhook_id = WebhookId(row.webhook_id.clone());
+    let key = super::secrets::signer(ctx.keys.as_ref(), &ctx.store.webhook_secrets(&webhook_id).await?).await?;
     let (from, to) = row.window();
     let spec = SliceSpec {
         job_id: job_id.clone(),
         slice_index,
-        webhook_id: WebhookId(row.webhook_id.clone()),
+        webhook_id,
         partitions: row.partitions(),
         window: Window { from, to },
         planned: row.planned(),

@@ -301,15 +301,15 @@ impl MySqlStore {
     }
 
     /// Who owns a job (status events go to its webhook).
-    pub async fn job_target(&self, job_id: &JobId) -> Result<(WebhookId, String, String)> {
+    pub async fn job_target(&self, job_id: &JobId) -> Result<(WebhookId, String)> {
         let row = sqlx::query(
-            "SELECT j.webhook_id, w.url, w.secret FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id WHERE j.id = ?",
+            "SELECT j.webhook_id, w.url FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id WHERE j.id = ?",
         )
         .bind(job_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)?;
-        Ok((WebhookId(row.try_get("webhook_id")?), row.try_get("url")?, row.try_get("secret")?))
+        Ok((WebhookId(row.try_get("webhook_id")?), row.try_get("url")?))
     }
 
     // ---- the status event ----

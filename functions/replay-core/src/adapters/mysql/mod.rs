@@ -14,7 +14,7 @@ mod webhooks;
 pub use audit::{AuditEntry, AuditRow, OPERATOR};
 pub use jobs::{Created, NewJob, NewSlice};
 pub use slices::{SliceEnd, SliceRow, SliceTotals, StaleSlice};
-pub use webhooks::WebhookRow;
+pub use webhooks::{PlaintextSecret, StoredSecrets, WebhookRow};
 
 use crate::domain::job::{Counters, JobState, SliceState};
 use crate::error::{Error, Result};

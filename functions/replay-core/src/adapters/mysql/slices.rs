@@ -27,7 +27,6 @@ pub struct SliceRow {
     pub job_state: String,
     pub webhook_id: String,
     pub url: String,
-    pub secret: String,
     pub partition_id: i32,
     pub partitions: Option<String>,
     pub from_ms: i64,
@@ -154,7 +153,7 @@ async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> 
 impl MySqlStore {
     pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRow>> {
         Ok(sqlx::query_as::<_, SliceRow>(
-            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.webhook_id, w.url, w.secret, j.partition_id, \
+            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.webhook_id, w.url, j.partition_id, \
              j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id JOIN webhooks w ON w.id = j.webhook_id \
              WHERE s.job_id = ? AND s.slice_index = ?",

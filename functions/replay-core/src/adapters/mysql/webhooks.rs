@@ -1,4 +1,6 @@
-//! `webhooks`: a tenant's URLs and their signing secrets.
+//! `webhooks`: a tenant's URLs and their signing secrets, sealed
+//! (docs/security.md, "Secrets at rest"): this module stores and returns
+//! sealed values only, apart from the legacy plaintext the migration seals.
 
 use super::MySqlStore;
 use crate::domain::ids::{TenantId, WebhookId};
@@ -11,15 +13,34 @@ pub struct WebhookRow {
     pub id: String,
     pub tenant_id: String,
     pub url: String,
-    pub secret: String,
     pub created_at: NaiveDateTime,
 }
 
+/// A webhook's secrets as stored: what signing needs, nothing in plaintext
+/// but a row the migration has not sealed yet.
+#[derive(Clone, FromRow)]
+pub struct StoredSecrets {
+    pub webhook_id: String,
+    pub tenant_id: String,
+    pub secret_sealed: Option<String>,
+    /// A row of an earlier release, before `replayctl migrate` sealed it.
+    pub legacy_plaintext: Option<String>,
+    /// The secret a rotation replaced, while its grace period lasts.
+    pub previous_sealed: Option<String>,
+}
+
 // Secrets never reach a log line, even through Debug.
-impl std::fmt::Debug for WebhookRow {
+impl std::fmt::Debug for StoredSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookRow").field("id", &self.id).field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("StoredSecrets").field("webhook_id", &self.webhook_id).finish_non_exhaustive()
     }
+}
+
+/// A plaintext secret left by an earlier release, to be sealed.
+pub struct PlaintextSecret {
+    pub webhook_id: String,
+    pub tenant_id: String,
+    pub secret: String,
 }
 
 impl MySqlStore {
@@ -28,15 +49,15 @@ impl MySqlStore {
         tenant: &TenantId,
         id: &WebhookId,
         url: &str,
-        secret: &str,
+        secret_sealed: &str,
     ) -> Result<WebhookRow> {
         sqlx::query(
-            "INSERT INTO webhooks (id, tenant_id, url, secret, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))",
+            "INSERT INTO webhooks (id, tenant_id, url, secret_sealed, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))",
         )
         .bind(id.as_str())
         .bind(tenant.as_str())
         .bind(url)
-        .bind(secret)
+        .bind(secret_sealed)
         .execute(&self.pool)
         .await?;
         self.webhook(tenant, id).await?.ok_or(Error::NotFound)
@@ -44,7 +65,7 @@ impl MySqlStore {
 
     pub async fn webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Option<WebhookRow>> {
         Ok(sqlx::query_as::<_, WebhookRow>(
-            "SELECT id, tenant_id, url, secret, created_at FROM webhooks \
+            "SELECT id, tenant_id, url, created_at FROM webhooks \
              WHERE id = ? AND tenant_id = ? AND deleted_at IS NULL",
         )
         .bind(id.as_str())
@@ -63,13 +84,61 @@ impl MySqlStore {
         Ok(tenant.map(TenantId))
     }
 
-    /// Operator action: replaces a webhook's signing secret.
-    pub async fn rotate_webhook_secret(&self, id: &WebhookId, secret: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE webhooks SET secret = ? WHERE id = ? AND deleted_at IS NULL")
-            .bind(secret)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+    /// What signing a webhook's deliveries needs (deleted webhooks included:
+    /// their secrets are gone, so this finds nothing to sign with).
+    pub async fn webhook_secrets(&self, id: &WebhookId) -> Result<StoredSecrets> {
+        sqlx::query_as::<_, StoredSecrets>(
+            "SELECT id AS webhook_id, tenant_id, secret_sealed, NULLIF(secret, '') AS legacy_plaintext, \
+             IF(previous_secret_until > UTC_TIMESTAMP(3), previous_secret_sealed, NULL) AS previous_sealed \
+             FROM webhooks WHERE id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    /// Operator action: a new sealed secret; the current one keeps signing
+    /// beside it for `grace_s` seconds (0: retired at once).
+    pub async fn rotate_webhook_secret(&self, id: &WebhookId, secret_sealed: &str, grace_s: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET previous_secret_sealed = secret_sealed, \
+             previous_secret_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND, secret_sealed = ?, \
+             updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND deleted_at IS NULL AND secret_sealed IS NOT NULL",
+        )
+        .bind(grace_s)
+        .bind(secret_sealed)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Plaintext secrets an earlier release left (the migration's sealing pass).
+    pub async fn plaintext_secrets(&self, limit: u32) -> Result<Vec<PlaintextSecret>> {
+        let rows = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT id, tenant_id, secret FROM webhooks WHERE secret IS NOT NULL AND secret <> '' LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(webhook_id, tenant_id, secret)| PlaintextSecret { webhook_id, tenant_id, secret })
+            .collect())
+    }
+
+    /// Replaces a plaintext secret by its sealed form, in one statement; a
+    /// row whose secret changed meanwhile is left for the next pass.
+    pub async fn store_sealed(&self, plain: &PlaintextSecret, secret_sealed: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET secret_sealed = ?, secret = NULL WHERE id = ? AND secret = ? AND secret_sealed IS NULL",
+        )
+        .bind(secret_sealed)
+        .bind(&plain.webhook_id)
+        .bind(&plain.secret)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -93,10 +162,13 @@ impl MySqlStore {
     pub async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         lock_idle_webhook(&mut tx, tenant, id).await?;
-        sqlx::query("UPDATE webhooks SET deleted_at = UTC_TIMESTAMP(3), secret = '' WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE webhooks SET deleted_at = UTC_TIMESTAMP(3), secret = NULL, secret_sealed = NULL, \
+             previous_secret_sealed = NULL, previous_secret_until = NULL WHERE id = ?",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

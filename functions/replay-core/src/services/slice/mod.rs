@@ -26,7 +26,7 @@ use crate::domain::checkpoint::Tally;
 use crate::domain::filter::EventFilter;
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::Counters;
-use crate::domain::signing::SigningKey;
+use crate::domain::signing::Signer;
 use crate::domain::window::Window;
 use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceProgress};
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct SliceSpec {
     /// was created (what retention deletes before the slice reads it is counted).
     pub planned: Vec<(u32, i64, i64)>,
     pub url: String,
-    pub key: SigningKey,
+    pub key: Signer,
     /// Which of the window's events to replay.
     pub filter: EventFilter,
 }

@@ -192,7 +192,7 @@ mod tests {
             event_type: "t".into(),
             body: bytes::Bytes::from_static(b"{}"),
             job_id: "job".into(),
-            key: SigningKey::from_secret(&generate_secret()).unwrap(),
+            key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
         })
     }
 

@@ -8,7 +8,7 @@ use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position};
 use crate::domain::dedup::event_hash;
 use crate::domain::ids::EventTime;
 use crate::domain::job::JobState;
-use crate::domain::signing::generate_secret;
+use crate::domain::signing::{generate_secret, SigningKey};
 use crate::error::Error;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ fn spec(from: i64, to: i64) -> SliceSpec {
         window: Window { from: EventTime(from), to: EventTime(to) },
         planned: Vec::new(),
         url: "http://127.0.0.1:1/".into(),
-        key: SigningKey::from_secret(&generate_secret()).unwrap(),
+        key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
         filter: Default::default(),
     }
 }
