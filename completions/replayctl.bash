@@ -136,6 +136,9 @@ _replayctl() {
             replayctl__subcmd__help__subcmd__tenant,create)
                 cmd="replayctl__subcmd__help__subcmd__tenant__subcmd__create"
                 ;;
+            replayctl__subcmd__help__subcmd__tenant,limits)
+                cmd="replayctl__subcmd__help__subcmd__tenant__subcmd__limits"
+                ;;
             replayctl__subcmd__help__subcmd__webhook,create)
                 cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__create"
                 ;;
@@ -220,11 +223,17 @@ _replayctl() {
             replayctl__subcmd__tenant,help)
                 cmd="replayctl__subcmd__tenant__subcmd__help"
                 ;;
+            replayctl__subcmd__tenant,limits)
+                cmd="replayctl__subcmd__tenant__subcmd__limits"
+                ;;
             replayctl__subcmd__tenant__subcmd__help,create)
                 cmd="replayctl__subcmd__tenant__subcmd__help__subcmd__create"
                 ;;
             replayctl__subcmd__tenant__subcmd__help,help)
                 cmd="replayctl__subcmd__tenant__subcmd__help__subcmd__help"
+                ;;
+            replayctl__subcmd__tenant__subcmd__help,limits)
+                cmd="replayctl__subcmd__tenant__subcmd__help__subcmd__limits"
                 ;;
             replayctl__subcmd__webhook,create)
                 cmd="replayctl__subcmd__webhook__subcmd__create"
@@ -741,7 +750,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__tenant)
-            opts="create"
+            opts="create limits"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -755,6 +764,20 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__tenant__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__tenant__subcmd__limits)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1307,12 +1330,16 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__rotate__subcmd__secret)
-            opts="-h --json --help"
+            opts="-h --grace-seconds --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --grace-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1321,7 +1348,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__tenant)
-            opts="-h --json --help create help"
+            opts="-h --json --help create limits help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1349,7 +1376,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__tenant__subcmd__help)
-            opts="create help"
+            opts="create limits help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1383,6 +1410,46 @@ _replayctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__tenant__subcmd__help__subcmd__limits)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__tenant__subcmd__limits)
+            opts="-h --requests-per-minute --max-active-jobs --max-running-slices --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --requests-per-minute)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-active-jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-running-slices)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

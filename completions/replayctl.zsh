@@ -59,6 +59,17 @@ _arguments "${_arguments_options[@]}" : \
 ':name:_default' \
 && ret=0
 ;;
+(limits)
+_arguments "${_arguments_options[@]}" : \
+'--requests-per-minute=[API requests per minute (0\: none; \`default\`\: the deployment'\''s default)]:REQUESTS_PER_MINUTE:_default' \
+'--max-active-jobs=[Active replay jobs at once (0\: none; \`default\`\: the deployment'\''s default)]:MAX_ACTIVE_JOBS:_default' \
+'--max-running-slices=[Slices running at once across all the tenant'\''s jobs (0\: none; \`default\`\: the deployment'\''s default)]:MAX_RUNNING_SLICES:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':tenant:_default' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_replayctl__subcmd__tenant__subcmd__help_commands" \
@@ -72,6 +83,10 @@ _arguments "${_arguments_options[@]}" : \
         curcontext="${curcontext%:*:*}:replayctl-tenant-help-command-$line[1]:"
         case $line[1] in
             (create)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(limits)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -153,6 +168,7 @@ esac
 ;;
 (rotate-secret)
 _arguments "${_arguments_options[@]}" : \
+'--grace-seconds=[How long deliveries carry the old secret'\''s signature too, in seconds]:GRACE_SECONDS:_default' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
 '-h[Print help]' \
 '--help[Print help]' \
@@ -535,6 +551,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(limits)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
         esac
     ;;
 esac
@@ -695,10 +715,10 @@ esac
 (( $+functions[_replayctl_commands] )) ||
 _replayctl_commands() {
     local commands; commands=(
-'migrate:Apply the SQL migrations in migrations/ (run at deploy, never at cold start)' \
+'migrate:Apply the SQL migrations in migrations/ (run at deploy, never at cold start), then seal any plaintext webhook secret an earlier release left (needs WEBHOOK_SECRETS_KEY_ID only then)' \
 'tenant:Tenants (operator)' \
 'key:API keys (operator)' \
-'rotate-secret:Replace a webhook'\''s signing secret (operator; prints the new secret once)' \
+'rotate-secret:Replace a webhook'\''s signing secret (operator; prints the new secret once). The old one keeps signing beside it for the grace period' \
 'webhook:Webhooks, through the HTTP API' \
 'replay:Replay jobs, through the HTTP API' \
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
@@ -765,10 +785,10 @@ _replayctl__subcmd__dlq__subcmd__show_commands() {
 (( $+functions[_replayctl__subcmd__help_commands] )) ||
 _replayctl__subcmd__help_commands() {
     local commands; commands=(
-'migrate:Apply the SQL migrations in migrations/ (run at deploy, never at cold start)' \
+'migrate:Apply the SQL migrations in migrations/ (run at deploy, never at cold start), then seal any plaintext webhook secret an earlier release left (needs WEBHOOK_SECRETS_KEY_ID only then)' \
 'tenant:Tenants (operator)' \
 'key:API keys (operator)' \
-'rotate-secret:Replace a webhook'\''s signing secret (operator; prints the new secret once)' \
+'rotate-secret:Replace a webhook'\''s signing secret (operator; prints the new secret once). The old one keeps signing beside it for the grace period' \
 'webhook:Webhooks, through the HTTP API' \
 'replay:Replay jobs, through the HTTP API' \
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
@@ -897,6 +917,7 @@ _replayctl__subcmd__help__subcmd__rotate-secret_commands() {
 _replayctl__subcmd__help__subcmd__tenant_commands() {
     local commands; commands=(
 'create:Create a tenant and its first API key (shown once)' \
+'limits:Show a tenant'\''s fair-share overrides, or set them (defaults\: TENANT_REQUESTS_PER_MINUTE, TENANT_MAX_ACTIVE_JOBS, TENANT_MAX_RUNNING_SLICES)' \
     )
     _describe -t commands 'replayctl help tenant commands' commands "$@"
 }
@@ -904,6 +925,11 @@ _replayctl__subcmd__help__subcmd__tenant_commands() {
 _replayctl__subcmd__help__subcmd__tenant__subcmd__create_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help tenant create commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__tenant__subcmd__limits_commands] )) ||
+_replayctl__subcmd__help__subcmd__tenant__subcmd__limits_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help tenant limits commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help__subcmd__webhook_commands] )) ||
 _replayctl__subcmd__help__subcmd__webhook_commands() {
@@ -1100,6 +1126,7 @@ _replayctl__subcmd__rotate-secret_commands() {
 _replayctl__subcmd__tenant_commands() {
     local commands; commands=(
 'create:Create a tenant and its first API key (shown once)' \
+'limits:Show a tenant'\''s fair-share overrides, or set them (defaults\: TENANT_REQUESTS_PER_MINUTE, TENANT_MAX_ACTIVE_JOBS, TENANT_MAX_RUNNING_SLICES)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'replayctl tenant commands' commands "$@"
@@ -1113,6 +1140,7 @@ _replayctl__subcmd__tenant__subcmd__create_commands() {
 _replayctl__subcmd__tenant__subcmd__help_commands() {
     local commands; commands=(
 'create:Create a tenant and its first API key (shown once)' \
+'limits:Show a tenant'\''s fair-share overrides, or set them (defaults\: TENANT_REQUESTS_PER_MINUTE, TENANT_MAX_ACTIVE_JOBS, TENANT_MAX_RUNNING_SLICES)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'replayctl tenant help commands' commands "$@"
@@ -1126,6 +1154,16 @@ _replayctl__subcmd__tenant__subcmd__help__subcmd__create_commands() {
 _replayctl__subcmd__tenant__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl tenant help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant__subcmd__help__subcmd__limits_commands] )) ||
+_replayctl__subcmd__tenant__subcmd__help__subcmd__limits_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl tenant help limits commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__tenant__subcmd__limits_commands] )) ||
+_replayctl__subcmd__tenant__subcmd__limits_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl tenant limits commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__webhook_commands] )) ||
 _replayctl__subcmd__webhook_commands() {

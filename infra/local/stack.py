@@ -115,17 +115,21 @@ def package(bin_dir: Path) -> Path:
         folder = code_root / binary
         folder.mkdir(parents=True, exist_ok=True)
         link = folder / "bootstrap"
-        if link.is_symlink() or link.exists():
-            if link.resolve() != built:
-                link.unlink()
-        if not link.exists():
-            link.symlink_to(built)
+        if not link.is_symlink() or link.resolve() != built:
+            # Tests deploy in parallel: a link made aside and renamed over the
+            # old one is never seen half made, and two deploys do not collide.
+            aside = folder / f".bootstrap.{os.getpid()}"
+            aside.unlink(missing_ok=True)
+            aside.symlink_to(built)
+            os.replace(aside, link)
         template["Resources"][logical_id]["Properties"]["CodeUri"] = {"Bucket": HOT_RELOAD_BUCKET, "Key": str(folder)}
     out = STATE / "stack" / f"packaged-{profile}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.dump(template, Dumper=CfnDumper, sort_keys=False, width=120)
     if not out.exists() or out.read_text() != body:
-        out.write_text(body)
+        aside = out.with_name(f".{out.name}.{os.getpid()}")
+        aside.write_text(body)
+        os.replace(aside, out)
     return out
 
 

@@ -166,11 +166,12 @@ async fn a_webhook_changes_or_goes_only_when_no_job_of_it_is_active() -> anyhow:
     let err = api.start_replay(&hook, &window(now - 3 * HOUR, now - 2 * HOUR)).await.expect_err("gone");
     assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
     assert_eq!(api.job(&job).await?.state, JobState::Cancelled, "its jobs stay readable");
-    let secret: String = sqlx::query_scalar("SELECT secret FROM webhooks WHERE id = ?")
-        .bind(hook.as_str())
-        .fetch_one(stack.store.pool())
-        .await?;
-    assert!(secret.is_empty(), "a deleted webhook's secret is wiped");
+    let secrets: (Option<String>, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT secret, secret_sealed, previous_secret_sealed FROM webhooks WHERE id = ?")
+            .bind(hook.as_str())
+            .fetch_one(stack.store.pool())
+            .await?;
+    assert_eq!(secrets, (None, None, None), "a deleted webhook's secret is wiped, sealed forms too");
 
     // A delete racing a new job: exactly one of them wins, every time.
     for round in 0..8 {

@@ -10,6 +10,7 @@ mod api_rules;
 mod cli;
 mod correctness;
 mod edges;
+mod fair_shares;
 mod faults;
 mod fuzz;
 mod kafka_auth;

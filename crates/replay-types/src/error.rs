@@ -50,6 +50,10 @@ pub enum ErrorCode {
     NothingToRetry,
     PayloadTooLarge,
     RateLimited,
+    /// The tenant's API requests per minute are spent (all its keys together).
+    TenantRateLimited,
+    /// The tenant has as many active jobs as it may.
+    TooManyActiveJobs,
     InternalError,
     Unavailable,
     /// A code this version does not know (a newer service): clients treat it
@@ -77,7 +81,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::JobAlreadyRunning | Self::WebhookBusy | Self::JobNotEnded | Self::NothingToRetry => 409,
             Self::PayloadTooLarge => 413,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::TenantRateLimited | Self::TooManyActiveJobs => 429,
             Self::InternalError | Self::Unknown => 500,
             Self::Unavailable => 503,
         }
@@ -103,6 +107,8 @@ impl ErrorCode {
             Self::NothingToRetry => "nothing_to_retry",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",
+            Self::TenantRateLimited => "tenant_rate_limited",
+            Self::TooManyActiveJobs => "too_many_active_jobs",
             Self::InternalError => "internal_error",
             Self::Unavailable => "unavailable",
             Self::Unknown => "unknown",

@@ -132,7 +132,9 @@ struct Conflict(ErrorBody);
 #[allow(dead_code)]
 struct PayloadTooLarge(ErrorBody);
 
-/// Too many requests (`rate_limited`); retry after `Retry-After` seconds.
+/// Too many requests: the tenant's API requests per minute
+/// (`tenant_rate_limited`), its active jobs (`too_many_active_jobs`) or a
+/// webhook's replay requests (`rate_limited`); retry after `Retry-After` seconds.
 #[derive(ToResponse)]
 #[response(
     headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")),
@@ -165,6 +167,7 @@ struct InternalError(ErrorBody);
         (status = 201, description = "Created; `secret` is shown only now.", body = WebhookCreated),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 500, response = InternalError),
@@ -181,6 +184,7 @@ fn create_webhook() {}
     responses(
         (status = 200, description = "The webhook.", body = Webhook),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
@@ -200,6 +204,7 @@ fn get_webhook() {}
         (status = 200, description = "The webhook, with its new URL.", body = Webhook),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -220,6 +225,7 @@ fn update_webhook() {}
     responses(
         (status = 204, description = "Deleted."),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -264,6 +270,7 @@ fn start_replay() {}
     responses(
         (status = 200, description = "The jobs.", body = ReplayList),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
@@ -279,6 +286,7 @@ fn list_replays() {}
     responses(
         (status = 200, description = "The job.", body = Job),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
@@ -296,6 +304,7 @@ fn get_replay() {}
     responses(
         (status = 202, description = "The job, as it is now.", body = Job),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
@@ -320,6 +329,7 @@ fn cancel_replay() {}
             content((FailurePage = "application/json"), (Failure = "application/x-ndjson"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
         (status = 503, response = Unavailable),

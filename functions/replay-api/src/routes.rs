@@ -58,6 +58,10 @@ impl ApiResponse {
 
 const NDJSON: &str = "application/x-ndjson";
 
+/// When to try again after `too_many_active_jobs`: jobs take minutes, so
+/// sooner would only spend requests.
+const ACTIVE_JOBS_RETRY_AFTER_S: u64 = 30;
+
 pub fn error_response(code: ErrorCode, message: &str) -> ApiResponse {
     ApiResponse::json(code.status(), to_json(&ErrorBody::new(code, message)))
 }
@@ -90,6 +94,18 @@ pub fn from_error(e: &Error) -> ApiResponse {
             let mut r =
                 error_response(ErrorCode::RateLimited, "too many replay requests for this webhook; retry later");
             r.headers.push(("retry-after", retry_after_s.to_string()));
+            r
+        }
+        Error::TenantRateLimited { limit, retry_after_s } => {
+            let message = format!("this tenant's {limit} API requests per minute are spent; retry later");
+            let mut r = error_response(ErrorCode::TenantRateLimited, &message);
+            r.headers.push(("retry-after", retry_after_s.to_string()));
+            r
+        }
+        Error::TooManyActiveJobs { limit } => {
+            let message = format!("this tenant has {limit} active replay jobs, its limit; retry when one has ended");
+            let mut r = error_response(ErrorCode::TooManyActiveJobs, &message);
+            r.headers.push(("retry-after", ACTIVE_JOBS_RETRY_AFTER_S.to_string()));
             r
         }
         Error::JobAlreadyRunning { job_id } => conflict_over(
@@ -174,6 +190,7 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
     }
     // Every other call needs a key, known path or not.
     let caller = ctx.authenticate(req.authorization).await?;
+    ctx.admit(&caller).await?;
     match (req.method, segments.as_slice()) {
         ("POST", ["v1", "webhooks"]) => {
             let body: CreateWebhookRequest = decode(req.body)?;

@@ -165,6 +165,8 @@ pub struct Settings {
     /// Replay requests accepted per webhook per window (Twitter: 5 per 15 minutes).
     pub rate_limit_replays: u32,
     pub rate_limit_window_s: u32,
+    /// Each tenant's share of the API and the worker pool.
+    pub fair_share: FairShareConfig,
     pub delivery: DeliveryConfig,
     pub worker: WorkerConfig,
     pub purge: PurgeConfig,
@@ -174,6 +176,22 @@ pub struct Settings {
     /// Crash points to arm (`name=actions;...`, the `fail` crate's syntax);
     /// only builds with the `failpoints` feature read it.
     pub failpoints: Option<String>,
+}
+
+/// Fair shares between tenants (docs/security.md, "Fair shares"): the
+/// defaults for tenants without an override in `tenant_limits` (`replayctl
+/// tenant limits`); 0 = no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShareConfig {
+    /// API requests per tenant per minute, all its keys together.
+    pub requests_per_minute: u32,
+    /// Jobs of the tenant OPEN, STARTED or ONGOING at once.
+    pub max_active_jobs: u32,
+    /// Slices of the tenant running at once, across all its jobs.
+    pub max_running_slices: u32,
+    /// How long a wake-up that found every waiting slice's tenant at its cap
+    /// waits before it looks again (1-900 s: SQS's delays).
+    pub defer_s: u32,
 }
 
 pub trait Env {
@@ -232,6 +250,10 @@ pub const TUNABLE: &[&str] = &[
     "RATE_LIMIT_WINDOW_SECONDS",
     "SETTLE_SECONDS",
     "STALE_AFTER_MS",
+    "TENANT_DEFER_SECONDS",
+    "TENANT_MAX_ACTIVE_JOBS",
+    "TENANT_MAX_RUNNING_SLICES",
+    "TENANT_REQUESTS_PER_MINUTE",
     // Crash points for the lifecycle tests; only builds with the `failpoints`
     // feature know the name (never the Lambda build).
     #[cfg(feature = "failpoints")]
@@ -372,6 +394,12 @@ impl Settings {
             max_parallel_slices: parsed::<u32>(env, "MAX_PARALLEL_SLICES", 4)?.max(1),
             rate_limit_replays: parsed(env, "RATE_LIMIT_REPLAYS", 5)?,
             rate_limit_window_s: parsed(env, "RATE_LIMIT_WINDOW_SECONDS", 900)?,
+            fair_share: FairShareConfig {
+                requests_per_minute: parsed(env, "TENANT_REQUESTS_PER_MINUTE", 600)?,
+                max_active_jobs: parsed(env, "TENANT_MAX_ACTIVE_JOBS", 20)?,
+                max_running_slices: parsed(env, "TENANT_MAX_RUNNING_SLICES", 16)?,
+                defer_s: parsed::<u32>(env, "TENANT_DEFER_SECONDS", 5)?.clamp(1, 900),
+            },
             delivery: DeliveryConfig {
                 concurrency,
                 request_timeout: millis(env, "DELIVERY_TIMEOUT_MS", 10_000)?,

@@ -41,6 +41,12 @@ pub enum Error {
     Forbidden,
     #[error("rate limited; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
+    /// The tenant's API requests of this minute are spent.
+    #[error("tenant over {limit} requests per minute; retry in {retry_after_s} s")]
+    TenantRateLimited { limit: u32, retry_after_s: u64 },
+    /// The tenant has `limit` active jobs already.
+    #[error("tenant has {limit} active jobs, its limit")]
+    TooManyActiveJobs { limit: u32 },
     #[error("malformed message: {0}")]
     MalformedMessage(String),
     #[error("configuration: {0}")]
@@ -93,6 +99,8 @@ impl Error {
             | Error::WebhookBusy { .. }
             | Error::Forbidden
             | Error::RateLimited { .. }
+            | Error::TenantRateLimited { .. }
+            | Error::TooManyActiveJobs { .. }
             | Error::MalformedMessage(_)
             | Error::NewerFormat { .. }
             | Error::Config(_)

@@ -24,17 +24,33 @@ pub fn init() {
 }
 
 /// Writes one CloudWatch Embedded Metric Format line to stdout (Lambda sends
-/// stdout to CloudWatch Logs, which extracts the metrics). Dimension:
-/// `FunctionName`; `properties` are searchable in the log but not dimensions.
-/// Only inside a Lambda function (the core also runs in replayctl and tests).
+/// stdout to CloudWatch Logs, which extracts the metrics). Dimensions:
+/// `FunctionName`, and `FunctionName` + `TenantId` when `properties` names a
+/// tenant, so an operator sees who uses what (docs/security.md, "Fair
+/// shares"); other `properties` are searchable in the log but not
+/// dimensions. Only inside a Lambda function (the core also runs in
+/// replayctl and tests).
 pub fn emit_metrics(metrics: &[(&str, &str, f64)], properties: serde_json::Value) {
     let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") else { return };
+    println!("{}", metrics_line(&function, chrono::Utc::now().timestamp_millis(), metrics, properties));
+}
+
+fn metrics_line(
+    function: &str,
+    timestamp_ms: i64,
+    metrics: &[(&str, &str, f64)],
+    properties: serde_json::Value,
+) -> serde_json::Value {
+    let mut dimensions = vec![serde_json::json!(["FunctionName"])];
+    if properties.get("TenantId").is_some_and(|t| t.is_string()) {
+        dimensions.push(serde_json::json!(["FunctionName", "TenantId"]));
+    }
     let mut line = serde_json::json!({
         "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": "ActivityReplay",
-                "Dimensions": [["FunctionName"]],
+                "Dimensions": dimensions,
                 "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
             }],
         },
@@ -48,7 +64,7 @@ pub fn emit_metrics(metrics: &[(&str, &str, f64)], properties: serde_json::Value
             target.entry(k.clone()).or_insert(v.clone());
         }
     }
-    println!("{line}");
+    line
 }
 
 /// Waits for SIGINT or SIGTERM and returns its number: command-line tools
@@ -63,5 +79,23 @@ pub async fn stop_signal() -> i32 {
         },
         // No signal handling on this platform: never.
         _ => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metrics_line;
+    use serde_json::json;
+
+    #[test]
+    fn a_tenant_is_a_dimension_only_when_named() {
+        let with = metrics_line("worker", 1, &[("SlicesStarted", "Count", 1.0)], json!({"TenantId": "tn_1"}));
+        assert_eq!(
+            with["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName"], ["FunctionName", "TenantId"]])
+        );
+        assert_eq!((with["TenantId"].clone(), with["SlicesStarted"].clone()), (json!("tn_1"), json!(1.0)));
+        let without = metrics_line("worker", 1, &[("WakeUpsDeferred", "Count", 1.0)], json!({}));
+        assert_eq!(without["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["FunctionName"]]));
     }
 }

@@ -32,6 +32,7 @@ async fn main() -> Result<(), Error> {
         stale_after: settings.stale_after,
         max_restarts: settings.max_restarts,
         max_parallel_slices: settings.max_parallel_slices,
+        max_running_slices: settings.fair_share.max_running_slices,
         purge: settings.purge.clone(),
     };
     let ctx = &ctx;

@@ -128,6 +128,46 @@ enum DlqCommand {
 enum TenantCommand {
     /// Create a tenant and its first API key (shown once).
     Create { name: String },
+    /// Show a tenant's fair-share overrides, or set them (defaults:
+    /// TENANT_REQUESTS_PER_MINUTE, TENANT_MAX_ACTIVE_JOBS, TENANT_MAX_RUNNING_SLICES).
+    Limits {
+        tenant: String,
+        /// API requests per minute (0: none; `default`: the deployment's default).
+        #[arg(long)]
+        requests_per_minute: Option<LimitArg>,
+        /// Active replay jobs at once (0: none; `default`: the deployment's default).
+        #[arg(long)]
+        max_active_jobs: Option<LimitArg>,
+        /// Slices running at once across all the tenant's jobs (0: none; `default`: the deployment's default).
+        #[arg(long)]
+        max_running_slices: Option<LimitArg>,
+    },
+}
+
+/// A limit override on the command line: a number, or `default` to drop it.
+#[derive(Clone, Copy, Debug)]
+enum LimitArg {
+    Value(u32),
+    Default,
+}
+
+impl std::str::FromStr for LimitArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "default" => Ok(LimitArg::Default),
+            n => n.parse().map(LimitArg::Value).map_err(|_| format!("a number or `default`, not {n:?}")),
+        }
+    }
+}
+
+/// The override after the command: changed where given, kept otherwise.
+fn apply(arg: Option<LimitArg>, current: Option<u32>) -> Option<u32> {
+    match arg {
+        None => current,
+        Some(LimitArg::Default) => None,
+        Some(LimitArg::Value(n)) => Some(n),
+    }
 }
 
 #[derive(Subcommand)]
@@ -283,6 +323,25 @@ async fn run(cli: Cli) -> Result<Exit> {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
             let created = create_tenant(&store, &operator_env("API_KEY_PEPPER")?, &name).await?;
             print(json, &created);
+        }
+        Command::Tenant {
+            command: TenantCommand::Limits { tenant, requests_per_minute, max_active_jobs, max_running_slices },
+        } => {
+            let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;
+            let tenant_id = replay_core::domain::ids::TenantId(tenant.clone());
+            let current = store.tenant_limits(&tenant_id).await?;
+            if requests_per_minute.is_some() || max_active_jobs.is_some() || max_running_slices.is_some() {
+                let limits = replay_core::adapters::mysql::TenantLimits {
+                    requests_per_minute: apply(requests_per_minute, current.requests_per_minute),
+                    max_active_jobs: apply(max_active_jobs, current.max_active_jobs),
+                    max_running_slices: apply(max_running_slices, current.max_running_slices),
+                };
+                store.set_tenant_limits(&tenant_id, &limits).await.context("no such tenant?")?;
+                let detail = format!("{limits:?}");
+                operator_audit(&store, &tenant_id, "tenant.limits", &tenant, Some(&detail)).await?;
+            }
+            let limits = store.tenant_limits(&tenant_id).await?;
+            print(json, &serde_json::json!({"tenant_id": tenant, "overrides": limits}));
         }
         Command::Key { command } => {
             let store = MySqlStore::connect(&operator_env("DATABASE_URL")?).await?;

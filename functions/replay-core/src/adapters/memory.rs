@@ -313,6 +313,10 @@ impl SliceQueue for MemoryQueue {
         lock(&self.handed_back).push((body.to_owned(), handbacks, delay_s));
         Ok(())
     }
+
+    async fn depth(&self) -> Result<u64> {
+        Ok((lock(&self.sent).len() + lock(&self.handed_back).len()) as u64)
+    }
 }
 
 /// A master key in memory: data keys are sealed under it with the context,

@@ -55,6 +55,22 @@ impl SliceQueue for SqsQueue {
         Ok(())
     }
 
+    async fn depth(&self) -> Result<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(queue_error)?;
+        let attributes = out.attributes.unwrap_or_default();
+        Ok(attributes.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+    }
+
     async fn send_delayed(&self, task: &QueueTask, delay_s: u32) -> Result<()> {
         self.client
             .send_message()

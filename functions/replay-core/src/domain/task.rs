@@ -2,7 +2,8 @@
 //! side by side during a deploy (docs/operations.md, "Formats and versions").
 //!
 //! Version 2 added `send_status_event`; version 1's `replay_slice` is read as
-//! it is. A message of a newer version is handed back to the queue untouched
+//! it is. `replay_slice`'s optional `wake_up` came later within version 2:
+//! a worker that does not know it reads the message as it always did. A message of a newer version is handed back to the queue untouched
 //! (services::worker), to be taken by a worker of the newer release.
 
 use super::ids::JobId;
@@ -38,6 +39,13 @@ pub enum QueueTask {
         /// 0 for the first run; incremented by each continuation.
         #[serde(default)]
         continuation: u32,
+        /// A wake-up: the worker runs whichever waiting slice is fairest to
+        /// run now (docs/security.md, "Fair shares"), this one or another.
+        /// Without it, the message is for this slice alone (a continuation,
+        /// a resume after a pause, a restart). Older workers ignore the
+        /// field and run the named slice, as they always did.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        wake_up: bool,
     },
     /// Send the job's signed status event (the job has ended).
     SendStatusEvent { v: u32, job_id: JobId },
@@ -58,8 +66,15 @@ struct Envelope {
 }
 
 impl QueueTask {
+    /// A message for this slice alone.
     pub fn slice(job_id: JobId, slice_index: u32, continuation: u32) -> Self {
-        QueueTask::ReplaySlice { v: written_version(), job_id, slice_index, continuation }
+        QueueTask::ReplaySlice { v: written_version(), job_id, slice_index, continuation, wake_up: false }
+    }
+
+    /// A wake-up sent when `slice_index` was claimed to start: some waiting
+    /// slice starts, the fairest (not necessarily this one).
+    pub fn wake_up(job_id: JobId, slice_index: u32) -> Self {
+        QueueTask::ReplaySlice { v: written_version(), job_id, slice_index, continuation: 0, wake_up: true }
     }
 
     pub fn status_event(job_id: JobId) -> Self {
@@ -100,9 +115,15 @@ mod tests {
                 v: 1,
                 job_id: JobId::from("job_1"),
                 slice_index: 3,
-                continuation: 0
+                continuation: 0,
+                wake_up: false,
             })
         );
+        let w = QueueTask::wake_up(JobId::from("job_1"), 4);
+        assert!(w.to_json().contains(r#""wake_up":true"#), "{}", w.to_json());
+        assert_eq!(QueueTask::decode(&w.to_json()).unwrap(), Decoded::Task(w));
+        let targeted = QueueTask::slice(JobId::from("job_1"), 4, 0).to_json();
+        assert!(!targeted.contains("wake_up"), "a targeted message reads as version 2 always did: {targeted}");
         let s = QueueTask::status_event(JobId::from("job_2"));
         assert_eq!(QueueTask::decode(&s.to_json()).unwrap(), Decoded::Task(s));
         assert!(QueueTask::decode("{}").is_err());

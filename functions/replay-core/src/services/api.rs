@@ -112,7 +112,34 @@ fn host_of(url: &str) -> String {
     url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
 }
 
+/// A limit: the tenant's override, else the default; 0 = none.
+fn effective(override_: Option<u32>, default: u32) -> Option<u32> {
+    Some(override_.unwrap_or(default)).filter(|&n| n > 0)
+}
+
 impl ApiContext {
+    /// Counts the request against its tenant's requests per minute, shared by
+    /// all the tenant's keys and every API instance (docs/security.md, "Fair
+    /// shares"); 429 `tenant_rate_limited` beyond, until the minute ends.
+    pub async fn admit(&self, caller: &Caller) -> Result<()> {
+        let overrides = self.store.tenant_limits(&caller.tenant).await?;
+        let Some(limit) = effective(overrides.requests_per_minute, self.settings.fair_share.requests_per_minute) else {
+            return Ok(());
+        };
+        let now_s = chrono::Utc::now().timestamp();
+        let count = self.store.count_request(&caller.tenant, now_s / 60).await?;
+        if count > u64::from(limit) {
+            let retry_after_s = (60 - now_s % 60) as u64;
+            warn!(tenant = %caller.tenant, limit, "tenant over its API requests per minute");
+            crate::telemetry::emit_metrics(
+                &[("RequestsThrottled", "Count", 1.0)],
+                serde_json::json!({"TenantId": caller.tenant}),
+            );
+            return Err(Error::TenantRateLimited { limit, retry_after_s });
+        }
+        Ok(())
+    }
+
     /// Resolves `Authorization: Bearer <key>` to its tenant and scope.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller> {
         let key = authorization
@@ -277,6 +304,10 @@ impl ApiContext {
                 request_hash,
                 selection: Some(selection),
                 retry_of,
+                max_active_jobs: effective(
+                    self.store.tenant_limits(tenant).await?.max_active_jobs,
+                    self.settings.fair_share.max_active_jobs,
+                ),
             })
             .await?;
         let view = match created {
@@ -289,6 +320,10 @@ impl ApiContext {
             warn!(error = %e, "enqueue failed; the sweeper will enqueue the job");
         }
         info!(%job_id, ?partitions, slices = slices.len(), "replay job created");
+        crate::telemetry::emit_metrics(
+            &[("JobsCreated", "Count", 1.0), ("SlicesPlanned", "Count", slices.len() as f64)],
+            serde_json::json!({"TenantId": tenant}),
+        );
         Ok(view)
     }
 

@@ -89,7 +89,10 @@ impl Lifecycle<'_> {
         if slices.is_empty() {
             return Ok(());
         }
-        let tasks: Vec<QueueTask> = slices.iter().map(|&i| QueueTask::slice(job_id.clone(), i, 0)).collect();
+        // One wake-up per slice claimed: a worker runs the fairest waiting
+        // slice (adapters/mysql/fair_share.rs), so every waiting slice has
+        // a wake-up on its way.
+        let tasks: Vec<QueueTask> = slices.iter().map(|&i| QueueTask::wake_up(job_id.clone(), i)).collect();
         self.queue.send(&tasks).await?;
         info!(%job_id, ?slices, "enqueued slices");
         Ok(())

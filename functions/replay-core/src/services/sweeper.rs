@@ -26,6 +26,8 @@ pub struct SweeperContext {
     pub stale_after: Duration,
     pub max_restarts: u32,
     pub max_parallel_slices: u32,
+    /// Tenants' caps on running slices: a slice waiting on one is not lost.
+    pub max_running_slices: u32,
     pub purge: PurgeConfig,
 }
 
@@ -44,6 +46,9 @@ pub struct SweepReport {
 
 /// Outbox jobs older than this are presumed to have lost their enqueue.
 const OUTBOX_GRACE_S: u32 = 30;
+
+/// Wake-ups one sweep sends at most for slices that seem to have lost theirs.
+const LOST_SLICES_PER_SWEEP: u64 = 100;
 
 impl SweeperContext {
     fn lifecycle(&self) -> Lifecycle<'_> {
@@ -86,9 +91,15 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
 
     // Claimed for a start but never started: the claimer died before sending,
     // or the message was lost. A duplicate message is harmless (the lease).
-    for (job_id, slice) in ctx.store.claim_lost_slices(stale_s * 2).await? {
-        ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
-        warn!(%job_id, slice, "re-sent a slice whose start message may have been lost");
+    // Wake-ups are not bound to slices (adapters/mysql/fair_share.rs): a
+    // slice waiting long is lost only if fewer messages are queued than
+    // slices wait. Topping up by the difference, never more, keeps wake-ups
+    // from piling up while a busy pool makes every slice wait.
+    let deficit = ctx.store.slices_waiting_count().await?.saturating_sub(ctx.queue.depth().await?);
+    let limit = deficit.min(LOST_SLICES_PER_SWEEP) as u32;
+    for (job_id, slice) in ctx.store.claim_lost_slices(stale_s * 2, ctx.max_running_slices, limit).await? {
+        ctx.queue.send(&[QueueTask::wake_up(job_id.clone(), slice)]).await?;
+        warn!(%job_id, slice, "re-sent a wake-up for a slice whose start message may have been lost");
         report.lost_slices_enqueued += 1;
     }
 
@@ -131,6 +142,9 @@ async fn purge_ended_jobs(ctx: &SweeperContext) -> Result<u32> {
             break;
         }
     }
+    // Per-minute API request counts are needed for a minute; an hour is plenty.
+    let hour_ago = chrono::Utc::now().timestamp() / 60 - 60;
+    ctx.store.purge_request_counts(hour_ago).await?;
     if purged > 0 {
         info!(purged, "purged jobs past the retention");
     }

@@ -7,9 +7,9 @@ use crate::adapters::dynamo::DynamoCheckpoints;
 use crate::adapters::http::HttpDeliverer;
 use crate::adapters::kafka::KafkaLog;
 use crate::adapters::kms::KmsKeys;
-use crate::adapters::mysql::{MySqlStore, SliceTotals};
+use crate::adapters::mysql::{MySqlStore, SliceRow, SliceTotals, Take};
 use crate::adapters::sqs::SqsQueue;
-use crate::config::{Settings, WorkerConfig};
+use crate::config::{FairShareConfig, Settings, WorkerConfig};
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::SliceState;
 use crate::domain::task::{Decoded, QueueTask};
@@ -31,6 +31,7 @@ pub struct WorkerContext {
     pub cfg: WorkerConfig,
     pub delivery_concurrency: usize,
     pub max_parallel_slices: u32,
+    pub fair_share: FairShareConfig,
 }
 
 impl WorkerContext {
@@ -50,6 +51,7 @@ impl WorkerContext {
             cfg: settings.worker.clone(),
             delivery_concurrency: settings.delivery.concurrency,
             max_parallel_slices: settings.max_parallel_slices,
+            fair_share: settings.fair_share,
         })
     }
 
@@ -85,12 +87,12 @@ pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &
             );
             Ok(())
         }
-        Decoded::Task(QueueTask::ReplaySlice { job_id, slice_index, continuation, .. }) => {
+        Decoded::Task(QueueTask::ReplaySlice { job_id, slice_index, continuation, wake_up, .. }) => {
             // The DLQ test's stand-in for a bug a later deploy fixes.
             fail::fail_point!("worker_rejects_slices", |_| Err(Error::MalformedMessage(format!(
                 "slice {slice_index} of job {job_id} rejected (failpoint worker_rejects_slices)"
             ))));
-            replay_slice(ctx, &job_id, slice_index, continuation, owner, deadline).await
+            start_or_resume(ctx, &job_id, slice_index, continuation, wake_up, owner, deadline).await
         }
         Decoded::Task(QueueTask::SendStatusEvent { job_id, .. }) => {
             send_status_event(
@@ -106,29 +108,84 @@ pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &
     }
 }
 
-/// Every line of a slice's work carries its job id (`replayctl logs JOB`).
-#[instrument(skip(ctx, owner, deadline), fields(%job_id, slice = slice_index))]
-async fn replay_slice(
+/// A wake-up, or a message for a slice still waiting to start (every start
+/// goes through the fair choice, duplicates and older messages too), runs
+/// whichever waiting slice MySQL chooses (docs/security.md, "Fair shares");
+/// any other message resumes its own running slice (a continuation, the end
+/// of a pause, a restart).
+#[instrument(skip(ctx, owner, deadline), fields(hint_job = %job_id, hint_slice = slice_index))]
+async fn start_or_resume(
     ctx: &WorkerContext,
     job_id: &JobId,
     slice_index: u32,
     continuation: u32,
+    wake_up: bool,
     owner: &str,
     deadline: Instant,
 ) -> Result<()> {
     let Some(row) = ctx.store.slice(job_id, slice_index).await? else {
+        if wake_up {
+            // Its job was purged; the wake-up may still start another slice.
+            return wake(ctx, job_id, slice_index, owner, deadline).await;
+        }
         return Err(Error::MalformedMessage(format!("no slice {slice_index} of job {job_id}")));
     };
+    let slice_state = row.slice_state()?;
+    if slice_state == SliceState::Pending && row.job_state()?.is_terminal() {
+        // Cancelled (or given up) while this message waited in the queue.
+        ctx.lifecycle().slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
+        return Ok(());
+    }
+    if wake_up || slice_state == SliceState::Pending {
+        return wake(ctx, job_id, slice_index, owner, deadline).await;
+    }
+    replay_slice(ctx, row, continuation, owner, deadline).await
+}
+
+/// Starts the slice MySQL chooses; when every waiting slice's tenant is at
+/// its cap, sends the wake-up again with a delay (failing the message would
+/// spend its receive count toward the DLQ).
+async fn wake(ctx: &WorkerContext, hint_job: &JobId, hint_slice: u32, owner: &str, deadline: Instant) -> Result<()> {
+    match ctx.store.take_slice(ctx.fair_share.max_running_slices).await? {
+        Take::Run { job_id, slice_index, tenant_id } => {
+            crate::telemetry::emit_metrics(
+                &[("SlicesStarted", "Count", 1.0)],
+                serde_json::json!({"TenantId": tenant_id}),
+            );
+            let row = ctx.store.slice(&job_id, slice_index).await?.ok_or(Error::NotFound)?;
+            replay_slice(ctx, row, 0, owner, deadline).await
+        }
+        Take::Defer => {
+            let delay_s = ctx.fair_share.defer_s;
+            ctx.queue.send_delayed(&QueueTask::wake_up(hint_job.clone(), hint_slice), delay_s).await?;
+            info!(delay_s, "every waiting slice's tenant is at its cap of running slices; wake-up deferred");
+            crate::telemetry::emit_metrics(&[("WakeUpsDeferred", "Count", 1.0)], serde_json::json!({}));
+            Ok(())
+        }
+        Take::Nothing => {
+            info!("no slice waits to start");
+            Ok(())
+        }
+    }
+}
+
+/// Every line of a slice's work carries its job id (`replayctl logs JOB`).
+#[instrument(skip(ctx, row, owner, deadline), fields(job_id = %row.job_id, slice = row.slice_index))]
+async fn replay_slice(
+    ctx: &WorkerContext,
+    row: SliceRow,
+    continuation: u32,
+    owner: &str,
+    deadline: Instant,
+) -> Result<()> {
+    let job_id = &JobId(row.job_id.clone());
+    let slice_index = row.slice_index as u32;
+    let tenant_id = row.tenant_id.clone();
     let lifecycle = ctx.lifecycle();
     let slice_state = row.slice_state()?;
     if slice_state.has_ended() {
         // A duplicate (or late) message: nothing to do, and nothing to claim.
-        info!(slice_state = slice_state.as_str(), "slice already ended");
-        return Ok(());
-    }
-    if row.job_state()?.is_terminal() && slice_state == SliceState::Pending {
-        // Cancelled (or given up) while this message waited in the queue.
-        lifecycle.slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
+        info!(slice_state = slice_state.as_str(), continuation, "slice already ended");
         return Ok(());
     }
     let webhook_id = WebhookId(row.webhook_id.clone());
@@ -168,7 +225,7 @@ async fn replay_slice(
                     ("RecordsExpired", "Count", counters.records_expired as f64),
                     ("ClockAnomalies", "Count", counters.clock_anomalies as f64),
                 ],
-                serde_json::json!({"JobId": job_id, "Slice": slice_index}),
+                serde_json::json!({"JobId": job_id, "Slice": slice_index, "TenantId": tenant_id}),
             );
         }
         SliceOutcome::Cancelled { counters, lease_token } => {

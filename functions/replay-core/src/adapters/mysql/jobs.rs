@@ -26,6 +26,8 @@ pub struct NewJob<'a> {
     pub selection: Option<&'a Selection>,
     /// The job whose failures this one delivers again.
     pub retry_of: Option<&'a JobId>,
+    /// The tenant's cap on active jobs (None: no cap).
+    pub max_active_jobs: Option<u32>,
 }
 
 /// One time slice and, per partition, the offsets of its start and end when
@@ -121,6 +123,24 @@ impl MySqlStore {
                 let id = JobId(row.try_get("id")?);
                 tx.commit().await?;
                 return Ok(Created::Existing(self.job_view(Some(job.tenant_id), &id).await?.ok_or(Error::NotFound)?));
+            }
+        }
+        if let Some(limit) = job.max_active_jobs {
+            // Under the tenant's row lock: concurrent requests of one tenant
+            // take turns here, so the cap holds exactly.
+            sqlx::query("SELECT id FROM tenants WHERE id = ? FOR UPDATE")
+                .bind(job.tenant_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let active: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM replay_jobs WHERE tenant_id = ? AND state IN {}",
+                super::ACTIVE_STATES
+            ))
+            .bind(job.tenant_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if active >= i64::from(limit) {
+                return Err(Error::TooManyActiveJobs { limit });
             }
         }
         let partitions = job.partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(",");

@@ -1,9 +1,10 @@
 //! MySQL (MariaDB locally, RDS/Aurora in AWS): the system of record, one file
 //! per table (tenants and keys, webhooks, jobs, slices, failures, partition
-//! counts, the audit trail) and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
+//! counts, the audit trail), the fair choice of the next slice and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
 
 mod audit;
 mod failures;
+mod fair_share;
 mod jobs;
 mod partitions;
 mod purge;
@@ -12,8 +13,10 @@ mod tenants;
 mod webhooks;
 
 pub use audit::{AuditEntry, AuditRow, OPERATOR};
+pub use fair_share::Take;
 pub use jobs::{Created, NewJob, NewSlice};
 pub use slices::{SliceEnd, SliceRow, SliceTotals, StaleSlice};
+pub use tenants::TenantLimits;
 pub use webhooks::{PlaintextSecret, StoredSecrets, WebhookRow};
 
 use crate::domain::job::{Counters, JobState, SliceState};

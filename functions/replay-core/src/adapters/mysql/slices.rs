@@ -25,6 +25,7 @@ pub struct SliceRow {
     pub job_id: String,
     pub slice_index: i32,
     pub job_state: String,
+    pub tenant_id: String,
     pub webhook_id: String,
     pub url: String,
     pub partition_id: i32,
@@ -153,7 +154,7 @@ async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> 
 impl MySqlStore {
     pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRow>> {
         Ok(sqlx::query_as::<_, SliceRow>(
-            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.webhook_id, w.url, j.partition_id, \
+            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.partition_id, \
              j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id JOIN webhooks w ON w.id = j.webhook_id \
              WHERE s.job_id = ? AND s.slice_index = ?",
@@ -333,15 +334,28 @@ impl MySqlStore {
     }
 
     /// Slices claimed for a start more than `older_than_s` ago that never
-    /// started (the claimer died before sending, or the message was lost);
-    /// each is re-claimed so only one sweeper sends it again.
-    pub async fn claim_lost_slices(&self, older_than_s: u32) -> Result<Vec<(JobId, u32)>> {
+    /// started although their tenant is under its cap of running slices
+    /// (`default_cap`, TENANT_MAX_RUNNING_SLICES, unless overridden): the
+    /// claimer died before sending, or the wake-up was lost. A slice waiting
+    /// on its tenant's cap is not lost: wake-ups for it go round deferred.
+    /// Each is re-claimed so only one sweeper sends a wake-up for it.
+    /// At most `limit` of them, oldest claim first.
+    pub async fn claim_lost_slices(
+        &self,
+        older_than_s: u32,
+        default_cap: u32,
+        limit: u32,
+    ) -> Result<Vec<(JobId, u32)>> {
         let rows = sqlx::query(&format!(
             "SELECT s.job_id, s.slice_index, s.enqueued_at FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
              WHERE s.state = 'PENDING' AND s.enqueued_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
-             AND j.state IN {ACTIVE_STATES} LIMIT 100"
+             AND j.state IN {ACTIVE_STATES} AND {} ORDER BY s.enqueued_at LIMIT ?",
+            Self::UNDER_RUNNING_CAP
         ))
         .bind(older_than_s)
+        .bind(default_cap)
+        .bind(default_cap)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         let candidates = rows

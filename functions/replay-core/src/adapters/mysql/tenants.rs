@@ -56,3 +56,66 @@ impl MySqlStore {
         Ok(tenant.filter(|_| done.rows_affected() == 1).map(TenantId))
     }
 }
+
+/// A tenant's overrides of the fair-share defaults (`None`: the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TenantLimits {
+    pub requests_per_minute: Option<u32>,
+    pub max_active_jobs: Option<u32>,
+    pub max_running_slices: Option<u32>,
+}
+
+impl MySqlStore {
+    pub async fn tenant_limits(&self, tenant: &TenantId) -> Result<TenantLimits> {
+        let row: Option<(Option<u32>, Option<u32>, Option<u32>)> = sqlx::query_as(
+            "SELECT requests_per_minute, max_active_jobs, max_running_slices FROM tenant_limits WHERE tenant_id = ?",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let (requests_per_minute, max_active_jobs, max_running_slices) = row.unwrap_or_default();
+        Ok(TenantLimits { requests_per_minute, max_active_jobs, max_running_slices })
+    }
+
+    /// Operator action: replaces a tenant's overrides.
+    pub async fn set_tenant_limits(&self, tenant: &TenantId, limits: &TenantLimits) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tenant_limits (tenant_id, requests_per_minute, max_active_jobs, max_running_slices, updated_at) \
+             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE requests_per_minute = VALUES(requests_per_minute), \
+             max_active_jobs = VALUES(max_active_jobs), max_running_slices = VALUES(max_running_slices), \
+             updated_at = VALUES(updated_at)",
+        )
+        .bind(tenant.as_str())
+        .bind(limits.requests_per_minute)
+        .bind(limits.max_active_jobs)
+        .bind(limits.max_running_slices)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts one API request of the tenant in `minute`; the count so far,
+    /// this one included. One statement: `LAST_INSERT_ID(expr)` hands the
+    /// updated count back on the same connection.
+    pub async fn count_request(&self, tenant: &TenantId, minute: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "INSERT INTO tenant_request_counts (tenant_id, minute, requests) VALUES (?, ?, 1) \
+             ON DUPLICATE KEY UPDATE requests = LAST_INSERT_ID(requests + 1)",
+        )
+        .bind(tenant.as_str())
+        .bind(minute)
+        .execute(&self.pool)
+        .await?;
+        // A new row (the minute's first request) reports no insert id.
+        Ok(done.last_insert_id().max(1))
+    }
+
+    /// Deletes request counts of minutes before `minute`.
+    pub async fn purge_request_counts(&self, minute: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM tenant_request_counts WHERE minute < ? LIMIT 5000")
+            .bind(minute)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
