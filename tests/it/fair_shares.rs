@@ -93,6 +93,20 @@ async fn slices_are_taken_round_robin_across_tenants_within_their_caps() -> anyh
     Ok(())
 }
 
+/// How many of a tenant's slices are in `state` (0 if the count fails: the
+/// callers poll).
+async fn slices_in(stack: &TestStack, tenant: String, state: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+         WHERE j.tenant_id = ? AND s.state = ?",
+    )
+    .bind(tenant)
+    .bind(state)
+    .fetch_one(stack.store.pool())
+    .await
+    .unwrap_or(0)
+}
+
 /// `events` records for each webhook, evenly over `[from, from + 1 h)`, in
 /// time order as producers write them (webhooks interleaved).
 fn records_for(hooks: &[&replay_client::WebhookId], from: i64, events: i64) -> Vec<replay_lab::seed::SeedRecord> {
@@ -152,20 +166,8 @@ async fn a_quiet_tenant_is_not_starved_by_a_noisy_one() -> anyhow::Result<()> {
     assert_eq!(refused.status(), Some(429));
 
     // Wait until the pool is busy with the noisy tenant's slices.
-    let running_of = |tenant: String| {
-        let pool = stack.store.pool().clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
-                 WHERE j.tenant_id = ? AND s.state = 'RUNNING'",
-            )
-            .bind(tenant)
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(0)
-        }
-    };
     let noisy_id = noisy.tenant_id.to_string();
+    let running_of = |tenant: String| slices_in(&stack, tenant, "RUNNING");
     eventually(Duration::from_secs(60), "the noisy tenant fills the worker pool", async || {
         running_of(noisy_id.clone()).await >= 4
     })
@@ -226,13 +228,7 @@ async fn a_quiet_tenant_is_not_starved_by_a_noisy_one() -> anyhow::Result<()> {
     .bind(quiet_started)
     .fetch_one(stack.store.pool())
     .await?;
-    let noisy_waiting: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
-         WHERE j.tenant_id = ? AND s.state = 'PENDING'",
-    )
-    .bind(&noisy_id)
-    .fetch_one(stack.store.pool())
-    .await?;
+    let noisy_waiting = slices_in(&stack, noisy_id.clone(), "PENDING").await;
     // Two tenants with work waiting: round-robin gives the noisy one at most
     // one start before the quiet one's turn. First come, first served, it
     // would start every slice claimed before the quiet one's (dozens).
@@ -272,13 +268,7 @@ async fn a_quiet_tenant_is_not_starved_by_a_noisy_one() -> anyhow::Result<()> {
         peak = peak.max(running_of(noisy_id.clone()).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let still_waiting: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
-         WHERE j.tenant_id = ? AND s.state = 'PENDING'",
-    )
-    .bind(&noisy_id)
-    .fetch_one(stack.store.pool())
-    .await?;
+    let still_waiting = slices_in(&stack, noisy_id.clone(), "PENDING").await;
     assert!(peak <= 2, "the noisy tenant ran {peak} slices at once under a cap of 2");
     assert!(still_waiting > 0, "the cap was tested while slices waited");
     let _ = noisy_jobs;
