@@ -26,8 +26,10 @@ pub trait SliceQueue: Send + Sync {
     /// byte for byte, visible after `delay_s`, carrying how many times it was
     /// handed back (docs/operations.md, "Formats and versions").
     async fn hand_back(&self, body: &str, handbacks: u32, delay_s: u32) -> Result<()>;
-    /// Messages in the queue, approximately: waiting, delayed and in flight.
-    async fn depth(&self) -> Result<u64>;
+    /// Messages waiting to be received, approximately: visible and delayed.
+    /// Not those in flight: a worker holds each of them, and a wake-up in
+    /// flight has already taken its slice (or found none).
+    async fn waiting_messages(&self) -> Result<u64>;
 }
 
 /// The master key of webhook secrets (KMS in production): hands out data

@@ -314,7 +314,7 @@ impl SliceQueue for MemoryQueue {
         Ok(())
     }
 
-    async fn depth(&self) -> Result<u64> {
+    async fn waiting_messages(&self) -> Result<u64> {
         Ok((lock(&self.sent).len() + lock(&self.handed_back).len()) as u64)
     }
 }

@@ -55,14 +55,13 @@ impl SliceQueue for SqsQueue {
         Ok(())
     }
 
-    async fn depth(&self) -> Result<u64> {
+    async fn waiting_messages(&self) -> Result<u64> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let out = self
             .client
             .get_queue_attributes()
             .queue_url(&self.queue_url)
             .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .attribute_names(A::ApproximateNumberOfMessagesDelayed)
             .send()
             .await

@@ -92,10 +92,11 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     // Claimed for a start but never started: the claimer died before sending,
     // or the message was lost. A duplicate message is harmless (the lease).
     // Wake-ups are not bound to slices (adapters/mysql/fair_share.rs): a
-    // slice waiting long is lost only if fewer messages are queued than
-    // slices wait. Topping up by the difference, never more, keeps wake-ups
-    // from piling up while a busy pool makes every slice wait.
-    let deficit = ctx.store.slices_waiting_count().await?.saturating_sub(ctx.queue.depth().await?);
+    // slice waiting long is lost only if fewer messages wait in the queue
+    // than slices wait for a worker. Topping up by the difference, never
+    // more, keeps wake-ups from piling up while a busy pool makes every
+    // slice wait.
+    let deficit = ctx.store.slices_waiting_count().await?.saturating_sub(ctx.queue.waiting_messages().await?);
     let limit = deficit.min(LOST_SLICES_PER_SWEEP) as u32;
     for (job_id, slice) in ctx.store.claim_lost_slices(stale_s * 2, ctx.max_running_slices, limit).await? {
         ctx.queue.send(&[QueueTask::wake_up(job_id.clone(), slice)]).await?;
