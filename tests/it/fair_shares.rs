@@ -87,6 +87,19 @@ async fn slices_are_taken_round_robin_across_tenants_within_their_caps() -> anyh
         rest += 1;
     }
     assert_eq!(stack.store.take_slice(0).await?, Take::Nothing);
+    // Both changes of b's overrides are in the audit trail, newest first.
+    let audit = stack.replayctl(&["audit", "--tenant", &tenants[1].0]).await?;
+    let changes: Vec<(&str, &str)> = audit["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "tenant.limits")
+        .map(|e| (e["actor"].as_str().unwrap_or_default(), e["detail"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(changes.len(), 2, "{audit}");
+    assert!(changes.iter().all(|(actor, _)| *actor == "operator"), "{changes:?}");
+    assert!(changes[0].1.contains(r#""max_running_slices":null"#), "{changes:?}");
+    assert!(changes[1].1.contains(r#""max_running_slices":1"#), "{changes:?}");
     // a: 9 claimed, c: 3, b: 3 = 15 in all; 6 were taken before.
     assert_eq!(rest, 15 - 6, "every claimed slice was taken once");
     stack.cleanup().await;

@@ -247,3 +247,28 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     stack.cleanup().await;
     Ok(())
 }
+
+/// The DynamoDB lease as the worker uses it, on DynamoDB Local: a released
+/// lease stays released even when a renewal of the old holder lands after
+/// the release (the keeper runs beside the slice until it returns), so the
+/// continuation message that follows finds the slice free. In a CI run the
+/// renewal won that race and the continuation skipped the slice as
+/// "leased by another worker" until the sweeper restarted it.
+#[tokio::test]
+async fn a_released_lease_is_not_taken_back_by_a_late_renewal() -> anyhow::Result<()> {
+    use replay_core::adapters::dynamo::DynamoCheckpoints;
+    use replay_core::error::Error;
+    use replay_core::ports::CheckpointStore;
+    let stack = TestStack::new(1).await?;
+    let leases = DynamoCheckpoints::new(stack.ddb.clone(), stack.table.clone(), Duration::from_secs(3_600));
+    let key = "job_lease#0";
+    let (lease, _) = leases.acquire(key, "invocation-1", 30_000).await?.expect("a new slice's lease is free");
+    assert!(leases.acquire(key, "invocation-2", 30_000).await?.is_none(), "held for 30 s");
+    leases.release(key, &lease).await?;
+    let late = leases.renew(key, &lease, 30_000).await;
+    assert!(matches!(late, Err(Error::LeaseLost)), "a renewal after the release: {late:?}");
+    let (next, _) = leases.acquire(key, "invocation-2", 30_000).await?.expect("free for the continuation");
+    assert!(next.token > lease.token, "a new fencing token: {} after {}", next.token, lease.token);
+    stack.cleanup().await;
+    Ok(())
+}

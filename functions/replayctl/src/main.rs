@@ -337,7 +337,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                     max_running_slices: apply(max_running_slices, current.max_running_slices),
                 };
                 store.set_tenant_limits(&tenant_id, &limits).await.context("no such tenant?")?;
-                let detail = format!("{limits:?}");
+                let detail = serde_json::to_string(&limits)?;
                 operator_audit(&store, &tenant_id, "tenant.limits", &tenant, Some(&detail)).await?;
             }
             let limits = store.tenant_limits(&tenant_id).await?;

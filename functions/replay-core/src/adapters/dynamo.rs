@@ -11,6 +11,10 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
+
+/// The owner of a released lease: no worker's (owners are request and
+/// message ids), so nothing renews or saves under it.
+const RELEASED: &str = "released";
 use std::time::Duration;
 
 pub struct DynamoCheckpoints {
@@ -281,9 +285,14 @@ impl CheckpointStore for DynamoCheckpoints {
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(slice_key.to_owned()))
-            .update_expression("SET lease_expires = :zero")
+            // The owner goes too: a renewal of ours still in flight (the
+            // keeper runs beside the engine until it returns) must not take
+            // the lease back after this, or the next message would find it
+            // held and skip the slice.
+            .update_expression("SET lease_expires = :zero, lease_owner = :released")
             .condition_expression("lease_token = :token AND lease_owner = :owner")
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":released", AttributeValue::S(RELEASED.to_owned()))
             .expression_attribute_values(":token", n(lease.token))
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .send()
