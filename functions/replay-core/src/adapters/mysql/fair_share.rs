@@ -58,7 +58,7 @@ impl MySqlStore {
             .fetch_optional(&self.pool)
             .await?;
             let Some(candidate) = candidate else {
-                return Ok(if self.slices_waiting().await? { Take::Defer } else { Take::Nothing });
+                return Ok(if self.slices_waiting_count().await? > 0 { Take::Defer } else { Take::Nothing });
             };
             let job_id = JobId(candidate.try_get("job_id")?);
             let slice_index: i32 = candidate.try_get("slice_index")?;
@@ -142,16 +142,6 @@ impl MySqlStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(n.max(0) as u64)
-    }
-
-    /// Whether any slice of an active job is claimed to start and waits.
-    async fn slices_waiting(&self) -> Result<bool> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT EXISTS (SELECT 1 FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
-             WHERE s.state = 'PENDING' AND s.enqueued_at IS NOT NULL AND j.state IN {ACTIVE_STATES})"
-        ))
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     /// The SQL condition "the slice's tenant is under its cap of running
