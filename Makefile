@@ -10,7 +10,7 @@ IT_THREADS ?= 4
 # FAILPOINTS); `sam build`, the AWS build, never does.
 FEATURES := --features replay-core/failpoints
 
-.PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions
+.PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions workspace-hack
 
 ## The local stack: services, the host's build of the functions, template.yaml
 ## deployed to LocalStack (`activity-replay-local`); prints the API URL.
@@ -85,6 +85,12 @@ fmt:
 ## Generated files, committed; tests fail when they are stale.
 openapi:
 	cargo run -q -p activity-replay-types --example openapi > docs/openapi.json
+
+## crates/workspace-hack: one feature set for every dependency, whatever a
+## command builds (see Cargo.toml); run after adding or changing a dependency.
+workspace-hack:
+	command -v cargo-hakari >/dev/null || cargo install cargo-hakari --locked --version 0.9.39
+	cargo hakari generate
 
 completions: build
 	mkdir -p completions
