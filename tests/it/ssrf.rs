@@ -107,6 +107,16 @@ async fn a_name_that_moves_inside_after_registration_is_refused_at_delivery() ->
     let receiver = Receiver::start(0).await?;
     let port = receiver.addr.map(|a| a.port()).unwrap_or_default();
 
+    // A name that answers an internal address is refused, and the answer
+    // names the address's class, never the address (docs/security.md).
+    dns.set_answer(Ipv4Addr::new(10, 20, 30, 40));
+    let refused =
+        api.raw(Method::POST, "/v1/webhooks", Some(&json!({"url": "https://hooks.inside.test/x"})), &[]).await?;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let body = refused.body.to_string();
+    assert!(body.contains("a private address") && !body.contains("10.20.30.40"), "{body}");
+    dns.set_answer(Ipv4Addr::LOCALHOST);
+
     // Registration: the name resolves to the receiver's allowed loopback port.
     let url = format!("http://hooks.rebind.test:{port}/hooks/me");
     let hook = api.create_webhook(&url).await?;
@@ -125,7 +135,14 @@ async fn a_name_that_moves_inside_after_registration_is_refused_at_delivery() ->
     assert_eq!(done.progress.counters.delivery_failures, 20);
     assert_eq!(receiver.stats("me").requests, 0, "nothing reached anything");
     let failures = api.all_failures(&job).await?;
-    assert!(failures.iter().all(|f| f.last_error.contains("169.254.169.254 is a link-local address")), "{failures:?}");
+    // The failure list names the host and the address's class: neither the
+    // address nor the URL's path leaves the server.
+    assert!(
+        failures.iter().all(|f| f.last_error.contains("hooks.rebind.test resolves to a link-local address")
+            && !f.last_error.contains("169.254")
+            && !f.last_error.contains("/hooks/me")),
+        "{failures:?}"
+    );
 
     // The name back on the allowed address: the retry delivers them.
     dns.set_answer(Ipv4Addr::LOCALHOST);

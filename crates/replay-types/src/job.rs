@@ -140,10 +140,11 @@ impl std::fmt::Display for JobState {
 /// Every matched event ends in exactly one outcome:
 /// `events_matched = events_delivered + delivery_failures + duplicates_skipped + events_filtered + events_selected`
 /// (`events_selected` only in dry runs, where nothing is delivered).
-/// Counted apart: records that did not parse (`malformed`), records retention
-/// deleted before they were read (`records_expired`, of any webhook), and
-/// this webhook's records timestamped far ahead of the log around them
-/// (`clock_anomalies`, a producer's broken clock).
+/// Counted apart: records that did not parse (`malformed`; of them,
+/// `unusable_ids` parsed but carry an `event_id` that cannot be a header),
+/// records retention deleted before they were read (`records_expired`, of
+/// any webhook), and this webhook's records timestamped far ahead of the log
+/// around them (`clock_anomalies`, a producer's broken clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Counters {
     /// Log records read (of every webhook) with a timestamp in the window.
@@ -175,6 +176,11 @@ pub struct Counters {
     /// Records timestamped far ahead of the records around them.
     #[serde(default)]
     pub clock_anomalies: u64,
+    /// Of `malformed`: events of the window that parsed but whose `event_id`
+    /// cannot be a `webhook-id` header. They were not delivered, so the job
+    /// ends `INCOMPLETE` (docs/delivery-log.md, "event_id").
+    #[serde(default)]
+    pub unusable_ids: u64,
 }
 
 impl Counters {
@@ -190,6 +196,7 @@ impl Counters {
         self.malformed += other.malformed;
         self.records_expired += other.records_expired;
         self.clock_anomalies += other.clock_anomalies;
+        self.unusable_ids += other.unusable_ids;
     }
 
     /// The counts equation holds.

@@ -43,7 +43,7 @@ fn get_u64(item: &Item, name: &str) -> u64 {
 }
 
 // Attribute names are prefixed so none is a DynamoDB reserved word.
-const COUNTERS: [&str; 11] = [
+const COUNTERS: [&str; 12] = [
     "c_scanned",
     "c_matched",
     "c_delivered",
@@ -55,6 +55,7 @@ const COUNTERS: [&str; 11] = [
     "c_anomalies",
     "c_selected",
     "c_no_outcome",
+    "c_unusable_ids",
 ];
 
 fn counters_of(item: &Item) -> Counters {
@@ -70,10 +71,11 @@ fn counters_of(item: &Item) -> Counters {
         clock_anomalies: get_u64(item, COUNTERS[8]),
         events_selected: get_u64(item, COUNTERS[9]),
         events_without_outcome: get_u64(item, COUNTERS[10]),
+        unusable_ids: get_u64(item, COUNTERS[11]),
     }
 }
 
-fn counter_values(c: &Counters) -> [u64; 11] {
+fn counter_values(c: &Counters) -> [u64; 12] {
     [
         c.events_scanned,
         c.events_matched,
@@ -86,6 +88,7 @@ fn counter_values(c: &Counters) -> [u64; 11] {
         c.clock_anomalies,
         c.events_selected,
         c.events_without_outcome,
+        c.unusable_ids,
     ]
 }
 

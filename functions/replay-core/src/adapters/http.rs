@@ -108,9 +108,14 @@ impl Resolve for PolicyResolver {
                 })
                 .map(|ip| std::net::SocketAddr::new(ip, port))
                 .collect();
-            // Any address inside refuses the host, as at registration.
+            // Any address inside refuses the host, as at registration. The
+            // addresses stay in the server's log; the error (which reaches
+            // the failure list) names their class only.
             if permitted.is_empty() || !refusals.is_empty() {
-                return Err(format!("{REFUSED}: {} ({})", name.as_str(), refusals.join("; ")).into());
+                let addresses: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+                tracing::warn!(host = name.as_str(), ?addresses, "{REFUSED}");
+                let why: Vec<String> = refusals.iter().map(|r| r.without_address()).collect();
+                return Err(format!("{REFUSED}: {} resolves to {}", name.as_str(), why.join("; ")).into());
             }
             Ok(Box::new(permitted.into_iter()) as Addrs)
         })
@@ -179,7 +184,10 @@ impl HttpDeliverer {
         match client.post(url).headers(headers).body(d.body.clone()).timeout(timeout).send().await {
             Ok(resp) => classify_response(resp.status(), resp.headers()),
             Err(e) => {
-                let error = error_chain(&e);
+                // reqwest names the URL in its errors; its path and query may
+                // carry the receiver's token, and this text reaches the logs
+                // and the failure list (docs/security.md, "What errors say").
+                let error = error_chain(&e.without_url());
                 if error.contains(REFUSED) {
                     Attempt::Refused(error)
                 } else {
@@ -319,36 +327,57 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn refuses_private_addresses_at_delivery_time() {
-        use crate::domain::signing::{generate_secret, SigningKey};
-        let cfg = DeliveryConfig {
+    /// One attempt per event under `url_policy`.
+    fn one_attempt(url_policy: UrlPolicy) -> DeliveryConfig {
+        DeliveryConfig {
             concurrency: 1,
             request_timeout: Duration::from_secs(2),
             max_attempts: 1,
             backoff_base: Duration::from_millis(1),
             backoff_max: Duration::from_millis(1),
             retry_after_max: Duration::from_secs(1),
-            url_policy: UrlPolicy::default(),
+            url_policy,
             dns_server: None,
+        }
+    }
+
+    /// One signed event to `url`, with a minute of budget.
+    async fn deliver_once(deliverer: &HttpDeliverer, url: &str) -> DeliveryOutcome {
+        use crate::domain::signing::{generate_secret, SigningKey};
+        let d = Delivery {
+            url: url.into(),
+            message_id: "ev".into(),
+            event_type: "t".into(),
+            body: bytes::Bytes::from_static(b"{}"),
+            job_id: "job_1".into(),
+            key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
         };
-        let deliverer = HttpDeliverer::new(cfg).unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        deliverer.deliver(&d, &Budget::new(far, far)).await
+    }
+
+    #[tokio::test]
+    async fn an_error_never_carries_the_urls_path_or_query() {
+        // A port nothing listens on, admitted by the allow-list: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let deliverer = HttpDeliverer::new(one_attempt(UrlPolicy::parse("127.0.0.1/32:*").unwrap())).unwrap();
+        let url = format!("http://127.0.0.1:{port}/hooks/tok_path_secret?token=tok_query_secret");
+        let outcome = deliver_once(&deliverer, &url).await;
+        let DeliveryOutcome::Failed { error, .. } = outcome else { panic!("{outcome:?}") };
+        assert!(!error.contains("tok_path_secret") && !error.contains("tok_query_secret"), "{error}");
+        assert!(!error.is_empty());
+    }
+
+    #[tokio::test]
+    async fn refuses_private_addresses_at_delivery_time() {
+        let deliverer = HttpDeliverer::new(one_attempt(UrlPolicy::default())).unwrap();
         for url in [
             "http://127.0.0.1:9/hook",
             "http://[::1]:9/hook",
             "http://169.254.169.254/latest",
             "http://localhost:9/hook",
         ] {
-            let d = Delivery {
-                url: url.into(),
-                message_id: "ev".into(),
-                event_type: "t".into(),
-                body: bytes::Bytes::from_static(b"{}"),
-                job_id: "job_1".into(),
-                key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
-            };
-            let far = Instant::now() + Duration::from_secs(60);
-            let outcome = deliverer.deliver(&d, &Budget::new(far, far)).await;
+            let outcome = deliver_once(&deliverer, url).await;
             assert!(matches!(outcome, DeliveryOutcome::Refused { .. }), "{url}: {outcome:?}");
             if let DeliveryOutcome::Refused { error } = outcome {
                 assert!(error.contains(REFUSED), "{url}: {error}");

@@ -71,6 +71,12 @@ pub fn final_state(counters: &Counters, slices_failed: u32, slices_total: u32, d
     if c.delivery_failures > 0 {
         problems.push(format!("{} event(s) could not be delivered (see the failure list)", c.delivery_failures));
     }
+    if c.unusable_ids > 0 {
+        problems.push(format!(
+            "{} event(s) had an event_id that cannot be a webhook-id header and were not delivered",
+            c.unusable_ids
+        ));
+    }
     if c.records_expired > 0 {
         problems.push(format!("{} record(s) were deleted by retention before they could be read", c.records_expired));
     }
@@ -124,6 +130,12 @@ mod tests {
         assert!(reason.contains("4 record(s) were deleted by retention"), "{reason}");
         assert_eq!(final_state(&Counters::default(), 2, 3, false).0, JobState::Incomplete);
         assert_eq!(final_state(&Counters::default(), 3, 3, false).0, JobState::Failed);
+        // An unusable id lost an event; a record that does not parse did not.
+        let unusable = Counters { malformed: 3, unusable_ids: 2, ..Counters::default() };
+        let (state, reason) = final_state(&unusable, 0, 3, false);
+        assert_eq!(state, JobState::Incomplete);
+        assert!(reason.contains("2 event(s) had an event_id that cannot be a webhook-id header"), "{reason}");
+        assert_eq!(final_state(&Counters { malformed: 3, ..Counters::default() }, 0, 3, false).0, JobState::Completed);
         let dry = Counters { events_matched: 5, events_selected: 5, ..Counters::default() };
         let (state, reason) = final_state(&dry, 0, 1, true);
         assert_eq!(state, JobState::Completed);

@@ -42,9 +42,11 @@ pub enum LoggedOutcome {
 pub enum Classified<'a> {
     /// Another webhook's record (or one without a key): not ours, not counted.
     OtherWebhook,
-    /// Our key, but the value does not parse, names another webhook, or has an
-    /// `event_id` that cannot be a `webhook-id` header.
+    /// Our key, but the value does not parse or names another webhook.
     Malformed(String),
+    /// An event of this webhook whose `event_id` cannot be a `webhook-id`
+    /// header: set aside like a malformed record, but an event was lost.
+    UnusableId(String),
     /// An event of this webhook.
     Event { event_id: Cow<'a, str>, event_type: Cow<'a, str>, payload: &'a str, outcome: Option<LoggedOutcome> },
 }
@@ -79,7 +81,7 @@ pub fn classify<'a>(webhook_id: &str, key: Option<&[u8]>, value: Option<&'a [u8]
         return Classified::Malformed(format!("webhook_id `{}` disagrees with the record key", event.webhook_id));
     }
     if !is_valid_event_id(&event.event_id) {
-        return Classified::Malformed(
+        return Classified::UnusableId(
             "event_id is not a valid webhook-id header value (1-255 visible ASCII characters)".into(),
         );
     }
@@ -127,10 +129,11 @@ mod tests {
     }
 
     #[test]
-    fn event_ids_that_cannot_be_headers_are_malformed() {
+    fn event_ids_that_cannot_be_headers_are_unusable() {
         for bad in ["", " lead", "trail ", "new\nline", "tab\tbed", "caf\u{e9}"] {
             let v = GOOD.replace("\"ev1\"", &serde_json::to_string(bad).unwrap());
-            assert!(matches!(classify("wh_a", Some(b"wh_a"), Some(v.as_bytes())), Classified::Malformed(_)), "{bad:?}");
+            let classified = classify("wh_a", Some(b"wh_a"), Some(v.as_bytes()));
+            assert!(matches!(classified, Classified::UnusableId(_)), "{bad:?}");
         }
         assert!(is_valid_event_id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"));
         assert!(is_valid_event_id("inner space"));

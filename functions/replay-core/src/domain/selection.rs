@@ -165,8 +165,9 @@ pub enum ScanItem {
         payload: Bytes,
         outcome: Option<LoggedOutcome>,
     },
-    /// A record of the slice's webhook in the window that does not parse.
-    Malformed { offset: i64, timestamp: i64, watermark: i64, reason: String },
+    /// A record of the slice's webhook in the window that does not parse
+    /// (`unusable_id`: it parsed, but its `event_id` cannot be a header).
+    Malformed { offset: i64, timestamp: i64, watermark: i64, reason: String, unusable_id: bool },
     /// A run of records that are not the slice's (other webhooks', or outside
     /// its times) ending before `next_offset`; `in_window` of them are
     /// timestamped inside the window (they count as scanned).
@@ -234,7 +235,10 @@ impl RecordReader {
                     outcome,
                 }),
                 Classified::Malformed(reason) if zone == Zone::Window => {
-                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason })
+                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason, unusable_id: false })
+                }
+                Classified::UnusableId(reason) if zone == Zone::Window => {
+                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason, unusable_id: true })
                 }
                 _ => None,
             }

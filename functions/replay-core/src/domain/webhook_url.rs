@@ -34,6 +34,36 @@ impl UrlProblem {
     }
 }
 
+/// Why the outbound policy refuses a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The address is of a class webhooks may not reach.
+    Address { ip: IpAddr, class: &'static str },
+    /// Not 443 or 80, and no allow-list entry names it.
+    Port(u16),
+}
+
+impl Refusal {
+    /// The reason without the address: what may leave the server when the
+    /// address came from a DNS answer rather than from the caller
+    /// (docs/security.md, "What errors say").
+    pub fn without_address(&self) -> String {
+        match self {
+            Refusal::Address { class, .. } => format!("a {class} address"),
+            Refusal::Port(port) => format!("port {port}, which is not allowed (443 or 80)"),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Address { ip, class } => write!(f, "{ip} is a {class} address"),
+            Refusal::Port(port) => write!(f, "port {port} is not allowed (443 or 80)"),
+        }
+    }
+}
+
 /// Ports a webhook may use without an allow-list entry.
 pub const ALLOWED_PORTS: [u16; 2] = [443, 80];
 
@@ -78,16 +108,16 @@ impl UrlPolicy {
         self.allow.iter().any(|e| e.net.contains(&ip) && (e.ports.0..=e.ports.1).contains(&port))
     }
 
-    /// Whether a connection to `ip:port` may be made; the refusal names why.
-    pub fn permits(&self, ip: IpAddr, port: u16) -> Result<(), String> {
+    /// Whether a connection to `ip:port` may be made; the refusal says why.
+    pub fn permits(&self, ip: IpAddr, port: u16) -> Result<(), Refusal> {
         if self.allowed(ip, port) {
             return Ok(());
         }
         if let Some(class) = forbidden_class(ip) {
-            return Err(format!("{ip} is a {class} address"));
+            return Err(Refusal::Address { ip, class });
         }
         if !ALLOWED_PORTS.contains(&port) {
-            return Err(format!("port {port} is not allowed (443 or 80)"));
+            return Err(Refusal::Port(port));
         }
         Ok(())
     }
@@ -109,6 +139,7 @@ impl UrlPolicy {
             return Err(UrlProblem::Invalid("`url` must have a host".into()));
         }
         if let Some(ip) = literal_ip(&url) {
+            // The address is the caller's own input: naming it tells nothing new.
             self.permits(ip, port_of(&url)).map_err(|why| UrlProblem::Forbidden(format!("`url`: {why}")))?;
         }
         Ok(url)
@@ -122,7 +153,10 @@ impl UrlPolicy {
         }
         let port = port_of(url);
         for ip in addrs {
-            self.permits(*ip, port).map_err(|why| UrlProblem::Forbidden(format!("`url` resolves to {why}")))?;
+            // What a name resolves to inside the network stays in the server's
+            // logs (the caller): the answer names only the address's class.
+            self.permits(*ip, port)
+                .map_err(|why| UrlProblem::Forbidden(format!("`url`'s host resolves to {}", why.without_address())))?;
         }
         Ok(())
     }
@@ -323,5 +357,16 @@ mod tests {
         let mixed = ["93.184.216.34".parse().unwrap(), "10.0.0.1".parse().unwrap()];
         assert!(matches!(policy.check_addresses(&url, &mixed), Err(UrlProblem::Forbidden(_))), "any inside refuses");
         assert!(policy.check_addresses(&url, &[]).is_err());
+    }
+
+    #[test]
+    fn a_refused_dns_answer_is_named_by_its_class_only() {
+        let policy = UrlPolicy::default();
+        let url = policy.check_form("https://internal.example.com/hook").unwrap();
+        let err = policy.check_addresses(&url, &["10.20.30.40".parse().unwrap()]).unwrap_err();
+        assert_eq!(err.message(), "`url`'s host resolves to a private address");
+        // A literal address is the caller's own input, and is named.
+        let err = policy.check_form("https://10.20.30.40/hook").unwrap_err();
+        assert!(err.message().contains("10.20.30.40"), "{err:?}");
     }
 }

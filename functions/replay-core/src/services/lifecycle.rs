@@ -168,11 +168,18 @@ pub async fn send_status_event(
         return Ok(());
     }
     let view = store.job_view(None, job_id).await?.ok_or(Error::NotFound)?;
-    let (webhook_id, url) = store.job_target(job_id).await?;
-    let key = super::secrets::signer(keys, &store.webhook_secrets(&webhook_id).await?).await?;
+    let target = store.job_target(job_id).await?;
+    if target.webhook_deleted {
+        // Deleted once the job had ended (a webhook with an active job cannot
+        // be): nobody is there to tell, and its secret is gone. Done with, so
+        // neither the queue nor the sweeper tries again (docs/guarantees.md).
+        info!(webhook_id = %target.webhook_id, "status event not sent: the webhook was deleted");
+        return store.mark_status_sent(job_id).await;
+    }
+    let key = super::secrets::signer(keys, &store.webhook_secrets(&target.webhook_id).await?).await?;
     let body = status_event_body(&view);
     let delivery = Delivery {
-        url,
+        url: target.url,
         message_id: replay_types::StatusEvent::message_id(job_id),
         event_type: "replay_job_status".into(),
         body: Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?),

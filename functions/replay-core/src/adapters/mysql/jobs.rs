@@ -39,6 +39,16 @@ pub struct NewSlice {
     pub planned: Vec<(u32, i64, i64)>,
 }
 
+/// A job's webhook, as its status event needs it.
+#[derive(Debug, Clone)]
+pub struct JobTarget {
+    pub webhook_id: WebhookId,
+    pub url: String,
+    /// Deleted after the job ended: its secret is wiped, nothing can be signed.
+    pub webhook_deleted: bool,
+}
+
+#[derive(Debug)]
 pub enum Created {
     New(Job),
     /// Same `Idempotency-Key` and body as an earlier request.
@@ -91,9 +101,20 @@ impl MySqlStore {
         row.map(|r| Ok((JobId(r.try_get("id")?), r.try_get("request_hash")?))).transpose()
     }
 
-    /// Records a job and its slices in one transaction (state OPEN, not yet enqueued).
+    /// Records a job and its slices in one transaction (state OPEN, not yet
+    /// enqueued). A tenant's creates take turns: under its row lock, the
+    /// `Idempotency-Key` lookup and the active-job count see every job
+    /// committed before, so two requests with one key get one job, and the
+    /// cap holds however many arrive at once.
     pub async fn create_job(&self, job: NewJob<'_>) -> Result<Created> {
         let mut tx = self.pool.begin().await?;
+        // First, before any plain read: under REPEATABLE READ the first plain
+        // read fixes the transaction's snapshot, and one taken before the
+        // lock would miss the jobs that the previous holder committed.
+        sqlx::query("SELECT id FROM tenants WHERE id = ? FOR UPDATE")
+            .bind(job.tenant_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         // Shared with other new jobs, exclusive against a change or delete of
         // the webhook (webhooks.rs, `lock_idle_webhook`).
         let live: Option<String> = sqlx::query_scalar(
@@ -126,12 +147,6 @@ impl MySqlStore {
             }
         }
         if let Some(limit) = job.max_active_jobs {
-            // Under the tenant's row lock: concurrent requests of one tenant
-            // take turns here, so the cap holds exactly.
-            sqlx::query("SELECT id FROM tenants WHERE id = ? FOR UPDATE")
-                .bind(job.tenant_id.as_str())
-                .execute(&mut *tx)
-                .await?;
             let active: i64 = sqlx::query_scalar(&format!(
                 "SELECT COUNT(*) FROM replay_jobs WHERE tenant_id = ? AND state IN {}",
                 super::ACTIVE_STATES
@@ -320,16 +335,21 @@ impl MySqlStore {
         state.map(|s| parse_state(&s)).transpose()
     }
 
-    /// Who owns a job (status events go to its webhook).
-    pub async fn job_target(&self, job_id: &JobId) -> Result<(WebhookId, String)> {
+    /// Where a job's status event goes: its webhook.
+    pub async fn job_target(&self, job_id: &JobId) -> Result<JobTarget> {
         let row = sqlx::query(
-            "SELECT j.webhook_id, w.url FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id WHERE j.id = ?",
+            "SELECT j.webhook_id, w.url, w.deleted_at IS NOT NULL AS deleted \
+             FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id WHERE j.id = ?",
         )
         .bind(job_id.as_str())
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)?;
-        Ok((WebhookId(row.try_get("webhook_id")?), row.try_get("url")?))
+        Ok(JobTarget {
+            webhook_id: WebhookId(row.try_get("webhook_id")?),
+            url: row.try_get("url")?,
+            webhook_deleted: row.try_get::<i64, _>("deleted")? != 0,
+        })
     }
 
     // ---- the status event ----

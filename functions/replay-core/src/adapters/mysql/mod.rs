@@ -14,7 +14,7 @@ mod webhooks;
 
 pub use audit::{AuditEntry, AuditRow, OPERATOR};
 pub use fair_share::Take;
-pub use jobs::{Created, NewJob, NewSlice};
+pub use jobs::{Created, JobTarget, NewJob, NewSlice};
 pub use slices::{SliceEnd, SliceRow, SliceTotals, StaleSlice};
 pub use tenants::TenantLimits;
 pub use webhooks::{PlaintextSecret, StoredSecrets, WebhookRow};
@@ -54,7 +54,7 @@ fn parse_slice_state(s: &str) -> Result<SliceState> {
 }
 
 /// The counter columns of `replay_slices`, in `Counters` order.
-const COUNTER_COLUMNS: [&str; 11] = [
+const COUNTER_COLUMNS: [&str; 12] = [
     "events_scanned",
     "events_matched",
     "events_delivered",
@@ -66,9 +66,10 @@ const COUNTER_COLUMNS: [&str; 11] = [
     "clock_anomalies",
     "events_selected",
     "events_without_outcome",
+    "unusable_ids",
 ];
 
-fn counter_values(c: &Counters) -> [i64; 11] {
+fn counter_values(c: &Counters) -> [i64; 12] {
     [
         c.events_scanned,
         c.events_matched,
@@ -81,6 +82,7 @@ fn counter_values(c: &Counters) -> [i64; 11] {
         c.clock_anomalies,
         c.events_selected,
         c.events_without_outcome,
+        c.unusable_ids,
     ]
     .map(|v| v as i64)
 }
@@ -105,6 +107,7 @@ fn counters_of(row: &MySqlRow) -> Result<Counters> {
         clock_anomalies: get(COUNTER_COLUMNS[8])?,
         events_selected: get(COUNTER_COLUMNS[9])?,
         events_without_outcome: get(COUNTER_COLUMNS[10])?,
+        unusable_ids: get(COUNTER_COLUMNS[11])?,
     })
 }
 

@@ -464,11 +464,16 @@ impl<'a> Engine<'a> {
                     }
                     self.watermark_moved(watermark);
                 }
-                ScanItem::Malformed { offset, watermark, reason, .. } => {
+                ScanItem::Malformed { offset, watermark, reason, unusable_id, .. } => {
                     let position = Position { partition, offset: offset + 1 };
                     if position > self.resume_at {
                         warn!(offset, %reason, "malformed record set aside");
-                        let delta = Counters { events_scanned: 1, malformed: 1, ..Counters::default() };
+                        let delta = Counters {
+                            events_scanned: 1,
+                            malformed: 1,
+                            unusable_ids: u64::from(unusable_id),
+                            ..Counters::default()
+                        };
                         self.push_settled(position, Some(watermark), delta);
                     }
                     self.watermark_moved(watermark);
