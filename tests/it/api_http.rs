@@ -100,3 +100,86 @@ async fn api_end_to_end_through_api_gateway() -> anyhow::Result<()> {
     stack.cleanup().await;
     Ok(())
 }
+
+/// A stack that runs no slice, and a cancelled job of a new tenant whose
+/// failure list holds `n` failures made by `failure`; the tenant's key.
+async fn job_with_failures(
+    n: usize,
+    failure: impl Fn(usize) -> replay_core::ports::FailedEvent,
+) -> anyhow::Result<(TestStack, String, replay_integration_tests::replay_client::JobId)> {
+    let mut stack = TestStack::new(1).await?;
+    stack.parameter("SliceProcessingEnabled", "false");
+    stack.deploy().await?;
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
+    let hook = api.create_webhook("http://127.0.0.1:38999/hooks/down").await?;
+    let from = (now_ms() - 5 * HOUR) / HOUR * HOUR;
+    let job = start(&api, &hook.id, from, from + HOUR).await?;
+    api.cancel(&job).await?;
+    let failures: Vec<_> = (0..n).map(failure).collect();
+    stack.store.insert_failures(&job, &failures).await?;
+    Ok((stack, tenant.api_key, job))
+}
+
+/// A failure list far larger than a Lambda response (6 MB) is read whole:
+/// each NDJSON answer stays within its bytes and names where the next starts.
+#[tokio::test]
+async fn a_failure_list_larger_than_a_lambda_response_comes_in_bounded_answers() -> anyhow::Result<()> {
+    // 30,000 failures of about 600 bytes each: 18 MB of lines.
+    const FAILURES: usize = 30_000;
+    let (stack, key, job) = job_with_failures(FAILURES, |i| replay_core::ports::FailedEvent {
+        event_id: format!("ev_{i:06}"),
+        event_type: "tweet_create_events".into(),
+        attempts: 5,
+        last_status: Some(503),
+        error: format!("HTTP 503 {}", "x".repeat(480)),
+    })
+    .await?;
+    let api = stack.api(&key);
+    let got = api.all_failures(&job).await?;
+    assert_eq!(got.len(), FAILURES, "every failure, once");
+    let ids: Vec<&str> = got.iter().map(|f| f.event_id.as_str()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in event id order, none repeated");
+
+    // One answer: within the bound, and it says where the rest starts.
+    let first = reqwest::Client::new()
+        .get(format!("{}/v1/replays/{job}/failures", stack.deployed().api_url))
+        .bearer_auth(&key)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await?;
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(first.headers().get("x-next-cursor").is_some(), "the list goes on");
+    let body = first.text().await?;
+    assert!(body.len() <= replay_core::services::api::MAX_FAILURES_NDJSON_BYTES, "{} bytes", body.len());
+    assert!(body.lines().count() > 1_000, "{} lines", body.lines().count());
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// A retry names its original job; the failed ids are read when its slices
+/// start. Copied into the retry's row, 420,000 ids of 40 characters (17 MB of
+/// JSON) would not fit its column.
+#[tokio::test]
+async fn a_retry_of_more_failures_than_a_row_holds_is_created() -> anyhow::Result<()> {
+    const FAILURES: usize = 420_000;
+    let (stack, key, job) = job_with_failures(FAILURES, |i| replay_core::ports::FailedEvent {
+        event_id: format!("evt_{i:036}"),
+        event_type: "t".into(),
+        attempts: 1,
+        last_status: Some(500),
+        error: "HTTP 500".into(),
+    })
+    .await?;
+    let api = stack.api(&key);
+    let retry = api.retry(&job).await?;
+    let stored: i64 = sqlx::query_scalar("SELECT COALESCE(LENGTH(selection), 0) FROM replay_jobs WHERE id = ?")
+        .bind(retry.job_id.as_str())
+        .fetch_one(stack.store.pool())
+        .await?;
+    assert!(stored < 1_000, "the retry's row names its job, not {FAILURES} ids: {stored} bytes");
+    let view = api.job(&retry.job_id).await?;
+    assert_eq!(view.selection.failures_of.as_ref(), Some(&job), "{view:?}");
+    stack.cleanup().await;
+    Ok(())
+}

@@ -350,3 +350,48 @@ async fn no_store_or_log_of_a_run_holds_a_webhook_secret_and_the_scan_finds_a_pl
     stack.cleanup().await;
     Ok(())
 }
+
+/// `rotate-secret --grace-seconds 0` (a leaked secret) reaches a replay
+/// that is already running within a heartbeat: the receiver, still holding
+/// the old secret, refuses what the new one signs, and after the first such
+/// request it accepts no more than the requests that were in flight.
+#[tokio::test]
+async fn a_rotation_reaches_a_running_replay_within_a_heartbeat() -> anyhow::Result<()> {
+    use replay_integration_tests::replay_lab::receiver::Faults;
+    const IN_FLIGHT: u64 = 4;
+    let mut stack = TestStack::new(1).await?;
+    stack.set("DELIVERY_CONCURRENCY", &IN_FLIGHT.to_string());
+    stack.deploy().await?;
+    let receiver = Receiver::start(0).await?;
+    receiver.set_faults(Faults {
+        delay: Duration::from_millis(150),
+        delay_max: Duration::from_millis(250),
+        ..Faults::default()
+    });
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
+    let me = webhook_to(&api, &receiver, "me").await?;
+    let from = (now_ms() - 5 * HOUR) / HOUR * HOUR;
+    let records: Vec<_> =
+        (0..200).map(|i| record(from + i * 10_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
+    stack.produce(&records).await?;
+
+    let job = start(&api, &me, from, from + HOUR).await?;
+    eventually(Duration::from_secs(60), "20 deliveries", async || receiver.stats("me").unique() >= 20).await?;
+    stack.replayctl(&["rotate-secret", me.as_str(), "--grace-seconds", "0"]).await?;
+    let done = api.wait_for_end(&job, Duration::from_secs(120), |_| {}).await?;
+
+    let stats = receiver.stats("me");
+    let c = &done.progress.counters;
+    assert!(stats.signature_failures > 0, "the running slice signed with the new secret: {stats:?}");
+    assert!(
+        stats.accepted_after_signature_failure <= IN_FLIGHT,
+        "the old secret signed nothing sent after the switch but what was in flight: {}",
+        stats.accepted_after_signature_failure
+    );
+    assert_eq!(c.events_delivered + c.delivery_failures, 200, "{c:?}");
+    assert_eq!(c.events_delivered, stats.unique() as u64);
+    assert_eq!(done.state, JobState::Incomplete, "the refused events are failures: {done:?}");
+    stack.cleanup().await;
+    Ok(())
+}

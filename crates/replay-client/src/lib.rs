@@ -264,41 +264,51 @@ impl Client {
         self.send(Method::GET, path.trim_end_matches(['?', '&']), None, None, Replay::Safe, 200).await
     }
 
-    /// The whole failure list at once (`Accept: application/x-ndjson`).
+    /// The whole failure list (`Accept: application/x-ndjson`), in as many
+    /// answers as it takes: each carries at most a few MB and names the next
+    /// one's start in `X-Next-Cursor`.
     pub async fn all_failures(&self, id: &JobId) -> Result<Vec<Failure>> {
-        let resp = self
-            .http
-            .get(format!("{}/v1/replays/{id}/failures", self.base))
-            .bearer_auth(&self.key)
-            .header("accept", "application/x-ndjson")
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        if status != 200 {
-            let err: ErrorBody = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
-                status,
-                body: text.clone(),
-                error: e.to_string(),
-            })?;
-            return Err(ClientError::Api {
-                status,
-                code: err.error.code,
-                message: err.error.message,
-                job_id: err.error.job_id,
-                retry_after: None,
-            });
-        }
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l).map_err(|e| ClientError::Decode {
+        let mut failures = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = self
+                .http
+                .get(format!("{}/v1/replays/{id}/failures", self.base))
+                .bearer_auth(&self.key)
+                .header("accept", "application/x-ndjson");
+            if let Some(c) = &cursor {
+                request = request.query(&[("cursor", c)]);
+            }
+            let resp = request.send().await?;
+            let status = resp.status().as_u16();
+            let next = resp.headers().get("x-next-cursor").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let text = resp.text().await?;
+            if status != 200 {
+                let err: ErrorBody = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
                     status,
-                    body: l.to_owned(),
+                    body: text.clone(),
                     error: e.to_string(),
-                })
-            })
-            .collect()
+                })?;
+                return Err(ClientError::Api {
+                    status,
+                    code: err.error.code,
+                    message: err.error.message,
+                    job_id: err.error.job_id,
+                    retry_after: None,
+                });
+            }
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                failures.push(serde_json::from_str(line).map_err(|e| ClientError::Decode {
+                    status,
+                    body: line.to_owned(),
+                    error: e.to_string(),
+                })?);
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(failures),
+            }
+        }
     }
 
     /// `POST /v1/replays/{id}/retry`: a job delivering exactly the failures

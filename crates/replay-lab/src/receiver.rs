@@ -71,6 +71,11 @@ pub struct HookStats {
     /// Requests (any answer) per job that arrived after its status event.
     #[serde(skip)]
     pub after_status: HashMap<String, u64>,
+    /// When the first request with a bad signature arrived, and the accepted
+    /// requests that arrived after it (a secret rotation's switch-over).
+    #[serde(skip)]
+    pub first_signature_failure: Option<Instant>,
+    pub accepted_after_signature_failure: u64,
 }
 
 /// One accepted request: its Standard Webhooks headers and body.
@@ -303,6 +308,7 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     }
     if !valid {
         stats.signature_failures += 1;
+        stats.first_signature_failure.get_or_insert(arrived);
         return answer(StatusCode::UNAUTHORIZED, &[], "bad signature");
     }
     if faults.down {
@@ -328,6 +334,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
             &[("retry-after", faults.retry_after_s.to_string())],
             "slow down",
         );
+    }
+    if stats.first_signature_failure.is_some_and(|at| at <= arrived) {
+        stats.accepted_after_signature_failure += 1;
     }
     *stats.signatures_per_request.entry(sig.split(' ').count()).or_default() += 1;
     if stats.samples.len() < SAMPLES_KEPT {

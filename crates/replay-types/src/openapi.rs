@@ -315,8 +315,9 @@ fn get_replay() {}
 fn cancel_replay() {}
 
 /// The events the job could not deliver, in event id order, paged by
-/// `cursor`; with `Accept: application/x-ndjson`, all of them at once, one
-/// JSON object per line (at most 100,000 lines).
+/// `cursor`; with `Accept: application/x-ndjson`, one JSON object per line,
+/// at most 4 MiB of lines an answer: the header `X-Next-Cursor`, when
+/// present, is the `cursor` of the rest.
 #[utoipa::path(
     get, path = "/v1/replays/{job_id}/failures", tag = "replays", operation_id = "list_failures",
     params(
@@ -325,8 +326,9 @@ fn cancel_replay() {}
         ("limit" = Option<u32>, Query, description = "Failures per page, 1-1,000 (default 100).", minimum = 1, maximum = 1000),
     ),
     responses(
-        (status = 200, description = "A page of failures (or the whole list as NDJSON).",
-            content((FailurePage = "application/json"), (Failure = "application/x-ndjson"))),
+        (status = 200, description = "A page of failures (or, as NDJSON, up to 4 MiB of them).",
+            content((FailurePage = "application/json"), (Failure = "application/x-ndjson")),
+            headers(("X-Next-Cursor" = String, description = "NDJSON only: the `cursor` of the rest of the list; absent on its last answer."))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = TooManyRequests),

@@ -5,7 +5,7 @@ use replay_core::domain::filter::selection_of;
 use replay_core::domain::ids::TenantId;
 use replay_core::domain::ids::{JobId, WebhookId};
 use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
-use replay_core::services::api::{ApiContext, MAX_FAILURES_NDJSON, MAX_FAILURES_PER_PAGE};
+use replay_core::services::api::{ApiContext, MAX_FAILURES_PER_PAGE};
 use replay_core::Error;
 use replay_types::{
     CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, ReplayAccepted, ReplayList, Selection,
@@ -57,6 +57,8 @@ impl ApiResponse {
 }
 
 const NDJSON: &str = "application/x-ndjson";
+/// Where the next NDJSON answer of a list starts (absent on the last).
+pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// When to try again after `too_many_active_jobs`: jobs take minutes, so
 /// sooner would only spend requests.
@@ -257,7 +259,8 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
 }
 
 /// `GET /v1/replays/{id}/failures`: a page, or with `Accept:
-/// application/x-ndjson` the whole list, one failure per line.
+/// application/x-ndjson` the list one failure per line, as much as one answer
+/// may carry; `X-Next-Cursor` names where the next answer starts.
 async fn failures(
     ctx: &ApiContext,
     req: &ApiRequest<'_>,
@@ -266,23 +269,12 @@ async fn failures(
 ) -> Result<ApiResponse, Error> {
     let wants_ndjson = req.accept.is_some_and(|a| a.split(',').any(|t| t.trim().starts_with(NDJSON)));
     if wants_ndjson {
-        let mut text = String::new();
-        let mut cursor: Option<String> = None;
-        let mut lines = 0u32;
-        loop {
-            let page = ctx.failures(tenant, job, cursor.as_deref(), MAX_FAILURES_PER_PAGE).await?;
-            for f in &page.failures {
-                text.push_str(&serde_json::to_string(f).map_err(|e| Error::Internal(e.to_string()))?);
-                text.push('\n');
-            }
-            lines += page.failures.len() as u32;
-            match page.next_cursor {
-                Some(next) if lines < MAX_FAILURES_NDJSON => cursor = Some(next),
-                _ => break,
-            }
-        }
+        let lines = ctx.failure_lines(tenant, job, query(req, "cursor")).await?;
         let mut response = ApiResponse::json(200, Value::Null);
-        response.text = Some((NDJSON, text));
+        response.text = Some((NDJSON, lines.text));
+        if let Some(next) = lines.next_cursor {
+            response.headers.push((NEXT_CURSOR, next));
+        }
         return Ok(response);
     }
     let limit = match query(req, "limit") {

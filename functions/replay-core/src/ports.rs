@@ -3,7 +3,7 @@
 //! for unit tests.
 
 use crate::domain::checkpoint::{Checkpoint, Lease};
-use crate::domain::ids::JobId;
+use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::{Counters, JobState};
 use crate::domain::sealed::{DataKey, SecretContext};
 use crate::domain::selection::{RecordReader, ScanItem};
@@ -200,13 +200,31 @@ pub struct FailedEvent {
     pub error: String,
 }
 
+/// What a heartbeat learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beat {
+    /// The job's state now (a cancel stops the slice).
+    pub job_state: JobState,
+    /// The webhook's signing keys' version now (`StoredSecrets::version`).
+    pub secrets_version: String,
+}
+
+/// A webhook's signing keys as they are now, and their version (MySQL and
+/// KMS in production): read when a slice starts, and again when a heartbeat
+/// shows another version (a rotation).
+#[async_trait]
+pub trait WebhookSigners: Send + Sync {
+    async fn signer(&self, webhook: &WebhookId) -> Result<(Signer, String)>;
+}
+
 /// Where a running slice reports progress (MySQL in production).
 #[async_trait]
 pub trait SliceProgress: Send + Sync {
     /// Records the slice's counters and heartbeat, fenced by the lease token
     /// (`Error::LeaseLost` if a newer lease holder wrote); `progressed` says
     /// the slice moved on since the last beat (its restart count starts over).
-    /// Returns the job's state so the worker can stop when it was cancelled.
+    /// Returns the job's state, so the worker can stop when it was
+    /// cancelled, and the webhook's secrets' version.
     async fn heartbeat(
         &self,
         job_id: &JobId,
@@ -214,7 +232,7 @@ pub trait SliceProgress: Send + Sync {
         token: u64,
         counters: &Counters,
         progressed: bool,
-    ) -> Result<JobState>;
+    ) -> Result<Beat>;
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()>;
     /// Records event ids of the job's `event_ids` selection that were found.
     async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()>;

@@ -3,11 +3,12 @@
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
+use crate::domain::signing::Signer;
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::{
-    Budget, CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, ScanBatch, ScanRequest,
-    SliceProgress, SliceQueue,
+    Beat, Budget, CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, ScanBatch,
+    ScanRequest, SliceProgress, SliceQueue, WebhookSigners,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -209,6 +210,8 @@ pub struct MemoryDeliverer {
     in_flight: Mutex<u32>,
     /// When each delivery started, in order.
     pub started: Mutex<Vec<(String, Instant)>>,
+    /// Each delivered event's id, body and signature (timestamp 0).
+    pub signatures: Mutex<Vec<(String, Bytes, String)>>,
     /// Events taken in before an outage: answered 2xx even while `down`,
     /// after this much more than `delay`.
     pub taken_before_down: Mutex<HashMap<String, Duration>>,
@@ -238,6 +241,7 @@ impl Deliverer for MemoryDeliverer {
         if lock(&self.fail).contains(&d.message_id) {
             return DeliveryOutcome::Failed { attempts: 1, last_status: Some(400), error: "HTTP 400".into() };
         }
+        lock(&self.signatures).push((d.message_id.clone(), d.body.clone(), d.key.sign(&d.message_id, 0, &d.body)));
         lock(&self.delivered).push((d.message_id.clone(), d.body.clone()));
         DeliveryOutcome::Delivered { attempts: 1 }
     }
@@ -245,6 +249,8 @@ impl Deliverer for MemoryDeliverer {
 
 pub struct MemoryProgress {
     pub state: Mutex<JobState>,
+    /// What heartbeats answer as the webhook's secrets' version.
+    pub secrets_version: Mutex<String>,
     pub heartbeats: Mutex<Vec<(Instant, Counters)>>,
     pub failures: Mutex<Vec<FailedEvent>>,
     pub found: Mutex<std::collections::BTreeSet<String>>,
@@ -254,6 +260,7 @@ impl Default for MemoryProgress {
     fn default() -> Self {
         Self {
             state: Mutex::new(JobState::Ongoing),
+            secrets_version: Mutex::new("v1".into()),
             heartbeats: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             found: Mutex::new(Default::default()),
@@ -263,16 +270,9 @@ impl Default for MemoryProgress {
 
 #[async_trait]
 impl SliceProgress for MemoryProgress {
-    async fn heartbeat(
-        &self,
-        _job: &JobId,
-        _slice: u32,
-        _token: u64,
-        c: &Counters,
-        _progressed: bool,
-    ) -> Result<JobState> {
+    async fn heartbeat(&self, _job: &JobId, _slice: u32, _token: u64, c: &Counters, _progressed: bool) -> Result<Beat> {
         lock(&self.heartbeats).push((Instant::now(), *c));
-        Ok(*lock(&self.state))
+        Ok(Beat { job_state: *lock(&self.state), secrets_version: lock(&self.secrets_version).clone() })
     }
 
     async fn record_failures(&self, _job: &JobId, failures: &[FailedEvent]) -> Result<()> {
@@ -287,6 +287,26 @@ impl SliceProgress for MemoryProgress {
     async fn record_found(&self, _job: &JobId, event_ids: &[String]) -> Result<()> {
         lock(&self.found).extend(event_ids.iter().cloned());
         Ok(())
+    }
+}
+
+/// A webhook's keys and their version, as the test sets them.
+pub struct MemorySigners {
+    pub current: Mutex<(Signer, String)>,
+    pub reads: AtomicU32,
+}
+
+impl MemorySigners {
+    pub fn new(signer: Signer, version: &str) -> Self {
+        Self { current: Mutex::new((signer, version.into())), reads: AtomicU32::new(0) }
+    }
+}
+
+#[async_trait]
+impl WebhookSigners for MemorySigners {
+    async fn signer(&self, _webhook: &crate::domain::ids::WebhookId) -> Result<(Signer, String)> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(lock(&self.current).clone())
     }
 }
 

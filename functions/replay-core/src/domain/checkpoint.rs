@@ -58,7 +58,9 @@ pub struct Checkpoint {
 }
 
 /// What a dry run would deliver: events by type and their payload bytes.
-/// Types beyond [`Tally::MAX_TYPES`] are counted under `(other)`.
+/// Types beyond [`Tally::MAX_TYPES`] are counted under `(other)`, and a type
+/// name is cut to [`Tally::MAX_TYPE_JSON_BYTES`], so a tally always fits the
+/// slice's `tally` column (TEXT, 64 KiB) and its checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub by_event_type: BTreeMap<String, u64>,
@@ -67,12 +69,16 @@ pub struct Tally {
 
 impl Tally {
     pub const MAX_TYPES: usize = 200;
+    /// Longest type name kept, measured as JSON text (escapes included): 201
+    /// of them with their counts stay under 64 KiB.
+    pub const MAX_TYPE_JSON_BYTES: usize = 256;
 
     pub fn is_empty(&self) -> bool {
         self.by_event_type.is_empty() && self.payload_bytes == 0
     }
 
     pub fn count(&mut self, event_type: &str, bytes: u64) {
+        let event_type = &*bounded_type(event_type);
         let key = if self.by_event_type.len() < Self::MAX_TYPES || self.by_event_type.contains_key(event_type) {
             event_type
         } else {
@@ -90,6 +96,29 @@ impl Tally {
     }
 }
 
+/// `name` as it is when its JSON text fits [`Tally::MAX_TYPE_JSON_BYTES`],
+/// else its longest prefix that does, marked with `…`.
+fn bounded_type(name: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+    if name.len() + 2 <= Tally::MAX_TYPE_JSON_BYTES && name.bytes().all(plain) {
+        return name.into();
+    }
+    let json_len = |s: &str| serde_json::to_string(s).map_or(usize::MAX, |j| j.len());
+    if json_len(name) <= Tally::MAX_TYPE_JSON_BYTES {
+        return name.into();
+    }
+    let mut cut = String::new();
+    for c in name.chars() {
+        cut.push(c);
+        if json_len(&cut) + '…'.len_utf8() > Tally::MAX_TYPE_JSON_BYTES {
+            cut.pop();
+            break;
+        }
+    }
+    cut.push('…');
+    cut.into()
+}
+
 impl Checkpoint {
     pub fn started(&self) -> bool {
         !self.ranges.is_empty()
@@ -101,4 +130,33 @@ impl Checkpoint {
 pub struct Lease {
     pub owner: String,
     pub token: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_of_the_most_types_of_any_names_fits_its_column() {
+        let mut tally = Tally::default();
+        for i in 0..Tally::MAX_TYPES + 50 {
+            // Long names, and names that JSON escapes six bytes a character.
+            let name =
+                if i % 2 == 0 { format!("{i}{}", "t".repeat(10_000)) } else { format!("{i}{}", "\u{1}".repeat(500)) };
+            tally.count(&name, 10);
+        }
+        tally.count("tweet_create_events", 1);
+        let json = serde_json::to_string(&tally).unwrap();
+        assert!(json.len() <= 65_535, "{} bytes", json.len());
+        assert_eq!(tally.by_event_type.len(), Tally::MAX_TYPES + 1, "the rest under (other)");
+        assert_eq!(tally.by_event_type.values().sum::<u64>(), Tally::MAX_TYPES as u64 + 51);
+        assert!(tally
+            .by_event_type
+            .keys()
+            .all(|k| serde_json::to_string(k).unwrap().len() <= Tally::MAX_TYPE_JSON_BYTES));
+        // Ordinary names are kept as they are.
+        let mut plain = Tally::default();
+        plain.count("tweet_create_events", 1);
+        assert!(plain.by_event_type.contains_key("tweet_create_events"));
+    }
 }

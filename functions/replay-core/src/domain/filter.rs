@@ -86,8 +86,11 @@ pub fn selection_of(req: &CreateReplayRequest) -> Result<Selection> {
 }
 
 /// A retry's selection: exactly `event_ids`, the failures of `job`.
-pub fn retry_selection(job: &JobId, event_ids: Vec<String>) -> Selection {
-    Selection { event_ids: Some(event_ids), failures_of: Some(job.clone()), ..Selection::default() }
+/// A retry's selection names the job only: its failed ids (any number of
+/// them) are read from that job's failure list when a slice starts, never
+/// copied into the retry's row.
+pub fn retry_selection(job: &JobId) -> Selection {
+    Selection { failures_of: Some(job.clone()), ..Selection::default() }
 }
 
 /// The selection as the API shows it: a retry's ids are not repeated.

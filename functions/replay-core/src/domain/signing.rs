@@ -4,6 +4,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use std::sync::{Arc, RwLock};
 
 const SECRET_PREFIX: &str = "whsec_";
 
@@ -73,25 +74,40 @@ impl SigningKey {
 /// both signatures, current first (`v1,<new> v1,<old>`), which Standard
 /// Webhooks verifiers accept when either matches (docs/security.md,
 /// "Rotating a secret").
+///
+/// Clones share their keys: a running slice's keeper replaces them when a
+/// rotation happens ([`Signer::replace_with`]), and every delivery of the
+/// slice, queued or being retried, signs with the new keys from its next
+/// attempt on.
 #[derive(Clone, Debug)]
 pub struct Signer {
-    keys: std::sync::Arc<[SigningKey]>,
+    keys: Arc<RwLock<Arc<[SigningKey]>>>,
 }
 
 impl Signer {
     pub fn new(current: SigningKey, previous: Option<SigningKey>) -> Self {
-        Self { keys: std::iter::once(current).chain(previous).collect() }
+        Self { keys: Arc::new(RwLock::new(std::iter::once(current).chain(previous).collect())) }
+    }
+
+    fn keys(&self) -> Arc<[SigningKey]> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The `webhook-signature` header value: one `v1,<sig>` per key, space-separated.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let signatures: Vec<String> = self.keys.iter().map(|k| k.sign(msg_id, timestamp, body)).collect();
+        let signatures: Vec<String> = self.keys().iter().map(|k| k.sign(msg_id, timestamp, body)).collect();
         signatures.join(" ")
     }
 
     /// Keys it signs with (2 during a rotation's grace period).
     pub fn key_count(&self) -> usize {
-        self.keys.len()
+        self.keys().len()
+    }
+
+    /// From now on this signer and its clones sign with `newer`'s keys.
+    pub fn replace_with(&self, newer: &Signer) {
+        let keys = newer.keys();
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 }
 

@@ -433,13 +433,12 @@ impl ApiContext {
         if !job.state.is_terminal() {
             return Err(Error::JobNotEnded(job_id.to_string()));
         }
-        let ids = self.store.failed_event_ids(job_id).await?;
-        if ids.is_empty() {
+        if self.store.failure_count(job_id).await? == 0 {
             return Err(Error::NothingToRetry(job_id.to_string()));
         }
         let from = parse_rfc3339("from", &job.from)?;
         let to = parse_rfc3339("to", &job.to)?;
-        let selection = retry_selection(job_id, ids);
+        let selection = retry_selection(job_id);
         let retry =
             self.create_replay(tenant, &job.webhook_id, from, to, &selection, Some(job_id), idempotency_key).await?;
         self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;
@@ -468,10 +467,58 @@ impl ApiContext {
     }
 }
 
-/// Largest page of `GET /v1/replays/{id}/failures`; the NDJSON form returns
-/// up to [`MAX_FAILURES_NDJSON`] at once.
+/// Largest page of `GET /v1/replays/{id}/failures`.
 pub const MAX_FAILURES_PER_PAGE: u32 = 1_000;
-pub const MAX_FAILURES_NDJSON: u32 = 100_000;
+
+/// Bytes of lines one NDJSON answer of the failure list carries at most.
+/// Lambda refuses a response over 6 MB, counted after the body is escaped
+/// into its JSON envelope (each quote takes two bytes), so a third stays free.
+pub const MAX_FAILURES_NDJSON_BYTES: usize = 4 * 1024 * 1024;
+
+/// One NDJSON answer of the failure list, and where the next one starts.
+#[derive(Debug)]
+pub struct FailureLines {
+    pub text: String,
+    /// Set when the list goes on past this answer's bytes.
+    pub next_cursor: Option<String>,
+}
+
+/// Appends `failures` as JSON lines while `text` stays within `max_bytes`
+/// (the first line of an answer always goes in); how many went in.
+pub fn append_lines(text: &mut String, failures: &[replay_types::Failure], max_bytes: usize) -> Result<usize> {
+    for (n, failure) in failures.iter().enumerate() {
+        let line = serde_json::to_string(failure).map_err(|e| Error::Internal(e.to_string()))?;
+        if !text.is_empty() && text.len() + line.len() + 1 > max_bytes {
+            return Ok(n);
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(failures.len())
+}
+
+impl ApiContext {
+    /// The failure list as NDJSON from `cursor` on, as much as one answer
+    /// may carry ([`MAX_FAILURES_NDJSON_BYTES`]); `next_cursor` goes on.
+    pub async fn failure_lines(&self, tenant: &TenantId, job_id: &JobId, cursor: Option<&str>) -> Result<FailureLines> {
+        self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?;
+        let mut after = cursor.map(decode_cursor).transpose()?;
+        let mut text = String::new();
+        loop {
+            let page = self.store.failure_page(job_id, after.as_deref(), MAX_FAILURES_PER_PAGE).await?;
+            let appended = append_lines(&mut text, &page, MAX_FAILURES_NDJSON_BYTES)?;
+            if let Some(last) = page[..appended].last() {
+                after = Some(last.event_id.clone());
+            }
+            if appended < page.len() {
+                return Ok(FailureLines { text, next_cursor: after.as_deref().map(encode_cursor) });
+            }
+            if page.len() < MAX_FAILURES_PER_PAGE as usize {
+                return Ok(FailureLines { text, next_cursor: None });
+            }
+        }
+    }
+}
 
 /// Cursors are opaque to clients: base64url of the last event id of a page.
 fn encode_cursor(event_id: &str) -> String {
@@ -518,4 +565,37 @@ impl ApiContext {
 
 fn url_error(p: UrlProblem) -> Error {
     Error::InvalidRequest(p.message().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(i: usize) -> replay_types::Failure {
+        replay_types::Failure {
+            event_id: format!("ev_{i:05}"),
+            event_type: Some("tweet_create_events".into()),
+            attempts: 5,
+            last_status: Some(503),
+            last_error: "HTTP 503".repeat(10),
+            at: "2026-11-24T09:16:02.114Z".into(),
+        }
+    }
+
+    #[test]
+    fn an_ndjson_answer_stays_within_its_bytes_and_says_where_it_stopped() {
+        let failures: Vec<_> = (0..100).map(failure).collect();
+        let line = serde_json::to_string(&failures[0]).unwrap().len() + 1;
+        let mut text = String::new();
+        let n = append_lines(&mut text, &failures, 10 * line + line / 2).unwrap();
+        assert_eq!(n, 10, "as many whole lines as fit");
+        assert!(text.len() <= 10 * line + line / 2);
+        assert_eq!(text.lines().count(), 10);
+        let first: replay_types::Failure = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first.event_id, "ev_00000");
+        // The first line of an answer always goes in, however small the bound.
+        let mut text = String::new();
+        assert_eq!(append_lines(&mut text, &failures, 1).unwrap(), 1);
+        assert_eq!(append_lines(&mut text, &failures[1..], 1).unwrap(), 0);
+    }
 }

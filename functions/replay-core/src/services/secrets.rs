@@ -50,6 +50,20 @@ pub async fn signer(keys: &dyn KeyService, stored: &StoredSecrets) -> Result<Sig
     Ok(Signer::new(signing_key(&current, &stored.webhook_id)?, previous))
 }
 
+/// A webhook's signer read from the store and opened with the key service.
+pub struct StoreSigners<'a> {
+    pub store: &'a MySqlStore,
+    pub keys: &'a dyn KeyService,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::WebhookSigners for StoreSigners<'_> {
+    async fn signer(&self, webhook: &WebhookId) -> Result<(Signer, String)> {
+        let stored = self.store.webhook_secrets(webhook).await?;
+        Ok((signer(self.keys, &stored).await?, stored.version))
+    }
+}
+
 /// A new secret for a new webhook: (plaintext, shown once; stored form).
 pub async fn new_secret(keys: &dyn KeyService, context: SecretContext<'_>) -> Result<(String, String)> {
     let secret = generate_secret();
@@ -116,6 +130,7 @@ mod tests {
 
     fn stored(current: Option<String>, previous: Option<String>) -> StoredSecrets {
         StoredSecrets {
+            version: String::new(),
             webhook_id: "wh_1".into(),
             tenant_id: "t1".into(),
             secret_sealed: current,

@@ -2,6 +2,7 @@
 //! event).
 
 use super::lifecycle::{send_status_event, Lifecycle};
+use super::secrets::StoreSigners;
 use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
 use crate::adapters::dynamo::DynamoCheckpoints;
 use crate::adapters::http::HttpDeliverer;
@@ -10,12 +11,14 @@ use crate::adapters::kms::KmsKeys;
 use crate::adapters::mysql::{MySqlStore, SliceRow, SliceTotals, Take};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{FairShareConfig, Settings, WorkerConfig};
+use crate::domain::filter::EventFilter;
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::SliceState;
 use crate::domain::task::{Decoded, QueueTask};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
-use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, KeyService, SliceQueue};
+use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, KeyService, SliceQueue, WebhookSigners};
+use replay_types::Selection;
 use std::time::Instant;
 use tracing::{info, instrument, warn};
 
@@ -169,6 +172,15 @@ async fn wake(ctx: &WorkerContext, hint_job: &JobId, hint_slice: u32, owner: &st
     }
 }
 
+/// The job's selection as the slice applies it: a retry's failed ids come
+/// from its original job's failure list, read when the slice starts.
+async fn event_filter(ctx: &WorkerContext, mut selection: Selection) -> Result<EventFilter> {
+    if let (Some(original), None) = (&selection.failures_of, &selection.event_ids) {
+        selection.event_ids = Some(ctx.store.failed_event_ids(original).await?);
+    }
+    Ok(EventFilter::of(&selection))
+}
+
 /// Every line of a slice's work carries its job id (`replayctl logs JOB`).
 #[instrument(skip(ctx, row, owner, deadline), fields(job_id = %row.job_id, slice = row.slice_index))]
 async fn replay_slice(
@@ -189,7 +201,8 @@ async fn replay_slice(
         return Ok(());
     }
     let webhook_id = WebhookId(row.webhook_id.clone());
-    let key = super::secrets::signer(ctx.keys.as_ref(), &ctx.store.webhook_secrets(&webhook_id).await?).await?;
+    let signers = StoreSigners { store: &ctx.store, keys: ctx.keys.as_ref() };
+    let (key, secrets_version) = signers.signer(&webhook_id).await?;
     let (from, to) = row.window();
     let spec = SliceSpec {
         job_id: job_id.clone(),
@@ -200,7 +213,8 @@ async fn replay_slice(
         planned: row.planned(),
         url: row.url.clone(),
         key,
-        filter: row.filter()?,
+        secrets_version,
+        filter: event_filter(ctx, row.selection()?).await?,
     };
     ctx.store.start_slice(job_id, slice_index).await?;
     let ports = SlicePorts {
@@ -208,6 +222,7 @@ async fn replay_slice(
         checkpoints: ctx.checkpoints.as_ref(),
         deliverer: ctx.deliverer.as_ref(),
         progress: &ctx.store,
+        signers: &signers,
         delivery_concurrency: ctx.delivery_concurrency,
     };
     match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {

@@ -85,6 +85,14 @@ impl MySqlStore {
     }
 
     /// Every failed event id of a job (what its retry delivers).
+    pub async fn failure_count(&self, job_id: &JobId) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replay_failures WHERE job_id = ?")
+            .bind(job_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
     pub async fn failed_event_ids(&self, job_id: &JobId) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT event_id FROM replay_failures WHERE job_id = ? ORDER BY event_id")
             .bind(job_id.as_str())

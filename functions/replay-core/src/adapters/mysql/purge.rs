@@ -13,13 +13,16 @@ const ENDED_STATES: &str = "('COMPLETED','INCOMPLETE','FAILED','CANCELLED')";
 impl MySqlStore {
     /// Deletes up to `limit` jobs that ended more than `retention` ago, with
     /// their slices, failure rows and found events (the tables' cascades);
-    /// a job's idempotency key is a column of its row and goes with it.
-    /// Returns how many jobs went.
+    /// a job's idempotency key is a column of its row and goes with it. A job
+    /// whose retry is still running stays: the retry's slices read its
+    /// failure list. Returns how many jobs went.
     pub async fn purge_ended_jobs(&self, retention: Duration, limit: u32) -> Result<u32> {
         let retention_s = retention.as_secs();
         let ids: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT id FROM replay_jobs WHERE state IN {ENDED_STATES} \
-             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND ORDER BY updated_at LIMIT ?"
+            "SELECT id FROM replay_jobs j WHERE state IN {ENDED_STATES} \
+             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND NOT EXISTS (SELECT 1 FROM replay_jobs r WHERE r.retry_of = j.id AND r.state NOT IN {ENDED_STATES}) \
+             ORDER BY updated_at LIMIT ?"
         ))
         .bind(retention_s)
         .bind(limit)

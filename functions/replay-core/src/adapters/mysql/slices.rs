@@ -10,13 +10,13 @@
 use super::jobs::finalize_in;
 use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
 use crate::domain::checkpoint::Tally;
-use crate::domain::filter::EventFilter;
 use crate::domain::ids::{EventTime, JobId};
 use crate::domain::job::{Counters, JobState, SliceState};
 use crate::error::{Error, Result};
-use crate::ports::{FailedEvent, SliceProgress};
+use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
+use replay_types::Selection;
 use sqlx::{FromRow, MySql, Row, Transaction};
 
 /// What a worker needs to run a slice.
@@ -73,13 +73,11 @@ impl SliceRow {
         (EventTime(self.from_ms), EventTime(self.to_ms))
     }
 
-    /// The job's selection, as the worker applies it.
-    pub fn filter(&self) -> Result<EventFilter> {
+    /// The job's selection as recorded (a retry's names its job only).
+    pub fn selection(&self) -> Result<Selection> {
         match self.selection.as_deref() {
-            Some(json) => serde_json::from_str(json)
-                .map(|s| EventFilter::of(&s))
-                .map_err(|e| Error::Internal(format!("a job's selection: {e}"))),
-            None => Ok(EventFilter::default()),
+            Some(json) => serde_json::from_str(json).map_err(|e| Error::Internal(format!("a job's selection: {e}"))),
+            None => Ok(Selection::default()),
         }
     }
 }
@@ -419,7 +417,7 @@ impl SliceProgress for MySqlStore {
         token: u64,
         c: &Counters,
         progressed: bool,
-    ) -> Result<JobState> {
+    ) -> Result<Beat> {
         let sql = format!(
             "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), {}, lease_token = ?, paused_until = NULL, \
              restarts = IF(?, 0, restarts) \
@@ -458,7 +456,19 @@ impl SliceProgress for MySqlStore {
         .bind(job_id.as_str())
         .execute(&self.pool)
         .await?;
-        self.job_state(job_id).await?.ok_or(Error::NotFound)
+        let row = sqlx::query(&format!(
+            "SELECT j.state, {} AS secrets_version FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id \
+             WHERE j.id = ?",
+            super::webhooks::SECRETS_VERSION
+        ))
+        .bind(job_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok(Beat {
+            job_state: parse_state(&row.try_get::<String, _>("state")?)?,
+            secrets_version: row.try_get("secrets_version")?,
+        })
     }
 
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()> {

@@ -27,6 +27,9 @@ pub struct StoredSecrets {
     pub legacy_plaintext: Option<String>,
     /// The secret a rotation replaced, while its grace period lasts.
     pub previous_sealed: Option<String>,
+    /// Changes whenever what signs changes (a rotation, a grace period's
+    /// end): a running slice compares it at each heartbeat.
+    pub version: String,
 }
 
 // Secrets never reach a log line, even through Debug.
@@ -35,6 +38,12 @@ impl std::fmt::Debug for StoredSecrets {
         f.debug_struct("StoredSecrets").field("webhook_id", &self.webhook_id).finish_non_exhaustive()
     }
 }
+
+/// What identifies the keys a webhook signs with now, as SQL over
+/// `webhooks w`: a rotation moves `updated_at`, and a grace period's end
+/// drops the previous key.
+pub(super) const SECRETS_VERSION: &str = "CONCAT_WS('|', CAST(w.updated_at AS CHAR), \
+     IF(w.previous_secret_until > UTC_TIMESTAMP(3), 'with-previous', 'alone'))";
 
 /// A plaintext secret left by an earlier release, to be sealed.
 pub struct PlaintextSecret {
@@ -87,11 +96,11 @@ impl MySqlStore {
     /// What signing a webhook's deliveries needs (deleted webhooks included:
     /// their secrets are gone, so this finds nothing to sign with).
     pub async fn webhook_secrets(&self, id: &WebhookId) -> Result<StoredSecrets> {
-        sqlx::query_as::<_, StoredSecrets>(
+        sqlx::query_as::<_, StoredSecrets>(&format!(
             "SELECT id AS webhook_id, tenant_id, secret_sealed, NULLIF(secret, '') AS legacy_plaintext, \
-             IF(previous_secret_until > UTC_TIMESTAMP(3), previous_secret_sealed, NULL) AS previous_sealed \
-             FROM webhooks WHERE id = ?",
-        )
+                 IF(previous_secret_until > UTC_TIMESTAMP(3), previous_secret_sealed, NULL) AS previous_sealed, \
+                 {SECRETS_VERSION} AS version FROM webhooks w WHERE id = ?"
+        ))
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?

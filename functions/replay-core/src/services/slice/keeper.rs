@@ -2,7 +2,8 @@
 //! however long a batch of requests takes: every `HEARTBEAT_EVERY_MS` it
 //! renews the lease in DynamoDB (the deliveries' budget follows the lease)
 //! and records the progress in MySQL, which answers with the job's state (a
-//! cancel stops the slice within a heartbeat).
+//! cancel stops the slice within a heartbeat) and the webhook's secrets'
+//! version (a rotation reaches the slice's deliveries within a heartbeat).
 
 use super::{SlicePorts, SliceSpec};
 use crate::domain::checkpoint::{Lease, Position};
@@ -64,10 +65,28 @@ impl Keeper<'_> {
         self.budget.stop();
     }
 
+    /// The webhook's keys changed (a rotation): every delivery of the slice
+    /// signs with the new ones from its next attempt. Returns the version
+    /// now held; on an error the old keys stay and the next beat tries again.
+    async fn reload_signer(&self, held: &str) -> String {
+        match self.ports.signers.signer(&self.spec.webhook_id).await {
+            Ok((signer, version)) => {
+                self.spec.key.replace_with(&signer);
+                info!(keys = signer.key_count(), "the webhook's secrets changed; signing with the new keys");
+                version
+            }
+            Err(e) => {
+                warn!(error = %e, "could not read the webhook's new secrets; retrying at the next heartbeat");
+                held.to_owned()
+            }
+        }
+    }
+
     /// Runs until the slice ends (the caller drops it).
     pub async fn run(self) {
         let ttl_ms = self.ttl.as_millis() as u64;
         let mut last_position = lock(self.shared).position;
+        let mut secrets_version = self.spec.secrets_version.clone();
         loop {
             let started = Instant::now();
             match self.ports.checkpoints.renew(self.key, self.lease, ttl_ms).await {
@@ -92,11 +111,16 @@ impl Keeper<'_> {
                 .heartbeat(&spec.job_id, spec.slice_index, self.lease.token, &counters, progressed)
                 .await
             {
-                Ok(JobState::Cancelled) => {
+                Ok(beat) if beat.job_state == JobState::Cancelled => {
                     info!("job cancelled; the slice stops starting requests");
                     self.stop(Stop::Cancelled);
                 }
-                Ok(_) => last_position = position,
+                Ok(beat) => {
+                    last_position = position;
+                    if beat.secrets_version != secrets_version {
+                        secrets_version = self.reload_signer(&secrets_version).await;
+                    }
+                }
                 Err(Error::LeaseLost) => {
                     warn!("a newer lease holder wrote progress; stopping");
                     self.stop(Stop::LeaseLost);

@@ -28,7 +28,7 @@ use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::Counters;
 use crate::domain::signing::Signer;
 use crate::domain::window::Window;
-use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceProgress};
+use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceProgress, WebhookSigners};
 use std::time::Duration;
 
 /// Everything about the slice the loop needs, loaded by the caller.
@@ -44,7 +44,11 @@ pub struct SliceSpec {
     /// was created (what retention deletes before the slice reads it is counted).
     pub planned: Vec<(u32, i64, i64)>,
     pub url: String,
+    /// Shared by every delivery of the slice; the keeper replaces its keys
+    /// when a heartbeat shows another `secrets_version` (a rotation).
     pub key: Signer,
+    /// The version of the webhook's keys `key` holds.
+    pub secrets_version: String,
     /// Which of the window's events to replay.
     pub filter: EventFilter,
 }
@@ -64,6 +68,7 @@ pub struct SlicePorts<'a> {
     pub checkpoints: &'a dyn CheckpointStore,
     pub deliverer: &'a dyn Deliverer,
     pub progress: &'a dyn SliceProgress,
+    pub signers: &'a dyn WebhookSigners,
     pub delivery_concurrency: usize,
 }
 

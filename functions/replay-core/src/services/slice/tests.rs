@@ -2,7 +2,9 @@
 //! leases, cancel, the circuit, skew, broken clocks, retention, partitions.
 
 use super::*;
-use crate::adapters::memory::{LogRecord, MemoryCheckpoints, MemoryDeliverer, MemoryLog, MemoryProgress};
+use crate::adapters::memory::{
+    LogRecord, MemoryCheckpoints, MemoryDeliverer, MemoryLog, MemoryProgress, MemorySigners,
+};
 use crate::config::WorkerConfig;
 use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position};
 use crate::domain::dedup::event_hash;
@@ -57,6 +59,7 @@ fn spec(from: i64, to: i64) -> SliceSpec {
         planned: Vec::new(),
         url: "http://127.0.0.1:1/".into(),
         key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
+        secrets_version: "v1".into(),
         filter: Default::default(),
     }
 }
@@ -66,6 +69,7 @@ struct Fakes {
     cps: MemoryCheckpoints,
     del: MemoryDeliverer,
     prog: MemoryProgress,
+    signers: MemorySigners,
     concurrency: usize,
 }
 
@@ -76,6 +80,7 @@ impl Fakes {
             cps: MemoryCheckpoints::default(),
             del: MemoryDeliverer::default(),
             prog: MemoryProgress::default(),
+            signers: MemorySigners::new(SigningKey::from_secret(&generate_secret()).unwrap().into(), "v1"),
             concurrency: 1,
         }
     }
@@ -86,6 +91,7 @@ impl Fakes {
             checkpoints: &self.cps,
             deliverer: &self.del,
             progress: &self.prog,
+            signers: &self.signers,
             delivery_concurrency: self.concurrency,
         }
     }
@@ -292,6 +298,37 @@ async fn cancel_takes_effect_within_a_heartbeat_plus_the_requests_in_flight() {
     let late = starts.iter().filter(|(_, t)| *t > cancelled_at + c.heartbeat_every + Duration::from_millis(20)).count();
     assert_eq!(late, 0, "no request started later than a heartbeat after the cancel");
     assert!(starts.len() < 400);
+}
+
+#[tokio::test]
+async fn a_rotation_reaches_queued_and_new_deliveries_within_a_heartbeat() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..200).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    log.batch_size = 200;
+    let f = Fakes::new(log);
+    *f.del.delay.lock().unwrap() = Duration::from_millis(10);
+    let new_secret = generate_secret();
+    let new_key = SigningKey::from_secret(&new_secret).unwrap();
+    *f.signers.current.lock().unwrap() = (new_key.clone().into(), "v2".into());
+    let mut c = cfg();
+    c.heartbeat_every = Duration::from_millis(50);
+    let s = spec(1000, 2000);
+    let run = f.run(&c, &s, "w1");
+    let rotate = async {
+        while f.del.delivered.lock().unwrap().len() < 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        *f.prog.secrets_version.lock().unwrap() = "v2".into();
+    };
+    let (outcome, ()) = tokio::join!(run, rotate);
+    assert_eq!(done(outcome.unwrap()).events_delivered, 200);
+    assert_eq!(f.signers.reads.load(std::sync::atomic::Ordering::Relaxed), 1, "read once, when the version moved");
+    // One request at a time: once the new key signs, the old one never again.
+    let signed = f.del.signatures.lock().unwrap();
+    let with_new: Vec<bool> = signed.iter().map(|(id, body, sig)| new_key.verify(id, 0, body, sig)).collect();
+    let first_new = with_new.iter().position(|&n| n).expect("the new key signed the later deliveries");
+    assert!(first_new >= 20, "the old key signed until the rotation: {first_new}");
+    assert!(with_new[first_new..].iter().all(|&n| n), "no delivery signed with the old key after the switch");
 }
 
 #[tokio::test]
