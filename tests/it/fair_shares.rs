@@ -3,7 +3,7 @@
 //! running slices, active jobs and API requests are capped, and a noisy
 //! tenant cannot starve a quiet one.
 
-use replay_core::adapters::mysql::Take;
+use replay_core::ports::ledger::Take;
 use replay_core::services::api::create_tenant;
 use replay_integration_tests::replay_client::{ErrorCode, JobState, RetryPolicy};
 use replay_integration_tests::*;

@@ -1,17 +1,21 @@
-//! Races of the job ledger where they live: concurrent callers on MariaDB,
-//! no stack deployed. Creates at a tenant's cap with and without an
-//! `Idempotency-Key`, one key sent many times at once, and the status event
-//! of a job whose webhook was deleted once it ended.
+//! Races of the job ledger where they live: concurrent callers on MariaDB
+//! through the `JobLedger` port, no stack deployed. Creates at a tenant's cap
+//! with and without an `Idempotency-Key`, one key sent many times at once,
+//! takes against a cancel, a worker's end against the sweeper's, and the
+//! status event of a job whose webhook was deleted once it ended.
 
 use replay_core::adapters::http::HttpDeliverer;
 use replay_core::adapters::kms::KmsKeys;
-use replay_core::adapters::mysql::{Created, MySqlStore, NewJob, NewSlice};
+use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::DeliveryConfig;
 use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use replay_core::domain::job::{Counters, SliceState};
 use replay_core::domain::webhook_url::UrlPolicy;
 use replay_core::error::Error;
+use replay_core::ports::ledger::{Created, JobLedger, NewJob, NewSlice, SliceEnd, SliceTotals, Take};
 use replay_core::services::api::create_tenant;
 use replay_core::services::lifecycle::send_status_event;
+use replay_core::services::secrets::StoreSigners;
 use replay_integration_tests::replay_lab::receiver::{Receiver, RECEIVER_ALLOW_LIST};
 use replay_integration_tests::replay_types::Selection;
 use replay_integration_tests::*;
@@ -37,19 +41,36 @@ struct Ask {
 
 /// Sends every ask at the same moment, each in a task of its own.
 async fn create_all(store: &MySqlStore, tenant: &TenantId, asks: Vec<Ask>) -> Vec<Result<Created, Error>> {
+    create_all_sliced(store, tenant, asks, 1).await
+}
+
+/// `create_all` for jobs of `n` slices of ten minutes.
+async fn create_all_sliced(
+    store: &MySqlStore,
+    tenant: &TenantId,
+    asks: Vec<Ask>,
+    n: i64,
+) -> Vec<Result<Created, Error>> {
     let from = EventTime((now_ms() - 5 * HOUR) / HOUR * HOUR);
-    let to = EventTime(from.0 + HOUR);
-    let slices = vec![NewSlice { from, to, planned: vec![(0, 0, 0)] }];
+    let to = EventTime(from.0 + n * 600_000);
+    let slices: Vec<NewSlice> = (0..n)
+        .map(|i| NewSlice {
+            from: EventTime(from.0 + i * 600_000),
+            to: EventTime(from.0 + (i + 1) * 600_000),
+            planned: vec![(0, 0, 0)],
+        })
+        .collect();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(asks.len()));
     let tasks: Vec<_> = asks
         .into_iter()
         .map(|ask| {
             let (store, tenant, slices, barrier) = (store.clone(), tenant.clone(), slices.clone(), barrier.clone());
+            let ledger: Box<dyn JobLedger> = Box::new(store);
             tokio::spawn(async move {
                 let selection = Selection { dry_run: ask.dry_run, ..Selection::default() };
                 let job_id = JobId::generate();
                 barrier.wait().await;
-                store
+                ledger
                     .create_job(NewJob {
                         id: &job_id,
                         tenant_id: &tenant,
@@ -154,9 +175,11 @@ async fn the_status_event_of_a_job_whose_webhook_was_deleted_is_done_with() -> a
         url_policy: UrlPolicy::parse(RECEIVER_ALLOW_LIST).map_err(anyhow::Error::msg)?,
         dns_server: None,
     })?;
-    let keys = KmsKeys::new(aws_sdk_kms::Client::new(&stack.aws), "never-asked");
+    // The secret is wiped with the webhook: nothing may ask for it.
+    let keys = Box::new(KmsKeys::new(aws_sdk_kms::Client::new(&stack.aws), "never-asked"));
+    let signers = StoreSigners { store: store.clone(), keys };
     let deadline = Instant::now() + Duration::from_secs(30);
-    send_status_event(store, &deliverer, &keys, &job, deadline, Duration::from_secs(2)).await?;
+    send_status_event(store, &signers, &deliverer, &job, deadline, Duration::from_secs(2)).await?;
 
     let sent: Option<String> = sqlx::query_scalar("SELECT CAST(status_sent_at AS CHAR) FROM replay_jobs WHERE id = ?")
         .bind(job.as_str())
@@ -165,6 +188,111 @@ async fn the_status_event_of_a_job_whose_webhook_was_deleted_is_done_with() -> a
     assert!(sent.is_some(), "recorded as done with, so the sweeper does not queue it again");
     assert!(!store.claim_status_event(&job, 10).await?, "nothing left to send");
     assert_eq!(receiver.stats("gone").requests, 0);
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// Slices of `job` in `state`.
+async fn slices_in(store: &MySqlStore, job: &JobId, state: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM replay_slices WHERE job_id = ? AND state = ?")
+        .bind(job.as_str())
+        .bind(state)
+        .fetch_one(store.pool())
+        .await?)
+}
+
+/// A new job of `n` slices on a webhook of its own, all of them claimed.
+async fn claimed_job(store: &MySqlStore, tenant: &TenantId, n: i64) -> anyhow::Result<JobId> {
+    let hook = webhook(store, tenant, &format!("http://127.0.0.1:38999/{}", unique("h"))).await?;
+    let ask = Ask { webhook: hook, key: None, dry_run: false, cap: None };
+    let created = create_all_sliced(store, tenant, vec![ask], n).await.remove(0)?;
+    let job = job_of(&created).clone();
+    let ledger: &dyn JobLedger = store;
+    assert_eq!(ledger.claim_slices(&job, n as u32).await?.len(), n as usize);
+    Ok(job)
+}
+
+#[tokio::test]
+async fn no_slice_of_a_cancelled_job_is_taken_whatever_the_interleaving() -> anyhow::Result<()> {
+    let stack = TestStack::new(1).await?;
+    let store = &stack.store;
+    let tenant = create_tenant(store, PEPPER, "acme").await?.tenant_id;
+    for round in 0..5 {
+        let job = claimed_job(store, &tenant, AT_ONCE as i64).await?;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(AT_ONCE + 1));
+        let takes: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let (ledger, barrier): (Box<dyn JobLedger>, _) = (Box::new(store.clone()), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    ledger.take_slice(0).await
+                })
+            })
+            .collect();
+        let ledger: &dyn JobLedger = store;
+        barrier.wait().await;
+        ledger.cancel_job(&tenant, &job).await?.expect("the job");
+        let mut taken = 0;
+        for take in takes {
+            if let Take::Run { job_id, .. } = take.await?? {
+                assert_eq!(job_id, job, "round {round}: only this job has slices");
+                taken += 1;
+            }
+        }
+        // Once the cancel has answered, nothing of the job is taken any more.
+        assert!(!matches!(ledger.take_slice(0).await?, Take::Run { job_id, .. } if job_id == job), "round {round}");
+        assert_eq!(slices_in(store, &job, "RUNNING").await?, taken, "round {round}: each take started one slice");
+        assert_eq!(slices_in(store, &job, "CANCELLED").await?, AT_ONCE as i64 - taken, "round {round}");
+        assert_eq!(slices_in(store, &job, "PENDING").await?, 0, "round {round}");
+    }
+    stack.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_workers_end_and_the_sweepers_end_of_one_slice_end_it_once() -> anyhow::Result<()> {
+    let stack = TestStack::new(1).await?;
+    let store = &stack.store;
+    let tenant = create_tenant(store, PEPPER, "acme").await?.tenant_id;
+    let ledger: &dyn JobLedger = store;
+    for round in 0..5 {
+        // Two slices, one at a time: the first is running, the second waits for it.
+        let hook = webhook(store, &tenant, &format!("http://127.0.0.1:38999/{}", unique("h"))).await?;
+        let ask = Ask { webhook: hook, key: None, dry_run: false, cap: None };
+        let job = job_of(&create_all_sliced(store, &tenant, vec![ask], 2).await.remove(0)?).clone();
+        assert_eq!(ledger.claim_slices(&job, 1).await?, [0]);
+        assert!(matches!(ledger.take_slice(0).await?, Take::Run { slice_index: 0, .. }));
+        ledger.start_slice(&job, 0).await?;
+
+        let counters = Counters { events_scanned: 5, events_matched: 5, events_delivered: 5, ..Counters::default() };
+        let worker = {
+            let (ledger, job): (Box<dyn JobLedger>, _) = (Box::new(store.clone()), job.clone());
+            tokio::spawn(async move {
+                let totals = SliceTotals { counters: &counters, tally: &Default::default() };
+                ledger.end_slice(&job, 0, Some(1), SliceState::Done, Some(totals), 1).await
+            })
+        };
+        let sweeper = {
+            let (ledger, job): (Box<dyn JobLedger>, _) = (Box::new(store.clone()), job.clone());
+            tokio::spawn(async move { ledger.end_slice(&job, 0, None, SliceState::Failed, None, 1).await })
+        };
+        let ends: Vec<SliceEnd> = vec![worker.await??, sweeper.await??];
+        assert_eq!(ends.iter().filter(|e| e.ended).count(), 1, "round {round}: ended once: {ends:?}");
+        let claimed: Vec<u32> = ends.iter().flat_map(|e| e.claimed.clone()).collect();
+        assert_eq!(claimed, [1], "round {round}: the next slice claimed once: {ends:?}");
+        assert!(ends.iter().all(|e| e.job_ended.is_none()), "round {round}: a slice is left");
+        let done = slices_in(store, &job, "DONE").await?;
+        assert_eq!(done + slices_in(store, &job, "FAILED").await?, 1, "round {round}");
+
+        // The last slice ends the job, once.
+        assert!(matches!(ledger.take_slice(0).await?, Take::Run { slice_index: 1, .. }));
+        let last = ledger.end_slice(&job, 1, Some(1), SliceState::Done, None, 1).await?;
+        assert!(last.ended && last.job_ended.is_some(), "round {round}: {last:?}");
+        let again = ledger.end_slice(&job, 1, None, SliceState::Failed, None, 1).await?;
+        assert!(!again.ended, "round {round}: an ended slice stays as it ended");
+        let view = ledger.job_view(None, &job).await?.expect("the job");
+        assert_eq!(view.progress.counters.events_delivered, if done == 1 { 5 } else { 0 }, "round {round}");
+    }
     stack.cleanup().await;
     Ok(())
 }

@@ -9,5 +9,6 @@ pub mod error;
 pub mod ports;
 pub mod services;
 pub mod telemetry;
+pub mod wiring;
 
 pub use error::{Error, Result};

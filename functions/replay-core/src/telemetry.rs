@@ -82,6 +82,22 @@ pub async fn stop_signal() -> i32 {
     }
 }
 
+/// A finished slice's counts, by job, slice and tenant.
+pub fn emit_slice_metrics(counters: &crate::domain::job::Counters, slice: &crate::ports::ledger::SliceRecord) {
+    emit_metrics(
+        &[
+            ("EventsScanned", "Count", counters.events_scanned as f64),
+            ("EventsDelivered", "Count", counters.events_delivered as f64),
+            ("DeliveryFailures", "Count", counters.delivery_failures as f64),
+            ("DuplicatesSkipped", "Count", counters.duplicates_skipped as f64),
+            ("MalformedRecords", "Count", counters.malformed as f64),
+            ("RecordsExpired", "Count", counters.records_expired as f64),
+            ("ClockAnomalies", "Count", counters.clock_anomalies as f64),
+        ],
+        serde_json::json!({"JobId": slice.job_id, "Slice": slice.slice_index, "TenantId": slice.tenant_id}),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::metrics_line;

@@ -1,7 +1,7 @@
 //! Sweeper: runs on an EventBridge schedule; see `services::sweeper`.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use replay_core::adapters::{aws_config, kafka::KafkaLog, mysql::MySqlStore, sqs::SqsQueue};
+use replay_core::adapters::aws_config;
 use replay_core::config::Settings;
 use replay_core::services::sweeper::{sweep, SweepReport, SweeperContext};
 use serde_json::Value;
@@ -24,17 +24,7 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     replay_core::services::lifecycle::arm_crash_points(settings.failpoints.as_deref());
     let aws = aws_config().await;
-    let ctx = SweeperContext {
-        store: MySqlStore::connect_with(settings.database_url.expose(), settings.database_max_connections).await?,
-        queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone())),
-        log: Box::new(KafkaLog::new(settings.kafka.clone())?),
-        topic: settings.kafka.topic.clone(),
-        stale_after: settings.stale_after,
-        max_restarts: settings.max_restarts,
-        max_parallel_slices: settings.max_parallel_slices,
-        max_running_slices: settings.fair_share.max_running_slices,
-        purge: settings.purge.clone(),
-    };
+    let ctx = SweeperContext::connect(&settings, &aws).await?;
     let ctx = &ctx;
     run(service_fn(move |event| handler(ctx, event))).await
 }

@@ -2,10 +2,7 @@
 
 use super::lifecycle::Lifecycle;
 use crate::adapters::dns::HostResolver;
-use crate::adapters::kafka::KafkaLog;
-use crate::adapters::kms::KmsKeys;
-use crate::adapters::mysql::{format_time, AuditEntry, Created, MySqlStore, NewJob, NewSlice, WebhookRow, OPERATOR};
-use crate::adapters::sqs::SqsQueue;
+use crate::adapters::mysql::{format_time, AuditEntry, MySqlStore, WebhookRow, OPERATOR};
 use crate::config::Settings;
 use crate::domain::apikey::{self, Caller, Scope};
 use crate::domain::filter::retry_selection;
@@ -18,6 +15,7 @@ use crate::domain::webhook_url::UrlProblem;
 use crate::domain::window::parse_rfc3339;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
+use crate::ports::ledger::{Created, NewJob, NewSlice};
 use crate::ports::{DeliveryLog, KeyService, SliceQueue};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use replay_types::{CreateWebhookRequest, FailurePage, Selection, UpdateWebhookRequest, Webhook, WebhookCreated};
@@ -25,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
+/// Clients built once per cold start (`crate::wiring`).
 pub struct ApiContext {
     pub store: MySqlStore,
     pub queue: Box<dyn SliceQueue>,
@@ -33,20 +32,6 @@ pub struct ApiContext {
     /// Seals new webhooks' secrets.
     pub keys: Box<dyn KeyService>,
     pub settings: Settings,
-}
-
-impl ApiContext {
-    /// The real adapters from the settings: MySQL, SQS, Kafka.
-    pub async fn connect(settings: Settings, aws: &aws_config::SdkConfig) -> Result<Self> {
-        Ok(Self {
-            store: MySqlStore::connect_with(settings.database_url.expose(), settings.database_max_connections).await?,
-            queue: Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())),
-            log: Box::new(KafkaLog::new(settings.kafka.clone())?),
-            resolver: HostResolver::new(settings.dns_server)?,
-            keys: Box::new(KmsKeys::new(aws_sdk_kms::Client::new(aws), settings.webhook_secrets_key_id.clone())),
-            settings,
-        })
-    }
 }
 
 fn webhook_of(row: WebhookRow) -> Webhook {
@@ -291,7 +276,7 @@ impl ApiContext {
         let slices = self.plan_slices(&partitions, &window).await?;
         let job_id = JobId::generate();
         let created = self
-            .store
+            .lifecycle()
             .create_job(NewJob {
                 id: &job_id,
                 tenant_id: tenant,
@@ -329,7 +314,7 @@ impl ApiContext {
 
     fn lifecycle(&self) -> Lifecycle<'_> {
         Lifecycle {
-            store: &self.store,
+            ledger: &self.store,
             queue: self.queue.as_ref(),
             max_parallel_slices: self.settings.max_parallel_slices,
         }

@@ -13,13 +13,18 @@
 //!   (at least once across a crash of the sender, with the same webhook-id);
 //! - a cancel takes effect within a heartbeat; the status event says
 //!   `Cancelled` only once no slice is running.
+//!
+//! Every message about a slice is sent from here too (wake-ups, deferred
+//! wake-ups, continuations, pauses, restarts): the worker and the sweeper
+//! only decode, call and encode.
 
-use crate::adapters::mysql::{MySqlStore, SliceEnd, SliceTotals};
+use crate::config::{FairShareConfig, PurgeConfig};
 use crate::domain::ids::{JobId, TenantId};
 use crate::domain::job::{status_event_body, Job, SliceState};
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
-use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome, KeyService, SliceQueue};
+use crate::ports::ledger::{Created, JobLedger, NewJob, SliceEnd, SliceRecord, SliceTotals, Take};
+use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome, SliceQueue, WebhookSigners};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tracing::{info, instrument, warn};
@@ -63,24 +68,28 @@ pub fn arm_crash_points(spec: Option<&str>) {
 }
 
 pub struct Lifecycle<'a> {
-    pub store: &'a MySqlStore,
+    pub ledger: &'a dyn JobLedger,
     pub queue: &'a dyn SliceQueue,
     pub max_parallel_slices: u32,
 }
+
+/// What a slice message is for: the slice it runs now (a continuation's
+/// count with it), or nothing to do.
+pub type Assignment = Option<(SliceRecord, u32)>;
 
 impl Lifecycle<'_> {
     /// A new job: its first slices claimed and enqueued, then the outbox mark.
     /// A failed enqueue leaves the job to the sweeper's outbox.
     #[instrument(skip(self))]
     pub async fn start_job(&self, job_id: &JobId) -> Result<()> {
-        let claimed = self.store.claim_slices(job_id, self.max_parallel_slices).await?;
+        let claimed = self.ledger.claim_slices(job_id, self.max_parallel_slices).await?;
         self.send_slices(job_id, &claimed).await?;
-        self.store.mark_enqueued(job_id).await
+        self.ledger.mark_enqueued(job_id).await
     }
 
     /// Claims and enqueues whatever slices of the job may start now.
     pub async fn start_next(&self, job_id: &JobId) -> Result<Vec<u32>> {
-        let claimed = self.store.claim_slices(job_id, self.max_parallel_slices).await?;
+        let claimed = self.ledger.claim_slices(job_id, self.max_parallel_slices).await?;
         self.send_slices(job_id, &claimed).await?;
         Ok(claimed)
     }
@@ -110,7 +119,7 @@ impl Lifecycle<'_> {
         state: SliceState,
         totals: Option<SliceTotals<'_>>,
     ) -> Result<SliceEnd> {
-        let end = self.store.end_slice(job_id, slice_index, token, state, totals, self.max_parallel_slices).await?;
+        let end = self.ledger.end_slice(job_id, slice_index, token, state, totals, self.max_parallel_slices).await?;
         crash_point!("slice_ended.before_next", slice_index);
         self.send_slices(job_id, &end.claimed).await?;
         if end.ended {
@@ -128,7 +137,7 @@ impl Lifecycle<'_> {
     /// The slice waits out a receiver that looks down, then resumes.
     pub async fn pause(&self, job_id: &JobId, slice_index: u32, token: u64, delay: Duration) -> Result<()> {
         let delay_s = delay.as_secs().clamp(1, 900) as u32;
-        self.store.pause_slice(job_id, slice_index, token, delay_s).await?;
+        self.ledger.pause_slice(job_id, slice_index, token, delay_s).await?;
         self.queue.send_delayed(&QueueTask::slice(job_id.clone(), slice_index, 0), delay_s).await
     }
 
@@ -136,47 +145,155 @@ impl Lifecycle<'_> {
     /// heartbeat and end it. With none running the job has ended: its status
     /// event is queued at once.
     pub async fn cancel(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
-        let view = self.store.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)?;
-        let (_, ended, _) = self.store.slice_totals(job_id).await?;
+        let view = self.ledger.cancel_job(tenant, job_id).await?.ok_or(Error::NotFound)?;
+        let ended = view.progress.slices_done;
         if view.state.is_terminal() && ended == view.progress.slices_total && !view.selection.dry_run {
             self.queue_status_event(job_id).await?;
         }
         Ok(view)
     }
 
+    /// What a slice message runs. A wake-up, or a message for a slice still
+    /// waiting to start (every start goes through the fair choice, duplicates
+    /// and older messages too), runs whichever waiting slice the ledger
+    /// chooses (docs/security.md, "Fair shares"); any other message resumes
+    /// its own running slice (a continuation, the end of a pause, a restart).
+    /// The slice returned is `RUNNING`.
+    #[instrument(skip(self, fair))]
+    pub async fn assign(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        continuation: u32,
+        wake_up: bool,
+        fair: &FairShareConfig,
+    ) -> Result<Assignment> {
+        let Some(record) = self.ledger.slice(job_id, slice_index).await? else {
+            if wake_up {
+                // Its job was purged; the wake-up may still start another slice.
+                return self.wake(job_id, slice_index, fair).await;
+            }
+            return Err(Error::MalformedMessage(format!("no slice {slice_index} of job {job_id}")));
+        };
+        if record.slice_state == SliceState::Pending && record.job_state.is_terminal() {
+            // Cancelled (or given up) while this message waited in the queue.
+            self.slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
+            return Ok(None);
+        }
+        if wake_up || record.slice_state == SliceState::Pending {
+            return self.wake(job_id, slice_index, fair).await;
+        }
+        if record.slice_state.has_ended() {
+            // A duplicate (or late) message: nothing to do, and nothing to claim.
+            info!(slice_state = record.slice_state.as_str(), continuation, "slice already ended");
+            return Ok(None);
+        }
+        self.ledger.start_slice(job_id, slice_index).await?;
+        Ok(Some((record, continuation)))
+    }
+
+    /// Takes the fairest waiting slice; when every waiting slice's tenant is
+    /// at its cap, sends the wake-up again with a delay (failing the message
+    /// would spend its receive count toward the DLQ).
+    async fn wake(&self, hint_job: &JobId, hint_slice: u32, fair: &FairShareConfig) -> Result<Assignment> {
+        match self.ledger.take_slice(fair.max_running_slices).await? {
+            Take::Run { job_id, slice_index, tenant_id } => {
+                crate::telemetry::emit_metrics(
+                    &[("SlicesStarted", "Count", 1.0)],
+                    serde_json::json!({"TenantId": tenant_id}),
+                );
+                let record = self.ledger.slice(&job_id, slice_index).await?.ok_or(Error::NotFound)?;
+                self.ledger.start_slice(&job_id, slice_index).await?;
+                Ok(Some((record, 0)))
+            }
+            Take::Defer => {
+                self.queue.send_delayed(&QueueTask::wake_up(hint_job.clone(), hint_slice), fair.defer_s).await?;
+                info!(
+                    delay_s = fair.defer_s,
+                    "every waiting slice's tenant is at its cap of running slices; wake-up deferred"
+                );
+                crate::telemetry::emit_metrics(&[("WakeUpsDeferred", "Count", 1.0)], serde_json::json!({}));
+                Ok(None)
+            }
+            Take::Nothing => {
+                info!("no slice waits to start");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The slice stopped before the invocation's deadline, its checkpoint
+    /// saved: a new message carries it on.
+    pub async fn continue_slice(&self, job_id: &JobId, slice_index: u32, continuation: u32) -> Result<()> {
+        self.queue.send(&[QueueTask::slice(job_id.clone(), slice_index, continuation + 1)]).await
+    }
+
+    /// The sweeper found the slice's heartbeat stale: a message resumes it
+    /// from its checkpoint (the lease keeps a live holder's run alone).
+    pub async fn restart(&self, job_id: &JobId, slice_index: u32) -> Result<()> {
+        self.queue.send(&[QueueTask::slice(job_id.clone(), slice_index, 0)]).await
+    }
+
+    /// A claimed slice whose wake-up seems lost gets another one.
+    pub async fn wake_up_again(&self, job_id: &JobId, slice_index: u32) -> Result<()> {
+        self.queue.send(&[QueueTask::wake_up(job_id.clone(), slice_index)]).await
+    }
+
+    /// Records a new job and its slices (the API starts it with `start_job`).
+    pub async fn create_job(&self, job: NewJob<'_>) -> Result<Created> {
+        self.ledger.create_job(job).await
+    }
+
+    /// Batches of jobs that ended longer ago than the retention, until none
+    /// is left or the sweep has done its share (the next sweep goes on).
+    pub async fn purge_ended_jobs(&self, cfg: &PurgeConfig) -> Result<u32> {
+        let mut purged = 0;
+        for _ in 0..cfg.max_batches {
+            let n = self.ledger.purge_ended_jobs(cfg.job_retention, cfg.batch_jobs).await?;
+            purged += n;
+            if n < cfg.batch_jobs {
+                break;
+            }
+        }
+        if purged > 0 {
+            info!(purged, "purged jobs past the retention");
+        }
+        Ok(purged)
+    }
+
     pub async fn queue_status_event(&self, job_id: &JobId) -> Result<()> {
         self.queue.send(&[QueueTask::status_event(job_id.clone())]).await?;
-        self.store.mark_status_enqueued(job_id).await
+        self.ledger.mark_status_enqueued(job_id).await
     }
 }
 
 /// Sends an ended job's signed status event, once: the send is claimed for
 /// longer than it may take (the invocation's time), and bounded by it.
-#[instrument(skip(store, deliverer, keys))]
+#[instrument(skip(ledger, signers, deliverer))]
 pub async fn send_status_event(
-    store: &MySqlStore,
+    ledger: &dyn JobLedger,
+    signers: &dyn WebhookSigners,
     deliverer: &dyn Deliverer,
-    keys: &dyn KeyService,
     job_id: &JobId,
     deadline: Instant,
     margin: Duration,
 ) -> Result<()> {
     let until = deadline.checked_sub(margin).unwrap_or_else(Instant::now);
     let claim_s = (deadline.saturating_duration_since(Instant::now()).as_secs() + 5).max(10) as u32;
-    if !store.claim_status_event(job_id, claim_s).await? {
+    if !ledger.claim_status_event(job_id, claim_s).await? {
         info!("status event already sent or being sent");
         return Ok(());
     }
-    let view = store.job_view(None, job_id).await?.ok_or(Error::NotFound)?;
-    let target = store.job_target(job_id).await?;
+    let view = ledger.job_view(None, job_id).await?.ok_or(Error::NotFound)?;
+    let target = ledger.job_target(job_id).await?;
     if target.webhook_deleted {
         // Deleted once the job had ended (a webhook with an active job cannot
         // be): nobody is there to tell, and its secret is gone. Done with, so
         // neither the queue nor the sweeper tries again (docs/guarantees.md).
         info!(webhook_id = %target.webhook_id, "status event not sent: the webhook was deleted");
-        return store.mark_status_sent(job_id).await;
+        return ledger.mark_status_sent(job_id).await;
     }
-    let key = super::secrets::signer(keys, &store.webhook_secrets(&target.webhook_id).await?).await?;
+    let (key, _) = signers.signer(&target.webhook_id).await?;
     let body = status_event_body(&view);
     let delivery = Delivery {
         url: target.url,
@@ -194,10 +311,10 @@ pub async fn send_status_event(
         }
         DeliveryOutcome::Refused { error } => warn!(%error, "status event not sent: refused"),
         DeliveryOutcome::Interrupted { error, .. } => {
-            store.release_status_claim(job_id).await?;
+            ledger.release_status_claim(job_id).await?;
             return Err(Error::Http(format!("status event not sent in time; the queue retries it: {error}")));
         }
     }
     crash_point!("status_event.before_marked_sent");
-    store.mark_status_sent(job_id).await
+    ledger.mark_status_sent(job_id).await
 }

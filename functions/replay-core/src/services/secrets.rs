@@ -51,16 +51,16 @@ pub async fn signer(keys: &dyn KeyService, stored: &StoredSecrets) -> Result<Sig
 }
 
 /// A webhook's signer read from the store and opened with the key service.
-pub struct StoreSigners<'a> {
-    pub store: &'a MySqlStore,
-    pub keys: &'a dyn KeyService,
+pub struct StoreSigners {
+    pub store: MySqlStore,
+    pub keys: Box<dyn KeyService>,
 }
 
 #[async_trait::async_trait]
-impl crate::ports::WebhookSigners for StoreSigners<'_> {
+impl crate::ports::WebhookSigners for StoreSigners {
     async fn signer(&self, webhook: &WebhookId) -> Result<(Signer, String)> {
         let stored = self.store.webhook_secrets(webhook).await?;
-        Ok((signer(self.keys, &stored).await?, stored.version))
+        Ok((signer(self.keys.as_ref(), &stored).await?, stored.version))
     }
 }
 

@@ -8,18 +8,18 @@
 //! purges jobs that ended longer ago than the retention.
 
 use super::lifecycle::Lifecycle;
-use crate::adapters::mysql::MySqlStore;
 use crate::config::PurgeConfig;
 use crate::domain::job::SliceState;
-use crate::domain::task::QueueTask;
 use crate::error::Result;
-use crate::ports::{DeliveryLog, SliceQueue};
+use crate::ports::{DeliveryLog, Housekeeping, JobLedger, SliceQueue};
 use serde::Serialize;
 use std::time::Duration;
 use tracing::{info, instrument, warn};
 
+/// Clients built once per cold start (`crate::wiring`).
 pub struct SweeperContext {
-    pub store: MySqlStore,
+    pub ledger: Box<dyn JobLedger>,
+    pub housekeeping: Box<dyn Housekeeping>,
     pub queue: Box<dyn SliceQueue>,
     pub log: Box<dyn DeliveryLog>,
     pub topic: String,
@@ -52,7 +52,11 @@ const LOST_SLICES_PER_SWEEP: u64 = 100;
 
 impl SweeperContext {
     fn lifecycle(&self) -> Lifecycle<'_> {
-        Lifecycle { store: &self.store, queue: self.queue.as_ref(), max_parallel_slices: self.max_parallel_slices }
+        Lifecycle {
+            ledger: self.ledger.as_ref(),
+            queue: self.queue.as_ref(),
+            max_parallel_slices: self.max_parallel_slices,
+        }
     }
 }
 
@@ -64,26 +68,26 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
 
     match ctx.log.partition_count().await {
         Ok(n) => {
-            ctx.store.record_partition_count(&ctx.topic, n).await?;
+            ctx.housekeeping.record_partition_count(&ctx.topic, n).await?;
             report.partition_count = Some(n);
         }
         Err(e) => warn!(error = %e, "could not read the topic's partition count"),
     }
 
-    for job_id in ctx.store.claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60)).await? {
+    for job_id in ctx.ledger.claim_unenqueued_jobs(OUTBOX_GRACE_S, stale_s.max(60)).await? {
         lifecycle.start_job(&job_id).await?;
         info!(%job_id, "enqueued a job from the outbox");
         report.jobs_enqueued += 1;
     }
 
-    for stale in ctx.store.claim_stale_slices(stale_s).await? {
+    for stale in ctx.ledger.claim_stale_slices(stale_s).await? {
         let (job_id, slice) = (&stale.job_id, stale.slice_index);
         if stale.restarts > ctx.max_restarts {
             warn!(%job_id, slice, restarts = stale.restarts, "slice keeps failing without progress; giving up on it");
             lifecycle.slice_ended(job_id, slice, None, SliceState::Failed, None).await?;
             report.slices_failed += 1;
         } else {
-            ctx.queue.send(&[QueueTask::slice(job_id.clone(), slice, 0)]).await?;
+            lifecycle.restart(job_id, slice).await?;
             info!(%job_id, slice, restarts = stale.restarts, "restarted stale slice");
             report.slices_restarted += 1;
         }
@@ -96,27 +100,27 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     // than slices wait for a worker. Topping up by the difference, never
     // more, keeps wake-ups from piling up while a busy pool makes every
     // slice wait.
-    let deficit = ctx.store.slices_waiting_count().await?.saturating_sub(ctx.queue.waiting_messages().await?);
+    let deficit = ctx.ledger.slices_waiting_count().await?.saturating_sub(ctx.queue.waiting_messages().await?);
     let limit = deficit.min(LOST_SLICES_PER_SWEEP) as u32;
-    for (job_id, slice) in ctx.store.claim_lost_slices(stale_s * 2, ctx.max_running_slices, limit).await? {
-        ctx.queue.send(&[QueueTask::wake_up(job_id.clone(), slice)]).await?;
+    for (job_id, slice) in ctx.ledger.claim_lost_slices(stale_s * 2, ctx.max_running_slices, limit).await? {
+        lifecycle.wake_up_again(&job_id, slice).await?;
         warn!(%job_id, slice, "re-sent a wake-up for a slice whose start message may have been lost");
         report.lost_slices_enqueued += 1;
     }
 
-    for job_id in ctx.store.stalled_jobs(stale_s).await? {
+    for job_id in ctx.ledger.stalled_jobs(stale_s).await? {
         if !lifecycle.start_next(&job_id).await?.is_empty() {
             warn!(%job_id, "job had slices to start and none running; started them");
             report.stalled_jobs_restarted += 1;
         }
     }
 
-    for (job_id, slice) in ctx.store.dead_slices_of_cancelled_jobs(stale_s).await? {
+    for (job_id, slice) in ctx.ledger.dead_slices_of_cancelled_jobs(stale_s).await? {
         lifecycle.slice_ended(&job_id, slice, None, SliceState::Cancelled, None).await?;
         report.cancelled_slices_closed += 1;
     }
 
-    for job_id in ctx.store.jobs_missing_status_event(stale_s.max(60)).await? {
+    for job_id in ctx.ledger.jobs_missing_status_event(stale_s.max(60)).await? {
         lifecycle.queue_status_event(&job_id).await?;
         report.status_events_queued += 1;
     }
@@ -128,26 +132,16 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
 /// Batches of ended jobs past the retention, until none is left or the sweep
 /// has done its share (the next sweep goes on).
 async fn purge_ended_jobs(ctx: &SweeperContext) -> Result<u32> {
-    let mut purged = 0;
-    for _ in 0..ctx.purge.max_batches {
-        let n = ctx.store.purge_ended_jobs(ctx.purge.job_retention, ctx.purge.batch_jobs).await?;
-        purged += n;
-        if n < ctx.purge.batch_jobs {
-            break;
-        }
-    }
+    let purged = ctx.lifecycle().purge_ended_jobs(&ctx.purge).await?;
     // The audit trail ages out on its own, longer, clock, in the same bounded steps.
     for _ in 0..ctx.purge.max_batches {
-        let n = ctx.store.purge_audit(ctx.purge.audit_retention, ctx.purge.batch_jobs * 10).await?;
+        let n = ctx.housekeeping.purge_audit(ctx.purge.audit_retention, ctx.purge.batch_jobs * 10).await?;
         if n < ctx.purge.batch_jobs * 10 {
             break;
         }
     }
     // Per-minute API request counts are needed for a minute; an hour is plenty.
     let hour_ago = chrono::Utc::now().timestamp() / 60 - 60;
-    ctx.store.purge_request_counts(hour_ago).await?;
-    if purged > 0 {
-        info!(purged, "purged jobs past the retention");
-    }
+    ctx.housekeeping.purge_request_counts(hour_ago).await?;
     Ok(purged)
 }

@@ -8,26 +8,15 @@
 //! claim.
 //!
 //! Locks are taken in the order tenant row, job row, slice row (creating a
-//! job takes webhook, then tenant; ending and cancelling take job, then
+//! job takes tenant, then webhook; ending and cancelling take job, then
 //! slices), so no two of them wait on each other in a cycle.
 
 use super::{MySqlStore, ACTIVE_STATES};
 use crate::domain::ids::{JobId, TenantId};
 use crate::error::Result;
+use crate::ports::ledger::Take;
 use sqlx::Row;
 use tracing::debug;
-
-/// What a wake-up found to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Take {
-    /// This slice is now `RUNNING`, and the caller's to run.
-    Run { job_id: JobId, slice_index: u32, tenant_id: TenantId },
-    /// Slices wait to start, but each is of a tenant at its cap (or another
-    /// worker won each race): wake up again later.
-    Defer,
-    /// No slice waits to start: the wake-up has nothing to do.
-    Nothing,
-}
 
 /// Slices running per tenant (a paused slice keeps its place: it resumes
 /// without asking).

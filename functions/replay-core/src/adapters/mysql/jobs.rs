@@ -8,52 +8,9 @@ use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{final_state, Counters, Job, JobState, Progress};
 use crate::error::{Error, Result};
+use crate::ports::ledger::{Created, JobTarget, NewJob, NewSlice};
 use replay_types::{DryRunResult, JobResult, Selection};
 use sqlx::{MySql, Row, Transaction};
-
-pub struct NewJob<'a> {
-    pub id: &'a JobId,
-    pub tenant_id: &'a TenantId,
-    pub webhook_id: &'a WebhookId,
-    pub from: EventTime,
-    pub to: EventTime,
-    /// Every partition the webhook's key lived in during the window.
-    pub partitions: &'a [u32],
-    pub slices: &'a [NewSlice],
-    pub idempotency_key: Option<&'a str>,
-    pub request_hash: [u8; 32],
-    /// Which events to replay (None: the whole window).
-    pub selection: Option<&'a Selection>,
-    /// The job whose failures this one delivers again.
-    pub retry_of: Option<&'a JobId>,
-    /// The tenant's cap on active jobs (None: no cap).
-    pub max_active_jobs: Option<u32>,
-}
-
-/// One time slice and, per partition, the offsets of its start and end when
-/// the job was created.
-#[derive(Debug, Clone)]
-pub struct NewSlice {
-    pub from: EventTime,
-    pub to: EventTime,
-    pub planned: Vec<(u32, i64, i64)>,
-}
-
-/// A job's webhook, as its status event needs it.
-#[derive(Debug, Clone)]
-pub struct JobTarget {
-    pub webhook_id: WebhookId,
-    pub url: String,
-    /// Deleted after the job ended: its secret is wiped, nothing can be signed.
-    pub webhook_deleted: bool,
-}
-
-#[derive(Debug)]
-pub enum Created {
-    New(Job),
-    /// Same `Idempotency-Key` and body as an earlier request.
-    Existing(Job),
-}
 
 fn sums() -> String {
     COUNTER_COLUMNS

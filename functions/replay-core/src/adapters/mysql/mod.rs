@@ -7,15 +7,13 @@ mod failures;
 mod fair_share;
 mod jobs;
 mod partitions;
+mod ports;
 mod purge;
 mod slices;
 mod tenants;
 mod webhooks;
 
 pub use audit::{AuditEntry, AuditRow, OPERATOR};
-pub use fair_share::Take;
-pub use jobs::{Created, JobTarget, NewJob, NewSlice};
-pub use slices::{SliceEnd, SliceRow, SliceTotals, StaleSlice};
 pub use tenants::TenantLimits;
 pub use webhooks::{PlaintextSecret, StoredSecrets, WebhookRow};
 

@@ -9,19 +9,20 @@
 
 use super::jobs::finalize_in;
 use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
-use crate::domain::checkpoint::Tally;
-use crate::domain::ids::{EventTime, JobId};
-use crate::domain::job::{Counters, JobState, SliceState};
+use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use crate::domain::job::{Counters, SliceState};
+use crate::domain::window::Window;
 use crate::error::{Error, Result};
+use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice};
 use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use replay_types::Selection;
 use sqlx::{FromRow, MySql, Row, Transaction};
 
-/// What a worker needs to run a slice.
+/// A slice's row with its job's and webhook's columns (`SliceRecord` parsed).
 #[derive(Clone, FromRow)]
-pub struct SliceRow {
+struct SliceRow {
     pub job_id: String,
     pub slice_index: i32,
     pub job_state: String,
@@ -37,78 +38,31 @@ pub struct SliceRow {
     pub selection: Option<String>,
 }
 
-impl std::fmt::Debug for SliceRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SliceRow")
-            .field("job_id", &self.job_id)
-            .field("slice_index", &self.slice_index)
-            .field("webhook_id", &self.webhook_id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl SliceRow {
-    pub fn job_state(&self) -> Result<JobState> {
-        parse_state(&self.job_state)
-    }
-
-    pub fn slice_state(&self) -> Result<SliceState> {
-        parse_slice_state(&self.slice_state)
-    }
-
-    /// The partitions to read, in order (jobs before partitions were a list: one).
-    pub fn partitions(&self) -> Vec<u32> {
-        match self.partitions.as_deref() {
+    fn into_record(self) -> Result<SliceRecord> {
+        let partitions = match self.partitions.as_deref() {
+            // Jobs before partitions were a list: one.
             Some(list) if !list.is_empty() => list.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
             _ => vec![self.partition_id as u32],
-        }
+        };
+        let selection = match self.selection.as_deref() {
+            Some(json) => serde_json::from_str(json).map_err(|e| Error::Internal(format!("a job's selection: {e}")))?,
+            None => Selection::default(),
+        };
+        Ok(SliceRecord {
+            job_state: parse_state(&self.job_state)?,
+            slice_state: parse_slice_state(&self.slice_state)?,
+            job_id: JobId(self.job_id),
+            slice_index: self.slice_index as u32,
+            tenant_id: TenantId(self.tenant_id),
+            webhook_id: WebhookId(self.webhook_id),
+            url: self.url,
+            partitions,
+            window: Window { from: EventTime(self.from_ms), to: EventTime(self.to_ms) },
+            planned: self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
+            selection,
+        })
     }
-
-    /// Per partition, the offsets of the slice's start and end at creation.
-    pub fn planned(&self) -> Vec<(u32, i64, i64)> {
-        self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
-    }
-
-    pub fn window(&self) -> (EventTime, EventTime) {
-        (EventTime(self.from_ms), EventTime(self.to_ms))
-    }
-
-    /// The job's selection as recorded (a retry's names its job only).
-    pub fn selection(&self) -> Result<Selection> {
-        match self.selection.as_deref() {
-            Some(json) => serde_json::from_str(json).map_err(|e| Error::Internal(format!("a job's selection: {e}"))),
-            None => Ok(Selection::default()),
-        }
-    }
-}
-
-/// What ending a slice did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SliceEnd {
-    /// This call ended it (false: it had ended already, or a newer lease wrote).
-    pub ended: bool,
-    /// Slices of the job claimed to start now (their messages are the caller's to send).
-    pub claimed: Vec<u32>,
-    /// The job's state, once every slice has ended.
-    pub job_ended: Option<JobState>,
-    /// A dry run (it sends no status event).
-    pub dry_run: bool,
-}
-
-/// A slice's final counters and a dry run's tally, written when it ends.
-#[derive(Debug, Clone, Copy)]
-pub struct SliceTotals<'a> {
-    pub counters: &'a Counters,
-    pub tally: &'a Tally,
-}
-
-/// A running slice whose heartbeat went stale, claimed for a restart.
-#[derive(Debug, Clone)]
-pub struct StaleSlice {
-    pub job_id: JobId,
-    pub slice_index: u32,
-    /// Restarts in a row without progress, this one included.
-    pub restarts: u32,
 }
 
 /// Claims up to the job's cap of slices to start now, under the job's row lock.
@@ -150,8 +104,8 @@ async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> 
 }
 
 impl MySqlStore {
-    pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRow>> {
-        Ok(sqlx::query_as::<_, SliceRow>(
+    pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRecord>> {
+        sqlx::query_as::<_, SliceRow>(
             "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.partition_id, \
              j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id JOIN webhooks w ON w.id = j.webhook_id \
@@ -160,7 +114,9 @@ impl MySqlStore {
         .bind(job_id.as_str())
         .bind(slice_index as i32)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?
+        .map(SliceRow::into_record)
+        .transpose()
     }
 
     /// Claims up to `cap` slices of the job to start (slices running or

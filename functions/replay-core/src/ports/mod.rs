@@ -2,6 +2,10 @@
 //! implement them against the real services; `adapters::memory` has fakes
 //! for unit tests.
 
+pub mod ledger;
+
+pub use ledger::JobLedger;
+
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::{Counters, JobState};
@@ -198,6 +202,18 @@ pub struct FailedEvent {
     pub attempts: u32,
     pub last_status: Option<u16>,
     pub error: String,
+}
+
+/// What the sweeper keeps tidy beside the job ledger (MySQL in production).
+#[async_trait]
+pub trait Housekeeping: Send + Sync {
+    /// The delivery log's partition count now (a window is read on every
+    /// partition its key lived in).
+    async fn record_partition_count(&self, topic: &str, partitions: u32) -> Result<()>;
+    /// Deletes up to `limit` audit rows older than `retention`; how many went.
+    async fn purge_audit(&self, retention: Duration, limit: u32) -> Result<u32>;
+    /// Deletes per-minute API request counts of minutes before `before_minute`.
+    async fn purge_request_counts(&self, before_minute: i64) -> Result<u64>;
 }
 
 /// What a heartbeat learns.
