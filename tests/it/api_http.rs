@@ -159,7 +159,7 @@ async fn a_failure_list_larger_than_a_lambda_response_comes_in_bounded_answers()
 
 /// A retry names its original job; the failed ids are read when its slices
 /// start. Copied into the retry's row, 420,000 ids of 40 characters (17 MB of
-/// JSON) would not fit its column.
+/// JSON) would not fit its column; beyond 50,000 the row carries none.
 #[tokio::test]
 async fn a_retry_of_more_failures_than_a_row_holds_is_created() -> anyhow::Result<()> {
     const FAILURES: usize = 420_000;

@@ -372,24 +372,26 @@ async fn a_rotation_reaches_a_running_replay_within_a_heartbeat() -> anyhow::Res
     let api = stack.api(&tenant.api_key);
     let me = webhook_to(&api, &receiver, "me").await?;
     let from = (now_ms() - 5 * HOUR) / HOUR * HOUR;
+    // About 15 s of deliveries at 4 in flight: the rotation lands early in them.
+    const EVENTS: u64 = 300;
     let records: Vec<_> =
-        (0..200).map(|i| record(from + i * 10_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
+        (0..EVENTS as i64).map(|i| record(from + i * 10_000, &me, &format!("ev-{i}"), SeedKind::Event)).collect();
     stack.produce(&records).await?;
 
     let job = start(&api, &me, from, from + HOUR).await?;
-    eventually(Duration::from_secs(60), "20 deliveries", async || receiver.stats("me").unique() >= 20).await?;
+    eventually(Duration::from_secs(60), "10 deliveries", async || receiver.stats("me").unique() >= 10).await?;
     stack.replayctl(&["rotate-secret", me.as_str(), "--grace-seconds", "0"]).await?;
     let done = api.wait_for_end(&job, Duration::from_secs(120), |_| {}).await?;
 
     let stats = receiver.stats("me");
     let c = &done.progress.counters;
     assert!(stats.signature_failures > 0, "the running slice signed with the new secret: {stats:?}");
+    let late = stats.accepted_after_signature_failure();
     assert!(
-        stats.accepted_after_signature_failure <= IN_FLIGHT,
-        "the old secret signed nothing sent after the switch but what was in flight: {}",
-        stats.accepted_after_signature_failure
+        late <= IN_FLIGHT as usize,
+        "the old secret signed nothing sent after the switch but what was in flight: {late}"
     );
-    assert_eq!(c.events_delivered + c.delivery_failures, 200, "{c:?}");
+    assert_eq!(c.events_delivered + c.delivery_failures, EVENTS, "{c:?}");
     assert_eq!(c.events_delivered, stats.unique() as u64);
     assert_eq!(done.state, JobState::Incomplete, "the refused events are failures: {done:?}");
     stack.cleanup().await;

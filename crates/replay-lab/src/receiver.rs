@@ -71,11 +71,13 @@ pub struct HookStats {
     /// Requests (any answer) per job that arrived after its status event.
     #[serde(skip)]
     pub after_status: HashMap<String, u64>,
-    /// When the first request with a bad signature arrived, and the accepted
-    /// requests that arrived after it (a secret rotation's switch-over).
+    /// When the first request with a bad signature arrived (a secret
+    /// rotation's switch-over), judged by arrival: answers come later.
     #[serde(skip)]
     pub first_signature_failure: Option<Instant>,
-    pub accepted_after_signature_failure: u64,
+    /// When each accepted request arrived.
+    #[serde(skip)]
+    pub accepted_arrivals: Vec<Instant>,
 }
 
 /// One accepted request: its Standard Webhooks headers and body.
@@ -98,6 +100,11 @@ pub struct Arrivals {
 }
 
 impl HookStats {
+    /// Accepted requests that arrived after the first one with a bad signature.
+    pub fn accepted_after_signature_failure(&self) -> usize {
+        self.first_signature_failure.map_or(0, |first| self.accepted_arrivals.iter().filter(|&&at| at > first).count())
+    }
+
     /// Distinct events accepted (the status event not counted).
     pub fn unique(&self) -> usize {
         self.accepted.keys().filter(|k| !k.starts_with("replay-job-")).count()
@@ -308,7 +315,8 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     }
     if !valid {
         stats.signature_failures += 1;
-        stats.first_signature_failure.get_or_insert(arrived);
+        let first = stats.first_signature_failure.get_or_insert(arrived);
+        *first = (*first).min(arrived);
         return answer(StatusCode::UNAUTHORIZED, &[], "bad signature");
     }
     if faults.down {
@@ -335,9 +343,7 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
             "slow down",
         );
     }
-    if stats.first_signature_failure.is_some_and(|at| at <= arrived) {
-        stats.accepted_after_signature_failure += 1;
-    }
+    stats.accepted_arrivals.push(arrived);
     *stats.signatures_per_request.entry(sig.split(' ').count()).or_default() += 1;
     if stats.samples.len() < SAMPLES_KEPT {
         stats.samples.push(SignedRequest {

@@ -225,6 +225,8 @@ impl Deliverer for MemoryDeliverer {
         }
         *lock(&self.attempts) += 1;
         lock(&self.started).push((d.message_id.clone(), Instant::now()));
+        // Signed when the attempt starts, as the HTTP adapter does.
+        let signature = d.key.sign(&d.message_id, 0, &d.body);
         {
             let mut n = lock(&self.in_flight);
             *n += 1;
@@ -241,7 +243,7 @@ impl Deliverer for MemoryDeliverer {
         if lock(&self.fail).contains(&d.message_id) {
             return DeliveryOutcome::Failed { attempts: 1, last_status: Some(400), error: "HTTP 400".into() };
         }
-        lock(&self.signatures).push((d.message_id.clone(), d.body.clone(), d.key.sign(&d.message_id, 0, &d.body)));
+        lock(&self.signatures).push((d.message_id.clone(), d.body.clone(), signature));
         lock(&self.delivered).push((d.message_id.clone(), d.body.clone()));
         DeliveryOutcome::Delivered { attempts: 1 }
     }

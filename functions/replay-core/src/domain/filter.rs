@@ -86,11 +86,17 @@ pub fn selection_of(req: &CreateReplayRequest) -> Result<Selection> {
 }
 
 /// A retry's selection: exactly `event_ids`, the failures of `job`.
-/// A retry's selection names the job only: its failed ids (any number of
-/// them) are read from that job's failure list when a slice starts, never
-/// copied into the retry's row.
-pub fn retry_selection(job: &JobId) -> Selection {
-    Selection { failures_of: Some(job.clone()), ..Selection::default() }
+/// Failed ids a retry's row still carries itself, for workers of the release
+/// before (they read `event_ids`, not the failure list): 50,000 ids of up to
+/// 255 bytes stay far under the column's 16 MB.
+pub const RETRY_IDS_INLINE: usize = 50_000;
+
+/// A retry's selection: the job whose failure list a slice reads when it
+/// starts (any number of ids), and for workers of the release before, the
+/// ids themselves when there are at most [`RETRY_IDS_INLINE`]. Beyond, an
+/// empty list: such a worker then delivers nothing rather than the window.
+pub fn retry_selection(job: &JobId, ids: Option<Vec<String>>) -> Selection {
+    Selection { failures_of: Some(job.clone()), event_ids: Some(ids.unwrap_or_default()), ..Selection::default() }
 }
 
 /// The selection as the API shows it: a retry's ids are not repeated.

@@ -45,8 +45,9 @@ pub enum Classified<'a> {
     /// Our key, but the value does not parse or names another webhook.
     Malformed(String),
     /// An event of this webhook whose `event_id` cannot be a `webhook-id`
-    /// header: set aside like a malformed record, but an event was lost.
-    UnusableId(String),
+    /// header: set aside like a malformed record, but an event was lost
+    /// (if the job's selection would have chosen it: its type says).
+    UnusableId { reason: String, event_type: Cow<'a, str> },
     /// An event of this webhook.
     Event { event_id: Cow<'a, str>, event_type: Cow<'a, str>, payload: &'a str, outcome: Option<LoggedOutcome> },
 }
@@ -81,9 +82,10 @@ pub fn classify<'a>(webhook_id: &str, key: Option<&[u8]>, value: Option<&'a [u8]
         return Classified::Malformed(format!("webhook_id `{}` disagrees with the record key", event.webhook_id));
     }
     if !is_valid_event_id(&event.event_id) {
-        return Classified::UnusableId(
-            "event_id is not a valid webhook-id header value (1-255 visible ASCII characters)".into(),
-        );
+        return Classified::UnusableId {
+            reason: "event_id is not a valid webhook-id header value (1-255 visible ASCII characters)".into(),
+            event_type: event.event_type,
+        };
     }
     let outcome = event.delivery.as_ref().and_then(|d| match d.status.as_ref() {
         "failed" => Some(LoggedOutcome::Failed),
@@ -133,7 +135,10 @@ mod tests {
         for bad in ["", " lead", "trail ", "new\nline", "tab\tbed", "caf\u{e9}"] {
             let v = GOOD.replace("\"ev1\"", &serde_json::to_string(bad).unwrap());
             let classified = classify("wh_a", Some(b"wh_a"), Some(v.as_bytes()));
-            assert!(matches!(classified, Classified::UnusableId(_)), "{bad:?}");
+            assert!(
+                matches!(classified, Classified::UnusableId { ref event_type, .. } if event_type == "tweet_create"),
+                "{bad:?}"
+            );
         }
         assert!(is_valid_event_id("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"));
         assert!(is_valid_event_id("inner space"));

@@ -166,8 +166,9 @@ pub enum ScanItem {
         outcome: Option<LoggedOutcome>,
     },
     /// A record of the slice's webhook in the window that does not parse
-    /// (`unusable_id`: it parsed, but its `event_id` cannot be a header).
-    Malformed { offset: i64, timestamp: i64, watermark: i64, reason: String, unusable_id: bool },
+    /// (`unusable_type`: it parsed, as an event of this type, but its
+    /// `event_id` cannot be a header).
+    Malformed { offset: i64, timestamp: i64, watermark: i64, reason: String, unusable_type: Option<String> },
     /// A run of records that are not the slice's (other webhooks', or outside
     /// its times) ending before `next_offset`; `in_window` of them are
     /// timestamped inside the window (they count as scanned).
@@ -235,11 +236,15 @@ impl RecordReader {
                     outcome,
                 }),
                 Classified::Malformed(reason) if zone == Zone::Window => {
-                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason, unusable_id: false })
+                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason, unusable_type: None })
                 }
-                Classified::UnusableId(reason) if zone == Zone::Window => {
-                    Some(ScanItem::Malformed { offset, timestamp: ts, watermark, reason, unusable_id: true })
-                }
+                Classified::UnusableId { reason, event_type } if zone == Zone::Window => Some(ScanItem::Malformed {
+                    offset,
+                    timestamp: ts,
+                    watermark,
+                    reason,
+                    unusable_type: Some(event_type.into_owned()),
+                }),
                 _ => None,
             }
         } else {

@@ -5,7 +5,7 @@ use crate::adapters::dns::HostResolver;
 use crate::adapters::mysql::{format_time, AuditEntry, MySqlStore, WebhookRow, OPERATOR};
 use crate::config::Settings;
 use crate::domain::apikey::{self, Caller, Scope};
-use crate::domain::filter::retry_selection;
+use crate::domain::filter::{retry_selection, RETRY_IDS_INLINE};
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::estimated_seconds;
 use crate::domain::job::Job;
@@ -418,12 +418,15 @@ impl ApiContext {
         if !job.state.is_terminal() {
             return Err(Error::JobNotEnded(job_id.to_string()));
         }
-        if self.store.failure_count(job_id).await? == 0 {
+        let failures = self.store.failure_count(job_id).await?;
+        if failures == 0 {
             return Err(Error::NothingToRetry(job_id.to_string()));
         }
+        let inline =
+            if failures <= RETRY_IDS_INLINE as u64 { Some(self.store.failed_event_ids(job_id).await?) } else { None };
         let from = parse_rfc3339("from", &job.from)?;
         let to = parse_rfc3339("to", &job.to)?;
-        let selection = retry_selection(job_id);
+        let selection = retry_selection(job_id, inline);
         let retry =
             self.create_replay(tenant, &job.webhook_id, from, to, &selection, Some(job_id), idempotency_key).await?;
         self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;
@@ -455,9 +458,10 @@ impl ApiContext {
 /// Largest page of `GET /v1/replays/{id}/failures`.
 pub const MAX_FAILURES_PER_PAGE: u32 = 1_000;
 
-/// Bytes of lines one NDJSON answer of the failure list carries at most.
-/// Lambda refuses a response over 6 MB, counted after the body is escaped
-/// into its JSON envelope (each quote takes two bytes), so a third stays free.
+/// Bytes of lines one NDJSON answer of the failure list carries at most,
+/// counted as escaped into Lambda's JSON envelope (a quote takes two bytes
+/// there, more inside a string the line already escaped): Lambda refuses a
+/// response over 6 MB, so a third stays free.
 pub const MAX_FAILURES_NDJSON_BYTES: usize = 4 * 1024 * 1024;
 
 /// One NDJSON answer of the failure list, and where the next one starts.
@@ -468,16 +472,22 @@ pub struct FailureLines {
     pub next_cursor: Option<String>,
 }
 
-/// Appends `failures` as JSON lines while `text` stays within `max_bytes`
-/// (the first line of an answer always goes in); how many went in.
+/// Appends `failures` as JSON lines while `text`, escaped into a JSON
+/// string, stays within `max_bytes` (the first line of an answer always goes
+/// in); how many went in.
 pub fn append_lines(text: &mut String, failures: &[replay_types::Failure], max_bytes: usize) -> Result<usize> {
+    let escaped_len = |s: &str| serde_json::to_string(s).map(|j| j.len() - 2).unwrap_or(usize::MAX);
+    let mut size = escaped_len(text);
     for (n, failure) in failures.iter().enumerate() {
         let line = serde_json::to_string(failure).map_err(|e| Error::Internal(e.to_string()))?;
-        if !text.is_empty() && text.len() + line.len() + 1 > max_bytes {
+        // The line, and its newline as `\n`.
+        let line_size = escaped_len(&line) + 2;
+        if !text.is_empty() && size + line_size > max_bytes {
             return Ok(n);
         }
         text.push_str(&line);
         text.push('\n');
+        size += line_size;
     }
     Ok(failures.len())
 }
@@ -570,12 +580,19 @@ mod tests {
     #[test]
     fn an_ndjson_answer_stays_within_its_bytes_and_says_where_it_stopped() {
         let failures: Vec<_> = (0..100).map(failure).collect();
-        let line = serde_json::to_string(&failures[0]).unwrap().len() + 1;
+        let escaped = |s: &str| serde_json::to_string(s).unwrap().len() - 2;
+        let line = escaped(&serde_json::to_string(&failures[0]).unwrap()) + 2;
         let mut text = String::new();
         let n = append_lines(&mut text, &failures, 10 * line + line / 2).unwrap();
         assert_eq!(n, 10, "as many whole lines as fit");
-        assert!(text.len() <= 10 * line + line / 2);
+        assert!(escaped(&text) <= 10 * line + line / 2, "bounded as escaped into the envelope");
         assert_eq!(text.lines().count(), 10);
+        // Quotes count twice over: the bound is on the escaped size.
+        let quoted: Vec<_> =
+            (0..100).map(|i| replay_types::Failure { event_type: Some("\"".repeat(200)), ..failure(i) }).collect();
+        let mut text = String::new();
+        append_lines(&mut text, &quoted, 20_000).unwrap();
+        assert!(escaped(&text) <= 20_000, "{} escaped bytes", escaped(&text));
         let first: replay_types::Failure = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first.event_id, "ev_00000");
         // The first line of an answer always goes in, however small the bound.

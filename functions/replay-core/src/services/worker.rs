@@ -89,7 +89,7 @@ pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &
 /// The job's selection as the slice applies it: a retry's failed ids come
 /// from its original job's failure list, read when the slice starts.
 async fn event_filter(ctx: &WorkerContext, mut selection: Selection) -> Result<EventFilter> {
-    if let (Some(original), None) = (&selection.failures_of, &selection.event_ids) {
+    if let Some(original) = &selection.failures_of {
         selection.event_ids = Some(ctx.ledger.failed_event_ids(original).await?);
     }
     Ok(EventFilter::of(&selection))

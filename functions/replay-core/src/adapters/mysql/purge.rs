@@ -32,9 +32,14 @@ impl MySqlStore {
             return Ok(0);
         }
         let placeholders = vec!["?"; ids.len()].join(", ");
+        // Checked again: a retry may have started since the SELECT. The
+        // derived table is materialised first (MySQL refuses a subquery on
+        // the table a DELETE deletes from).
         let sql = format!(
             "DELETE FROM replay_jobs WHERE id IN ({placeholders}) AND state IN {ENDED_STATES} \
-             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND"
+             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+             AND id NOT IN (SELECT retry_of FROM (SELECT retry_of FROM replay_jobs \
+             WHERE retry_of IS NOT NULL AND state NOT IN {ENDED_STATES}) AS running_retries)"
         );
         let mut query = sqlx::query(&sql);
         for id in &ids {

@@ -464,14 +464,20 @@ impl<'a> Engine<'a> {
                     }
                     self.watermark_moved(watermark);
                 }
-                ScanItem::Malformed { offset, watermark, reason, unusable_id, .. } => {
+                ScanItem::Malformed { offset, watermark, reason, unusable_type, .. } => {
                     let position = Position { partition, offset: offset + 1 };
                     if position > self.resume_at {
                         warn!(offset, %reason, "malformed record set aside");
+                        // A lost event only if the selection would have chosen
+                        // it: by type (an id list or failed-only never does).
+                        let filter = &self.spec.filter;
+                        let lost = unusable_type.is_some_and(|t| {
+                            filter.event_ids.is_none() && !filter.only_failed && filter.selects(&t, "")
+                        });
                         let delta = Counters {
                             events_scanned: 1,
                             malformed: 1,
-                            unusable_ids: u64::from(unusable_id),
+                            unusable_ids: u64::from(lost),
                             ..Counters::default()
                         };
                         self.push_settled(position, Some(watermark), delta);

@@ -716,3 +716,25 @@ async fn a_dry_run_delivers_nothing_and_counts_what_it_would() {
     assert_eq!(tally.by_event_type.get("t"), Some(&4));
     assert!(tally.payload_bytes > 0);
 }
+
+#[tokio::test]
+async fn an_unusable_id_is_a_lost_event_only_if_the_selection_would_have_chosen_it() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = vec![event(1000, WH, "fine"), event(1001, WH, "bad\nid"), event(1002, WH, "fine-too")];
+    let f = Fakes::new(log);
+    let c = done(f.run(&cfg(), &spec(1000, 2000), "w1").await.unwrap());
+    assert_eq!((c.malformed, c.unusable_ids, c.events_delivered), (1, 1, 2), "{c:?}");
+    // A job of other types, or of listed ids, would not have replayed it.
+    for (name, s) in [
+        ("types", filtered(|f| f.event_types = Some(["other".to_owned()].into()))),
+        ("ids", filtered(|f| f.event_ids = Some(["fine".to_owned()].into()))),
+    ] {
+        let f = Fakes::new({
+            let mut log = MemoryLog::new(1);
+            log.partitions[0] = vec![event(1000, WH, "fine"), event(1001, WH, "bad\nid")];
+            log
+        });
+        let c = done(f.run(&cfg(), &s, "w1").await.unwrap());
+        assert_eq!((c.malformed, c.unusable_ids), (1, 0), "{name}: {c:?}");
+    }
+}
