@@ -4,7 +4,3 @@
 -- workers leave it 0.
 ALTER TABLE replay_slices
     ADD COLUMN unusable_ids BIGINT NOT NULL DEFAULT 0;
-
--- A retry reads its original job's failure list while it runs: the purge
--- looks up running retries of a job by it.
-CREATE INDEX ix_jobs_retry_of ON replay_jobs (retry_of);
