@@ -7,10 +7,9 @@
 use replay_core::adapters::http::HttpDeliverer;
 use replay_core::adapters::kms::KmsKeys;
 use replay_core::adapters::mysql::MySqlStore;
-use replay_core::config::DeliveryConfig;
+use replay_core::config::Settings;
 use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use replay_core::domain::job::{Counters, SliceState};
-use replay_core::domain::webhook_url::UrlPolicy;
 use replay_core::error::Error;
 use replay_core::ports::ledger::{Created, JobLedger, NewJob, NewSlice, SliceEnd, SliceTotals, Take};
 use replay_core::services::api::create_tenant;
@@ -165,21 +164,29 @@ async fn the_status_event_of_a_job_whose_webhook_was_deleted_is_done_with() -> a
     store.cancel_job(&tenant, &job).await?;
     store.delete_webhook(&tenant, &hook).await?;
 
-    let deliverer = HttpDeliverer::new(DeliveryConfig {
-        concurrency: 1,
-        request_timeout: Duration::from_secs(2),
-        max_attempts: 1,
-        backoff_base: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(10),
-        retry_after_max: Duration::from_secs(1),
-        url_policy: UrlPolicy::parse(RECEIVER_ALLOW_LIST).map_err(anyhow::Error::msg)?,
-        dns_server: None,
-    })?;
+    // A worker's settings, as a cold start reads them (the services' names are not used here).
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", "mysql://unused"),
+        ("KAFKA_BROKERS", "unused:9092"),
+        ("SLICE_QUEUE_URL", "unused"),
+        ("CHECKPOINT_TABLE", "unused"),
+        ("API_KEY_PEPPER", "pepper"),
+        ("WEBHOOK_SECRETS_KEY_ID", "unused"),
+        ("DELIVERY_MAX_ATTEMPTS", "1"),
+        ("DELIVERY_TIMEOUT_MS", "2000"),
+        ("DEADLINE_MARGIN_MS", "2000"),
+        ("WEBHOOK_ALLOW_LIST", RECEIVER_ALLOW_LIST),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let settings = Settings::from(&env)?;
+    let deliverer = HttpDeliverer::new(settings.delivery.clone())?;
     // The secret is wiped with the webhook: nothing may ask for it.
     let keys = Box::new(KmsKeys::new(aws_sdk_kms::Client::new(&stack.aws), "never-asked"));
     let signers = StoreSigners { store: store.clone(), keys };
     let deadline = Instant::now() + Duration::from_secs(30);
-    send_status_event(store, &signers, &deliverer, &job, deadline, Duration::from_secs(2)).await?;
+    send_status_event(store, &signers, &deliverer, &job, &settings.worker, deadline).await?;
 
     let sent: Option<String> = sqlx::query_scalar("SELECT CAST(status_sent_at AS CHAR) FROM replay_jobs WHERE id = ?")
         .bind(job.as_str())

@@ -1,6 +1,7 @@
 //! Configuration, read and validated once at cold start.
 
 pub use crate::adapters::kafka_auth::KafkaAuth;
+use crate::domain::retry::RetryRule;
 use crate::domain::webhook_url::UrlPolicy;
 use crate::error::{Error, Result};
 use std::str::FromStr;
@@ -76,12 +77,8 @@ const CREDENTIAL_PROPERTIES: &[&str] =
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub concurrency: usize,
+    /// The HTTP client's timeout (each attempt gets its own, no longer).
     pub request_timeout: Duration,
-    pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    /// Longest `Retry-After` honoured before the event counts as failed.
-    pub retry_after_max: Duration,
     /// Where webhooks may point (checked for every connection).
     pub url_policy: UrlPolicy,
     /// The DNS server to resolve webhook hosts with (None: the system's).
@@ -91,6 +88,8 @@ pub struct DeliveryConfig {
 /// Worker behaviour per slice.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
+    /// The per-event retry rule, applied by the slice's decider.
+    pub retry: RetryRule,
     pub dedup_lookback_ms: i64,
     /// How far producers' clocks may differ: scanned beyond both edges of a
     /// slice, and how long copies of an event from before it can still turn up.
@@ -369,6 +368,7 @@ impl Settings {
             .filter(|v| !v.is_empty())
             .map(|v| v.parse().map_err(|_| Error::Config(format!("WEBHOOK_DNS_SERVER must be ip:port, got {v}"))))
             .transpose()?;
+        let request_timeout = millis(env, "DELIVERY_TIMEOUT_MS", 10_000)?;
         let settings = Self {
             failpoints: if cfg!(feature = "failpoints") { env.get("FAILPOINTS") } else { None },
             database_url: Secret::new(required(env, "DATABASE_URL")?),
@@ -400,17 +400,15 @@ impl Settings {
                 max_running_slices: parsed(env, "TENANT_MAX_RUNNING_SLICES", 16)?,
                 defer_s: parsed::<u32>(env, "TENANT_DEFER_SECONDS", 5)?.clamp(1, 900),
             },
-            delivery: DeliveryConfig {
-                concurrency,
-                request_timeout: millis(env, "DELIVERY_TIMEOUT_MS", 10_000)?,
-                max_attempts: parsed(env, "DELIVERY_MAX_ATTEMPTS", 5)?,
-                backoff_base: millis(env, "DELIVERY_BACKOFF_BASE_MS", 200)?,
-                backoff_max: millis(env, "DELIVERY_BACKOFF_MAX_MS", 10_000)?,
-                retry_after_max: millis(env, "DELIVERY_RETRY_AFTER_MAX_MS", 60_000)?,
-                url_policy,
-                dns_server,
-            },
+            delivery: DeliveryConfig { concurrency, request_timeout, url_policy, dns_server },
             worker: WorkerConfig {
+                retry: RetryRule {
+                    request_timeout,
+                    max_attempts: parsed::<u32>(env, "DELIVERY_MAX_ATTEMPTS", 5)?.max(1),
+                    backoff_base: millis(env, "DELIVERY_BACKOFF_BASE_MS", 200)?,
+                    backoff_max: millis(env, "DELIVERY_BACKOFF_MAX_MS", 10_000)?,
+                    retry_after_max: millis(env, "DELIVERY_RETRY_AFTER_MAX_MS", 60_000)?,
+                },
                 dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
                 skew_ms: parsed(env, "CLOCK_SKEW_MS", 10_000)?,
                 anomaly_ms: parsed(env, "CLOCK_ANOMALY_MS", 600_000)?,

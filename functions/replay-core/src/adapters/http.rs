@@ -3,18 +3,14 @@
 use super::dns::HostResolver;
 use crate::config::DeliveryConfig;
 use crate::domain::webhook_url::{literal_ip, port_of, UrlPolicy};
-use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome};
+use crate::ports::{Attempt, Deliverer, Delivery};
 use async_trait::async_trait;
-use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// An attempt needs at least this much of the budget to be worth starting.
-const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+use std::time::Duration;
 
 pub struct HttpDeliverer {
     /// One client per destination port: each one's resolver checks the
@@ -23,24 +19,6 @@ pub struct HttpDeliverer {
     clients: Mutex<HashMap<u16, reqwest::Client>>,
     resolver: HostResolver,
     cfg: DeliveryConfig,
-}
-
-/// What one attempt tells the retry policy.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Attempt {
-    Success,
-    /// Retry after this long (from `Retry-After`) or after the backoff.
-    Retry {
-        status: Option<u16>,
-        after: Option<Duration>,
-        error: String,
-    },
-    Fail {
-        status: u16,
-    },
-    /// Not sent: the outbound policy refuses the destination, or a header
-    /// value could not be built.
-    Refused(String),
 }
 
 /// Classifies a response per the contract: 2xx success; 429/503 honour
@@ -69,14 +47,6 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let delta = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
     Some(Duration::from_millis(delta.max(0) as u64))
-}
-
-/// Exponential backoff with full jitter.
-pub fn backoff(cfg: &DeliveryConfig, attempt: u32) -> Duration {
-    let exp = cfg.backoff_base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-    let cap = exp.min(cfg.backoff_max);
-    let jitter = rand::thread_rng().gen_range(0..=cap.as_millis().max(1) as u64);
-    Duration::from_millis(jitter)
 }
 
 /// Resolves webhook hosts and keeps only the addresses the outbound policy
@@ -150,7 +120,7 @@ impl HttpDeliverer {
         Ok(client)
     }
 
-    async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
+    async fn send(&self, d: &Delivery, timeout: Duration) -> Attempt {
         let Ok(url) = url::Url::parse(&d.url) else { return Attempt::Refused("the webhook URL does not parse".into()) };
         let port = port_of(&url);
         // IP-literal hosts skip the resolver: checked here.
@@ -209,83 +179,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Sleeps `wait`, in steps, while the budget lasts; false if it ran out first.
-async fn sleep_within(budget: &Budget, wait: Duration) -> bool {
-    let until = Instant::now() + wait;
-    loop {
-        let now = Instant::now();
-        if now >= until {
-            return true;
-        }
-        let limit = budget.until();
-        if limit <= now {
-            return false;
-        }
-        // The budget can grow (lease renewals) or vanish (a stop): look again.
-        tokio::time::sleep_until((until.min(limit).min(now + Duration::from_millis(250))).into()).await;
-    }
-}
-
 #[async_trait]
 impl Deliverer for HttpDeliverer {
-    /// The contract's retry policy, bounded by the budget: no attempt starts,
-    /// and no wait for a retry goes on, once the slice's time or lease runs
-    /// out or it is stopped; the event is then `Interrupted` (still to be
-    /// delivered), never failed for the budget's sake.
-    async fn deliver(&self, d: &Delivery, budget: &Budget) -> DeliveryOutcome {
-        let mut attempts = 0;
-        let mut last_status = None;
-        let mut last_error = String::from("not attempted");
-        let interrupted = |attempts, last_status, last_error: &str| DeliveryOutcome::Interrupted {
-            attempts,
-            last_status,
-            error: format!("stopped before it was delivered (time, lease or cancel): {last_error}"),
-        };
-        loop {
-            let remaining = budget.remaining();
-            if remaining < MIN_ATTEMPT {
-                return interrupted(attempts, last_status, &last_error);
-            }
-            attempts += 1;
-            let timeout = remaining.min(self.cfg.request_timeout);
-            let started = Instant::now();
-            match self.attempt(d, timeout).await {
-                Attempt::Success => return DeliveryOutcome::Delivered { attempts },
-                Attempt::Fail { status } => {
-                    return DeliveryOutcome::Failed {
-                        attempts,
-                        last_status: Some(status),
-                        error: format!("HTTP {status}"),
-                    }
-                }
-                Attempt::Refused(error) => return DeliveryOutcome::Refused { error },
-                Attempt::Retry { status, after, error } => {
-                    // A request cut short by the budget says nothing about the receiver.
-                    if timeout < self.cfg.request_timeout && started.elapsed() >= timeout {
-                        return interrupted(attempts, status.or(last_status), &error);
-                    }
-                    last_status = status;
-                    last_error = error;
-                    let wait = match after {
-                        Some(after) if after > self.cfg.retry_after_max => {
-                            return DeliveryOutcome::Failed {
-                                attempts,
-                                last_status,
-                                error: format!("{last_error}; Retry-After {after:?} exceeds the limit"),
-                            }
-                        }
-                        Some(after) => after,
-                        None => backoff(&self.cfg, attempts),
-                    };
-                    if attempts >= self.cfg.max_attempts {
-                        return DeliveryOutcome::Failed { attempts, last_status, error: last_error };
-                    }
-                    if !sleep_within(budget, wait).await {
-                        return interrupted(attempts, last_status, &last_error);
-                    }
-                }
-            }
-        }
+    /// One signed POST, classified per the contract; the retry rule
+    /// (domain/retry.rs) decides what comes next.
+    async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
+        self.send(d, timeout).await
     }
 }
 
@@ -310,39 +209,13 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn backoff_is_capped() {
-        let cfg = DeliveryConfig {
-            concurrency: 1,
-            request_timeout: Duration::from_secs(1),
-            max_attempts: 3,
-            backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(300),
-            retry_after_max: Duration::from_secs(1),
-            url_policy: UrlPolicy::default(),
-            dns_server: None,
-        };
-        for attempt in 1..20 {
-            assert!(backoff(&cfg, attempt) <= Duration::from_millis(300));
-        }
-    }
-
     /// One attempt per event under `url_policy`.
     fn one_attempt(url_policy: UrlPolicy) -> DeliveryConfig {
-        DeliveryConfig {
-            concurrency: 1,
-            request_timeout: Duration::from_secs(2),
-            max_attempts: 1,
-            backoff_base: Duration::from_millis(1),
-            backoff_max: Duration::from_millis(1),
-            retry_after_max: Duration::from_secs(1),
-            url_policy,
-            dns_server: None,
-        }
+        DeliveryConfig { concurrency: 1, request_timeout: Duration::from_secs(2), url_policy, dns_server: None }
     }
 
-    /// One signed event to `url`, with a minute of budget.
-    async fn deliver_once(deliverer: &HttpDeliverer, url: &str) -> DeliveryOutcome {
+    /// One signed attempt to `url`.
+    async fn deliver_once(deliverer: &HttpDeliverer, url: &str) -> Attempt {
         use crate::domain::signing::{generate_secret, SigningKey};
         let d = Delivery {
             url: url.into(),
@@ -352,8 +225,7 @@ mod tests {
             job_id: "job_1".into(),
             key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
         };
-        let far = Instant::now() + Duration::from_secs(60);
-        deliverer.deliver(&d, &Budget::new(far, far)).await
+        deliverer.attempt(&d, Duration::from_secs(2)).await
     }
 
     #[tokio::test]
@@ -363,7 +235,7 @@ mod tests {
         let deliverer = HttpDeliverer::new(one_attempt(UrlPolicy::parse("127.0.0.1/32:*").unwrap())).unwrap();
         let url = format!("http://127.0.0.1:{port}/hooks/tok_path_secret?token=tok_query_secret");
         let outcome = deliver_once(&deliverer, &url).await;
-        let DeliveryOutcome::Failed { error, .. } = outcome else { panic!("{outcome:?}") };
+        let Attempt::Retry { error, .. } = outcome else { panic!("{outcome:?}") };
         assert!(!error.contains("tok_path_secret") && !error.contains("tok_query_secret"), "{error}");
         assert!(!error.is_empty());
     }
@@ -378,8 +250,8 @@ mod tests {
             "http://localhost:9/hook",
         ] {
             let outcome = deliver_once(&deliverer, url).await;
-            assert!(matches!(outcome, DeliveryOutcome::Refused { .. }), "{url}: {outcome:?}");
-            if let DeliveryOutcome::Refused { error } = outcome {
+            assert!(matches!(outcome, Attempt::Refused(_)), "{url}: {outcome:?}");
+            if let Attempt::Refused(error) = outcome {
                 assert!(error.contains(REFUSED), "{url}: {error}");
             }
         }

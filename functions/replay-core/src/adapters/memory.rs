@@ -7,8 +7,8 @@ use crate::domain::signing::Signer;
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::{
-    Beat, Budget, CheckpointStore, Deliverer, Delivery, DeliveryLog, DeliveryOutcome, FailedEvent, ScanBatch,
-    ScanRequest, SliceProgress, SliceQueue, WebhookSigners,
+    Attempt, Beat, CheckpointStore, Deliverer, Delivery, DeliveryLog, FailedEvent, ScanBatch, ScanRequest,
+    SliceProgress, SliceQueue, WebhookSigners,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -196,8 +196,9 @@ impl CheckpointStore for MemoryCheckpoints {
     }
 }
 
-/// Records deliveries; fails the event ids listed in `fail` (400), or every
-/// event while `down` (503 after retries); answers after `delay`, within the budget.
+/// Records deliveries; fails the event ids listed in `fail` (400), or answers
+/// 503 to every attempt while `down`; answers after `delay`, or at the
+/// attempt's timeout if that comes first.
 #[derive(Default)]
 pub struct MemoryDeliverer {
     pub delivered: Mutex<Vec<(String, Bytes)>>,
@@ -215,14 +216,14 @@ pub struct MemoryDeliverer {
     /// Events taken in before an outage: answered 2xx even while `down`,
     /// after this much more than `delay`.
     pub taken_before_down: Mutex<HashMap<String, Duration>>,
+    /// Per event id, how many more attempts get 503 with `Retry-After: 1`
+    /// before it is taken.
+    pub flaky: Mutex<HashMap<String, u32>>,
 }
 
 #[async_trait]
 impl Deliverer for MemoryDeliverer {
-    async fn deliver(&self, d: &Delivery, budget: &Budget) -> DeliveryOutcome {
-        if budget.remaining() < Duration::from_millis(1) {
-            return DeliveryOutcome::Interrupted { attempts: 0, last_status: None, error: "no budget".into() };
-        }
+    async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
         *lock(&self.attempts) += 1;
         lock(&self.started).push((d.message_id.clone(), Instant::now()));
         // Signed when the attempt starts, as the HTTP adapter does.
@@ -235,17 +236,30 @@ impl Deliverer for MemoryDeliverer {
         }
         let extra = lock(&self.taken_before_down).get(&d.message_id).copied();
         let delay = *lock(&self.delay) + extra.unwrap_or_default();
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(delay.min(timeout)).await;
         *lock(&self.in_flight) -= 1;
+        if delay > timeout {
+            return Attempt::Retry { status: None, after: None, error: "timed out".into() };
+        }
+        let flaky = match lock(&self.flaky).get_mut(&d.message_id) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        };
+        if flaky {
+            return Attempt::Retry { status: Some(503), after: Some(Duration::from_secs(1)), error: "HTTP 503".into() };
+        }
         if *lock(&self.down) && extra.is_none() {
-            return DeliveryOutcome::Failed { attempts: 3, last_status: Some(503), error: "HTTP 503".into() };
+            return Attempt::Retry { status: Some(503), after: None, error: "HTTP 503".into() };
         }
         if lock(&self.fail).contains(&d.message_id) {
-            return DeliveryOutcome::Failed { attempts: 1, last_status: Some(400), error: "HTTP 400".into() };
+            return Attempt::Fail { status: 400 };
         }
         lock(&self.signatures).push((d.message_id.clone(), d.body.clone(), signature));
         lock(&self.delivered).push((d.message_id.clone(), d.body.clone()));
-        DeliveryOutcome::Delivered { attempts: 1 }
+        Attempt::Success
     }
 }
 

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod job;
 pub mod partitioner;
 pub mod record;
+pub mod retry;
 pub mod sealed;
 pub mod selection;
 pub mod signing;

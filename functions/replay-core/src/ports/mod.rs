@@ -4,6 +4,7 @@
 
 pub mod ledger;
 
+pub use crate::domain::retry::{Attempt, DeliveryOutcome};
 pub use ledger::JobLedger;
 
 use crate::domain::checkpoint::{Checkpoint, Lease};
@@ -16,8 +17,7 @@ use crate::domain::task::QueueTask;
 use crate::error::Result;
 use async_trait::async_trait;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The slice queue (SQS in production).
@@ -101,56 +101,6 @@ pub trait DeliveryLog: Send + Sync {
     fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>>;
 }
 
-/// How long deliveries may go on: the invocation's time (less its margin),
-/// the lease's validity (renewed while deliveries run) and a stop signal
-/// (cancel, lease lost, circuit open). Shared by the slice and its deliveries.
-#[derive(Debug)]
-pub struct Budget {
-    base: Instant,
-    invocation_until_ms: u64,
-    lease_until_ms: AtomicU64,
-    stopped: AtomicBool,
-}
-
-impl Budget {
-    pub fn new(invocation_until: Instant, lease_until: Instant) -> Self {
-        let base = Instant::now();
-        let ms = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
-        Self {
-            base,
-            invocation_until_ms: ms(invocation_until),
-            lease_until_ms: AtomicU64::new(ms(lease_until)),
-            stopped: AtomicBool::new(false),
-        }
-    }
-
-    /// Requests may run until then (now, once stopped).
-    pub fn until(&self) -> Instant {
-        if self.stopped.load(Ordering::Acquire) {
-            return Instant::now();
-        }
-        let ms = self.invocation_until_ms.min(self.lease_until_ms.load(Ordering::Acquire));
-        self.base + Duration::from_millis(ms)
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.until().saturating_duration_since(Instant::now())
-    }
-
-    pub fn extend_lease(&self, lease_until: Instant) {
-        let ms = lease_until.saturating_duration_since(self.base).as_millis() as u64;
-        self.lease_until_ms.fetch_max(ms, Ordering::AcqRel);
-    }
-
-    pub fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
-    }
-}
-
 /// One signed POST to a webhook.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -163,35 +113,11 @@ pub struct Delivery {
     pub key: Signer,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    Delivered {
-        attempts: u32,
-    },
-    Failed {
-        attempts: u32,
-        last_status: Option<u16>,
-        error: String,
-    },
-    /// Not sent at all: the outbound policy refuses the destination, or the
-    /// request cannot be built. A failure of the event, not a sign that the
-    /// receiver is down.
-    Refused {
-        error: String,
-    },
-    /// The budget ran out (or was stopped) before the event was delivered or
-    /// failed for good: it is still to be delivered, by this run or the next.
-    Interrupted {
-        attempts: u32,
-        last_status: Option<u16>,
-        error: String,
-    },
-}
-
-/// HTTP delivery to webhook URLs (reqwest in production).
+/// HTTP delivery to webhook URLs (reqwest in production): one attempt, bounded
+/// by `timeout`; what to do next is the retry rule's (domain/retry.rs).
 #[async_trait]
 pub trait Deliverer: Send + Sync {
-    async fn deliver(&self, delivery: &Delivery, budget: &Budget) -> DeliveryOutcome;
+    async fn attempt(&self, delivery: &Delivery, timeout: Duration) -> Attempt;
 }
 
 /// An event that finally failed, for the job's report.

@@ -18,14 +18,17 @@
 //! wake-ups, continuations, pauses, restarts): the worker and the sweeper
 //! only decode, call and encode.
 
-use crate::config::{FairShareConfig, PurgeConfig};
+use crate::config::{FairShareConfig, PurgeConfig, WorkerConfig};
 use crate::domain::ids::{JobId, TenantId};
 use crate::domain::job::{status_event_body, Job, SliceState};
+use crate::domain::retry::{Next, RetryRule, Tries};
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::ledger::{Created, JobLedger, NewJob, SliceEnd, SliceRecord, SliceTotals, Take};
-use crate::ports::{Budget, Deliverer, Delivery, DeliveryOutcome, SliceQueue, WebhookSigners};
+use crate::ports::{Deliverer, Delivery, DeliveryOutcome, SliceQueue, WebhookSigners};
 use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use std::time::{Duration, Instant};
 use tracing::{info, instrument, warn};
 
@@ -275,10 +278,10 @@ pub async fn send_status_event(
     signers: &dyn WebhookSigners,
     deliverer: &dyn Deliverer,
     job_id: &JobId,
+    cfg: &WorkerConfig,
     deadline: Instant,
-    margin: Duration,
 ) -> Result<()> {
-    let until = deadline.checked_sub(margin).unwrap_or_else(Instant::now);
+    let until = deadline.checked_sub(cfg.deadline_margin).unwrap_or_else(Instant::now);
     let claim_s = (deadline.saturating_duration_since(Instant::now()).as_secs() + 5).max(10) as u32;
     if !ledger.claim_status_event(job_id, claim_s).await? {
         info!("status event already sent or being sent");
@@ -303,7 +306,9 @@ pub async fn send_status_event(
         job_id: job_id.clone(),
         key,
     };
-    match deliverer.deliver(&delivery, &Budget::new(until, until)).await {
+    // Jitter seeded by the job: the same job retries alike in a replayed run.
+    let mut rng = StdRng::seed_from_u64(xxhash_rust::xxh3::xxh3_64(job_id.as_str().as_bytes()));
+    match deliver_until(deliverer, &cfg.retry, &delivery, until, &mut rng).await {
         DeliveryOutcome::Delivered { .. } => info!(state = view.state.as_str(), "status event sent"),
         // The receiver refused it for good; the job's state in the API is the record.
         DeliveryOutcome::Failed { error, attempts, .. } => {
@@ -317,4 +322,31 @@ pub async fn send_status_event(
     }
     crash_point!("status_event.before_marked_sent");
     ledger.mark_status_sent(job_id).await
+}
+
+/// Delivers one event under the retry rule until `until`: the status
+/// event's path (a slice's events go through its decider, which applies the
+/// same rule between other events' attempts).
+pub async fn deliver_until(
+    deliverer: &dyn Deliverer,
+    rule: &RetryRule,
+    delivery: &Delivery,
+    until: Instant,
+    rng: &mut StdRng,
+) -> DeliveryOutcome {
+    let mut tries = Tries::default();
+    loop {
+        let Some(timeout) = rule.timeout(until.saturating_duration_since(Instant::now())) else {
+            return tries.interrupted(tries.last_status, &tries.last_error);
+        };
+        let started = Instant::now();
+        let attempt = deliverer.attempt(delivery, timeout).await;
+        match rule.after(&mut tries, attempt, timeout, started.elapsed(), rng) {
+            Next::Done(outcome) => return outcome,
+            Next::RetryIn(wait) if Instant::now() + wait >= until => {
+                return tries.interrupted(tries.last_status, &tries.last_error)
+            }
+            Next::RetryIn(wait) => tokio::time::sleep(wait).await,
+        }
+    }
 }

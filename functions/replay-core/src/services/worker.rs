@@ -81,7 +81,7 @@ pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &
         }
         Decoded::Task(QueueTask::SendStatusEvent { job_id, .. }) => {
             let (ledger, signers, deliverer) = (ctx.ledger.as_ref(), ctx.signers.as_ref(), ctx.deliverer.as_ref());
-            send_status_event(ledger, signers, deliverer, &job_id, deadline, ctx.cfg.deadline_margin).await
+            send_status_event(ledger, signers, deliverer, &job_id, &ctx.cfg, deadline).await
         }
     }
 }

@@ -9,10 +9,56 @@ use super::{SlicePorts, SliceSpec};
 use crate::domain::checkpoint::{Lease, Position};
 use crate::domain::job::{Counters, JobState};
 use crate::error::Error;
-use crate::ports::Budget;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// How long deliveries may go on: the invocation's time (less its margin),
+/// the lease's validity (renewed while deliveries run) and a stop signal
+/// (cancel, lease lost, circuit open). Shared by the keeper and the driver.
+#[derive(Debug)]
+pub struct Budget {
+    base: Instant,
+    invocation_until_ms: u64,
+    lease_until_ms: AtomicU64,
+    stopped: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(invocation_until: Instant, lease_until: Instant) -> Self {
+        let base = Instant::now();
+        let ms = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
+        Self {
+            base,
+            invocation_until_ms: ms(invocation_until),
+            lease_until_ms: AtomicU64::new(ms(lease_until)),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Requests may run until then (now, once stopped).
+    pub fn until(&self) -> Instant {
+        if self.stopped.load(Ordering::Acquire) {
+            return Instant::now();
+        }
+        let ms = self.invocation_until_ms.min(self.lease_until_ms.load(Ordering::Acquire));
+        self.base + Duration::from_millis(ms)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.until().saturating_duration_since(Instant::now())
+    }
+
+    pub fn extend_lease(&self, lease_until: Instant) {
+        let ms = lease_until.saturating_duration_since(self.base).as_millis() as u64;
+        self.lease_until_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+}
 
 /// Why a slice stops before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

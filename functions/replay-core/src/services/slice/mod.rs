@@ -2,14 +2,19 @@
 //! timestamp, dedup, deliver, checkpoint (docs/guarantees.md). Pure
 //! orchestration over the ports, unit-tested with fakes.
 //!
-//! - `run.rs`: the loop, one struct (`Engine`) holding what every step needs;
-//! - `queue.rs`: the commit queue, which decides what a checkpoint covers;
+//! - `run.rs`: the driver: reads, sends, writes and waits, in a fixed order;
+//! - `decider.rs`: every decision, synchronous and pure (inputs in, commands
+//!   out), with `intake.rs` (the hold rule, dedup, selection), `circuit.rs`
+//!   (is the receiver down) and `queue.rs` (what a checkpoint covers);
 //! - `keeper.rs`: lease renewal and heartbeats while deliveries run;
 //! - `outcomes.rs`: the failed-only rule's first pass (logged delivery outcomes);
 //! - `range.rs`: where each partition's reading starts and ends, and what
 //!   retention deleted before it was read;
 //! - `retry.rs`: Kafka retries, the request rate limit.
 
+mod circuit;
+mod decider;
+mod intake;
 mod keeper;
 mod outcomes;
 mod queue;

@@ -10,6 +10,7 @@ use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position};
 use crate::domain::dedup::event_hash;
 use crate::domain::ids::EventTime;
 use crate::domain::job::JobState;
+use crate::domain::retry::RetryRule;
 use crate::domain::signing::{generate_secret, SigningKey};
 use crate::error::Error;
 use std::collections::HashSet;
@@ -27,6 +28,15 @@ fn event(ts: i64, webhook: &str, event_id: &str) -> LogRecord {
 
 fn cfg() -> WorkerConfig {
     WorkerConfig {
+        // One attempt per event, so counts of attempts are counts of events;
+        // `retries_wait_their_retry_after_without_holding_up_other_events` retries.
+        retry: RetryRule {
+            request_timeout: Duration::from_secs(10),
+            max_attempts: 1,
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(1),
+            retry_after_max: Duration::from_secs(60),
+        },
         dedup_lookback_ms: 100,
         skew_ms: 0,
         anomaly_ms: 1_000_000,
@@ -342,6 +352,30 @@ async fn failed_deliveries_are_counted_and_recorded() {
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].event_id, "c");
     assert_eq!(failures[0].last_status, Some(400));
+}
+
+#[tokio::test]
+async fn retries_wait_their_retry_after_without_holding_up_other_events() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..6).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let mut f = Fakes::new(log);
+    f.concurrency = 2;
+    // e0 is refused twice then taken; e1 three times: it fails after its
+    // three attempts. Each refusal says `Retry-After: 1`.
+    f.del.flaky.lock().unwrap().extend([("e0".to_string(), 2), ("e1".to_string(), 3)]);
+    let mut cfg = cfg();
+    cfg.retry.max_attempts = 3;
+    cfg.circuit_break_after = 10;
+    let counters = done(f.run(&cfg, &spec(1000, 2000), "w").await.unwrap());
+    assert_eq!((counters.events_delivered, counters.delivery_failures), (5, 1), "{counters:?}");
+    assert_eq!(*f.del.attempts.lock().unwrap(), 6 + 2 + 2, "e0 twice more, e1 twice more");
+    let failures = f.prog.failures.lock().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!((failures[0].event_id.as_str(), failures[0].attempts, failures[0].last_status), ("e1", 3, Some(503)));
+    // The others went out while e0 and e1 waited (their attempts held no slot).
+    let ids = f.ids();
+    let e0 = ids.iter().position(|id| id == "e0").unwrap();
+    assert!(e0 >= 2, "e0 was delivered after later events: {ids:?}");
 }
 
 #[tokio::test]

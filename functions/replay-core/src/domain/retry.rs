@@ -1,0 +1,226 @@
+//! The per-event retry rule of signed deliveries (docs/api.md, "Deliveries"):
+//! what one attempt's answer means, how long to wait before the next, and
+//! when an event has failed. Pure: the HTTP adapter makes one attempt and
+//! reports it; the slice's decider (and the status event's sender) apply
+//! this rule, with jitter drawn from a generator they are given.
+
+use rand::Rng;
+use std::time::Duration;
+
+/// An attempt needs at least this much time to be worth starting.
+pub const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+
+/// What one attempt told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Success,
+    /// Worth another attempt: after `after` (from `Retry-After`) or the backoff.
+    Retry {
+        status: Option<u16>,
+        after: Option<Duration>,
+        error: String,
+    },
+    /// Refused for good by the receiver (a 4xx other than 429).
+    Fail {
+        status: u16,
+    },
+    /// Not sent: the outbound policy refuses the destination, or a header
+    /// value could not be built.
+    Refused(String),
+}
+
+/// How an event's delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        attempts: u32,
+    },
+    Failed {
+        attempts: u32,
+        last_status: Option<u16>,
+        error: String,
+    },
+    /// Not sent at all: the outbound policy refuses the destination, or the
+    /// request cannot be built. A failure of the event, not a sign that the
+    /// receiver is down.
+    Refused {
+        error: String,
+    },
+    /// The time ran out (or the slice stopped) before the event was delivered
+    /// or failed for good: it is still to be delivered, by this run or the next.
+    Interrupted {
+        attempts: u32,
+        last_status: Option<u16>,
+        error: String,
+    },
+}
+
+/// The rule's settings (`DELIVERY_*`, docs/operations.md).
+#[derive(Debug, Clone)]
+pub struct RetryRule {
+    /// Longest a request may take.
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Longest `Retry-After` honoured before the event counts as failed.
+    pub retry_after_max: Duration,
+}
+
+/// One event's attempts so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tries {
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: String,
+}
+
+/// What comes after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The event's delivery ended (delivered, failed, refused, or interrupted).
+    Done(DeliveryOutcome),
+    /// Try again after this long.
+    RetryIn(Duration),
+}
+
+impl RetryRule {
+    /// The timeout of an attempt started with `remaining` time left, or None
+    /// when too little is left to start one.
+    pub fn timeout(&self, remaining: Duration) -> Option<Duration> {
+        (remaining >= MIN_ATTEMPT).then(|| remaining.min(self.request_timeout))
+    }
+
+    /// Applies the rule to one attempt that ran `elapsed` of its `timeout`;
+    /// `tries` is updated.
+    pub fn after(
+        &self,
+        tries: &mut Tries,
+        attempt: Attempt,
+        timeout: Duration,
+        elapsed: Duration,
+        rng: &mut impl Rng,
+    ) -> Next {
+        tries.attempts += 1;
+        let attempts = tries.attempts;
+        match attempt {
+            Attempt::Success => Next::Done(DeliveryOutcome::Delivered { attempts }),
+            Attempt::Fail { status } => Next::Done(DeliveryOutcome::Failed {
+                attempts,
+                last_status: Some(status),
+                error: format!("HTTP {status}"),
+            }),
+            Attempt::Refused(error) => Next::Done(DeliveryOutcome::Refused { error }),
+            Attempt::Retry { status, after, error } => {
+                // A request cut short by the time left says nothing about the receiver.
+                if timeout < self.request_timeout && elapsed >= timeout {
+                    return Next::Done(tries.interrupted(status.or(tries.last_status), &error));
+                }
+                tries.last_status = status;
+                tries.last_error = error;
+                let wait = match after {
+                    Some(after) if after > self.retry_after_max => {
+                        return Next::Done(DeliveryOutcome::Failed {
+                            attempts,
+                            last_status: tries.last_status,
+                            error: format!("{}; Retry-After {after:?} exceeds the limit", tries.last_error),
+                        })
+                    }
+                    Some(after) => after,
+                    None => self.backoff(attempts, rng),
+                };
+                if attempts >= self.max_attempts {
+                    return Next::Done(DeliveryOutcome::Failed {
+                        attempts,
+                        last_status: tries.last_status,
+                        error: tries.last_error.clone(),
+                    });
+                }
+                Next::RetryIn(wait)
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter.
+    pub fn backoff(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let exp = self.backoff_base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let cap = exp.min(self.backoff_max);
+        Duration::from_millis(rng.gen_range(0..=cap.as_millis().max(1) as u64))
+    }
+}
+
+impl Tries {
+    /// The event is still to be delivered: the time ran out first.
+    pub fn interrupted(&self, last_status: Option<u16>, error: &str) -> DeliveryOutcome {
+        let error = if error.is_empty() { "not attempted" } else { error };
+        DeliveryOutcome::Interrupted {
+            attempts: self.attempts,
+            last_status,
+            error: format!("stopped before it was delivered (time, lease or cancel): {error}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn rule() -> RetryRule {
+        RetryRule {
+            request_timeout: Duration::from_secs(10),
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(300),
+            retry_after_max: Duration::from_secs(60),
+        }
+    }
+
+    fn retry(status: u16, after: Option<u64>) -> Attempt {
+        Attempt::Retry { status: Some(status), after: after.map(Duration::from_secs), error: format!("HTTP {status}") }
+    }
+
+    #[test]
+    fn backoff_is_capped_and_seeded() {
+        let (mut a, mut b) = (StdRng::seed_from_u64(7), StdRng::seed_from_u64(7));
+        for attempt in 1..20 {
+            let wait = rule().backoff(attempt, &mut a);
+            assert!(wait <= Duration::from_millis(300));
+            assert_eq!(wait, rule().backoff(attempt, &mut b), "one seed, one sequence");
+        }
+    }
+
+    #[test]
+    fn an_event_fails_after_its_attempts_or_at_once_on_a_refusal() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let full = Duration::from_secs(10);
+        let mut tries = Tries::default();
+        assert!(matches!(rule().after(&mut tries, retry(503, None), full, full / 10, &mut rng), Next::RetryIn(_)));
+        assert_eq!(
+            rule().after(&mut tries, retry(429, Some(2)), full, full / 10, &mut rng),
+            Next::RetryIn(Duration::from_secs(2))
+        );
+        let Next::Done(DeliveryOutcome::Failed { attempts: 3, last_status: Some(503), .. }) =
+            rule().after(&mut tries, retry(503, None), full, full / 10, &mut rng)
+        else {
+            panic!("the third attempt ends it")
+        };
+        let mut tries = Tries::default();
+        let next = rule().after(&mut tries, Attempt::Fail { status: 410 }, full, Duration::ZERO, &mut rng);
+        assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { attempts: 1, last_status: Some(410), .. })));
+        let next = rule().after(&mut Tries::default(), retry(429, Some(3600)), full, Duration::ZERO, &mut rng);
+        assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { .. })), "Retry-After beyond the limit: {next:?}");
+    }
+
+    #[test]
+    fn a_request_cut_short_by_the_time_left_is_interrupted_not_failed() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let cut = Duration::from_secs(2);
+        let mut tries = Tries::default();
+        let next = rule().after(&mut tries, retry(503, None), cut, cut, &mut rng);
+        assert!(matches!(next, Next::Done(DeliveryOutcome::Interrupted { attempts: 1, .. })), "{next:?}");
+        assert_eq!(rule().timeout(Duration::from_millis(49)), None);
+        assert_eq!(rule().timeout(Duration::from_secs(60)), Some(Duration::from_secs(10)));
+    }
+}
