@@ -5,7 +5,7 @@ use replay_core::domain::filter::selection_of;
 use replay_core::domain::ids::TenantId;
 use replay_core::domain::ids::{JobId, WebhookId};
 use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
-use replay_core::services::api::{ApiContext, MAX_FAILURES_PER_PAGE};
+use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE};
 use replay_core::Error;
 use replay_types::{
     CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, ReplayAccepted, ReplayList, Selection,
@@ -214,8 +214,12 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             let from = parse_rfc3339("from", &body.from)?;
             let to = parse_rfc3339("to", &body.to)?;
             let selection = selection_of(&body)?;
-            let job =
-                ctx.start_replay(&caller, &WebhookId::from(*id), from, to, &selection, req.idempotency_key).await?;
+            let webhook_id = WebhookId::from(*id);
+            let ask = NewReplay {
+                idempotency_key: req.idempotency_key,
+                ..NewReplay::window(&webhook_id, from, to, &selection)
+            };
+            let job = ctx.start_replay(&caller, ask).await?;
             Ok(ApiResponse::json(202, to_json(&ReplayAccepted::from(&job))))
         }
         ("GET", ["v1", "webhooks", id, "replays"]) => {
@@ -239,9 +243,12 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             let to_raw = query(req, "to_date").ok_or_else(|| Error::InvalidRequest("`to_date` is required".into()))?;
             let from = parse_twitter_date("from_date", from_raw)?;
             let to = parse_twitter_date("to_date", to_raw)?;
-            let job = ctx
-                .start_replay(&caller, &WebhookId::from(*id), from, to, &Selection::default(), req.idempotency_key)
-                .await?;
+            let (webhook_id, everything) = (WebhookId::from(*id), Selection::default());
+            let ask = NewReplay {
+                idempotency_key: req.idempotency_key,
+                ..NewReplay::window(&webhook_id, from, to, &everything)
+            };
+            let job = ctx.start_replay(&caller, ask).await?;
             Ok(ApiResponse::json(
                 202,
                 to_json(&TwitterReplayAccepted { job_id: job.job_id, created_at: job.created_at }),

@@ -39,7 +39,7 @@ use replay_core::domain::apikey::Caller;
 use replay_core::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use replay_core::domain::job::{Counters, JobState};
 use replay_core::domain::signing::{generate_secret, SigningKey};
-use replay_core::services::api::{create_tenant, ApiContext};
+use replay_core::services::api::{create_tenant, ApiContext, NewReplay};
 use replay_core::services::worker::{handle_message, Inbound, WorkerContext};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -414,10 +414,8 @@ impl Lab {
     async fn create_job(&self, api: &ApiContext, webhook: &WebhookId, from: i64, to: i64) -> Result<JobId> {
         let to = to.min(chrono::Utc::now().timestamp_millis() - 1_000);
         let everything = replay_client::Selection::default();
-        Ok(api
-            .create_replay(&self.data.tenant, webhook, EventTime(from), EventTime(to), &everything, None, None)
-            .await?
-            .job_id)
+        let ask = NewReplay::window(webhook, EventTime(from), EventTime(to), &everything);
+        Ok(api.create_replay(&self.data.tenant, ask).await?.job_id)
     }
 }
 

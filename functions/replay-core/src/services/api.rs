@@ -34,6 +34,25 @@ pub struct ApiContext {
     pub settings: Settings,
 }
 
+/// A replay to create: the webhook, the window and what to select; a retry
+/// names the job whose failures it delivers.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReplay<'a> {
+    pub webhook_id: &'a WebhookId,
+    pub from: EventTime,
+    pub to: EventTime,
+    pub selection: &'a Selection,
+    pub retry_of: Option<&'a JobId>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl<'a> NewReplay<'a> {
+    /// A replay of the window, as a caller asks for it.
+    pub fn window(webhook_id: &'a WebhookId, from: EventTime, to: EventTime, selection: &'a Selection) -> Self {
+        Self { webhook_id, from, to, selection, retry_of: None, idempotency_key: None }
+    }
+}
+
 fn webhook_of(row: WebhookRow) -> Webhook {
     Webhook { id: WebhookId(row.id), url: row.url, created_at: format_time(row.created_at) }
 }
@@ -198,19 +217,12 @@ impl ApiContext {
         self.audit(caller, "webhook.delete", id.as_str(), None).await
     }
 
-    /// `POST /v1/webhooks/{id}/replays` (and the Twitter-compatible route).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn start_replay(
-        &self,
-        caller: &Caller,
-        webhook_id: &WebhookId,
-        from: EventTime,
-        to: EventTime,
-        selection: &Selection,
-        idempotency_key: Option<&str>,
-    ) -> Result<Job> {
+    /// `POST /v1/webhooks/{id}/replays` (and the Twitter-compatible route):
+    /// authorised and audited around `create_replay`.
+    pub async fn start_replay(&self, caller: &Caller, ask: NewReplay<'_>) -> Result<Job> {
         let tenant = writer(caller)?;
-        let job = self.create_replay(tenant, webhook_id, from, to, selection, None, idempotency_key).await?;
+        let (webhook_id, selection) = (ask.webhook_id, ask.selection);
+        let job = self.create_replay(tenant, ask).await?;
         let detail = format!(
             "webhook {webhook_id}, {} to {}{}",
             job.from,
@@ -224,18 +236,9 @@ impl ApiContext {
     /// Validates the window, records the job and its slices in one
     /// transaction, then enqueues one message per slice. If the enqueue
     /// fails the job stays recorded and the sweeper enqueues it (outbox).
-    #[instrument(skip(self, selection))]
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_replay(
-        &self,
-        tenant: &TenantId,
-        webhook_id: &WebhookId,
-        from: EventTime,
-        to: EventTime,
-        selection: &Selection,
-        retry_of: Option<&JobId>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Job> {
+    #[instrument(skip(self, ask), fields(webhook_id = %ask.webhook_id))]
+    pub async fn create_replay(&self, tenant: &TenantId, ask: NewReplay<'_>) -> Result<Job> {
+        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key } = ask;
         if let Some(key) = idempotency_key {
             if key.is_empty() || key.len() > 255 {
                 return Err(Error::InvalidRequest("Idempotency-Key must be 1-255 characters".into()));
@@ -427,8 +430,15 @@ impl ApiContext {
         let from = parse_rfc3339("from", &job.from)?;
         let to = parse_rfc3339("to", &job.to)?;
         let selection = retry_selection(job_id, inline);
-        let retry =
-            self.create_replay(tenant, &job.webhook_id, from, to, &selection, Some(job_id), idempotency_key).await?;
+        let ask = NewReplay {
+            webhook_id: &job.webhook_id,
+            from,
+            to,
+            selection: &selection,
+            retry_of: Some(job_id),
+            idempotency_key,
+        };
+        let retry = self.create_replay(tenant, ask).await?;
         self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;
         Ok(retry)
     }
