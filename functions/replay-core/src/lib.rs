@@ -11,4 +11,7 @@ pub mod services;
 pub mod telemetry;
 pub mod wiring;
 
+#[cfg(test)]
+mod sim;
+
 pub use error::{Error, Result};

@@ -134,25 +134,44 @@ pub struct MemoryCheckpoints {
     pub fail_after_saves: Mutex<Option<u32>>,
     /// Renewals fail (DynamoDB unreachable) while set.
     pub renewals_fail: Mutex<bool>,
+    /// When each held lease expires (tokio's clock, virtual under the
+    /// simulation): an expired lease is taken over, as DynamoDB's
+    /// conditional write allows.
+    expiries: Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+impl MemoryCheckpoints {
+    fn hold(&self, key: &str, ttl_ms: u64) {
+        let until = tokio::time::Instant::now() + Duration::from_millis(ttl_ms);
+        lock(&self.expiries).insert(key.to_owned(), until);
+    }
+
+    fn expired(&self, key: &str) -> bool {
+        lock(&self.expiries).get(key).is_some_and(|until| *until <= tokio::time::Instant::now())
+    }
 }
 
 #[async_trait]
 impl CheckpointStore for MemoryCheckpoints {
-    async fn acquire(&self, key: &str, owner: &str, _ttl_ms: u64) -> Result<Option<(Lease, Checkpoint)>> {
+    async fn acquire(&self, key: &str, owner: &str, ttl_ms: u64) -> Result<Option<(Lease, Checkpoint)>> {
+        let expired = self.expired(key);
         let mut items = lock(&self.items);
         let entry = items.entry(key.to_owned()).or_default();
         if let Some(lease) = &entry.0 {
-            if lease.owner != owner && !lease.owner.is_empty() {
+            if lease.owner != owner && !lease.owner.is_empty() && !expired {
                 return Ok(None);
             }
         }
         let token = entry.0.as_ref().map_or(0, |l| l.token) + 1;
         let lease = Lease { owner: owner.to_owned(), token };
         entry.0 = Some(lease.clone());
-        Ok(Some((lease, entry.1.clone())))
+        let checkpoint = entry.1.clone();
+        drop(items);
+        self.hold(key, ttl_ms);
+        Ok(Some((lease, checkpoint)))
     }
 
-    async fn save(&self, key: &str, lease: &Lease, cp: &Checkpoint, _ttl_ms: u64) -> Result<()> {
+    async fn save(&self, key: &str, lease: &Lease, cp: &Checkpoint, ttl_ms: u64) -> Result<()> {
         let mut saves = lock(&self.saves);
         if let Some(limit) = *lock(&self.fail_after_saves) {
             if *saves >= limit {
@@ -170,19 +189,25 @@ impl CheckpointStore for MemoryCheckpoints {
             legacy_dedup: Vec::new(),
             ..cp.clone()
         };
+        drop(items);
+        self.hold(key, ttl_ms);
         Ok(())
     }
 
-    async fn renew(&self, key: &str, lease: &Lease, _ttl_ms: u64) -> Result<()> {
+    async fn renew(&self, key: &str, lease: &Lease, ttl_ms: u64) -> Result<()> {
         if *lock(&self.renewals_fail) {
             return Err(Error::Checkpoint("injected renewal failure".into()));
         }
         *lock(&self.renewals) += 1;
-        let items = lock(&self.items);
-        match items.get(key).and_then(|e| e.0.as_ref()) {
-            Some(l) if l.token == lease.token && l.owner == lease.owner => Ok(()),
-            _ => Err(Error::LeaseLost),
+        let held = lock(&self.items)
+            .get(key)
+            .and_then(|e| e.0.as_ref())
+            .is_some_and(|l| l.token == lease.token && l.owner == lease.owner);
+        if !held {
+            return Err(Error::LeaseLost);
         }
+        self.hold(key, ttl_ms);
+        Ok(())
     }
 
     async fn release(&self, key: &str, lease: &Lease) -> Result<()> {

@@ -79,7 +79,16 @@ pub struct Decider<'a> {
     saved_position: Position,
     /// The position of the last entry pushed.
     pub(super) last_position: Position,
+    /// Held events (the window's start, before the skew passed) and their
+    /// payload bytes: they wait for the log, not for the receiver, so they
+    /// do not take room in the delivery window (see `MAX_HELD_WINDOWS`).
+    pub(super) held: usize,
+    pub(super) held_bytes: usize,
 }
+
+/// Held payloads are bounded by this many `MAX_WINDOW_BYTES`; beyond it the
+/// held events are decided early (docs/guarantees.md, "Duplicates").
+pub const MAX_HELD_WINDOWS: usize = 4;
 
 impl<'a> Decider<'a> {
     /// Starts from a checkpoint at `now`; `seed` drives the backoff's jitter.
@@ -110,6 +119,8 @@ impl<'a> Decider<'a> {
             rng: StdRng::seed_from_u64(seed),
             events_since_save: 0,
             last_save: now,
+            held: 0,
+            held_bytes: 0,
         }
     }
 
@@ -128,9 +139,11 @@ impl<'a> Decider<'a> {
         self.last_position = self.cp.position;
     }
 
-    /// Room for more records: unsettled events and their bytes under the window.
+    /// Room for more records: unsettled events and their bytes under the
+    /// window. Held events are not counted: only reading on can release them.
     pub fn has_room(&self) -> bool {
-        self.queue.unsettled_events < self.cfg.delivery_window && self.queue.bytes < self.cfg.max_window_bytes
+        self.queue.unsettled_events - self.held < self.cfg.delivery_window
+            && self.queue.bytes - self.held_bytes < self.cfg.max_window_bytes
     }
 
     pub fn is_empty(&self) -> bool {

@@ -3,7 +3,7 @@
 //! can turn up), the dedup set, the selection and the failed-only rule are
 //! applied here, in log order, and nowhere else.
 
-use super::decider::{not_attempted, Decider};
+use super::decider::{not_attempted, Decider, MAX_HELD_WINDOWS};
 use super::queue::{Entry, State};
 use crate::domain::checkpoint::{Position, Settled};
 use crate::domain::dedup::event_hash;
@@ -204,6 +204,12 @@ impl Decider<'_> {
                 bytes,
                 ..Entry::settled(position, Some(watermark), found)
             });
+            self.held += 1;
+            self.held_bytes += bytes;
+            if self.held_bytes >= MAX_HELD_WINDOWS * self.cfg.max_window_bytes {
+                warn!(held = self.held, bytes = self.held_bytes, "held events at the slice's start decided early");
+                self.release_held();
+            }
             return;
         }
         if !self.dedup.first_sighting(hash, timestamp) {
@@ -282,6 +288,8 @@ impl Decider<'_> {
             let State::Held { delivery, hash, timestamp } = std::mem::replace(&mut entry.state, State::InFlight) else {
                 continue;
             };
+            self.held -= 1;
+            self.held_bytes -= entry.bytes;
             let settle = |d: &mut Self, delta: Counters| d.queue.settle(id, &delta);
             if !self.dedup.first_sighting(hash, timestamp) {
                 settle(self, Counters { duplicates_skipped: 1, ..Counters::default() });

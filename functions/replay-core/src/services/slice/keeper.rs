@@ -5,6 +5,7 @@
 //! cancel stops the slice within a heartbeat) and the webhook's secrets'
 //! version (a rotation reaches the slice's deliveries within a heartbeat).
 
+use super::now;
 use super::{SlicePorts, SliceSpec};
 use crate::domain::checkpoint::{Lease, Position};
 use crate::domain::job::{Counters, JobState};
@@ -27,7 +28,7 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(invocation_until: Instant, lease_until: Instant) -> Self {
-        let base = Instant::now();
+        let base = now();
         let ms = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
         Self {
             base,
@@ -40,14 +41,14 @@ impl Budget {
     /// Requests may run until then (now, once stopped).
     pub fn until(&self) -> Instant {
         if self.stopped.load(Ordering::Acquire) {
-            return Instant::now();
+            return now();
         }
         let ms = self.invocation_until_ms.min(self.lease_until_ms.load(Ordering::Acquire));
         self.base + Duration::from_millis(ms)
     }
 
     pub fn remaining(&self) -> Duration {
-        self.until().saturating_duration_since(Instant::now())
+        self.until().saturating_duration_since(now())
     }
 
     pub fn extend_lease(&self, lease_until: Instant) {
@@ -134,7 +135,7 @@ impl Keeper<'_> {
         let mut last_position = lock(self.shared).position;
         let mut secrets_version = self.spec.secrets_version.clone();
         loop {
-            let started = Instant::now();
+            let started = now();
             match self.ports.checkpoints.renew(self.key, self.lease, ttl_ms).await {
                 Ok(()) => self.budget.extend_lease(started + self.ttl - lease_guard(self.ttl)),
                 Err(Error::LeaseLost) => {

@@ -59,9 +59,23 @@ pub struct SliceSpec {
 }
 
 impl SliceSpec {
+    /// The time for every decision and deadline of a slice: tokio's clock, which
+    /// is the system's in production and a virtual one under the simulation
+    /// (a paused runtime), so no wall clock reaches the simulated path.
+    pub fn now() -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
     pub fn checkpoint_key(&self) -> String {
         checkpoint_key(&self.job_id, self.slice_index)
     }
+}
+
+/// The time for every decision and deadline of a slice: tokio's clock, which
+/// is the system's in production and a virtual one under the simulation
+/// (a paused runtime), so no wall clock reaches the simulated path.
+pub fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 pub fn checkpoint_key(job_id: &JobId, slice_index: u32) -> String {

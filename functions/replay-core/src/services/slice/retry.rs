@@ -1,5 +1,6 @@
 //! Kafka retries within an invocation, and the per-slice request rate.
 
+use super::now;
 use crate::error::{Error, Result};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ impl KafkaRetry {
     }
 
     pub async fn wait_or_fail(&mut self, error: Error) -> Result<()> {
-        if !error.is_retryable() || Instant::now() + self.next_wait >= self.until {
+        if !error.is_retryable() || now() + self.next_wait >= self.until {
             return Err(error);
         }
         warn!(%error, wait = ?self.next_wait, "kafka call failed; retrying");
@@ -47,14 +48,14 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(per_second: u32) -> Self {
         let period = (per_second > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(per_second)));
-        Self { period, next: Mutex::new(Instant::now()) }
+        Self { period, next: Mutex::new(now()) }
     }
 
     /// Takes the next slot now (the caller waits for it with `wait_for`).
     pub fn slot(&self) -> Option<Instant> {
         let period = self.period?;
         let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = (*next).max(Instant::now());
+        let slot = (*next).max(now());
         *next = slot + period;
         Some(slot)
     }

@@ -9,6 +9,7 @@
 use super::decider::{Attempted, Decider, Start};
 use super::intake::ScanStart;
 use super::keeper::{lease_guard, lock, Budget, Keeper, Shared, Stop};
+use super::now;
 use super::outcomes::collect_outcomes;
 use super::range::find_ranges;
 use super::retry::{KafkaRetry, RateLimiter};
@@ -43,7 +44,7 @@ pub async fn run_slice(
     deadline: Instant,
 ) -> Result<SliceOutcome> {
     let key = spec.checkpoint_key();
-    let acquired_at = Instant::now();
+    let acquired_at = now();
     let Some((lease, cp)) = ports.checkpoints.acquire(&key, owner, cfg.lease_ttl.as_millis() as u64).await? else {
         info!("slice is leased by another worker; skipping duplicate message");
         return Ok(SliceOutcome::Busy);
@@ -86,6 +87,7 @@ pub async fn run_slice(
     let mut keeper_running = true;
     let result = loop {
         tokio::select! {
+            biased;
             result = &mut engine => break result,
             () = &mut keeper, if keeper_running => keeper_running = false,
         }
@@ -123,7 +125,7 @@ struct Scan {
 impl<'a> Driver<'a> {
     fn stop_reason(&self) -> Option<Stop> {
         let mut shared = lock(self.shared);
-        if shared.stop.is_none() && Instant::now() + self.cfg.deadline_margin >= self.deadline {
+        if shared.stop.is_none() && now() + self.cfg.deadline_margin >= self.deadline {
             info!("deadline near; stopping to continue in a new invocation");
             shared.stop = Some(Stop::Deadline);
         }
@@ -180,12 +182,17 @@ impl<'a> Driver<'a> {
                 d.settle_leftovers();
             }
             let reading = scan.is_some() && self.stop_reason().is_none() && d.has_room();
-            let now = Instant::now();
-            let wait = d.next_due().map_or(TICK, |due| due.saturating_duration_since(now).min(TICK));
+            // A retry that is due but cannot start (every slot busy, stopping)
+            // waits for an attempt to end, not in a loop that never sleeps.
+            let can_start = self.can_start() && in_flight.len() < self.ports.delivery_concurrency.max(1);
+            let wait = match d.next_due() {
+                Some(due) if can_start => due.saturating_duration_since(now()).clamp(Duration::from_millis(1), TICK),
+                _ => TICK,
+            };
             tokio::select! {
                 biased;
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    if let Some(reason) = d.attempted(done, Instant::now()) {
+                    if let Some(reason) = d.attempted(done, now()) {
                         self.stop(reason);
                     }
                 }
@@ -292,19 +299,24 @@ impl<'a> Driver<'a> {
     /// Starts the attempts the decider has due, while concurrency and the
     /// budget allow, unless the slice is stopping. Each waits for its rate
     /// slot, then gets the time left (no more than the request timeout).
+    /// Whether new attempts may start: not stopping, and time left for one.
+    fn can_start(&self) -> bool {
+        self.stop_reason().is_none() && self.budget.remaining() > Duration::from_millis(50)
+    }
+
     fn start_attempts(&self, d: &mut Decider<'a>, in_flight: &mut InFlight<'a>) {
-        if self.stop_reason().is_some() || self.budget.remaining() <= Duration::from_millis(50) {
+        if !self.can_start() {
             return;
         }
         let free = self.ports.delivery_concurrency.max(1).saturating_sub(in_flight.len());
-        for Start { id, delivery } in d.next_attempts(Instant::now(), free) {
+        for Start { id, delivery } in d.next_attempts(now(), free) {
             let (deliverer, budget, rule, slot) =
                 (self.ports.deliverer, self.budget, &self.cfg.retry, self.limiter.slot());
             in_flight.push(Box::pin(async move {
                 if let Some(slot) = slot {
                     tokio::time::sleep_until(slot.into()).await;
                 }
-                let sent_at = Instant::now();
+                let sent_at = now();
                 let attempt = match rule.timeout(budget.remaining()) {
                     Some(timeout) => Some((deliverer.attempt(&delivery, timeout).await, timeout)),
                     None => None,
@@ -316,7 +328,7 @@ impl<'a> Driver<'a> {
 
     /// Commits the settled prefix; saves when due, or always with `force`.
     async fn commit(&self, d: &mut Decider<'a>, force: bool) -> Result<Option<SliceOutcome>> {
-        let (moved, due) = d.commit(Instant::now(), force);
+        let (moved, due) = d.commit(now(), force);
         if let Some((counters, position)) = moved {
             let mut shared = lock(self.shared);
             shared.counters = counters;
@@ -336,11 +348,11 @@ impl<'a> Driver<'a> {
         if !found.is_empty() {
             self.ports.progress.record_found(&self.spec.job_id, &found).await?;
         }
-        let started = Instant::now();
+        let started = now();
         match self.ports.checkpoints.save(self.key, self.lease, cp, self.cfg.lease_ttl.as_millis() as u64).await {
             Ok(()) => {
                 self.budget.extend_lease(started + self.cfg.lease_ttl - lease_guard(self.cfg.lease_ttl));
-                d.saved(Instant::now());
+                d.saved(now());
                 Ok(None)
             }
             Err(Error::LeaseLost) => {

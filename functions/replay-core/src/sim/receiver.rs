@@ -1,0 +1,146 @@
+//! A simulated receiver: latency with a heavy tail, 429 with short and long
+//! `Retry-After`, 503, dropped connections, black holes, outages and events
+//! it refuses for good, all drawn from a seeded generator on tokio's
+//! (virtual) clock. It keeps what it answered, to judge the run by.
+
+use crate::domain::retry::Attempt;
+use crate::ports::{Deliverer, Delivery};
+use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How the receiver behaves, drawn per scenario.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// Typical answer time, and how often one takes `tail` instead.
+    pub latency: Duration,
+    pub tail_rate: f64,
+    pub tail: Duration,
+    pub rate_429: f64,
+    pub retry_after: Duration,
+    pub rate_503: f64,
+    /// Connections dropped without an answer.
+    pub rate_drop: f64,
+    /// Requests never answered (the attempt times out).
+    pub rate_black_hole: f64,
+    /// Stretches of time (from the run's start) when every request gets 503.
+    pub outages: Vec<(Duration, Duration)>,
+    /// Events refused for good (410).
+    pub refused: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Answered {
+    /// Per event id, the 2xx answers the worker saw.
+    pub accepted: BTreeMap<String, u32>,
+    /// 2xx sent after the worker had stopped waiting (not counted as delivered).
+    pub late: u32,
+    pub attempts: u64,
+}
+
+pub struct SimReceiver {
+    pub behaviour: Behaviour,
+    pub start: Instant,
+    rng: Mutex<StdRng>,
+    pub answered: Mutex<Answered>,
+    /// Every attempt, for the trace: (virtual ms, event id, answer).
+    pub trace: Mutex<Vec<(u64, String, &'static str)>>,
+}
+
+impl SimReceiver {
+    pub fn new(behaviour: Behaviour, rng: StdRng) -> Self {
+        Self {
+            behaviour,
+            start: Instant::now(),
+            rng: Mutex::new(rng),
+            answered: Mutex::new(Answered::default()),
+            trace: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn in_outage(&self, at: Duration) -> bool {
+        self.behaviour.outages.iter().any(|(from, length)| at >= *from && at < *from + *length)
+    }
+
+    /// What the next request gets, and after how long.
+    fn draw(&self, event_id: &str) -> (Duration, Answer) {
+        let b = &self.behaviour;
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let latency = if rng.gen_bool(b.tail_rate) { b.tail } else { b.latency.mul_f64(rng.gen_range(0.5..1.5)) };
+        let roll: f64 = rng.gen();
+        let answer = if self.in_outage(self.start.elapsed()) {
+            Answer::Status(503)
+        } else if b.refused.iter().any(|id| id == event_id) {
+            Answer::Status(410)
+        } else if roll < b.rate_black_hole {
+            Answer::Never
+        } else if roll < b.rate_black_hole + b.rate_drop {
+            Answer::Dropped
+        } else if roll < b.rate_black_hole + b.rate_drop + b.rate_429 {
+            Answer::Status(429)
+        } else if roll < b.rate_black_hole + b.rate_drop + b.rate_429 + b.rate_503 {
+            Answer::Status(503)
+        } else {
+            Answer::Status(200)
+        };
+        (latency, answer)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Status(u16),
+    Dropped,
+    Never,
+}
+
+#[async_trait]
+impl Deliverer for SimReceiver {
+    async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
+        let (latency, answer) = self.draw(&d.message_id);
+        self.answered.lock().unwrap_or_else(|p| p.into_inner()).attempts += 1;
+        let waited = match answer {
+            Answer::Never => timeout,
+            _ => latency.min(timeout),
+        };
+        tokio::time::sleep(waited).await;
+        let at = self.start.elapsed().as_millis() as u64;
+        let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(answer, Answer::Never) || latency > timeout {
+            if matches!(answer, Answer::Status(200)) {
+                answered.late += 1;
+            }
+            trace.push((at, d.message_id.clone(), "timeout"));
+            return Attempt::Retry { status: None, after: None, error: "timed out".into() };
+        }
+        match answer {
+            Answer::Status(200) => {
+                *answered.accepted.entry(d.message_id.clone()).or_default() += 1;
+                trace.push((at, d.message_id.clone(), "200"));
+                Attempt::Success
+            }
+            Answer::Status(429) => {
+                trace.push((at, d.message_id.clone(), "429"));
+                let after = Some(self.behaviour.retry_after);
+                Attempt::Retry { status: Some(429), after, error: "HTTP 429".into() }
+            }
+            Answer::Status(status) if status >= 500 => {
+                trace.push((at, d.message_id.clone(), "503"));
+                Attempt::Retry { status: Some(status), after: None, error: format!("HTTP {status}") }
+            }
+            Answer::Status(status) => {
+                trace.push((at, d.message_id.clone(), "410"));
+                Attempt::Fail { status }
+            }
+            Answer::Dropped | Answer::Never => {
+                trace.push((at, d.message_id.clone(), "dropped"));
+                Attempt::Retry { status: None, after: None, error: "connection reset".into() }
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What a seed generates: a delivery log around a window, the settings, the
+//! receiver and the platform's faults, within the ranges stated here.
+
+use super::receiver::Behaviour;
+use crate::adapters::memory::LogRecord;
+use crate::config::WorkerConfig;
+use crate::domain::retry::RetryRule;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+
+pub const WEBHOOK: &str = "wh_sim";
+const MINUTE: i64 = 60_000;
+/// Events of the webhook per scenario at most (the CI budget).
+const MAX_EVENTS: usize = 2_500;
+
+/// One copy of an event in the log, as the oracle knows it.
+#[derive(Debug, Clone)]
+pub struct Copy {
+    pub event_id: String,
+    pub timestamp: i64,
+    /// Beyond the look-back from the original: may be delivered again.
+    pub far: bool,
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub seed: u64,
+    pub cfg: WorkerConfig,
+    pub concurrency: usize,
+    pub from: i64,
+    pub to: i64,
+    pub log: Vec<LogRecord>,
+    /// The webhook's copies, in log order.
+    pub copies: Vec<Copy>,
+    pub receiver: Behaviour,
+    /// How long each invocation may run, and how often one crashes.
+    pub invocation: Duration,
+    pub crash_rate: f64,
+}
+
+fn log_uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
+    (rng.gen_range(low.ln()..high.ln())).exp()
+}
+
+fn event(ts: i64, webhook: &str, event_id: &str, payload_bytes: usize) -> LogRecord {
+    let value = serde_json::json!({
+        "event_id": event_id, "webhook_id": webhook, "event_type": "t",
+        "created_at": "2026-11-20T10:00:00Z", "payload": {"pad": "x".repeat(payload_bytes)}
+    });
+    LogRecord { timestamp: ts, key: Some(webhook.as_bytes().to_vec()), value: Some(value.to_string().into_bytes()) }
+}
+
+impl Scenario {
+    pub fn generate(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cfg = worker_config(&mut rng);
+        let lookback = cfg.dedup_lookback_ms;
+        let skew = cfg.skew_ms;
+        let from = 1_000 * MINUTE;
+        let to = from + rng.gen_range(5..=120) * MINUTE;
+        // The log spans the look-back before the window and a margin after it.
+        let log_from = from - lookback - 2 * MINUTE;
+        let log_to = to + lookback + 2 * MINUTE;
+        let span_s = ((log_to - log_from) / 1_000) as f64;
+        let per_second = log_uniform(&mut rng, 0.01, 2_000.0).min(MAX_EVENTS as f64 / span_s);
+        let count = ((per_second * span_s) as usize).max(1);
+        let others_per_event = rng.gen_range(0..=3);
+        let dup_rate = if rng.gen_bool(0.7) { rng.gen_range(0.0..0.3) } else { 0.0 };
+        let far_rate = if rng.gen_bool(0.2) { rng.gen_range(0.0..0.05) } else { 0.0 };
+        let skewed_rate = rng.gen_range(0.0..0.5);
+        let malformed_rate = if rng.gen_bool(0.3) { rng.gen_range(0.0..0.01) } else { 0.0 };
+        let big_payloads = rng.gen_bool(0.1);
+        // (true time, record, copy of ours if any), sorted by true time: the log's order.
+        let mut produced: Vec<(i64, LogRecord, Option<Copy>)> = Vec::new();
+        let mut others: Vec<(i64, LogRecord, Option<Copy>)> = Vec::new();
+        let mut add = |rng: &mut StdRng, true_time: i64, id: &str, far: bool| {
+            let skewed = rng.gen_bool(skewed_rate);
+            let ts = if skewed { true_time + rng.gen_range(-skew..=skew) } else { true_time };
+            let bytes = if big_payloads && rng.gen_bool(0.02) { rng.gen_range(100_000..1_000_000) } else { 200 };
+            let copy = Copy { event_id: id.to_owned(), timestamp: ts, far };
+            produced.push((true_time, event(ts, WEBHOOK, id, bytes), Some(copy)));
+        };
+        for n in 0..count {
+            let true_time = log_from + rng.gen_range(0..(log_to - log_from));
+            let id = format!("ev_{n}");
+            add(&mut rng, true_time, &id, false);
+            if rng.gen_bool(dup_rate) {
+                // Near copies: later by more than twice the skew, within the look-back.
+                for _ in 0..rng.gen_range(1..=3) {
+                    let gap = rng.gen_range(2 * skew + 1_000..=(lookback * 3 / 5).max(2 * skew + 1_000));
+                    add(&mut rng, true_time + gap, &id, false);
+                }
+            } else if rng.gen_bool(far_rate) {
+                let gap = lookback + rng.gen_range(MINUTE..=10 * MINUTE);
+                add(&mut rng, true_time + gap, &id, true);
+            }
+            for o in 0..others_per_event {
+                let other = format!("wh_other_{o}");
+                others.push((true_time, event(true_time, &other, &format!("o_{n}_{o}"), 100), None));
+            }
+            if rng.gen_bool(malformed_rate) {
+                let bad = LogRecord {
+                    timestamp: true_time,
+                    key: Some(WEBHOOK.as_bytes().to_vec()),
+                    value: Some(b"{not json".to_vec()),
+                };
+                others.push((true_time, bad, None));
+            }
+        }
+        produced.append(&mut others);
+        // Stable: records produced at the same moment keep their order.
+        produced.sort_by_key(|(true_time, ..)| *true_time);
+        let mut log = Vec::with_capacity(produced.len());
+        let mut copies = Vec::new();
+        for (_, record, copy) in produced {
+            log.push(record);
+            copies.extend(copy);
+        }
+        let receiver = behaviour(&mut rng, &copies);
+        Scenario {
+            seed,
+            concurrency: [1, 4, 16, 64][rng.gen_range(0..4)],
+            from,
+            to,
+            log,
+            copies,
+            receiver,
+            invocation: Duration::from_secs(rng.gen_range(30..=900)),
+            crash_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.3) } else { 0.0 },
+            cfg,
+        }
+    }
+}
+
+/// The production defaults, some of them varied within what the settings check allows.
+fn worker_config(rng: &mut StdRng) -> WorkerConfig {
+    WorkerConfig {
+        retry: RetryRule {
+            request_timeout: Duration::from_secs(10),
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+            retry_after_max: Duration::from_secs(60),
+        },
+        dedup_lookback_ms: 900_000,
+        skew_ms: 10_000,
+        anomaly_ms: 600_000,
+        delivery_window: [16, 64, 256][rng.gen_range(0..3)],
+        max_window_bytes: [256 << 10, 4 << 20, 32 << 20][rng.gen_range(0..3)],
+        max_batch_bytes: 4 << 20,
+        checkpoint_every_events: [50, 500, 5_000][rng.gen_range(0..3)],
+        checkpoint_every: Duration::from_secs(5),
+        heartbeat_every: Duration::from_secs(2),
+        lease_ttl: Duration::from_secs(30),
+        deadline_margin: Duration::from_secs(10),
+        checkpoint_ttl: Duration::from_secs(7 * 86_400),
+        delivery_rate_per_second: [0, 1_000][rng.gen_range(0..2)],
+        circuit_break_after: 10,
+        circuit_pause: Duration::from_secs(30),
+        circuit_max_pauses: 3,
+        handback_delay_s: 60,
+        max_handbacks: 1_440,
+    }
+}
+
+fn behaviour(rng: &mut StdRng, copies: &[Copy]) -> Behaviour {
+    let faulty = rng.gen_bool(0.6);
+    let rate = |rng: &mut StdRng, max: f64| if faulty { rng.gen_range(0.0..max) } else { 0.0 };
+    let outages = (0..rng.gen_range(0..=2))
+        .map(|_| {
+            let at = Duration::from_secs(rng.gen_range(0..3_600));
+            (at, Duration::from_secs_f64(log_uniform(rng, 1.0, 3.0 * 3_600.0)))
+        })
+        .filter(|_| faulty)
+        .collect();
+    let refused = copies.iter().filter(|_| faulty && rng.gen_bool(0.002)).map(|c| c.event_id.clone()).collect();
+    Behaviour {
+        latency: Duration::from_secs_f64(log_uniform(rng, 0.001, 2.0)),
+        tail_rate: rate(rng, 0.02),
+        tail: Duration::from_secs(rng.gen_range(5..=15)),
+        rate_429: rate(rng, 0.1),
+        retry_after: Duration::from_secs(if rng.gen_bool(0.1) { 120 } else { rng.gen_range(1..=5) }),
+        rate_503: rate(rng, 0.1),
+        rate_drop: rate(rng, 0.05),
+        rate_black_hole: rate(rng, 0.01),
+        outages,
+        refused,
+    }
+}
