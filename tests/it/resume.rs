@@ -92,6 +92,8 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
         ("SLICE_SECONDS", "3600".to_string()),
         ("MAX_PARALLEL_SLICES", "2".to_string()),
         ("DEADLINE_MARGIN_MS", "1000".to_string()),
+        // A request starts only with its full timeout before the margin.
+        ("DELIVERY_TIMEOUT_MS", "2000".to_string()),
         ("STALE_AFTER_MS", "5000".to_string()),
         ("MAX_SLICE_RESTARTS", "100".to_string()),
     ] {

@@ -172,6 +172,9 @@ pub struct Settings {
     /// MySQL connections one function instance opens at most: the template
     /// derives it from the connection budget (docs/operations.md).
     pub database_max_connections: u32,
+    /// The worker function's timeout (`WORKER_TIMEOUT_SECONDS`, from the
+    /// template's `WorkerTimeoutSeconds`), to check the delivery timeout against.
+    pub worker_timeout: Option<Duration>,
     /// Crash points to arm (`name=actions;...`, the `fail` crate's syntax);
     /// only builds with the `failpoints` feature read it.
     pub failpoints: Option<String>,
@@ -435,6 +438,10 @@ impl Settings {
                 audit_retention: Duration::from_secs(parsed::<u64>(env, "AUDIT_RETENTION_DAYS", 365)?.max(1) * 86_400),
             },
             database_max_connections: parsed::<u32>(env, "DATABASE_MAX_CONNECTIONS", 3)?.max(1),
+            worker_timeout: match env.get("WORKER_TIMEOUT_SECONDS") {
+                Some(_) => Some(Duration::from_secs(parsed(env, "WORKER_TIMEOUT_SECONDS", 900)?)),
+                None => None,
+            },
         };
         settings.check()?;
         Ok(settings)
@@ -448,6 +455,17 @@ impl Settings {
                 "HEARTBEAT_EVERY_MS ({:?}) must be at most half of LEASE_TTL_MS ({:?}): the lease is renewed at heartbeats",
                 w.heartbeat_every, w.lease_ttl
             )));
+        }
+        if let Some(timeout) = self.worker_timeout {
+            // A request starts only with its full timeout ahead of it, before
+            // the margin: otherwise no request could ever start.
+            if w.retry.request_timeout + w.deadline_margin >= timeout {
+                return Err(Error::Config(format!(
+                    "DELIVERY_TIMEOUT_MS ({:?}) + DEADLINE_MARGIN_MS ({:?}) must be under the worker's timeout \
+                     (WorkerTimeoutSeconds, {timeout:?}): a request starts only with its full timeout before the margin",
+                    w.retry.request_timeout, w.deadline_margin
+                )));
+            }
         }
         if self.stale_after <= w.lease_ttl + w.heartbeat_every {
             return Err(Error::Config(format!(
@@ -534,6 +552,27 @@ mod tests {
         // Tunable through REPLAY_SETTINGS like the rest.
         let s = with(("REPLAY_SETTINGS", "PURGE_BATCH_JOBS=7 MAX_HANDBACKS=2")).unwrap();
         assert_eq!((s.purge.batch_jobs, s.worker.max_handbacks), (7, 2));
+    }
+
+    #[test]
+    fn the_delivery_timeout_must_fit_in_an_invocation_before_its_margin() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut env: Vec<(String, String)> = MINIMAL.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            Settings::from(&env)
+        };
+        // 10 s + 10 s by default: a 20 s worker could never start a request.
+        let err = with(&[("WORKER_TIMEOUT_SECONDS", "20")]).unwrap_err().to_string();
+        assert!(err.contains("DELIVERY_TIMEOUT_MS") && err.contains("DEADLINE_MARGIN_MS"), "{err}");
+        assert!(with(&[("WORKER_TIMEOUT_SECONDS", "21")]).is_ok());
+        assert!(with(&[
+            ("WORKER_TIMEOUT_SECONDS", "5"),
+            ("DELIVERY_TIMEOUT_MS", "2000"),
+            ("DEADLINE_MARGIN_MS", "1000")
+        ])
+        .is_ok());
+        // Outside the worker (no timeout known) nothing is checked.
+        assert!(with(&[("DELIVERY_TIMEOUT_MS", "60000")]).is_ok());
     }
 
     #[test]

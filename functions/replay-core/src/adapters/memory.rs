@@ -42,6 +42,9 @@ pub struct MemoryLog {
     pub failing_scans: AtomicU32,
     /// The first retained offset (all partitions): retention deleted what is before it.
     pub low: AtomicI64,
+    /// The log's end when it was cut (a topic recreated, a truncation): a
+    /// read reaching it before the range's end is out of range.
+    pub cut_at: AtomicI64,
 }
 
 impl MemoryLog {
@@ -51,6 +54,7 @@ impl MemoryLog {
             batch_size: 3,
             failing_scans: AtomicU32::new(0),
             low: AtomicI64::new(0),
+            cut_at: AtomicI64::new(i64::MAX),
         }
     }
 }
@@ -76,7 +80,7 @@ impl DeliveryLog for MemoryLog {
     }
 
     async fn watermarks(&self, partition: u32) -> Result<(i64, i64)> {
-        let len = self.partitions[partition as usize].len() as i64;
+        let len = (self.partitions[partition as usize].len() as i64).min(self.cut_at.load(Ordering::SeqCst));
         Ok((self.low.load(Ordering::SeqCst).min(len), len))
     }
 
@@ -96,10 +100,16 @@ impl DeliveryLog for MemoryLog {
                 .map_err(|e| Error::Internal(e.to_string()))?;
             return Ok(rx);
         }
+        let cut_at = self.cut_at.load(Ordering::SeqCst);
         let mut offset = from;
         while offset < end && !reader.is_done() {
+            if offset >= cut_at {
+                tx.try_send(Err(Error::RecordsExpired { next_offset: offset }))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                break;
+            }
             let mut batch = ScanBatch::default();
-            let stop = (offset + batch_size as i64).min(end);
+            let stop = (offset + batch_size as i64).min(end).min(cut_at);
             let mut last = offset;
             for o in offset..stop {
                 let r = &records[o as usize];

@@ -35,15 +35,22 @@ pub struct Behaviour {
 
 #[derive(Debug, Default)]
 pub struct Answered {
-    /// Per event id, the 2xx answers the worker saw.
-    pub accepted: BTreeMap<String, u32>,
-    /// 2xx sent after the worker had stopped waiting (not counted as delivered).
-    pub late: u32,
+    /// Per event id, the requests the receiver processed (answered 2xx),
+    /// whether or not the worker was still waiting: what its customer sees.
+    pub processed: BTreeMap<String, u32>,
+    /// Processed after a full `DELIVERY_TIMEOUT_MS`: the receiver's own
+    /// slowness, which the retry rule answers with a repeat (docs/api.md).
+    pub slow: u32,
+    /// Processed after a timeout shorter than the full one: a request the
+    /// worker cut, which must never happen (issue 21 item 2).
+    pub cut: u32,
     pub attempts: u64,
 }
 
 pub struct SimReceiver {
     pub behaviour: Behaviour,
+    /// The worker's full per-request timeout.
+    pub request_timeout: Duration,
     pub start: Instant,
     rng: Mutex<StdRng>,
     pub answered: Mutex<Answered>,
@@ -52,9 +59,10 @@ pub struct SimReceiver {
 }
 
 impl SimReceiver {
-    pub fn new(behaviour: Behaviour, rng: StdRng) -> Self {
+    pub fn new(behaviour: Behaviour, request_timeout: Duration, rng: StdRng) -> Self {
         Self {
             behaviour,
+            request_timeout,
             start: Instant::now(),
             rng: Mutex::new(rng),
             answered: Mutex::new(Answered::default()),
@@ -111,16 +119,22 @@ impl Deliverer for SimReceiver {
         let at = self.start.elapsed().as_millis() as u64;
         let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
         let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(answer, Answer::Status(200)) {
+            *answered.processed.entry(d.message_id.clone()).or_default() += 1;
+        }
         if matches!(answer, Answer::Never) || latency > timeout {
             if matches!(answer, Answer::Status(200)) {
-                answered.late += 1;
+                if timeout >= self.request_timeout {
+                    answered.slow += 1;
+                } else {
+                    answered.cut += 1;
+                }
             }
             trace.push((at, d.message_id.clone(), "timeout"));
             return Attempt::Retry { status: None, after: None, error: "timed out".into() };
         }
         match answer {
             Answer::Status(200) => {
-                *answered.accepted.entry(d.message_id.clone()).or_default() += 1;
                 trace.push((at, d.message_id.clone(), "200"));
                 Attempt::Success
             }

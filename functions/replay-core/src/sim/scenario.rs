@@ -176,7 +176,7 @@ fn behaviour(rng: &mut StdRng, copies: &[Copy]) -> Behaviour {
         .collect();
     let refused = copies.iter().filter(|_| faulty && rng.gen_bool(0.002)).map(|c| c.event_id.clone()).collect();
     Behaviour {
-        latency: Duration::from_secs_f64(log_uniform(rng, 0.001, 2.0)),
+        latency: Duration::from_secs_f64(log_uniform(rng, 0.001, 9.0)),
         tail_rate: rate(rng, 0.02),
         tail: Duration::from_secs(rng.gen_range(5..=15)),
         rate_429: rate(rng, 0.1),

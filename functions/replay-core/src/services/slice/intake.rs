@@ -75,7 +75,7 @@ impl Decider<'_> {
     /// at the offset returned.
     pub fn expired(&mut self, partition: usize, next_offset: i64, low: i64) -> i64 {
         let range = self.cp.ranges[partition];
-        let lost = (low.min(range.end) - next_offset).max(0) as u64;
+        let lost = (low.min(range.end) - self.unsettled_from(partition, next_offset)).max(0) as u64;
         warn!(
             partition = range.partition,
             next_offset, low, lost, "records were deleted by retention while the slice read"
@@ -83,6 +83,31 @@ impl Decider<'_> {
         let position = Position { partition, offset: low.max(next_offset) };
         self.push_settled(position, None, Counters { records_expired: lost, ..Counters::default() });
         low.max(next_offset)
+    }
+
+    /// The log ends at `high`, before `next_offset` (a topic recreated or
+    /// truncated): the rest of the range is counted as deleted, and the
+    /// partition is read.
+    pub fn cut(&mut self, partition: usize, next_offset: i64, high: i64) {
+        let range = self.cp.ranges[partition];
+        let lost = (range.end - self.unsettled_from(partition, next_offset)).max(0) as u64;
+        warn!(
+            partition = range.partition,
+            next_offset, high, lost, "the log ends before the slice's range: counted as deleted"
+        );
+        let position = Position { partition, offset: range.end.max(next_offset) };
+        self.push_settled(position, None, Counters { records_expired: lost, ..Counters::default() });
+    }
+
+    /// Where records a scan can no longer read start to count as lost: not
+    /// before the resume position, since an earlier run settled what is
+    /// before it (a rebuild of the dedup set reads there again).
+    fn unsettled_from(&self, partition: usize, next_offset: i64) -> i64 {
+        match partition.cmp(&self.resume_at.partition) {
+            std::cmp::Ordering::Less => i64::MAX,
+            std::cmp::Ordering::Equal => next_offset.max(self.resume_at.offset),
+            std::cmp::Ordering::Greater => next_offset,
+        }
     }
 
     /// Takes a batch in; true when the partition's reading is done.

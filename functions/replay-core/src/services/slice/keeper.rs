@@ -18,6 +18,8 @@ use tracing::{info, warn};
 /// How long deliveries may go on: the invocation's time (less its margin),
 /// the lease's validity (renewed while deliveries run) and a stop signal
 /// (cancel, lease lost, circuit open). Shared by the keeper and the driver.
+/// A request starts only with its full timeout ahead of it in the
+/// invocation: one cut short may have been processed, and would be sent again.
 #[derive(Debug)]
 pub struct Budget {
     base: Instant,
@@ -38,17 +40,21 @@ impl Budget {
         }
     }
 
-    /// Requests may run until then (now, once stopped).
-    pub fn until(&self) -> Instant {
+    fn left(&self, until_ms: u64) -> Duration {
         if self.stopped.load(Ordering::Acquire) {
-            return now();
+            return Duration::ZERO;
         }
-        let ms = self.invocation_until_ms.min(self.lease_until_ms.load(Ordering::Acquire));
-        self.base + Duration::from_millis(ms)
+        (self.base + Duration::from_millis(until_ms)).saturating_duration_since(now())
     }
 
-    pub fn remaining(&self) -> Duration {
-        self.until().saturating_duration_since(now())
+    /// The invocation's time left for requests (none once stopped).
+    pub fn invocation_left(&self) -> Duration {
+        self.left(self.invocation_until_ms)
+    }
+
+    /// The lease's time left as last renewed (none once stopped).
+    pub fn lease_left(&self) -> Duration {
+        self.left(self.lease_until_ms.load(Ordering::Acquire))
     }
 
     pub fn extend_lease(&self, lease_until: Instant) {

@@ -16,6 +16,7 @@ use super::retry::{KafkaRetry, RateLimiter};
 use super::{SliceOutcome, SlicePorts, SliceSpec};
 use crate::config::WorkerConfig;
 use crate::domain::checkpoint::Lease;
+use crate::domain::retry::MIN_ATTEMPT;
 use crate::domain::selection::RecordReader;
 use crate::error::{Error, Result};
 use crate::ports::{ScanBatch, ScanRequest};
@@ -125,7 +126,10 @@ struct Scan {
 impl<'a> Driver<'a> {
     fn stop_reason(&self) -> Option<Stop> {
         let mut shared = lock(self.shared);
-        if shared.stop.is_none() && now() + self.cfg.deadline_margin >= self.deadline {
+        // No request may start once its full timeout would run into the
+        // invocation's margin: the slice stops starting them and continues.
+        let last_start = self.deadline.checked_sub(self.cfg.deadline_margin / 2 + self.cfg.retry.request_timeout);
+        if shared.stop.is_none() && last_start.is_none_or(|t| now() >= t) {
             info!("deadline near; stopping to continue in a new invocation");
             shared.stop = Some(Stop::Deadline);
         }
@@ -214,7 +218,20 @@ impl<'a> Driver<'a> {
                         }
                         Some(Err(Error::RecordsExpired { next_offset })) => {
                             let reader = s.reader.clone();
-                            let (low, _) = self.ports.log.watermarks(d.checkpoint().ranges[partition].partition).await?;
+                            let (low, high) = self.ports.log.watermarks(d.checkpoint().ranges[partition].partition).await?;
+                            if next_offset >= high {
+                                // Out of range above the log's end: the topic was recreated
+                                // or truncated, and the rest of the range is gone for good.
+                                d.cut(partition, next_offset, high);
+                                scan = None;
+                                d.end_partition(partition);
+                                partition += 1;
+                                continue;
+                            }
+                            if next_offset >= low {
+                                // Out of range inside the log (a leader moving): not a loop.
+                                retry.wait_or_fail(Error::Internal("offset out of range inside the log".into())).await?;
+                            }
                             let low = d.expired(partition, next_offset, low);
                             scan = Some(self.open(&d, partition, Some((low, reader))).await?);
                         }
@@ -299,9 +316,12 @@ impl<'a> Driver<'a> {
     /// Starts the attempts the decider has due, while concurrency and the
     /// budget allow, unless the slice is stopping. Each waits for its rate
     /// slot, then gets the time left (no more than the request timeout).
-    /// Whether new attempts may start: not stopping, and time left for one.
+    /// Whether new attempts may start: not stopping, the lease held, and a
+    /// full request timeout left in the invocation (see `Budget`).
     fn can_start(&self) -> bool {
-        self.stop_reason().is_none() && self.budget.remaining() > Duration::from_millis(50)
+        self.stop_reason().is_none()
+            && self.budget.lease_left() > MIN_ATTEMPT
+            && self.budget.invocation_left() >= self.cfg.retry.request_timeout
     }
 
     fn start_attempts(&self, d: &mut Decider<'a>, in_flight: &mut InFlight<'a>) {
@@ -317,7 +337,7 @@ impl<'a> Driver<'a> {
                     tokio::time::sleep_until(slot.into()).await;
                 }
                 let sent_at = now();
-                let attempt = match rule.timeout(budget.remaining()) {
+                let attempt = match rule.timeout(budget.invocation_left()) {
                     Some(timeout) => Some((deliverer.attempt(&delivery, timeout).await, timeout)),
                     None => None,
                 };

@@ -214,7 +214,10 @@ async fn a_scan_failing_past_the_deadline_gives_the_error_to_the_queue() {
     log.failing_scans.store(u32::MAX, std::sync::atomic::Ordering::SeqCst);
     let f = Fakes::new(log);
     let soon = Instant::now() + Duration::from_millis(700);
-    let err = run_slice(&f.ports(), &cfg(), &spec(1000, 2000), "w1", soon).await.unwrap_err();
+    // Requests of 100 ms at most: one can still start in a 700 ms invocation.
+    let mut c = cfg();
+    c.retry.request_timeout = Duration::from_millis(100);
+    let err = run_slice(&f.ports(), &c, &spec(1000, 2000), "w1", soon).await.unwrap_err();
     assert!(matches!(err, Error::Kafka(_)) && err.is_retryable(), "{err:?}");
     // The lease was released: the retry runs at once and finishes the slice.
     f.log.failing_scans.store(0, std::sync::atomic::Ordering::SeqCst);
@@ -231,6 +234,8 @@ async fn stops_before_the_deadline_and_continues_without_repeats() {
     *f.del.delay.lock().unwrap() = Duration::from_millis(50);
     let mut c = cfg();
     c.deadline_margin = Duration::from_millis(100);
+    // No request starts later than its timeout plus half the margin before the deadline.
+    c.retry.request_timeout = Duration::from_millis(100);
     let soon = Instant::now() + Duration::from_millis(400);
     let outcome = run_slice(&f.ports(), &c, &spec(1000, 2000), "w1", soon).await.unwrap();
     assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
@@ -556,6 +561,56 @@ async fn records_deleted_by_retention_are_counted_never_skipped_silently() {
     assert_eq!(counters.records_expired, 20);
     assert_eq!(counters.events_delivered, 30);
     assert_eq!(f.ids().first().map(String::as_str), Some("e20"));
+}
+
+/// Issue 21 item 6: out of range above the log's end reopened the scan at
+/// the same offset, without backoff, forever.
+#[tokio::test]
+async fn a_log_cut_below_the_range_counts_the_rest_as_deleted_and_ends() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let mut f = Fakes::new(log);
+    f.concurrency = 2;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(50);
+    let mut c = cfg();
+    c.deadline_margin = Duration::from_millis(100);
+    c.retry.request_timeout = Duration::from_millis(100);
+    let soon = Instant::now() + Duration::from_millis(400);
+    let outcome = run_slice(&f.ports(), &c, &spec(1000, 2000), "w1", soon).await.unwrap();
+    assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
+    let first = f.ids().len() as u64;
+    assert!(first > 0 && first < 50, "{first}");
+    // Then the topic is recreated: its log ends below where the slice stands.
+    f.log.cut_at.store(0, std::sync::atomic::Ordering::SeqCst);
+    *f.del.delay.lock().unwrap() = Duration::ZERO;
+    let s = spec(1000, 2000);
+    let run = f.run(&c, &s, "w2");
+    let counters = done(tokio::time::timeout(Duration::from_secs(20), run).await.expect("the slice ends").unwrap());
+    assert_eq!((counters.events_delivered, counters.records_expired), (first, 50 - first), "{counters:?}");
+    assert!(counters.adds_up(), "{counters:?}");
+}
+
+/// Issue 21 item 4: a resumed slice rebuilding its dedup set from records
+/// retention had deleted counted records it had delivered as deleted.
+#[tokio::test]
+async fn retention_under_a_resumed_slices_look_back_loses_nothing() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let mut f = Fakes::new(log);
+    f.concurrency = 2;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(50);
+    let mut c = cfg();
+    c.deadline_margin = Duration::from_millis(100);
+    c.retry.request_timeout = Duration::from_millis(100);
+    let soon = Instant::now() + Duration::from_millis(400);
+    let outcome = run_slice(&f.ports(), &c, &spec(1000, 2000), "w1", soon).await.unwrap();
+    assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
+    let first = f.ids().len() as i64;
+    // Retention deletes what the first run delivered, which the next reads to rebuild its set.
+    f.log.low.store(first, std::sync::atomic::Ordering::SeqCst);
+    *f.del.delay.lock().unwrap() = Duration::ZERO;
+    let counters = done(f.run(&c, &spec(1000, 2000), "w2").await.unwrap());
+    assert_eq!((counters.events_delivered, counters.records_expired), (50, 0), "{counters:?}");
 }
 
 #[tokio::test]
