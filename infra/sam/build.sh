@@ -36,7 +36,7 @@ export PATH="$CARGO_LAMBDA_VENV/bin:$PATH"
 # deploy` uploads is always built without it, at the release profile.
 if [[ ${SAM_PACKAGE_CHECK:-0} == 1 ]]; then
     log "packaging check: the release profile at opt-level 0 (not for deploying)"
-    export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256
+    export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_LTO=off
 fi
 log "sam build (release, cargo lambda + zig; the first build compiles everything)"
 # --no-cached: cargo's target/ already makes a rebuild incremental (the build
