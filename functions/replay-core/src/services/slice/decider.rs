@@ -24,7 +24,7 @@ use crate::domain::selection::Bounds;
 use crate::ports::{Delivery, FailedEvent};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
@@ -62,8 +62,10 @@ pub struct Decider<'a> {
     /// Queued entries, to start in log order.
     pub(super) to_start: BTreeSet<u64>,
     retrying: BTreeMap<u64, Retrying>,
-    /// Events settled after the checkpoint's position by an earlier run.
-    pub(super) ahead: HashMap<u64, Settled>,
+    /// Events settled after the checkpoint's position by an earlier run, per
+    /// event hash in log order: copies further apart than the look-back are
+    /// each settled, and each takes its own outcome back (`take_ahead`).
+    pub(super) ahead: BTreeMap<u64, VecDeque<Settled>>,
     /// Items before it only rebuild the dedup set (an earlier run settled them).
     pub(super) resume_at: Position,
     /// Settled failures not written to the failure list yet.
@@ -104,7 +106,10 @@ impl<'a> Decider<'a> {
             spec,
             bounds,
             dedup: DedupWindow::from_legacy_bytes(&cp.legacy_dedup),
-            ahead: cp.ahead.iter().copied().collect(),
+            ahead: cp.ahead.iter().fold(BTreeMap::new(), |mut ahead, &(hash, settled)| {
+                ahead.entry(hash).or_insert_with(VecDeque::new).push_back(settled);
+                ahead
+            }),
             resume_at: cp.position,
             saved_position: cp.position,
             last_position: cp.position,
@@ -308,6 +313,16 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// How an earlier run settled this copy of an event, if it did.
+    pub(super) fn take_ahead(&mut self, hash: u64) -> Option<Settled> {
+        let outcomes = self.ahead.get_mut(&hash)?;
+        let settled = outcomes.pop_front();
+        if outcomes.is_empty() {
+            self.ahead.remove(&hash);
+        }
+        settled
+    }
+
     pub(super) fn gave_up(&self) -> bool {
         self.circuit.gave_up()
     }
@@ -339,7 +354,11 @@ impl<'a> Decider<'a> {
     /// What a save writes: the failures and found ids since the last one,
     /// and the checkpoint with the events settled ahead of its position.
     pub fn take_save(&mut self) -> (Vec<FailedEvent>, Vec<String>, &Checkpoint) {
-        self.cp.ahead = self.queue.ahead();
+        // What this run settled ahead, then what an earlier run did that this
+        // one has not read again yet: both are beyond the position.
+        let mut ahead = self.queue.ahead();
+        ahead.extend(self.ahead.iter().flat_map(|(&hash, outcomes)| outcomes.iter().map(move |&o| (hash, o))));
+        self.cp.ahead = ahead;
         (std::mem::take(&mut self.failures), std::mem::take(&mut self.found), &self.cp)
     }
 

@@ -124,6 +124,12 @@ impl Decider<'_> {
                     self.watermark_moved(watermark);
                 }
                 ScanItem::Event { offset, timestamp, zone, watermark, event_id, event_type, payload, .. } => {
+                    // Held copies are decided before a later copy is: the copy
+                    // kept must be the first in the log, the one a resumed
+                    // slice's rebuild of the dedup set meets first.
+                    if watermark >= self.bounds.settled_start_at() {
+                        self.release_held();
+                    }
                     let position = Position { partition, offset: offset + 1 };
                     let rebuild = position <= self.resume_at;
                     let hash = event_hash(&event_id);
@@ -243,7 +249,7 @@ impl Decider<'_> {
             return;
         }
         let mut entry = Entry { hash: Some(hash), ..Entry::settled(position, Some(watermark), found) };
-        match self.ahead.remove(&hash) {
+        match self.take_ahead(hash) {
             Some(Settled::Delivered) => entry.delta.events_delivered += 1,
             // Already in the failure list.
             Some(Settled::Failed) => entry.delta.delivery_failures += 1,
@@ -320,7 +326,7 @@ impl Decider<'_> {
                 settle(self, Counters { duplicates_skipped: 1, ..Counters::default() });
                 continue;
             }
-            match self.ahead.remove(&hash) {
+            match self.take_ahead(hash) {
                 Some(Settled::Delivered) => settle(self, Counters { events_delivered: 1, ..Counters::default() }),
                 Some(Settled::Failed) => settle(self, Counters { delivery_failures: 1, ..Counters::default() }),
                 None => match self.verdict(hash) {
