@@ -23,7 +23,7 @@ stack, so this compares the two texts instead:
 - the connection budget: for every value of DatabaseConnectionBudget, the
   functions' reserved concurrency times their pools (DATABASE_MAX_CONNECTIONS),
   plus the operator's connections, stay within it, and the worker's SQS
-  MaximumConcurrency is its reserved concurrency;
+  MaximumConcurrency is its reserved concurrency and its WORKER_POOL_SLICES;
 - functions publish versions behind an alias with a DeploymentPreference
   whose alarms are alarms of this template.
 
@@ -250,6 +250,11 @@ def check_connection_budget(c: Check, tpl: dict, functions: dict) -> None:
                          f"budget {budget}: {name}'s SQS MaximumConcurrency is its reserved concurrency",
                          f"{name}: ScalingConfig.MaximumConcurrency must equal its ReservedConcurrentExecutions "
                          f"(budget {budget})")
+                    pool_slices = (props.get("Environment", {}).get("Variables", {}) or {}).get("WORKER_POOL_SLICES")
+                    c.ok(evaluate(pool_slices, conditions, budget) == evaluate(esm, conditions, budget),
+                         f"budget {budget}: {name}'s WORKER_POOL_SLICES is its SQS MaximumConcurrency",
+                         f"{name}: WORKER_POOL_SLICES must equal ScalingConfig.MaximumConcurrency (budget {budget}): "
+                         f"the take caps running slices at it, so a continuation always finds a worker")
             parts.append(f"{name} {instances}x{pool}")
             total += instances * pool
         c.ok(total <= int(budget), f"budget {budget}: {total} connections at most ({', '.join(parts)})",

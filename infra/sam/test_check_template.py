@@ -55,6 +55,13 @@ class TemplateCheck(unittest.TestCase):
         self.assertEqual(result.returncode, 1, result.stdout)
         self.assertIn("MaximumConcurrency must equal its ReservedConcurrentExecutions", result.stdout)
 
+    def test_a_pool_setting_other_than_the_workers_at_once_fails(self):
+        text = re.sub(r"WORKER_POOL_SLICES: !If \[.*\]", "WORKER_POOL_SLICES: 50", TEMPLATE)
+        self.assertNotEqual(text, TEMPLATE)
+        result = check(text)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertIn("WORKER_POOL_SLICES must equal ScalingConfig.MaximumConcurrency", result.stdout)
+
     def test_deploys_without_rollback_alarms_fail(self):
         text = changed("    AutoPublishAlias: live\n", "")
         result = check(text)

@@ -42,7 +42,7 @@ async fn slices_are_taken_round_robin_across_tenants_within_their_caps() -> anyh
 
     let mut order = Vec::new();
     loop {
-        match stack.store.take_slice(2).await? {
+        match stack.store.take_slice(2, 0).await? {
             Take::Run { tenant_id, .. } => order.push(name_of[tenant_id.as_str()]),
             Take::Defer => break,
             Take::Nothing => anyhow::bail!("slices still wait (a, c are capped only at 2): {order:?}"),
@@ -71,22 +71,22 @@ async fn slices_are_taken_round_robin_across_tenants_within_their_caps() -> anyh
     .execute(stack.store.pool())
     .await?;
     assert!(
-        matches!(stack.store.take_slice(2).await?, Take::Run { tenant_id, .. } if tenant_id.as_str() == tenants[0].0)
+        matches!(stack.store.take_slice(2, 0).await?, Take::Run { tenant_id, .. } if tenant_id.as_str() == tenants[0].0)
     );
-    assert_eq!(stack.store.take_slice(2).await?, Take::Defer);
+    assert_eq!(stack.store.take_slice(2, 0).await?, Take::Defer);
 
     // With no cap at all, everything claimed is taken, then nothing waits.
     let mut rest = 0;
-    while let Take::Run { .. } = stack.store.take_slice(0).await? {
+    while let Take::Run { .. } = stack.store.take_slice(0, 0).await? {
         rest += 1;
     }
     // b's override of 1 still holds: of its 3 claimed slices, 2 wait on it.
-    assert_eq!(stack.store.take_slice(0).await?, Take::Defer, "b's claimed slices wait on b's own cap");
+    assert_eq!(stack.store.take_slice(0, 0).await?, Take::Defer, "b's claimed slices wait on b's own cap");
     stack.replayctl(&["tenant", "limits", &tenants[1].0, "--max-running-slices", "default"]).await?;
-    while let Take::Run { .. } = stack.store.take_slice(0).await? {
+    while let Take::Run { .. } = stack.store.take_slice(0, 0).await? {
         rest += 1;
     }
-    assert_eq!(stack.store.take_slice(0).await?, Take::Nothing);
+    assert_eq!(stack.store.take_slice(0, 0).await?, Take::Nothing);
     // Both changes of b's overrides are in the audit trail, newest first.
     let audit = stack.replayctl(&["audit", "--tenant", &tenants[1].0]).await?;
     let changes: Vec<(&str, &str)> = audit["entries"]

@@ -1,8 +1,9 @@
 //! Races of the job ledger where they live: concurrent callers on MariaDB
 //! through the `JobLedger` port, no stack deployed. Creates at a tenant's cap
 //! with and without an `Idempotency-Key`, one key sent many times at once,
-//! takes against a cancel, a worker's end against the sweeper's, and the
-//! status event of a job whose webhook was deleted once it ended.
+//! takes against a cancel, takes of several tenants against the worker pool,
+//! a worker's end against the sweeper's, and the status event of a job whose
+//! webhook was deleted once it ended.
 
 use replay_core::adapters::http::HttpDeliverer;
 use replay_core::adapters::kms::KmsKeys;
@@ -232,7 +233,7 @@ async fn no_slice_of_a_cancelled_job_is_taken_whatever_the_interleaving() -> any
                 let (ledger, barrier): (Box<dyn JobLedger>, _) = (Box::new(store.clone()), barrier.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    ledger.take_slice(0).await
+                    ledger.take_slice(0, 0).await
                 })
             })
             .collect();
@@ -247,11 +248,72 @@ async fn no_slice_of_a_cancelled_job_is_taken_whatever_the_interleaving() -> any
             }
         }
         // Once the cancel has answered, nothing of the job is taken any more.
-        assert!(!matches!(ledger.take_slice(0).await?, Take::Run { job_id, .. } if job_id == job), "round {round}");
+        assert!(!matches!(ledger.take_slice(0, 0).await?, Take::Run { job_id, .. } if job_id == job), "round {round}");
         assert_eq!(slices_in(store, &job, "RUNNING").await?, taken, "round {round}: each take started one slice");
         assert_eq!(slices_in(store, &job, "CANCELLED").await?, AT_ONCE as i64 - taken, "round {round}");
         assert_eq!(slices_in(store, &job, "PENDING").await?, 0, "round {round}");
     }
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// Issue 21 item 3: more runnable slices than workers. Takes of three
+/// tenants at once, each tenant under its own cap, never run more slices
+/// than the pool (WORKER_POOL_SLICES); the rest wait (Defer, not Nothing)
+/// until a slice ends.
+#[tokio::test]
+async fn concurrent_takes_of_several_tenants_never_run_more_slices_than_the_pool() -> anyhow::Result<()> {
+    const POOL: u32 = 3;
+    let stack = TestStack::new(1).await?;
+    let store = &stack.store;
+    let mut jobs = Vec::new();
+    for name in ["a", "b", "c"] {
+        let tenant = create_tenant(store, PEPPER, name).await?.tenant_id;
+        // Enough that a tenant whose slices keep ending still has two to run at the end.
+        jobs.push(claimed_job(store, &tenant, 6).await?);
+    }
+    let running = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM replay_slices WHERE state = 'RUNNING'")
+            .fetch_one(store.pool())
+            .await
+    };
+    for round in 0..3 {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(AT_ONCE));
+        let takes: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let (ledger, barrier): (Box<dyn JobLedger>, _) = (Box::new(store.clone()), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    // Each tenant may run 2: only the pool stops the third of three tenants.
+                    ledger.take_slice(2, POOL).await
+                })
+            })
+            .collect();
+        let mut runs = 0;
+        for take in takes {
+            match take.await?? {
+                Take::Run { .. } => runs += 1,
+                Take::Defer => {}
+                Take::Nothing => anyhow::bail!("round {round}: claimed slices wait, yet a take found nothing"),
+            }
+        }
+        assert_eq!(running().await?, i64::from(POOL), "round {round}: the pool is full, never more");
+        assert!(runs <= POOL as usize, "round {round}: {runs} slices taken");
+        // One slice ends: exactly one more may run.
+        sqlx::query("UPDATE replay_slices SET state = 'DONE' WHERE state = 'RUNNING' LIMIT 1")
+            .execute(store.pool())
+            .await?;
+    }
+    // Without the pool's cap, each tenant's own cap of 2 is what holds.
+    let ledger: &dyn JobLedger = store;
+    while let Take::Run { .. } = ledger.take_slice(2, 0).await? {}
+    let by_tenant: Vec<i64> = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+         WHERE s.state = 'RUNNING' GROUP BY j.tenant_id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    assert!(by_tenant.iter().all(|&n| n == 2) && by_tenant.len() == 3, "{by_tenant:?}");
     stack.cleanup().await;
     Ok(())
 }
@@ -268,7 +330,7 @@ async fn a_workers_end_and_the_sweepers_end_of_one_slice_end_it_once() -> anyhow
         let ask = Ask { webhook: hook, key: None, dry_run: false, cap: None };
         let job = job_of(&create_all_sliced(store, &tenant, vec![ask], 2).await.remove(0)?).clone();
         assert_eq!(ledger.claim_slices(&job, 1).await?, [0]);
-        assert!(matches!(ledger.take_slice(0).await?, Take::Run { slice_index: 0, .. }));
+        assert!(matches!(ledger.take_slice(0, 0).await?, Take::Run { slice_index: 0, .. }));
         ledger.start_slice(&job, 0).await?;
 
         let counters = Counters { events_scanned: 5, events_matched: 5, events_delivered: 5, ..Counters::default() };
@@ -292,7 +354,7 @@ async fn a_workers_end_and_the_sweepers_end_of_one_slice_end_it_once() -> anyhow
         assert_eq!(done + slices_in(store, &job, "FAILED").await?, 1, "round {round}");
 
         // The last slice ends the job, once.
-        assert!(matches!(ledger.take_slice(0).await?, Take::Run { slice_index: 1, .. }));
+        assert!(matches!(ledger.take_slice(0, 0).await?, Take::Run { slice_index: 1, .. }));
         let last = ledger.end_slice(&job, 1, Some(1), SliceState::Done, None, 1).await?;
         assert!(last.ended && last.job_ended.is_some(), "round {round}: {last:?}");
         let again = ledger.end_slice(&job, 1, None, SliceState::Failed, None, 1).await?;

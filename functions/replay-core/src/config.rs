@@ -191,6 +191,11 @@ pub struct FairShareConfig {
     pub max_active_jobs: u32,
     /// Slices of the tenant running at once, across all its jobs.
     pub max_running_slices: u32,
+    /// Slices running at once across every tenant: the worker pool, its SQS
+    /// `MaximumConcurrency` (`WORKER_POOL_SLICES`, set by the template; 0 =
+    /// no cap). A slice taken beyond it would wait in the queue without
+    /// heartbeats, and the sweeper would count it stale.
+    pub pool_slices: u32,
     /// How long a wake-up that found every waiting slice's tenant at its cap
     /// waits before it looks again (1-900 s: SQS's delays).
     pub defer_s: u32,
@@ -401,6 +406,7 @@ impl Settings {
                 requests_per_minute: parsed(env, "TENANT_REQUESTS_PER_MINUTE", 600)?,
                 max_active_jobs: parsed(env, "TENANT_MAX_ACTIVE_JOBS", 20)?,
                 max_running_slices: parsed(env, "TENANT_MAX_RUNNING_SLICES", 16)?,
+                pool_slices: parsed(env, "WORKER_POOL_SLICES", 0)?,
                 defer_s: parsed::<u32>(env, "TENANT_DEFER_SECONDS", 5)?.clamp(1, 900),
             },
             delivery: DeliveryConfig { concurrency, request_timeout, url_policy, dns_server },

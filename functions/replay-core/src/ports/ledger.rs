@@ -155,8 +155,10 @@ pub trait JobLedger: Send + Sync {
     /// claimed count); concurrent callers never exceed the cap.
     async fn claim_slices(&self, job_id: &JobId, cap: u32) -> Result<Vec<u32>>;
     /// The fairest claimed slice across tenants, now `RUNNING`, within each
-    /// tenant's cap of running slices (`default_cap` unless overridden).
-    async fn take_slice(&self, default_cap: u32) -> Result<Take>;
+    /// tenant's cap of running slices (`default_cap` unless overridden) and
+    /// while fewer than `pool` slices run in all (0: no cap); concurrent
+    /// callers never exceed either.
+    async fn take_slice(&self, default_cap: u32, pool: u32) -> Result<Take>;
     async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRecord>>;
     /// A worker picked the slice up: slice `RUNNING`, job `OPEN` -> `STARTED`.
     async fn start_slice(&self, job_id: &JobId, slice_index: u32) -> Result<()>;

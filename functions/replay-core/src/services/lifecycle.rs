@@ -199,7 +199,7 @@ impl Lifecycle<'_> {
     /// at its cap, sends the wake-up again with a delay (failing the message
     /// would spend its receive count toward the DLQ).
     async fn wake(&self, hint_job: &JobId, hint_slice: u32, fair: &FairShareConfig) -> Result<Assignment> {
-        match self.ledger.take_slice(fair.max_running_slices).await? {
+        match self.ledger.take_slice(fair.max_running_slices, fair.pool_slices).await? {
             Take::Run { job_id, slice_index, tenant_id } => {
                 crate::telemetry::emit_metrics(
                     &[("SlicesStarted", "Count", 1.0)],
@@ -213,7 +213,7 @@ impl Lifecycle<'_> {
                 self.queue.send_delayed(&QueueTask::wake_up(hint_job.clone(), hint_slice), fair.defer_s).await?;
                 info!(
                     delay_s = fair.defer_s,
-                    "every waiting slice's tenant is at its cap of running slices; wake-up deferred"
+                    "the worker pool is full, or every waiting slice's tenant is at its cap; wake-up deferred"
                 );
                 crate::telemetry::emit_metrics(&[("WakeUpsDeferred", "Count", 1.0)], serde_json::json!({}));
                 Ok(None)

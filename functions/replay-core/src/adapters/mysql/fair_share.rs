@@ -5,9 +5,14 @@
 //! active jobs whose tenant is under its cap of running slices, it takes one
 //! of the tenant with the fewest slices running; among tenants with as few,
 //! the one served longest ago (round-robin); within the tenant, the oldest
-//! claim.
+//! claim. No slice is taken while the worker pool (`WORKER_POOL_SLICES`, the
+//! worker's SQS `MaximumConcurrency`) has as many running: a continuation
+//! then always finds a worker, instead of waiting in the queue without
+//! heartbeats until the sweeper counts it stale.
 //!
-//! Locks are taken in the order tenant row, job row, slice row (creating a
+//! Locks are taken in the order pool row, tenant row, job row, slice row
+//! (every take locks `worker_pool`'s one row first, so the pool's cap holds
+//! exactly across tenants; creating a
 //! job takes tenant, then webhook; ending and cancelling take job, then
 //! slices), so no two of them wait on each other in a cycle.
 
@@ -29,8 +34,9 @@ const TAKE_ATTEMPTS: usize = 4;
 impl MySqlStore {
     /// Takes the next slice to run, fairly between tenants (module docs).
     /// `default_cap` is TENANT_MAX_RUNNING_SLICES (0: no cap), for tenants
-    /// without an override in `tenant_limits`.
-    pub async fn take_slice(&self, default_cap: u32) -> Result<Take> {
+    /// without an override in `tenant_limits`; `pool` is WORKER_POOL_SLICES
+    /// (0: no cap).
+    pub async fn take_slice(&self, default_cap: u32, pool: u32) -> Result<Take> {
         for _ in 0..TAKE_ATTEMPTS {
             let candidate = sqlx::query(&format!(
                 "SELECT s.job_id, s.slice_index, j.tenant_id FROM replay_slices s \
@@ -39,11 +45,14 @@ impl MySqlStore {
                  LEFT JOIN ({RUNNING_BY_TENANT}) r ON r.tenant_id = j.tenant_id \
                  WHERE s.state = 'PENDING' AND s.enqueued_at IS NOT NULL AND j.state IN {ACTIVE_STATES} \
                  AND (COALESCE(l.max_running_slices, ?) = 0 OR COALESCE(r.running, 0) < COALESCE(l.max_running_slices, ?)) \
+                 AND (? = 0 OR (SELECT COUNT(*) FROM replay_slices WHERE state = 'RUNNING') < ?) \
                  ORDER BY COALESCE(r.running, 0), t.last_slice_taken_at IS NOT NULL, t.last_slice_taken_at, \
                  s.enqueued_at, s.job_id, s.slice_index LIMIT 1"
             ))
             .bind(default_cap)
             .bind(default_cap)
+            .bind(pool)
+            .bind(pool)
             .fetch_optional(&self.pool)
             .await?;
             let Some(candidate) = candidate else {
@@ -52,7 +61,7 @@ impl MySqlStore {
             let job_id = JobId(candidate.try_get("job_id")?);
             let slice_index: i32 = candidate.try_get("slice_index")?;
             let tenant_id = TenantId(candidate.try_get("tenant_id")?);
-            if self.take_candidate(&tenant_id, &job_id, slice_index, default_cap).await? {
+            if self.take_candidate(&tenant_id, &job_id, slice_index, default_cap, pool).await? {
                 return Ok(Take::Run { job_id, slice_index: slice_index as u32, tenant_id });
             }
             debug!(%job_id, slice_index, "lost the race for a slice; choosing again");
@@ -60,16 +69,28 @@ impl MySqlStore {
         Ok(Take::Defer)
     }
 
-    /// Takes one candidate under its tenant's row lock, if the tenant is
-    /// still under its cap and the slice still waits; false otherwise.
+    /// Takes one candidate under the pool's and its tenant's row locks, if
+    /// the pool and the tenant are still under their caps and the slice still
+    /// waits; false otherwise.
     async fn take_candidate(
         &self,
         tenant: &TenantId,
         job_id: &JobId,
         slice_index: i32,
         default_cap: u32,
+        pool: u32,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        // Every take queues here, so the pool's cap holds across tenants.
+        sqlx::query("SELECT id FROM worker_pool WHERE id = 1 FOR UPDATE").execute(&mut *tx).await?;
+        if pool > 0 {
+            let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replay_slices WHERE state = 'RUNNING'")
+                .fetch_one(&mut *tx)
+                .await?;
+            if running >= i64::from(pool) {
+                return Ok(false);
+            }
+        }
         // Every take of this tenant queues here, so its cap holds exactly.
         sqlx::query("SELECT id FROM tenants WHERE id = ? FOR UPDATE").bind(tenant.as_str()).execute(&mut *tx).await?;
         let (running, cap): (i64, i64) = sqlx::query_as(

@@ -40,8 +40,8 @@ impl JobLedger for MySqlStore {
         MySqlStore::claim_slices(self, job_id, cap).await
     }
 
-    async fn take_slice(&self, default_cap: u32) -> Result<Take> {
-        MySqlStore::take_slice(self, default_cap).await
+    async fn take_slice(&self, default_cap: u32, pool: u32) -> Result<Take> {
+        MySqlStore::take_slice(self, default_cap, pool).await
     }
 
     async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRecord>> {
