@@ -3,6 +3,7 @@
 //! running slices, active jobs and API requests are capped, and a noisy
 //! tenant cannot starve a quiet one.
 
+use replay_core::domain::task::QueueTask;
 use replay_core::ports::ledger::Take;
 use replay_core::services::api::create_tenant;
 use replay_integration_tests::replay_client::{ErrorCode, JobState, RetryPolicy};
@@ -107,8 +108,9 @@ async fn slices_are_taken_round_robin_across_tenants_within_their_caps() -> anyh
 }
 
 /// Wake-ups are not bound to slices, so the sweeper cannot tell a lost one by
-/// its slice: it sends as many as are missing (slices waiting minus messages
-/// waiting in the queue), and none while the queue holds enough.
+/// its slice: it sends as many as are missing (slices waiting minus
+/// wake-ups waiting in the queue: the messages of running slices are not
+/// wake-ups), and none while the queue holds enough.
 #[tokio::test]
 async fn the_sweeper_replaces_lost_wake_ups_and_sends_no_more() -> anyhow::Result<()> {
     let mut stack = TestStack::new(1).await?;
@@ -131,23 +133,89 @@ async fn the_sweeper_replaces_lost_wake_ups_and_sends_no_more() -> anyhow::Resul
 
     // Four wake-ups are lost (received and deleted, as by a worker that died
     // after deleting them): the sweeper sends four, not six.
-    let mut removed = 0;
-    while removed < 4 {
-        let out = stack.sqs.receive_message().queue_url(&queue).max_number_of_messages(4 - removed).send().await?;
+    receive_and_delete(&stack, &queue, 4).await?;
+    assert_eq!(lost(&stack.sweep().await?), Some(4));
+    assert_eq!(stack.queue_depth(&queue).await?.0, 6);
+    assert_eq!(lost(&stack.sweep().await?), Some(0), "nothing missing any more");
+
+    // Issue 21 item 5: other messages hide a lost wake-up. A worker takes a
+    // slice (its wake-up stays: it was a duplicate) and the slice's
+    // continuation waits in the queue; two wake-ups are lost. Five slices
+    // wait, four wake-ups and a continuation are queued: one is missing.
+    let (job, slice): (String, i32) = sqlx::query_as(
+        "SELECT job_id, slice_index FROM replay_slices WHERE state = 'PENDING' AND enqueued_at IS NOT NULL \
+         ORDER BY enqueued_at DESC LIMIT 1",
+    )
+    .fetch_one(stack.store.pool())
+    .await?;
+    sqlx::query("UPDATE replay_slices SET state = 'RUNNING', heartbeat_at = UTC_TIMESTAMP(3) WHERE job_id = ? AND slice_index = ?")
+        .bind(&job)
+        .bind(slice)
+        .execute(stack.store.pool())
+        .await?;
+    let continuation = QueueTask::slice(replay_core::domain::ids::JobId::from(job.as_str()), slice as u32, 1);
+    stack.sqs.send_message().queue_url(&queue).message_body(serde_json::to_string(&continuation)?).send().await?;
+    receive_and_delete(&stack, &queue, 2).await?;
+    assert_eq!(stack.queue_depth(&queue).await?.0, 5);
+    assert_eq!(lost(&stack.sweep().await?), Some(1), "the running slice's message is not a wake-up");
+    assert_eq!(lost(&stack.sweep().await?), Some(0));
+    stack.cleanup().await;
+    Ok(())
+}
+
+/// Receives `n` messages of the queue and deletes them, as a worker that
+/// died after deleting them would have.
+async fn receive_and_delete(stack: &TestStack, queue: &str, n: i32) -> anyhow::Result<()> {
+    let (mut removed, started) = (0, std::time::Instant::now());
+    while removed < n {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "{removed} of {n} messages received in 60 s");
+        let out = stack
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(n - removed)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
         for m in out.messages.unwrap_or_default() {
             stack
                 .sqs
                 .delete_message()
-                .queue_url(&queue)
+                .queue_url(queue)
                 .receipt_handle(m.receipt_handle.unwrap_or_default())
                 .send()
                 .await?;
             removed += 1;
         }
     }
-    assert_eq!(lost(&stack.sweep().await?), Some(4));
-    assert_eq!(stack.queue_depth(&queue).await?.0, 6);
-    assert_eq!(lost(&stack.sweep().await?), Some(0), "nothing missing any more");
+    Ok(())
+}
+
+/// Issue 21 item 5: the API claimed a job's slices and died before sending
+/// their wake-ups or marking the job enqueued. The sweeper's outbox sends a
+/// wake-up for each claimed slice, although none is left to claim.
+#[tokio::test]
+async fn the_outbox_wakes_the_slices_a_dead_api_claimed() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(1).await?;
+    stack.parameter("SliceProcessingEnabled", "false");
+    stack.set("MAX_PARALLEL_SLICES", "3").set("SLICE_SECONDS", "600");
+    stack.deploy().await?;
+    let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let api = stack.api(&tenant.api_key);
+    let from = (now_ms() - 4 * HOUR) / HOUR * HOUR;
+    let hook = api.create_webhook("http://127.0.0.1:38999/h").await?.id;
+    let job = start(&api, &hook, from, from + HOUR).await?;
+    let queue = stack.deployed().slice_queue_url.clone();
+    // As if the API had died after claiming: no message sent, no outbox mark,
+    // and the job old enough for the outbox (its grace is 30 s).
+    receive_and_delete(&stack, &queue, 3).await?;
+    sqlx::query("UPDATE replay_jobs SET enqueued_at = NULL, created_at = created_at - INTERVAL 5 MINUTE WHERE id = ?")
+        .bind(job.as_str())
+        .execute(stack.store.pool())
+        .await?;
+    let report = stack.sweep().await?;
+    assert_eq!(report["jobs_enqueued"].as_u64(), Some(1), "{report}");
+    assert_eq!(stack.queue_depth(&queue).await?.0, 3, "a wake-up for each claimed slice: {report}");
     stack.cleanup().await;
     Ok(())
 }

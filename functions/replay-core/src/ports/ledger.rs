@@ -154,6 +154,8 @@ pub trait JobLedger: Send + Sync {
     /// Claims up to `cap` slices of the job to start (slices running or
     /// claimed count); concurrent callers never exceed the cap.
     async fn claim_slices(&self, job_id: &JobId, cap: u32) -> Result<Vec<u32>>;
+    /// The job's slices claimed to start that no worker took yet.
+    async fn waiting_slices(&self, job_id: &JobId) -> Result<Vec<u32>>;
     /// The fairest claimed slice across tenants, now `RUNNING`, within each
     /// tenant's cap of running slices (`default_cap` unless overridden) and
     /// while fewer than `pool` slices run in all (0: no cap); concurrent
@@ -200,6 +202,9 @@ pub trait JobLedger: Send + Sync {
     async fn claim_lost_slices(&self, older_than_s: u32, default_cap: u32, limit: u32) -> Result<Vec<(JobId, u32)>>;
     /// Slices claimed and waiting for a worker.
     async fn slices_waiting_count(&self) -> Result<u64>;
+    /// The most slice-queue messages that are not wake-ups: one per running
+    /// slice and one per status event queued and not sent.
+    async fn messages_besides_wake_ups(&self) -> Result<u64>;
     /// Active jobs with slices to start and none running for `quiet_s`.
     async fn stalled_jobs(&self, quiet_s: u32) -> Result<Vec<JobId>>;
     /// Slices of cancelled jobs that no live worker holds.

@@ -82,11 +82,15 @@ pub type Assignment = Option<(SliceRecord, u32)>;
 
 impl Lifecycle<'_> {
     /// A new job: its first slices claimed and enqueued, then the outbox mark.
-    /// A failed enqueue leaves the job to the sweeper's outbox.
+    /// A failed enqueue leaves the job to the sweeper's outbox, which calls
+    /// this again: every slice of the job claimed and not taken yet gets a
+    /// wake-up, not only those claimed now (the first call may have claimed
+    /// them and died before sending).
     #[instrument(skip(self))]
     pub async fn start_job(&self, job_id: &JobId) -> Result<()> {
-        let claimed = self.ledger.claim_slices(job_id, self.max_parallel_slices).await?;
-        self.send_slices(job_id, &claimed).await?;
+        self.ledger.claim_slices(job_id, self.max_parallel_slices).await?;
+        let waiting = self.ledger.waiting_slices(job_id).await?;
+        self.send_slices(job_id, &waiting).await?;
         self.ledger.mark_enqueued(job_id).await
     }
 
@@ -237,9 +241,26 @@ impl Lifecycle<'_> {
         self.queue.send(&[QueueTask::slice(job_id.clone(), slice_index, 0)]).await
     }
 
-    /// A claimed slice whose wake-up seems lost gets another one.
-    pub async fn wake_up_again(&self, job_id: &JobId, slice_index: u32) -> Result<()> {
-        self.queue.send(&[QueueTask::wake_up(job_id.clone(), slice_index)]).await
+    /// Claimed slices whose wake-ups seem lost get new ones; how many.
+    /// Wake-ups are not bound to slices (adapters/mysql/fair_share.rs): a
+    /// slice waiting long is lost only if fewer wake-ups wait in the queue
+    /// than slices wait for a worker. The queue counts every message, so the
+    /// others are taken off first, at their most: one per running slice (a
+    /// continuation, a pause's end, a restart) and one per status event on
+    /// its way. Topping up by the difference, never more, keeps wake-ups from
+    /// piling up while a full pool makes every slice wait.
+    pub async fn replace_lost_wake_ups(&self, older_than_s: u32, default_cap: u32, most: u64) -> Result<u32> {
+        let waiting = self.ledger.slices_waiting_count().await?;
+        let queued = self.queue.waiting_messages().await?;
+        let wake_ups = queued.saturating_sub(self.ledger.messages_besides_wake_ups().await?);
+        let limit = waiting.saturating_sub(wake_ups).min(most) as u32;
+        let mut sent = 0;
+        for (job_id, slice) in self.ledger.claim_lost_slices(older_than_s, default_cap, limit).await? {
+            self.queue.send(&[QueueTask::wake_up(job_id.clone(), slice)]).await?;
+            warn!(%job_id, slice, "re-sent a wake-up for a slice whose start message may have been lost");
+            sent += 1;
+        }
+        Ok(sent)
     }
 
     /// Records a new job and its slices (the API starts it with `start_job`).

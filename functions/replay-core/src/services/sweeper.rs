@@ -95,18 +95,8 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
 
     // Claimed for a start but never started: the claimer died before sending,
     // or the message was lost. A duplicate message is harmless (the lease).
-    // Wake-ups are not bound to slices (adapters/mysql/fair_share.rs): a
-    // slice waiting long is lost only if fewer messages wait in the queue
-    // than slices wait for a worker. Topping up by the difference, never
-    // more, keeps wake-ups from piling up while a busy pool makes every
-    // slice wait.
-    let deficit = ctx.ledger.slices_waiting_count().await?.saturating_sub(ctx.queue.waiting_messages().await?);
-    let limit = deficit.min(LOST_SLICES_PER_SWEEP) as u32;
-    for (job_id, slice) in ctx.ledger.claim_lost_slices(stale_s * 2, ctx.max_running_slices, limit).await? {
-        lifecycle.wake_up_again(&job_id, slice).await?;
-        warn!(%job_id, slice, "re-sent a wake-up for a slice whose start message may have been lost");
-        report.lost_slices_enqueued += 1;
-    }
+    report.lost_slices_enqueued =
+        lifecycle.replace_lost_wake_ups(stale_s * 2, ctx.max_running_slices, LOST_SLICES_PER_SWEEP).await?;
 
     for job_id in ctx.ledger.stalled_jobs(stale_s).await? {
         if !lifecycle.start_next(&job_id).await?.is_empty() {

@@ -154,6 +154,31 @@ impl MySqlStore {
         Ok(n.max(0) as u64)
     }
 
+    /// The job's slices claimed to start that no worker took yet.
+    pub async fn waiting_slices(&self, job_id: &JobId) -> Result<Vec<u32>> {
+        let slices: Vec<i32> = sqlx::query_scalar(
+            "SELECT slice_index FROM replay_slices WHERE job_id = ? AND state = 'PENDING' \
+             AND enqueued_at IS NOT NULL ORDER BY slice_index",
+        )
+        .bind(job_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(slices.into_iter().map(|s| s as u32).collect())
+    }
+
+    /// The most slice-queue messages that are not wake-ups: a running
+    /// slice has at most one (its continuation, a pause's end or a restart),
+    /// an ended job at most one status event queued and not sent.
+    pub async fn messages_besides_wake_ups(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM replay_slices WHERE state = 'RUNNING') \
+             + (SELECT COUNT(*) FROM replay_jobs WHERE status_enqueued_at IS NOT NULL AND status_sent_at IS NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The SQL condition "the slice's tenant is under its cap of running
     /// slices", for queries over `replay_slices s JOIN replay_jobs j`; binds
     /// the default cap twice.

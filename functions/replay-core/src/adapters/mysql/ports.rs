@@ -40,6 +40,10 @@ impl JobLedger for MySqlStore {
         MySqlStore::claim_slices(self, job_id, cap).await
     }
 
+    async fn waiting_slices(&self, job_id: &JobId) -> Result<Vec<u32>> {
+        MySqlStore::waiting_slices(self, job_id).await
+    }
+
     async fn take_slice(&self, default_cap: u32, pool: u32) -> Result<Take> {
         MySqlStore::take_slice(self, default_cap, pool).await
     }
@@ -106,6 +110,10 @@ impl JobLedger for MySqlStore {
 
     async fn slices_waiting_count(&self) -> Result<u64> {
         MySqlStore::slices_waiting_count(self).await
+    }
+
+    async fn messages_besides_wake_ups(&self) -> Result<u64> {
+        MySqlStore::messages_besides_wake_ups(self).await
     }
 
     async fn stalled_jobs(&self, quiet_s: u32) -> Result<Vec<JobId>> {
