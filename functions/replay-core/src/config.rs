@@ -242,6 +242,7 @@ pub const TUNABLE: &[&str] = &[
     "DELIVERY_BACKOFF_BASE_MS",
     "DELIVERY_BACKOFF_MAX_MS",
     "DELIVERY_RETRY_AFTER_MAX_MS",
+    "DELIVERY_RETRY_BUDGET_MS",
     "DELIVERY_WINDOW",
     "HANDBACK_DELAY_SECONDS",
     "HEARTBEAT_EVERY_MS",
@@ -417,6 +418,7 @@ impl Settings {
                     backoff_base: millis(env, "DELIVERY_BACKOFF_BASE_MS", 200)?,
                     backoff_max: millis(env, "DELIVERY_BACKOFF_MAX_MS", 10_000)?,
                     retry_after_max: millis(env, "DELIVERY_RETRY_AFTER_MAX_MS", 60_000)?,
+                    budget: millis(env, "DELIVERY_RETRY_BUDGET_MS", 900_000)?,
                 },
                 dedup_lookback_ms: parsed::<i64>(env, "DEDUP_LOOKBACK_SECONDS", 900)? * 1_000,
                 skew_ms: parsed(env, "CLOCK_SKEW_MS", 10_000)?,
@@ -472,6 +474,13 @@ impl Settings {
                     w.retry.request_timeout, w.deadline_margin
                 )));
             }
+        }
+        if w.retry.budget < w.retry.request_timeout {
+            return Err(Error::Config(format!(
+                "DELIVERY_RETRY_BUDGET_MS ({:?}) must be at least DELIVERY_TIMEOUT_MS ({:?}): an event is retried \
+                 until it kept failing for the budget, and one timed-out attempt would spend it",
+                w.retry.budget, w.retry.request_timeout
+            )));
         }
         if self.stale_after <= w.lease_ttl + w.heartbeat_every {
             return Err(Error::Config(format!(
@@ -579,6 +588,10 @@ mod tests {
         .is_ok());
         // Outside the worker (no timeout known) nothing is checked.
         assert!(with(&[("DELIVERY_TIMEOUT_MS", "60000")]).is_ok());
+        // A retry budget shorter than one attempt could never retry.
+        let err = with(&[("DELIVERY_RETRY_BUDGET_MS", "5000")]).unwrap_err().to_string();
+        assert!(err.contains("DELIVERY_RETRY_BUDGET_MS") && err.contains("DELIVERY_TIMEOUT_MS"), "{err}");
+        assert!(with(&[("DELIVERY_RETRY_BUDGET_MS", "10000")]).is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Slice checkpoints and leases in DynamoDB: one item per slice, every write
 //! conditional on the lease's fencing token.
 
-use crate::domain::checkpoint::{Checkpoint, Lease, PartitionRange, Position, Settled, CHECKPOINT_VERSION};
+use crate::domain::checkpoint::{Checkpoint, Lease, PartitionRange, Position, Retried, Settled, CHECKPOINT_VERSION};
 use crate::domain::job::Counters;
 use crate::error::{Error, Result};
 use crate::ports::CheckpointStore;
@@ -115,6 +115,30 @@ fn ahead_of(bytes: &[u8]) -> Vec<(u64, Settled)> {
         .collect()
 }
 
+/// Bytes per `retries` entry: event hash (8) + attempts (4) + failing ms (8).
+const RETRIED_ENTRY_BYTES: usize = 20;
+
+fn retries_bytes(retries: &[(u64, Retried)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(retries.len() * RETRIED_ENTRY_BYTES);
+    for (hash, r) in retries {
+        out.extend_from_slice(&hash.to_le_bytes());
+        out.extend_from_slice(&r.attempts.to_le_bytes());
+        out.extend_from_slice(&r.failing_ms.to_le_bytes());
+    }
+    out
+}
+
+fn retries_of(bytes: &[u8]) -> Vec<(u64, Retried)> {
+    let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    bytes
+        .chunks_exact(RETRIED_ENTRY_BYTES)
+        .map(|c| {
+            let attempts = u32::from_le_bytes(c[8..12].try_into().unwrap_or_default());
+            (le64(&c[..8]), Retried { attempts, failing_ms: le64(&c[12..]) })
+        })
+        .collect()
+}
+
 fn blob(item: &Item, name: &str) -> Vec<u8> {
     item.get(name).and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec()).unwrap_or_default()
 }
@@ -150,6 +174,7 @@ fn checkpoint_of(item: &Item) -> Checkpoint {
         };
         cp.watermark = get_i64(item, "watermark");
         cp.ahead = ahead_of(&blob(item, "ahead"));
+        cp.retries = retries_of(&blob(item, "retries"));
     } else if let (Some(lookback), Some(next)) = (get_i64(item, "lookback_offset"), get_i64(item, "next_offset")) {
         // Version 1 knew one partition (the slice's own) and an end offset;
         // the partition and the end are the slice's to fill in.
@@ -216,7 +241,7 @@ impl CheckpointStore for DynamoCheckpoints {
         let ranges: Vec<(u32, i64, i64)> = cp.ranges.iter().map(|r| (r.partition, r.scan_from, r.end)).collect();
         let mut expr = String::from(
             "SET fmt = :fmt, ranges = :ranges, pos_partition = :pp, pos_offset = :po, ahead = :ahead, \
-             slice_done = :done, pauses = :pauses, lease_expires = :expires, expires_at = :ttl",
+             retries = :retries, slice_done = :done, pauses = :pauses, lease_expires = :expires, expires_at = :ttl",
         );
         let mut req = self
             .client
@@ -234,6 +259,7 @@ impl CheckpointStore for DynamoCheckpoints {
             .expression_attribute_values(":pp", n(cp.position.partition))
             .expression_attribute_values(":po", n(cp.position.offset))
             .expression_attribute_values(":ahead", AttributeValue::B(Blob::new(ahead_bytes(&cp.ahead))))
+            .expression_attribute_values(":retries", AttributeValue::B(Blob::new(retries_bytes(&cp.retries))))
             .expression_attribute_values(":done", AttributeValue::Bool(cp.done))
             .expression_attribute_values(":pauses", n(cp.pauses))
             .expression_attribute_values(":expires", n(now_ms() + ttl_ms as i64))
@@ -305,5 +331,21 @@ impl CheckpointStore for DynamoCheckpoints {
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(store_error(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_and_ahead_survive_their_encoding() {
+        let retries = vec![
+            (u64::MAX, Retried { attempts: 7, failing_ms: 901_000 }),
+            (3, Retried { attempts: u32::MAX, failing_ms: 0 }),
+        ];
+        assert_eq!(retries_of(&retries_bytes(&retries)), retries);
+        let ahead = vec![(9, Settled::Failed), (u64::MAX, Settled::Delivered)];
+        assert_eq!(ahead_of(&ahead_bytes(&ahead)), ahead);
     }
 }

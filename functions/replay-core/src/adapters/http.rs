@@ -22,7 +22,7 @@ pub struct HttpDeliverer {
 }
 
 /// Classifies a response per the contract: 2xx success; 429/503 honour
-/// `Retry-After`; other 5xx retry; other 4xx fail at once.
+/// `Retry-After`; 408 and other 5xx retry; other 4xx fail at once.
 pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
     if status.is_success() {
         return Attempt::Success;
@@ -32,7 +32,7 @@ pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
         let after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         return Attempt::Retry { status: Some(code), after, error: format!("HTTP {code}") };
     }
-    if status.is_server_error() {
+    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         return Attempt::Retry { status: Some(code), after: None, error: format!("HTTP {code}") };
     }
     Attempt::Fail { status: code }
@@ -197,6 +197,10 @@ mod tests {
         let empty = HeaderMap::new();
         assert_eq!(classify_response(StatusCode::NO_CONTENT, &empty), Attempt::Success);
         assert_eq!(classify_response(StatusCode::GONE, &empty), Attempt::Fail { status: 410 });
+        assert!(matches!(
+            classify_response(StatusCode::REQUEST_TIMEOUT, &empty),
+            Attempt::Retry { status: Some(408), .. }
+        ));
         assert!(matches!(
             classify_response(StatusCode::BAD_GATEWAY, &empty),
             Attempt::Retry { status: Some(502), after: None, .. }

@@ -254,6 +254,8 @@ pub struct MemoryDeliverer {
     /// Per event id, how many more attempts get 503 with `Retry-After: 1`
     /// before it is taken.
     pub flaky: Mutex<HashMap<String, u32>>,
+    /// The `Retry-After` of those 503s, when not 1 s.
+    pub flaky_retry_after: Mutex<Option<Duration>>,
 }
 
 #[async_trait]
@@ -284,7 +286,8 @@ impl Deliverer for MemoryDeliverer {
             _ => false,
         };
         if flaky {
-            return Attempt::Retry { status: Some(503), after: Some(Duration::from_secs(1)), error: "HTTP 503".into() };
+            let after = lock(&self.flaky_retry_after).unwrap_or(Duration::from_secs(1));
+            return Attempt::Retry { status: Some(503), after: Some(after), error: "HTTP 503".into() };
         }
         if *lock(&self.down) && extra.is_none() {
             return Attempt::Retry { status: Some(503), after: None, error: "HTTP 503".into() };

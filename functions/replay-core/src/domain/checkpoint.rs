@@ -34,6 +34,15 @@ pub enum Settled {
     Failed,
 }
 
+/// An event beyond the checkpoint's position still being retried when the
+/// worker stopped: its retry budget goes on from there (docs/api.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retried {
+    pub attempts: u32,
+    /// How long it had been failing.
+    pub failing_ms: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoint {
     /// The format the item was read in (written: always CHECKPOINT_VERSION).
@@ -47,6 +56,8 @@ pub struct Checkpoint {
     pub counters: Counters,
     /// Events after `position` that were delivered or failed (a clean stop).
     pub ahead: Vec<(u64, Settled)>,
+    /// Events after `position` still being retried, per event hash.
+    pub retries: Vec<(u64, Retried)>,
     pub done: bool,
     /// Times the slice paused in a row because its receiver looked down.
     pub pauses: u32,

@@ -3,6 +3,14 @@
 //! when an event has failed. Pure: the HTTP adapter makes one attempt and
 //! reports it; the slice's decider (and the status event's sender) apply
 //! this rule, with jitter drawn from a generator they are given.
+//!
+//! An event fails only on a permanent answer (a 4xx other than 408 and 429)
+//! or once it kept failing for the retry budget (`DELIVERY_RETRY_BUDGET_MS`,
+//! carried across continuations in the checkpoint). Its first
+//! `DELIVERY_MAX_ATTEMPTS` attempts in a run are the quick ones: when they
+//! are spent, the slice's circuit hears that the receiver may be down, and
+//! the event goes on at the backoff's pace. A `Retry-After` longer than
+//! `DELIVERY_RETRY_AFTER_MAX_MS` pauses the slice instead.
 
 use rand::Rng;
 use std::time::Duration;
@@ -20,7 +28,7 @@ pub enum Attempt {
         after: Option<Duration>,
         error: String,
     },
-    /// Refused for good by the receiver (a 4xx other than 429).
+    /// Refused for good by the receiver (a 4xx other than 408 and 429).
     Fail {
         status: u16,
     },
@@ -60,17 +68,26 @@ pub enum DeliveryOutcome {
 pub struct RetryRule {
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// Quick attempts in a run before the circuit hears of the event.
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Longest `Retry-After` honoured before the event counts as failed.
+    /// Longest `Retry-After` waited for between attempts; a longer one pauses the slice.
     pub retry_after_max: Duration,
+    /// How long an event may keep failing before it counts as failed.
+    pub budget: Duration,
 }
 
 /// One event's attempts so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tries {
+    /// Every attempt, across runs.
     pub attempts: u32,
+    /// Attempts in this run: the first `max_attempts` are the quick ones.
+    pub run_attempts: u32,
+    /// How long the event has been failing, across runs, as of this attempt
+    /// (the caller keeps it: the rule has no clock).
+    pub failing_for: Duration,
     pub last_status: Option<u16>,
     pub last_error: String,
 }
@@ -82,6 +99,12 @@ pub enum Next {
     Done(DeliveryOutcome),
     /// Try again after this long.
     RetryIn(Duration),
+    /// The quick attempts are spent: the receiver may be down (the slice's
+    /// circuit hears of it); otherwise try again after this long.
+    Struggling(Duration),
+    /// The receiver asked for a wait longer than `retry_after_max`: pause
+    /// the slice this long rather than fail the event.
+    Pause(Duration),
 }
 
 impl RetryRule {
@@ -102,6 +125,7 @@ impl RetryRule {
         rng: &mut impl Rng,
     ) -> Next {
         tries.attempts += 1;
+        tries.run_attempts += 1;
         let attempts = tries.attempts;
         match attempt {
             Attempt::Success => Next::Done(DeliveryOutcome::Delivered { attempts }),
@@ -118,23 +142,25 @@ impl RetryRule {
                 }
                 tries.last_status = status;
                 tries.last_error = error;
-                let wait = match after {
-                    Some(after) if after > self.retry_after_max => {
-                        return Next::Done(DeliveryOutcome::Failed {
-                            attempts,
-                            last_status: tries.last_status,
-                            error: format!("{}; Retry-After {after:?} exceeds the limit", tries.last_error),
-                        })
-                    }
-                    Some(after) => after,
-                    None => self.backoff(attempts, rng),
-                };
-                if attempts >= self.max_attempts {
+                if tries.failing_for >= self.budget {
                     return Next::Done(DeliveryOutcome::Failed {
                         attempts,
                         last_status: tries.last_status,
-                        error: tries.last_error.clone(),
+                        error: format!(
+                            "{}; failing for {}s, past the retry budget of {}s",
+                            tries.last_error,
+                            tries.failing_for.as_secs(),
+                            self.budget.as_secs()
+                        ),
                     });
+                }
+                let wait = match after {
+                    Some(after) if after > self.retry_after_max => return Next::Pause(after),
+                    Some(after) => after,
+                    None => self.backoff(tries.run_attempts, rng),
+                };
+                if tries.run_attempts == self.max_attempts {
+                    return Next::Struggling(wait);
                 }
                 Next::RetryIn(wait)
             }
@@ -150,6 +176,16 @@ impl RetryRule {
 }
 
 impl Tries {
+    /// The event counts as failed with what it got so far (the status
+    /// event's sender, which has no circuit and no pauses).
+    pub fn failed(&self) -> DeliveryOutcome {
+        DeliveryOutcome::Failed {
+            attempts: self.attempts,
+            last_status: self.last_status,
+            error: self.last_error.clone(),
+        }
+    }
+
     /// The event is still to be delivered: the time ran out first.
     pub fn interrupted(&self, last_status: Option<u16>, error: &str) -> DeliveryOutcome {
         let error = if error.is_empty() { "not attempted" } else { error };
@@ -174,6 +210,7 @@ mod tests {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_millis(300),
             retry_after_max: Duration::from_secs(60),
+            budget: Duration::from_secs(120),
         }
     }
 
@@ -192,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_fails_after_its_attempts_or_at_once_on_a_refusal() {
+    fn an_event_fails_on_a_refusal_or_past_its_budget_never_for_its_attempts() {
         let mut rng = StdRng::seed_from_u64(1);
         let full = Duration::from_secs(10);
         let mut tries = Tries::default();
@@ -201,16 +238,38 @@ mod tests {
             rule().after(&mut tries, retry(429, Some(2)), full, full / 10, &mut rng),
             Next::RetryIn(Duration::from_secs(2))
         );
-        let Next::Done(DeliveryOutcome::Failed { attempts: 3, last_status: Some(503), .. }) =
-            rule().after(&mut tries, retry(503, None), full, full / 10, &mut rng)
-        else {
-            panic!("the third attempt ends it")
-        };
+        // The quick attempts spent: the circuit hears of it, the event goes on.
+        assert!(matches!(rule().after(&mut tries, retry(503, None), full, full / 10, &mut rng), Next::Struggling(_)));
+        for _ in 0..100 {
+            tries.failing_for += Duration::from_secs(5);
+            let next = rule().after(&mut tries, retry(408, None), full, full / 10, &mut rng);
+            if tries.failing_for < rule().budget {
+                assert!(matches!(next, Next::RetryIn(_)), "within the budget: {next:?}");
+            } else {
+                let Next::Done(DeliveryOutcome::Failed { attempts, last_status: Some(408), error }) = next else {
+                    panic!("past the budget: {next:?}")
+                };
+                assert_eq!(attempts, tries.attempts);
+                assert!(error.contains("retry budget"), "{error}");
+                break;
+            }
+        }
+        assert!(tries.failing_for >= rule().budget, "the loop reached the budget");
         let mut tries = Tries::default();
         let next = rule().after(&mut tries, Attempt::Fail { status: 410 }, full, Duration::ZERO, &mut rng);
         assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { attempts: 1, last_status: Some(410), .. })));
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_limit_pauses_instead_of_failing() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let full = Duration::from_secs(10);
         let next = rule().after(&mut Tries::default(), retry(429, Some(3600)), full, Duration::ZERO, &mut rng);
-        assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { .. })), "Retry-After beyond the limit: {next:?}");
+        assert_eq!(next, Next::Pause(Duration::from_secs(3600)));
+        // Past the budget, the event fails whatever the receiver asks.
+        let mut tries = Tries { failing_for: rule().budget, ..Tries::default() };
+        let next = rule().after(&mut tries, retry(429, Some(3600)), full, Duration::ZERO, &mut rng);
+        assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { .. })), "{next:?}");
     }
 
     #[test]

@@ -364,6 +364,8 @@ pub async fn deliver_until(
         let attempt = deliverer.attempt(delivery, timeout).await;
         match rule.after(&mut tries, attempt, timeout, started.elapsed(), rng) {
             Next::Done(outcome) => return outcome,
+            // No circuit and no pauses here: the quick attempts are all it gets.
+            Next::Struggling(_) | Next::Pause(_) => return tries.failed(),
             Next::RetryIn(wait) if Instant::now() + wait >= until => {
                 return tries.interrupted(tries.last_status, &tries.last_error)
             }

@@ -142,6 +142,7 @@ fn worker_config(rng: &mut StdRng) -> WorkerConfig {
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
             retry_after_max: Duration::from_secs(60),
+            budget: Duration::from_secs([60, 900][rng.gen_range(0..2)]),
         },
         dedup_lookback_ms: 900_000,
         skew_ms: 10_000,

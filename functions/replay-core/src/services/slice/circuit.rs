@@ -42,6 +42,15 @@ impl Circuit {
         false
     }
 
+    /// The receiver kept asking for long waits through every allowed pause.
+    pub fn give_up(&mut self, now: Instant) {
+        self.down_since.get_or_insert(now);
+        if !self.give_up {
+            warn!("receiver still asks to wait after the last pause; failing the remaining events unsent");
+        }
+        self.give_up = true;
+    }
+
     /// An event failed at `now` with a down-looking answer, after `pauses`
     /// pauses (a delivery resets them: outages hours apart are not one).
     pub fn down(&mut self, now: Instant, pauses: u32, cfg: &WorkerConfig) -> Verdict {

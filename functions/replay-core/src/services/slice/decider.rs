@@ -16,7 +16,7 @@ use super::outcomes::Outcomes;
 use super::queue::{CommitQueue, State};
 use super::SliceSpec;
 use crate::config::WorkerConfig;
-use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position, Settled};
+use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position, Retried, Settled};
 use crate::domain::dedup::DedupWindow;
 use crate::domain::job::Counters;
 use crate::domain::retry::{Attempt, DeliveryOutcome, Next, Tries};
@@ -49,6 +49,27 @@ pub struct Attempted {
 struct Retrying {
     tries: Tries,
     not_before: Option<Instant>,
+    /// How long it failed in earlier runs (and pauses it asked for).
+    failed_before: Duration,
+    /// Its first failed attempt in this run.
+    failing_since: Option<Instant>,
+}
+
+impl Retrying {
+    fn carried(r: Retried) -> Self {
+        let tries = Tries { attempts: r.attempts, ..Tries::default() };
+        Self { tries, failed_before: Duration::from_millis(r.failing_ms), ..Self::default() }
+    }
+
+    /// An attempt failed at `now`: the failing time it adds to.
+    fn failed_at(&mut self, now: Instant) {
+        let since = *self.failing_since.get_or_insert(now);
+        self.tries.failing_for = self.failed_before + now.saturating_duration_since(since);
+    }
+
+    fn to_save(&self) -> Retried {
+        Retried { attempts: self.tries.attempts, failing_ms: self.tries.failing_for.as_millis() as u64 }
+    }
 }
 
 pub struct Decider<'a> {
@@ -66,6 +87,9 @@ pub struct Decider<'a> {
     /// event hash in log order: copies further apart than the look-back are
     /// each settled, and each takes its own outcome back (`take_ahead`).
     pub(super) ahead: BTreeMap<u64, VecDeque<Settled>>,
+    /// Events an earlier run was still retrying, per event hash: their
+    /// retry budget goes on when they are attempted again.
+    carried: BTreeMap<u64, Retried>,
     /// Items before it only rebuild the dedup set (an earlier run settled them).
     pub(super) resume_at: Position,
     /// Settled failures not written to the failure list yet.
@@ -92,6 +116,10 @@ pub struct Decider<'a> {
 /// held events are decided early (docs/guarantees.md, "Duplicates").
 pub const MAX_HELD_WINDOWS: usize = 4;
 
+/// The longest pause a slice takes at once (SQS's longest message delay);
+/// a longer `Retry-After` is waited out in several.
+pub const MAX_PAUSE: Duration = Duration::from_secs(900);
+
 impl<'a> Decider<'a> {
     /// Starts from a checkpoint at `now`; `seed` drives the backoff's jitter.
     pub fn new(cfg: &'a WorkerConfig, spec: &'a SliceSpec, cp: Checkpoint, now: Instant, seed: u64) -> Self {
@@ -110,6 +138,7 @@ impl<'a> Decider<'a> {
                 ahead.entry(hash).or_insert_with(VecDeque::new).push_back(settled);
                 ahead
             }),
+            carried: cp.retries.iter().copied().collect(),
             resume_at: cp.position,
             saved_position: cp.position,
             last_position: cp.position,
@@ -197,13 +226,20 @@ impl<'a> Decider<'a> {
 
     /// One attempt ended at `now`: the retry rule says whether the event
     /// waits for another; an ended delivery is settled. Returns a reason to
-    /// stop when the circuit opens.
+    /// stop when the circuit opens or the receiver asks for a long wait.
     pub fn attempted(&mut self, done: Attempted, now: Instant) -> Option<Stop> {
         let Attempted { id, delivery, sent_at, attempt } = done;
+        if !self.retrying.contains_key(&id) {
+            let carried = self.queue.get_mut(id).and_then(|e| e.hash).and_then(|h| self.carried.remove(&h));
+            self.retrying.insert(id, carried.map(Retrying::carried).unwrap_or_default());
+        }
         let retrying = self.retrying.entry(id).or_default();
         let outcome = match attempt {
             None => retrying.tries.interrupted(retrying.tries.last_status, &retrying.tries.last_error),
             Some((attempt, timeout)) => {
+                if attempt != Attempt::Success {
+                    retrying.failed_at(now);
+                }
                 let elapsed = now.saturating_duration_since(sent_at);
                 match self.cfg.retry.after(&mut retrying.tries, attempt, timeout, elapsed, &mut self.rng) {
                     Next::RetryIn(wait) => {
@@ -211,13 +247,79 @@ impl<'a> Decider<'a> {
                         self.queue_again(id, delivery);
                         return None;
                     }
+                    Next::Struggling(wait) => {
+                        retrying.not_before = Some(now + wait);
+                        return self.struggling(id, delivery, now);
+                    }
+                    Next::Pause(asked) => {
+                        let pause = asked.min(MAX_PAUSE);
+                        // The wait it asked for counts against its budget:
+                        // an event answered so for ever still ends.
+                        retrying.tries.failing_for += pause;
+                        retrying.failed_before = retrying.tries.failing_for;
+                        retrying.failing_since = None;
+                        self.queue_again(id, delivery);
+                        return self.pause_for_receiver(pause, now);
+                    }
                     Next::Done(outcome) => outcome,
                 }
             }
         };
-        // Ended, or interrupted: an interrupted event starts its attempts afresh.
-        self.retrying.remove(&id);
+        // An interrupted event keeps its retry budget; an ended one is done with it.
+        if !matches!(outcome, DeliveryOutcome::Interrupted { .. }) {
+            self.retrying.remove(&id);
+        }
         self.settle(id, delivery, sent_at, outcome, now)
+    }
+
+    /// An event spent its quick attempts: the circuit judges whether the
+    /// receiver is down; otherwise the event goes on at the backoff's pace.
+    fn struggling(&mut self, id: u64, delivery: Box<Delivery>, now: Instant) -> Option<Stop> {
+        match self.circuit.down(now, self.cp.pauses, self.cfg) {
+            CircuitVerdict::Closed => {
+                self.queue_again(id, delivery);
+                None
+            }
+            CircuitVerdict::Open => {
+                self.queue_again(id, delivery);
+                self.queue_provisional_again();
+                Some(Stop::Circuit)
+            }
+            CircuitVerdict::GiveUp => {
+                let outcome =
+                    self.retrying.remove(&id).map(|r| r.tries.failed()).unwrap_or_else(|| Tries::default().failed());
+                let DeliveryOutcome::Failed { attempts, last_status, error } = outcome else { return None };
+                let error = format!("{error}; the receiver stayed down through every pause");
+                self.failures.push(failure_of(&delivery, attempts, last_status, error));
+                self.settled(id, Counters { delivery_failures: 1, ..Counters::default() });
+                self.resolve_provisional_as_failed();
+                None
+            }
+        }
+    }
+
+    /// The receiver asked for a wait longer than the rule waits between
+    /// attempts: the slice pauses, unless it already paused as often as the
+    /// circuit allows with nothing delivered since (then it gives up).
+    fn pause_for_receiver(&mut self, pause: Duration, now: Instant) -> Option<Stop> {
+        if self.cp.pauses >= self.cfg.circuit_max_pauses {
+            self.circuit.give_up(now);
+            self.resolve_provisional_as_failed();
+            return None;
+        }
+        Some(Stop::Wait(pause))
+    }
+
+    /// Provisional failures are tried again after a pause, not failed.
+    fn queue_provisional_again(&mut self) {
+        for pid in self.queue.ids_where(|s| matches!(s, State::Provisional(..))) {
+            if let Some(entry) = self.queue.get_mut(pid) {
+                if let State::Provisional(d, _) = std::mem::replace(&mut entry.state, State::InFlight) {
+                    entry.state = State::Queued(d);
+                    self.to_start.insert(pid);
+                }
+            }
+        }
     }
 
     fn settle(
@@ -228,13 +330,7 @@ impl<'a> Decider<'a> {
         outcome: DeliveryOutcome,
         now: Instant,
     ) -> Option<Stop> {
-        let failure = |attempts, last_status, error| FailedEvent {
-            event_id: delivery.message_id.clone(),
-            event_type: delivery.event_type.clone(),
-            attempts,
-            last_status,
-            error,
-        };
+        let failure = |attempts, last_status, error| failure_of(&delivery, attempts, last_status, error);
         match outcome {
             DeliveryOutcome::Delivered { .. } => {
                 if self.circuit.delivered(sent_at) {
@@ -252,15 +348,7 @@ impl<'a> Decider<'a> {
                     CircuitVerdict::Closed => {}
                     CircuitVerdict::GiveUp => self.resolve_provisional_as_failed(),
                     CircuitVerdict::Open => {
-                        // Tried again after the pause, not failed.
-                        for pid in self.queue.ids_where(|s| matches!(s, State::Provisional(..))) {
-                            if let Some(entry) = self.queue.get_mut(pid) {
-                                if let State::Provisional(d, _) = std::mem::replace(&mut entry.state, State::InFlight) {
-                                    entry.state = State::Queued(d);
-                                    self.to_start.insert(pid);
-                                }
-                            }
-                        }
+                        self.queue_provisional_again();
                         return Some(Stop::Circuit);
                     }
                 }
@@ -359,6 +447,11 @@ impl<'a> Decider<'a> {
         let mut ahead = self.queue.ahead();
         ahead.extend(self.ahead.iter().flat_map(|(&hash, outcomes)| outcomes.iter().map(move |&o| (hash, o))));
         self.cp.ahead = ahead;
+        // Likewise the retry budgets: this run's, then those not reached again yet.
+        let mut retries: Vec<(u64, Retried)> =
+            (self.retrying.iter()).filter_map(|(&id, r)| Some((self.queue.get(id)?.hash?, r.to_save()))).collect();
+        retries.extend(self.carried.iter().map(|(&hash, &r)| (hash, r)));
+        self.cp.retries = retries;
         (std::mem::take(&mut self.failures), std::mem::take(&mut self.found), &self.cp)
     }
 
@@ -380,6 +473,16 @@ impl<'a> Decider<'a> {
     }
 }
 
+fn failure_of(delivery: &Delivery, attempts: u32, last_status: Option<u16>, error: String) -> FailedEvent {
+    FailedEvent {
+        event_id: delivery.message_id.clone(),
+        event_type: delivery.event_type.clone(),
+        attempts,
+        last_status,
+        error,
+    }
+}
+
 /// A failure recorded for an event never sent: the circuit gave up.
 pub(super) fn not_attempted(delivery: &Delivery) -> FailedEvent {
     FailedEvent {
@@ -395,6 +498,6 @@ pub(super) fn not_attempted(delivery: &Delivery) -> FailedEvent {
 fn receiver_down(last_status: Option<u16>) -> bool {
     match last_status {
         None => true,
-        Some(status) => status == 429 || status >= 500,
+        Some(status) => status == 408 || status == 429 || status >= 500,
     }
 }

@@ -74,6 +74,8 @@ pub enum Stop {
     LeaseLost,
     /// The receiver looks down.
     Circuit,
+    /// The receiver asked to wait this long (a long `Retry-After`).
+    Wait(Duration),
     /// The invocation's deadline is near.
     Deadline,
 }

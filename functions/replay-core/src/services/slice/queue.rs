@@ -108,6 +108,10 @@ impl CommitQueue {
         self.front_id + self.entries.len() as u64 - 1
     }
 
+    pub fn get(&self, id: u64) -> Option<&Entry> {
+        self.entries.get(id.checked_sub(self.front_id)? as usize)
+    }
+
     pub fn get_mut(&mut self, id: u64) -> Option<&mut Entry> {
         let index = id.checked_sub(self.front_id)? as usize;
         self.entries.get_mut(index)

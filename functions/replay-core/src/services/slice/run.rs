@@ -389,7 +389,7 @@ impl<'a> Driver<'a> {
         if reason == Stop::LeaseLost {
             return Ok(SliceOutcome::LeaseLost);
         }
-        if reason == Stop::Circuit {
+        if matches!(reason, Stop::Circuit | Stop::Wait(_)) {
             d.paused();
         }
         if let Some(outcome) = self.commit(d, true).await? {
@@ -401,8 +401,12 @@ impl<'a> Driver<'a> {
             return Ok(SliceOutcome::Cancelled { counters: cp.counters, lease_token: token });
         }
         self.ports.checkpoints.release(self.key, self.lease).await?;
-        if reason == Stop::Circuit {
-            let delay = self.cfg.circuit_pause;
+        let pause = match reason {
+            Stop::Circuit => Some(self.cfg.circuit_pause),
+            Stop::Wait(asked) => Some(asked),
+            _ => None,
+        };
+        if let Some(delay) = pause {
             warn!(pauses = cp.pauses, ?delay, "slice paused");
             return Ok(SliceOutcome::Paused { delay, lease_token: token });
         }

@@ -28,14 +28,15 @@ fn event(ts: i64, webhook: &str, event_id: &str) -> LogRecord {
 
 fn cfg() -> WorkerConfig {
     WorkerConfig {
-        // One attempt per event, so counts of attempts are counts of events;
-        // `retries_wait_their_retry_after_without_holding_up_other_events` retries.
+        // One attempt per event (no retry budget), so counts of attempts are
+        // counts of events; the tests of retries set their own rule.
         retry: RetryRule {
             request_timeout: Duration::from_secs(10),
             max_attempts: 1,
             backoff_base: Duration::from_millis(1),
             backoff_max: Duration::from_millis(1),
             retry_after_max: Duration::from_secs(60),
+            budget: Duration::ZERO,
         },
         dedup_lookback_ms: 100,
         skew_ms: 0,
@@ -359,17 +360,19 @@ async fn failed_deliveries_are_counted_and_recorded() {
     assert_eq!(failures[0].last_status, Some(400));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retries_wait_their_retry_after_without_holding_up_other_events() {
     let mut log = MemoryLog::new(1);
     log.partitions[0] = (0..6).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
     let mut f = Fakes::new(log);
     f.concurrency = 2;
-    // e0 is refused twice then taken; e1 three times: it fails after its
-    // three attempts. Each refusal says `Retry-After: 1`.
+    // e0 is refused twice then taken; e1 three times: failing for 2 s by its
+    // third attempt, past its budget of 1.5 s, it fails. Each refusal says
+    // `Retry-After: 1`.
     f.del.flaky.lock().unwrap().extend([("e0".to_string(), 2), ("e1".to_string(), 3)]);
     let mut cfg = cfg();
     cfg.retry.max_attempts = 3;
+    cfg.retry.budget = Duration::from_millis(1_500);
     cfg.circuit_break_after = 10;
     let counters = done(f.run(&cfg, &spec(1000, 2000), "w").await.unwrap());
     assert_eq!((counters.events_delivered, counters.delivery_failures), (5, 1), "{counters:?}");
@@ -381,6 +384,46 @@ async fn retries_wait_their_retry_after_without_holding_up_other_events() {
     let ids = f.ids();
     let e0 = ids.iter().position(|id| id == "e0").unwrap();
     assert!(e0 >= 2, "e0 was delivered after later events: {ids:?}");
+}
+
+/// Issue 21: a `Retry-After` beyond `DELIVERY_RETRY_AFTER_MAX_MS` pauses the
+/// slice instead of failing the event; the wait counts against the event's
+/// retry budget, which the checkpoint carries into the next run.
+#[tokio::test(start_paused = true)]
+async fn a_long_retry_after_pauses_the_slice_and_the_budget_goes_on_across_runs() {
+    for refusals in [2, 3] {
+        let mut log = MemoryLog::new(1);
+        log.partitions[0] = (0..6).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+        let f = Fakes::new(log);
+        f.del.flaky.lock().unwrap().insert("e2".to_string(), refusals);
+        *f.del.flaky_retry_after.lock().unwrap() = Some(Duration::from_secs(600));
+        let mut cfg = cfg();
+        cfg.retry.budget = Duration::from_secs(900);
+        cfg.retry.max_attempts = 3;
+        let pause = f.run(&cfg, &spec(1000, 2000), "w").await.unwrap();
+        assert!(matches!(pause, SliceOutcome::Paused { delay, .. } if delay == Duration::from_secs(600)), "{pause:?}");
+        let key = spec(1000, 2000).checkpoint_key();
+        let carried = f.cps.items.lock().unwrap()[&key].1.retries.clone();
+        assert_eq!(carried.len(), 1, "e2's budget is in the checkpoint: {carried:?}");
+        assert_eq!((carried[0].1.attempts, carried[0].1.failing_ms), (1, 600_000));
+        // Failing for 600 s of a 900 s budget: asked to wait again, it pauses again.
+        let pause = f.run(&cfg, &spec(1000, 2000), "w").await.unwrap();
+        assert!(matches!(pause, SliceOutcome::Paused { .. }), "{pause:?}");
+        let counters = done(f.run(&cfg, &spec(1000, 2000), "w").await.unwrap());
+        let failures = f.prog.failures.lock().unwrap().clone();
+        if refusals == 2 {
+            // The third attempt is taken: nothing failed, nothing sent twice.
+            assert_eq!((counters.events_delivered, counters.delivery_failures), (6, 0), "{counters:?}");
+            assert_eq!(f.ids().iter().filter(|id| *id == "e2").count(), 1);
+            assert!(failures.is_empty(), "{failures:?}");
+        } else {
+            // Failing for 1,200 s by its third attempt: past the budget.
+            assert_eq!((counters.events_delivered, counters.delivery_failures), (5, 1), "{counters:?}");
+            assert_eq!((failures[0].event_id.as_str(), failures[0].attempts), ("e2", 3));
+            assert!(failures[0].error.contains("retry budget"), "{}", failures[0].error);
+        }
+        assert_eq!(f.ids().len(), 5 + usize::from(refusals == 2), "each other event once: {:?}", f.ids());
+    }
 }
 
 #[tokio::test]
