@@ -14,6 +14,7 @@ use super::circuit::{Circuit, Verdict as CircuitVerdict};
 use super::keeper::Stop;
 use super::outcomes::Outcomes;
 use super::queue::{CommitQueue, State};
+use super::retries::{failure_of, not_attempted, receiver_down, Retrying};
 use super::SliceSpec;
 use crate::config::WorkerConfig;
 use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position, Retried, Settled};
@@ -42,34 +43,6 @@ pub struct Attempted {
     pub sent_at: Instant,
     /// The attempt and its timeout; None when no time was left to make one.
     pub attempt: Option<(Attempt, Duration)>,
-}
-
-/// An event waiting for its next attempt.
-#[derive(Default)]
-struct Retrying {
-    tries: Tries,
-    not_before: Option<Instant>,
-    /// How long it failed in earlier runs (and pauses it asked for).
-    failed_before: Duration,
-    /// Its first failed attempt in this run.
-    failing_since: Option<Instant>,
-}
-
-impl Retrying {
-    fn carried(r: Retried) -> Self {
-        let tries = Tries { attempts: r.attempts, ..Tries::default() };
-        Self { tries, failed_before: Duration::from_millis(r.failing_ms), ..Self::default() }
-    }
-
-    /// An attempt failed at `now`: the failing time it adds to.
-    fn failed_at(&mut self, now: Instant) {
-        let since = *self.failing_since.get_or_insert(now);
-        self.tries.failing_for = self.failed_before + now.saturating_duration_since(since);
-    }
-
-    fn to_save(&self) -> Retried {
-        Retried { attempts: self.tries.attempts, failing_ms: self.tries.failing_for.as_millis() as u64 }
-    }
 }
 
 pub struct Decider<'a> {
@@ -470,34 +443,5 @@ impl<'a> Decider<'a> {
     pub fn finished(&mut self) {
         self.cp.done = true;
         debug_assert!(self.queue.is_empty());
-    }
-}
-
-fn failure_of(delivery: &Delivery, attempts: u32, last_status: Option<u16>, error: String) -> FailedEvent {
-    FailedEvent {
-        event_id: delivery.message_id.clone(),
-        event_type: delivery.event_type.clone(),
-        attempts,
-        last_status,
-        error,
-    }
-}
-
-/// A failure recorded for an event never sent: the circuit gave up.
-pub(super) fn not_attempted(delivery: &Delivery) -> FailedEvent {
-    FailedEvent {
-        event_id: delivery.message_id.clone(),
-        event_type: delivery.event_type.clone(),
-        attempts: 0,
-        last_status: None,
-        error: "not attempted: the receiver stayed down through every pause".into(),
-    }
-}
-
-/// Failures that say the receiver is down or overloaded, not that it refused the event.
-fn receiver_down(last_status: Option<u16>) -> bool {
-    match last_status {
-        None => true,
-        Some(status) => status == 408 || status == 429 || status >= 500,
     }
 }

@@ -3,8 +3,9 @@
 //! can turn up), the dedup set, the selection and the failed-only rule are
 //! applied here, in log order, and nowhere else.
 
-use super::decider::{not_attempted, Decider, MAX_HELD_WINDOWS};
+use super::decider::{Decider, MAX_HELD_WINDOWS};
 use super::queue::{Entry, State};
+use super::retries::not_attempted;
 use crate::domain::checkpoint::{Position, Settled};
 use crate::domain::dedup::event_hash;
 use crate::domain::job::Counters;

@@ -19,6 +19,7 @@ mod keeper;
 mod outcomes;
 mod queue;
 mod range;
+mod retries;
 mod retry;
 mod run;
 
