@@ -14,6 +14,7 @@ mod fair_shares;
 mod faults;
 mod fuzz;
 mod kafka_auth;
+mod ledger_contract;
 mod ledger_races;
 mod lifecycle;
 mod operations;

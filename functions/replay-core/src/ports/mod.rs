@@ -3,6 +3,7 @@
 //! for unit tests.
 
 pub mod ledger;
+pub mod ledger_contract;
 
 pub use crate::domain::retry::{Attempt, DeliveryOutcome};
 pub use ledger::JobLedger;

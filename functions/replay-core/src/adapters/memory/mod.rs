@@ -1,4 +1,9 @@
-//! In-memory fakes of the ports, for unit tests of the core's use cases.
+//! In-memory fakes of the ports, for unit tests of the core's use cases and
+//! the simulation.
+
+mod ledger;
+
+pub use ledger::MemoryLedger;
 
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;

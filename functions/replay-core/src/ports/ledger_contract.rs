@@ -1,0 +1,581 @@
+//! The contract every `JobLedger` keeps, as one suite: the in-memory ledger
+//! runs it in the unit tests (adapters/memory/ledger.rs), MariaDB in the
+//! integration tests (tests/it/ledger_contract.rs), so the fake the
+//! simulation and the unit tests lean on cannot drift from the system of
+//! record. Races live beside it on MariaDB (tests/it/ledger_races.rs): a
+//! fake's lock proves nothing about a database's.
+//!
+//! Each case starts from an empty ledger (a `LedgerBench` of its own) and
+//! moves its clock by hand, never by sleeping.
+
+use crate::domain::checkpoint::Tally;
+use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use crate::domain::job::{Counters, Job, JobState, SliceState};
+use crate::error::Error;
+use crate::ports::ledger::{Created, JobLedger, NewJob, NewSlice, SliceTotals, StaleSlice, Take};
+use crate::ports::{FailedEvent, SliceProgress};
+use async_trait::async_trait;
+use replay_types::Selection;
+use std::time::Duration;
+
+/// A ledger to check, with what the ledger reads but does not write.
+#[async_trait]
+pub trait LedgerBench: Send + Sync {
+    fn ledger(&self) -> &dyn JobLedger;
+    fn progress(&self) -> &dyn SliceProgress;
+    async fn tenant(&self, name: &str) -> crate::error::Result<TenantId>;
+    async fn webhook(&self, tenant: &TenantId, url: &str) -> crate::error::Result<WebhookId>;
+    /// Deletes a webhook whose jobs have ended.
+    async fn delete_webhook(&self, tenant: &TenantId, webhook: &WebhookId) -> crate::error::Result<()>;
+    /// The tenant's own cap of running slices (0: none).
+    async fn set_running_cap(&self, tenant: &TenantId, cap: u32) -> crate::error::Result<()>;
+    /// As if `by` had passed (MySQL: every time recorded moves back by it).
+    async fn advance(&self, by: Duration) -> crate::error::Result<()>;
+}
+
+/// Why a case failed.
+#[derive(Debug)]
+pub struct Broken(pub String);
+
+impl From<Error> for Broken {
+    fn from(e: Error) -> Self {
+        Broken(format!("the ledger answered an error: {e}"))
+    }
+}
+
+type Outcome = Result<(), Broken>;
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(Broken(format!("{}: {}", stringify!($cond), format!($($why)+))));
+        }
+    };
+}
+
+/// Every case, by name.
+pub const CASES: &[&str] = &[
+    "creates_once_per_key_within_the_caps",
+    "claims_and_takes_within_the_jobs_cap",
+    "ends_a_slice_once_and_the_job_with_its_last",
+    "final_states_and_reports_follow_the_counts",
+    "a_cancel_stops_what_has_not_started",
+    "the_status_event_is_claimed_once",
+    "the_sweeper_finds_what_was_lost",
+    "takes_are_fair_within_tenant_caps_and_the_pool",
+    "ended_jobs_are_purged_but_not_while_a_retry_runs",
+];
+
+/// Runs one case of `CASES` against a fresh bench.
+pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
+    match case {
+        "creates_once_per_key_within_the_caps" => creates_once_per_key_within_the_caps(bench).await,
+        "claims_and_takes_within_the_jobs_cap" => claims_and_takes_within_the_jobs_cap(bench).await,
+        "ends_a_slice_once_and_the_job_with_its_last" => ends_a_slice_once_and_the_job_with_its_last(bench).await,
+        "final_states_and_reports_follow_the_counts" => final_states_and_reports_follow_the_counts(bench).await,
+        "a_cancel_stops_what_has_not_started" => a_cancel_stops_what_has_not_started(bench).await,
+        "the_status_event_is_claimed_once" => the_status_event_is_claimed_once(bench).await,
+        "the_sweeper_finds_what_was_lost" => the_sweeper_finds_what_was_lost(bench).await,
+        "takes_are_fair_within_tenant_caps_and_the_pool" => takes_are_fair_within_tenant_caps_and_the_pool(bench).await,
+        "ended_jobs_are_purged_but_not_while_a_retry_runs" => {
+            ended_jobs_are_purged_but_not_while_a_retry_runs(bench).await
+        }
+        other => Err(Broken(format!("no case named {other}"))),
+    }
+}
+
+/// What a create asks for.
+struct Ask<'a> {
+    webhook: &'a WebhookId,
+    slices: u32,
+    key: Option<&'a str>,
+    hash: u8,
+    selection: Selection,
+    retry_of: Option<&'a JobId>,
+    cap: Option<u32>,
+}
+
+impl<'a> Ask<'a> {
+    fn new(webhook: &'a WebhookId, slices: u32) -> Self {
+        Self { webhook, slices, key: None, hash: 0, selection: Selection::default(), retry_of: None, cap: None }
+    }
+    fn dry_run(mut self) -> Self {
+        self.selection.dry_run = true;
+        self
+    }
+}
+
+/// Ten-minute slices from a fixed hour (the ledger never reads the log).
+async fn create(b: &dyn LedgerBench, tenant: &TenantId, ask: Ask<'_>) -> Result<Created, Error> {
+    const FROM: i64 = 1_796_000_400_000;
+    let slices: Vec<NewSlice> = (0..i64::from(ask.slices))
+        .map(|i| NewSlice {
+            from: EventTime(FROM + i * 600_000),
+            to: EventTime(FROM + (i + 1) * 600_000),
+            planned: vec![(0, i * 10, (i + 1) * 10)],
+        })
+        .collect();
+    b.ledger()
+        .create_job(NewJob {
+            id: &JobId::generate(),
+            tenant_id: tenant,
+            webhook_id: ask.webhook,
+            from: EventTime(FROM),
+            to: EventTime(FROM + i64::from(ask.slices) * 600_000),
+            partitions: &[0],
+            slices: &slices,
+            idempotency_key: ask.key,
+            request_hash: [ask.hash; 32],
+            selection: Some(&ask.selection),
+            retry_of: ask.retry_of,
+            max_active_jobs: ask.cap,
+        })
+        .await
+}
+
+async fn new_job(b: &dyn LedgerBench, tenant: &TenantId, ask: Ask<'_>) -> Result<Job, Broken> {
+    match create(b, tenant, ask).await? {
+        Created::New(job) => Ok(job),
+        Created::Existing(job) => Err(Broken(format!("a new request answered with job {}", job.job_id))),
+    }
+}
+
+async fn view(b: &dyn LedgerBench, job: &JobId) -> Result<Job, Broken> {
+    b.ledger().job_view(None, job).await?.ok_or_else(|| Broken(format!("job {job} is gone")))
+}
+
+async fn slice_state(b: &dyn LedgerBench, job: &JobId, slice: u32) -> Result<SliceState, Broken> {
+    let record = b.ledger().slice(job, slice).await?;
+    record.map(|r| r.slice_state).ok_or_else(|| Broken(format!("slice {slice} of {job} is gone")))
+}
+
+/// Takes the next slice; which one it was.
+async fn take(b: &dyn LedgerBench, default_cap: u32, pool: u32) -> Result<Option<(JobId, u32)>, Broken> {
+    Ok(match b.ledger().take_slice(default_cap, pool).await? {
+        Take::Run { job_id, slice_index, .. } => Some((job_id, slice_index)),
+        Take::Defer | Take::Nothing => None,
+    })
+}
+
+/// Ends a slice as its worker does (lease token 1) with these counters.
+async fn end(b: &dyn LedgerBench, job: &JobId, slice: u32, counters: Counters) -> Result<Option<JobState>, Broken> {
+    let totals = SliceTotals { counters: &counters, tally: &Tally::default() };
+    let end = b.ledger().end_slice(job, slice, Some(1), SliceState::Done, Some(totals), 1).await?;
+    ensure!(end.ended, "slice {slice} of {job} ended");
+    Ok(end.job_ended)
+}
+
+fn delivered(n: u64) -> Counters {
+    Counters { events_scanned: n, events_matched: n, events_delivered: n, ..Counters::default() }
+}
+
+async fn creates_once_per_key_within_the_caps(b: &dyn LedgerBench) -> Outcome {
+    let (acme, other) = (b.tenant("acme").await?, b.tenant("other").await?);
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let first = new_job(b, &acme, Ask { key: Some("k"), hash: 1, ..Ask::new(&hook, 3) }).await?;
+    ensure!(first.state == JobState::Open, "{first:?}");
+    ensure!(first.progress.slices_total == 3 && first.progress.slices_done == 0, "{first:?}");
+    ensure!(first.result.is_none(), "no result before the end");
+
+    let again = create(b, &acme, Ask { key: Some("k"), hash: 1, ..Ask::new(&hook, 3) }).await?;
+    ensure!(matches!(&again, Created::Existing(j) if j.job_id == first.job_id), "same key, same job: {again:?}");
+    let changed = create(b, &acme, Ask { key: Some("k"), hash: 2, ..Ask::new(&hook, 3) }).await;
+    ensure!(matches!(changed, Err(Error::InvalidRequest(_))), "same key, another request: {changed:?}");
+    let second = create(b, &acme, Ask::new(&hook, 1)).await;
+    let running = matches!(&second, Err(Error::JobAlreadyRunning { job_id }) if *job_id == first.job_id.to_string());
+    ensure!(running, "the webhook's one active job: {second:?}");
+    // A dry run sends nothing: it does not hold the webhook.
+    let dry = new_job(b, &acme, Ask::new(&hook, 1).dry_run()).await?;
+    ensure!(dry.selection.dry_run, "{dry:?}");
+
+    let hook2 = b.webhook(&acme, "http://receiver.test/b").await?;
+    let capped = create(b, &acme, Ask { cap: Some(2), ..Ask::new(&hook2, 1) }).await;
+    ensure!(matches!(capped, Err(Error::TooManyActiveJobs { limit: 2 })), "two active already: {capped:?}");
+    new_job(b, &acme, Ask { cap: Some(3), ..Ask::new(&hook2, 1) }).await?;
+
+    let foreign = create(b, &other, Ask::new(&hook, 1)).await;
+    ensure!(matches!(foreign, Err(Error::NotFound)), "another tenant's webhook: {foreign:?}");
+    ensure!(b.ledger().job_view(Some(&other), &first.job_id).await?.is_none(), "another tenant's job");
+    ensure!(b.ledger().job_view(Some(&acme), &first.job_id).await?.is_some(), "the tenant's own job");
+    let hook3 = b.webhook(&acme, "http://receiver.test/c").await?;
+    b.delete_webhook(&acme, &hook3).await?;
+    let deleted = create(b, &acme, Ask::new(&hook3, 1)).await;
+    ensure!(matches!(deleted, Err(Error::NotFound)), "a deleted webhook: {deleted:?}");
+    Ok(())
+}
+
+async fn claims_and_takes_within_the_jobs_cap(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let job = new_job(b, &acme, Ask::new(&hook, 4)).await?.job_id;
+    ensure!(l.take_slice(0, 0).await? == Take::Nothing, "nothing claimed, nothing to take");
+    ensure!(l.claim_slices(&job, 2).await? == [0, 1], "the first two");
+    ensure!(l.claim_slices(&job, 2).await?.is_empty(), "claimed slices count against the cap");
+    ensure!(l.waiting_slices(&job).await? == [0, 1], "both wait for a worker");
+    ensure!(l.slices_waiting_count().await? == 2, "two wake-ups needed");
+
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "the oldest claim first");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Running, "taken");
+    ensure!(view(b, &job).await?.state == JobState::Started, "the job started with its first slice");
+    ensure!(l.claim_slices(&job, 2).await?.is_empty(), "running slices count against the cap");
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 1)), "then the next");
+    ensure!(l.take_slice(0, 0).await? == Take::Nothing, "no claimed slice is left");
+    ensure!(l.claim_slices(&job, 3).await? == [2], "room for one more");
+    l.start_slice(&job, 2).await?;
+    ensure!(slice_state(b, &job, 2).await? == SliceState::Running, "a start runs a claimed slice");
+    let record = l.slice(&job, 1).await?.ok_or(Broken("slice 1".into()))?;
+    ensure!(record.webhook_id == hook && record.tenant_id == acme && record.partitions == [0], "{record:?}");
+    ensure!(record.planned == [(0, 10, 20)] && record.url == "http://receiver.test/a", "as created");
+    ensure!(l.slice(&job, 9).await?.is_none(), "no such slice");
+    Ok(())
+}
+
+async fn ends_a_slice_once_and_the_job_with_its_last(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let job = new_job(b, &acme, Ask::new(&hook, 2)).await?.job_id;
+    l.claim_slices(&job, 1).await?;
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "slice 0");
+    let beat = p.heartbeat(&job, 0, 5, &delivered(2), true).await?;
+    ensure!(beat.job_state == JobState::Ongoing, "a beat makes the job ONGOING: {beat:?}");
+    ensure!(view(b, &job).await?.progress.counters == delivered(2), "the beat's counters show");
+
+    let totals = delivered(3);
+    let stale = l
+        .end_slice(
+            &job,
+            0,
+            Some(4),
+            SliceState::Done,
+            Some(SliceTotals { counters: &totals, tally: &Tally::default() }),
+            1,
+        )
+        .await?;
+    ensure!(!stale.ended, "an older lease cannot end it: {stale:?}");
+    let late = p.heartbeat(&job, 0, 4, &delivered(9), false).await;
+    ensure!(matches!(late, Err(Error::LeaseLost)), "an older lease's beat: {late:?}");
+    let first = l
+        .end_slice(
+            &job,
+            0,
+            Some(5),
+            SliceState::Done,
+            Some(SliceTotals { counters: &totals, tally: &Tally::default() }),
+            1,
+        )
+        .await?;
+    ensure!(first.ended && first.claimed == [1] && first.job_ended.is_none() && !first.dry_run, "{first:?}");
+    let again = l.end_slice(&job, 0, None, SliceState::Failed, None, 1).await?;
+    ensure!(!again.ended && again.claimed.is_empty(), "an ended slice stays as it ended: {again:?}");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Done, "done");
+
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 1)), "slice 1");
+    // The sweeper gives the last slice up: the job ends with it.
+    let last = l.end_slice(&job, 1, None, SliceState::Failed, None, 1).await?;
+    ensure!(last.ended && last.job_ended == Some(JobState::Incomplete), "{last:?}");
+    let ended = view(b, &job).await?;
+    ensure!(ended.state == JobState::Incomplete && ended.progress.slices_done == 2, "{ended:?}");
+    ensure!(ended.progress.counters == delivered(3), "the ended slice's totals: {ended:?}");
+    let reason = ended.state_reason.unwrap_or_default();
+    ensure!(reason.contains("1 slice(s) could not be replayed"), "{reason}");
+    let replay = new_job(b, &acme, Ask::new(&hook, 1)).await;
+    ensure!(replay.is_ok(), "the webhook is free once its job ended: {replay:?}");
+    Ok(())
+}
+
+async fn final_states_and_reports_follow_the_counts(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+
+    // Everything delivered.
+    let job = new_job(b, &acme, Ask::new(&hook, 1)).await?.job_id;
+    l.claim_slices(&job, 1).await?;
+    take(b, 0, 0).await?;
+    ensure!(end(b, &job, 0, delivered(4)).await? == Some(JobState::Completed), "all delivered");
+    let done = view(b, &job).await?;
+    let result = done.result.clone().ok_or(Broken("an ended job has a result".into()))?;
+    ensure!(result.failures == 0 && result.failure_report == format!("/v1/replays/{job}/failures"), "{result:?}");
+
+    // Two failures, recorded twice (a resumed slice), listed once each, in id order.
+    let job = new_job(
+        b,
+        &acme,
+        Ask {
+            selection: Selection {
+                event_ids: Some(vec!["ev_a".into(), "ev_b".into(), "ev_c".into()]),
+                ..Selection::default()
+            },
+            ..Ask::new(&hook, 1)
+        },
+    )
+    .await?
+    .job_id;
+    l.claim_slices(&job, 1).await?;
+    take(b, 0, 0).await?;
+    let failure = |id: &str| FailedEvent {
+        event_id: id.into(),
+        event_type: "order.paid".into(),
+        attempts: 3,
+        last_status: Some(503),
+        error: "HTTP 503".into(),
+    };
+    for _ in 0..2 {
+        p.record_failures(&job, &[failure("ev_c"), failure("ev_a")]).await?;
+    }
+    p.record_found(&job, &["ev_a".into(), "ev_c".into()]).await?;
+    p.record_found(&job, &["ev_a".into()]).await?;
+    let counts = Counters { delivery_failures: 2, ..delivered(2) };
+    ensure!(end(b, &job, 0, counts).await? == Some(JobState::Incomplete), "two failed");
+    ensure!(l.failed_event_ids(&job).await? == ["ev_a", "ev_c"], "each failure once");
+    let result = view(b, &job).await?.result.ok_or(Broken("a result".into()))?;
+    ensure!(result.failures == 2 && result.not_found == ["ev_b"], "{result:?}");
+
+    // Every slice given up.
+    let job = new_job(b, &acme, Ask::new(&hook, 2)).await?.job_id;
+    l.claim_slices(&job, 2).await?;
+    for slice in 0..2 {
+        let end = l.end_slice(&job, slice, None, SliceState::Failed, None, 2).await?;
+        ensure!(end.ended, "slice {slice}");
+    }
+    ensure!(view(b, &job).await?.state == JobState::Failed, "every slice failed");
+
+    // A dry run's tally adds up across its slices.
+    let job = new_job(b, &acme, Ask::new(&hook, 2).dry_run()).await?.job_id;
+    l.claim_slices(&job, 2).await?;
+    for slice in 0..2 {
+        take(b, 0, 0).await?;
+        let mut tally = Tally::default();
+        tally.by_event_type.insert("order.paid".into(), 2);
+        tally.payload_bytes = 100;
+        let counters = Counters { events_selected: 2, ..Counters::default() };
+        let end = l
+            .end_slice(
+                &job,
+                slice,
+                Some(1),
+                SliceState::Done,
+                Some(SliceTotals { counters: &counters, tally: &tally }),
+                2,
+            )
+            .await?;
+        ensure!(end.ended && end.dry_run, "{end:?}");
+    }
+    let dry = view(b, &job).await?;
+    ensure!(dry.state == JobState::Completed, "{dry:?}");
+    let tally = dry.result.and_then(|r| r.dry_run).ok_or(Broken("a dry run's result".into()))?;
+    ensure!(tally.by_event_type.get("order.paid") == Some(&4) && tally.payload_bytes == 200, "{tally:?}");
+    ensure!(!l.claim_status_event(&job, 30).await?, "a dry run sends no status event");
+    Ok(())
+}
+
+async fn a_cancel_stops_what_has_not_started(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let (acme, other) = (b.tenant("acme").await?, b.tenant("other").await?);
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let job = new_job(b, &acme, Ask::new(&hook, 3)).await?.job_id;
+    l.claim_slices(&job, 2).await?;
+    take(b, 0, 0).await?;
+    ensure!(l.cancel_job(&other, &job).await?.is_none(), "another tenant cannot see it, nor cancel it");
+    ensure!(view(b, &job).await?.state == JobState::Started, "still running");
+
+    let cancelled = l.cancel_job(&acme, &job).await?.ok_or(Broken("the job".into()))?;
+    ensure!(cancelled.state == JobState::Cancelled, "{cancelled:?}");
+    ensure!(cancelled.state_reason.as_deref() == Some("cancelled by request"), "{cancelled:?}");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Running, "a running slice stops at its heartbeat");
+    ensure!(slice_state(b, &job, 1).await? == SliceState::Cancelled, "claimed, not started");
+    ensure!(slice_state(b, &job, 2).await? == SliceState::Cancelled, "not claimed");
+    ensure!(l.take_slice(0, 0).await? == Take::Nothing, "nothing of a cancelled job is taken");
+    ensure!(l.claim_slices(&job, 3).await?.is_empty(), "nor claimed");
+    let beat = p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    ensure!(beat.job_state == JobState::Cancelled, "the heartbeat tells the worker: {beat:?}");
+
+    ensure!(l.dead_slices_of_cancelled_jobs(60).await?.is_empty(), "its worker is alive");
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.dead_slices_of_cancelled_jobs(60).await? == [(job.clone(), 0)], "its worker went quiet");
+    let end = l.end_slice(&job, 0, None, SliceState::Cancelled, None, 1).await?;
+    ensure!(end.ended && end.job_ended == Some(JobState::Cancelled), "{end:?}");
+    ensure!(l.cancel_job(&acme, &job).await?.is_some_and(|j| j.state == JobState::Cancelled), "as it ended");
+    new_job(b, &acme, Ask::new(&hook, 1)).await?;
+    Ok(())
+}
+
+async fn the_status_event_is_claimed_once(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let job = new_job(b, &acme, Ask::new(&hook, 1)).await?.job_id;
+    ensure!(!l.claim_status_event(&job, 30).await?, "not before the job ends");
+    l.claim_slices(&job, 1).await?;
+    take(b, 0, 0).await?;
+    ensure!(l.messages_besides_wake_ups().await? == 1, "a running slice may have a message on its way");
+    end(b, &job, 0, delivered(1)).await?;
+
+    ensure!(l.jobs_missing_status_event(60).await?.is_empty(), "just ended: its worker sends it");
+    b.advance(Duration::from_secs(6)).await?;
+    ensure!(l.jobs_missing_status_event(60).await? == [job.clone()], "ended a while ago, never sent");
+    l.mark_status_enqueued(&job).await?;
+    ensure!(l.messages_besides_wake_ups().await? == 1, "its status event is on its way");
+    ensure!(l.jobs_missing_status_event(60).await?.is_empty(), "queued");
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.jobs_missing_status_event(60).await? == [job.clone()], "queued long ago and still not sent");
+
+    ensure!(l.claim_status_event(&job, 30).await?, "the first claim");
+    ensure!(!l.claim_status_event(&job, 30).await?, "one sender at a time");
+    ensure!(l.jobs_missing_status_event(60).await?.is_empty(), "being sent");
+    b.advance(Duration::from_secs(31)).await?;
+    ensure!(l.claim_status_event(&job, 30).await?, "a claim runs out");
+    l.release_status_claim(&job).await?;
+    ensure!(l.claim_status_event(&job, 30).await?, "a released claim is free");
+    l.mark_status_sent(&job).await?;
+    ensure!(!l.claim_status_event(&job, 30).await?, "sent: never again");
+    ensure!(l.messages_besides_wake_ups().await? == 0, "nothing on its way");
+    b.advance(Duration::from_secs(120)).await?;
+    ensure!(l.jobs_missing_status_event(60).await?.is_empty(), "sent");
+
+    let target = l.job_target(&job).await?;
+    ensure!(target.webhook_id == hook && target.url == "http://receiver.test/a" && !target.webhook_deleted, "live");
+    b.delete_webhook(&acme, &hook).await?;
+    ensure!(l.job_target(&job).await?.webhook_deleted, "deleted after its job ended");
+    Ok(())
+}
+
+async fn the_sweeper_finds_what_was_lost(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let other_hook = b.webhook(&acme, "http://receiver.test/b").await?;
+
+    // The outbox: a job whose first wake-ups may never have been sent.
+    let job = new_job(b, &acme, Ask::new(&hook, 3)).await?.job_id;
+    ensure!(l.claim_unenqueued_jobs(30, 60).await?.is_empty(), "too young");
+    b.advance(Duration::from_secs(31)).await?;
+    ensure!(l.claim_unenqueued_jobs(30, 60).await? == [job.clone()], "old and never marked");
+    ensure!(l.claim_unenqueued_jobs(30, 60).await?.is_empty(), "claimed by one sweeper");
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.claim_unenqueued_jobs(30, 60).await? == [job.clone()], "the claim ran out");
+    l.mark_enqueued(&job).await?;
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.claim_unenqueued_jobs(30, 60).await?.is_empty(), "enqueued");
+
+    // A stalled job: enqueued, slices to start, none running or claimed.
+    ensure!(l.stalled_jobs(60).await? == [job.clone()], "nothing moves it on");
+    ensure!(l.claim_slices(&job, 1).await? == [0], "one claim");
+    ensure!(l.stalled_jobs(60).await?.is_empty(), "a claimed slice moves it on");
+    // A second claim later: claims are told apart by their age.
+    b.advance(Duration::from_secs(1)).await?;
+    ensure!(l.claim_slices(&job, 2).await? == [1], "and another");
+
+    // Lost wake-ups: claimed slices no worker took.
+    ensure!(l.claim_lost_slices(60, 0, 10).await?.is_empty(), "just claimed");
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.claim_lost_slices(60, 0, 1).await? == [(job.clone(), 0)], "the oldest claim first, up to the limit");
+    ensure!(l.claim_lost_slices(60, 0, 10).await? == [(job.clone(), 1)], "the other; slice 0 was re-claimed");
+
+    // A stale slice: its worker stopped beating.
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "slice 0");
+    b.advance(Duration::from_secs(61)).await?;
+    // A slice waiting on its tenant's cap is not lost: its wake-ups go round deferred.
+    ensure!(l.claim_lost_slices(60, 1, 10).await?.is_empty(), "the tenant is at its cap");
+    b.set_running_cap(&acme, 2).await?;
+    ensure!(l.claim_lost_slices(60, 1, 10).await? == [(job.clone(), 1)], "under its own cap of 2");
+    b.set_running_cap(&acme, 0).await?;
+    let stale = l.claim_stale_slices(60).await?;
+    let one = |restarts| vec![StaleSlice { job_id: job.clone(), slice_index: 0, restarts }];
+    ensure!(format!("{stale:?}") == format!("{:?}", one(1)), "{stale:?}");
+    ensure!(l.claim_stale_slices(60).await?.is_empty(), "claimed for one restart");
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(format!("{:?}", l.claim_stale_slices(60).await?) == format!("{:?}", one(2)), "restarts add up");
+    p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(format!("{:?}", l.claim_stale_slices(60).await?) == format!("{:?}", one(1)), "progress starts over");
+
+    // A paused slice is not stale before its pause ends.
+    p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    l.pause_slice(&job, 0, 1, 300).await?;
+    b.advance(Duration::from_secs(200)).await?;
+    ensure!(l.claim_stale_slices(60).await?.is_empty(), "paused");
+    b.advance(Duration::from_secs(200)).await?;
+    ensure!(l.claim_stale_slices(60).await?.len() == 1, "the pause ended long ago");
+
+    // Nothing of an ended job.
+    let quiet = new_job(b, &acme, Ask::new(&other_hook, 1)).await?.job_id;
+    l.claim_slices(&quiet, 1).await?;
+    l.cancel_job(&acme, &quiet).await?;
+    b.advance(Duration::from_secs(600)).await?;
+    let lost = l.claim_lost_slices(60, 0, 10).await?;
+    ensure!(lost.iter().all(|(j, _)| *j != quiet), "{lost:?}");
+    ensure!(!l.stalled_jobs(60).await?.contains(&quiet), "cancelled");
+    Ok(())
+}
+
+async fn takes_are_fair_within_tenant_caps_and_the_pool(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let (a, bb) = (b.tenant("a").await?, b.tenant("b").await?);
+    let hook_a = b.webhook(&a, "http://receiver.test/a").await?;
+    let hook_b = b.webhook(&bb, "http://receiver.test/b").await?;
+    let job_a = new_job(b, &a, Ask::new(&hook_a, 3)).await?.job_id;
+    let job_b = new_job(b, &bb, Ask::new(&hook_b, 3)).await?.job_id;
+    l.claim_slices(&job_a, 3).await?;
+    b.advance(Duration::from_secs(1)).await?;
+    l.claim_slices(&job_b, 3).await?;
+    b.advance(Duration::from_secs(1)).await?;
+
+    let tenant_of = |taken: Option<(JobId, u32)>| taken.map(|(job, _)| if job == job_a { "a" } else { "b" });
+    ensure!(tenant_of(take(b, 0, 0).await?) == Some("a"), "the oldest claim first");
+    ensure!(tenant_of(take(b, 0, 0).await?) == Some("b"), "then the tenant running fewer");
+    b.advance(Duration::from_secs(1)).await?;
+    ensure!(tenant_of(take(b, 0, 0).await?) == Some("a"), "as many: the one served longest ago");
+    ensure!(tenant_of(take(b, 0, 0).await?) == Some("b"), "round and round");
+    // Two each running, one each waiting.
+    b.set_running_cap(&bb, 2).await?;
+    ensure!(tenant_of(take(b, 0, 0).await?) == Some("a"), "b is at its own cap");
+    ensure!(l.take_slice(0, 0).await? == Take::Defer, "b's slice waits for its cap");
+    ensure!(l.take_slice(0, 0).await? == Take::Defer, "and waits");
+    b.set_running_cap(&bb, 0).await?;
+    ensure!(l.take_slice(2, 5).await? == Take::Defer, "five run: the pool is full");
+    ensure!(
+        l.take_slice(4, 0).await? == Take::Run { job_id: job_b.clone(), slice_index: 2, tenant_id: bb.clone() },
+        "b has no cap of its own now"
+    );
+    ensure!(l.take_slice(0, 0).await? == Take::Nothing, "every claimed slice runs");
+    Ok(())
+}
+
+async fn ended_jobs_are_purged_but_not_while_a_retry_runs(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let failed = new_job(b, &acme, Ask::new(&hook, 1)).await?.job_id;
+    l.claim_slices(&failed, 1).await?;
+    take(b, 0, 0).await?;
+    p.record_failures(
+        &failed,
+        &[FailedEvent {
+            event_id: "ev_1".into(),
+            event_type: String::new(),
+            attempts: 1,
+            last_status: Some(410),
+            error: "HTTP 410".into(),
+        }],
+    )
+    .await?;
+    end(b, &failed, 0, Counters { delivery_failures: 1, ..delivered(0) }).await?;
+    let retry = new_job(b, &acme, Ask { retry_of: Some(&failed), ..Ask::new(&hook, 1) }).await?.job_id;
+
+    ensure!(l.purge_ended_jobs(Duration::from_secs(3_600), 10).await? == 0, "nothing is an hour old");
+    b.advance(Duration::from_secs(7_200)).await?;
+    ensure!(l.purge_ended_jobs(Duration::from_secs(3_600), 10).await? == 0, "its retry reads its failures");
+    l.claim_slices(&retry, 1).await?;
+    take(b, 0, 0).await?;
+    end(b, &retry, 0, delivered(1)).await?;
+    ensure!(l.purge_ended_jobs(Duration::from_secs(3_600), 10).await? == 1, "the retry ended; it is young");
+    ensure!(l.job_view(None, &failed).await?.is_none(), "gone");
+    ensure!(l.failed_event_ids(&failed).await?.is_empty(), "with its failures");
+    b.advance(Duration::from_secs(7_200)).await?;
+    ensure!(l.purge_ended_jobs(Duration::from_secs(3_600), 10).await? == 1, "the retry's turn");
+    ensure!(l.slice(&retry, 0).await?.is_none(), "with its slices");
+    Ok(())
+}
