@@ -16,13 +16,14 @@ use crate::services::secrets::StoreSigners;
 use crate::services::sweeper::SweeperContext;
 use crate::services::worker::WorkerContext;
 use aws_config::SdkConfig;
+use std::sync::Arc;
 
 async fn mysql(settings: &Settings) -> Result<MySqlStore> {
     MySqlStore::connect_with(settings.database_url.expose(), settings.database_max_connections).await
 }
 
-fn queue(settings: &Settings, aws: &SdkConfig) -> Box<SqsQueue> {
-    Box::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone()))
+fn queue(settings: &Settings, aws: &SdkConfig) -> SqsQueue {
+    SqsQueue::new(aws_sdk_sqs::Client::new(aws), settings.queue_url.clone())
 }
 
 fn keys(settings: &Settings, aws: &SdkConfig) -> Box<KmsKeys> {
@@ -34,7 +35,7 @@ impl ApiContext {
     pub async fn connect(settings: Settings, aws: &SdkConfig) -> Result<Self> {
         Ok(Self {
             store: mysql(&settings).await?,
-            queue: queue(&settings, aws),
+            queue: Box::new(queue(&settings, aws)),
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             resolver: HostResolver::new(settings.dns_server)?,
             keys: keys(&settings, aws),
@@ -48,17 +49,17 @@ impl WorkerContext {
     pub async fn connect(settings: &Settings, aws: &SdkConfig) -> Result<Self> {
         let store = mysql(settings).await?;
         Ok(Self {
-            ledger: Box::new(store.clone()),
-            progress: Box::new(store.clone()),
-            signers: Box::new(StoreSigners { store, keys: keys(settings, aws) }),
-            log: Box::new(KafkaLog::new(settings.kafka.clone())?),
-            checkpoints: Box::new(DynamoCheckpoints::new(
+            ledger: Arc::new(store.clone()),
+            progress: Arc::new(store.clone()),
+            signers: Arc::new(StoreSigners { store, keys: keys(settings, aws) }),
+            log: Arc::new(KafkaLog::new(settings.kafka.clone())?),
+            checkpoints: Arc::new(DynamoCheckpoints::new(
                 aws_sdk_dynamodb::Client::new(aws),
                 settings.checkpoint_table.clone(),
                 settings.worker.checkpoint_ttl,
             )),
-            deliverer: Box::new(HttpDeliverer::new(settings.delivery.clone())?),
-            queue: queue(settings, aws),
+            deliverer: Arc::new(HttpDeliverer::new(settings.delivery.clone())?),
+            queue: Arc::new(queue(settings, aws)),
             cfg: settings.worker.clone(),
             delivery_concurrency: settings.delivery.concurrency,
             max_parallel_slices: settings.max_parallel_slices,
@@ -72,10 +73,10 @@ impl SweeperContext {
     pub async fn connect(settings: &Settings, aws: &SdkConfig) -> Result<Self> {
         let store = mysql(settings).await?;
         Ok(Self {
-            ledger: Box::new(store.clone()),
-            housekeeping: Box::new(store),
-            queue: queue(settings, aws),
-            log: Box::new(KafkaLog::new(settings.kafka.clone())?),
+            ledger: Arc::new(store.clone()),
+            housekeeping: Arc::new(store),
+            queue: Arc::new(queue(settings, aws)),
+            log: Arc::new(KafkaLog::new(settings.kafka.clone())?),
             topic: settings.kafka.topic.clone(),
             stale_after: settings.stale_after,
             max_restarts: settings.max_restarts,

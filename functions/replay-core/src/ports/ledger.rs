@@ -182,7 +182,8 @@ pub trait JobLedger: Send + Sync {
     // ---- the status event ----
 
     async fn job_target(&self, job_id: &JobId) -> Result<JobTarget>;
-    /// Claims the right to send the job's status event for `claim_s` seconds.
+    /// Claims the right to send the job's status event for `claim_s` seconds,
+    /// once the job has ended and none of its slices runs.
     async fn claim_status_event(&self, job_id: &JobId, claim_s: u32) -> Result<bool>;
     async fn release_status_claim(&self, job_id: &JobId) -> Result<()>;
     async fn mark_status_sent(&self, job_id: &JobId) -> Result<()>;
@@ -190,8 +191,9 @@ pub trait JobLedger: Send + Sync {
 
     // ---- what the sweeper finds ----
 
-    /// Ended jobs whose status event was never sent and is not known to be
-    /// queued (or was queued `requeue_after_s` ago and is still unsent).
+    /// Ended jobs with no slice running whose status event was never sent
+    /// and is not known to be queued (or was queued `requeue_after_s` ago
+    /// and is still unsent).
     async fn jobs_missing_status_event(&self, requeue_after_s: u32) -> Result<Vec<JobId>>;
     /// Jobs whose first wake-ups may never have been sent, claimed for `claim_s`.
     async fn claim_unenqueued_jobs(&self, older_than_s: u32, claim_s: u32) -> Result<Vec<JobId>>;

@@ -391,12 +391,20 @@ async fn a_cancel_stops_what_has_not_started(b: &dyn LedgerBench) -> Outcome {
     ensure!(l.claim_slices(&job, 3).await?.is_empty(), "nor claimed");
     let beat = p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
     ensure!(beat.job_state == JobState::Cancelled, "the heartbeat tells the worker: {beat:?}");
+    b.advance(Duration::from_secs(6)).await?;
+    // A paused slice resumes and delivers until its first heartbeat: the
+    // status event would come before its deliveries (the platform
+    // simulation's seed 635 found it).
+    ensure!(!l.claim_status_event(&job, 30).await?, "a slice still runs: the status event waits for it");
+    ensure!(!l.jobs_missing_status_event(60).await?.contains(&job), "nor does the sweeper queue it");
+    p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
 
     ensure!(l.dead_slices_of_cancelled_jobs(60).await?.is_empty(), "its worker is alive");
     b.advance(Duration::from_secs(61)).await?;
     ensure!(l.dead_slices_of_cancelled_jobs(60).await? == [(job.clone(), 0)], "its worker went quiet");
     let end = l.end_slice(&job, 0, None, SliceState::Cancelled, None, 1).await?;
     ensure!(end.ended && end.job_ended == Some(JobState::Cancelled), "{end:?}");
+    ensure!(l.claim_status_event(&job, 30).await?, "no slice runs: its status event is due");
     ensure!(l.cancel_job(&acme, &job).await?.is_some_and(|j| j.state == JobState::Cancelled), "as it ended");
     new_job(b, &acme, Ask::new(&hook, 1)).await?;
     Ok(())

@@ -18,6 +18,7 @@
 //! wake-ups, continuations, pauses, restarts): the worker and the sweeper
 //! only decode, call and encode.
 
+use super::slice::now;
 use crate::config::{FairShareConfig, PurgeConfig, WorkerConfig};
 use crate::domain::ids::{JobId, TenantId};
 use crate::domain::job::{status_event_body, Job, SliceState};
@@ -302,8 +303,8 @@ pub async fn send_status_event(
     cfg: &WorkerConfig,
     deadline: Instant,
 ) -> Result<()> {
-    let until = deadline.checked_sub(cfg.deadline_margin).unwrap_or_else(Instant::now);
-    let claim_s = (deadline.saturating_duration_since(Instant::now()).as_secs() + 5).max(10) as u32;
+    let until = deadline.checked_sub(cfg.deadline_margin).unwrap_or_else(now);
+    let claim_s = (deadline.saturating_duration_since(now()).as_secs() + 5).max(10) as u32;
     if !ledger.claim_status_event(job_id, claim_s).await? {
         info!("status event already sent or being sent");
         return Ok(());
@@ -357,16 +358,16 @@ pub async fn deliver_until(
 ) -> DeliveryOutcome {
     let mut tries = Tries::default();
     loop {
-        let Some(timeout) = rule.timeout(until.saturating_duration_since(Instant::now())) else {
+        let Some(timeout) = rule.timeout(until.saturating_duration_since(now())) else {
             return tries.interrupted(tries.last_status, &tries.last_error);
         };
-        let started = Instant::now();
+        let started = now();
         let attempt = deliverer.attempt(delivery, timeout).await;
         match rule.after(&mut tries, attempt, timeout, started.elapsed(), rng) {
             Next::Done(outcome) => return outcome,
             // No circuit and no pauses here: the quick attempts are all it gets.
             Next::Struggling(_) | Next::Pause(_) => return tries.failed(),
-            Next::RetryIn(wait) if Instant::now() + wait >= until => {
+            Next::RetryIn(wait) if now() + wait >= until => {
                 return tries.interrupted(tries.last_status, &tries.last_error)
             }
             Next::RetryIn(wait) => tokio::time::sleep(wait).await,

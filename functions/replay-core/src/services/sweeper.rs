@@ -13,15 +13,17 @@ use crate::domain::job::SliceState;
 use crate::error::Result;
 use crate::ports::{DeliveryLog, Housekeeping, JobLedger, SliceQueue};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, instrument, warn};
 
-/// Clients built once per cold start (`crate::wiring`).
+/// Clients built once per cold start (`crate::wiring`), shared (the
+/// simulation runs the worker, the sweeper and its oracle on one set).
 pub struct SweeperContext {
-    pub ledger: Box<dyn JobLedger>,
-    pub housekeeping: Box<dyn Housekeeping>,
-    pub queue: Box<dyn SliceQueue>,
-    pub log: Box<dyn DeliveryLog>,
+    pub ledger: Arc<dyn JobLedger>,
+    pub housekeeping: Arc<dyn Housekeeping>,
+    pub queue: Arc<dyn SliceQueue>,
+    pub log: Arc<dyn DeliveryLog>,
     pub topic: String,
     pub stale_after: Duration,
     pub max_restarts: u32,

@@ -12,19 +12,21 @@ use crate::error::{Error, Result};
 use crate::ports::ledger::{JobLedger, SliceRecord, SliceTotals};
 use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceProgress, SliceQueue, WebhookSigners};
 use replay_types::Selection;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, instrument, warn};
 
-/// Clients built once per cold start (`crate::wiring`).
+/// Clients built once per cold start (`crate::wiring`), shared (the
+/// simulation runs the worker, the sweeper and its oracle on one set).
 pub struct WorkerContext {
-    pub ledger: Box<dyn JobLedger>,
-    pub progress: Box<dyn SliceProgress>,
+    pub ledger: Arc<dyn JobLedger>,
+    pub progress: Arc<dyn SliceProgress>,
     /// Opens webhook secrets (once per message, never per event).
-    pub signers: Box<dyn WebhookSigners>,
-    pub log: Box<dyn DeliveryLog>,
-    pub checkpoints: Box<dyn CheckpointStore>,
-    pub deliverer: Box<dyn Deliverer>,
-    pub queue: Box<dyn SliceQueue>,
+    pub signers: Arc<dyn WebhookSigners>,
+    pub log: Arc<dyn DeliveryLog>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    pub deliverer: Arc<dyn Deliverer>,
+    pub queue: Arc<dyn SliceQueue>,
     pub cfg: WorkerConfig,
     pub delivery_concurrency: usize,
     pub max_parallel_slices: u32,

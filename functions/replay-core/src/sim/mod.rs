@@ -10,6 +10,8 @@
 //! `SIM_SCENARIOS=100000` a soak, `SIM_SEED=n` one seed (a failing seed's
 //! reproduction), `SIM_FIRST=n` where the seeds start.
 
+mod platform;
+mod queue;
 mod receiver;
 mod scenario;
 
@@ -205,20 +207,7 @@ fn oracle(
     crashes: u32,
 ) -> Vec<String> {
     let mut violations = Vec::new();
-    // Per event: its first copy (in log order) owes a delivery when it is
-    // in the window; a copy further than the look-back from the one before
-    // begins a chain of its own, which may be delivered once more.
-    let mut owed: BTreeMap<&str, (bool, u32)> = BTreeMap::new();
-    for copy in &s.copies {
-        let in_window = copy.timestamp >= s.from && copy.timestamp < s.to;
-        match owed.entry(copy.event_id.as_str()) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((in_window, u32::from(in_window)));
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) if copy.far && in_window => o.get_mut().1 += 1,
-            std::collections::btree_map::Entry::Occupied(_) => {}
-        }
-    }
+    let owed = owed(&s.copies, s.from, s.to);
     let failed: std::collections::BTreeSet<&str> = failures.iter().map(String::as_str).collect();
     let mut repeats = 0u64;
     for (id, (must, may)) in &owed {
@@ -263,6 +252,25 @@ fn oracle(
         }
     }
     violations
+}
+
+/// Per event: whether its first copy (in log order) owes a delivery (it is
+/// in the window), and how many deliveries it may get: a copy further than
+/// the look-back from the one before begins a chain of its own, which may
+/// be delivered once more.
+fn owed(copies: &[scenario::Copy], from: i64, to: i64) -> BTreeMap<&str, (bool, u32)> {
+    let mut owed: BTreeMap<&str, (bool, u32)> = BTreeMap::new();
+    for copy in copies {
+        let in_window = copy.timestamp >= from && copy.timestamp < to;
+        match owed.entry(copy.event_id.as_str()) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((in_window, u32::from(in_window)));
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) if copy.far && in_window => o.get_mut().1 += 1,
+            std::collections::btree_map::Entry::Occupied(_) => {}
+        }
+    }
+    owed
 }
 
 /// An event fails only on a permanent answer (a 4xx other than 408 and

@@ -41,6 +41,8 @@ pub struct Answered {
     /// Processed after a full `DELIVERY_TIMEOUT_MS`: the receiver's own
     /// slowness, which the retry rule answers with a repeat (docs/api.md).
     pub slow: u32,
+    /// The slow ones, per message id.
+    pub slow_by_id: BTreeMap<String, u32>,
     /// Processed after a timeout shorter than the full one: a request the
     /// worker cut, which must never happen (issue 21 item 2).
     pub cut: u32,
@@ -56,6 +58,8 @@ pub struct SimReceiver {
     pub answered: Mutex<Answered>,
     /// Every attempt, for the trace: (virtual ms, event id, answer).
     pub trace: Mutex<Vec<(u64, String, &'static str)>>,
+    /// Every request processed (answered 2xx): (virtual ms, message id, URL).
+    pub processed: Mutex<Vec<(u64, String, String)>>,
 }
 
 impl SimReceiver {
@@ -67,6 +71,7 @@ impl SimReceiver {
             rng: Mutex::new(rng),
             answered: Mutex::new(Answered::default()),
             trace: Mutex::new(Vec::new()),
+            processed: Mutex::new(Vec::new()),
         }
     }
 
@@ -121,11 +126,13 @@ impl Deliverer for SimReceiver {
         let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(answer, Answer::Status(200)) {
             *answered.processed.entry(d.message_id.clone()).or_default() += 1;
+            self.processed.lock().unwrap_or_else(|p| p.into_inner()).push((at, d.message_id.clone(), d.url.clone()));
         }
         if matches!(answer, Answer::Never) || latency > timeout {
             if matches!(answer, Answer::Status(200)) {
                 if timeout >= self.request_timeout {
                     answered.slow += 1;
+                    *answered.slow_by_id.entry(d.message_id.clone()).or_default() += 1;
                 } else {
                     answered.cut += 1;
                 }

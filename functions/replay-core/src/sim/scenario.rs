@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use std::time::Duration;
 
 pub const WEBHOOK: &str = "wh_sim";
-const MINUTE: i64 = 60_000;
+pub(super) const MINUTE: i64 = 60_000;
 /// Events of the webhook per scenario at most (the CI budget).
 const MAX_EVENTS: usize = 2_500;
 
@@ -39,11 +39,11 @@ pub struct Scenario {
     pub crash_rate: f64,
 }
 
-fn log_uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
+pub(super) fn log_uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
     (rng.gen_range(low.ln()..high.ln())).exp()
 }
 
-fn event(ts: i64, webhook: &str, event_id: &str, payload_bytes: usize) -> LogRecord {
+pub(super) fn event(ts: i64, webhook: &str, event_id: &str, payload_bytes: usize) -> LogRecord {
     let value = serde_json::json!({
         "event_id": event_id, "webhook_id": webhook, "event_type": "t",
         "created_at": "2026-11-20T10:00:00Z", "payload": {"pad": "x".repeat(payload_bytes)}
@@ -134,7 +134,7 @@ impl Scenario {
 }
 
 /// The production defaults, some of them varied within what the settings check allows.
-fn worker_config(rng: &mut StdRng) -> WorkerConfig {
+pub(super) fn worker_config(rng: &mut StdRng) -> WorkerConfig {
     WorkerConfig {
         retry: RetryRule {
             request_timeout: Duration::from_secs(10),
@@ -165,7 +165,7 @@ fn worker_config(rng: &mut StdRng) -> WorkerConfig {
     }
 }
 
-fn behaviour(rng: &mut StdRng, copies: &[Copy]) -> Behaviour {
+pub(super) fn behaviour(rng: &mut StdRng, copies: &[Copy]) -> Behaviour {
     let faulty = rng.gen_bool(0.6);
     let rate = |rng: &mut StdRng, max: f64| if faulty { rng.gen_range(0.0..max) } else { 0.0 };
     let outages = (0..rng.gen_range(0..=2))

@@ -174,6 +174,28 @@ impl MemoryLedger {
         lock(&self.state).tenants.entry(tenant.clone()).or_default().max_running_slices = cap;
     }
 
+    /// Whether the job's status event was sent (or done with).
+    pub fn status_sent(&self, job_id: &JobId) -> bool {
+        lock(&self.state).jobs.get(job_id).is_some_and(|j| j.status_sent_at.is_some())
+    }
+
+    /// The states of the job's slices, in order.
+    pub fn slice_states(&self, job_id: &JobId) -> Vec<SliceState> {
+        lock(&self.state).slices_of(job_id).map(|(_, s)| s.state).collect()
+    }
+
+    /// Slices running now, per tenant.
+    pub fn running_by_tenant(&self) -> BTreeMap<TenantId, u32> {
+        let state = lock(&self.state);
+        let mut running = BTreeMap::new();
+        for ((job, _), s) in &state.slices {
+            if s.state == SliceState::Running {
+                *running.entry(state.jobs[job].tenant_id.clone()).or_default() += 1;
+            }
+        }
+        running
+    }
+
     /// Every failure recorded for the job, in event id order.
     pub fn failures(&self, job_id: &JobId) -> Vec<FailedEvent> {
         let state = lock(&self.state);
@@ -237,6 +259,12 @@ impl State {
             self.slices.get_mut(&(job_id.clone(), i)).expect("a slice just listed").enqueued_at = Some(now);
         }
         free
+    }
+
+    /// A slice of the job still to start or running: its status event waits
+    /// for it (a cancelled job ends at once, its running slices within a heartbeat).
+    fn slice_left(&self, job_id: &JobId) -> bool {
+        self.slices_of(job_id).any(|(_, s)| matches!(s.state, SliceState::Pending | SliceState::Running))
     }
 
     fn cancel_pending(&mut self, job_id: &JobId) {
@@ -569,9 +597,10 @@ impl JobLedger for MemoryLedger {
     async fn claim_status_event(&self, job_id: &JobId, claim_s: u32) -> Result<bool> {
         let mut state = lock(&self.state);
         let now = self.now(&state);
+        let slice_left = state.slice_left(job_id);
         let Some(job) = state.jobs.get_mut(job_id) else { return Ok(false) };
         let free = job.status_claim_until.is_none_or(|until| until < now);
-        if job.status_sent_at.is_none() && !job.dry_run && job.state.is_terminal() && free {
+        if job.status_sent_at.is_none() && !job.dry_run && job.state.is_terminal() && free && !slice_left {
             job.status_claim_until = Some(now + secs(claim_s));
             return Ok(true);
         }
@@ -610,13 +639,14 @@ impl JobLedger for MemoryLedger {
         Ok(state
             .jobs
             .iter()
-            .filter(|(_, j)| {
+            .filter(|(id, j)| {
                 j.state.is_terminal()
                     && !j.dry_run
                     && j.status_sent_at.is_none()
                     && j.status_claim_until.is_none_or(|until| until < now)
                     && j.status_enqueued_at.is_none_or(|at| at < now - secs(requeue_after_s))
                     && j.updated_at < now - 5_000
+                    && !state.slice_left(id)
             })
             .map(|(id, _)| id.clone())
             .take(100)

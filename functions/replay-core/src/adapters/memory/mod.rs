@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -366,6 +366,22 @@ impl WebhookSigners for MemorySigners {
     async fn signer(&self, _webhook: &crate::domain::ids::WebhookId) -> Result<(Signer, String)> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         Ok(lock(&self.current).clone())
+    }
+}
+
+/// The sweeper's housekeeping, with nothing to keep.
+pub struct MemoryHousekeeping;
+
+#[async_trait]
+impl crate::ports::Housekeeping for MemoryHousekeeping {
+    async fn record_partition_count(&self, _topic: &str, _partitions: u32) -> Result<()> {
+        Ok(())
+    }
+    async fn purge_audit(&self, _retention: Duration, _limit: u32) -> Result<u32> {
+        Ok(0)
+    }
+    async fn purge_request_counts(&self, _before_minute: i64) -> Result<u64> {
+        Ok(0)
     }
 }
 

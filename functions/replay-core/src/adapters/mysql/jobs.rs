@@ -12,6 +12,10 @@ use crate::ports::ledger::{Created, JobTarget, NewJob, NewSlice};
 use replay_types::{DryRunResult, JobResult, Selection};
 use sqlx::{MySql, Row, Transaction};
 
+/// No slice of job `j` is left to start or running.
+const NO_SLICE_LEFT: &str =
+    "NOT EXISTS (SELECT 1 FROM replay_slices s WHERE s.job_id = j.id AND s.state IN ('PENDING','RUNNING'))";
+
 fn sums() -> String {
     COUNTER_COLUMNS
         .iter()
@@ -310,15 +314,19 @@ impl MySqlStore {
     }
 
     // ---- the status event ----
+    //
+    // Due once the job has ended and no slice of it runs: a cancelled job
+    // ends at once, its running slices within a heartbeat, and its status
+    // event waits for them (docs/guarantees.md, "Cancel").
 
     /// Claims the right to send the job's status event for `claim_s` seconds;
     /// the sender stops trying before the claim runs out, so two never overlap.
     pub async fn claim_status_event(&self, job_id: &JobId, claim_s: u32) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE replay_jobs SET status_claim_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND \
+        let done = sqlx::query(&format!(
+            "UPDATE replay_jobs j SET status_claim_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND \
              WHERE id = ? AND status_sent_at IS NULL AND dry_run = 0 AND state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') \
-             AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3))",
-        )
+             AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3)) AND {NO_SLICE_LEFT}"
+        ))
         .bind(claim_s)
         .bind(job_id.as_str())
         .execute(&self.pool)
@@ -353,12 +361,12 @@ impl MySqlStore {
     /// Ended jobs whose status event was never sent and whose task is not
     /// known to be queued (or was queued `requeue_after_s` ago and is still unsent).
     pub async fn jobs_missing_status_event(&self, requeue_after_s: u32) -> Result<Vec<JobId>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM replay_jobs WHERE state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') AND dry_run = 0 \
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM replay_jobs j WHERE state IN ('COMPLETED','INCOMPLETE','FAILED','CANCELLED') AND dry_run = 0 \
              AND status_sent_at IS NULL AND (status_claim_until IS NULL OR status_claim_until < UTC_TIMESTAMP(3)) \
              AND (status_enqueued_at IS NULL OR status_enqueued_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
-             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL 5 SECOND LIMIT 100",
-        )
+             AND updated_at < UTC_TIMESTAMP(3) - INTERVAL 5 SECOND AND {NO_SLICE_LEFT} LIMIT 100"
+        ))
         .bind(requeue_after_s)
         .fetch_all(&self.pool)
         .await?;

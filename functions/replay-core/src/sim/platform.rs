@@ -1,0 +1,616 @@
+//! The platform's simulation: several tenants' jobs of several slices run
+//! through the production worker (`handle_message`), lifecycle and sweeper,
+//! over the in-memory ledger (it keeps the contract MariaDB keeps:
+//! ports::ledger_contract), a simulated SQS queue (queue.rs) and a pool of
+//! workers that may be smaller than the runnable slices. Invocations crash
+//! at random moments, messages arrive twice or late, an API call dies
+//! between recording a job and enqueuing it, jobs are cancelled and
+//! webhooks deleted at any moment. The oracle checks the caps every second
+//! and, at the end, the promises of docs/guarantees.md for every job.
+
+use super::queue::SimQueue;
+use super::receiver::SimReceiver;
+use super::scenario::{behaviour, event, log_uniform, worker_config, Copy, MINUTE};
+use super::{failed_by_the_rule, owed, Report, Virtual};
+use crate::adapters::memory::{MemoryCheckpoints, MemoryHousekeeping, MemoryLedger, MemoryLog, MemorySigners};
+use crate::config::{FairShareConfig, PurgeConfig, WorkerConfig};
+use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
+use crate::domain::job::{Counters, JobState, SliceState};
+use crate::domain::signing::{generate_secret, SigningKey};
+use crate::domain::window::Window;
+use crate::error::Error;
+use crate::ports::ledger::{JobLedger, NewJob, NewSlice};
+use crate::services::lifecycle::Lifecycle;
+use crate::services::slice::now;
+use crate::services::sweeper::{sweep, SweeperContext};
+use crate::services::worker::{handle_message, Inbound, WorkerContext};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use replay_types::{Selection, StatusEvent};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The liveness bound (virtual time): every job ends, and its status event
+/// is done with, within it.
+const LIVENESS: Duration = Duration::from_secs(48 * 3_600);
+/// Events of all webhooks per scenario at most (the CI budget).
+const MAX_EVENTS: usize = 1_500;
+const SLICE_MS: i64 = 10 * MINUTE;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+struct TenantPlan {
+    id: TenantId,
+    /// Its own cap of running slices (None: the default).
+    cap: Option<u32>,
+}
+
+struct JobPlan {
+    id: JobId,
+    tenant: usize,
+    webhook: WebhookId,
+    url: String,
+    window: Window,
+    dry_run: bool,
+    /// When the API records it (from the run's start).
+    created_at: Duration,
+    /// The API call dies after recording the job, before enqueuing it.
+    api_dies: bool,
+    cancel_at: Option<Duration>,
+    /// The webhook is deleted as soon as the job has ended.
+    delete_webhook: bool,
+    /// The webhook's copies in the log, in log order.
+    copies: Vec<Copy>,
+}
+
+struct Plan {
+    seed: u64,
+    cfg: WorkerConfig,
+    fair: FairShareConfig,
+    max_parallel_slices: u32,
+    stale_after: Duration,
+    max_restarts: u32,
+    concurrency: usize,
+    tenants: Vec<TenantPlan>,
+    jobs: Vec<JobPlan>,
+    log: Vec<crate::adapters::memory::LogRecord>,
+    receiver: super::receiver::Behaviour,
+    invocation: Duration,
+    crash_rate: f64,
+    duplicate_rate: f64,
+}
+
+impl Plan {
+    fn generate(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cfg = worker_config(&mut rng);
+        let (lookback, skew) = (cfg.dedup_lookback_ms, cfg.skew_ms);
+        let tenants: Vec<TenantPlan> = (0..rng.gen_range(1..=3))
+            .map(|t| TenantPlan {
+                id: TenantId::from(format!("ten_{t}").as_str()),
+                cap: rng.gen_bool(0.5).then(|| rng.gen_range(1..=2)),
+            })
+            .collect();
+        let job_count = tenants.len() * rng.gen_range(1..=2);
+        let per_webhook = MAX_EVENTS / job_count;
+        let mut produced: Vec<(i64, crate::adapters::memory::LogRecord)> = Vec::new();
+        let mut jobs = Vec::new();
+        for k in 0..job_count {
+            let webhook = WebhookId::from(format!("wh_{k}").as_str());
+            let from = 1_000 * MINUTE + rng.gen_range(0..60) * MINUTE;
+            let to = from + rng.gen_range(1..=5) * SLICE_MS - rng.gen_range(0..5) * MINUTE;
+            let (log_from, log_to) = (from - lookback - 2 * MINUTE, to + lookback + 2 * MINUTE);
+            let span_s = ((log_to - log_from) / 1_000) as f64;
+            let count = ((log_uniform(&mut rng, 0.005, 0.5) * span_s) as usize).clamp(1, per_webhook);
+            let dup_rate = if rng.gen_bool(0.5) { rng.gen_range(0.0..0.2) } else { 0.0 };
+            let mut copies = Vec::new();
+            for n in 0..count {
+                let id = format!("ev_{k}_{n}");
+                let true_time = log_from + rng.gen_range(0..(log_to - log_from));
+                let mut times = vec![(true_time, false)];
+                if rng.gen_bool(dup_rate) {
+                    let gap = rng.gen_range(2 * skew + 1_000..=(lookback * 3 / 5).max(2 * skew + 1_000));
+                    times.push((true_time + gap, false));
+                } else if rng.gen_bool(0.01) {
+                    times.push((true_time + lookback + rng.gen_range(MINUTE..=10 * MINUTE), true));
+                }
+                for (true_time, far) in times {
+                    let ts = if rng.gen_bool(0.3) { true_time + rng.gen_range(-skew..=skew) } else { true_time };
+                    copies.push((true_time, Copy { event_id: id.clone(), timestamp: ts, far }));
+                    produced.push((true_time, event(ts, webhook.as_str(), &id, 200)));
+                }
+            }
+            copies.sort_by_key(|(true_time, _)| *true_time);
+            jobs.push(JobPlan {
+                id: JobId::from(format!("job_{k}").as_str()),
+                tenant: k % tenants.len(),
+                url: format!("http://receiver.sim/{k}"),
+                webhook,
+                window: Window { from: EventTime(from), to: EventTime(to) },
+                dry_run: rng.gen_bool(0.1),
+                created_at: Duration::from_secs(rng.gen_range(0..600)),
+                api_dies: rng.gen_bool(0.1),
+                cancel_at: rng.gen_bool(0.15).then(|| Duration::from_secs(rng.gen_range(0..3_600))),
+                delete_webhook: rng.gen_bool(0.2),
+                copies: copies.into_iter().map(|(_, c)| c).collect(),
+            });
+        }
+        // Stable: records produced at the same moment keep their order.
+        produced.sort_by_key(|(true_time, _)| *true_time);
+        let all: Vec<Copy> = jobs.iter().flat_map(|j| j.copies.clone()).collect();
+        let receiver = behaviour(&mut rng, &all);
+        let workers = rng.gen_range(1..=4);
+        Plan {
+            seed,
+            fair: FairShareConfig {
+                requests_per_minute: 0,
+                max_active_jobs: 0,
+                max_running_slices: rng.gen_range(0..=2),
+                pool_slices: workers,
+                defer_s: rng.gen_range(5..=60),
+            },
+            max_parallel_slices: rng.gen_range(1..=3),
+            stale_after: Duration::from_secs(60),
+            max_restarts: 5,
+            concurrency: [1, 4, 16][rng.gen_range(0..3)],
+            tenants,
+            jobs,
+            log: produced.into_iter().map(|(_, r)| r).collect(),
+            receiver,
+            invocation: Duration::from_secs(rng.gen_range(30..=900)),
+            crash_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.2) } else { 0.0 },
+            duplicate_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.1) } else { 0.0 },
+            cfg,
+        }
+    }
+
+    fn workers(&self) -> u32 {
+        self.fair.pool_slices
+    }
+}
+
+pub fn run(seed: u64) -> Report {
+    let plan = Plan::generate(seed);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(simulate(&plan))
+}
+
+/// What the run saw, shared by its tasks.
+#[derive(Default)]
+struct Seen {
+    trace: String,
+    violations: Vec<String>,
+    crashes: u32,
+    invocations: u32,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn note(seen: &Shared, f: impl FnOnce(&mut Seen)) {
+    f(&mut seen.lock().unwrap_or_else(|p| p.into_inner()));
+}
+
+async fn simulate(p: &Plan) -> Report {
+    let started = now();
+    let ledger = Arc::new(MemoryLedger::default());
+    for t in &p.tenants {
+        ledger.add_tenant(&t.id);
+        ledger.set_running_cap(&t.id, t.cap);
+    }
+    for j in &p.jobs {
+        ledger.add_webhook(&p.tenants[j.tenant].id, &j.webhook, &j.url);
+    }
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = p.log.clone();
+    log.batch_size = 500;
+    let log = Arc::new(log);
+    // SQS's visibility timeout outlasts the function's.
+    let queue = Arc::new(SimQueue::new(p.invocation + Duration::from_secs(30), p.duplicate_rate, rng(p.seed, 1)));
+    let receiver = Arc::new(SimReceiver::new(p.receiver.clone(), p.cfg.retry.request_timeout, rng(p.seed, 2)));
+    let key: crate::domain::signing::Signer = SigningKey::from_secret(&generate_secret()).expect("a key").into();
+    let worker = Arc::new(WorkerContext {
+        ledger: ledger.clone(),
+        progress: ledger.clone(),
+        signers: Arc::new(MemorySigners::new(key, "v1")),
+        log: log.clone(),
+        checkpoints: Arc::new(MemoryCheckpoints::default()),
+        deliverer: receiver.clone(),
+        queue: queue.clone(),
+        cfg: p.cfg.clone(),
+        delivery_concurrency: p.concurrency,
+        max_parallel_slices: p.max_parallel_slices,
+        fair_share: p.fair,
+    });
+    let sweeper = SweeperContext {
+        ledger: ledger.clone(),
+        housekeeping: Arc::new(MemoryHousekeeping),
+        queue: queue.clone(),
+        log: log.clone(),
+        topic: "delivery_log".into(),
+        stale_after: p.stale_after,
+        max_restarts: p.max_restarts,
+        max_parallel_slices: p.max_parallel_slices,
+        max_running_slices: p.fair.max_running_slices,
+        purge: PurgeConfig {
+            job_retention: Duration::from_secs(7 * 86_400),
+            batch_jobs: 100,
+            max_batches: 1,
+            audit_retention: Duration::from_secs(90 * 86_400),
+        },
+    };
+    let seen: Shared = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..p.workers() {
+        let (worker, queue, seen) = (worker.clone(), queue.clone(), seen.clone());
+        let (invocation, crash_rate, mut rng) = (p.invocation, p.crash_rate, rng(p.seed, 10 + u64::from(w)));
+        tasks.push(tokio::spawn(async move {
+            for n in 1.. {
+                let Some(message) = queue.receive() else {
+                    // The poller looks again when a message shows, or every two seconds.
+                    let soon = tokio::time::Instant::now() + Duration::from_secs(2);
+                    tokio::time::sleep_until(queue.next_visible().map_or(soon, |at| at.min(soon))).await;
+                    continue;
+                };
+                let owner = format!("w{w}-{n}");
+                // Anywhere in the invocation, early moments as likely as late ones (log-uniform).
+                let crash_at = rng
+                    .gen_bool(crash_rate)
+                    .then(|| Duration::from_secs_f64(log_uniform(&mut rng, 0.001, invocation.as_secs_f64())));
+                // Lambda ends an invocation at its timeout: the worker must have stopped by then.
+                let limit = crash_at.unwrap_or(invocation + Duration::from_millis(1));
+                let inbound = Inbound { body: &message.body, handbacks: message.handbacks };
+                let handled =
+                    tokio::time::timeout(limit, handle_message(&worker, &inbound, &owner, now() + invocation)).await;
+                let at = started.elapsed_virtual().as_millis();
+                note(&seen, |s| {
+                    s.invocations += 1;
+                    let outcome = match &handled {
+                        Err(_) if crash_at.is_some() => {
+                            s.crashes += 1;
+                            "crash".to_owned()
+                        }
+                        Err(_) => {
+                            s.violations.push(format!("{owner} ran past its invocation's end: {}", message.body));
+                            "killed".to_owned()
+                        }
+                        Ok(Ok(())) => "ok".to_owned(),
+                        Ok(Err(e)) => format!("error {e}"),
+                    };
+                    let _ = writeln!(s.trace, "{at} {owner} {} {outcome}", message.body);
+                });
+                if matches!(handled, Ok(Ok(()))) {
+                    queue.delete(message.id);
+                }
+            }
+        }));
+    }
+    for j in &p.jobs {
+        let lifecycle_parts = (ledger.clone(), queue.clone(), seen.clone());
+        let (id, tenant, webhook, window) = (j.id.clone(), p.tenants[j.tenant].id.clone(), j.webhook.clone(), j.window);
+        let (created_at, api_dies, cancel_at, dry_run) = (j.created_at, j.api_dies, j.cancel_at, j.dry_run);
+        let max_parallel_slices = p.max_parallel_slices;
+        tasks.push(tokio::spawn(async move {
+            let (ledger, queue, seen) = lifecycle_parts;
+            let lifecycle = Lifecycle { ledger: ledger.as_ref(), queue: queue.as_ref(), max_parallel_slices };
+            tokio::time::sleep(created_at).await;
+            let slices: Vec<NewSlice> = window
+                .slices(SLICE_MS)
+                .into_iter()
+                .map(|w| NewSlice { from: w.from, to: w.to, planned: Vec::new() })
+                .collect();
+            let selection = Selection { dry_run, ..Selection::default() };
+            let created = lifecycle
+                .create_job(NewJob {
+                    id: &id,
+                    tenant_id: &tenant,
+                    webhook_id: &webhook,
+                    from: window.from,
+                    to: window.to,
+                    partitions: &[0],
+                    slices: &slices,
+                    idempotency_key: None,
+                    request_hash: [0; 32],
+                    selection: Some(&selection),
+                    retry_of: None,
+                    max_active_jobs: None,
+                })
+                .await;
+            if let Err(e) = created {
+                note(&seen, |s| s.violations.push(format!("{id} could not be created: {e}")));
+                return;
+            }
+            // A dead API call leaves the job to the sweeper's outbox.
+            if !api_dies {
+                let _ = lifecycle.start_job(&id).await;
+            }
+            if let Some(at) = cancel_at {
+                tokio::time::sleep(at).await;
+                let cancelled = lifecycle.cancel(&tenant, &id).await.map(|j| j.state);
+                note(&seen, |s| {
+                    let _ = writeln!(s.trace, "{} cancel {id}: {cancelled:?}", started.elapsed_virtual().as_millis());
+                });
+            }
+        }));
+    }
+
+    // The sweeper's schedule, the caps every second, and the end.
+    let mut deleted = BTreeSet::new();
+    let mut last_sweep = Duration::ZERO;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let elapsed = started.elapsed_virtual();
+        check_caps(p, &ledger, &seen);
+        if elapsed >= last_sweep + SWEEP_EVERY {
+            last_sweep = elapsed;
+            let report = sweep(&sweeper).await;
+            note(&seen, |s| {
+                let _ = writeln!(s.trace, "{} sweep {report:?}", elapsed.as_millis());
+            });
+        }
+        let mut done = queue.is_empty();
+        for j in &p.jobs {
+            let state = ledger.job_view(None, &j.id).await.ok().flatten().map(|v| v.state);
+            let ended = state.is_some_and(JobState::is_terminal);
+            if ended && j.delete_webhook && deleted.insert(j.webhook.clone()) {
+                ledger.delete_webhook(&j.webhook);
+            }
+            done &= ended && (j.dry_run || ledger.status_sent(&j.id));
+        }
+        if done {
+            break;
+        }
+        if elapsed > LIVENESS {
+            let open: Vec<String> = p
+                .jobs
+                .iter()
+                .filter(|j| !ledger.status_sent(&j.id))
+                .map(|j| format!("{} {:?}", j.id, ledger.slice_states(&j.id)))
+                .collect();
+            note(&seen, |s| s.violations.push(format!("liveness: not done after {LIVENESS:?}: {open:?}")));
+            break;
+        }
+    }
+    for task in tasks {
+        task.abort();
+    }
+    let mut seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut total = Counters::default();
+    for j in &p.jobs {
+        let (violations, counters) = judge(p, j, &ledger, &receiver, seen.crashes).await;
+        seen.violations.extend(violations);
+        total.add(&counters);
+    }
+    seen.violations.extend(judge_repeats(p, &receiver, seen.crashes));
+    for (at, id, url) in receiver.processed.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(seen.trace, "{at} {id} {url}");
+    }
+    if std::env::var_os("SIM_VERBOSE").is_some() {
+        eprint!("{}", seen.trace);
+        let watched = std::env::var("SIM_WATCH").unwrap_or_else(|_| "replay-job-".into());
+        for (at, id, answer) in receiver.trace.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if id.starts_with(&watched) {
+                eprintln!("{at} attempt {id} {answer}");
+            }
+        }
+    }
+    Report {
+        violations: seen.violations,
+        trace_hash: xxhash_rust::xxh3::xxh3_64(seen.trace.as_bytes()),
+        invocations: seen.invocations,
+        crashes: seen.crashes,
+        virtual_time: started.elapsed_virtual(),
+        counters: Some(total),
+    }
+}
+
+fn rng(seed: u64, stream: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
+/// No tenant runs more slices than its cap, and no more run than the pool.
+fn check_caps(p: &Plan, ledger: &MemoryLedger, seen: &Shared) {
+    let running = ledger.running_by_tenant();
+    let total: u32 = running.values().sum();
+    let mut broken = Vec::new();
+    if total > p.workers() {
+        broken.push(format!("{total} slices running with a pool of {}", p.workers()));
+    }
+    for t in &p.tenants {
+        let cap = t.cap.unwrap_or(p.fair.max_running_slices);
+        let n = running.get(&t.id).copied().unwrap_or(0);
+        if cap > 0 && n > cap {
+            broken.push(format!("{} runs {n} slices, its cap is {cap}", t.id));
+        }
+    }
+    if !broken.is_empty() {
+        note(seen, |s| s.violations.extend(broken));
+    }
+}
+
+/// One job's promises, from what its receiver got and what it reported.
+async fn judge(
+    p: &Plan,
+    j: &JobPlan,
+    ledger: &MemoryLedger,
+    receiver: &SimReceiver,
+    crashes: u32,
+) -> (Vec<String>, Counters) {
+    let mut v = Vec::new();
+    let Ok(Some(view)) = ledger.job_view(None, &j.id).await else {
+        return (vec![format!("{}: no such job at the end", j.id)], Counters::default());
+    };
+    let c = view.progress.counters;
+    let failures = ledger.failures(&j.id);
+    let failed: BTreeSet<&str> = failures.iter().map(|f| f.event_id.as_str()).collect();
+    let processed = receiver.processed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let status_id = StatusEvent::message_id(&j.id);
+    let to_us: Vec<&(u64, String, String)> = processed.iter().filter(|(_, _, url)| *url == j.url).collect();
+    let statuses: Vec<u64> = to_us.iter().filter(|(_, id, _)| *id == status_id).map(|(at, ..)| *at).collect();
+    let mut got: BTreeMap<&str, u32> = BTreeMap::new();
+    for (_, id, _) in to_us.iter().filter(|(_, id, _)| *id != status_id) {
+        *got.entry(id.as_str()).or_default() += 1;
+    }
+    let cancelled = view.state == JobState::Cancelled;
+    let slices = ledger.slice_states(&j.id);
+    let slices_failed = slices.iter().filter(|s| **s == SliceState::Failed).count();
+
+    if !view.state.is_terminal() {
+        v.push(format!("{}: ended {:?}", j.id, view.state));
+    }
+    if slices_failed > 0 && crashes <= p.max_restarts {
+        v.push(format!("{}: {slices_failed} slice(s) failed with {crashes} crashes in all", j.id));
+    }
+    if j.dry_run {
+        if !to_us.is_empty() {
+            v.push(format!("{}: a dry run sent {} requests", j.id, to_us.len()));
+        }
+    } else {
+        let owed = owed(&j.copies, j.window.from.0, j.window.to.0);
+        for (id, (must, may)) in &owed {
+            let n = got.get(id).copied().unwrap_or(0);
+            if *must && n == 0 && !failed.contains(id) && !cancelled && slices_failed == 0 {
+                v.push(format!("{}: lost {id}, neither delivered nor listed failed", j.id));
+            }
+            if *may == 0 && n > 0 {
+                v.push(format!("{}: {id} is outside the window, yet delivered {n} times", j.id));
+            }
+        }
+        if let Some(id) = got.keys().find(|id| !owed.contains_key(*id)) {
+            v.push(format!("{}: {id} of another webhook delivered to it", j.id));
+        }
+        // Again only after a crash, or when the receiver answered after the full timeout.
+        let answered = receiver.answered.lock().unwrap_or_else(|e| e.into_inner());
+        let slow = answered.slow_by_id.get(&status_id).copied().unwrap_or(0);
+        drop(answered);
+        if statuses.len() as u32 > 1 + crashes + slow {
+            v.push(format!("{}: {} status events with {crashes} crashes, {slow} slow answers", j.id, statuses.len()));
+        }
+        if let Some(first) = statuses.first() {
+            let late = to_us.iter().filter(|(at, id, _)| at > first && *id != status_id).count();
+            if late > 0 {
+                v.push(format!("{}: {late} events delivered after its status event", j.id));
+            }
+        }
+        let lost_something = !failures.is_empty() || slices_failed > 0 || c.records_expired > 0 || c.unusable_ids > 0;
+        if view.state == JobState::Incomplete && !lost_something {
+            v.push(format!("{}: INCOMPLETE with nothing lost: {:?}", j.id, view.state_reason));
+        }
+        if view.state == JobState::Completed && lost_something {
+            v.push(format!("{}: COMPLETED though {:?}", j.id, c));
+        }
+    }
+    if !cancelled && slices_failed == 0 && !c.adds_up() {
+        v.push(format!("{}: the counts do not add up: {c:?}", j.id));
+    }
+    if (c.delivery_failures as usize) < failures.len() {
+        v.push(format!("{}: {} failures counted, {} listed", j.id, c.delivery_failures, failures.len()));
+    }
+    v.extend(failures.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
+        format!("{}: {} failed outside the retry rule after {} attempts: {}", j.id, f.event_id, f.attempts, f.error)
+    }));
+    // The webhook's one active job was let go: a new one may start.
+    if !j.delete_webhook {
+        let again = ledger
+            .create_job(NewJob {
+                id: &JobId::from(format!("{}_again", j.id).as_str()),
+                tenant_id: &p.tenants[j.tenant].id,
+                webhook_id: &j.webhook,
+                from: j.window.from,
+                to: j.window.to,
+                partitions: &[0],
+                slices: &[],
+                idempotency_key: None,
+                request_hash: [0; 32],
+                selection: None,
+                retry_of: None,
+                max_active_jobs: None,
+            })
+            .await;
+        if let Err(e @ Error::JobAlreadyRunning { .. }) = again {
+            v.push(format!("{}: its webhook is still held once it ended: {e}", j.id));
+        }
+    }
+    (v, c)
+}
+
+/// Repeats beyond what crashes and a slow receiver allow, over every job.
+fn judge_repeats(p: &Plan, receiver: &SimReceiver, crashes: u32) -> Vec<String> {
+    let answered = receiver.answered.lock().unwrap_or_else(|e| e.into_inner());
+    let mut repeats = 0u64;
+    for j in p.jobs.iter().filter(|j| !j.dry_run) {
+        for (id, (_, may)) in owed(&j.copies, j.window.from.0, j.window.to.0) {
+            let got = answered.processed.get(id).copied().unwrap_or(0);
+            repeats += u64::from(got.saturating_sub(may.max(1)));
+        }
+    }
+    let per_crash = p.cfg.checkpoint_every_events + p.cfg.delivery_window as u64;
+    let allowed = u64::from(crashes) * per_crash + u64::from(answered.slow);
+    let mut v = Vec::new();
+    if repeats > allowed {
+        v.push(format!("{repeats} repeated deliveries with {crashes} crashes and {} slow answers", answered.slow));
+    }
+    if answered.cut > 0 {
+        v.push(format!("{} requests cut short by the worker were processed", answered.cut));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<u64> {
+        std::env::var(name).ok().and_then(|v| v.parse().ok())
+    }
+
+    /// The CI budget of platform scenarios (`SIM_PLATFORM_SCENARIOS` for a
+    /// soak, `SIM_PLATFORM_SEED=n` one seed, `SIM_FIRST=n` the first).
+    #[test]
+    fn random_platforms_keep_every_promise() {
+        let seeds: Vec<u64> = match env("SIM_PLATFORM_SEED") {
+            Some(seed) => vec![seed],
+            None => {
+                let first = env("SIM_FIRST").unwrap_or(0);
+                (first..first + env("SIM_PLATFORM_SCENARIOS").unwrap_or(40)).collect()
+            }
+        };
+        let started = std::time::Instant::now();
+        let mut failed = Vec::new();
+        let (mut invocations, mut crashes, mut delivered, mut failures) = (0u64, 0u64, 0u64, 0u64);
+        for &seed in &seeds {
+            let report = run(seed);
+            invocations += u64::from(report.invocations);
+            crashes += u64::from(report.crashes);
+            let counters = report.counters.unwrap_or_default();
+            (delivered, failures) = (delivered + counters.events_delivered, failures + counters.delivery_failures);
+            if !report.violations.is_empty() {
+                failed.push(format!(
+                    "seed {seed} (SIM_PLATFORM_SEED={seed} cargo test -p replay-core --lib sim::platform): {:?}\n  {} invocations, {} crashes, {:?} virtual",
+                    &report.violations[..report.violations.len().min(5)],
+                    report.invocations,
+                    report.crashes,
+                    report.virtual_time,
+                ));
+            }
+        }
+        eprintln!(
+            "{} platform scenarios in {:?}: {invocations} invocations, {crashes} crashes, {delivered} events delivered, {failures} failed",
+            seeds.len(),
+            started.elapsed()
+        );
+        assert!(failed.is_empty(), "{} of {} broke a promise:\n{}", failed.len(), seeds.len(), failed.join("\n"));
+    }
+
+    #[test]
+    fn one_platform_seed_gives_one_trace() {
+        let (a, b) = (run(3), run(3));
+        assert!(a.invocations > 0, "the workers ran");
+        assert_eq!(a.trace_hash, b.trace_hash, "the same seed ran differently");
+        assert_ne!(a.trace_hash, run(4).trace_hash, "another seed, another trace");
+    }
+}

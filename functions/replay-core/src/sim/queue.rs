@@ -1,0 +1,112 @@
+//! A simulated SQS queue on tokio's (virtual) clock: messages visible after
+//! their delay, hidden for the visibility timeout once received and visible
+//! again unless deleted (a crashed or failed invocation), and delivered at
+//! least once: some sends arrive twice, the copy up to a minute late.
+
+use crate::adapters::memory::lock;
+use crate::domain::task::QueueTask;
+use crate::error::Result;
+use crate::ports::SliceQueue;
+use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+struct Message {
+    body: String,
+    handbacks: u32,
+    visible_at: Instant,
+    /// Received and not deleted: hidden until `visible_at`.
+    in_flight: bool,
+}
+
+/// A message as a worker receives it.
+pub struct Received {
+    pub id: u64,
+    pub body: String,
+    pub handbacks: u32,
+}
+
+pub struct SimQueue {
+    visibility: Duration,
+    duplicate_rate: f64,
+    rng: Mutex<StdRng>,
+    messages: Mutex<BTreeMap<u64, Message>>,
+    next_id: Mutex<u64>,
+}
+
+impl SimQueue {
+    pub fn new(visibility: Duration, duplicate_rate: f64, rng: StdRng) -> Self {
+        Self { visibility, duplicate_rate, rng: Mutex::new(rng), messages: Mutex::default(), next_id: Mutex::new(0) }
+    }
+
+    fn push(&self, body: String, handbacks: u32, delay: Duration) {
+        let now = Instant::now();
+        let copies = {
+            let mut rng = lock(&self.rng);
+            let late = rng.gen_bool(self.duplicate_rate).then(|| Duration::from_millis(rng.gen_range(0..60_000)));
+            std::iter::once(delay).chain(late.map(|l| delay + l)).collect::<Vec<_>>()
+        };
+        let mut messages = lock(&self.messages);
+        for delay in copies {
+            let mut next = lock(&self.next_id);
+            *next += 1;
+            let message = Message { body: body.clone(), handbacks, visible_at: now + delay, in_flight: false };
+            messages.insert(*next, message);
+        }
+    }
+
+    /// The visible message sent first, now hidden for the visibility timeout.
+    pub fn receive(&self) -> Option<Received> {
+        let now = Instant::now();
+        let mut messages = lock(&self.messages);
+        let (&id, message) =
+            messages.iter_mut().filter(|(_, m)| m.visible_at <= now).min_by_key(|(id, m)| (m.visible_at, **id))?;
+        message.visible_at = now + self.visibility;
+        message.in_flight = true;
+        Some(Received { id, body: message.body.clone(), handbacks: message.handbacks })
+    }
+
+    pub fn delete(&self, id: u64) {
+        lock(&self.messages).remove(&id);
+    }
+
+    /// When the next message becomes visible (None: the queue is empty).
+    pub fn next_visible(&self) -> Option<Instant> {
+        lock(&self.messages).values().map(|m| m.visible_at).min()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        lock(&self.messages).is_empty()
+    }
+}
+
+#[async_trait]
+impl SliceQueue for SimQueue {
+    async fn send(&self, tasks: &[QueueTask]) -> Result<()> {
+        for task in tasks {
+            self.push(task.to_json(), 0, Duration::ZERO);
+        }
+        Ok(())
+    }
+
+    async fn send_delayed(&self, task: &QueueTask, delay_s: u32) -> Result<()> {
+        self.push(task.to_json(), 0, Duration::from_secs(delay_s.into()));
+        Ok(())
+    }
+
+    async fn hand_back(&self, body: &str, handbacks: u32, delay_s: u32) -> Result<()> {
+        self.push(body.to_owned(), handbacks, Duration::from_secs(delay_s.into()));
+        Ok(())
+    }
+
+    /// Visible and delayed messages, not those in flight (SQS's approximate counts).
+    async fn waiting_messages(&self) -> Result<u64> {
+        let now = Instant::now();
+        let messages = lock(&self.messages);
+        Ok(messages.values().filter(|m| !(m.in_flight && m.visible_at > now)).count() as u64)
+    }
+}
