@@ -606,6 +606,15 @@ mod tests {
         assert!(failed.is_empty(), "{} of {} broke a promise:\n{}", failed.len(), seeds.len(), failed.join("\n"));
     }
 
+    /// The sweeper queued the status event of a cancelled job while its
+    /// paused slice still ran; the slice resumed and delivered 4 events
+    /// after it (seed 635 found it first).
+    #[test]
+    fn a_cancelled_jobs_status_event_waits_for_its_running_slices() {
+        let report = run(635);
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    }
+
     #[test]
     fn one_platform_seed_gives_one_trace() {
         let (a, b) = (run(3), run(3));
