@@ -39,7 +39,6 @@ struct WebhookRow {
     tenant_id: TenantId,
     url: String,
     deleted: bool,
-    secrets_version: u32,
 }
 
 struct JobRow {
@@ -139,6 +138,15 @@ impl MemoryLedger {
         EPOCH_MS + self.started.elapsed().as_millis() as Ms + state.advanced_ms
     }
 
+    /// Sets a job's marks (its timestamps) at the ledger's now, if it exists.
+    fn mark_job(&self, job_id: &JobId, mark: impl FnOnce(&mut JobRow, Ms)) {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        if let Some(job) = state.jobs.get_mut(job_id) {
+            mark(job, now);
+        }
+    }
+
     /// Moves the ledger's clock on, as if `by` had passed.
     pub fn advance(&self, by: Duration) {
         lock(&self.state).advanced_ms += by.as_millis() as Ms;
@@ -151,7 +159,7 @@ impl MemoryLedger {
     pub fn add_webhook(&self, tenant: &TenantId, webhook: &WebhookId, url: &str) {
         let mut state = lock(&self.state);
         state.tenants.entry(tenant.clone()).or_default();
-        let row = WebhookRow { tenant_id: tenant.clone(), url: url.into(), deleted: false, secrets_version: 1 };
+        let row = WebhookRow { tenant_id: tenant.clone(), url: url.into(), deleted: false };
         state.webhooks.insert(webhook.clone(), row);
     }
 
@@ -159,13 +167,6 @@ impl MemoryLedger {
     pub fn delete_webhook(&self, webhook: &WebhookId) {
         if let Some(w) = lock(&self.state).webhooks.get_mut(webhook) {
             w.deleted = true;
-        }
-    }
-
-    /// A secret rotation: the version a heartbeat reports changes.
-    pub fn rotate_secret(&self, webhook: &WebhookId) {
-        if let Some(w) = lock(&self.state).webhooks.get_mut(webhook) {
-            w.secrets_version += 1;
         }
     }
 
@@ -418,12 +419,10 @@ impl JobLedger for MemoryLedger {
     }
 
     async fn mark_enqueued(&self, job_id: &JobId) -> Result<()> {
-        let mut state = lock(&self.state);
-        let now = self.now(&state);
-        if let Some(job) = state.jobs.get_mut(job_id) {
+        self.mark_job(job_id, |job, now| {
             job.enqueued_at = Some(now);
             job.enqueue_claim_until = None;
-        }
+        });
         Ok(())
     }
 
@@ -615,21 +614,15 @@ impl JobLedger for MemoryLedger {
     }
 
     async fn mark_status_sent(&self, job_id: &JobId) -> Result<()> {
-        let mut state = lock(&self.state);
-        let now = self.now(&state);
-        if let Some(job) = state.jobs.get_mut(job_id) {
+        self.mark_job(job_id, |job, now| {
             job.status_sent_at = Some(now);
             job.status_claim_until = None;
-        }
+        });
         Ok(())
     }
 
     async fn mark_status_enqueued(&self, job_id: &JobId) -> Result<()> {
-        let mut state = lock(&self.state);
-        let now = self.now(&state);
-        if let Some(job) = state.jobs.get_mut(job_id) {
-            job.status_enqueued_at = Some(now);
-        }
+        self.mark_job(job_id, |job, now| job.status_enqueued_at = Some(now));
         Ok(())
     }
 
@@ -816,8 +809,9 @@ impl SliceProgress for MemoryLedger {
             job.updated_at = now;
         }
         let (job_state, webhook) = (job.state, job.webhook_id.clone());
-        let version = state.webhooks.get(&webhook).ok_or(Error::NotFound)?.secrets_version;
-        Ok(Beat { job_state, secrets_version: format!("v{version}") })
+        state.webhooks.get(&webhook).ok_or(Error::NotFound)?;
+        // Secrets never rotate here: the version `MemorySigners` hands out.
+        Ok(Beat { job_state, secrets_version: "v1".into() })
     }
 
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()> {
