@@ -214,6 +214,14 @@ impl Lifecycle<'_> {
                 self.ledger.start_slice(&job_id, slice_index).await?;
                 Ok(Some((record, 0)))
             }
+            Take::Defer if self.surplus_wake_ups().await? => {
+                // A duplicate delivery (SQS delivers at least once): sent
+                // again, every copy would come back at each deferral, and
+                // their number would grow for as long as the pool stays full.
+                info!("wake-up dropped: as many wait in the queue as slices wait to start");
+                crate::telemetry::emit_metrics(&[("WakeUpsDropped", "Count", 1.0)], serde_json::json!({}));
+                Ok(None)
+            }
             Take::Defer => {
                 self.queue.send_delayed(&QueueTask::wake_up(hint_job.clone(), hint_slice), fair.defer_s).await?;
                 info!(
@@ -251,9 +259,7 @@ impl Lifecycle<'_> {
     /// its way. Topping up by the difference, never more, keeps wake-ups from
     /// piling up while a full pool makes every slice wait.
     pub async fn replace_lost_wake_ups(&self, older_than_s: u32, default_cap: u32, most: u64) -> Result<u32> {
-        let waiting = self.ledger.slices_waiting_count().await?;
-        let queued = self.queue.waiting_messages().await?;
-        let wake_ups = queued.saturating_sub(self.ledger.messages_besides_wake_ups().await?);
+        let (waiting, wake_ups) = self.waiting_slices_and_wake_ups().await?;
         let limit = waiting.saturating_sub(wake_ups).min(most) as u32;
         let mut sent = 0;
         for (job_id, slice) in self.ledger.claim_lost_slices(older_than_s, default_cap, limit).await? {
@@ -262,6 +268,23 @@ impl Lifecycle<'_> {
             sent += 1;
         }
         Ok(sent)
+    }
+
+    /// Slices waiting for a worker, and wake-ups waiting in the queue at the
+    /// least (every message counts, less the others at their most; one in
+    /// a worker's hands is not counted).
+    async fn waiting_slices_and_wake_ups(&self) -> Result<(u64, u64)> {
+        let waiting = self.ledger.slices_waiting_count().await?;
+        let queued = self.queue.waiting_messages().await?;
+        Ok((waiting, queued.saturating_sub(self.ledger.messages_besides_wake_ups().await?)))
+    }
+
+    /// The queue holds a wake-up for every waiting slice without the one in
+    /// hand: the sweeper tops wake-ups up to the waiting slices
+    /// (`replace_lost_wake_ups`), a deferral never lets them pass it.
+    async fn surplus_wake_ups(&self) -> Result<bool> {
+        let (waiting, wake_ups) = self.waiting_slices_and_wake_ups().await?;
+        Ok(wake_ups >= waiting)
     }
 
     /// Records a new job and its slices (the API starts it with `start_job`).

@@ -79,6 +79,11 @@ impl SimQueue {
         lock(&self.messages).values().map(|m| m.visible_at).min()
     }
 
+    /// Messages queued, visible or not.
+    pub fn len(&self) -> usize {
+        lock(&self.messages).len()
+    }
+
     pub fn is_empty(&self) -> bool {
         lock(&self.messages).is_empty()
     }

@@ -390,12 +390,11 @@ impl<'a> Decider<'a> {
 
     // ---- checkpoints ----
 
-    /// Moves the committed state past the settled prefix. Returns the new
-    /// counters and position if it moved, and whether a save is due (the
-    /// events or time interval) or `force`d.
-    pub fn commit(&mut self, now: Instant, force: bool) -> (Option<(Counters, Position)>, bool) {
+    /// Moves the committed state past the settled prefix. Returns the
+    /// slice's progress (`progress_counters` and the position) and whether
+    /// a save is due (the events or time interval) or `force`d.
+    pub fn commit(&mut self, now: Instant, force: bool) -> ((Counters, Position), bool) {
         let done = self.queue.commit();
-        let mut moved = None;
         if let Some(position) = done.position {
             self.cp.position = position;
             self.cp.counters.add(&done.delta);
@@ -404,12 +403,30 @@ impl<'a> Decider<'a> {
             if let Some(w) = done.watermark.filter(|&w| w > i64::MIN) {
                 self.cp.watermark = Some(w);
             }
-            moved = Some((self.cp.counters, position));
         }
         let due = self.events_since_save >= self.cfg.checkpoint_every_events
             || (now.saturating_duration_since(self.last_save) >= self.cfg.checkpoint_every
                 && self.cp.position != self.saved_position);
-        (moved, force || due)
+        ((self.progress_counters(), self.cp.position), force || due)
+    }
+
+    /// What the slice has done: the committed counters and the events
+    /// settled beyond the position (this run's, and an earlier run's not
+    /// reached again yet). A heartbeat and a cancelled slice's end report
+    /// it, so every event on the failure list is counted, including one
+    /// settled while an earlier event was still being retried.
+    pub fn progress_counters(&self) -> Counters {
+        let mut counters = self.cp.counters;
+        counters.add(&self.queue.ahead_counters());
+        for settled in self.ahead.values().flatten() {
+            counters.events_scanned += 1;
+            counters.events_matched += 1;
+            match settled {
+                Settled::Delivered => counters.events_delivered += 1,
+                Settled::Failed => counters.delivery_failures += 1,
+            }
+        }
+        counters
     }
 
     /// What a save writes: the failures and found ids since the last one,

@@ -159,6 +159,15 @@ impl CommitQueue {
         self.entries.iter().enumerate().filter(|(_, e)| pick(&e.state)).map(|(i, _)| self.front_id + i as u64).collect()
     }
 
+    /// What the entries settled after the first unsettled one counted.
+    pub fn ahead_counters(&self) -> Counters {
+        let mut sum = Counters::default();
+        for e in self.entries.iter().skip_while(|e| e.is_settled()).filter(|e| e.is_settled()) {
+            sum.add(&e.delta);
+        }
+        sum
+    }
+
     /// Events settled after the first unsettled one, with how they ended:
     /// what a clean stop saves beside the position.
     pub fn ahead(&self) -> Vec<(u64, Settled)> {

@@ -348,8 +348,8 @@ impl<'a> Driver<'a> {
 
     /// Commits the settled prefix; saves when due, or always with `force`.
     async fn commit(&self, d: &mut Decider<'a>, force: bool) -> Result<Option<SliceOutcome>> {
-        let (moved, due) = d.commit(now(), force);
-        if let Some((counters, position)) = moved {
+        let ((counters, position), due) = d.commit(now(), force);
+        {
             let mut shared = lock(self.shared);
             shared.counters = counters;
             shared.position = position;
@@ -398,14 +398,24 @@ impl<'a> Driver<'a> {
         let (token, cp) = (self.lease.token, d.checkpoint());
         if reason == Stop::Cancelled {
             info!(position = ?cp.position, "job cancelled; slice stopped");
-            return Ok(SliceOutcome::Cancelled { counters: cp.counters, lease_token: token });
+            return Ok(SliceOutcome::Cancelled { counters: d.progress_counters(), lease_token: token });
         }
-        self.ports.checkpoints.release(self.key, self.lease).await?;
         let pause = match reason {
             Stop::Circuit => Some(self.cfg.circuit_pause),
             Stop::Wait(asked) => Some(asked),
             _ => None,
         };
+        if pause.is_some() {
+            // A job cancelled during the pause has this slice ended by the
+            // sweeper, with the counters its last beat left: leave them whole.
+            let (job, index, counters) = (&self.spec.job_id, self.spec.slice_index, d.progress_counters());
+            match self.ports.progress.heartbeat(job, index, token, &counters, false).await {
+                Err(Error::LeaseLost) => return Ok(SliceOutcome::LeaseLost),
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+        }
+        self.ports.checkpoints.release(self.key, self.lease).await?;
         if let Some(delay) = pause {
             warn!(pauses = cp.pauses, ?delay, "slice paused");
             return Ok(SliceOutcome::Paused { delay, lease_token: token });
