@@ -539,15 +539,14 @@ async fn judge(
     // are each delivered, and one may fail while another is delivered).
     let single = owed(&j.copies, j.window.from.0, j.window.to.0);
     let single = |id: &str| single.get(id).is_some_and(|(_, may)| *may <= 1);
-    let trace = receiver.trace.lock().unwrap_or_else(|e| e.into_inner());
-    let mut last_answer: BTreeMap<&str, &str> = BTreeMap::new();
-    for (_, id, answer) in trace.iter().filter(|(_, id, _)| failed.contains(id.as_str()) && single(id)) {
-        last_answer.insert(id.as_str(), answer);
-    }
+    let last_answer: BTreeMap<String, &str> = {
+        let trace = receiver.trace.lock().unwrap_or_else(|e| e.into_inner());
+        let listed = trace.iter().filter(|(_, id, _)| failed.contains(id.as_str()) && single(id));
+        listed.map(|(_, id, answer)| (id.clone(), *answer)).collect()
+    };
     if let Some((id, _)) = last_answer.iter().find(|(_, answer)| **answer == "200") {
         v.push(format!("{}: {id} is listed failed, yet its last attempt was delivered", j.id));
     }
-    drop(trace);
     v.extend(failures.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
         format!("{}: {} failed outside the retry rule after {} attempts: {}", j.id, f.event_id, f.attempts, f.error)
     }));
@@ -614,7 +613,7 @@ mod tests {
             Some(seed) => vec![seed],
             None => {
                 let first = env("SIM_FIRST").unwrap_or(0);
-                (first..first + env("SIM_PLATFORM_SCENARIOS").unwrap_or(40)).collect()
+                (first..first + env("SIM_PLATFORM_SCENARIOS").unwrap_or(200)).collect()
             }
         };
         let started = std::time::Instant::now();
