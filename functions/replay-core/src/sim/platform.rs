@@ -173,6 +173,14 @@ impl Plan {
 }
 
 pub fn run(seed: u64) -> Report {
+    if std::env::var_os("SIM_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let plan = Plan::generate(seed);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -534,18 +542,28 @@ async fn judge(
         let listed: Vec<&str> = failures.iter().map(|f| f.event_id.as_str()).collect();
         v.push(format!("{}: {} failures counted, {} listed: {listed:?}", j.id, c.delivery_failures, failures.len()));
     }
-    // Listed failed, yet the last word on its one deliverable copy was the
-    // receiver's 2xx: a stale row (copies further apart than the look-back
-    // are each delivered, and one may fail while another is delivered).
+    // Listed failed after attempts, yet the last word on its one deliverable
+    // copy was the receiver's 2xx: a stale row. (Copies further apart than
+    // the look-back are each delivered, and one may fail while another is
+    // delivered; an event failed unsent after the circuit gave up may have
+    // been delivered by a run that crashed before recording it.)
     let single = owed(&j.copies, j.window.from.0, j.window.to.0);
     let single = |id: &str| single.get(id).is_some_and(|(_, may)| *may <= 1);
+    let attempted: BTreeSet<&str> = failures.iter().filter(|f| f.attempts > 0).map(|f| f.event_id.as_str()).collect();
     let last_answer: BTreeMap<String, &str> = {
         let trace = receiver.trace.lock().unwrap_or_else(|e| e.into_inner());
-        let listed = trace.iter().filter(|(_, id, _)| failed.contains(id.as_str()) && single(id));
+        let listed = trace.iter().filter(|(_, id, _)| attempted.contains(id.as_str()) && single(id));
         listed.map(|(_, id, answer)| (id.clone(), *answer)).collect()
     };
     if let Some((id, _)) = last_answer.iter().find(|(_, answer)| **answer == "200") {
-        v.push(format!("{}: {id} is listed failed, yet its last attempt was delivered", j.id));
+        let copies: Vec<(i64, bool)> =
+            j.copies.iter().filter(|c| c.event_id == *id).map(|c| (c.timestamp, c.far)).collect();
+        let window = (j.window.from.0, j.window.to.0);
+
+        v.push(format!(
+            "{}: {id} is listed failed, yet its last attempt was delivered (copies {copies:?}, window {window:?})",
+            j.id
+        ));
     }
     v.extend(failures.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
         format!("{}: {} failed outside the retry rule after {} attempts: {}", j.id, f.event_id, f.attempts, f.error)
