@@ -10,6 +10,7 @@
 //! `SIM_SCENARIOS=100000` a soak, `SIM_SEED=n` one seed (a failing seed's
 //! reproduction), `SIM_FIRST=n` where the seeds start.
 
+mod latency;
 mod platform;
 mod queue;
 mod receiver;

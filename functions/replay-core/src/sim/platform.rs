@@ -8,6 +8,7 @@
 //! webhooks deleted at any moment. The oracle checks the caps every second
 //! and, at the end, the promises of docs/guarantees.md for every job.
 
+use super::latency::Latent;
 use super::queue::SimQueue;
 use super::receiver::SimReceiver;
 use super::scenario::{behaviour, event, log_uniform, worker_config, Copy, MINUTE};
@@ -81,6 +82,8 @@ struct Plan {
     invocation: Duration,
     crash_rate: f64,
     duplicate_rate: f64,
+    /// How long a progress or checkpoint call takes (latency.rs).
+    port_latency: Duration,
 }
 
 impl Plan {
@@ -163,6 +166,7 @@ impl Plan {
             invocation: Duration::from_secs(rng.gen_range(30..=900)),
             crash_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.2) } else { 0.0 },
             duplicate_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.1) } else { 0.0 },
+            port_latency: port_latency(seed),
             cfg,
         }
     }
@@ -223,12 +227,13 @@ async fn simulate(p: &Plan) -> Report {
     let queue = Arc::new(SimQueue::new(p.invocation + Duration::from_secs(30), p.duplicate_rate, rng(p.seed, 1)));
     let receiver = Arc::new(SimReceiver::new(p.receiver.clone(), p.cfg.retry.request_timeout, rng(p.seed, 2)));
     let key: crate::domain::signing::Signer = SigningKey::from_secret(&generate_secret()).expect("a key").into();
+    let latency = p.port_latency;
     let worker = Arc::new(WorkerContext {
         ledger: ledger.clone(),
-        progress: ledger.clone(),
+        progress: Arc::new(Latent { inner: ledger.clone(), latency }),
         signers: Arc::new(MemorySigners::new(key, "v1")),
         log: log.clone(),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
+        checkpoints: Arc::new(Latent { inner: Arc::new(MemoryCheckpoints::default()), latency }),
         deliverer: receiver.clone(),
         queue: queue.clone(),
         cfg: p.cfg.clone(),
@@ -437,6 +442,16 @@ async fn simulate(p: &Plan) -> Report {
         virtual_time: started.elapsed_virtual(),
         counters: Some(total),
     }
+}
+
+/// None half the time, else 1-50 ms (log-uniform); drawn from a stream of
+/// its own, so the rest of a seed's plan stays what it was before.
+fn port_latency(seed: u64) -> Duration {
+    let mut rng = rng(seed, 3);
+    if rng.gen_bool(0.5) {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(log_uniform(&mut rng, 0.001, 0.05))
 }
 
 fn rng(seed: u64, stream: u64) -> StdRng {
