@@ -1,4 +1,4 @@
-//! The HTTP API through LocalStack's API Gateway: contract section 2's codes,
+//! The HTTP API through LocalStack's API Gateway: docs/api.md's error codes,
 //! tenant isolation, and a replay end to end over HTTP.
 
 use replay_core::services::api::create_tenant;

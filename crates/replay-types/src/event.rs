@@ -1,4 +1,4 @@
-//! The signed event that ends a job (contract section 3): POSTed to the
+//! The signed event that ends a job (docs/api.md, "The job status event"): POSTed to the
 //! webhook URL with `webhook-id: replay-job-<job_id>`.
 
 use crate::ids::{JobId, WebhookId};

@@ -1,5 +1,5 @@
 //! The wire types of activity-replay: what the HTTP API accepts and returns
-//! (docs/api.md), the signed job status event (contract section 3), and the
+//! (docs/api.md), the signed job status event (docs/api.md, "The job status event"), and the
 //! OpenAPI document generated from them ([`openapi::document`]).
 //!
 //! The service serializes these types; the client crate deserializes them.

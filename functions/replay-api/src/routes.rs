@@ -1,4 +1,4 @@
-//! Routing and JSON encoding for contract section 2. Business rules live in
+//! Routing and JSON encoding for the HTTP API (docs/api.md). Business rules live in
 //! `replay_core::services::api`; this file only decodes and encodes.
 
 use replay_core::domain::filter::selection_of;

@@ -73,7 +73,7 @@ impl std::fmt::Display for Secret {
 const CREDENTIAL_PROPERTIES: &[&str] =
     &["sasl.password", "sasl.username", "ssl.key.password", "sasl.oauthbearer.client.secret"];
 
-/// How deliveries behave (contract section 3).
+/// How deliveries behave (docs/api.md, "Signed deliveries").
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub concurrency: usize,

@@ -1,4 +1,4 @@
-//! Signed webhook deliveries over HTTP (contract section 3).
+//! Signed webhook deliveries over HTTP (docs/api.md, "Signed deliveries").
 
 use super::dns::HostResolver;
 use crate::config::DeliveryConfig;

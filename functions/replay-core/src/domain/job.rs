@@ -44,7 +44,7 @@ impl SliceState {
     }
 }
 
-/// The signed status event POSTed when a job ends (contract section 3):
+/// The signed status event POSTed when a job ends (docs/api.md, "The job status event"):
 /// the job's state, counts, selection and result.
 pub fn status_event_body(job: &Job) -> StatusEvent {
     StatusEvent {

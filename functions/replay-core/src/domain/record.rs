@@ -1,4 +1,4 @@
-//! Delivery-log records (contract section 1): decoding and classification.
+//! Delivery-log records (docs/delivery-log.md): decoding and classification.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -1,4 +1,4 @@
-//! Standard Webhooks signatures (contract section 3).
+//! Standard Webhooks signatures (docs/api.md, "Signed deliveries").
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};

@@ -1,4 +1,4 @@
-//! The HTTP API's use cases (contract section 2), independent of Lambda types.
+//! The HTTP API's use cases (docs/api.md), independent of Lambda types.
 
 use super::lifecycle::Lifecycle;
 use crate::adapters::dns::HostResolver;
