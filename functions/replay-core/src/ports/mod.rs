@@ -177,12 +177,6 @@ pub trait SliceProgress: Send + Sync {
         progressed: bool,
     ) -> Result<Beat>;
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()>;
-    /// Whether the job's failure list holds any event (a run that starts
-    /// while it does takes the events it delivers off it).
-    async fn has_failures(&self, job_id: &JobId) -> Result<bool>;
-    /// Takes delivered events off the failure list: a run of the slice may
-    /// have listed one and crashed before its checkpoint said so.
-    async fn forget_failures(&self, job_id: &JobId, event_ids: &[String]) -> Result<()>;
     /// Records event ids of the job's `event_ids` selection that were found.
     async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()>;
 }

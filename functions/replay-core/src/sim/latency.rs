@@ -64,14 +64,6 @@ impl<T: SliceProgress + ?Sized> SliceProgress for Latent<T> {
         self.call(self.inner.record_failures(job_id, failures)).await
     }
 
-    async fn has_failures(&self, job_id: &JobId) -> Result<bool> {
-        self.call(self.inner.has_failures(job_id)).await
-    }
-
-    async fn forget_failures(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
-        self.call(self.inner.forget_failures(job_id, event_ids)).await
-    }
-
     async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
         self.call(self.inner.record_found(job_id, event_ids)).await
     }

@@ -822,18 +822,6 @@ impl SliceProgress for MemoryLedger {
         Ok(())
     }
 
-    async fn has_failures(&self, job_id: &JobId) -> Result<bool> {
-        Ok(lock(&self.state).failures.keys().any(|(job, _)| job == job_id))
-    }
-
-    async fn forget_failures(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
-        let mut state = lock(&self.state);
-        for id in event_ids {
-            state.failures.remove(&(job_id.clone(), id.clone()));
-        }
-        Ok(())
-    }
-
     async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
         let mut state = lock(&self.state);
         for id in event_ids {

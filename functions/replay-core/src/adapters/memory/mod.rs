@@ -343,15 +343,6 @@ impl SliceProgress for MemoryProgress {
         Ok(())
     }
 
-    async fn has_failures(&self, _job: &JobId) -> Result<bool> {
-        Ok(!lock(&self.failures).is_empty())
-    }
-
-    async fn forget_failures(&self, _job: &JobId, event_ids: &[String]) -> Result<()> {
-        lock(&self.failures).retain(|f| !event_ids.contains(&f.event_id));
-        Ok(())
-    }
-
     async fn record_found(&self, _job: &JobId, event_ids: &[String]) -> Result<()> {
         lock(&self.found).extend(event_ids.iter().cloned());
         Ok(())

@@ -37,29 +37,6 @@ impl MySqlStore {
         Ok(())
     }
 
-    pub async fn has_failures(&self, job_id: &JobId) -> Result<bool> {
-        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM replay_failures WHERE job_id = ?)")
-            .bind(job_id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>(0)? != 0)
-    }
-
-    pub async fn forget_failures(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
-        for chunk in event_ids.chunks(200) {
-            let sql = format!(
-                "DELETE FROM replay_failures WHERE job_id = ? AND event_id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(job_id.as_str());
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(&self.pool).await?;
-        }
-        Ok(())
-    }
-
     pub async fn failures(&self, job_id: &JobId) -> Result<Vec<FailedEvent>> {
         let rows = sqlx::query(
             "SELECT event_id, event_type, attempts, last_status, last_error FROM replay_failures WHERE job_id = ? \

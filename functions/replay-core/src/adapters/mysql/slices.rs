@@ -434,12 +434,4 @@ impl SliceProgress for MySqlStore {
     async fn record_found(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
         self.insert_found(job_id, event_ids).await
     }
-
-    async fn has_failures(&self, job_id: &JobId) -> Result<bool> {
-        MySqlStore::has_failures(self, job_id).await
-    }
-
-    async fn forget_failures(&self, job_id: &JobId, event_ids: &[String]) -> Result<()> {
-        MySqlStore::forget_failures(self, job_id, event_ids).await
-    }
 }

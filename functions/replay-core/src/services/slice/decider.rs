@@ -69,9 +69,6 @@ pub struct Decider<'a> {
     pub(super) failures: Vec<FailedEvent>,
     /// Requested event ids seen, not recorded yet (an `event_ids` selection).
     pub(super) found: Vec<String>,
-    /// Events delivered since the last save, to take off the failure list
-    /// (None: the list was empty when the run started; see `forget_delivered`).
-    delivered: Option<Vec<String>>,
     /// `only: failed`: the logged delivery outcomes of the slice's events.
     pub(super) outcomes: Option<HashMap<u64, Outcomes>>,
     circuit: Circuit,
@@ -124,7 +121,6 @@ impl<'a> Decider<'a> {
             retrying: BTreeMap::new(),
             failures: Vec::new(),
             found: Vec::new(),
-            delivered: None,
             outcomes: None,
             circuit: Circuit::default(),
             rng: StdRng::seed_from_u64(seed),
@@ -133,13 +129,6 @@ impl<'a> Decider<'a> {
             held: 0,
             held_bytes: 0,
         }
-    }
-
-    /// The job's failure list held events when the run started: one may be
-    /// an event an earlier run listed and then crashed before its checkpoint
-    /// said so; this run delivers it again, and takes it off the list.
-    pub fn forget_delivered(&mut self) {
-        self.delivered = Some(Vec::new());
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {
@@ -321,9 +310,6 @@ impl<'a> Decider<'a> {
                     self.cp.pauses = 0;
                     self.resolve_provisional_as_failed();
                 }
-                if let Some(delivered) = &mut self.delivered {
-                    delivered.push(delivery.message_id.clone());
-                }
                 self.settled(id, Counters { events_delivered: 1, ..Counters::default() });
             }
             DeliveryOutcome::Failed { attempts, last_status, error } if receiver_down(last_status) => {
@@ -443,10 +429,9 @@ impl<'a> Decider<'a> {
         counters
     }
 
-    /// What a save writes: the failures, the found ids and the delivered
-    /// ids to take off the failure list since the last one, and the
-    /// checkpoint with the events settled ahead of its position.
-    pub fn take_save(&mut self) -> (Vec<FailedEvent>, Vec<String>, Vec<String>, &Checkpoint) {
+    /// What a save writes: the failures and found ids since the last one,
+    /// and the checkpoint with the events settled ahead of its position.
+    pub fn take_save(&mut self) -> (Vec<FailedEvent>, Vec<String>, &Checkpoint) {
         // What this run settled ahead, then what an earlier run did that this
         // one has not read again yet: both are beyond the position.
         let mut ahead = self.queue.ahead();
@@ -457,8 +442,7 @@ impl<'a> Decider<'a> {
             (self.retrying.iter()).filter_map(|(&id, r)| Some((self.queue.get(id)?.hash?, r.to_save()))).collect();
         retries.extend(self.carried.iter().map(|(&hash, &r)| (hash, r)));
         self.cp.retries = retries;
-        let delivered = self.delivered.as_mut().map(std::mem::take).unwrap_or_default();
-        (std::mem::take(&mut self.failures), std::mem::take(&mut self.found), delivered, &self.cp)
+        (std::mem::take(&mut self.failures), std::mem::take(&mut self.found), &self.cp)
     }
 
     pub fn saved(&mut self, now: Instant) {

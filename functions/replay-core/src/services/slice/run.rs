@@ -71,10 +71,7 @@ pub async fn run_slice(
     let limiter = RateLimiter::new(cfg.delivery_rate_per_second);
     // Jitter is seeded by the slice and its lease: a replayed run decides alike.
     let seed = xxhash_rust::xxh3::xxh3_64(format!("{key}#{}", lease.token).as_bytes());
-    let mut decider = Decider::new(cfg, spec, cp, acquired_at, seed);
-    if ports.progress.has_failures(&spec.job_id).await? {
-        decider.forget_delivered();
-    }
+    let decider = Decider::new(cfg, spec, cp, acquired_at, seed);
     let driver = Driver {
         ports,
         cfg,
@@ -364,14 +361,9 @@ impl<'a> Driver<'a> {
     }
 
     async fn save(&self, d: &mut Decider<'a>) -> Result<Option<SliceOutcome>> {
-        let (failures, found, delivered, cp) = d.take_save();
-        // Both before the checkpoint: a crash between them and it leaves
-        // the events to the next run, which lists or delists them again.
+        let (failures, found, cp) = d.take_save();
         if !failures.is_empty() {
             self.ports.progress.record_failures(&self.spec.job_id, &failures).await?;
-        }
-        if !delivered.is_empty() {
-            self.ports.progress.forget_failures(&self.spec.job_id, &delivered).await?;
         }
         if !found.is_empty() {
             self.ports.progress.record_found(&self.spec.job_id, &found).await?;

@@ -360,23 +360,6 @@ async fn failed_deliveries_are_counted_and_recorded() {
     assert_eq!(failures[0].last_status, Some(400));
 }
 
-/// A run listed "c" failed and crashed before any checkpoint said so; the
-/// next run delivers "c" and takes it off the list: a listed event is one
-/// that failed, and a retry of the failures would send it again.
-#[tokio::test]
-async fn a_run_that_delivers_an_event_an_earlier_run_listed_takes_it_off_the_list() {
-    let mut f = Fakes::new(sample_log());
-    f.del.fail.lock().unwrap().push("c".into());
-    done(f.run(&cfg(), &spec(1000, 2000), "w1").await.unwrap());
-    assert_eq!(f.prog.failures.lock().unwrap().len(), 1);
-    // The crash: no checkpoint was saved; the receiver takes "c" now.
-    f.cps = MemoryCheckpoints::default();
-    f.del.fail.lock().unwrap().clear();
-    let c = done(f.run(&cfg(), &spec(1000, 2000), "w2").await.unwrap());
-    assert_eq!((c.events_delivered, c.delivery_failures), (4, 0));
-    assert!(f.prog.failures.lock().unwrap().is_empty(), "{:?}", f.prog.failures.lock().unwrap());
-}
-
 #[tokio::test(start_paused = true)]
 async fn retries_wait_their_retry_after_without_holding_up_other_events() {
     let mut log = MemoryLog::new(1);
