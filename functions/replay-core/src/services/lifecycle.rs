@@ -384,9 +384,8 @@ pub async fn deliver_until(
         let Some(timeout) = rule.timeout(until.saturating_duration_since(now())) else {
             return tries.interrupted(tries.last_status, &tries.last_error);
         };
-        let started = now();
         let attempt = deliverer.attempt(delivery, timeout).await;
-        match rule.after(&mut tries, attempt, timeout, started.elapsed(), rng) {
+        match rule.after(&mut tries, attempt, rng) {
             Next::Done(outcome) => return outcome,
             // No circuit and no pauses here: the quick attempts are all it gets.
             Next::Struggling(_) | Next::Pause(_) => return tries.failed(),

@@ -705,6 +705,18 @@ mod tests {
         }
     }
 
+    /// A request started with less than its full timeout left (after a rate
+    /// slot's wait, or a status event late in an invocation) was cut while a
+    /// slow receiver processed it, and sent again with no crash: seed 112097
+    /// sent a status event twice; in 130287 and 632488 an event's request.
+    #[test]
+    fn a_request_is_never_cut_short_and_sent_again() {
+        for seed in [112097, 130287, 632488] {
+            let report = run(seed);
+            assert!(report.violations.is_empty(), "seed {seed}: {:?}", report.violations);
+        }
+    }
+
     #[test]
     fn one_platform_seed_gives_one_trace() {
         let (a, b) = (run(3), run(3));

@@ -41,8 +41,8 @@ pub struct Attempted {
     pub delivery: Box<Delivery>,
     /// When the request was sent (after its rate slot).
     pub sent_at: Instant,
-    /// The attempt and its timeout; None when no time was left to make one.
-    pub attempt: Option<(Attempt, Duration)>,
+    /// The attempt; None when its full timeout no longer fit (see `RetryRule::timeout`).
+    pub attempt: Option<Attempt>,
 }
 
 pub struct Decider<'a> {
@@ -209,12 +209,11 @@ impl<'a> Decider<'a> {
         let retrying = self.retrying.entry(id).or_default();
         let outcome = match attempt {
             None => retrying.tries.interrupted(retrying.tries.last_status, &retrying.tries.last_error),
-            Some((attempt, timeout)) => {
+            Some(attempt) => {
                 if attempt != Attempt::Success {
                     retrying.failed_at(now);
                 }
-                let elapsed = now.saturating_duration_since(sent_at);
-                match self.cfg.retry.after(&mut retrying.tries, attempt, timeout, elapsed, &mut self.rng) {
+                match self.cfg.retry.after(&mut retrying.tries, attempt, &mut self.rng) {
                     Next::RetryIn(wait) => {
                         retrying.not_before = Some(now + wait);
                         self.queue_again(id, delivery);

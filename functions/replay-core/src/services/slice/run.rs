@@ -337,8 +337,10 @@ impl<'a> Driver<'a> {
                     tokio::time::sleep_until(slot.into()).await;
                 }
                 let sent_at = now();
+                // The slot wait may have eaten into the time left: the request
+                // goes only if its full timeout still fits, else to the next run.
                 let attempt = match rule.timeout(budget.invocation_left()) {
-                    Some(timeout) => Some((deliverer.attempt(&delivery, timeout).await, timeout)),
+                    Some(timeout) => Some(deliverer.attempt(&delivery, timeout).await),
                     None => None,
                 };
                 Attempted { id, delivery, sent_at, attempt }
