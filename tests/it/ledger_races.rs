@@ -185,7 +185,7 @@ async fn the_status_event_of_a_job_whose_webhook_was_deleted_is_done_with() -> a
     let deliverer = HttpDeliverer::new(settings.delivery.clone())?;
     // The secret is wiped with the webhook: nothing may ask for it.
     let keys = Box::new(KmsKeys::new(aws_sdk_kms::Client::new(&stack.aws), "never-asked"));
-    let signers = StoreSigners { store: store.clone(), keys };
+    let signers = StoreSigners { store: Box::new(store.clone()), keys };
     let deadline = Instant::now() + Duration::from_secs(30);
     send_status_event(store, &signers, &deliverer, &job, &settings.worker, deadline).await?;
 

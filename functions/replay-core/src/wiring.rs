@@ -34,7 +34,7 @@ impl ApiContext {
     /// MySQL, SQS, Kafka, the DNS resolver of the outbound policy, KMS.
     pub async fn connect(settings: Settings, aws: &SdkConfig) -> Result<Self> {
         Ok(Self {
-            store: mysql(&settings).await?,
+            store: Box::new(mysql(&settings).await?),
             queue: Box::new(queue(&settings, aws)),
             log: Box::new(KafkaLog::new(settings.kafka.clone())?),
             resolver: HostResolver::new(settings.dns_server)?,
@@ -51,7 +51,7 @@ impl WorkerContext {
         Ok(Self {
             ledger: Arc::new(store.clone()),
             progress: Arc::new(store.clone()),
-            signers: Arc::new(StoreSigners { store, keys: keys(settings, aws) }),
+            signers: Arc::new(StoreSigners { store: Box::new(store), keys: keys(settings, aws) }),
             log: Arc::new(KafkaLog::new(settings.kafka.clone())?),
             checkpoints: Arc::new(DynamoCheckpoints::new(
                 aws_sdk_dynamodb::Client::new(aws),

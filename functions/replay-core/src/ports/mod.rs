@@ -2,10 +2,12 @@
 //! implement them against the real services; `adapters::memory` has fakes
 //! for unit tests.
 
+pub mod directory;
 pub mod ledger;
 pub mod ledger_contract;
 
 pub use crate::domain::retry::{Attempt, DeliveryOutcome};
+pub use directory::Directory;
 pub use ledger::JobLedger;
 
 use crate::domain::checkpoint::{Checkpoint, Lease};

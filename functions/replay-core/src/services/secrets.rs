@@ -3,11 +3,11 @@
 //! grace period, and sealed in bulk by the migration (docs/security.md,
 //! "Secrets at rest" and "Rotating a secret").
 
-use crate::adapters::mysql::{MySqlStore, StoredSecrets};
 use crate::domain::ids::WebhookId;
 use crate::domain::sealed::{Envelope, SecretContext};
 use crate::domain::signing::{generate_secret, Signer, SigningKey};
 use crate::error::{Error, Result};
+use crate::ports::directory::{Directory, StoredSecrets};
 use crate::ports::KeyService;
 use std::time::Duration;
 use tracing::{info, instrument};
@@ -52,7 +52,7 @@ pub async fn signer(keys: &dyn KeyService, stored: &StoredSecrets) -> Result<Sig
 
 /// A webhook's signer read from the store and opened with the key service.
 pub struct StoreSigners {
-    pub store: MySqlStore,
+    pub store: Box<dyn Directory>,
     pub keys: Box<dyn KeyService>,
 }
 
@@ -75,7 +75,7 @@ pub async fn new_secret(keys: &dyn KeyService, context: SecretContext<'_>) -> Re
 /// the old one signs beside it for `grace`.
 #[instrument(skip(store, keys))]
 pub async fn rotate_secret(
-    store: &MySqlStore,
+    store: &dyn Directory,
     keys: &dyn KeyService,
     webhook: &WebhookId,
     grace: Duration,
@@ -96,7 +96,7 @@ pub async fn rotate_secret(
 /// stored, in batches; returns how many. Safe to run again and beside the
 /// API (a row changed meanwhile is sealed by the next pass).
 #[instrument(skip_all)]
-pub async fn seal_plaintext_secrets(store: &MySqlStore, keys: &dyn KeyService) -> Result<u32> {
+pub async fn seal_plaintext_secrets(store: &dyn Directory, keys: &dyn KeyService) -> Result<u32> {
     let mut sealed = 0;
     loop {
         let batch = store.plaintext_secrets(100).await?;

@@ -9,21 +9,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use std::time::Duration;
 
-pub use crate::domain::apikey::OPERATOR;
-
-/// One write, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry<'a> {
-    pub tenant: Option<&'a TenantId>,
-    /// The API key's id, or [`OPERATOR`].
-    pub actor: &'a str,
-    /// `webhook.create`, `replay.cancel`, `key.revoke`, ... (docs/security.md).
-    pub action: &'a str,
-    /// The id of what was changed.
-    pub target: Option<&'a str>,
-    /// A short note for people; never a secret.
-    pub detail: Option<&'a str>,
-}
+use crate::ports::directory::AuditEntry;
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct AuditRow {

@@ -13,9 +13,9 @@ mod slices;
 mod tenants;
 mod webhooks;
 
-pub use audit::{AuditEntry, AuditRow, OPERATOR};
-pub use tenants::TenantLimits;
-pub use webhooks::{PlaintextSecret, StoredSecrets, WebhookRow};
+pub use crate::ports::directory::{AuditEntry, PlaintextSecret, StoredSecrets, TenantLimits, OPERATOR};
+pub use audit::AuditRow;
+pub use webhooks::WebhookRow;
 
 use crate::domain::job::{Counters, JobState, SliceState};
 use crate::error::{Error, Result};

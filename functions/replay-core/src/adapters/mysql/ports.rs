@@ -1,17 +1,23 @@
 //! The ports MySQL serves, over the tables' own files: each method is the
 //! table file's transaction of the same name. The job ledger (jobs.rs,
-//! slices.rs, fair_share.rs, failures.rs, purge.rs) and the sweeper's
-//! housekeeping (partitions.rs, audit.rs, tenants.rs).
+//! slices.rs, fair_share.rs, failures.rs, purge.rs), the sweeper's
+//! housekeeping (partitions.rs, audit.rs, tenants.rs) and the directory
+//! (tenants.rs, webhooks.rs, audit.rs, and the API's reads of jobs.rs,
+//! failures.rs and partitions.rs).
 
 use super::MySqlStore;
+use crate::domain::apikey::Scope;
+use crate::domain::ids::WebhookId;
 use crate::domain::ids::{JobId, TenantId};
 use crate::domain::job::{Job, SliceState};
 use crate::error::Result;
+use crate::ports::directory::{AuditEntry, Directory, PlaintextSecret, StoredSecrets, TenantLimits};
 use crate::ports::ledger::{
     Created, JobLedger, JobTarget, NewJob, SliceEnd, SliceRecord, SliceTotals, StaleSlice, Take,
 };
 use crate::ports::Housekeeping;
 use async_trait::async_trait;
+use replay_types::{Failure, Webhook};
 use std::time::Duration;
 
 #[async_trait]
@@ -141,5 +147,107 @@ impl Housekeeping for MySqlStore {
 
     async fn purge_request_counts(&self, before_minute: i64) -> Result<u64> {
         MySqlStore::purge_request_counts(self, before_minute).await
+    }
+}
+
+#[async_trait]
+impl Directory for MySqlStore {
+    async fn insert_tenant(&self, id: &TenantId, name: &str) -> Result<()> {
+        MySqlStore::insert_tenant(self, id, name).await
+    }
+
+    async fn tenant_limits(&self, tenant: &TenantId) -> Result<TenantLimits> {
+        MySqlStore::tenant_limits(self, tenant).await
+    }
+
+    async fn count_request(&self, tenant: &TenantId, minute: i64) -> Result<u64> {
+        MySqlStore::count_request(self, tenant, minute).await
+    }
+
+    async fn insert_api_key(&self, key_id: &str, tenant: &TenantId, key_hash: &[u8], scope: Scope) -> Result<()> {
+        MySqlStore::insert_api_key(self, key_id, tenant, key_hash, scope).await
+    }
+
+    async fn api_key(&self, key_id: &str) -> Result<Option<(TenantId, Vec<u8>, Scope)>> {
+        MySqlStore::api_key(self, key_id).await
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> Result<Option<TenantId>> {
+        MySqlStore::revoke_api_key(self, key_id).await
+    }
+
+    async fn audit(&self, entry: &AuditEntry<'_>) -> Result<()> {
+        MySqlStore::audit(self, entry).await
+    }
+
+    async fn insert_webhook(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        url: &str,
+        secret_sealed: &str,
+    ) -> Result<Webhook> {
+        Ok(MySqlStore::insert_webhook(self, tenant, id, url, secret_sealed).await?.into_webhook())
+    }
+
+    async fn webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Option<Webhook>> {
+        Ok(MySqlStore::webhook(self, tenant, id).await?.map(|row| row.into_webhook()))
+    }
+
+    async fn webhook_tenant(&self, id: &WebhookId) -> Result<Option<TenantId>> {
+        MySqlStore::webhook_tenant(self, id).await
+    }
+
+    async fn update_webhook_url(&self, tenant: &TenantId, id: &WebhookId, url: &str) -> Result<Webhook> {
+        Ok(MySqlStore::update_webhook_url(self, tenant, id, url).await?.into_webhook())
+    }
+
+    async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<()> {
+        MySqlStore::delete_webhook(self, tenant, id).await
+    }
+
+    async fn webhook_secrets(&self, id: &WebhookId) -> Result<StoredSecrets> {
+        MySqlStore::webhook_secrets(self, id).await
+    }
+
+    async fn rotate_webhook_secret(&self, id: &WebhookId, secret_sealed: &str, grace_s: u64) -> Result<bool> {
+        MySqlStore::rotate_webhook_secret(self, id, secret_sealed, grace_s).await
+    }
+
+    async fn plaintext_secrets(&self, limit: u32) -> Result<Vec<PlaintextSecret>> {
+        MySqlStore::plaintext_secrets(self, limit).await
+    }
+
+    async fn store_sealed(&self, plain: &PlaintextSecret, secret_sealed: &str) -> Result<bool> {
+        MySqlStore::store_sealed(self, plain, secret_sealed).await
+    }
+
+    async fn job_by_idempotency_key(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        key: &str,
+    ) -> Result<Option<(JobId, Option<Vec<u8>>)>> {
+        MySqlStore::job_by_idempotency_key(self, tenant, webhook, key).await
+    }
+
+    async fn recent_jobs(&self, webhook: &WebhookId, window_s: u32) -> Result<(u32, u64)> {
+        MySqlStore::recent_jobs(self, webhook, window_s).await
+    }
+
+    async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<Job>> {
+        MySqlStore::list_jobs(self, tenant, webhook, limit).await
+    }
+
+    async fn failure_count(&self, job_id: &JobId) -> Result<u64> {
+        MySqlStore::failure_count(self, job_id).await
+    }
+
+    async fn failure_page(&self, job_id: &JobId, after: Option<&str>, limit: u32) -> Result<Vec<Failure>> {
+        MySqlStore::failure_page(self, job_id, after, limit).await
+    }
+
+    async fn partition_history(&self, topic: &str) -> Result<Vec<(u32, i64)>> {
+        MySqlStore::partition_history(self, topic).await
     }
 }

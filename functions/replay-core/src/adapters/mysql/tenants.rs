@@ -57,13 +57,7 @@ impl MySqlStore {
     }
 }
 
-/// A tenant's overrides of the fair-share defaults (`None`: the default).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TenantLimits {
-    pub requests_per_minute: Option<u32>,
-    pub max_active_jobs: Option<u32>,
-    pub max_running_slices: Option<u32>,
-}
+use crate::ports::directory::TenantLimits;
 
 impl MySqlStore {
     pub async fn tenant_limits(&self, tenant: &TenantId) -> Result<TenantLimits> {

@@ -2,10 +2,11 @@
 //! (docs/security.md, "Secrets at rest"): this module stores and returns
 //! sealed values only, apart from the legacy plaintext the migration seals.
 
-use super::MySqlStore;
+use super::{format_time, MySqlStore};
 use crate::domain::ids::{TenantId, WebhookId};
 use crate::error::{Error, Result};
 use chrono::NaiveDateTime;
+use replay_types::Webhook;
 use sqlx::FromRow;
 
 #[derive(Clone, FromRow)]
@@ -16,26 +17,11 @@ pub struct WebhookRow {
     pub created_at: NaiveDateTime,
 }
 
-/// A webhook's secrets as stored: what signing needs, nothing in plaintext
-/// but a row the migration has not sealed yet.
-#[derive(Clone, FromRow)]
-pub struct StoredSecrets {
-    pub webhook_id: String,
-    pub tenant_id: String,
-    pub secret_sealed: Option<String>,
-    /// A row of an earlier release, before `replayctl migrate` sealed it.
-    pub legacy_plaintext: Option<String>,
-    /// The secret a rotation replaced, while its grace period lasts.
-    pub previous_sealed: Option<String>,
-    /// Changes whenever what signs changes (a rotation, a grace period's
-    /// end): a running slice compares it at each heartbeat.
-    pub version: String,
-}
+use crate::ports::directory::{PlaintextSecret, StoredSecrets};
 
-// Secrets never reach a log line, even through Debug.
-impl std::fmt::Debug for StoredSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredSecrets").field("webhook_id", &self.webhook_id).finish_non_exhaustive()
+impl WebhookRow {
+    pub fn into_webhook(self) -> Webhook {
+        Webhook { id: WebhookId(self.id), url: self.url, created_at: format_time(self.created_at) }
     }
 }
 
@@ -44,13 +30,6 @@ impl std::fmt::Debug for StoredSecrets {
 /// drops the previous key.
 pub(super) const SECRETS_VERSION: &str = "CONCAT_WS('|', CAST(w.updated_at AS CHAR), \
      IF(w.previous_secret_until > UTC_TIMESTAMP(3), 'with-previous', 'alone'))";
-
-/// A plaintext secret left by an earlier release, to be sealed.
-pub struct PlaintextSecret {
-    pub webhook_id: String,
-    pub tenant_id: String,
-    pub secret: String,
-}
 
 impl MySqlStore {
     pub async fn insert_webhook(
@@ -96,7 +75,8 @@ impl MySqlStore {
     /// What signing a webhook's deliveries needs (deleted webhooks included:
     /// their secrets are gone, so this finds nothing to sign with).
     pub async fn webhook_secrets(&self, id: &WebhookId) -> Result<StoredSecrets> {
-        sqlx::query_as::<_, StoredSecrets>(&format!(
+        type Row = (String, String, Option<String>, Option<String>, Option<String>, String);
+        let row = sqlx::query_as::<_, Row>(&format!(
             "SELECT id AS webhook_id, tenant_id, secret_sealed, NULLIF(secret, '') AS legacy_plaintext, \
                  IF(previous_secret_until > UTC_TIMESTAMP(3), previous_secret_sealed, NULL) AS previous_sealed, \
                  {SECRETS_VERSION} AS version FROM webhooks w WHERE id = ?"
@@ -104,7 +84,9 @@ impl MySqlStore {
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?;
+        let (webhook_id, tenant_id, secret_sealed, legacy_plaintext, previous_sealed, version) = row;
+        Ok(StoredSecrets { webhook_id, tenant_id, secret_sealed, legacy_plaintext, previous_sealed, version })
     }
 
     /// Operator action: a new sealed secret; the current one keeps signing
