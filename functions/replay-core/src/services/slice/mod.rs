@@ -12,6 +12,7 @@
 //!   retention deleted before it was read;
 //! - `retry.rs`: Kafka retries, the request rate limit.
 
+mod attempts;
 mod circuit;
 mod decider;
 mod intake;
@@ -22,6 +23,7 @@ mod range;
 mod retries;
 mod retry;
 mod run;
+mod scan;
 
 #[cfg(test)]
 mod tests;

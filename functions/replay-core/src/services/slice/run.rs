@@ -7,30 +7,24 @@
 //! sends, writes and waits, in an order fixed by a biased `select!`.
 
 use super::decider::{Attempted, Decider, Start};
-use super::intake::ScanStart;
 use super::keeper::{lease_guard, lock, Budget, Keeper, Shared, Stop};
 use super::now;
 use super::outcomes::collect_outcomes;
-use super::range::find_ranges;
 use super::retry::{KafkaRetry, RateLimiter};
+use super::scan::{recv, Scan};
 use super::{SliceOutcome, SlicePorts, SliceSpec};
 use crate::config::WorkerConfig;
 use crate::domain::checkpoint::Lease;
 use crate::domain::retry::MIN_ATTEMPT;
-use crate::domain::selection::RecordReader;
 use crate::error::{Error, Result};
-use crate::ports::{ScanBatch, ScanRequest};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
 
 /// How often the loop looks at the deadline and the stop signal when nothing else happens.
 const TICK: Duration = Duration::from_millis(100);
-/// Records per scan batch.
-const MAX_BATCH_RECORDS: usize = 5_000;
 
 type InFlight<'a> = FuturesUnordered<BoxFuture<'a, Attempted>>;
 
@@ -103,24 +97,16 @@ pub async fn run_slice(
     result
 }
 
-struct Driver<'a> {
-    ports: &'a SlicePorts<'a>,
-    cfg: &'a WorkerConfig,
-    spec: &'a SliceSpec,
-    key: &'a str,
-    lease: &'a Lease,
-    budget: &'a Budget,
-    limiter: &'a RateLimiter,
-    shared: &'a Mutex<Shared>,
-    deadline: Instant,
-}
-
-/// A partition's scan in progress: where it stands, to reopen it exactly.
-struct Scan {
-    rx: mpsc::Receiver<Result<ScanBatch>>,
-    /// Offset after the last batch taken.
-    from: i64,
-    reader: RecordReader,
+pub(super) struct Driver<'a> {
+    pub(super) ports: &'a SlicePorts<'a>,
+    pub(super) cfg: &'a WorkerConfig,
+    pub(super) spec: &'a SliceSpec,
+    pub(super) key: &'a str,
+    pub(super) lease: &'a Lease,
+    pub(super) budget: &'a Budget,
+    pub(super) limiter: &'a RateLimiter,
+    pub(super) shared: &'a Mutex<Shared>,
+    pub(super) deadline: Instant,
 }
 
 impl<'a> Driver<'a> {
@@ -263,59 +249,6 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Finds the slice's ranges on its first run and checkpoints them. A
-    /// version 1 checkpoint knows one range without its partition or end:
-    /// they are filled in.
-    async fn ensure_ranges(&self, d: &mut Decider<'a>, retry: &mut KafkaRetry) -> Result<Option<SliceOutcome>> {
-        if d.cp.ranges.len() == 1 && d.cp.ranges[0].partition == u32::MAX {
-            let partition = self.spec.partitions.first().copied().unwrap_or(0);
-            let (_, high) = self.ports.log.watermarks(partition).await?;
-            d.cp.ranges[0].partition = partition;
-            d.cp.ranges[0].end = high;
-        }
-        if d.cp.started() {
-            return Ok(None);
-        }
-        let (ranges, expired) = loop {
-            match find_ranges(self.ports.log, self.spec, &d.bounds).await {
-                Ok(found) => break found,
-                Err(e) => retry.wait_or_fail(e).await?,
-            }
-        };
-        d.ranges_found(ranges, expired);
-        self.save(d).await
-    }
-
-    /// Opens a scan of a partition: at `at` (a reopen), or where the decider says.
-    async fn open(&self, d: &Decider<'a>, partition: usize, at: Option<(i64, RecordReader)>) -> Result<Scan> {
-        let range = d.checkpoint().ranges[partition];
-        let (from, reader) = match at {
-            Some(at) => at,
-            None => {
-                let from = match d.scan_start(partition) {
-                    ScanStart::At(offset) => offset,
-                    ScanStart::LookBack { time, floor, cap } => {
-                        let at = self.ports.log.offset_for_time(range.partition, time).await?.max(floor);
-                        cap.map_or(at, |cap| at.min(cap))
-                    }
-                };
-                (from, d.new_reader())
-            }
-        };
-        let rx = self.ports.log.scan(ScanRequest {
-            partition: range.partition,
-            from,
-            end: range.end,
-            reader: reader.clone(),
-            max_batch: MAX_BATCH_RECORDS.min(self.cfg.checkpoint_every_events.max(1) as usize),
-            max_batch_bytes: self.cfg.max_batch_bytes,
-        })?;
-        Ok(Scan { rx, from, reader })
-    }
-
-    /// Starts the attempts the decider has due, while concurrency and the
-    /// budget allow, unless the slice is stopping. Each waits for its rate
-    /// slot, then gets the time left (no more than the request timeout).
     /// Whether new attempts may start: not stopping, the lease held, and a
     /// full request timeout left in the invocation (see `Budget`).
     fn can_start(&self) -> bool {
@@ -324,6 +257,9 @@ impl<'a> Driver<'a> {
             && self.budget.invocation_left() >= self.cfg.retry.request_timeout
     }
 
+    /// Starts the attempts the decider has due, while concurrency and the
+    /// budget allow, unless the slice is stopping. Each waits for its rate
+    /// slot, then goes only if its full request timeout still fits.
     fn start_attempts(&self, d: &mut Decider<'a>, in_flight: &mut InFlight<'a>) {
         if !self.can_start() {
             return;
@@ -362,7 +298,7 @@ impl<'a> Driver<'a> {
         Ok(None)
     }
 
-    async fn save(&self, d: &mut Decider<'a>) -> Result<Option<SliceOutcome>> {
+    pub(super) async fn save(&self, d: &mut Decider<'a>) -> Result<Option<SliceOutcome>> {
         let (failures, found, cp) = d.take_save();
         if !failures.is_empty() {
             self.ports.progress.record_failures(&self.spec.job_id, &failures).await?;
@@ -437,9 +373,4 @@ impl<'a> Driver<'a> {
         self.ports.checkpoints.release(self.key, self.lease).await?;
         Ok(SliceOutcome::Done { counters: cp.counters, tally: cp.tally.clone(), lease_token: self.lease.token })
     }
-}
-
-async fn recv(scan: &mut Option<Scan>) -> Option<Result<ScanBatch>> {
-    let Some(s) = scan else { return std::future::pending().await };
-    s.rx.recv().await
 }
