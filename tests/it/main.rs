@@ -27,3 +27,4 @@ mod secrets;
 mod selection;
 mod ssrf;
 mod stack;
+mod store_contracts;

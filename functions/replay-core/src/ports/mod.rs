@@ -2,6 +2,7 @@
 //! implement them against the real services; `adapters::memory` has fakes
 //! for unit tests.
 
+pub mod checkpoint_contract;
 pub mod directory;
 pub mod ledger;
 pub mod ledger_contract;

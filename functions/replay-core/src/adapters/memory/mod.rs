@@ -196,7 +196,9 @@ impl CheckpointStore for MemoryCheckpoints {
         *saves += 1;
         let mut items = lock(&self.items);
         let entry = items.entry(key.to_owned()).or_default();
-        if entry.0.as_ref().map(|l| l.token) != Some(lease.token) {
+        // Token and owner, as DynamoDB's condition: a released lease keeps
+        // its token but not its owner.
+        if entry.0.as_ref() != Some(lease) {
             return Err(Error::LeaseLost);
         }
         entry.1 = Checkpoint {
@@ -464,5 +466,35 @@ impl crate::ports::KeyService for MemoryKeys {
             *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(refused)?, 16).map_err(|_| refused())?;
         }
         Ok(DataKey(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::checkpoint_contract::{self, CheckpointBench};
+
+    #[async_trait]
+    impl CheckpointBench for MemoryCheckpoints {
+        fn store(&self) -> &dyn CheckpointStore {
+            self
+        }
+        fn key(&self, name: &str) -> String {
+            name.to_owned()
+        }
+        async fn advance(&self, by: Duration) {
+            tokio::time::advance(by).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_checkpoints_keep_the_checkpoint_contract() {
+        let mut broken = Vec::new();
+        for case in checkpoint_contract::CASES {
+            if let Err(why) = checkpoint_contract::run(case, &MemoryCheckpoints::default()).await {
+                broken.push(format!("{case}: {}", why.0));
+            }
+        }
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
     }
 }
