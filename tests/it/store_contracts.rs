@@ -6,9 +6,13 @@
 //! for the services the workers run on.
 
 use async_trait::async_trait;
+use aws_sdk_sqs::types::QueueAttributeName;
 use replay_core::adapters::dynamo::DynamoCheckpoints;
+use replay_core::adapters::sqs::{SqsQueue, HANDBACKS_ATTRIBUTE};
+use replay_core::error::{Error, Result};
 use replay_core::ports::checkpoint_contract::{self, CheckpointBench};
-use replay_core::ports::CheckpointStore;
+use replay_core::ports::queue_contract::{self, Delivered, QueueBench};
+use replay_core::ports::{CheckpointStore, SliceQueue};
 use replay_integration_tests::replay_lab::setup;
 use replay_integration_tests::*;
 use std::time::Duration;
@@ -49,6 +53,90 @@ async fn dynamodb_keeps_the_checkpoint_contract() -> anyhow::Result<()> {
         }
     }
     ddb.delete_table().table_name(&table).send().await?;
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+    Ok(())
+}
+
+struct Sqs {
+    client: aws_sdk_sqs::Client,
+    url: String,
+    queue: SqsQueue,
+}
+
+const VISIBILITY_S: u64 = 5;
+
+fn sqs_error(e: impl std::fmt::Debug) -> Error {
+    Error::Queue(format!("{e:?}"))
+}
+
+#[async_trait]
+impl QueueBench for Sqs {
+    fn queue(&self) -> &dyn SliceQueue {
+        &self.queue
+    }
+    fn visibility(&self) -> Duration {
+        Duration::from_secs(VISIBILITY_S)
+    }
+    async fn receive(&self, within: Duration) -> Result<Option<Delivered>> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(1)
+                .message_attribute_names("All")
+                .wait_time_seconds(left.as_secs().clamp(1, 20) as i32)
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
+                let handbacks = m
+                    .message_attributes
+                    .as_ref()
+                    .and_then(|a| a.get(HANDBACKS_ATTRIBUTE))
+                    .and_then(|v| v.string_value.as_deref())
+                    .map_or(Ok(0), str::parse)
+                    .map_err(sqs_error)?;
+                let receipt = m.receipt_handle.unwrap_or_default();
+                return Ok(Some(Delivered { receipt, body: m.body.unwrap_or_default(), handbacks }));
+            }
+            if tokio::time::Instant::now() >= until {
+                return Ok(None);
+            }
+        }
+    }
+    async fn delete(&self, receipt: &str) -> Result<()> {
+        self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await.map_err(sqs_error)?;
+        Ok(())
+    }
+    async fn advance(&self, by: Duration) {
+        // SQS's delays and visibility run on the wall clock.
+        tokio::time::sleep(by).await;
+    }
+}
+
+#[tokio::test]
+async fn sqs_keeps_the_queue_contract() -> anyhow::Result<()> {
+    let aws = replay_core::adapters::aws_config().await;
+    let client = aws_sdk_sqs::Client::new(&aws);
+    let mut broken = Vec::new();
+    for case in queue_contract::CASES {
+        let url = client
+            .create_queue()
+            .queue_name(unique("qc-").replace('_', "-"))
+            .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_S.to_string())
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("no queue url"))?;
+        let bench = Sqs { client: client.clone(), url: url.clone(), queue: SqsQueue::new(client.clone(), url.clone()) };
+        if let Err(why) = queue_contract::run(case, &bench).await {
+            broken.push(format!("{case}: {}", why.0));
+        }
+        client.delete_queue().queue_url(&url).send().await?;
+    }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
     Ok(())
 }

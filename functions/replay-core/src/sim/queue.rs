@@ -115,3 +115,53 @@ impl SliceQueue for SimQueue {
         Ok(messages.values().filter(|m| !(m.in_flight && m.visible_at > now)).count() as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::queue_contract::{self, Delivered, QueueBench};
+    use rand::SeedableRng;
+
+    #[async_trait]
+    impl QueueBench for SimQueue {
+        fn queue(&self) -> &dyn SliceQueue {
+            self
+        }
+        fn visibility(&self) -> Duration {
+            self.visibility
+        }
+        async fn receive(&self, within: Duration) -> Result<Option<Delivered>> {
+            let until = Instant::now() + within;
+            loop {
+                if let Some(m) = SimQueue::receive(self) {
+                    let (receipt, body, handbacks) = (m.id.to_string(), m.body, m.handbacks);
+                    return Ok(Some(Delivered { receipt, body, handbacks }));
+                }
+                if Instant::now() >= until {
+                    return Ok(None);
+                }
+                tokio::time::advance(Duration::from_millis(100)).await;
+            }
+        }
+        async fn delete(&self, receipt: &str) -> Result<()> {
+            SimQueue::delete(self, receipt.parse().map_err(|_| crate::error::Error::Internal(receipt.into()))?);
+            Ok(())
+        }
+        async fn advance(&self, by: Duration) {
+            tokio::time::advance(by).await;
+        }
+    }
+
+    /// Without its duplicates (the contract counts on none, and allows them).
+    #[tokio::test(start_paused = true)]
+    async fn the_simulated_queue_keeps_the_queue_contract() {
+        let mut broken = Vec::new();
+        for case in queue_contract::CASES {
+            let queue = SimQueue::new(Duration::from_secs(5), 0.0, StdRng::seed_from_u64(1));
+            if let Err(why) = queue_contract::run(case, &queue).await {
+                broken.push(format!("{case}: {}", why.0));
+            }
+        }
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+    }
+}
