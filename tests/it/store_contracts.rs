@@ -1,19 +1,25 @@
 //! The simulated services' contracts on the real ones: the checkpoint store
 //! (leases and checkpoints, replay_core::ports::checkpoint_contract) on
-//! DynamoDB Local, and the slice queue (replay_core::ports::queue_contract)
-//! on LocalStack's SQS. The in-memory store and the simulation's queue pass
-//! the same cases in the unit tests, so what the simulation proves holds
-//! for the services the workers run on.
+//! DynamoDB Local, the slice queue (replay_core::ports::queue_contract) on
+//! LocalStack's SQS, and the delivery log (replay_core::ports::log_contract)
+//! on the Kafka broker. The fakes the simulation runs on pass the same cases
+//! in the unit tests, so what the simulation proves holds for the services
+//! the workers run on. (The job ledger's contract: ledger_contract.rs.)
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use replay_core::adapters::dynamo::DynamoCheckpoints;
+use replay_core::adapters::kafka::KafkaLog;
 use replay_core::adapters::sqs::{SqsQueue, HANDBACKS_ATTRIBUTE};
+use replay_core::config::KafkaConfig;
 use replay_core::error::{Error, Result};
 use replay_core::ports::checkpoint_contract::{self, CheckpointBench};
+use replay_core::ports::log_contract::{self, LogBench};
 use replay_core::ports::queue_contract::{self, Delivered, QueueBench};
-use replay_core::ports::{CheckpointStore, SliceQueue};
+use replay_core::ports::{CheckpointStore, DeliveryLog, SliceQueue};
+use replay_integration_tests::replay_lab::seed::{produce, SeedKind, SeedRecord};
 use replay_integration_tests::replay_lab::setup;
+use replay_integration_tests::replay_lab::stack::LocalEnv;
 use replay_integration_tests::*;
 use std::time::Duration;
 
@@ -136,6 +142,49 @@ async fn sqs_keeps_the_queue_contract() -> anyhow::Result<()> {
             broken.push(format!("{case}: {}", why.0));
         }
         client.delete_queue().queue_url(&url).send().await?;
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+    Ok(())
+}
+
+struct Kafka {
+    config: KafkaConfig,
+    log: KafkaLog,
+}
+
+#[async_trait]
+impl LogBench for Kafka {
+    fn log(&self) -> &dyn DeliveryLog {
+        &self.log
+    }
+    async fn delete_before(&self, offset: i64) -> Result<()> {
+        setup::delete_records(&self.config, 0, offset).await.map_err(|e| Error::Internal(format!("{e:#}")))
+    }
+}
+
+#[tokio::test]
+async fn kafka_keeps_the_log_contract() -> anyhow::Result<()> {
+    let env = LocalEnv::from_env()?;
+    let records: Vec<SeedRecord> = log_contract::records()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| SeedRecord {
+            timestamp: r.timestamp,
+            webhook_id: log_contract::WEBHOOK.to_owned(),
+            event_id: format!("evt_{i:03}"),
+            kind: SeedKind::Event,
+            value: r.value,
+        })
+        .collect();
+    let mut broken = Vec::new();
+    for case in log_contract::CASES {
+        let config = KafkaConfig::plain(env.kafka.brokers.clone(), unique("lc_"));
+        setup::create_topic(&config, 1).await?;
+        produce(&config, &records).await?;
+        let bench = Kafka { log: KafkaLog::new(config.clone())?, config };
+        if let Err(why) = log_contract::run(case, &bench).await {
+            broken.push(format!("{case}: {}", why.0));
+        }
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
     Ok(())

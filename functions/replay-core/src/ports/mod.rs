@@ -6,6 +6,7 @@ pub mod checkpoint_contract;
 pub mod directory;
 pub mod ledger;
 pub mod ledger_contract;
+pub mod log_contract;
 pub mod queue_contract;
 
 pub use crate::domain::retry::{Attempt, DeliveryOutcome};

@@ -106,15 +106,26 @@ impl DeliveryLog for MemoryLog {
             return Ok(rx);
         }
         let cut_at = self.cut_at.load(Ordering::SeqCst);
+        let log_end = records.len() as i64;
         let mut offset = from;
         while offset < end && !reader.is_done() {
-            if offset >= cut_at {
+            // Above the log's end, as Kafka answers: out of range.
+            if offset >= cut_at || offset > log_end {
                 tx.try_send(Err(Error::RecordsExpired { next_offset: offset }))
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 break;
             }
+            if offset == log_end {
+                // At the log's end before the range's: the range is read, as
+                // Kafka's scan takes the partition's end (adapters/kafka.rs).
+                let mut batch = ScanBatch { next_offset: end, ..ScanBatch::default() };
+                reader.flush(&mut batch.items);
+                batch.reader = Some(reader.clone());
+                tx.try_send(Ok(batch)).map_err(|e| Error::Internal(e.to_string()))?;
+                break;
+            }
             let mut batch = ScanBatch::default();
-            let stop = (offset + batch_size as i64).min(end).min(cut_at);
+            let stop = (offset + batch_size as i64).min(end).min(cut_at).min(log_end);
             let mut last = offset;
             for o in offset..stop {
                 let r = &records[o as usize];
@@ -473,6 +484,38 @@ impl crate::ports::KeyService for MemoryKeys {
 mod tests {
     use super::*;
     use crate::ports::checkpoint_contract::{self, CheckpointBench};
+    use crate::ports::log_contract::{self, LogBench};
+
+    #[async_trait]
+    impl LogBench for MemoryLog {
+        fn log(&self) -> &dyn DeliveryLog {
+            self
+        }
+        async fn delete_before(&self, offset: i64) -> Result<()> {
+            self.low.store(offset, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_log_keeps_the_log_contract() {
+        let mut broken = Vec::new();
+        for case in log_contract::CASES {
+            let mut log = MemoryLog::new(1);
+            log.partitions[0] = log_contract::records()
+                .into_iter()
+                .map(|r| LogRecord {
+                    timestamp: r.timestamp,
+                    key: Some(log_contract::WEBHOOK.as_bytes().to_vec()),
+                    value: Some(r.value),
+                })
+                .collect();
+            if let Err(why) = log_contract::run(case, &log).await {
+                broken.push(format!("{case}: {}", why.0));
+            }
+        }
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+    }
 
     #[async_trait]
     impl CheckpointBench for MemoryCheckpoints {

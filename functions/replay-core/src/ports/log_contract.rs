@@ -1,0 +1,187 @@
+//! The contract the delivery log keeps, as a slice reads it: offsets for
+//! times (timestamps out of order included), watermarks and the oldest
+//! record as retention moves them, a range read in order and whole, and a
+//! read outside the retained log told apart (`RecordsExpired`). The
+//! in-memory log the simulation and the unit tests read passes it in the
+//! unit tests (adapters/memory/mod.rs), Kafka in the integration tests
+//! (tests/it/store_contracts.rs), so the fake cannot drift from the broker.
+//!
+//! Each case gets a fresh log of one partition holding [`records`].
+
+use crate::domain::selection::{Bounds, RecordReader, ScanItem};
+use crate::error::Error;
+use crate::ports::{DeliveryLog, ScanRequest};
+use async_trait::async_trait;
+
+/// A fresh log of one partition holding [`records`] at offsets 0...
+#[async_trait]
+pub trait LogBench: Send + Sync {
+    fn log(&self) -> &dyn DeliveryLog;
+    /// Retention: deletes every record before `offset`.
+    async fn delete_before(&self, offset: i64) -> crate::error::Result<()>;
+}
+
+/// Why a case failed.
+#[derive(Debug)]
+pub struct Broken(pub String);
+
+impl From<Error> for Broken {
+    fn from(e: Error) -> Self {
+        Broken(format!("the log answered an error: {e}"))
+    }
+}
+
+type Outcome = Result<(), Broken>;
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(Broken(format!("{}: {}", stringify!($cond), format!($($why)+))));
+        }
+    };
+}
+
+pub const WEBHOOK: &str = "wh_log_contract";
+const START: i64 = 1_796_000_400_000;
+const RECORDS: i64 = 40;
+
+/// Timestamps 1 s apart from `START`, but for a few a producer wrote late
+/// (up to 3 s out of order), as the platform's log holds them.
+fn timestamp(offset: i64) -> i64 {
+    let late = if offset % 7 == 3 { 3_000 } else { 0 };
+    START + offset * 1_000 - late
+}
+
+/// One record of the log, keyed by [`WEBHOOK`].
+pub struct Record {
+    pub timestamp: i64,
+    pub value: Vec<u8>,
+}
+
+/// What every case's log holds.
+pub fn records() -> Vec<Record> {
+    (0..RECORDS)
+        .map(|o| {
+            let event_id = format!("evt_{o:03}");
+            let value = serde_json::json!({
+                "event_id": event_id, "webhook_id": WEBHOOK, "event_type": "contract.checked",
+                "created_at": "2026-12-01T00:00:00Z", "payload": {"offset": o}
+            });
+            Record { timestamp: timestamp(o), value: serde_json::to_vec(&value).unwrap_or_default() }
+        })
+        .collect()
+}
+
+/// Every case, by name.
+pub const CASES: &[&str] = &[
+    "an_offset_for_a_time_is_the_first_record_at_or_after_it",
+    "retention_moves_the_low_watermark_and_the_oldest_record",
+    "a_range_is_read_whole_and_in_order",
+    "a_read_below_the_retained_log_is_records_expired",
+    "a_read_above_the_log_end_is_records_expired",
+];
+
+/// Runs one case of `CASES` on a fresh bench.
+pub async fn run(case: &str, bench: &dyn LogBench) -> Outcome {
+    match case {
+        "an_offset_for_a_time_is_the_first_record_at_or_after_it" => {
+            an_offset_for_a_time_is_the_first_record_at_or_after_it(bench).await
+        }
+        "retention_moves_the_low_watermark_and_the_oldest_record" => {
+            retention_moves_the_low_watermark_and_the_oldest_record(bench).await
+        }
+        "a_range_is_read_whole_and_in_order" => a_range_is_read_whole_and_in_order(bench).await,
+        "a_read_below_the_retained_log_is_records_expired" => {
+            a_read_below_the_retained_log_is_records_expired(bench).await
+        }
+        "a_read_above_the_log_end_is_records_expired" => a_read_above_the_log_end_is_records_expired(bench).await,
+        other => Err(Broken(format!("no case named {other}"))),
+    }
+}
+
+/// The first offset at or after `from` whose timestamp is at or after `ts`.
+fn first_at_or_after(from: i64, ts: i64) -> i64 {
+    (from..RECORDS).find(|&o| timestamp(o) >= ts).unwrap_or(RECORDS)
+}
+
+fn reader() -> RecordReader {
+    let bounds = Bounds { from: START, to: START + RECORDS * 1_000, lookback_ms: 0, skew_ms: 0 };
+    RecordReader::new(WEBHOOK, bounds, i64::MAX / 4)
+}
+
+/// What a scan of `[from, end)` gave: the offsets of its items, or the
+/// error it ended with, and the last `next_offset` it reported.
+async fn scan(log: &dyn DeliveryLog, from: i64, end: i64) -> Result<(Vec<i64>, Option<Error>, i64), Broken> {
+    let request = ScanRequest { partition: 0, from, end, reader: reader(), max_batch: 7, max_batch_bytes: 1 << 20 };
+    let mut rx = log.scan(request)?;
+    let (mut offsets, mut next) = (Vec::new(), from);
+    while let Some(batch) = rx.recv().await {
+        match batch {
+            Ok(batch) => {
+                next = batch.next_offset;
+                for item in batch.items {
+                    match item {
+                        ScanItem::Event { offset, .. } | ScanItem::Malformed { offset, .. } => offsets.push(offset),
+                        ScanItem::Others { .. } | ScanItem::Anomaly(_) | ScanItem::Done { .. } => {}
+                    }
+                }
+            }
+            Err(e) => return Ok((offsets, Some(e), next)),
+        }
+    }
+    Ok((offsets, None, next))
+}
+
+async fn an_offset_for_a_time_is_the_first_record_at_or_after_it(b: &dyn LogBench) -> Outcome {
+    let log = b.log();
+    for ts in [START - 60_000, START, START + 2_500, START + 3_000, START + 9_999, START + 30_000] {
+        let found = log.offset_for_time(0, ts).await?;
+        ensure!(found == first_at_or_after(0, ts), "at {ts}: {found}, not {}", first_at_or_after(0, ts));
+    }
+    let past = log.offset_for_time(0, START + 3_600_000).await?;
+    ensure!(past == RECORDS, "after the last record: the log's end, not {past}");
+    Ok(())
+}
+
+async fn retention_moves_the_low_watermark_and_the_oldest_record(b: &dyn LogBench) -> Outcome {
+    let log = b.log();
+    ensure!(log.watermarks(0).await? == (0, RECORDS), "a new log: {:?}", log.watermarks(0).await?);
+    ensure!(log.oldest_timestamp(0).await? == Some(timestamp(0)), "the oldest is the first record");
+    b.delete_before(12).await?;
+    ensure!(log.watermarks(0).await? == (12, RECORDS), "after retention: {:?}", log.watermarks(0).await?);
+    let oldest = log.oldest_timestamp(0).await?;
+    ensure!(oldest == Some(timestamp(12)), "the oldest retained record: {oldest:?}");
+    let found = log.offset_for_time(0, START).await?;
+    ensure!(found == first_at_or_after(12, START), "a time before retention finds the first retained: {found}");
+    Ok(())
+}
+
+async fn a_range_is_read_whole_and_in_order(b: &dyn LogBench) -> Outcome {
+    let (offsets, error, next) = scan(b.log(), 5, 33).await?;
+    ensure!(error.is_none(), "no error: {error:?}");
+    ensure!(offsets == (5..33).collect::<Vec<_>>(), "every offset of the range once, in order: {offsets:?}");
+    ensure!(next == 33, "the scan ends at the range's end: {next}");
+    Ok(())
+}
+
+async fn a_read_below_the_retained_log_is_records_expired(b: &dyn LogBench) -> Outcome {
+    b.delete_before(20).await?;
+    let (offsets, error, _) = scan(b.log(), 4, RECORDS).await?;
+    ensure!(offsets.iter().all(|&o| o >= 20), "nothing deleted is read: {offsets:?}");
+    let Some(Error::RecordsExpired { next_offset }) = error else {
+        return Err(Broken(format!("a read of deleted records ends with RecordsExpired, not {error:?}")));
+    };
+    ensure!(next_offset < 20, "it says where the read stopped, before the retained log: {next_offset}");
+    Ok(())
+}
+
+async fn a_read_above_the_log_end_is_records_expired(b: &dyn LogBench) -> Outcome {
+    // A topic recreated or truncated under a slice's range.
+    let (offsets, error, _) = scan(b.log(), RECORDS + 5, RECORDS + 30).await?;
+    ensure!(offsets.is_empty(), "nothing is read: {offsets:?}");
+    let Some(Error::RecordsExpired { next_offset }) = error else {
+        return Err(Broken(format!("a read above the end ends with RecordsExpired, not {error:?}")));
+    };
+    ensure!(next_offset >= RECORDS, "it says where: {next_offset}");
+    Ok(())
+}
