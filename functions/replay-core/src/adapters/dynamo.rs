@@ -175,6 +175,11 @@ fn checkpoint_of(item: &Item) -> Checkpoint {
         cp.watermark = get_i64(item, "watermark");
         cp.ahead = ahead_of(&blob(item, "ahead"));
         cp.retries = retries_of(&blob(item, "retries"));
+        cp.unlisted = item
+            .get("unlisted")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
     } else if let (Some(lookback), Some(next)) = (get_i64(item, "lookback_offset"), get_i64(item, "next_offset")) {
         // Version 1 knew one partition (the slice's own) and an end offset;
         // the partition and the end are the slice's to fill in.
@@ -241,7 +246,8 @@ impl CheckpointStore for DynamoCheckpoints {
         let ranges: Vec<(u32, i64, i64)> = cp.ranges.iter().map(|r| (r.partition, r.scan_from, r.end)).collect();
         let mut expr = String::from(
             "SET fmt = :fmt, ranges = :ranges, pos_partition = :pp, pos_offset = :po, ahead = :ahead, \
-             retries = :retries, slice_done = :done, pauses = :pauses, lease_expires = :expires, expires_at = :ttl",
+             retries = :retries, unlisted = :unlisted, slice_done = :done, pauses = :pauses, \
+             lease_expires = :expires, expires_at = :ttl",
         );
         let mut req = self
             .client
@@ -260,6 +266,10 @@ impl CheckpointStore for DynamoCheckpoints {
             .expression_attribute_values(":po", n(cp.position.offset))
             .expression_attribute_values(":ahead", AttributeValue::B(Blob::new(ahead_bytes(&cp.ahead))))
             .expression_attribute_values(":retries", AttributeValue::B(Blob::new(retries_bytes(&cp.retries))))
+            .expression_attribute_values(
+                ":unlisted",
+                AttributeValue::S(serde_json::to_string(&cp.unlisted).unwrap_or_default()),
+            )
             .expression_attribute_values(":done", AttributeValue::Bool(cp.done))
             .expression_attribute_values(":pauses", n(cp.pauses))
             .expression_attribute_values(":expires", n(now_ms() + ttl_ms as i64))

@@ -66,6 +66,21 @@ pub struct Checkpoint {
     pub legacy_dedup: Vec<u8>,
     /// A dry run's tally of the events it would deliver, up to `position`.
     pub tally: Tally,
+    /// Failures this checkpoint counts that the failure list may not hold
+    /// yet: listed once the checkpoint is saved under the lease, and again
+    /// by the next run if the worker stopped before (docs/guarantees.md,
+    /// "Leases, heartbeats and time").
+    pub unlisted: Vec<FailedEvent>,
+}
+
+/// An event that finally failed, for the job's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub error: String,
 }
 
 /// What a dry run would deliver: events by type and their payload bytes.

@@ -9,7 +9,7 @@
 //! expire, for a few milliseconds before the bench lets more than that pass,
 //! so a slow machine cannot turn either answer.
 
-use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position, Retried, Settled, Tally};
+use crate::domain::checkpoint::{Checkpoint, FailedEvent, PartitionRange, Position, Retried, Settled, Tally};
 use crate::domain::job::Counters;
 use crate::error::Error;
 use crate::ports::CheckpointStore;
@@ -164,6 +164,13 @@ async fn a_checkpoint_comes_back_as_it_was_saved(b: &dyn CheckpointBench) -> Out
         pauses: 2,
         legacy_dedup: Vec::new(),
         tally: Tally { by_event_type: [("order.paid".to_owned(), 7)].into(), payload_bytes: 4_096 },
+        unlisted: vec![FailedEvent {
+            event_id: "evt_\"quoted\"".into(),
+            event_type: "order.paid".into(),
+            attempts: 6,
+            last_status: Some(410),
+            error: "HTTP 410".into(),
+        }],
     };
     store.save(&key, &lease, &saved, HELD_MS).await?;
     store.release(&key, &lease).await?;

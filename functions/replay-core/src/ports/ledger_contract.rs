@@ -270,6 +270,10 @@ async fn ends_a_slice_once_and_the_job_with_its_last(b: &dyn LedgerBench) -> Out
     let again = l.end_slice(&job, 0, None, SliceState::Failed, None, 1).await?;
     ensure!(!again.ended && again.claimed.is_empty(), "an ended slice stays as it ended: {again:?}");
     ensure!(slice_state(b, &job, 0).await? == SliceState::Done, "done");
+    // Its holder's beat after the end (a worker frozen until the sweeper
+    // ended the slice) is refused: it is no longer the slice's.
+    let after = p.heartbeat(&job, 0, 5, &delivered(9), false).await;
+    ensure!(matches!(after, Err(Error::LeaseLost)), "a beat of an ended slice: {after:?}");
 
     ensure!(take(b, 0, 0).await? == Some((job.clone(), 1)), "slice 1");
     // The sweeper gives the last slice up: the job ends with it.

@@ -126,15 +126,7 @@ pub trait Deliverer: Send + Sync {
     async fn attempt(&self, delivery: &Delivery, timeout: Duration) -> Attempt;
 }
 
-/// An event that finally failed, for the job's report.
-#[derive(Debug, Clone)]
-pub struct FailedEvent {
-    pub event_id: String,
-    pub event_type: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub error: String,
-}
+pub use crate::domain::checkpoint::FailedEvent;
 
 /// What the sweeper keeps tidy beside the job ledger (MySQL in production).
 #[async_trait]

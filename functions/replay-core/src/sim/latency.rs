@@ -3,28 +3,57 @@
 //! writes (a failure recorded, its checkpoint not saved) or after a write
 //! whose answer never came back. The in-memory adapters alone answer at the
 //! same virtual instant, where no crash can fall.
+//!
+//! Now and then a call freezes its worker (a stalled connection, a paused
+//! process) for longer than a lease before its write lands: the slice is
+//! taken over meanwhile, and the frozen worker's late writes must not undo
+//! the new holder's work. The oracle counts each freeze as a crash.
 
+use crate::adapters::memory::lock;
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::Counters;
 use crate::error::Result;
 use crate::ports::{Beat, CheckpointStore, FailedEvent, SliceProgress};
 use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::Rng;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Calls that freeze their worker: how often, and for how long at most.
+pub struct Freezes {
+    pub rate: f64,
+    pub longest: Duration,
+    pub rng: Mutex<StdRng>,
+    /// Freezes so far, shared by every port of the run.
+    pub count: Arc<AtomicU32>,
+}
 
 pub struct Latent<T: ?Sized> {
     pub inner: Arc<T>,
     pub latency: Duration,
+    pub freezes: Option<Arc<Freezes>>,
 }
 
 impl<T: ?Sized> Latent<T> {
     async fn call<R>(&self, call: impl Future<Output = R>) -> R {
-        tokio::time::sleep(self.latency / 2).await;
+        tokio::time::sleep(self.latency / 2 + self.freeze()).await;
         let answer = call.await;
         tokio::time::sleep(self.latency / 2).await;
         answer
+    }
+
+    fn freeze(&self) -> Duration {
+        let Some(f) = &self.freezes else { return Duration::ZERO };
+        let mut rng = lock(&f.rng);
+        if !rng.gen_bool(f.rate) {
+            return Duration::ZERO;
+        }
+        f.count.fetch_add(1, Ordering::SeqCst);
+        f.longest.mul_f64(rng.gen_range(0.5..=1.0))
     }
 }
 

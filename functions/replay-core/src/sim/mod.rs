@@ -36,7 +36,9 @@ pub struct Report {
     pub violations: Vec<String>,
     pub trace_hash: u64,
     pub invocations: u32,
+    /// Crashes, frozen workers included (`freezes` of them).
     pub crashes: u32,
+    pub freezes: u32,
     pub virtual_time: Duration,
     pub counters: Option<Counters>,
 }
@@ -184,6 +186,7 @@ async fn simulate(s: &Scenario) -> Report {
         trace_hash: xxhash_rust::xxh3::xxh3_64(trace.as_bytes()),
         invocations,
         crashes,
+        freezes: 0,
         virtual_time: started.elapsed_virtual(),
         counters,
     }

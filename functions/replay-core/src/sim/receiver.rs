@@ -114,6 +114,10 @@ enum Answer {
 #[async_trait]
 impl Deliverer for SimReceiver {
     async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
+        // Processed when it arrives and the receiver's time has passed, however
+        // late the worker polls for the answer (a frozen worker does not
+        // delay what the receiver already has).
+        let sent = self.start.elapsed();
         let (latency, answer) = self.draw(&d.message_id);
         self.answered.lock().unwrap_or_else(|p| p.into_inner()).attempts += 1;
         let waited = match answer {
@@ -121,7 +125,7 @@ impl Deliverer for SimReceiver {
             _ => latency.min(timeout),
         };
         tokio::time::sleep(waited).await;
-        let at = self.start.elapsed().as_millis() as u64;
+        let at = (sent + waited).as_millis() as u64;
         let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
         let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(answer, Answer::Status(200)) {

@@ -799,7 +799,9 @@ impl SliceProgress for MemoryLedger {
                 if progressed {
                     s.restarts = 0;
                 }
-            } else if s.lease_token > token {
+            } else {
+                // A newer holder, or the slice restarted or ended meanwhile:
+                // this run is no longer the slice's (as MySQL answers).
                 return Err(Error::LeaseLost);
             }
         }

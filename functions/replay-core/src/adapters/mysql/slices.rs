@@ -393,15 +393,18 @@ impl SliceProgress for MySqlStore {
             .execute(&self.pool)
             .await?;
         if updated.rows_affected() == 0 {
-            let newer: Option<i64> = sqlx::query_scalar(
-                "SELECT lease_token FROM replay_slices WHERE job_id = ? AND slice_index = ? AND lease_token > ?",
+            // A newer holder, or the slice restarted or ended meanwhile
+            // (the sweeper saw it stale): this run is no longer the slice's.
+            let lost: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM replay_slices WHERE job_id = ? AND slice_index = ? \
+                 AND (lease_token > ? OR state <> 'RUNNING')",
             )
             .bind(job_id.as_str())
             .bind(slice_index as i32)
             .bind(token as i64)
             .fetch_optional(&self.pool)
             .await?;
-            if newer.is_some() {
+            if lost.is_some() {
                 return Err(Error::LeaseLost);
             }
         }

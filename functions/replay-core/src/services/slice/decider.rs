@@ -88,6 +88,11 @@ pub struct Decider<'a> {
 /// held events are decided early (docs/guarantees.md, "Duplicates").
 pub const MAX_HELD_WINDOWS: usize = 4;
 
+/// Failures a checkpoint carries to the failure list at most: a save is due
+/// at this many, so the item stays far under DynamoDB's 400 KB (an entry is
+/// under 1.1 KB: ids and types of 255 bytes, errors of 500).
+pub const MAX_UNLISTED: usize = 50;
+
 /// The longest pause a slice takes at once (SQS's longest message delay);
 /// a longer `Retry-After` is waited out in several.
 pub const MAX_PAUSE: Duration = Duration::from_secs(900);
@@ -183,6 +188,7 @@ impl<'a> Decider<'a> {
             }
         }
         let due = self.events_since_save >= self.cfg.checkpoint_every_events
+            || self.failures.len() >= MAX_UNLISTED
             || (now.saturating_duration_since(self.last_save) >= self.cfg.checkpoint_every
                 && self.cp.position != self.saved_position);
         ((self.progress_counters(), self.cp.position), force || due)
@@ -207,9 +213,10 @@ impl<'a> Decider<'a> {
         counters
     }
 
-    /// What a save writes: the failures and found ids since the last one,
-    /// and the checkpoint with the events settled ahead of its position.
-    pub fn take_save(&mut self) -> (Vec<FailedEvent>, Vec<String>, &Checkpoint) {
+    /// What a save writes: the found ids since the last one, and the
+    /// checkpoint with the events settled ahead of its position and the
+    /// failures to list once it is saved.
+    pub fn take_save(&mut self) -> (Vec<String>, &Checkpoint) {
         // What this run settled ahead, then what an earlier run did that this
         // one has not read again yet: both are beyond the position.
         let mut ahead = self.queue.ahead();
@@ -220,10 +227,13 @@ impl<'a> Decider<'a> {
             (self.retrying.iter()).filter_map(|(&id, r)| Some((self.queue.get(id)?.hash?, r.to_save()))).collect();
         retries.extend(self.carried.iter().map(|(&hash, &r)| (hash, r)));
         self.cp.retries = retries;
-        (std::mem::take(&mut self.failures), std::mem::take(&mut self.found), &self.cp)
+        self.cp.unlisted.append(&mut self.failures);
+        (std::mem::take(&mut self.found), &self.cp)
     }
 
+    /// The checkpoint was saved and its failures listed.
     pub fn saved(&mut self, now: Instant) {
+        self.cp.unlisted.clear();
         self.saved_position = self.cp.position;
         self.events_since_save = 0;
         self.last_save = now;

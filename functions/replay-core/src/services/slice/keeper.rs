@@ -144,16 +144,19 @@ impl Keeper<'_> {
         let mut secrets_version = self.spec.secrets_version.clone();
         loop {
             let started = now();
-            match self.ports.checkpoints.renew(self.key, self.lease, ttl_ms).await {
-                Ok(()) => self.budget.extend_lease(started + self.ttl - lease_guard(self.ttl)),
+            let renewed = match self.ports.checkpoints.renew(self.key, self.lease, ttl_ms).await {
+                Ok(()) => true,
                 Err(Error::LeaseLost) => {
                     warn!("lease lost to another worker; stopping");
                     self.stop(Stop::LeaseLost);
                     return;
                 }
                 // The budget runs down with the lease: deliveries stop before it expires.
-                Err(e) => warn!(error = %e, "could not renew the lease; retrying at the next heartbeat"),
-            }
+                Err(e) => {
+                    warn!(error = %e, "could not renew the lease; retrying at the next heartbeat");
+                    false
+                }
+            };
             let (counters, position) = {
                 let s = lock(self.shared);
                 (s.counters, s.position)
@@ -171,6 +174,13 @@ impl Keeper<'_> {
                     self.stop(Stop::Cancelled);
                 }
                 Ok(beat) => {
+                    // The budget grows only once both landed: a worker whose
+                    // heartbeats stall looks dead to the sweeper, which may end
+                    // or restart its slice, so it stops starting requests
+                    // within a lease even while its checkpoints still save.
+                    if renewed {
+                        self.budget.extend_lease(started + self.ttl - lease_guard(self.ttl));
+                    }
                     last_position = position;
                     if beat.secrets_version != secrets_version {
                         secrets_version = self.reload_signer(&secrets_version).await;

@@ -17,6 +17,7 @@ use crate::config::WorkerConfig;
 use crate::domain::checkpoint::Lease;
 use crate::domain::retry::MIN_ATTEMPT;
 use crate::error::{Error, Result};
+use crate::ports::FailedEvent;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Mutex;
@@ -128,6 +129,11 @@ impl<'a> Driver<'a> {
     }
 
     async fn run(self, mut d: Decider<'a>) -> Result<SliceOutcome> {
+        // Failures the last run counted but may have stopped before listing.
+        let unlisted = std::mem::take(&mut d.cp.unlisted);
+        if let Some(outcome) = self.list_failures(&d, &unlisted).await? {
+            return Ok(outcome);
+        }
         if d.checkpoint().done {
             self.ports.checkpoints.release(self.key, self.lease).await?;
             let cp = d.checkpoint();
@@ -274,8 +280,12 @@ impl<'a> Driver<'a> {
                 }
                 let sent_at = now();
                 // The slot wait may have eaten into the time left: the request
-                // goes only if its full timeout still fits, else to the next run.
-                let attempt = match rule.timeout(budget.invocation_left()) {
+                // goes only if its full timeout still fits, else to the next
+                // run; and only while the lease is held, since a worker that
+                // stalled (a frozen process) first sends after the stall, when
+                // the slice may be another's and its job ended.
+                let lease_held = budget.lease_left() > MIN_ATTEMPT;
+                let attempt = match rule.timeout(budget.invocation_left()).filter(|_| lease_held) {
                     Some(timeout) => Some(deliverer.attempt(&delivery, timeout).await),
                     None => None,
                 };
@@ -299,17 +309,17 @@ impl<'a> Driver<'a> {
     }
 
     pub(super) async fn save(&self, d: &mut Decider<'a>) -> Result<Option<SliceOutcome>> {
-        let (failures, found, cp) = d.take_save();
-        if !failures.is_empty() {
-            self.ports.progress.record_failures(&self.spec.job_id, &failures).await?;
-        }
+        let (found, cp) = d.take_save();
         if !found.is_empty() {
             self.ports.progress.record_found(&self.spec.job_id, &found).await?;
         }
-        let started = now();
+        // A save renews the lease in DynamoDB, but not the budget: only the
+        // keeper's renewal with its heartbeat does (keeper.rs).
         match self.ports.checkpoints.save(self.key, self.lease, cp, self.cfg.lease_ttl.as_millis() as u64).await {
             Ok(()) => {
-                self.budget.extend_lease(started + self.cfg.lease_ttl - lease_guard(self.cfg.lease_ttl));
+                if let Some(outcome) = self.list_failures(d, &d.checkpoint().unlisted).await? {
+                    return Ok(Some(outcome));
+                }
                 d.saved(now());
                 Ok(None)
             }
@@ -320,6 +330,28 @@ impl<'a> Driver<'a> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Lists failures a saved checkpoint counts. Only once it is saved under
+    /// the lease: a worker frozen past its lease lists nothing, and one that
+    /// stopped before listing has its next run list them. The ledger's
+    /// counters go first (a heartbeat), so a slice the sweeper ends from its
+    /// last beat never counts fewer failures than it listed (docs/guarantees.md).
+    async fn list_failures(&self, d: &Decider<'a>, failures: &[FailedEvent]) -> Result<Option<SliceOutcome>> {
+        if failures.is_empty() {
+            return Ok(None);
+        }
+        let (job, index, token) = (&self.spec.job_id, self.spec.slice_index, self.lease.token);
+        match self.ports.progress.heartbeat(job, index, token, &d.progress_counters(), false).await {
+            Err(Error::LeaseLost) => {
+                self.stop(Stop::LeaseLost);
+                return Ok(Some(SliceOutcome::LeaseLost));
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        self.ports.progress.record_failures(job, failures).await?;
+        Ok(None)
     }
 
     /// Nothing in flight: checkpoint what is settled and stop for `reason`.
