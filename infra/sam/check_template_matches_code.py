@@ -156,7 +156,13 @@ DYNAMODB_OPS = {
 KMS_OPS = {"generate_data_key", "decrypt"}
 # Which use of the secrets service needs which KMS call (services/secrets.rs):
 # sealing a new secret makes a data key, signing opens one.
-KMS_ACTION_OF_USE = {"secrets::new_secret": "kms:GenerateDataKey", "secrets::signer": "kms:Decrypt"}
+# What a function does with the key, by the use in its code: a new webhook's
+# secret is sealed; deliveries are signed through `StoreSigners`, which opens it.
+KMS_ACTION_OF_USE = {
+    "secrets::new_secret": "kms:GenerateDataKey",
+    "secrets::signer": "kms:Decrypt",
+    "StoreSigners {": "kms:Decrypt",
+}
 SQS_OPS = {
     "send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
     "change_message_visibility", "change_message_visibility_batch", "get_queue_attributes", "purge_queue",
@@ -300,10 +306,19 @@ def main() -> int:
     kms_rs = (core / "adapters" / "kms.rs").read_text(encoding="utf-8")
     services = core / "services"
     contexts = {
-        "ApiContext": (services / "api.rs").read_text(encoding="utf-8"),
+        "ApiContext": "".join(f.read_text(encoding="utf-8") for f in sorted((services / "api").glob("*.rs"))),
         "WorkerContext": (services / "worker.rs").read_text(encoding="utf-8"),
         "SweeperContext": (services / "sweeper.rs").read_text(encoding="utf-8"),
     }
+    # The contexts' clients are built in wiring.rs: each `XContext::connect`
+    # there, with the bodies of the helpers it calls (`queue(`, `keys(`, ...).
+    wiring_rs = (core / "wiring.rs").read_text(encoding="utf-8")
+    helpers = {m.group(1): impl_block(wiring_rs, m.group(0)) for m in re.finditer(r"\nfn (\w+)\(", wiring_rs)}
+
+    def connect_code(context: str) -> str:
+        block = impl_block(wiring_rs, f"impl {context} {{")
+        return block + "".join(body for helper, body in helpers.items() if re.search(rf"\b{helper}\(", block))
+
     # The local stack creates the table outside LocalStack the way the template does.
     lab_setup_rs = (repo / "crates" / "replay-lab" / "src" / "setup.rs").read_text(encoding="utf-8")
 
@@ -483,16 +498,20 @@ def main() -> int:
         needed: set[tuple[str, str]] = set()
         main = mains.get(name, "")
         # The clients are built in main.rs or in the core's `XContext::connect` it calls.
-        for context, source in contexts.items():
+        for context in contexts:
             if f"{context}::connect" in main:
-                main += impl_block(source, f"impl {context} {{")
+                main += connect_code(context)
         if "SqsQueue::new" in main:
             needed |= {(a, queue) for a in sqs_actions}
         if "DynamoCheckpoints::new" in main:
             needed |= {(a, table) for a in dynamo_actions}
         if "KmsKeys::new" in main:
             # What the function does with the key: its context's use case file.
-            uses = "".join(source for context, source in contexts.items() if f"{context}::connect" in mains.get(name, ""))
+            uses = "".join(
+                source + connect_code(context)
+                for context, source in contexts.items()
+                if f"{context}::connect" in mains.get(name, "")
+            )
             needed |= {(a, "WebhookSecretsKey") for use, a in KMS_ACTION_OF_USE.items() if use in uses}
         if name == worker:
             needed |= {(a, queue) for a in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")}
