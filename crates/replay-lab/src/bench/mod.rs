@@ -232,7 +232,16 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let base = VecEnv(base.0.into_iter().chain(opts.settings.iter().cloned()).collect());
     let receiver = Receiver::start(0).await?;
     println!("==> bench `{}`: seeding {} records into `{}`", opts.name, opts.records, big.topic);
-    let data = seed(&opts, &base, &aws, &store, &env.pepper, &receiver, &big, &hour).await?;
+    let targets = SeedTargets {
+        base: &base,
+        aws: &aws,
+        store: &store,
+        pepper: &env.pepper,
+        receiver: &receiver,
+        big: &big,
+        hour: &hour,
+    };
+    let data = seed(&opts, targets).await?;
     println!(
         "    {} records (mean {:.0} B) over {} days, {} in the last-hour log",
         data.records, data.mean_record_bytes, opts.days, data.hour_records
@@ -322,17 +331,20 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     Ok(results)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn seed(
-    opts: &BenchOptions,
-    base: &VecEnv,
-    aws: &aws_config::SdkConfig,
-    store: &MySqlStore,
-    pepper: &str,
-    receiver: &Receiver,
-    big: &KafkaConfig,
-    hour: &KafkaConfig,
-) -> Result<Dataset> {
+/// Where seeding writes: the bench's settings and clients, the receiver the
+/// webhooks point at, the whole log and its last-hour copy.
+struct SeedTargets<'a> {
+    base: &'a VecEnv,
+    aws: &'a aws_config::SdkConfig,
+    store: &'a MySqlStore,
+    pepper: &'a str,
+    receiver: &'a Receiver,
+    big: &'a KafkaConfig,
+    hour: &'a KafkaConfig,
+}
+
+async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Result<Dataset> {
+    let SeedTargets { base, aws, store, pepper, receiver, big, hour } = targets;
     let api = ApiContext::connect(base.settings()?, aws).await?;
     let tenant = create_tenant(store, pepper, "bench").await?;
     let operator = Caller::operator(tenant.tenant_id.clone());
