@@ -150,15 +150,31 @@ async fn sqs_keeps_the_queue_contract() -> anyhow::Result<()> {
 struct Kafka {
     config: KafkaConfig,
     log: KafkaLog,
+    /// A log built after the topic grew: a log caches its partition count.
+    grown: std::sync::OnceLock<KafkaLog>,
 }
 
 #[async_trait]
 impl LogBench for Kafka {
     fn log(&self) -> &dyn DeliveryLog {
-        &self.log
+        self.grown.get().unwrap_or(&self.log)
     }
     async fn delete_before(&self, offset: i64) -> Result<()> {
         setup::delete_records(&self.config, 0, offset).await.map_err(|e| Error::Internal(format!("{e:#}")))
+    }
+    async fn add_partition(&self) -> Result<()> {
+        let now = self.log().partition_count().await? as usize;
+        setup::add_partitions(&self.config, now + 1).await.map_err(|e| Error::Internal(format!("{e:#}")))?;
+        // The broker's metadata follows the growth soon after, not at once.
+        for _ in 0..120 {
+            let grown = KafkaLog::new(self.config.clone())?;
+            if grown.partition_count().await? as usize == now + 1 && grown.watermarks(now as u32).await.is_ok() {
+                let _ = self.grown.set(grown);
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(Error::Internal(format!("the topic did not show {} partitions within 30 s", now + 1)))
     }
 }
 
@@ -181,7 +197,7 @@ async fn kafka_keeps_the_log_contract() -> anyhow::Result<()> {
         let config = KafkaConfig::plain(env.kafka.brokers.clone(), unique("lc_"));
         setup::create_topic(&config, 1).await?;
         produce(&config, &records).await?;
-        let bench = Kafka { log: KafkaLog::new(config.clone())?, config };
+        let bench = Kafka { log: KafkaLog::new(config.clone())?, config, grown: Default::default() };
         if let Err(why) = log_contract::run(case, &bench).await {
             broken.push(format!("{case}: {}", why.0));
         }

@@ -1,7 +1,8 @@
 //! The contract the delivery log keeps, as a slice reads it: offsets for
 //! times (timestamps out of order included), watermarks and the oldest
 //! record as retention moves them, a range read in order and whole, and a
-//! read outside the retained log told apart (`RecordsExpired`). The
+//! read outside the retained log told apart (`RecordsExpired`), a partition
+//! added that starts empty beside the old one's records. The
 //! in-memory log the simulation and the unit tests read passes it in the
 //! unit tests (adapters/memory/mod.rs), Kafka in the integration tests
 //! (tests/it/store_contracts.rs), so the fake cannot drift from the broker.
@@ -19,6 +20,8 @@ pub trait LogBench: Send + Sync {
     fn log(&self) -> &dyn DeliveryLog;
     /// Retention: deletes every record before `offset`.
     async fn delete_before(&self, offset: i64) -> crate::error::Result<()>;
+    /// Adds a partition to the topic; `log()` then reads the grown topic.
+    async fn add_partition(&self) -> crate::error::Result<()>;
 }
 
 /// Why a case failed.
@@ -79,6 +82,7 @@ pub const CASES: &[&str] = &[
     "a_range_is_read_whole_and_in_order",
     "a_read_below_the_retained_log_is_records_expired",
     "a_read_above_the_log_end_is_records_expired",
+    "a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records",
 ];
 
 /// Runs one case of `CASES` on a fresh bench.
@@ -95,6 +99,9 @@ pub async fn run(case: &str, bench: &dyn LogBench) -> Outcome {
             a_read_below_the_retained_log_is_records_expired(bench).await
         }
         "a_read_above_the_log_end_is_records_expired" => a_read_above_the_log_end_is_records_expired(bench).await,
+        "a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records" => {
+            a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records(bench).await
+        }
         other => Err(Broken(format!("no case named {other}"))),
     }
 }
@@ -183,5 +190,20 @@ async fn a_read_above_the_log_end_is_records_expired(b: &dyn LogBench) -> Outcom
         return Err(Broken(format!("a read above the end ends with RecordsExpired, not {error:?}")));
     };
     ensure!(next_offset >= RECORDS, "it says where: {next_offset}");
+    Ok(())
+}
+
+async fn a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records(b: &dyn LogBench) -> Outcome {
+    ensure!(b.log().partition_count().await? == 1, "a new topic of one partition");
+    b.add_partition().await?;
+    let log = b.log();
+    ensure!(log.partition_count().await? == 2, "the grown topic: {}", log.partition_count().await?);
+    ensure!(log.watermarks(1).await? == (0, 0), "the new partition is empty: {:?}", log.watermarks(1).await?);
+    ensure!(log.oldest_timestamp(1).await?.is_none(), "it has no oldest record");
+    let found = log.offset_for_time(1, START).await?;
+    ensure!(found == 0, "a time on the empty partition finds its end: {found}");
+    ensure!(log.watermarks(0).await? == (0, RECORDS), "the old partition: {:?}", log.watermarks(0).await?);
+    let (offsets, error, _) = scan(log, 0, RECORDS).await?;
+    ensure!(error.is_none() && offsets == (0..RECORDS).collect::<Vec<_>>(), "its records stay: {offsets:?} {error:?}");
     Ok(())
 }

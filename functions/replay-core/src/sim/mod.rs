@@ -21,6 +21,7 @@ use crate::domain::ids::{EventTime, JobId, WebhookId};
 use crate::domain::job::Counters;
 use crate::domain::signing::{generate_secret, SigningKey};
 use crate::domain::window::Window;
+use crate::ports::DeliveryLog;
 use crate::services::slice::{now, run_slice, SliceOutcome, SlicePorts, SliceSpec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,9 +58,16 @@ pub fn run(seed: u64) -> Report {
 }
 
 async fn simulate(s: &Scenario) -> Report {
-    let mut log = MemoryLog::new(1);
-    log.partitions[0] = s.log.clone();
+    let mut log = MemoryLog::new(s.partitions.len());
+    log.partitions = s.partitions.clone();
     log.batch_size = 500;
+    let partitions: Vec<u32> = (0..s.partitions.len() as u32).collect();
+    // Where the window starts and ends on each partition, as the API plans it.
+    let mut planned = Vec::new();
+    for &p in &partitions {
+        let (start, end) = (log.offset_for_time(p, s.from).await, log.offset_for_time(p, s.to).await);
+        planned.push((p, start.expect("an offset"), end.expect("an offset")));
+    }
     let checkpoints = MemoryCheckpoints::default();
     let progress = MemoryProgress::default();
     let key: crate::domain::signing::Signer = SigningKey::from_secret(&generate_secret()).expect("a key").into();
@@ -78,9 +86,9 @@ async fn simulate(s: &Scenario) -> Report {
         job_id: JobId::from("job_sim"),
         slice_index: 0,
         webhook_id: WebhookId::from(WEBHOOK),
-        partitions: vec![0],
+        partitions,
         window: Window { from: EventTime(s.from), to: EventTime(s.to) },
-        planned: Vec::new(),
+        planned: planned.clone(),
         url: "http://receiver.sim/hook".into(),
         key,
         secrets_version: "v1".into(),
@@ -94,12 +102,20 @@ async fn simulate(s: &Scenario) -> Report {
     let verbose = std::env::var_os("SIM_VERBOSE").is_some();
     if verbose {
         eprintln!(
-            "scenario: {} copies in {} records, window {} s, delivery_window {}, max_window_bytes {}, checkpoint_every_events {}, concurrency {}, invocation {:?}, crash rate {:.2}, receiver {:?}",
-            s.copies.len(), s.log.len(), (s.to - s.from) / 1000, s.cfg.delivery_window, s.cfg.max_window_bytes,
+            "scenario: {} copies in {} records on {} partitions, retention {:?}, window {} s, delivery_window {}, max_window_bytes {}, checkpoint_every_events {}, concurrency {}, invocation {:?}, crash rate {:.2}, receiver {:?}",
+            s.copies.len(), s.partitions.iter().map(Vec::len).sum::<usize>(), s.partitions.len(), s.retention, (s.to - s.from) / 1000, s.cfg.delivery_window, s.cfg.max_window_bytes,
             s.cfg.checkpoint_every_events, s.concurrency, s.invocation, s.crash_rate, s.receiver
         );
     }
+    let mut deleted = false;
     let counters = loop {
+        if let Some(r) = s.retention.as_ref().filter(|r| !deleted && started.elapsed_virtual() >= r.at) {
+            for (p, &offset) in r.keeps_from.iter().enumerate() {
+                log.delete_before(p as u32, offset);
+            }
+            deleted = true;
+            let _ = writeln!(trace, "{} retention keeps {:?}", started.elapsed_virtual().as_millis(), r.keeps_from);
+        }
         if started.elapsed_virtual() > LIVENESS {
             violations.push(format!("liveness: not done after {LIVENESS:?} ({invocations} invocations)"));
             break None;
@@ -162,12 +178,23 @@ async fn simulate(s: &Scenario) -> Report {
     let failures: Vec<String> = listed.iter().map(|f| f.event_id.clone()).collect();
     let answered = receiver.answered.lock().unwrap_or_else(|p| p.into_inner());
     if counters.is_some() {
-        violations.extend(oracle(s, counters.as_ref(), &answered, &failures, crashes));
+        let deleted = Deleted { applied: deleted, planned: &planned };
+        violations.extend(oracle(s, counters.as_ref(), &answered, &failures, crashes, &deleted));
         violations.extend(listed.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
             format!("{} failed outside the retry rule after {} attempts: {}", f.event_id, f.attempts, f.error)
         }));
     }
     if verbose {
+        for f in &listed {
+            eprintln!(
+                "listed failed: {} {:x} after {} attempts: {} ({})",
+                f.event_id,
+                crate::domain::dedup::event_hash(&f.event_id),
+                f.attempts,
+                f.error,
+                copies_of(s, &f.event_id)
+            );
+        }
         // Every attempt of each event the receiver processed more than once.
         let attempts = receiver.trace.lock().unwrap_or_else(|p| p.into_inner());
         let watched = std::env::var("SIM_WATCH").unwrap_or_default();
@@ -202,6 +229,54 @@ impl Virtual for std::time::Instant {
     }
 }
 
+/// What retention deleted during the run, if it ran.
+struct Deleted<'a> {
+    applied: bool,
+    /// The window's offsets on each partition (partition, start, end).
+    planned: &'a [(u32, i64, i64)],
+}
+
+impl Deleted<'_> {
+    /// Copies of the event retention deleted (anywhere in the log), and
+    /// copies of the window it kept.
+    fn copies(&self, s: &Scenario, id: &str) -> (usize, usize) {
+        let Some(r) = s.retention.as_ref().filter(|_| self.applied) else { return (0, 1) };
+        let copies = s.copies.iter().zip(&s.placed).filter(|(c, _)| c.event_id == id);
+        let (mut deleted, mut kept) = (0, 0);
+        for (c, &(p, offset)) in copies {
+            if offset < r.keeps_from[p as usize] {
+                deleted += 1;
+            } else if c.timestamp >= s.from && c.timestamp < s.to {
+                kept += 1;
+            }
+        }
+        (deleted, kept)
+    }
+
+    /// Every copy of the window was deleted: the event may be missing, counted.
+    fn all_copies(&self, s: &Scenario, id: &str) -> bool {
+        let (deleted, kept) = self.copies(s, id);
+        deleted > 0 && kept == 0
+    }
+
+    /// Some copies were deleted and one of the window was kept: a continued
+    /// slice rebuilds its dedup set from the log, so the kept copy is a new
+    /// event to it and may be delivered (or fail) once more
+    /// (docs/guarantees.md, "Retention").
+    fn orphaned(&self, s: &Scenario, id: &str) -> bool {
+        let (deleted, kept) = self.copies(s, id);
+        deleted > 0 && kept > 0
+    }
+
+    /// Records of the window (of any webhook) retention deleted: the most
+    /// `records_expired` may count.
+    fn of_the_window(&self, s: &Scenario) -> u64 {
+        let Some(r) = s.retention.as_ref().filter(|_| self.applied) else { return 0 };
+        let deleted = |&(p, start, end): &(u32, i64, i64)| (r.keeps_from[p as usize].min(end) - start).max(0) as u64;
+        self.planned.iter().map(deleted).sum()
+    }
+}
+
 /// The promises, checked against what the receiver saw and the job reported.
 fn oracle(
     s: &Scenario,
@@ -209,23 +284,27 @@ fn oracle(
     answered: &receiver::Answered,
     failures: &[String],
     crashes: u32,
+    deleted: &Deleted<'_>,
 ) -> Vec<String> {
     let mut violations = Vec::new();
     let owed = owed(&s.copies, s.from, s.to);
     let failed: std::collections::BTreeSet<&str> = failures.iter().map(String::as_str).collect();
+    let expired = counters.map_or(0, |c| c.records_expired);
     let mut repeats = 0u64;
     for (id, (must, may)) in &owed {
         let got = answered.processed.get(*id).copied().unwrap_or(0);
-        if *must && got == 0 && !failed.contains(id) {
+        let counted_deleted = expired > 0 && deleted.all_copies(s, id);
+        if *must && got == 0 && !failed.contains(id) && !counted_deleted {
             violations.push(format!("lost: {id} was neither delivered nor in the failure list ({})", copies_of(s, id)));
         }
-        if *may == 0 && got > 0 {
+        let may = may + u32::from(deleted.orphaned(s, id));
+        if may == 0 && got > 0 {
             violations.push(format!(
                 "delivered outside the window or as a duplicate: {id} ({got} times; {})",
                 copies_of(s, id)
             ));
         }
-        repeats += u64::from(got.saturating_sub((*may).max(1)));
+        repeats += u64::from(got.saturating_sub(may.max(1)));
     }
     // A crash may repeat what was sent since the last checkpoint; a receiver
     // slower than the full timeout sees the retry of what it processed late.
@@ -240,13 +319,20 @@ fn oracle(
     if answered.cut > 0 {
         violations.push(format!("{} requests cut short by the worker were processed by the receiver", answered.cut));
     }
+    if expired > deleted.of_the_window(s) {
+        violations.push(format!(
+            "{expired} records counted expired, retention deleted {} of the window",
+            deleted.of_the_window(s)
+        ));
+    }
     if let Some(c) = counters {
         if !c.adds_up() {
             violations.push(format!("the counts do not add up: {c:?}"));
         }
         // The list holds one row per event: copies further apart than the
         // look-back that both failed are counted twice and listed once.
-        let far_failed = s.copies.iter().filter(|c| c.far && failed.contains(c.event_id.as_str())).count() as u64;
+        let far_failed = s.copies.iter().filter(|c| c.far && failed.contains(c.event_id.as_str())).count() as u64
+            + failed.iter().filter(|id| deleted.orphaned(s, id)).count() as u64;
         let listed = failures.len() as u64;
         if c.delivery_failures < listed || c.delivery_failures > listed + far_failed {
             violations.push(format!(
@@ -290,8 +376,9 @@ fn copies_of(s: &Scenario, id: &str) -> String {
     let times: Vec<String> = s
         .copies
         .iter()
-        .filter(|c| c.event_id == id)
-        .map(|c| format!("{:+}ms{}", c.timestamp - s.from, if c.far { " far" } else { "" }))
+        .zip(&s.placed)
+        .filter(|(c, _)| c.event_id == id)
+        .map(|(c, (p, o))| format!("{:+}ms{} at {p}:{o}", c.timestamp - s.from, if c.far { " far" } else { "" }))
         .collect();
     format!("copies at {}, window {} ms", times.join(", "), s.to - s.from)
 }
@@ -413,6 +500,26 @@ mod tests {
     #[test]
     fn an_event_fails_only_by_the_retry_rule() {
         for seed in [5, 13, 18, 0, 19] {
+            assert_clean(seed);
+        }
+    }
+
+    /// Retention deleted records an earlier run had settled beyond its
+    /// checkpoint, before the continuation read them again: they were
+    /// counted as deleted, and a failed one was listed but not counted
+    /// (seed 100441: one more listed than counted, and `INCOMPLETE`).
+    #[test]
+    fn records_settled_ahead_then_deleted_count_as_what_they_were() {
+        assert_clean(100441);
+    }
+
+    /// Retention deleted a continuation's look-back: copies whose earlier
+    /// copies were deleted are new to the rebuilt dedup set and may go out
+    /// once more (docs/guarantees.md), and an event whose only copy of the
+    /// window was deleted is counted, not lost (seeds 100147 and 100899).
+    #[test]
+    fn a_deleted_look_back_repeats_only_orphaned_copies() {
+        for seed in [100147, 100899, 102290] {
             assert_clean(seed);
         }
     }

@@ -11,7 +11,7 @@
 use super::latency::{Freezes, Latent};
 use super::queue::SimQueue;
 use super::receiver::SimReceiver;
-use super::scenario::{behaviour, event, log_uniform, worker_config, Copy, MINUTE};
+use super::scenario::{behaviour, event, log_uniform, stream, worker_config, Copy, MINUTE};
 use super::{failed_by_the_rule, owed, Report, Virtual};
 use crate::adapters::memory::{MemoryCheckpoints, MemoryHousekeeping, MemoryLedger, MemoryLog, MemorySigners};
 use crate::config::{FairShareConfig, PurgeConfig, WorkerConfig};
@@ -101,6 +101,17 @@ impl Plan {
             })
             .collect();
         let job_count = tenants.len() * rng.gen_range(1..=2);
+        // Payloads of 100 kB to 1 MB for 2% of the events in 1 seed in 10,
+        // from a stream of their own (the named seeds keep their plans).
+        let mut sizes = stream(seed, 6);
+        let big_payloads = sizes.gen_bool(0.1);
+        let mut payload_bytes = move || {
+            if big_payloads && sizes.gen_bool(0.02) {
+                sizes.gen_range(100_000..1_000_000)
+            } else {
+                200
+            }
+        };
         let per_webhook = MAX_EVENTS / job_count;
         let mut produced: Vec<(i64, crate::adapters::memory::LogRecord)> = Vec::new();
         let mut jobs = Vec::new();
@@ -126,7 +137,7 @@ impl Plan {
                 for (true_time, far) in times {
                     let ts = if rng.gen_bool(0.3) { true_time + rng.gen_range(-skew..=skew) } else { true_time };
                     copies.push((true_time, Copy { event_id: id.clone(), timestamp: ts, far }));
-                    produced.push((true_time, event(ts, webhook.as_str(), &id, 200)));
+                    produced.push((true_time, event(ts, webhook.as_str(), &id, payload_bytes())));
                 }
             }
             copies.sort_by_key(|(true_time, _)| *true_time);
@@ -228,15 +239,15 @@ async fn simulate(p: &Plan) -> Report {
     log.batch_size = 500;
     let log = Arc::new(log);
     // SQS's visibility timeout outlasts the function's.
-    let queue = Arc::new(SimQueue::new(p.invocation + Duration::from_secs(30), p.duplicate_rate, rng(p.seed, 1)));
-    let receiver = Arc::new(SimReceiver::new(p.receiver.clone(), p.cfg.retry.request_timeout, rng(p.seed, 2)));
+    let queue = Arc::new(SimQueue::new(p.invocation + Duration::from_secs(30), p.duplicate_rate, stream(p.seed, 1)));
+    let receiver = Arc::new(SimReceiver::new(p.receiver.clone(), p.cfg.retry.request_timeout, stream(p.seed, 2)));
     let key: crate::domain::signing::Signer = SigningKey::from_secret(&generate_secret()).expect("a key").into();
     let latency = p.port_latency;
     let freeze_count = Arc::new(AtomicU32::new(0));
     // Past the lease, and often past the invocation's end (Lambda then ends it).
     let longest = (p.cfg.lease_ttl * 4).max(p.invocation / 2);
     let freezes = (p.freeze_rate > 0.0).then(|| {
-        let rng = Mutex::new(rng(p.seed, 5));
+        let rng = Mutex::new(stream(p.seed, 5));
         Arc::new(Freezes { rate: p.freeze_rate, longest, rng, count: freeze_count.clone() })
     });
     let worker = Arc::new(WorkerContext {
@@ -273,7 +284,7 @@ async fn simulate(p: &Plan) -> Report {
     let mut tasks = Vec::new();
     for w in 0..p.workers() {
         let (worker, queue, seen, freeze_count) = (worker.clone(), queue.clone(), seen.clone(), freeze_count.clone());
-        let (invocation, crash_rate, mut rng) = (p.invocation, p.crash_rate, rng(p.seed, 10 + u64::from(w)));
+        let (invocation, crash_rate, mut rng) = (p.invocation, p.crash_rate, stream(p.seed, 10 + u64::from(w)));
         tasks.push(tokio::spawn(async move {
             // Invocations at one virtual instant: a worker that never waits
             // would spin a real Lambda without end (and freeze virtual time).
@@ -465,7 +476,7 @@ async fn simulate(p: &Plan) -> Report {
 /// No freezes in four seeds of five, else one call in 100 to 10,000; drawn
 /// from a stream of its own, so the rest of a seed's plan stays what it was.
 fn freeze_rate(seed: u64) -> f64 {
-    let mut rng = rng(seed, 4);
+    let mut rng = stream(seed, 4);
     if rng.gen_bool(0.8) {
         return 0.0;
     }
@@ -475,15 +486,11 @@ fn freeze_rate(seed: u64) -> f64 {
 /// None half the time, else 1-50 ms (log-uniform); drawn from a stream of
 /// its own, so the rest of a seed's plan stays what it was before.
 fn port_latency(seed: u64) -> Duration {
-    let mut rng = rng(seed, 3);
+    let mut rng = stream(seed, 3);
     if rng.gen_bool(0.5) {
         return Duration::ZERO;
     }
     Duration::from_secs_f64(log_uniform(&mut rng, 0.001, 0.05))
-}
-
-fn rng(seed: u64, stream: u64) -> StdRng {
-    StdRng::seed_from_u64(seed ^ (stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
 /// No tenant runs more slices than its cap, and no more run than the pool.

@@ -45,11 +45,15 @@ pub struct MemoryLog {
     /// The next this many scans fail after their first batch, as a scan does
     /// when the broker goes away.
     pub failing_scans: AtomicU32,
-    /// The first retained offset (all partitions): retention deleted what is before it.
-    pub low: AtomicI64,
+    /// The first retained offset of each partition: retention deleted what
+    /// is before it (`delete_before`).
+    low: Mutex<HashMap<u32, i64>>,
     /// The log's end when it was cut (a topic recreated, a truncation): a
     /// read reaching it before the range's end is out of range.
     pub cut_at: AtomicI64,
+    /// Partitions added after `partitions` was filled: empty, as a topic's
+    /// new partitions are, after the existing ones.
+    pub added: AtomicU32,
 }
 
 impl MemoryLog {
@@ -58,22 +62,37 @@ impl MemoryLog {
             partitions: vec![Vec::new(); partitions],
             batch_size: 3,
             failing_scans: AtomicU32::new(0),
-            low: AtomicI64::new(0),
+            low: Mutex::default(),
             cut_at: AtomicI64::new(i64::MAX),
+            added: AtomicU32::new(0),
         }
+    }
+
+    /// Retention: deletes the partition's records before `offset`.
+    pub fn delete_before(&self, partition: u32, offset: i64) {
+        lock(&self.low).insert(partition, offset);
+    }
+
+    fn low(&self, partition: u32) -> i64 {
+        lock(&self.low).get(&partition).copied().unwrap_or(0)
+    }
+
+    /// A partition's records (none for one added since).
+    fn records(&self, partition: u32) -> &[LogRecord] {
+        self.partitions.get(partition as usize).map_or(&[], Vec::as_slice)
     }
 }
 
 #[async_trait]
 impl DeliveryLog for MemoryLog {
     async fn partition_count(&self) -> Result<u32> {
-        Ok(self.partitions.len() as u32)
+        Ok(self.partitions.len() as u32 + self.added.load(Ordering::SeqCst))
     }
 
     async fn offset_for_time(&self, partition: u32, ts: i64) -> Result<i64> {
         // Kafka's time index follows the largest timestamp so far.
-        let p = &self.partitions[partition as usize];
-        let low = self.low.load(Ordering::SeqCst).max(0) as usize;
+        let p = self.records(partition);
+        let low = self.low(partition).max(0) as usize;
         let mut max = i64::MIN;
         for (o, r) in p.iter().enumerate().skip(low) {
             max = max.max(r.timestamp);
@@ -85,21 +104,21 @@ impl DeliveryLog for MemoryLog {
     }
 
     async fn watermarks(&self, partition: u32) -> Result<(i64, i64)> {
-        let len = (self.partitions[partition as usize].len() as i64).min(self.cut_at.load(Ordering::SeqCst));
-        Ok((self.low.load(Ordering::SeqCst).min(len), len))
+        let len = (self.records(partition).len() as i64).min(self.cut_at.load(Ordering::SeqCst));
+        Ok((self.low(partition).min(len), len))
     }
 
     async fn oldest_timestamp(&self, partition: u32) -> Result<Option<i64>> {
-        let low = self.low.load(Ordering::SeqCst).max(0) as usize;
-        Ok(self.partitions[partition as usize].get(low).map(|r| r.timestamp))
+        let low = self.low(partition).max(0) as usize;
+        Ok(self.records(partition).get(low).map(|r| r.timestamp))
     }
 
     fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
         let ScanRequest { partition, from, end, mut reader, max_batch, .. } = req;
         let batch_size = self.batch_size.min(max_batch).max(1);
-        let records = &self.partitions[partition as usize];
+        let records = self.records(partition);
         let (tx, rx) = mpsc::channel(100_000);
-        let low = self.low.load(Ordering::SeqCst);
+        let low = self.low(partition);
         if from < low {
             tx.try_send(Err(Error::RecordsExpired { next_offset: from }))
                 .map_err(|e| Error::Internal(e.to_string()))?;
@@ -492,7 +511,11 @@ mod tests {
             self
         }
         async fn delete_before(&self, offset: i64) -> Result<()> {
-            self.low.store(offset, Ordering::SeqCst);
+            MemoryLog::delete_before(self, 0, offset);
+            Ok(())
+        }
+        async fn add_partition(&self) -> Result<()> {
+            self.added.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
     }

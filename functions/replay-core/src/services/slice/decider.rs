@@ -246,6 +246,20 @@ impl<'a> Decider<'a> {
 
     /// The whole slice was read and settled.
     pub fn finished(&mut self) {
+        // Events an earlier run settled beyond its position that this run
+        // never read again: retention deleted their records first, and
+        // `expired` or `cut` counted them as deleted. They count as what
+        // they were (a failed one is on the failure list already).
+        for settled in std::mem::take(&mut self.ahead).into_values().flatten() {
+            let c = &mut self.cp.counters;
+            c.records_expired = c.records_expired.saturating_sub(1);
+            c.events_scanned += 1;
+            c.events_matched += 1;
+            match settled {
+                Settled::Delivered => c.events_delivered += 1,
+                Settled::Failed => c.delivery_failures += 1,
+            }
+        }
         self.cp.done = true;
         debug_assert!(self.queue.is_empty());
     }

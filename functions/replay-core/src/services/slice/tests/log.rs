@@ -68,7 +68,7 @@ async fn a_record_two_hours_in_the_future_neither_ends_the_window_nor_evicts_the
 async fn records_deleted_by_retention_are_counted_never_skipped_silently() {
     let mut log = MemoryLog::new(1);
     log.partitions[0] = (0..50).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
-    log.low.store(20, std::sync::atomic::Ordering::SeqCst);
+    log.delete_before(0, 20);
     let f = Fakes::new(log);
     let mut s = spec(1000, 2000);
     // When the job was created the window started at offset 0.
@@ -123,7 +123,7 @@ async fn retention_under_a_resumed_slices_look_back_loses_nothing() {
     assert!(matches!(outcome, SliceOutcome::Continue(_)), "{outcome:?}");
     let first = f.ids().len() as i64;
     // Retention deletes what the first run delivered, which the next reads to rebuild its set.
-    f.log.low.store(first, std::sync::atomic::Ordering::SeqCst);
+    f.log.delete_before(0, first);
     *f.del.delay.lock().unwrap() = Duration::ZERO;
     let counters = done(f.run(&c, &spec(1000, 2000), "w2").await.unwrap());
     assert_eq!((counters.events_delivered, counters.records_expired), (50, 0), "{counters:?}");
