@@ -199,6 +199,22 @@ impl Counters {
         self.unusable_ids += other.unusable_ids;
     }
 
+    /// Takes back what `add` added (a running sum losing one of its parts).
+    pub fn remove(&mut self, other: &Counters) {
+        self.events_scanned -= other.events_scanned;
+        self.events_matched -= other.events_matched;
+        self.events_delivered -= other.events_delivered;
+        self.duplicates_skipped -= other.duplicates_skipped;
+        self.delivery_failures -= other.delivery_failures;
+        self.events_filtered -= other.events_filtered;
+        self.events_selected -= other.events_selected;
+        self.events_without_outcome -= other.events_without_outcome;
+        self.malformed -= other.malformed;
+        self.records_expired -= other.records_expired;
+        self.clock_anomalies -= other.clock_anomalies;
+        self.unusable_ids -= other.unusable_ids;
+    }
+
     /// The counts equation holds.
     pub fn adds_up(&self) -> bool {
         self.events_matched

@@ -8,7 +8,6 @@ use super::decider::{Attempted, Decider, Start, MAX_PAUSE};
 use super::keeper::Stop;
 use super::queue::State;
 use super::retries::{failure_of, not_attempted, receiver_down, Retrying};
-use crate::domain::checkpoint::Settled;
 use crate::domain::job::Counters;
 use crate::domain::retry::{Attempt, DeliveryOutcome, Next, Tries};
 use crate::ports::Delivery;
@@ -41,7 +40,13 @@ impl Decider<'_> {
 
     /// When the first queued event waiting for a retry is due, if one is.
     pub fn next_due(&self) -> Option<Instant> {
-        self.to_start.iter().filter_map(|id| self.retrying.get(id).and_then(|r| r.not_before)).min()
+        // Walks the smaller of the two: either can hold the whole delivery window.
+        if self.retrying.len() <= self.to_start.len() {
+            let waiting = self.retrying.iter().filter(|(id, _)| self.to_start.contains(id));
+            waiting.filter_map(|(_, r)| r.not_before).min()
+        } else {
+            self.to_start.iter().filter_map(|id| self.retrying.get(id).and_then(|r| r.not_before)).min()
+        }
     }
 
     /// One attempt ended at `now`: the retry rule says whether the event
@@ -218,16 +223,6 @@ impl Decider<'_> {
             entry.state = State::Queued(delivery);
             self.to_start.insert(id);
         }
-    }
-
-    /// How an earlier run settled this copy of an event, if it did.
-    pub(super) fn take_ahead(&mut self, hash: u64) -> Option<Settled> {
-        let outcomes = self.ahead.get_mut(&hash)?;
-        let settled = outcomes.pop_front();
-        if outcomes.is_empty() {
-            self.ahead.remove(&hash);
-        }
-        settled
     }
 
     pub(super) fn gave_up(&self) -> bool {

@@ -11,13 +11,14 @@
 //! `circuit.rs` decides whether the receiver looks down; `queue.rs` what a
 //! checkpoint covers; `domain/retry.rs` the per-event retry rule.
 
+use super::ahead::{counted, EarlierOutcomes};
 use super::circuit::Circuit;
 use super::outcomes::Outcomes;
 use super::queue::CommitQueue;
 use super::retries::Retrying;
 use super::SliceSpec;
 use crate::config::WorkerConfig;
-use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position, Retried, Settled};
+use crate::domain::checkpoint::{Checkpoint, PartitionRange, Position, Retried};
 use crate::domain::dedup::DedupWindow;
 use crate::domain::job::Counters;
 use crate::domain::retry::Attempt;
@@ -25,7 +26,7 @@ use crate::domain::selection::Bounds;
 use crate::ports::{Delivery, FailedEvent};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 /// An attempt the driver is to start.
@@ -55,10 +56,8 @@ pub struct Decider<'a> {
     /// Queued entries, to start in log order.
     pub(super) to_start: BTreeSet<u64>,
     pub(super) retrying: BTreeMap<u64, Retrying>,
-    /// Events settled after the checkpoint's position by an earlier run, per
-    /// event hash in log order: copies further apart than the look-back are
-    /// each settled, and each takes its own outcome back (`take_ahead`).
-    pub(super) ahead: BTreeMap<u64, VecDeque<Settled>>,
+    /// Events settled after the checkpoint's position by an earlier run.
+    pub(super) ahead: EarlierOutcomes,
     /// Events an earlier run was still retrying, per event hash: their
     /// retry budget goes on when they are attempted again.
     pub(super) carried: BTreeMap<u64, Retried>,
@@ -111,10 +110,7 @@ impl<'a> Decider<'a> {
             spec,
             bounds,
             dedup: DedupWindow::from_legacy_bytes(&cp.legacy_dedup),
-            ahead: cp.ahead.iter().fold(BTreeMap::new(), |mut ahead, &(hash, settled)| {
-                ahead.entry(hash).or_insert_with(VecDeque::new).push_back(settled);
-                ahead
-            }),
+            ahead: EarlierOutcomes::new(&cp.ahead),
             carried: cp.retries.iter().copied().collect(),
             resume_at: cp.position,
             saved_position: cp.position,
@@ -202,14 +198,7 @@ impl<'a> Decider<'a> {
     pub fn progress_counters(&self) -> Counters {
         let mut counters = self.cp.counters;
         counters.add(&self.queue.ahead_counters());
-        for settled in self.ahead.values().flatten() {
-            counters.events_scanned += 1;
-            counters.events_matched += 1;
-            match settled {
-                Settled::Delivered => counters.events_delivered += 1,
-                Settled::Failed => counters.delivery_failures += 1,
-            }
-        }
+        counters.add(&self.ahead.counters());
         counters
     }
 
@@ -220,7 +209,7 @@ impl<'a> Decider<'a> {
         // What this run settled ahead, then what an earlier run did that this
         // one has not read again yet: both are beyond the position.
         let mut ahead = self.queue.ahead();
-        ahead.extend(self.ahead.iter().flat_map(|(&hash, outcomes)| outcomes.iter().map(move |&o| (hash, o))));
+        ahead.extend(self.ahead.remaining());
         self.cp.ahead = ahead;
         // Likewise the retry budgets: this run's, then those not reached again yet.
         let mut retries: Vec<(u64, Retried)> =
@@ -250,15 +239,10 @@ impl<'a> Decider<'a> {
         // never read again: retention deleted their records first, and
         // `expired` or `cut` counted them as deleted. They count as what
         // they were (a failed one is on the failure list already).
-        for settled in std::mem::take(&mut self.ahead).into_values().flatten() {
+        for settled in self.ahead.drain() {
             let c = &mut self.cp.counters;
             c.records_expired = c.records_expired.saturating_sub(1);
-            c.events_scanned += 1;
-            c.events_matched += 1;
-            match settled {
-                Settled::Delivered => c.events_delivered += 1,
-                Settled::Failed => c.delivery_failures += 1,
-            }
+            c.add(&counted(settled));
         }
         self.cp.done = true;
         debug_assert!(self.queue.is_empty());

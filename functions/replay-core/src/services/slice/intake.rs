@@ -250,7 +250,7 @@ impl Decider<'_> {
             return;
         }
         let mut entry = Entry { hash: Some(hash), ..Entry::settled(position, Some(watermark), found) };
-        match self.take_ahead(hash) {
+        match self.ahead.take(hash) {
             Some(Settled::Delivered) => entry.delta.events_delivered += 1,
             // Already in the failure list.
             Some(Settled::Failed) => entry.delta.delivery_failures += 1,
@@ -327,7 +327,7 @@ impl Decider<'_> {
                 settle(self, Counters { duplicates_skipped: 1, ..Counters::default() });
                 continue;
             }
-            match self.take_ahead(hash) {
+            match self.ahead.take(hash) {
                 Some(Settled::Delivered) => settle(self, Counters { events_delivered: 1, ..Counters::default() }),
                 Some(Settled::Failed) => settle(self, Counters { delivery_failures: 1, ..Counters::default() }),
                 None => match self.verdict(hash) {

@@ -6,12 +6,14 @@
 //! - `decider.rs`: every decision, synchronous and pure (inputs in, commands
 //!   out), with `intake.rs` (the hold rule, dedup, selection), `circuit.rs`
 //!   (is the receiver down) and `queue.rs` (what a checkpoint covers);
+//! - `ahead.rs`: what an earlier run settled beyond its checkpoint;
 //! - `keeper.rs`: lease renewal and heartbeats while deliveries run;
 //! - `outcomes.rs`: the failed-only rule's first pass (logged delivery outcomes);
 //! - `range.rs`: where each partition's reading starts and ends, and what
 //!   retention deleted before it was read;
 //! - `retry.rs`: Kafka retries, the request rate limit.
 
+mod ahead;
 mod attempts;
 mod circuit;
 mod decider;
