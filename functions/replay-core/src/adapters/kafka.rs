@@ -320,7 +320,7 @@ fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Re
                 let timestamp = msg.timestamp().to_millis().unwrap_or(0);
                 let before = batch.items.len();
                 reader.read(offset, timestamp, msg.key(), msg.payload(), &mut batch.items);
-                bytes_in_batch += batch.items[before..].iter().map(payload_bytes).sum::<usize>();
+                bytes_in_batch += batch.items[before..].iter().map(ScanItem::payload_bytes).sum::<usize>();
                 at_end = batch.next_offset >= end || reader.is_done();
                 if !at_end && read_in_batch < max_batch && bytes_in_batch < max_batch_bytes {
                     continue;
@@ -341,12 +341,5 @@ fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Re
         }
         read_in_batch = 0;
         bytes_in_batch = 0;
-    }
-}
-
-fn payload_bytes(item: &ScanItem) -> usize {
-    match item {
-        ScanItem::Event { payload, .. } => payload.len(),
-        _ => 0,
     }
 }

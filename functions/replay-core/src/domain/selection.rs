@@ -181,6 +181,16 @@ pub enum ScanItem {
     Done { next_offset: i64 },
 }
 
+impl ScanItem {
+    /// Payload bytes the item keeps: what a scan batch's byte limit counts.
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            ScanItem::Event { payload, .. } => payload.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// Turns the records of one partition, in log order, into [`ScanItem`]s for
 /// one slice. Pure and cheap: the Kafka adapter runs it on its reading
 /// thread, so other webhooks' records are never copied.

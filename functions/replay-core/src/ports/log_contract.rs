@@ -80,6 +80,7 @@ pub const CASES: &[&str] = &[
     "an_offset_for_a_time_is_the_first_record_at_or_after_it",
     "retention_moves_the_low_watermark_and_the_oldest_record",
     "a_range_is_read_whole_and_in_order",
+    "a_batch_ends_at_its_byte_limit",
     "a_read_below_the_retained_log_is_records_expired",
     "a_read_above_the_log_end_is_records_expired",
     "a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records",
@@ -95,6 +96,7 @@ pub async fn run(case: &str, bench: &dyn LogBench) -> Outcome {
             retention_moves_the_low_watermark_and_the_oldest_record(bench).await
         }
         "a_range_is_read_whole_and_in_order" => a_range_is_read_whole_and_in_order(bench).await,
+        "a_batch_ends_at_its_byte_limit" => a_batch_ends_at_its_byte_limit(bench).await,
         "a_read_below_the_retained_log_is_records_expired" => {
             a_read_below_the_retained_log_is_records_expired(bench).await
         }
@@ -168,6 +170,25 @@ async fn a_range_is_read_whole_and_in_order(b: &dyn LogBench) -> Outcome {
     ensure!(error.is_none(), "no error: {error:?}");
     ensure!(offsets == (5..33).collect::<Vec<_>>(), "every offset of the range once, in order: {offsets:?}");
     ensure!(next == 33, "the scan ends at the range's end: {next}");
+    Ok(())
+}
+
+/// The worker's memory bound counts on it (docs/guarantees.md, "Bounds").
+async fn a_batch_ends_at_its_byte_limit(b: &dyn LogBench) -> Outcome {
+    let request =
+        ScanRequest { partition: 0, from: 5, end: 15, reader: reader(), max_batch: 1_000, max_batch_bytes: 1 };
+    let mut rx = b.log().scan(request)?;
+    let mut offsets = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        let events: Vec<i64> = batch?
+            .items
+            .iter()
+            .filter_map(|i| if let ScanItem::Event { offset, .. } = i { Some(*offset) } else { None })
+            .collect();
+        ensure!(events.len() <= 1, "a batch past its byte limit: {events:?}");
+        offsets.extend(events);
+    }
+    ensure!(offsets == (5..15).collect::<Vec<_>>(), "every offset of the range once, in order: {offsets:?}");
     Ok(())
 }
 

@@ -470,6 +470,7 @@ async fn simulate(p: &Plan) -> Report {
         freezes,
         virtual_time: started.elapsed_virtual(),
         counters: Some(total),
+        peak: Default::default(),
     }
 }
 

@@ -8,6 +8,7 @@ pub use ledger::MemoryLedger;
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
+use crate::domain::selection::ScanItem;
 use crate::domain::signing::Signer;
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
@@ -114,7 +115,7 @@ impl DeliveryLog for MemoryLog {
     }
 
     fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>> {
-        let ScanRequest { partition, from, end, mut reader, max_batch, .. } = req;
+        let ScanRequest { partition, from, end, mut reader, max_batch, max_batch_bytes } = req;
         let batch_size = self.batch_size.min(max_batch).max(1);
         let records = self.records(partition);
         let (tx, rx) = mpsc::channel(100_000);
@@ -145,12 +146,15 @@ impl DeliveryLog for MemoryLog {
             }
             let mut batch = ScanBatch::default();
             let stop = (offset + batch_size as i64).min(end).min(cut_at).min(log_end);
-            let mut last = offset;
+            let (mut last, mut bytes) = (offset, 0);
             for o in offset..stop {
                 let r = &records[o as usize];
+                let before = batch.items.len();
                 reader.read(o, r.timestamp, r.key.as_deref(), r.value.as_deref(), &mut batch.items);
+                bytes += batch.items[before..].iter().map(ScanItem::payload_bytes).sum::<usize>();
                 last = o + 1;
-                if reader.is_done() {
+                // A batch ends at its byte limit too, as Kafka's scan does.
+                if reader.is_done() || bytes >= max_batch_bytes {
                     break;
                 }
             }

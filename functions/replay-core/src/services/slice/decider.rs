@@ -81,6 +81,19 @@ pub struct Decider<'a> {
     /// do not take room in the delivery window (see `MAX_HELD_WINDOWS`).
     pub(super) held: usize,
     pub(super) held_bytes: usize,
+    peak: MemoryPeak,
+}
+
+/// The most a run held at the end of a scan batch (docs/guarantees.md,
+/// "Bounds"), logged when the run ends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPeak {
+    /// Payloads of events held at the slice's start.
+    pub held_bytes: usize,
+    /// Payloads of every unsettled event, held ones included.
+    pub unsettled_bytes: usize,
+    /// Ids in the dedup set.
+    pub dedup_ids: usize,
 }
 
 /// Held payloads are bounded by this many `MAX_WINDOW_BYTES`; beyond it the
@@ -128,6 +141,7 @@ impl<'a> Decider<'a> {
             last_save: now,
             held: 0,
             held_bytes: 0,
+            peak: MemoryPeak::default(),
         }
     }
 
@@ -144,6 +158,17 @@ impl<'a> Decider<'a> {
         self.resume_at = self.cp.position;
         self.saved_position = self.cp.position;
         self.last_position = self.cp.position;
+    }
+
+    pub fn peak_memory(&self) -> MemoryPeak {
+        self.peak
+    }
+
+    pub(super) fn note_memory(&mut self) {
+        let peak = &mut self.peak;
+        peak.held_bytes = peak.held_bytes.max(self.held_bytes);
+        peak.unsettled_bytes = peak.unsettled_bytes.max(self.queue.bytes);
+        peak.dedup_ids = peak.dedup_ids.max(self.dedup.len());
     }
 
     /// Room for more records: unsettled events and their bytes under the

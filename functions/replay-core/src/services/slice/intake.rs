@@ -76,7 +76,8 @@ impl Decider<'_> {
     /// at the offset returned.
     pub fn expired(&mut self, partition: usize, next_offset: i64, low: i64) -> i64 {
         let range = self.cp.ranges[partition];
-        let lost = (low.min(range.end) - self.unsettled_from(partition, next_offset)).max(0) as u64;
+        let (start, end) = self.window_offsets(partition);
+        let lost = (low.min(range.end).min(end) - self.unsettled_from(partition, next_offset).max(start)).max(0) as u64;
         warn!(
             partition = range.partition,
             next_offset, low, lost, "records were deleted by retention while the slice read"
@@ -91,13 +92,23 @@ impl Decider<'_> {
     /// partition is read.
     pub fn cut(&mut self, partition: usize, next_offset: i64, high: i64) {
         let range = self.cp.ranges[partition];
-        let lost = (range.end - self.unsettled_from(partition, next_offset)).max(0) as u64;
+        let (start, end) = self.window_offsets(partition);
+        let lost = (range.end.min(end) - self.unsettled_from(partition, next_offset).max(start)).max(0) as u64;
         warn!(
             partition = range.partition,
             next_offset, high, lost, "the log ends before the slice's range: counted as deleted"
         );
         let position = Position { partition, offset: range.end.max(next_offset) };
         self.push_settled(position, None, Counters { records_expired: lost, ..Counters::default() });
+    }
+
+    /// The window's offsets on a partition as the job planned them: records
+    /// outside them (the look-back before, the margin after) are never
+    /// delivered, so their loss is not counted (as in `find_ranges`).
+    fn window_offsets(&self, partition: usize) -> (i64, i64) {
+        let p = self.cp.ranges[partition].partition;
+        let planned = self.spec.planned.iter().find(|&&(q, _, _)| q == p);
+        planned.map_or((i64::MIN, i64::MAX), |&(_, start, end)| (start, end))
     }
 
     /// Where records a scan can no longer read start to count as lost: not
@@ -202,6 +213,7 @@ impl Decider<'_> {
                 }
             }
         }
+        self.note_memory();
         done
     }
 

@@ -7,6 +7,7 @@
 //!   out), with `intake.rs` (the hold rule, dedup, selection), `circuit.rs`
 //!   (is the receiver down) and `queue.rs` (what a checkpoint covers);
 //! - `ahead.rs`: what an earlier run settled beyond its checkpoint;
+//! - `save.rs`: the driver's writes (commits, checkpoint saves, the failure list);
 //! - `keeper.rs`: lease renewal and heartbeats while deliveries run;
 //! - `outcomes.rs`: the failed-only rule's first pass (logged delivery outcomes);
 //! - `range.rs`: where each partition's reading starts and ends, and what
@@ -25,12 +26,14 @@ mod range;
 mod retries;
 mod retry;
 mod run;
+mod save;
 mod scan;
 
 #[cfg(test)]
 mod tests;
 
-pub use run::run_slice;
+pub use decider::{MemoryPeak, MAX_HELD_WINDOWS};
+pub use run::{run_slice, PEAK_MEMORY};
 
 use crate::domain::checkpoint::Tally;
 use crate::domain::filter::EventFilter;

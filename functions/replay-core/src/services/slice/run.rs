@@ -17,7 +17,6 @@ use crate::config::WorkerConfig;
 use crate::domain::checkpoint::Lease;
 use crate::domain::retry::MIN_ATTEMPT;
 use crate::error::{Error, Result};
-use crate::ports::FailedEvent;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Mutex;
@@ -26,6 +25,9 @@ use tracing::{info, instrument, warn};
 
 /// How often the loop looks at the deadline and the stop signal when nothing else happens.
 const TICK: Duration = Duration::from_millis(100);
+
+/// The log line with a run's peak memory (docs/guarantees.md, "Bounds").
+pub const PEAK_MEMORY: &str = "slice memory at its peak";
 
 type InFlight<'a> = FuturesUnordered<BoxFuture<'a, Attempted>>;
 
@@ -123,7 +125,7 @@ impl<'a> Driver<'a> {
         shared.stop
     }
 
-    fn stop(&self, reason: Stop) {
+    pub(super) fn stop(&self, reason: Stop) {
         lock(self.shared).stop.get_or_insert(reason);
         self.budget.stop()
     }
@@ -155,25 +157,38 @@ impl<'a> Driver<'a> {
         }
         let cp = d.checkpoint();
         info!(ranges = ?cp.ranges, position = ?cp.position, pauses = cp.pauses, "slice ranges");
-        let partitions = cp.ranges.len();
+        let outcome = self.drive(&mut d, retry).await;
+        let peak = d.peak_memory();
+        info!(
+            held_bytes = peak.held_bytes,
+            unsettled_bytes = peak.unsettled_bytes,
+            dedup_ids = peak.dedup_ids,
+            "{PEAK_MEMORY}"
+        );
+        outcome
+    }
+
+    /// Reads, delivers and commits until the slice ends or stops.
+    async fn drive(&self, d: &mut Decider<'a>, mut retry: KafkaRetry) -> Result<SliceOutcome> {
+        let partitions = d.checkpoint().ranges.len();
         let mut in_flight: InFlight<'a> = FuturesUnordered::new();
         let mut partition = d.start_partition();
         let mut scan: Option<Scan> = None;
         loop {
             if scan.is_none() && partition < partitions && self.stop_reason().is_none() {
-                scan = Some(self.open(&d, partition, None).await?);
+                scan = Some(self.open(d, partition, None).await?);
             }
-            self.start_attempts(&mut d, &mut in_flight);
-            if let Some(outcome) = self.commit(&mut d, false).await? {
+            self.start_attempts(d, &mut in_flight);
+            if let Some(outcome) = self.commit(d, false).await? {
                 return Ok(outcome);
             }
             if let Some(reason) = self.stop_reason() {
                 if in_flight.is_empty() {
-                    return self.stop_now(&mut d, reason).await;
+                    return self.stop_now(d, reason).await;
                 }
             } else if scan.is_none() && partition >= partitions && in_flight.is_empty() {
                 if d.is_empty() {
-                    return self.finish(&mut d).await;
+                    return self.finish(d).await;
                 }
                 d.settle_leftovers();
             }
@@ -210,29 +225,18 @@ impl<'a> Driver<'a> {
                         }
                         Some(Err(Error::RecordsExpired { next_offset })) => {
                             let reader = s.reader.clone();
-                            let (low, high) = self.ports.log.watermarks(d.checkpoint().ranges[partition].partition).await?;
-                            if next_offset >= high {
-                                // Out of range above the log's end: the topic was recreated
-                                // or truncated, and the rest of the range is gone for good.
-                                d.cut(partition, next_offset, high);
-                                scan = None;
+                            scan = self.after_expiry(d, partition, next_offset, reader, &mut retry).await?;
+                            if scan.is_none() {
                                 d.end_partition(partition);
                                 partition += 1;
-                                continue;
                             }
-                            if next_offset >= low {
-                                // Out of range inside the log (a leader moving): not a loop.
-                                retry.wait_or_fail(Error::Internal("offset out of range inside the log".into())).await?;
-                            }
-                            let low = d.expired(partition, next_offset, low);
-                            scan = Some(self.open(&d, partition, Some((low, reader))).await?);
                         }
                         Some(Err(e)) => {
                             // The broker restarting, a leader moving: reopen where the
                             // last batch ended, so nothing is skipped or repeated.
                             retry.wait_or_fail(e).await?;
                             let (from, reader) = (s.from, s.reader.clone());
-                            scan = Some(self.open(&d, partition, Some((from, reader))).await?);
+                            scan = Some(self.open(d, partition, Some((from, reader))).await?);
                         }
                         None if s.from < d.checkpoint().ranges[partition].end => {
                             // The reading thread stopped short of the range's end without
@@ -240,7 +244,7 @@ impl<'a> Driver<'a> {
                             warn!(at = s.from, end = d.checkpoint().ranges[partition].end, "scan ended early; reopening");
                             retry.wait_or_fail(Error::Internal("scan ended before its range's end".into())).await?;
                             let (from, reader) = (s.from, s.reader.clone());
-                            scan = Some(self.open(&d, partition, Some((from, reader))).await?);
+                            scan = Some(self.open(d, partition, Some((from, reader))).await?);
                         }
                         None => {
                             // The end of the range as it was found: this partition is read.
@@ -292,66 +296,6 @@ impl<'a> Driver<'a> {
                 Attempted { id, delivery, sent_at, attempt }
             }));
         }
-    }
-
-    /// Commits the settled prefix; saves when due, or always with `force`.
-    async fn commit(&self, d: &mut Decider<'a>, force: bool) -> Result<Option<SliceOutcome>> {
-        let ((counters, position), due) = d.commit(now(), force);
-        {
-            let mut shared = lock(self.shared);
-            shared.counters = counters;
-            shared.position = position;
-        }
-        if due {
-            return self.save(d).await;
-        }
-        Ok(None)
-    }
-
-    pub(super) async fn save(&self, d: &mut Decider<'a>) -> Result<Option<SliceOutcome>> {
-        let (found, cp) = d.take_save();
-        if !found.is_empty() {
-            self.ports.progress.record_found(&self.spec.job_id, &found).await?;
-        }
-        // A save renews the lease in DynamoDB, but not the budget: only the
-        // keeper's renewal with its heartbeat does (keeper.rs).
-        match self.ports.checkpoints.save(self.key, self.lease, cp, self.cfg.lease_ttl.as_millis() as u64).await {
-            Ok(()) => {
-                if let Some(outcome) = self.list_failures(d, &d.checkpoint().unlisted).await? {
-                    return Ok(Some(outcome));
-                }
-                d.saved(now());
-                Ok(None)
-            }
-            Err(Error::LeaseLost) => {
-                warn!("lease lost to another worker; stopping");
-                self.stop(Stop::LeaseLost);
-                Ok(Some(SliceOutcome::LeaseLost))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Lists failures a saved checkpoint counts. Only once it is saved under
-    /// the lease: a worker frozen past its lease lists nothing, and one that
-    /// stopped before listing has its next run list them. The ledger's
-    /// counters go first (a heartbeat), so a slice the sweeper ends from its
-    /// last beat never counts fewer failures than it listed (docs/guarantees.md).
-    async fn list_failures(&self, d: &Decider<'a>, failures: &[FailedEvent]) -> Result<Option<SliceOutcome>> {
-        if failures.is_empty() {
-            return Ok(None);
-        }
-        let (job, index, token) = (&self.spec.job_id, self.spec.slice_index, self.lease.token);
-        match self.ports.progress.heartbeat(job, index, token, &d.progress_counters(), false).await {
-            Err(Error::LeaseLost) => {
-                self.stop(Stop::LeaseLost);
-                return Ok(Some(SliceOutcome::LeaseLost));
-            }
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
-        self.ports.progress.record_failures(job, failures).await?;
-        Ok(None)
     }
 
     /// Nothing in flight: checkpoint what is settled and stop for `reason`.

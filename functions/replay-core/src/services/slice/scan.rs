@@ -9,7 +9,7 @@ use super::retry::KafkaRetry;
 use super::run::Driver;
 use super::SliceOutcome;
 use crate::domain::selection::RecordReader;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ports::{ScanBatch, ScanRequest};
 use tokio::sync::mpsc;
 
@@ -82,6 +82,31 @@ impl<'a> Driver<'a> {
             max_batch_bytes: self.cfg.max_batch_bytes,
         })?;
         Ok(Scan { rx, from, reader })
+    }
+
+    /// Reading met records retention deleted, or an offset past the log's
+    /// end (a topic recreated or truncated): the scan reopens past what is
+    /// gone, counted, or the partition ends (`None`) when the rest of its
+    /// range is gone for good.
+    pub(super) async fn after_expiry(
+        &self,
+        d: &mut Decider<'a>,
+        partition: usize,
+        next_offset: i64,
+        reader: RecordReader,
+        retry: &mut KafkaRetry,
+    ) -> Result<Option<Scan>> {
+        let (low, high) = self.ports.log.watermarks(d.checkpoint().ranges[partition].partition).await?;
+        if next_offset >= high {
+            d.cut(partition, next_offset, high);
+            return Ok(None);
+        }
+        if next_offset >= low {
+            // Out of range inside the log (a leader moving): not a loop.
+            retry.wait_or_fail(Error::Internal("offset out of range inside the log".into())).await?;
+        }
+        let low = d.expired(partition, next_offset, low);
+        Ok(Some(self.open(d, partition, Some((low, reader))).await?))
     }
 }
 
