@@ -80,7 +80,7 @@ async fn api_end_to_end_through_api_gateway() -> anyhow::Result<()> {
     let r = other.raw(Method::GET, &format!("/v1/replays/{job_id}"), None, &[]).await?;
     assert_eq!(r.status, 404);
 
-    let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(done.progress.counters.events_delivered, expected.len() as u64);
     assert_eq!(done.progress.slices_done, 3);

@@ -110,7 +110,7 @@ async fn a_version_1_checkpoint_resumes_with_nothing_lost_or_repeated() -> anyho
     // The new release's worker takes the slice.
     stack.parameter("SliceProcessingEnabled", "true");
     stack.deploy().await?;
-    let done = api.wait_for_end(&job, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     let rest_ids: HashSet<String> = (60..150).map(|i| format!("ev-{i}")).collect();
@@ -159,7 +159,7 @@ async fn ended_jobs_are_purged_in_batches_and_a_running_job_never() -> anyhow::R
         old.push((hook, id));
     }
     for (_, id) in &old {
-        let done = api.wait_for_end(id, Duration::from_secs(60), |_| {}).await?;
+        let done = stack.wait_for_end(&api, id, Duration::from_secs(60)).await?;
         assert_eq!(done.state, JobState::Completed, "{done:?}");
     }
 
@@ -210,7 +210,7 @@ async fn ended_jobs_are_purged_in_batches_and_a_running_job_never() -> anyhow::R
     let again = api.start_replay_with_key(&old[0].0, &window(from, to), "the-same-key").await?.job_id;
     assert_ne!(again, old[0].1, "a new job, not the purged one");
 
-    let done = api.wait_for_end(&running, Duration::from_secs(180), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &running, Duration::from_secs(180)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(slow.stats("busy").unique(), 400, "the running job lost nothing to the purges");
     stack.cleanup().await;
@@ -270,7 +270,7 @@ async fn a_poison_message_fixed_by_a_deploy_is_redriven_and_its_slice_completes(
     stack.deploy().await?;
     let redriven = replayctl_dlq(&stack, "redrive").await?;
     assert!(letters_of(&redriven, &job) >= 1, "{redriven}");
-    let done = api.wait_for_end(&job, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     let expected: HashSet<String> = records.iter().map(|r| r.event_id.clone()).collect();
     assert_eq!(receiver.stats("me").received(), expected);

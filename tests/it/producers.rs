@@ -185,7 +185,7 @@ async fn python_and_rust_producers_write_where_the_replay_reads() -> Result<()> 
 
     // (b) A replay of the window delivers each of the 120 events once.
     let job = api.start_replay(&webhook, &window(from, from + 2 * HOUR)).await?;
-    let done = api.wait_for_end(&job.job_id, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job.job_id, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     println!("{}", done.state_reason.as_deref().unwrap_or_default());
     let expected: HashSet<String> = (0..PER_LANGUAGE).flat_map(|i| [format!("py-{i}"), format!("rs-{i}")]).collect();

@@ -156,7 +156,7 @@ async fn three_producers_with_skewed_clocks_and_one_broken_give_exactly_the_wind
         first_ts.iter().filter(|(_, ts)| (from..to).contains(*ts)).map(|(id, _)| id.clone()).collect();
 
     let job_id = start(&api, &me, from, to).await?;
-    let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     let got = stats.received();
@@ -205,7 +205,7 @@ async fn large_payloads_and_bad_event_ids_are_bounded_and_set_aside() -> anyhow:
     }
     stack.produce(&records).await?;
     let job_id = start(&api, &me, from, from + 2 * HOUR).await?;
-    let done = api.wait_for_end(&job_id, Duration::from_secs(180), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(180)).await?;
     // Events whose ids cannot be headers were not delivered: the job says so
     // (records that do not parse would not change the final state).
     assert_eq!(done.state, JobState::Incomplete, "{done:?}");
@@ -264,7 +264,7 @@ async fn a_window_across_a_partition_change_reads_the_old_and_the_new_partition(
     let to = now + 6_000;
     tokio::time::sleep(Duration::from_millis((to + 9_000 - now_ms()).max(0) as u64)).await;
     let job_id = replay_integration_tests::start(&api, &me, start - 60_000, to).await?;
-    let done = api.wait_for_end(&job_id, Duration::from_secs(60), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(60)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     assert_eq!(stats.unique(), 100, "both partitions were read");

@@ -61,7 +61,7 @@ async fn killed_worker_resumes_from_checkpoint() -> anyhow::Result<()> {
     let at_kill = receiver.stats("me").unique();
     assert!(at_kill < expected.len(), "the kill landed before the end");
 
-    let done = api.wait_for_end(&job_id, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
     let received: std::collections::HashSet<String> =
@@ -156,7 +156,7 @@ async fn ten_kills_during_a_large_replay_lose_nothing() -> anyhow::Result<()> {
             }
         }
     }
-    let done = api.wait_for_end(&job_id, Duration::from_secs(300), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(300)).await?;
     let elapsed = started.elapsed();
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     let stats = receiver.stats("me");
@@ -231,7 +231,7 @@ async fn a_frozen_worker_is_fenced_out_when_it_wakes() -> anyhow::Result<()> {
     let frozen_at = Instant::now();
     // The stale slice's new message goes to a new execution environment.
     let sweeping = stack.keep_sweeping(Duration::from_secs(1));
-    let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(90)).await?;
     drop(sweeping);
     let recovered_in = frozen_at.elapsed();
     assert_eq!(done.state, JobState::Completed, "{done:?}");

@@ -42,7 +42,7 @@ async fn deleted_data_is_refused_at_the_api_and_counted_in_a_queued_job() -> any
 
     stack.parameter("SliceProcessingEnabled", "true");
     stack.deploy().await?;
-    let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(90)).await?;
     assert_eq!(done.state, JobState::Incomplete, "lost data never reports COMPLETED: {done:?}");
     assert_eq!(done.progress.counters.records_expired, 60, "{done:?}");
     assert_eq!(done.progress.counters.events_delivered, 180);

@@ -71,7 +71,7 @@ async fn replay_all(
     from: i64,
 ) -> anyhow::Result<()> {
     let job = start(api, &webhook.into(), from, from + HOUR).await?;
-    let done = api.wait_for_end(&job, Duration::from_secs(90), |_| {}).await?;
+    let done = stack.wait_for_end(api, &job, Duration::from_secs(90)).await?;
     anyhow::ensure!(done.state == JobState::Completed, "{done:?} ({})", stack.database);
     Ok(())
 }
@@ -270,14 +270,16 @@ async fn no_store_or_log_of_a_run_holds_a_webhook_secret_and_the_scan_finds_a_pl
 
     // The queues, sampled while the job runs.
     let mut messages = Vec::new();
-    let waiting = api.wait_for_end(&job, Duration::from_secs(120), |_| {});
-    tokio::pin!(waiting);
-    let done = loop {
-        tokio::select! {
-            done = &mut waiting => break done?,
-            _ = tokio::time::sleep(Duration::from_millis(300)) => {
-                for url in [&d.slice_queue_url, &d.slice_dead_letter_queue_url] {
-                    messages.extend(peek_queue(&stack, url).await?);
+    let done = {
+        let waiting = stack.wait_for_end(&api, &job, Duration::from_secs(120));
+        tokio::pin!(waiting);
+        loop {
+            tokio::select! {
+                done = &mut waiting => break done?,
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {
+                    for url in [&d.slice_queue_url, &d.slice_dead_letter_queue_url] {
+                        messages.extend(peek_queue(&stack, url).await?);
+                    }
                 }
             }
         }
@@ -387,7 +389,7 @@ async fn a_rotation_reaches_a_running_replay_within_a_heartbeat() -> anyhow::Res
     let job = start(&api, &me, from, from + HOUR).await?;
     eventually(Duration::from_secs(60), "10 deliveries", async || receiver.stats("me").unique() >= 10).await?;
     stack.replayctl(&["rotate-secret", me.as_str(), "--grace-seconds", "0"]).await?;
-    let done = api.wait_for_end(&job, Duration::from_secs(120), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job, Duration::from_secs(120)).await?;
 
     let stats = receiver.stats("me");
     let c = &done.progress.counters;

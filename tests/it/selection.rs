@@ -43,6 +43,9 @@ struct Setup {
     receiver: Receiver,
     from: i64,
     to: i64,
+    /// The sweeper, as the schedule runs it in AWS: a worker invocation that
+    /// dies (a timeout on a loaded machine) leaves its slice to the sweeper.
+    _sweeping: Sweeping,
 }
 
 /// Four slices of 30 minutes, all four at once.
@@ -50,6 +53,7 @@ async fn setup() -> anyhow::Result<Setup> {
     let mut stack = TestStack::new(2).await?;
     stack.set("SLICE_SECONDS", "1800").set("MAX_PARALLEL_SLICES", "4").set("DEDUP_LOOKBACK_SECONDS", "600");
     stack.deploy().await?;
+    let _sweeping = stack.keep_sweeping(Duration::from_secs(2));
     let tenant = create_tenant(&stack.store, PEPPER, "acme").await?;
     let api = stack.api(&tenant.api_key);
     let receiver = Receiver::start(0).await?;
@@ -59,7 +63,7 @@ async fn setup() -> anyhow::Result<Setup> {
         ..Faults::default()
     });
     let from = (now_ms() - 6 * HOUR) / HOUR * HOUR;
-    Ok(Setup { stack, api, receiver, from, to: from + 2 * HOUR })
+    Ok(Setup { stack, api, receiver, from, to: from + 2 * HOUR, _sweeping })
 }
 
 /// 400 events over the window, types in turn; every fifth logged twice a
@@ -80,7 +84,7 @@ fn typed_log(webhook: &WebhookId, from: i64) -> Vec<SeedRecord> {
 
 async fn run(s: &Setup, webhook: &WebhookId, req: CreateReplayRequest) -> anyhow::Result<Job> {
     let job = s.api.start_replay(webhook, &req).await?;
-    Ok(s.api.wait_for_end(&job.job_id, Duration::from_secs(120), |_| {}).await?)
+    s.stack.wait_for_end(&s.api, &job.job_id, Duration::from_secs(120)).await
 }
 
 #[tokio::test]
@@ -195,8 +199,8 @@ async fn a_dry_run_counts_what_the_real_run_delivers_and_sends_nothing() -> anyh
     let dry = s.api.start_replay(&hook, &CreateReplayRequest { dry_run: true, ..selection.clone() }).await?;
     // It does not hold the webhook's one active job: the real run starts beside it.
     let real = s.api.start_replay(&hook, &selection).await?;
-    let dry = s.api.wait_for_end(&dry.job_id, Duration::from_secs(120), |_| {}).await?;
-    let real = s.api.wait_for_end(&real.job_id, Duration::from_secs(120), |_| {}).await?;
+    let dry = s.stack.wait_for_end(&s.api, &dry.job_id, Duration::from_secs(120)).await?;
+    let real = s.stack.wait_for_end(&s.api, &real.job_id, Duration::from_secs(120)).await?;
     assert_eq!((dry.state, real.state), (JobState::Completed, JobState::Completed));
     let (d, r) = (&dry.progress.counters, &real.progress.counters);
     assert_eq!(d.events_selected, r.events_delivered, "{d:?} / {r:?}");
@@ -270,7 +274,7 @@ async fn the_failure_report_lists_exactly_the_refused_events_and_the_retry_deliv
     assert_eq!(err.code(), Some(ErrorCode::JobAlreadyRunning), "{err}");
     let err = s.api.retry(&retry.job_id).await.expect_err("the retry has not ended");
     assert_eq!(err.code(), Some(ErrorCode::JobNotEnded), "{err}");
-    let done = s.api.wait_for_end(&retry.job_id, Duration::from_secs(120), |_| {}).await?;
+    let done = s.stack.wait_for_end(&s.api, &retry.job_id, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(done.selection.failures_of.as_ref(), Some(&job.job_id));
     assert_eq!(done.progress.counters.events_delivered, refused.len() as u64);

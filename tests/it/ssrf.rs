@@ -83,7 +83,7 @@ async fn the_address_table_at_registration_and_at_delivery() -> anyhow::Result<(
         jobs.push((ip.clone(), start(&api, hook, from, from + HOUR).await?));
     }
     for (ip, job) in jobs {
-        let done = api.wait_for_end(&job, Duration::from_secs(90), |_| {}).await?;
+        let done = stack.wait_for_end(&api, &job, Duration::from_secs(90)).await?;
         assert_eq!(done.state, JobState::Incomplete, "{ip}: {done:?}");
         assert_eq!(done.progress.counters.delivery_failures, 1, "{ip}");
         let failures = api.all_failures(&job).await?;
@@ -130,7 +130,7 @@ async fn a_name_that_moves_inside_after_registration_is_refused_at_delivery() ->
     // Delivery: the same name now answers an internal address.
     dns.set_answer(Ipv4Addr::new(169, 254, 169, 254));
     let job = start(&api, &hook.id, from, from + HOUR).await?;
-    let done = api.wait_for_end(&job, Duration::from_secs(90), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job, Duration::from_secs(90)).await?;
     assert_eq!(done.state, JobState::Incomplete, "{done:?}");
     assert_eq!(done.progress.counters.delivery_failures, 20);
     assert_eq!(receiver.stats("me").requests, 0, "nothing reached anything");
@@ -147,7 +147,7 @@ async fn a_name_that_moves_inside_after_registration_is_refused_at_delivery() ->
     // The name back on the allowed address: the retry delivers them.
     dns.set_answer(Ipv4Addr::LOCALHOST);
     let retry = api.retry(&job).await?;
-    let done = api.wait_for_end(&retry.job_id, Duration::from_secs(90), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &retry.job_id, Duration::from_secs(90)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(receiver.stats("me").unique(), 20);
     stack.cleanup().await;

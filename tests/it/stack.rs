@@ -133,7 +133,7 @@ async fn a_poison_message_reaches_the_dlq_after_max_receives_while_its_batch_mat
     let poison = "{\"type\":\"replay_slice\",\"v\":1,\"job_id\":\"not a job\"}";
     stack.sqs.send_message().queue_url(&d.slice_queue_url).message_body(poison).send().await?;
     let job_id = start(&api, &me, from, from + 2 * HOUR).await?;
-    let done = api.wait_for_end(&job_id, Duration::from_secs(90), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(90)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(receiver.unique("me"), 200);
 
@@ -200,7 +200,7 @@ async fn the_schedule_fires_the_sweeper_which_restarts_a_stale_slice() -> anyhow
     }
     let killed_at = receiver.unique("me");
     assert!(killed_at < 3_000, "the kill landed mid-slice");
-    let done = api.wait_for_end(&job_id, Duration::from_secs(180), |_| {}).await?;
+    let done = stack.wait_for_end(&api, &job_id, Duration::from_secs(180)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(receiver.unique("me"), 3_000, "nothing lost");
     let d = stack.deployed();

@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result};
 use rand::Rng;
-use replay_client::{Client, WebhookId};
+use replay_client::{Client, Job, JobId, WebhookId};
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::config::KafkaConfig;
 use replay_lab::receiver::Receiver;
@@ -197,6 +197,61 @@ impl TestStack {
         replay_lab::seed::produce(&self.kafka, records).await
     }
 
+    /// Waits for the job to end, as `Client::wait_for_end`; one that does not
+    /// end in time fails with what a reader needs to tell a slow machine from
+    /// a lost slice: each slice's row, the slice queue's messages (visible,
+    /// in flight) and the worker's last log lines about the job.
+    pub async fn wait_for_end(&self, api: &Client, job: &JobId, timeout: Duration) -> Result<Job> {
+        match api.wait_for_end(job, timeout, |_| {}).await {
+            Err(e @ replay_client::ClientError::Timeout { .. }) => {
+                Err(anyhow::anyhow!("{e}\n{}", self.explain(job).await))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The state of a job's slices, queue and worker, as text.
+    pub async fn explain(&self, job: &JobId) -> String {
+        let mut out = String::new();
+        let rows: Vec<SliceRow> = sqlx::query_as(
+            "SELECT slice_index, state, restarts, CAST(heartbeat_at AS CHAR) AS heartbeat, \
+             CAST(enqueued_at AS CHAR) AS enqueued, events_scanned, events_delivered \
+             FROM replay_slices WHERE job_id = ? ORDER BY slice_index",
+        )
+        .bind(job.as_str())
+        .fetch_all(self.store.pool())
+        .await
+        .unwrap_or_default();
+        for r in rows {
+            out += &format!(
+                "slice {}: {}, restarts {}, heartbeat {:?}, enqueued {:?}, scanned {}, delivered {}\n",
+                r.slice_index, r.state, r.restarts, r.heartbeat, r.enqueued, r.events_scanned, r.events_delivered
+            );
+        }
+        let Some(d) = &self.deployed else { return out };
+        match self.queue_depth(&d.slice_queue_url).await {
+            Ok((visible, in_flight)) => out += &format!("slice queue: {visible} visible, {in_flight} in flight\n"),
+            Err(e) => out += &format!("slice queue: {e}\n"),
+        }
+        match self.queue_depth(&d.slice_dead_letter_queue_url).await {
+            Ok((visible, _)) => out += &format!("dead letters: {visible}\n"),
+            Err(e) => out += &format!("dead letters: {e}\n"),
+        }
+        let lines = stack::log_lines(&self.env, &d.worker_log_group_name, job.as_str()).await.unwrap_or_default();
+        for line in lines.iter().rev().take(40).rev() {
+            // The spans repeat the job, the request and the owner on every line.
+            match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(mut fields)) => {
+                    fields.remove("spans");
+                    out += &Value::Object(fields).to_string();
+                }
+                _ => out += line.trim_end(),
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     /// Messages visible and in flight in a queue.
     pub async fn queue_depth(&self, url: &str) -> Result<(u64, u64)> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
@@ -221,6 +276,18 @@ impl TestStack {
         let _ = setup::delete_topic(&self.kafka).await;
         let _ = setup::delete_table(&self.ddb, &self.table).await;
     }
+}
+
+/// A slice's row as `TestStack::explain` prints it.
+#[derive(sqlx::FromRow)]
+struct SliceRow {
+    slice_index: i32,
+    state: String,
+    restarts: i32,
+    heartbeat: Option<String>,
+    enqueued: Option<String>,
+    events_scanned: i64,
+    events_delivered: i64,
 }
 
 /// The sweeper running in the background; stops when dropped.

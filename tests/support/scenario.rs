@@ -61,7 +61,7 @@ impl Scenario {
     }
 
     pub async fn wait_for_end(&self, id: &JobId, timeout: Duration) -> anyhow::Result<Job> {
-        Ok(self.api.wait_for_end(id, timeout, |_| {}).await?)
+        self.stack.wait_for_end(&self.api, id, timeout).await
     }
 
     pub fn received(&self) -> HashSet<String> {
