@@ -62,7 +62,7 @@ pub fn run(seed: u64) -> Report {
     let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), peaks.clone());
     let mut report = tracing::subscriber::with_default(subscriber, || runtime.block_on(simulate(&scenario)));
     report.peak = peaks.peak();
-    report.violations.extend(memory::check(&scenario, report.peak));
+    report.violations.extend(memory::check(&scenario.cfg, scenario.partitions.iter().flatten(), report.peak));
     report
 }
 

@@ -192,21 +192,29 @@ impl Plan {
 }
 
 pub fn run(seed: u64) -> Report {
-    if std::env::var_os("SIM_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::{layer::SubscriberExt, Layer};
+    // SIM_LOG: every line at info, to stderr.
+    let lines = std::env::var_os("SIM_LOG").is_some().then(|| {
+        tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .without_time()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
             .with_writer(std::io::stderr)
-            .try_init();
-    }
+            .with_filter(tracing_subscriber::EnvFilter::new("info"))
+    });
     let plan = Plan::generate(seed);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("a current-thread runtime");
-    runtime.block_on(simulate(&plan))
+    // Every slice run's peak memory, from the line each logs at its end.
+    let peaks =
+        if lines.is_some() { super::memory::PeakLog::beside_printer() } else { super::memory::PeakLog::default() };
+    let subscriber = tracing_subscriber::registry().with(peaks.clone()).with(lines);
+    let mut report = tracing::subscriber::with_default(subscriber, || runtime.block_on(simulate(&plan)));
+    report.peak = peaks.peak();
+    report.violations.extend(super::memory::check(&plan.cfg, &plan.log, report.peak));
+    report
 }
 
 /// What the run saw, shared by its tasks.
@@ -781,6 +789,20 @@ mod tests {
             assert!(report.freezes > 0, "seed {seed} froze a worker");
             assert!(report.violations.is_empty(), "seed {seed}: {:?}", report.violations);
         }
+    }
+
+    /// Every job's slice runs reach the memory oracle (sim/memory.rs), and a
+    /// peak past a bound is a violation.
+    #[test]
+    fn the_platform_oracle_sees_every_runs_peak() {
+        let report = run(3);
+        assert!(report.peak.dedup_ids > 0 && report.peak.unsettled_bytes > 0, "no peak seen: {:?}", report.peak);
+        let plan = Plan::generate(3);
+        let mut small = plan.cfg.clone();
+        small.max_window_bytes = report.peak.held_bytes / crate::services::slice::MAX_HELD_WINDOWS;
+        small.max_batch_bytes = 0;
+        let oversized = super::super::memory::check(&small, std::iter::empty(), report.peak);
+        assert!(!oversized.is_empty(), "a peak over the bounds passed: {:?}", report.peak);
     }
 
     #[test]
