@@ -248,9 +248,9 @@ struct Deleted<'a> {
 
 impl Deleted<'_> {
     /// Copies of the event retention deleted (anywhere in the log), and
-    /// copies of the window it kept.
-    fn copies(&self, s: &Scenario, id: &str) -> (usize, usize) {
-        let Some(r) = s.retention.as_ref().filter(|_| self.applied) else { return (0, 1) };
+    /// copies of the window it kept; none if retention deleted nothing.
+    fn copies(&self, s: &Scenario, id: &str) -> Option<(usize, usize)> {
+        let r = s.retention.as_ref().filter(|_| self.applied)?;
         let copies = s.copies.iter().zip(&s.placed).filter(|(c, _)| c.event_id == id);
         let (mut deleted, mut kept) = (0, 0);
         for (c, &(p, offset)) in copies {
@@ -260,13 +260,12 @@ impl Deleted<'_> {
                 kept += 1;
             }
         }
-        (deleted, kept)
+        Some((deleted, kept))
     }
 
     /// Every copy of the window was deleted: the event may be missing, counted.
     fn all_copies(&self, s: &Scenario, id: &str) -> bool {
-        let (deleted, kept) = self.copies(s, id);
-        deleted > 0 && kept == 0
+        matches!(self.copies(s, id), Some((deleted, 0)) if deleted > 0)
     }
 
     /// Some copies were deleted and one of the window was kept: a continued
@@ -274,8 +273,7 @@ impl Deleted<'_> {
     /// event to it and may be delivered (or fail) once more
     /// (docs/guarantees.md, "Retention").
     fn orphaned(&self, s: &Scenario, id: &str) -> bool {
-        let (deleted, kept) = self.copies(s, id);
-        deleted > 0 && kept > 0
+        matches!(self.copies(s, id), Some((deleted, kept)) if deleted > 0 && kept > 0)
     }
 
     /// Records of the window (of any webhook) retention deleted: the most
