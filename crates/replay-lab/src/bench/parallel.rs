@@ -1,0 +1,43 @@
+//! 4. Parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at once.
+
+use super::*;
+
+impl Lab {
+    pub(super) async fn measure_parallel(&self, bench: &mut BenchStack) -> Result<Value> {
+        let Self { opts, env, store, receiver, data, .. } = self;
+        println!("==> 4. parallel slices: one 24-hour replay, {:?} slices at once", opts.parallel);
+        let mut points = Vec::new();
+        let mut first_seconds = None;
+        for &k in &opts.parallel {
+            bench.spec.parameter("MaxParallelSlices", k);
+            bench.deployed = stack::deploy(env, &bench.spec).await?;
+            let started = Instant::now();
+            let job = self.create_job_http(&bench.deployed, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
+            let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
+            if counters.events_delivered as usize != data.hot_in_day || arrived != counters.events_delivered {
+                bail!(
+                    "24-hour job: {} delivered, {arrived} arrived, {} expected",
+                    counters.events_delivered,
+                    data.hot_in_day
+                );
+            }
+            let t1 = *first_seconds.get_or_insert(seconds);
+            println!(
+                "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}",
+                counters.events_delivered as f64 / seconds,
+                t1 / seconds
+            );
+            points.push(json!({
+                "slices_at_once": k,
+                "seconds": round2(seconds),
+                "events": counters.events_delivered,
+                "records_scanned": counters.events_scanned,
+                "events_per_s": whole(counters.events_delivered as f64 / seconds),
+                "speedup": round2(t1 / seconds),
+            }));
+        }
+        Ok(Value::Array(points))
+    }
+}

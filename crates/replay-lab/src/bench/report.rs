@@ -1,0 +1,93 @@
+//! Output: results.json and results.md.
+
+use super::*;
+
+pub(super) fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+    });
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu": cpu,
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+    })
+}
+
+fn yes_no(met: &Value) -> &'static str {
+    if met.as_bool().unwrap_or(false) {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+fn markdown(r: &Value) -> String {
+    let (s, d, k, c, m) = (&r["scan"], &r["delivery"], &r["seek"], &r["cost"], &r["memory"]);
+    let mut md = format!(
+        "# Benchmark results (`{}`, {})\n\n{} records of ~{} B, {} webhooks, {} days, {} CPUs.\n\n\
+         | figure | ours | reference | ratio | target | met |\n|---|---|---|---|---|---|\n",
+        r["config"].as_str().unwrap_or_default(),
+        r["generated_at"].as_str().unwrap_or_default(),
+        r["dataset"]["records"],
+        r["dataset"]["mean_record_bytes"],
+        r["dataset"]["webhooks"],
+        r["dataset"]["days"],
+        r["machine"]["cpus"],
+    );
+    md += &format!(
+        "| scan rate (records/s) | {} | bare rdkafka {} (kcat {}) | {} | ≥ 0.9 | {} |\n",
+        s["worker_records_per_s"],
+        s["bare_rdkafka_records_per_s"],
+        s["kcat_records_per_s"],
+        s["worker_vs_bare"],
+        yes_no(&s["met"])
+    );
+    md += &format!(
+        "| delivery rate (events/s) | {} | receiver via wrk {} | {} | ≥ 10,000/s and ≥ 0.5 | {} |\n",
+        d["events_per_s"],
+        d["receiver_capacity_per_s"],
+        d["vs_receiver"],
+        yes_no(&d["met"])
+    );
+    md += &format!(
+        "| time to first delivery, from slice pickup (ms) | {} (5-day log) | {} (1-hour log) | {} | ≤ 1.5 | {} |\n\
+         | time to first delivery, from the request (ms) | {} (5-day log) | {} (1-hour log) | {} | | |\n",
+        k["first_delivery_ms_5_day_log"],
+        k["first_delivery_ms_1_hour_log"],
+        k["ratio"],
+        yes_no(&k["met"]),
+        k["from_request_ms_5_day_log"],
+        k["from_request_ms_1_hour_log"],
+        k["ratio_from_request"]
+    );
+    md += &format!(
+        "| DynamoDB writes per 1,000 records scanned | {} | | | ≤ 2 | {} |\n",
+        c["dynamodb_writes_per_1000_scanned"],
+        yes_no(&c["met"])
+    );
+    md += &format!(
+        "| SQS requests / MySQL writes per 1,000 records scanned | {} / {} | | | | |\n",
+        c["sqs_requests_per_1000_scanned"], c["mysql_writes_per_1000_scanned"]
+    );
+    md += &format!(
+        "| worker peak RSS, {} records in one slice (MB) | {} | | | < 128 | {} |\n",
+        m["records_in_slice"],
+        m["worker_peak_rss_mb"],
+        yes_no(&m["met"])
+    );
+    md += "\n| slices at once | seconds | events/s | speed-up |\n|---|---|---|---|\n";
+    for p in r["parallel_slices"].as_array().into_iter().flatten() {
+        md += &format!("| {} | {} | {} | {} |\n", p["slices_at_once"], p["seconds"], p["events_per_s"], p["speedup"]);
+    }
+    md
+}
+
+pub(super) fn write_results(opts: &BenchOptions, results: &Value) -> Result<()> {
+    std::fs::create_dir_all(&opts.out_dir)?;
+    std::fs::write(opts.out_dir.join("results.json"), serde_json::to_string_pretty(results)? + "\n")?;
+    let md = markdown(results);
+    std::fs::write(opts.out_dir.join("results.md"), &md)?;
+    println!("\n{md}\n==> wrote {0}/results.json and {0}/results.md", opts.out_dir.display());
+    Ok(())
+}
