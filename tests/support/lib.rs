@@ -221,7 +221,10 @@ impl TestStack {
         .bind(job.as_str())
         .fetch_all(self.store.pool())
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            out += &format!("slices: {e}\n");
+            Vec::new()
+        });
         for r in rows {
             out += &format!(
                 "slice {}: {}, restarts {}, heartbeat {:?}, enqueued {:?}, scanned {}, delivered {}\n",
@@ -237,7 +240,10 @@ impl TestStack {
             Ok((visible, _)) => out += &format!("dead letters: {visible}\n"),
             Err(e) => out += &format!("dead letters: {e}\n"),
         }
-        let lines = stack::log_lines(&self.env, &d.worker_log_group_name, job.as_str()).await.unwrap_or_default();
+        let lines = stack::log_lines(&self.env, &d.worker_log_group_name, job.as_str()).await.unwrap_or_else(|e| {
+            out += &format!("worker log: {e}\n");
+            Vec::new()
+        });
         for line in lines.iter().rev().take(40).rev() {
             // The spans repeat the job, the request and the owner on every line.
             match serde_json::from_str::<Value>(line) {
