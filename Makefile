@@ -2,6 +2,13 @@
 # Every target that needs services brings them up first (idempotent).
 SHELL := /bin/bash
 ENV := source infra/local/env.sh &&
+# The test build is the lint: clippy's driver compiles the workspace's crates
+# (lints and code in one pass, `-D warnings`) instead of a separate `cargo
+# clippy`, which would type-check every dependency a second time (minutes of
+# CI). CLIPPY_ARGS is how `cargo clippy` itself passes arguments to the driver.
+# Every command of `make test` uses it: a build without it recompiles the
+# workspace's crates.
+LINTED := $(ENV) RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver)" CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 LAB := target/debug/replay-lab
 # Integration tests wait on LocalStack, Kafka and slow receivers, not on the
 # CPU: more of them at once than the machine has cores.
@@ -10,7 +17,7 @@ IT_THREADS ?= 4
 # FAILPOINTS); `sam build`, the AWS build, never does.
 FEATURES := --features replay-core/failpoints
 
-.PHONY: up services down status build deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions workspace-hack
+.PHONY: up services down status build build-all deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions workspace-hack
 
 ## The local stack: services, the host's build of the functions, template.yaml
 ## deployed to LocalStack (`activity-replay-local`); prints the API URL.
@@ -34,27 +41,26 @@ build:
 demo: services build
 	$(ENV) $(LAB) demo
 
-## Everything: formatting, lints, unit tests, the executor's tests, integration
-## and end-to-end tests through the deployed stack, then the Lambda build
-## (sam build) and the checks on its binaries.
+## Everything CI runs: formatting, lints, unit tests, the executor's tests,
+## integration and end-to-end tests through deployed stacks. The Lambda
+## packages (`make sam-build`, arm64) are built before a deploy, not here.
 test: services lint
-	$(ENV) cargo build --workspace --bins --tests $(FEATURES)
 	$(MAKE) unit executor-tests integration
-	$(MAKE) sam-build
 
 ## Every crate's own tests: unit tests, the OpenAPI drift test, the client's
 ## retry rules, the CLI's completions and exit codes, doc examples.
 unit:
-	$(ENV) cargo test --workspace --exclude replay-integration-tests $(FEATURES)
+	$(LINTED) cargo test --workspace --exclude replay-integration-tests $(FEATURES)
 
 executor-tests:
 	$(ENV) "$$LOCALSTACK_VENV/bin/python" -m pytest -q infra/local/localstack-host-executor/tests
 
 ## Each test deploys a stack of its own; broker_restart restarts the shared
-## broker, so it runs alone, after the others.
+## broker, so it runs alone, after the others. `--workspace` keeps the
+## dependencies' features those of the lint build, which is then reused.
 integration:
-	$(ENV) cargo test -p replay-integration-tests $(FEATURES) --test it --no-fail-fast -- --test-threads $(IT_THREADS)
-	$(ENV) cargo test -p replay-integration-tests $(FEATURES) --test broker_restart
+	$(LINTED) cargo test --workspace $(FEATURES) --test it --no-fail-fast -- --test-threads $(IT_THREADS)
+	$(LINTED) cargo test --workspace $(FEATURES) --test broker_restart
 
 ## `sam build` without Docker (arm64, cargo lambda + zig), then check that the
 ## bootstrap binaries load on provided.al2023 (glibc, architecture, libraries, size).
@@ -68,16 +74,23 @@ bench: services
 	$(ENV) RUST_LOG=warn target/release/replay-lab bench --bin-dir target/release --out bench
 	bench/tools.sh plot bench
 
-## The same command in a tiny configuration on the debug build (CI keeps it working).
-bench-tiny: services build
+## The same command in a tiny configuration on the debug build (CI keeps it
+## working, after `make test`, whose build it reuses).
+bench-tiny: services build-all
 	bench/tools.sh
 	$(ENV) RUST_LOG=warn $(LAB) bench --tiny --bin-dir target/debug --out bench/out/tiny
 	bench/tools.sh plot bench/out/tiny
 
+## rustfmt, then the build of every target with clippy's lints, then the template's lints.
 lint:
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets --locked $(FEATURES) -- -D warnings
+	$(MAKE) build-all
 	infra/sam/lint.sh
+
+## Every target of every crate (tests included), built once with clippy's
+## lints: what `make test` and `make bench-tiny` run.
+build-all:
+	$(LINTED) cargo build --workspace --all-targets --locked $(FEATURES)
 
 fmt:
 	cargo fmt --all

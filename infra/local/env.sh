@@ -62,6 +62,14 @@ export LOCALSTACK_VERSION LOCALSTACK_PYTHON LOCALSTACK_PORT LOCALSTACK_SERVICES 
 : "${DYNAMODB_HOME:=$STATE/dynamodb}"
 export DYNAMODB_NPM_VERSION DYNAMODB_PORT DYNAMODB_HEAP DYNAMODB_HOME
 
+# --- Host builds: the system's OpenSSL for librdkafka ---
+# rdkafka's `ssl-vendored` builds OpenSSL from source so that the Lambda
+# binary needs no system library; on this host that is minutes of every cold
+# build for nothing, so host builds link Debian's libssl (libssl-dev, up.sh).
+# infra/sam/build.sh unsets it: the packages still carry their own OpenSSL.
+: "${OPENSSL_NO_VENDOR:=1}"
+export OPENSSL_NO_VENDOR
+
 # --- cargo-lambda (PyPI wheel, brings its own zig) ---
 : "${CARGO_LAMBDA_VERSION:=1.9.2}"
 : "${CARGO_LAMBDA_VENV:=$STATE/venvs/cargo-lambda}"

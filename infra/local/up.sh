@@ -17,7 +17,7 @@ mkdir -p "$STATE" "$LOCAL_LOGS" "$LOCAL_RUN" "$LOCAL_BIN"
 # apt-get only runs when a package is missing (dpkg -s is ~10 ms).
 install_apt() {
   local need=() p
-  for p in mariadb-server libcurl4-openssl-dev; do
+  for p in mariadb-server libcurl4-openssl-dev libssl-dev; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   # kcat is a nice-to-have; remember when the archive has none, else every

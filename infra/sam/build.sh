@@ -31,13 +31,9 @@ export CFLAGS_aarch64_unknown_linux_gnu="-I$headers" CFLAGS_x86_64_unknown_linux
 # cargo-lambda's own directory first on PATH, so `cargo lambda` finds its zig.
 export PATH="$CARGO_LAMBDA_VENV/bin:$PATH"
 
-# SAM_PACKAGE_CHECK=1 (set by .ci/run): the same build and checks at
-# opt-level 0, to prove the packaging in a third of the time; what `sam
-# deploy` uploads is always built without it, at the release profile.
-if [[ ${SAM_PACKAGE_CHECK:-0} == 1 ]]; then
-    log "packaging check: the release profile at opt-level 0 (not for deploying)"
-    export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_LTO=off
-fi
+# The packages carry their own OpenSSL (rdkafka's ssl-vendored): env.sh's
+# host-build shortcut must not reach them.
+unset OPENSSL_NO_VENDOR
 log "sam build (release, cargo lambda + zig; the first build compiles everything)"
 # --no-cached: cargo's target/ already makes a rebuild incremental (the build
 # runs in the source tree), while SAM's cache would hash the whole code
