@@ -29,6 +29,10 @@ while True:
     print(f"handling {action}", flush=True)
     if action == "sleep":
         time.sleep(event["seconds"])
+    elif action == "chatter":
+        # One write, then the response at once.
+        sys.stdout.write("".join(f"line {i}\n" for i in range(event["lines"])))
+        sys.stdout.flush()
     elif action == "crash":
         os._exit(7)
     elif action == "alloc":

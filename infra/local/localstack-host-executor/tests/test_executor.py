@@ -46,8 +46,24 @@ def code_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def executor(code_dir: Path, env: dict | None = None, **kw) -> tuple[HostRuntimeExecutor, MemorySink]:
-    sink = MemorySink()
+class SlowSink(MemorySink):
+    """A log sink that stalls on one line, as a reader thread on a busy
+    machine does."""
+
+    def __init__(self, stall_on: str) -> None:
+        super().__init__()
+        self.stall_on = stall_on
+
+    def add(self, line: str) -> None:
+        if line == self.stall_on:
+            time.sleep(0.3)
+        super().add(line)
+
+
+def executor(
+    code_dir: Path, env: dict | None = None, sink: MemorySink | None = None, **kw
+) -> tuple[HostRuntimeExecutor, MemorySink]:
+    sink = sink or MemorySink()
     ex = HostRuntimeExecutor("env1", function_version(code_dir, **kw), sink=sink)
     ex.start({"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", **(env or {})})
     return ex, sink
@@ -55,6 +71,20 @@ def executor(code_dir: Path, env: dict | None = None, **kw) -> tuple[HostRuntime
 
 def invoke(ex: HostRuntimeExecutor, event: dict, request_id: str = "req-1"):
     return ex.invoke({"invoke-id": request_id, "invoked-function-arn": "arn:fn", "payload": json.dumps(event)})
+
+
+def test_output_written_before_the_response_is_the_invocations_and_comes_before_end(code_dir: Path) -> None:
+    # The reader stalls on the first of three lines written just before the
+    # response, so the response arrives while two are still in the pipe.
+    ex, _ = executor(code_dir, sink=SlowSink(stall_on="line 0"))
+    try:
+        result = invoke(ex, {"action": "chatter", "lines": 3})
+        assert not result.is_error, result.payload
+        lines = result.logs.splitlines()
+        assert [line for line in lines if line.startswith("line ")] == ["line 0", "line 1", "line 2"]
+        assert lines.index("line 2") < lines.index("END RequestId: req-1")
+    finally:
+        ex.stop()
 
 
 def test_an_invocation_gets_its_payload_deadline_and_environment(code_dir: Path) -> None:

@@ -254,6 +254,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
                 failure = ("Runtime.OutOfMemory", "Runtime exited with error: signal: killed (out of memory)")
         elapsed_ms = (time.monotonic() - started) * 1000
         peak_kb = max(peak_kb, rss_kb(process.pid, "VmHWM"))
+        process.catch_up()
         if failure is not None:
             process.add_line(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {failure[1]}")
         process.add_line(f"END RequestId: {request_id}")

@@ -7,6 +7,7 @@ import collections
 import concurrent.futures
 import ctypes
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -90,6 +91,12 @@ class BootstrapProcess:
         self.recent: collections.deque[str] = collections.deque(maxlen=RECENT_LINES)
         self._capture: list[str] | None = None
         self._capture_lock = threading.Lock()
+        # catch_up's wake-ups of the reader (a pipe it selects on beside the
+        # output) and how many it has answered; `None` once the output ended.
+        self._wake_read, self._wake_write = os.pipe()
+        self._wakes_sent = 0
+        self._wakes_answered: int | None = 0
+        self._caught_up = threading.Condition()
         self.started_at = time.time()
         full_env = dict(env)
         full_env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
@@ -113,11 +120,63 @@ class BootstrapProcess:
         self._reader.start()
 
     def _read_output(self) -> None:
+        """Reads the output as it comes and answers catch_up's wake-ups, each
+        only once the output pipe is empty: then every line written before the
+        wake-up has been through add_line."""
         assert self.popen.stdout is not None
-        for raw in iter(self.popen.stdout.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            self.add_line(line)
-        self.popen.stdout.close()
+        out = self.popen.stdout.fileno()
+        # poll, not select: LocalStack holds many descriptors, and select
+        # refuses any numbered above 1023.
+        both, output_only = select.poll(), select.poll()
+        both.register(out, select.POLLIN)
+        both.register(self._wake_read, select.POLLIN)
+        output_only.register(out, select.POLLIN)
+        partial = b""
+        woken = 0
+        try:
+            while True:
+                ready = {fd for fd, _ in both.poll()}
+                if out in ready:
+                    data = os.read(out, 65536)
+                    if not data:
+                        break
+                    *lines, partial = (partial + data).split(b"\n")
+                    for raw in lines:
+                        self.add_line(raw.decode("utf-8", errors="replace"))
+                if self._wake_read in ready:
+                    woken += len(os.read(self._wake_read, 4096))
+                # Checked after the wake-up was read: output written before it
+                # would show here.
+                if woken and not output_only.poll(0):
+                    with self._caught_up:
+                        self._wakes_answered = (self._wakes_answered or 0) + woken
+                        self._caught_up.notify_all()
+                    woken = 0
+        finally:
+            if partial:
+                self.add_line(partial.decode("utf-8", errors="replace"))
+            with self._caught_up:
+                self._wakes_answered = None
+                self._caught_up.notify_all()
+                os.close(self._wake_write)
+            os.close(self._wake_read)
+            self.popen.stdout.close()
+
+    def catch_up(self, timeout: float = 2.0) -> None:
+        """Waits until every line the process wrote before now went through
+        add_line. On Lambda a function's output before its response comes
+        before END and REPORT; here a reader thread slowed by a busy machine
+        could still hold it when the response arrives. A process that never
+        stops writing is waited for `timeout` at most."""
+        with self._caught_up:
+            if self._wakes_answered is None:
+                return
+            self._wakes_sent += 1
+            wanted = self._wakes_sent
+            os.write(self._wake_write, b"w")
+            self._caught_up.wait_for(
+                lambda: self._wakes_answered is None or self._wakes_answered >= wanted, timeout=timeout
+            )
 
     def add_line(self, line: str) -> None:
         """A line of the function's output (or a platform line of ours)."""
