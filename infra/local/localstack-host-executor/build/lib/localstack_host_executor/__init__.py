@@ -1,1 +1,0 @@
-"""A LocalStack Lambda runtime executor that runs bootstraps as host processes."""
