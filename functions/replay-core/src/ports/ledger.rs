@@ -114,8 +114,13 @@ pub struct SliceTotals<'a> {
 pub struct StaleSlice {
     pub job_id: JobId,
     pub slice_index: u32,
-    /// Restarts in a row without progress, this one included.
+    /// Restarts in a row without progress that a worker took, this one
+    /// included (a restart counts once taken: a worker frozen past two
+    /// sweeps while the pool is full costs one, not two).
     pub restarts: u32,
+    /// The last restart's message was not taken yet: this one sends it
+    /// again and is not counted (it may have been lost).
+    pub resent: bool,
 }
 
 /// What a wake-up found to do.

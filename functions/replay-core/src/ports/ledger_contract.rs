@@ -495,14 +495,22 @@ async fn the_sweeper_finds_what_was_lost(b: &dyn LedgerBench) -> Outcome {
     ensure!(l.claim_lost_slices(60, 1, 10).await? == [(job.clone(), 1)], "under its own cap of 2");
     b.set_running_cap(&acme, 0).await?;
     let stale = l.claim_stale_slices(60).await?;
-    let one = |restarts| vec![StaleSlice { job_id: job.clone(), slice_index: 0, restarts }];
-    ensure!(format!("{stale:?}") == format!("{:?}", one(1)), "{stale:?}");
+    let one = |restarts, resent| vec![StaleSlice { job_id: job.clone(), slice_index: 0, restarts, resent }];
+    ensure!(format!("{stale:?}") == format!("{:?}", one(1, false)), "{stale:?}");
     ensure!(l.claim_stale_slices(60).await?.is_empty(), "claimed for one restart");
     b.advance(Duration::from_secs(61)).await?;
-    ensure!(format!("{:?}", l.claim_stale_slices(60).await?) == format!("{:?}", one(2)), "restarts add up");
+    // No worker took the restart (the pool is full, a frozen worker holds a
+    // slot): it is sent again, and counts once.
+    let stale = l.claim_stale_slices(60).await?;
+    ensure!(format!("{stale:?}") == format!("{:?}", one(1, true)), "an untaken restart is not counted: {stale:?}");
+    l.start_slice(&job, 0).await?;
+    b.advance(Duration::from_secs(61)).await?;
+    let stale = l.claim_stale_slices(60).await?;
+    ensure!(format!("{stale:?}") == format!("{:?}", one(2, false)), "taken restarts add up: {stale:?}");
     p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
     b.advance(Duration::from_secs(61)).await?;
-    ensure!(format!("{:?}", l.claim_stale_slices(60).await?) == format!("{:?}", one(1)), "progress starts over");
+    let stale = l.claim_stale_slices(60).await?;
+    ensure!(format!("{stale:?}") == format!("{:?}", one(1, false)), "progress starts over: {stale:?}");
 
     // A paused slice is not stale before its pause ends.
     p.heartbeat(&job, 0, 1, &delivered(1), true).await?;

@@ -89,8 +89,9 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
             lifecycle.slice_ended(job_id, slice, None, SliceState::Failed, None).await?;
             report.slices_failed += 1;
         } else {
+            // `resent`: no worker took the last restart yet; this one is not counted.
             lifecycle.restart(job_id, slice).await?;
-            info!(%job_id, slice, restarts = stale.restarts, "restarted stale slice");
+            info!(%job_id, slice, restarts = stale.restarts, resent = stale.resent, "restarted stale slice");
             report.slices_restarted += 1;
         }
     }

@@ -791,6 +791,17 @@ mod tests {
         }
     }
 
+    /// Three freezes, each past two sweeps while the pool was full, cost a
+    /// slice six restarts: the one still waiting in the queue was counted
+    /// again at the next sweep, and the slice was failed after 4 crashes
+    /// with `max_restarts` 5 (seed 2138571). A restart counts once taken.
+    #[test]
+    fn a_restart_no_worker_took_yet_is_not_counted_again() {
+        let report = run(2138571);
+        assert!(report.freezes > 0, "seed 2138571 froze a worker");
+        assert!(report.violations.is_empty(), "seed 2138571: {:?}", report.violations);
+    }
+
     /// Every job's slice runs reach the memory oracle (sim/memory.rs), and a
     /// peak past a bound is a violation.
     #[test]

@@ -77,6 +77,8 @@ struct SliceRow {
     heartbeat_at: Option<Ms>,
     paused_until: Option<Ms>,
     restarts: u32,
+    /// The last restart's message waits for a worker (`start_slice` clears it).
+    restart_waiting: bool,
     lease_token: u64,
     counters: Counters,
     tally: Option<Tally>,
@@ -409,6 +411,7 @@ impl JobLedger for MemoryLedger {
                 heartbeat_at: None,
                 paused_until: None,
                 restarts: 0,
+                restart_waiting: false,
                 lease_token: 0,
                 counters: Counters::default(),
                 tally: None,
@@ -522,6 +525,7 @@ impl JobLedger for MemoryLedger {
                 s.state = SliceState::Running;
                 s.heartbeat_at = Some(now);
                 s.paused_until = None;
+                s.restart_waiting = false;
                 s.enqueued_at.get_or_insert(now);
             }
         }
@@ -677,9 +681,11 @@ impl JobLedger for MemoryLedger {
                 && jobs[job_id].active()
                 && won.len() < 100
             {
-                s.restarts += 1;
+                let resent = s.restart_waiting;
+                s.restarts += u32::from(!resent);
+                s.restart_waiting = true;
                 s.heartbeat_at = Some(now);
-                won.push(StaleSlice { job_id: job_id.clone(), slice_index: *index, restarts: s.restarts });
+                won.push(StaleSlice { job_id: job_id.clone(), slice_index: *index, restarts: s.restarts, resent });
             }
         }
         Ok(won)
@@ -797,7 +803,9 @@ impl SliceProgress for MemoryLedger {
                 s.lease_token = token;
                 s.paused_until = None;
                 if progressed {
+                    // Restarts in a row without progress start over.
                     s.restarts = 0;
+                    s.restart_waiting = false;
                 }
             } else {
                 // A newer holder, or the slice restarted or ended meanwhile:

@@ -132,7 +132,7 @@ impl MySqlStore {
     pub async fn start_slice(&self, job_id: &JobId, slice_index: u32) -> Result<()> {
         sqlx::query(
             "UPDATE replay_slices SET state = 'RUNNING', heartbeat_at = UTC_TIMESTAMP(3), paused_until = NULL, \
-             enqueued_at = COALESCE(enqueued_at, UTC_TIMESTAMP(3)) \
+             restart_waiting = FALSE, enqueued_at = COALESCE(enqueued_at, UTC_TIMESTAMP(3)) \
              WHERE job_id = ? AND slice_index = ? AND state IN ('PENDING','RUNNING')",
         )
         .bind(job_id.as_str())
@@ -242,10 +242,12 @@ impl MySqlStore {
 
     /// Running slices of active jobs whose heartbeat is older than `stale_s`
     /// (a paused slice counts from the end of its pause); each is claimed
-    /// (restarts + 1, heartbeat reset) so it is restarted once.
+    /// (heartbeat reset) so it is restarted once. A restart counts once a
+    /// worker has taken it: while the last one still waits, it is re-sent
+    /// uncounted (`restart_waiting`, cleared by `start_slice`).
     pub async fn claim_stale_slices(&self, stale_s: u32) -> Result<Vec<StaleSlice>> {
         let rows = sqlx::query(&format!(
-            "SELECT s.job_id, s.slice_index, s.restarts, s.heartbeat_at FROM replay_slices s \
+            "SELECT s.job_id, s.slice_index, s.restarts, s.restart_waiting, s.heartbeat_at FROM replay_slices s \
              JOIN replay_jobs j ON j.id = s.job_id \
              WHERE s.state = 'RUNNING' AND s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
              AND (s.paused_until IS NULL OR s.paused_until < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
@@ -257,19 +259,21 @@ impl MySqlStore {
         .await?;
         let candidates = rows
             .iter()
-            .map(|r| -> Result<(String, i32, i32, NaiveDateTime)> {
+            .map(|r| -> Result<(String, i32, i32, bool, NaiveDateTime)> {
                 Ok((
                     r.try_get("job_id")?,
                     r.try_get("slice_index")?,
                     r.try_get("restarts")?,
+                    r.try_get("restart_waiting")?,
                     r.try_get("heartbeat_at")?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
         let won = self
-            .claim_each(candidates, |(job, slice, _, at)| {
+            .claim_each(candidates, |(job, slice, _, _, at)| {
                 sqlx::query(
-                    "UPDATE replay_slices SET restarts = restarts + 1, heartbeat_at = UTC_TIMESTAMP(3) \
+                    "UPDATE replay_slices SET restarts = restarts + IF(restart_waiting, 0, 1), restart_waiting = TRUE, \
+                     heartbeat_at = UTC_TIMESTAMP(3) \
                      WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND heartbeat_at = ?",
                 )
                 .bind(job.as_str())
@@ -279,10 +283,11 @@ impl MySqlStore {
             .await?;
         Ok(won
             .into_iter()
-            .map(|(job, slice, restarts, _)| StaleSlice {
+            .map(|(job, slice, restarts, waiting, _)| StaleSlice {
                 job_id: JobId(job),
                 slice_index: slice as u32,
-                restarts: (restarts + 1) as u32,
+                restarts: (restarts + i32::from(!waiting)) as u32,
+                resent: waiting,
             })
             .collect())
     }
@@ -376,7 +381,7 @@ impl SliceProgress for MySqlStore {
     ) -> Result<Beat> {
         let sql = format!(
             "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), {}, lease_token = ?, paused_until = NULL, \
-             restarts = IF(?, 0, restarts) \
+             restarts = IF(?, 0, restarts), restart_waiting = IF(?, FALSE, restart_waiting) \
              WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
             counters_set()
         );
@@ -386,6 +391,7 @@ impl SliceProgress for MySqlStore {
         }
         let updated = q
             .bind(token as i64)
+            .bind(progressed)
             .bind(progressed)
             .bind(job_id.as_str())
             .bind(slice_index as i32)
