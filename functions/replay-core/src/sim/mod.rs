@@ -29,6 +29,7 @@ use rand::{Rng, SeedableRng};
 use receiver::SimReceiver;
 use scenario::{Scenario, WEBHOOK};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -187,7 +188,7 @@ async fn simulate(s: &Scenario) -> Report {
     let failures: Vec<String> = listed.iter().map(|f| f.event_id.clone()).collect();
     let answered = receiver.answered.lock().unwrap_or_else(|p| p.into_inner());
     if counters.is_some() {
-        let deleted = Deleted { applied: deleted, planned: &planned };
+        let deleted = Deleted::new(s, deleted, &planned);
         violations.extend(oracle(s, counters.as_ref(), &answered, &failures, crashes, &deleted));
         violations.extend(listed.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
             format!("{} failed outside the retry rule after {} attempts: {}", f.event_id, f.attempts, f.error)
@@ -241,45 +242,52 @@ impl Virtual for std::time::Instant {
 
 /// What retention deleted during the run, if it ran.
 struct Deleted<'a> {
-    applied: bool,
+    /// Per event id: copies retention deleted (anywhere in the log), and
+    /// copies of the window it kept; none if retention deleted nothing.
+    /// Counted once: the oracle asks for every event.
+    copies: Option<HashMap<&'a str, (usize, usize)>>,
     /// The window's offsets on each partition (partition, start, end).
     planned: &'a [(u32, i64, i64)],
 }
 
-impl Deleted<'_> {
-    /// Copies of the event retention deleted (anywhere in the log), and
-    /// copies of the window it kept; none if retention deleted nothing.
-    fn copies(&self, s: &Scenario, id: &str) -> Option<(usize, usize)> {
-        let r = s.retention.as_ref().filter(|_| self.applied)?;
-        let copies = s.copies.iter().zip(&s.placed).filter(|(c, _)| c.event_id == id);
-        let (mut deleted, mut kept) = (0, 0);
-        for (c, &(p, offset)) in copies {
-            if offset < r.keeps_from[p as usize] {
-                deleted += 1;
-            } else if c.timestamp >= s.from && c.timestamp < s.to {
-                kept += 1;
+impl<'a> Deleted<'a> {
+    fn new(s: &'a Scenario, applied: bool, planned: &'a [(u32, i64, i64)]) -> Self {
+        let copies = s.retention.as_ref().filter(|_| applied).map(|r| {
+            let mut by_id: HashMap<&str, (usize, usize)> = HashMap::new();
+            for (c, &(p, offset)) in s.copies.iter().zip(&s.placed) {
+                let (deleted, kept) = by_id.entry(c.event_id.as_str()).or_default();
+                if offset < r.keeps_from[p as usize] {
+                    *deleted += 1;
+                } else if c.timestamp >= s.from && c.timestamp < s.to {
+                    *kept += 1;
+                }
             }
-        }
-        Some((deleted, kept))
+            by_id
+        });
+        Self { copies, planned }
+    }
+
+    fn copies(&self, id: &str) -> Option<(usize, usize)> {
+        self.copies.as_ref().map(|by_id| by_id.get(id).copied().unwrap_or_default())
     }
 
     /// Every copy of the window was deleted: the event may be missing, counted.
-    fn all_copies(&self, s: &Scenario, id: &str) -> bool {
-        matches!(self.copies(s, id), Some((deleted, 0)) if deleted > 0)
+    fn all_copies(&self, id: &str) -> bool {
+        matches!(self.copies(id), Some((deleted, 0)) if deleted > 0)
     }
 
     /// Some copies were deleted and one of the window was kept: a continued
     /// slice rebuilds its dedup set from the log, so the kept copy is a new
     /// event to it and may be delivered (or fail) once more
     /// (docs/guarantees.md, "Retention").
-    fn orphaned(&self, s: &Scenario, id: &str) -> bool {
-        matches!(self.copies(s, id), Some((deleted, kept)) if deleted > 0 && kept > 0)
+    fn orphaned(&self, id: &str) -> bool {
+        matches!(self.copies(id), Some((deleted, kept)) if deleted > 0 && kept > 0)
     }
 
     /// Records of the window (of any webhook) retention deleted: the most
     /// `records_expired` may count.
     fn of_the_window(&self, s: &Scenario) -> u64 {
-        let Some(r) = s.retention.as_ref().filter(|_| self.applied) else { return 0 };
+        let Some(r) = s.retention.as_ref().filter(|_| self.copies.is_some()) else { return 0 };
         let deleted = |&(p, start, end): &(u32, i64, i64)| (r.keeps_from[p as usize].min(end) - start).max(0) as u64;
         self.planned.iter().map(deleted).sum()
     }
@@ -301,11 +309,11 @@ fn oracle(
     let mut repeats = 0u64;
     for (id, (must, may)) in &owed {
         let got = answered.processed.get(*id).copied().unwrap_or(0);
-        let counted_deleted = expired > 0 && deleted.all_copies(s, id);
+        let counted_deleted = expired > 0 && deleted.all_copies(id);
         if *must && got == 0 && !failed.contains(id) && !counted_deleted {
             violations.push(format!("lost: {id} was neither delivered nor in the failure list ({})", copies_of(s, id)));
         }
-        let may = may + u32::from(deleted.orphaned(s, id));
+        let may = may + u32::from(deleted.orphaned(id));
         if may == 0 && got > 0 {
             violations.push(format!(
                 "delivered outside the window or as a duplicate: {id} ({got} times; {})",
@@ -340,7 +348,7 @@ fn oracle(
         // The list holds one row per event: copies further apart than the
         // look-back that both failed are counted twice and listed once.
         let far_failed = s.copies.iter().filter(|c| c.far && failed.contains(c.event_id.as_str())).count() as u64
-            + failed.iter().filter(|id| deleted.orphaned(s, id)).count() as u64;
+            + failed.iter().filter(|id| deleted.orphaned(id)).count() as u64;
         let listed = failures.len() as u64;
         if c.delivery_failures < listed || c.delivery_failures > listed + far_failed {
             violations.push(format!(

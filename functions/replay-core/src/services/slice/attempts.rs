@@ -136,6 +136,9 @@ impl Decider<'_> {
 
     /// Provisional failures are tried again after a pause, not failed.
     fn queue_provisional_again(&mut self) {
+        if std::mem::take(&mut self.provisional) == 0 {
+            return;
+        }
         for pid in self.queue.ids_where(|s| matches!(s, State::Provisional(..))) {
             if let Some(entry) = self.queue.get_mut(pid) {
                 if let State::Provisional(d, _) = std::mem::replace(&mut entry.state, State::InFlight) {
@@ -167,6 +170,7 @@ impl Decider<'_> {
                 let failed = failure(attempts, last_status, error);
                 if let Some(entry) = self.queue.get_mut(id) {
                     entry.state = State::Provisional(delivery, failed);
+                    self.provisional += 1;
                 }
                 match self.circuit.down(now, self.cp.pauses, self.cfg) {
                     CircuitVerdict::Closed => {}
@@ -200,6 +204,10 @@ impl Decider<'_> {
     /// A success after failures that looked like the receiver being down:
     /// those events did fail.
     pub(super) fn resolve_provisional_as_failed(&mut self) {
+        // Called at every success: without this, each would walk the whole queue.
+        if std::mem::take(&mut self.provisional) == 0 {
+            return;
+        }
         for id in self.queue.ids_where(|s| matches!(s, State::Provisional(..))) {
             let Some(entry) = self.queue.get_mut(id) else { continue };
             if let State::Provisional(_, failure) = std::mem::replace(&mut entry.state, State::InFlight) {

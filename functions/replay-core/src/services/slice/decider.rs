@@ -81,6 +81,9 @@ pub struct Decider<'a> {
     /// do not take room in the delivery window (see `MAX_HELD_WINDOWS`).
     pub(super) held: usize,
     pub(super) held_bytes: usize,
+    /// Entries `Provisional` (failed while the receiver looked down): each
+    /// resolve or re-queue takes them all.
+    pub(super) provisional: usize,
     peak: MemoryPeak,
 }
 
@@ -141,6 +144,7 @@ impl<'a> Decider<'a> {
             last_save: now,
             held: 0,
             held_bytes: 0,
+            provisional: 0,
             peak: MemoryPeak::default(),
         }
     }

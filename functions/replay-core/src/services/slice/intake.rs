@@ -327,6 +327,11 @@ impl Decider<'_> {
 
     /// Held events, in log order, now that no earlier copy can turn up.
     pub(super) fn release_held(&mut self) {
+        // Called for every record once the watermark passed the slice's
+        // start: without this, each would walk the whole queue.
+        if self.held == 0 {
+            return;
+        }
         for id in self.queue.ids_where(|s| matches!(s, State::Held { .. })) {
             let Some(entry) = self.queue.get_mut(id) else { continue };
             let State::Held { delivery, hash, timestamp } = std::mem::replace(&mut entry.state, State::InFlight) else {
