@@ -80,7 +80,7 @@ enum Command {
         /// The small configuration CI runs to keep the command working.
         #[arg(long)]
         tiny: bool,
-        /// Records in the delivery log (default: 1,000,000; tiny: 20,000).
+        /// Records in the delivery log (default: 1,000,000; tiny: 10,000).
         #[arg(long)]
         records: Option<usize>,
         /// Directory of the built function binaries (default: target/release; tiny: target/debug).

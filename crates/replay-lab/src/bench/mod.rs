@@ -104,7 +104,7 @@ impl BenchOptions {
     pub fn tiny() -> Self {
         Self {
             name: "tiny".into(),
-            records: 20_000,
+            records: 10_000,
             rounds: 1,
             parallel: vec![1, 2],
             wrk_seconds: 2,
