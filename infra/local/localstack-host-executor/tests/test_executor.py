@@ -16,6 +16,7 @@ import pytest
 
 from localstack_host_executor.executor import HostRuntimeExecutor, elf_machine
 from localstack_host_executor.logs import MemorySink
+from localstack_host_executor.process import BootstrapProcess
 
 FAKE = Path(__file__).with_name("fake_bootstrap.py")
 
@@ -198,6 +199,15 @@ def test_init_failures_are_reported(code_dir: Path) -> None:
     with pytest.raises(Exception, match="exit status 3"):
         ex.start({"FAKE_INIT": "exit"})
     ex.stop()
+
+
+def test_a_bootstrap_that_cannot_start_leaves_no_descriptor_open(code_dir: Path) -> None:
+    (code_dir / "bootstrap").chmod(0o644)
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(PermissionError):
+            BootstrapProcess(code_dir / "bootstrap", {}, lambda line: None)
+    assert sorted(os.listdir("/proc/self/fd")) == before
 
 
 def test_stop_ends_the_process_and_a_running_invocation(code_dir: Path) -> None:

@@ -91,7 +91,7 @@ class BootstrapProcess:
         self.recent: collections.deque[str] = collections.deque(maxlen=RECENT_LINES)
         self._capture: list[str] | None = None
         self._capture_lock = threading.Lock()
-        # catch_up's wake-ups of the reader (a pipe it selects on beside the
+        # catch_up's wake-ups of the reader (a pipe it polls beside the
         # output) and how many it has answered; `None` once the output ended.
         self._wake_read, self._wake_write = os.pipe()
         self._wakes_sent = 0
@@ -100,18 +100,26 @@ class BootstrapProcess:
         self.started_at = time.time()
         full_env = dict(env)
         full_env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
-        self.popen = _SPAWNER.submit(
-            subprocess.Popen,
-            [str(bootstrap)],
-            cwd=str(bootstrap.parent),
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            # Its own process group: a test's kill(2) reaches just this function.
-            start_new_session=True,
-            preexec_fn=_die_with_localstack,
-        ).result()
+        try:
+            self.popen = _SPAWNER.submit(
+                subprocess.Popen,
+                [str(bootstrap)],
+                cwd=str(bootstrap.parent),
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Its own process group: a test's kill(2) reaches just this function.
+                start_new_session=True,
+                preexec_fn=_die_with_localstack,
+            ).result()
+        except BaseException:
+            # No reader will own them: a function that cannot start leaks
+            # neither the wake-up pipe nor its Runtime API's socket.
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+            self.api.stop()
+            raise
         self.pid = self.popen.pid
         if pid_file is not None:
             pid_file.parent.mkdir(parents=True, exist_ok=True)
