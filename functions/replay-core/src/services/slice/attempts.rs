@@ -232,8 +232,4 @@ impl Decider<'_> {
             self.to_start.insert(id);
         }
     }
-
-    pub(super) fn gave_up(&self) -> bool {
-        self.circuit.gave_up()
-    }
 }

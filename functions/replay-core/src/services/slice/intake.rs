@@ -5,7 +5,6 @@
 
 use super::decider::{Decider, MAX_HELD_WINDOWS};
 use super::queue::{Entry, State};
-use super::retries::not_attempted;
 use crate::domain::checkpoint::{Position, Settled};
 use crate::domain::dedup::event_hash;
 use crate::domain::job::Counters;
@@ -261,34 +260,39 @@ impl Decider<'_> {
             self.queue.push(Entry { hash: Some(hash), ..Entry::settled(position, Some(watermark), delta) });
             return;
         }
-        let mut entry = Entry { hash: Some(hash), ..Entry::settled(position, Some(watermark), found) };
+        // Unsettled until decided: a delivery keeps its bytes, a count frees them.
+        let id = self.queue.push(Entry {
+            state: State::InFlight,
+            hash: Some(hash),
+            bytes,
+            ..Entry::settled(position, Some(watermark), found)
+        });
+        self.decide(id, hash, delivery);
+    }
+
+    /// An event's first sighting in this run, its entry in the queue: what
+    /// an earlier run settled ahead of its checkpoint, the failed-only rule
+    /// or a dry run's count settles it now; else it is queued for delivery.
+    fn decide(&mut self, id: u64, hash: u64, delivery: Box<Delivery>) {
+        let zero = Counters::default();
         match self.ahead.take(hash) {
-            Some(Settled::Delivered) => entry.delta.events_delivered += 1,
+            Some(Settled::Delivered) => self.queue.settle(id, &Counters { events_delivered: 1, ..zero }),
             // Already in the failure list.
-            Some(Settled::Failed) => entry.delta.delivery_failures += 1,
+            Some(Settled::Failed) => self.queue.settle(id, &Counters { delivery_failures: 1, ..zero }),
             None => match self.verdict(hash) {
                 Verdict::Filtered { without_outcome } => {
-                    entry.delta.events_filtered += 1;
-                    entry.delta.events_without_outcome += u64::from(without_outcome);
+                    let without_outcome = u64::from(without_outcome);
+                    self.queue
+                        .settle(id, &Counters { events_filtered: 1, events_without_outcome: without_outcome, ..zero });
                 }
                 Verdict::Selected => {
-                    entry.delta.events_selected += 1;
-                    entry.tally = Some((delivery.event_type.clone(), delivery.body.len() as u64));
+                    let tally = (delivery.event_type.clone(), delivery.body.len() as u64);
+                    self.queue.settle_counted(id, &Counters { events_selected: 1, ..zero }, tally);
                 }
-                Verdict::Deliver if self.gave_up() => {
-                    entry.delta.delivery_failures += 1;
-                    self.failures.push(not_attempted(&delivery));
-                }
-                Verdict::Deliver => {
-                    entry.bytes = bytes;
-                    entry.state = State::Queued(delivery);
-                    let id = self.queue.push(entry);
-                    self.to_start.insert(id);
-                    return;
-                }
+                // Or failed unsent, once the circuit gave up.
+                Verdict::Deliver => self.queue_again(id, delivery),
             },
         }
-        self.queue.push(entry);
     }
 
     /// The failed-only rule, then a dry run's count, else a delivery.
@@ -339,30 +343,11 @@ impl Decider<'_> {
             };
             self.held -= 1;
             self.held_bytes -= entry.bytes;
-            let settle = |d: &mut Self, delta: Counters| d.queue.settle(id, &delta);
             if !self.dedup.first_sighting(hash, timestamp) {
-                settle(self, Counters { duplicates_skipped: 1, ..Counters::default() });
+                self.queue.settle(id, &Counters { duplicates_skipped: 1, ..Counters::default() });
                 continue;
             }
-            match self.ahead.take(hash) {
-                Some(Settled::Delivered) => settle(self, Counters { events_delivered: 1, ..Counters::default() }),
-                Some(Settled::Failed) => settle(self, Counters { delivery_failures: 1, ..Counters::default() }),
-                None => match self.verdict(hash) {
-                    Verdict::Filtered { without_outcome } => settle(
-                        self,
-                        Counters {
-                            events_filtered: 1,
-                            events_without_outcome: u64::from(without_outcome),
-                            ..Counters::default()
-                        },
-                    ),
-                    Verdict::Selected => {
-                        let tally = (delivery.event_type.clone(), delivery.body.len() as u64);
-                        self.queue.settle_counted(id, &Counters { events_selected: 1, ..Counters::default() }, tally);
-                    }
-                    Verdict::Deliver => self.queue_again(id, delivery),
-                },
-            }
+            self.decide(id, hash, delivery);
         }
     }
 }
