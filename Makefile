@@ -17,7 +17,7 @@ IT_THREADS ?= 4
 # FAILPOINTS); `sam build`, the AWS build, never does.
 FEATURES := --features replay-core/failpoints
 
-.PHONY: up services down status build build-all deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions workspace-hack
+.PHONY: up services down status build build-all check-libs deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions workspace-hack
 
 ## The local stack: services, the host's build of the functions, template.yaml
 ## deployed to LocalStack (`activity-replay-local`); prints the API URL.
@@ -86,6 +86,13 @@ lint:
 	cargo fmt --all --check
 	$(MAKE) build-all
 	infra/sam/lint.sh
+
+## The published libraries (client, producer, types), each built alone with
+## only its own features, as a platform embedding one builds it; not in CI
+## (a second build of their dependencies), run before a release.
+check-libs:
+	$(ENV) for p in activity-replay-types activity-replay-client activity-replay-producer; do \
+		cargo check --locked -p $$p --all-targets || exit 1; done
 
 ## Every target of every crate (tests included), built once with clippy's
 ## lints: what `make test` and `make bench-tiny` run.
