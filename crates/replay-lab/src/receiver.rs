@@ -148,6 +148,9 @@ struct Hook {
     key: Option<SigningKey>,
     stats: HookStats,
     in_flight: u64,
+    /// Per job: when each accepted event delivery arrived, and its id
+    /// (kept out of `HookStats`, which `stats` copies).
+    timeline: HashMap<String, Vec<(Instant, String)>>,
 }
 
 #[derive(Default)]
@@ -229,6 +232,12 @@ impl Receiver {
     /// When `job_id`'s deliveries to `name` arrived, without copying the stats.
     pub fn arrivals(&self, name: &str, job_id: &str) -> Option<Arrivals> {
         lock(&self.shared).hooks.get(name).and_then(|h| h.stats.arrivals.get(job_id).copied())
+    }
+
+    /// When each of `job_id`'s accepted event deliveries to `name` arrived,
+    /// with its `webhook-id`, in arrival order.
+    pub fn timeline(&self, name: &str, job_id: &str) -> Vec<(Instant, String)> {
+        lock(&self.shared).hooks.get(name).and_then(|h| h.timeline.get(job_id).cloned()).unwrap_or_default()
     }
 
     /// Requests and signature failures so far, without copying the stats.
@@ -362,6 +371,7 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         let arrivals = stats.arrivals.entry(job.clone()).or_insert(Arrivals { count: 0, first: now, last: now });
         arrivals.count += 1;
         arrivals.last = now;
+        hook.timeline.entry(job.clone()).or_default().push((arrived, msg_id.clone()));
     }
     *stats.accepted.entry(msg_id).or_default() += 1;
     *stats.replay_job_ids.entry(job).or_default() += 1;

@@ -60,6 +60,12 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
         .take(2_000)
         .map(|r| r.value.clone())
         .collect();
+    let mut first_seen: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for r in manifest.records.iter().filter(|r| r.webhook_id == hot_id && r.kind != SeedKind::Malformed) {
+        first_seen.entry(r.event_id.as_str()).or_insert(r.timestamp);
+    }
+    let mut hot_first_seen: Vec<(i64, String)> = first_seen.into_iter().map(|(id, ts)| (ts, id.to_owned())).collect();
+    hot_first_seen.sort();
     Ok(Dataset {
         tenant: tenant.tenant_id,
         api_key: tenant.api_key,
@@ -76,6 +82,7 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
             .collect::<std::collections::HashSet<_>>()
             .len(),
         sample_bodies,
+        hot_first_seen,
         hot,
         rare,
         log_from,

@@ -15,13 +15,16 @@
 //! 5. cost: DynamoDB, SQS and MySQL writes, counted on the wire per 1,000
 //!    records scanned, and the worker's invocations and billed seconds from
 //!    its REPORT lines;
-//! 6. the worker process's peak RSS on a single slice of the whole log.
+//! 6. the worker process's peak RSS on a single slice of the whole log;
+//! 7. slow receivers: answers after a fixed 50 or 200 ms, one slice at a
+//!    time; the job's rate against its in-flight bound, and the receiver's
+//!    idle time at each handoff from one slice to the next.
 //!
 //! 1 and 3 measure the worker's code in this process (the slice engine, not
-//! the queue's latency); 2, 4, 5 and 6 go through the stack.
+//! the queue's latency); 2, 4, 5, 6 and 7 go through the stack.
 //!
 //! One file per measurement (`scan`, `delivery` with the cost, `seek`,
-//! `parallel`, `memory`); `dataset` seeds the logs, `jobs` creates, drains
+//! `parallel`, `slow`, `memory`); `dataset` seeds the logs, `jobs` creates, drains
 //! and awaits the measured jobs, `report` writes the figures. This file
 //! holds what they share and the order they run in.
 
@@ -34,6 +37,7 @@ pub mod proxy;
 mod report;
 mod scan;
 mod seek;
+mod slow;
 
 use crate::receiver::Receiver;
 use crate::seed::{plan_records, produce, SeedKind, SeedPlan};
@@ -78,6 +82,12 @@ pub struct BenchOptions {
     pub rounds: usize,
     pub parallel: Vec<u32>,
     pub wrk_seconds: u32,
+    /// Answer times of the slow receivers (figure 7).
+    pub slow_receivers_ms: Vec<u64>,
+    /// Their windows: about this long at the in-flight bound, whole hours
+    /// (one slice each), at least 3 and at most `slow_max_hours`.
+    pub slow_seconds: f64,
+    pub slow_max_hours: i64,
     pub bin_dir: PathBuf,
     pub out_dir: PathBuf,
     /// Extra function settings (NAME=VALUE), on top of the bench's own.
@@ -95,6 +105,9 @@ impl BenchOptions {
             rounds: 3,
             parallel: vec![1, 2, 4, 8],
             wrk_seconds: 10,
+            slow_receivers_ms: vec![50, 200],
+            slow_seconds: 30.0,
+            slow_max_hours: 24,
             bin_dir: PathBuf::from("target/release"),
             out_dir: PathBuf::from("bench"),
             settings: Vec::new(),
@@ -108,6 +121,9 @@ impl BenchOptions {
             rounds: 1,
             parallel: vec![1, 2],
             wrk_seconds: 2,
+            slow_receivers_ms: vec![200],
+            slow_seconds: 1.0,
+            slow_max_hours: 3,
             bin_dir: PathBuf::from("target/debug"),
             out_dir: PathBuf::from("bench/out/tiny"),
             ..Self::full()
@@ -159,6 +175,18 @@ struct Dataset {
     hot_in_hour_log: usize,
     /// Bodies of `hot` events, for the load generator.
     sample_bodies: Vec<Vec<u8>>,
+    /// Every `hot` event as a replay sees it: the timestamp of its first
+    /// record, and its id; in time order.
+    hot_first_seen: Vec<(i64, String)>,
+}
+
+impl Dataset {
+    /// `hot`'s events in `[from, to)`: what a replay of that window delivers.
+    fn hot_between(&self, from: i64, to: i64) -> &[(i64, String)] {
+        let start = self.hot_first_seen.partition_point(|(ts, _)| *ts < from);
+        let end = self.hot_first_seen.partition_point(|(ts, _)| *ts < to);
+        &self.hot_first_seen[start..end]
+    }
 }
 
 /// What every measurement uses: the options, the functions' environment, the
@@ -314,14 +342,15 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let end_to_end = async {
         let delivery = lab.measure_delivery(&bench_stack).await?;
         let parallel = lab.measure_parallel(&mut bench_stack).await?;
+        let slow = lab.measure_slow_receivers(&mut bench_stack).await?;
         let memory = lab.measure_memory(&bench_stack).await?;
-        anyhow::Ok((delivery, parallel, memory))
+        anyhow::Ok((delivery, parallel, slow, memory))
     }
     .await;
     let _ = stack::delete(&lab.env, BENCH_STACK, false).await;
     let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
     let _ = setup::delete_table(&ddb, &table).await;
-    let (delivery, parallel, memory) = end_to_end?;
+    let (delivery, parallel, slow, memory) = end_to_end?;
     let Lab { opts, data, .. } = &lab;
 
     let results = json!({
@@ -342,6 +371,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         "delivery": delivery["delivery"],
         "seek": seek,
         "parallel_slices": parallel,
+        "slow_receivers": slow,
         "cost": delivery["cost"],
         "memory": memory,
     });

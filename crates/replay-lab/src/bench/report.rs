@@ -80,6 +80,26 @@ fn markdown(r: &Value) -> String {
     for p in r["parallel_slices"].as_array().into_iter().flatten() {
         md += &format!("| {} | {} | {} | {} |\n", p["slices_at_once"], p["seconds"], p["events_per_s"], p["speedup"]);
     }
+    md += "\n| receiver answers after (ms) | events, hours | events/s | in-flight bound | ratio (target ≥ 0.9) | within slices | handoff idle p50 / max (ms) | longest gap in a slice (ms) |\n\
+           |---|---|---|---|---|---|---|---|\n";
+    for p in r["slow_receivers"].as_array().into_iter().flatten() {
+        md += &format!(
+            "| {} | {}, {} | {} | {} ({} in flight) | {} {} | {} ({}) | {} / {} | {} |\n",
+            p["answer_ms"],
+            p["events"],
+            p["hours"],
+            p["events_per_s"],
+            p["bound_events_per_s"],
+            p["in_flight"],
+            p["vs_bound"],
+            yes_no(&p["met"]),
+            p["in_slice_events_per_s"],
+            p["in_slice_vs_bound"],
+            p["handoff_idle_ms_p50"],
+            p["handoff_idle_ms_max"],
+            p["longest_gap_in_a_slice_ms"],
+        );
+    }
     md
 }
 
