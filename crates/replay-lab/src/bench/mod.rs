@@ -215,10 +215,11 @@ struct BenchStack {
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 0 => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => v[n / 2],
     }
-    v[v.len() / 2]
 }
 
 fn whole(x: f64) -> u64 {

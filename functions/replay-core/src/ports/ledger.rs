@@ -114,14 +114,20 @@ pub struct SliceTotals<'a> {
 pub struct StaleSlice {
     pub job_id: JobId,
     pub slice_index: u32,
-    /// Restarts in a row without progress that a worker took, this one
-    /// included (a restart counts once taken: a worker frozen past two
-    /// sweeps while the pool is full costs one, not two).
+    /// Restarts in a row without progress, this one included.
     pub restarts: u32,
-    /// The last restart's message was not taken yet: this one sends it
-    /// again and is not counted (it may have been lost).
+    /// No worker took the last restart in `RESTART_WAIT_PERIODS` stale
+    /// periods (lost, or dead-lettered): this one sends it again.
     pub resent: bool,
 }
+
+/// A slice whose last restart still waits in the queue (no worker has taken
+/// it: the pool is full, or a frozen worker holds a slot) is not restarted
+/// again at the next sweeps, only once that restart has waited this many
+/// stale periods. So a worker frozen across two sweeps costs its slice one
+/// restart, not two, while a restart that was lost or dead-lettered is
+/// still counted in bounded time and `MAX_SLICE_RESTARTS` ends the slice.
+pub const RESTART_WAIT_PERIODS: u32 = 4;
 
 /// What a wake-up found to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -500,13 +500,20 @@ async fn the_sweeper_finds_what_was_lost(b: &dyn LedgerBench) -> Outcome {
     ensure!(l.claim_stale_slices(60).await?.is_empty(), "claimed for one restart");
     b.advance(Duration::from_secs(61)).await?;
     // No worker took the restart (the pool is full, a frozen worker holds a
-    // slot): it is sent again, and counts once.
+    // slot): it waits, and nothing more is sent or counted.
+    ensure!(l.claim_stale_slices(60).await?.is_empty(), "a restart no worker took yet is not repeated");
+    // Four stale periods after it was sent, it is taken for lost: counted, sent again.
+    b.advance(Duration::from_secs(180)).await?;
     let stale = l.claim_stale_slices(60).await?;
-    ensure!(format!("{stale:?}") == format!("{:?}", one(1, true)), "an untaken restart is not counted: {stale:?}");
+    ensure!(format!("{stale:?}") == format!("{:?}", one(2, true)), "an overdue restart is counted again: {stale:?}");
+    // A heartbeat without progress (the frozen worker woke) does not take the restart.
+    p.heartbeat(&job, 0, 1, &delivered(1), false).await?;
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.claim_stale_slices(60).await?.is_empty(), "the restart still waits");
     l.start_slice(&job, 0).await?;
     b.advance(Duration::from_secs(61)).await?;
     let stale = l.claim_stale_slices(60).await?;
-    ensure!(format!("{stale:?}") == format!("{:?}", one(2, false)), "taken restarts add up: {stale:?}");
+    ensure!(format!("{stale:?}") == format!("{:?}", one(3, false)), "taken restarts add up: {stale:?}");
     p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
     b.advance(Duration::from_secs(61)).await?;
     let stale = l.claim_stale_slices(60).await?;

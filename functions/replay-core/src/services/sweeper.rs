@@ -89,7 +89,7 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
             lifecycle.slice_ended(job_id, slice, None, SliceState::Failed, None).await?;
             report.slices_failed += 1;
         } else {
-            // `resent`: no worker took the last restart yet; this one is not counted.
+            // `resent`: no worker took the last restart in RESTART_WAIT_PERIODS stale periods.
             lifecycle.restart(job_id, slice).await?;
             info!(%job_id, slice, restarts = stale.restarts, resent = stale.resent, "restarted stale slice");
             report.slices_restarted += 1;

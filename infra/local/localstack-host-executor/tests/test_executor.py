@@ -208,6 +208,12 @@ def test_a_bootstrap_that_cannot_start_leaves_no_descriptor_open(code_dir: Path)
         with pytest.raises(PermissionError):
             BootstrapProcess(code_dir / "bootstrap", {}, lambda line: None)
     assert sorted(os.listdir("/proc/self/fd")) == before
+    # Started, but its pid file cannot be written (its folder is a file).
+    (code_dir / "bootstrap").chmod(0o755)
+    (code_dir / "not-a-folder").write_text("")
+    with pytest.raises(OSError):
+        BootstrapProcess(code_dir / "bootstrap", {}, lambda line: None, pid_file=code_dir / "not-a-folder" / "pid")
+    assert sorted(os.listdir("/proc/self/fd")) == before
 
 
 def test_stop_ends_the_process_and_a_running_invocation(code_dir: Path) -> None:

@@ -12,7 +12,7 @@ use crate::domain::job::{final_state, Counters, Job, JobState, Progress, SliceSt
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::ledger::{
-    Created, JobLedger, JobTarget, NewJob, SliceEnd, SliceRecord, SliceTotals, StaleSlice, Take,
+    Created, JobLedger, JobTarget, NewJob, SliceEnd, SliceRecord, SliceTotals, StaleSlice, Take, RESTART_WAIT_PERIODS,
 };
 use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
@@ -77,8 +77,10 @@ struct SliceRow {
     heartbeat_at: Option<Ms>,
     paused_until: Option<Ms>,
     restarts: u32,
-    /// The last restart's message waits for a worker (`start_slice` clears it).
+    /// The last restart's message waits for a worker (`start_slice` clears
+    /// it), sent at `restart_sent_at`.
     restart_waiting: bool,
+    restart_sent_at: Option<Ms>,
     lease_token: u64,
     counters: Counters,
     tally: Option<Tally>,
@@ -412,6 +414,7 @@ impl JobLedger for MemoryLedger {
                 paused_until: None,
                 restarts: 0,
                 restart_waiting: false,
+                restart_sent_at: None,
                 lease_token: 0,
                 counters: Counters::default(),
                 tally: None,
@@ -672,18 +675,21 @@ impl JobLedger for MemoryLedger {
         let mut state = lock(&self.state);
         let now = self.now(&state);
         let before = now - secs(stale_s);
+        let restart_overdue = now - secs(stale_s * RESTART_WAIT_PERIODS);
         let State { jobs, slices, .. } = &mut *state;
         let mut won = Vec::new();
         for ((job_id, index), s) in slices.iter_mut() {
             if s.state == SliceState::Running
                 && older(s.heartbeat_at, before)
                 && s.paused_until.is_none_or(|until| until < before)
+                && (!s.restart_waiting || older(s.restart_sent_at, restart_overdue))
                 && jobs[job_id].active()
                 && won.len() < 100
             {
                 let resent = s.restart_waiting;
-                s.restarts += u32::from(!resent);
+                s.restarts += 1;
                 s.restart_waiting = true;
+                s.restart_sent_at = Some(now);
                 s.heartbeat_at = Some(now);
                 won.push(StaleSlice { job_id: job_id.clone(), slice_index: *index, restarts: s.restarts, resent });
             }

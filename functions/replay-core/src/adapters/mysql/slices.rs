@@ -13,7 +13,7 @@ use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{Counters, SliceState};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
-use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice};
+use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice, RESTART_WAIT_PERIODS};
 use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
@@ -242,19 +242,22 @@ impl MySqlStore {
 
     /// Running slices of active jobs whose heartbeat is older than `stale_s`
     /// (a paused slice counts from the end of its pause); each is claimed
-    /// (heartbeat reset) so it is restarted once. A restart counts once a
-    /// worker has taken it: while the last one still waits, it is re-sent
-    /// uncounted (`restart_waiting`, cleared by `start_slice`).
+    /// (restarts + 1, heartbeat reset) so it is restarted once. A slice whose
+    /// last restart still waits for a worker (`restart_waiting`, cleared by
+    /// `start_slice`) is left alone until that restart has waited
+    /// `RESTART_WAIT_PERIODS` stale periods (ports/ledger.rs).
     pub async fn claim_stale_slices(&self, stale_s: u32) -> Result<Vec<StaleSlice>> {
         let rows = sqlx::query(&format!(
             "SELECT s.job_id, s.slice_index, s.restarts, s.restart_waiting, s.heartbeat_at FROM replay_slices s \
              JOIN replay_jobs j ON j.id = s.job_id \
              WHERE s.state = 'RUNNING' AND s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
              AND (s.paused_until IS NULL OR s.paused_until < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
+             AND (NOT s.restart_waiting OR s.restart_sent_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
              AND j.state IN {ACTIVE_STATES} LIMIT 100"
         ))
         .bind(stale_s)
         .bind(stale_s)
+        .bind(stale_s * RESTART_WAIT_PERIODS)
         .fetch_all(&self.pool)
         .await?;
         let candidates = rows
@@ -272,8 +275,8 @@ impl MySqlStore {
         let won = self
             .claim_each(candidates, |(job, slice, _, _, at)| {
                 sqlx::query(
-                    "UPDATE replay_slices SET restarts = restarts + IF(restart_waiting, 0, 1), restart_waiting = TRUE, \
-                     heartbeat_at = UTC_TIMESTAMP(3) \
+                    "UPDATE replay_slices SET restarts = restarts + 1, restart_waiting = TRUE, \
+                     restart_sent_at = UTC_TIMESTAMP(3), heartbeat_at = UTC_TIMESTAMP(3) \
                      WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND heartbeat_at = ?",
                 )
                 .bind(job.as_str())
@@ -286,7 +289,7 @@ impl MySqlStore {
             .map(|(job, slice, restarts, waiting, _)| StaleSlice {
                 job_id: JobId(job),
                 slice_index: slice as u32,
-                restarts: (restarts + i32::from(!waiting)) as u32,
+                restarts: (restarts + 1) as u32,
                 resent: waiting,
             })
             .collect())

@@ -113,17 +113,22 @@ class BootstrapProcess:
                 start_new_session=True,
                 preexec_fn=_die_with_localstack,
             ).result()
+            self.pid = self.popen.pid
+            if pid_file is not None:
+                pid_file.parent.mkdir(parents=True, exist_ok=True)
+                pid_file.write_text(f"{self.pid}\n")
         except BaseException:
-            # No reader will own them: a function that cannot start leaks
-            # neither the wake-up pipe nor its Runtime API's socket.
+            # No reader will own them: a function that cannot start (or whose
+            # pid cannot be recorded) leaks neither its process, the wake-up
+            # pipe nor its Runtime API's socket.
+            if getattr(self, "popen", None) is not None:
+                self.popen.kill()
+                self.popen.wait()
+                self.popen.stdout.close()
             os.close(self._wake_read)
             os.close(self._wake_write)
             self.api.stop()
             raise
-        self.pid = self.popen.pid
-        if pid_file is not None:
-            pid_file.parent.mkdir(parents=True, exist_ok=True)
-            pid_file.write_text(f"{self.pid}\n")
         self._reader = threading.Thread(target=self._read_output, name=f"bootstrap-{self.pid}-out", daemon=True)
         self._reader.start()
 
