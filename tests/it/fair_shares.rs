@@ -6,7 +6,7 @@
 use replay_core::domain::task::QueueTask;
 use replay_core::ports::ledger::Take;
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replay_client::{ErrorCode, JobState, RetryPolicy};
+use replay_integration_tests::replay_client::{ErrorCode, JobState};
 use replay_integration_tests::*;
 use replay_lab::receiver::{Faults, Receiver};
 use replay_lab::seed::SeedKind;
@@ -272,10 +272,9 @@ async fn a_quiet_tenant_is_not_starved_by_a_noisy_one() -> anyhow::Result<()> {
     });
     let noisy = create_tenant(&stack.store, PEPPER, "noisy").await?;
     let quiet = create_tenant(&stack.store, PEPPER, "quiet").await?;
-    // Neither client retries, so a 429 to the quiet tenant would fail the test.
-    let no_retries = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    let noisy_api = stack.api(&noisy.api_key).with_retry(no_retries);
-    let quiet_api = stack.api(&quiet.api_key).with_retry(no_retries);
+    // Neither client waits out a 429, so one to the quiet tenant would fail the test.
+    let noisy_api = stack.api(&noisy.api_key).with_retry(no_waiting());
+    let quiet_api = stack.api(&quiet.api_key).with_retry(no_waiting());
     let mut noisy_hooks = Vec::new();
     for i in 0..21 {
         noisy_hooks.push(webhook_to(&noisy_api, &noisy_receiver, &format!("n{i}")).await?);
@@ -310,7 +309,7 @@ async fn a_quiet_tenant_is_not_starved_by_a_noisy_one() -> anyhow::Result<()> {
         tokio::spawn(async move {
             let mut statuses: HashMap<(u16, Option<String>), u32> = HashMap::new();
             for _ in 0..15 {
-                let batch = (0..10).map(|_| api.raw(Method::GET, &flood_path, None, &[]));
+                let batch = (0..10).map(|_| answer(&api, Method::GET, &flood_path, None));
                 for reply in futures::future::join_all(batch).await {
                     let reply = reply?;
                     if reply.status == 429 {
@@ -376,7 +375,7 @@ async fn a_quiet_tenant_is_not_starved_by_a_noisy_one() -> anyhow::Result<()> {
 
     // The quiet tenant is never throttled, and its job ends with every event, once.
     for _ in 0..5 {
-        let reply = quiet_api.raw(Method::GET, &format!("/v1/replays/{quiet_job}"), None, &[]).await?;
+        let reply = answer(&quiet_api, Method::GET, &format!("/v1/replays/{quiet_job}"), None).await?;
         assert_eq!(reply.status, 200, "{reply:?}");
     }
     // Polled every 3 s, well within its share.
