@@ -17,7 +17,7 @@ IT_THREADS ?= 4
 # FAILPOINTS); `sam build`, the AWS build, never does.
 FEATURES := --features replay-core/failpoints
 
-.PHONY: up services down status build build-all check-libs deploy demo test unit executor-tests integration lint fmt sam-build bench bench-tiny openapi completions workspace-hack
+.PHONY: up services down status build build-all check-libs deploy demo test unit executor-tests integration lint fmt sam-build bench profile bench-tiny openapi completions workspace-hack
 
 ## The local stack: services, the host's build of the functions, template.yaml
 ## deployed to LocalStack (`activity-replay-local`); prints the API URL.
@@ -73,6 +73,15 @@ bench: services
 	bench/tools.sh
 	$(ENV) RUST_LOG=warn target/release/replay-lab bench --bin-dir target/release --out bench
 	bench/tools.sh plot bench
+
+## Where the CPU goes during the delivery figure (perf, every process; not in
+## CI): bench/profile/flamegraph-delivery.svg and cpu-by-binary.txt. A build of
+## its own, with symbols and frame pointers (docs/performance.md).
+profile: services
+	$(ENV) RUSTFLAGS="-C force-frame-pointers=yes" cargo build --profile profiling --workspace --bins
+	bench/tools.sh
+	$(ENV) RUST_LOG=warn target/profiling/replay-lab bench --profile --bin-dir target/profiling --out bench
+	bench/tools.sh fold bench/profile
 
 ## The same command in a tiny configuration on the debug build (CI keeps it
 ## working, after `make test`, whose build it reuses).

@@ -5,7 +5,10 @@
 #   bench/tools.sh plot DIR   DIR/results.json -> DIR/speedup.png, with
 #                             matplotlib in .local/venvs/plot (PyPI);
 #   bench/tools.sh install    both installs, nothing run (CI does them
-#                             beside the build, where they wait on the network).
+#                             beside the build, where they wait on the network);
+#   bench/tools.sh fold DIR   DIR/perf.data (`make profile`) -> a flame graph
+#                             (inferno, cargo-installed into .local) and the
+#                             CPU share of each binary and thread; not in CI.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
@@ -29,7 +32,34 @@ install_wrk() {
   command -v wrk >/dev/null || { echo "bench: wrk is missing and could not be installed" >&2; exit 1; }
 }
 
+install_inferno() {
+  if ! [[ -x $root/.local/bin/inferno-flamegraph ]]; then
+    echo "bench: installing inferno into .local/bin (cargo install)" >&2
+    cargo install --quiet --locked --root "$root/.local" inferno
+  fi
+}
+
+# perf.data -> flamegraph-delivery.svg, delivery.folded, cpu-by-binary.txt.
+fold() {
+  local dir=$1
+  install_inferno
+  # Frames of every process: the flame graph's first level is the thread's
+  # name, so the worker's tokio threads, librdkafka's rdk:* threads, Kafka's
+  # java and LocalStack's python stand side by side.
+  perf script --input "$dir/perf.data" --no-inline 2>/dev/null |
+    "$root/.local/bin/inferno-collapse-perf" >"$dir/delivery.folded"
+  "$root/.local/bin/inferno-flamegraph" --title "CPU during the delivery figure's job (all processes, perf cpu-clock)" \
+    <"$dir/delivery.folded" >"$dir/flamegraph-delivery.svg"
+  {
+    echo "# CPU samples during the delivery figure's job, by binary (dso) and by thread (comm)"
+    perf report --input "$dir/perf.data" --stdio --no-children -g none --sort dso --percent-limit 0.5 2>/dev/null | grep -v '^$'
+    perf report --input "$dir/perf.data" --stdio --no-children -g none --sort comm --percent-limit 0.5 2>/dev/null | grep -v '^$'
+  } >"$dir/cpu-by-binary.txt"
+  echo "bench: wrote $dir/flamegraph-delivery.svg, delivery.folded, cpu-by-binary.txt" >&2
+}
+
 case ${1:-} in
+  fold) fold "${2:?usage: bench/tools.sh fold DIR}" ;;
   plot)
     dir=${2:?usage: bench/tools.sh plot DIR}
     install_matplotlib
@@ -40,5 +70,5 @@ case ${1:-} in
     install_matplotlib
     ;;
   "") install_wrk ;;
-  *) echo "usage: bench/tools.sh [plot DIR | install]" >&2; exit 2 ;;
+  *) echo "usage: bench/tools.sh [plot DIR | install | fold DIR]" >&2; exit 2 ;;
 esac

@@ -93,6 +93,10 @@ enum Command {
         /// --set CHECKPOINT_EVERY_EVENTS=20000.
         #[arg(long = "set", value_parser = parse_setting)]
         settings: Vec<(String, String)>,
+        /// Only the delivery figure, its job under `perf record`, into
+        /// OUT/profile (`make profile`; figures stay out of results.json).
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -184,12 +188,13 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
         }
-        Command::Bench { tiny, records, bin_dir, out, settings } => {
+        Command::Bench { tiny, records, bin_dir, out, settings, profile } => {
             let mut opts = if tiny { BenchOptions::tiny() } else { BenchOptions::full() };
             opts.records = records.unwrap_or(opts.records);
             opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
             opts.out_dir = out.unwrap_or(opts.out_dir);
             opts.settings = settings;
+            opts.profile_dir = profile.then(|| opts.out_dir.join("profile"));
             // Boxed: the bench future is large and would bloat every command's.
             Box::pin(bench::run(opts)).await?;
         }

@@ -1,5 +1,6 @@
 //! 2 + 5. Delivery rate through the deployed stack vs the receiver's capacity (wrk), and its cost on the wire.
 
+use super::profile::Profiler;
 use super::*;
 
 pub(super) struct Proxies {
@@ -93,10 +94,17 @@ impl Lab {
         wait_for_end(store, &warm, Duration::from_secs(120)).await?;
 
         let meter = CostMeter::start(self, bench).await?;
+        let profiler = match &opts.profile_dir {
+            Some(dir) => Some(Profiler::start(dir).await?),
+            None => None,
+        };
         let started = Instant::now();
         let job = self.create_job_http(&bench.deployed, &data.hot, data.log_from - 60_000, data.log_to + 1_000).await?;
         let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
         let elapsed = started.elapsed().as_secs_f64();
+        if let Some(profiler) = profiler {
+            println!("    profiled: {}", profiler.stop()?.display());
+        }
         let cost = meter.finish(self, bench, &counters).await?;
         let arrivals = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?;
         if counters.events_delivered as usize != data.hot_in_log || arrivals.count != counters.events_delivered {

@@ -33,6 +33,7 @@ mod delivery;
 mod jobs;
 mod memory;
 mod parallel;
+mod profile;
 pub mod proxy;
 mod report;
 mod scan;
@@ -92,6 +93,9 @@ pub struct BenchOptions {
     pub out_dir: PathBuf,
     /// Extra function settings (NAME=VALUE), on top of the bench's own.
     pub settings: Vec<(String, String)>,
+    /// `make profile`: only the delivery figure, its measured job under
+    /// `perf record` writing into this directory (bench/profile).
+    pub profile_dir: Option<PathBuf>,
 }
 
 impl BenchOptions {
@@ -111,6 +115,7 @@ impl BenchOptions {
             bin_dir: PathBuf::from("target/release"),
             out_dir: PathBuf::from("bench"),
             settings: Vec::new(),
+            profile_dir: None,
         }
     }
 
@@ -295,8 +300,12 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     );
 
     let lab = Lab { opts, env, base, aws, sqs, queue_url, store, receiver, data };
-    let scan = lab.measure_scan(&big).await?;
-    let seek = lab.measure_seek(&hour).await?;
+    let profiling = lab.opts.profile_dir.is_some();
+    let (scan, seek) = if profiling {
+        (Value::Null, Value::Null)
+    } else {
+        (lab.measure_scan(&big).await?, lab.measure_seek(&hour).await?)
+    };
 
     // Cost is counted on the wire: the functions reach DynamoDB and SQS
     // through counting proxies (template parameters DynamoDbEndpointUrl and
@@ -342,6 +351,9 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let mut bench_stack = BenchStack { spec, deployed, proxies };
     let end_to_end = async {
         let delivery = lab.measure_delivery(&bench_stack).await?;
+        if profiling {
+            return anyhow::Ok((delivery, Value::Null, Value::Null, Value::Null));
+        }
         let parallel = lab.measure_parallel(&mut bench_stack).await?;
         let slow = lab.measure_slow_receivers(&mut bench_stack).await?;
         let memory = lab.measure_memory(&bench_stack).await?;
@@ -353,6 +365,11 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let _ = setup::delete_table(&ddb, &table).await;
     let (delivery, parallel, slow, memory) = end_to_end?;
     let Lab { opts, data, .. } = &lab;
+    if let Some(dir) = &opts.profile_dir {
+        // A profiled run is slower than a measured one: its figures stay out of results.json.
+        std::fs::write(dir.join("delivery.json"), serde_json::to_string_pretty(&delivery)? + "\n")?;
+        return Ok(delivery);
+    }
 
     let results = json!({
         "config": opts.name,
