@@ -39,7 +39,8 @@ install_inferno() {
   fi
 }
 
-# perf.data -> flamegraph-delivery.svg, delivery.folded, cpu-by-binary.txt.
+# perf.data -> flamegraph-delivery.svg, delivery.folded, cpu-by-binary.txt,
+# cpu-by-process.md.
 fold() {
   local dir=$1
   install_inferno
@@ -55,7 +56,9 @@ fold() {
     perf report --input "$dir/perf.data" --stdio --no-children -g none --sort dso --percent-limit 0.5 2>/dev/null | grep -v '^$'
     perf report --input "$dir/perf.data" --stdio --no-children -g none --sort comm --percent-limit 0.5 2>/dev/null | grep -v '^$'
   } >"$dir/cpu-by-binary.txt"
-  echo "bench: wrote $dir/flamegraph-delivery.svg, delivery.folded, cpu-by-binary.txt" >&2
+  perf script --input "$dir/perf.data" -F pid,tid,comm 2>/dev/null |
+    python3 "$here/cpu_by_process.py" "$dir/delivery.json" >"$dir/cpu-by-process.md"
+  echo "bench: wrote $dir/flamegraph-delivery.svg, delivery.folded, cpu-by-binary.txt, cpu-by-process.md" >&2
 }
 
 case ${1:-} in

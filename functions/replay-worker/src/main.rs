@@ -42,7 +42,12 @@ async fn handler(ctx: &WorkerContext, event: LambdaEvent<SqsEvent>) -> Result<Sq
     Ok(response)
 }
 
-#[tokio::main]
+/// One thread: a worker runs one slice at a time, and on the default
+/// multi-threaded runtime each request's future (here) and its connection's
+/// task (a runtime thread) woke each other across threads for every delivery
+/// (a sixth of the worker's CPU in the profile, docs/performance.md "Where
+/// the CPU goes"). Kafka reads and lookups keep their own blocking threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     replay_core::telemetry::init();
     let settings = Settings::from_env()?;
