@@ -11,7 +11,8 @@
 //!    signed payloads and concurrency;
 //! 3. seek independence: time to first delivery, last hour of the 5-day log
 //!    versus the 1-hour log;
-//! 4. parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at once;
+//! 4. parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at once,
+//!    and the cores each kind of process used meanwhile (`cpu`, from /proc);
 //! 5. cost: DynamoDB, SQS and MySQL writes, counted on the wire per 1,000
 //!    records scanned, and the worker's invocations and billed seconds from
 //!    its REPORT lines;
@@ -25,9 +26,12 @@
 //!
 //! One file per measurement (`scan`, `delivery` with the cost, `seek`,
 //! `parallel`, `slow`, `memory`); `dataset` seeds the logs, `jobs` creates, drains
-//! and awaits the measured jobs, `report` writes the figures. This file
-//! holds what they share and the order they run in.
+//! and awaits the measured jobs, `report` writes the figures, `cpu` reads
+//! each process's CPU time from /proc, `profile` runs `perf` around the
+//! delivery job (`make profile`). This file holds what they share and the
+//! order they run in.
 
+mod cpu;
 mod dataset;
 mod delivery;
 mod jobs;

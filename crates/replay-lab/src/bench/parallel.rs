@@ -1,5 +1,7 @@
-//! 4. Parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at once.
+//! Figure 4, parallel slices: one 24-hour replay with 1, 2, 4, 8 slices at
+//! once, and the cores each kind of process used meanwhile.
 
+use super::cpu::CpuSnapshot;
 use super::*;
 
 impl Lab {
@@ -11,10 +13,12 @@ impl Lab {
         for &k in &opts.parallel {
             bench.spec.parameter("MaxParallelSlices", k);
             bench.deployed = stack::deploy(env, &bench.spec).await?;
+            let cpu_before = CpuSnapshot::take()?;
             let started = Instant::now();
             let job = self.create_job_http(&bench.deployed, &data.hot, data.hour_to - 24 * HOUR, data.hour_to).await?;
             let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
             let seconds = started.elapsed().as_secs_f64();
+            let cores = CpuSnapshot::take()?.cores_since(&cpu_before);
             let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
             if counters.events_delivered as usize != data.hot_in_day || arrived != counters.events_delivered {
                 bail!(
@@ -25,7 +29,7 @@ impl Lab {
             }
             let t1 = *first_seconds.get_or_insert(seconds);
             println!(
-                "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}",
+                "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}; cores used {cores}",
                 counters.events_delivered as f64 / seconds,
                 t1 / seconds
             );
@@ -36,6 +40,7 @@ impl Lab {
                 "records_scanned": counters.events_scanned,
                 "events_per_s": whole(counters.events_delivered as f64 / seconds),
                 "speedup": round2(t1 / seconds),
+                "cores": cores,
             }));
         }
         Ok(Value::Array(points))

@@ -1,5 +1,6 @@
 //! Output: results.json and results.md.
 
+use super::cpu::KINDS;
 use super::*;
 
 pub(super) fn machine() -> Value {
@@ -76,9 +77,21 @@ fn markdown(r: &Value) -> String {
         m["worker_peak_rss_mb"],
         yes_no(&m["met"])
     );
-    md += "\n| slices at once | seconds | events/s | speed-up |\n|---|---|---|---|\n";
+    md += &format!(
+        "\n| slices at once | seconds | events/s | speed-up | cores used: {} |\n|---|---|---|---|{}\n",
+        KINDS.join(" | "),
+        "---|".repeat(KINDS.len())
+    );
     for p in r["parallel_slices"].as_array().into_iter().flatten() {
-        md += &format!("| {} | {} | {} | {} |\n", p["slices_at_once"], p["seconds"], p["events_per_s"], p["speedup"]);
+        let cores: Vec<String> = KINDS.iter().map(|k| p["cores"][*k].to_string()).collect();
+        md += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            p["slices_at_once"],
+            p["seconds"],
+            p["events_per_s"],
+            p["speedup"],
+            cores.join(" | ")
+        );
     }
     md += "\n| receiver answers after (ms) | events, hours | events/s | in-flight bound | ratio (target ≥ 0.9) | within slices | handoff idle p50 / max (ms) | longest gap in a slice (ms) |\n\
            |---|---|---|---|---|---|---|---|\n";
