@@ -26,8 +26,8 @@ install_wrk() {
   if ! command -v wrk >/dev/null; then
     SUDO=; [[ $EUID -eq 0 ]] || SUDO="sudo -n"
     echo "bench: installing wrk (apt)" >&2
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
-      { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk >/dev/null ||
+      { $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk >/dev/null; }
   fi
   command -v wrk >/dev/null || { echo "bench: wrk is missing and could not be installed" >&2; exit 1; }
 }

@@ -27,7 +27,9 @@ install_apt() {
   (( ${#need[@]} + want_kcat )) || return 0
   log "apt: installing ${need[*]:-} $( ((want_kcat)) && echo kafkacat)"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
+  # Another apt (a machine's own updates, an earlier run) may hold dpkg's lock: wait for it.
+  local apt=(apt-get -o DPkg::Lock::Timeout=600)
+  $SUDO "${apt[@]}" update -qq
   if ((want_kcat)); then
     # Debian 12: 'kafkacat' is the transitional name of kcat (both commands).
     if [[ $(apt-cache policy kafkacat 2>/dev/null) == *"Candidate: "[0-9]* ]]; then
@@ -36,7 +38,7 @@ install_apt() {
       touch "$STATE/.no-kcat"
     fi
   fi
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >"$LOCAL_LOGS/apt.log" 2>&1 ||
+  $SUDO "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}" >"$LOCAL_LOGS/apt.log" 2>&1 ||
     { tail -n 30 "$LOCAL_LOGS/apt.log" >&2; die "apt-get install failed"; }
 }
 
