@@ -310,7 +310,8 @@ impl Drop for Sweeping {
 /// connection; under a burst one is now and then reset before it reaches the
 /// gateway (seen once in about 40 CI runs: one of 110 GETs sent ten at a
 /// time, absent from LocalStack's log). A test that counts the API's answers
-/// sends such a request again: only a failure without an answer is retried.
+/// sends such a request again: only a failure without an HTTP status (a reset,
+/// refused or timed-out connection) is retried, never an answer.
 const TRANSPORT_ATTEMPTS: u32 = 3;
 
 /// The API's answer to one request (`Client::raw`), sent again when the

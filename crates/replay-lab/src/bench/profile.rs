@@ -59,6 +59,17 @@ impl Profiler {
         if !status.success() && status.code().is_some_and(|c| c != 130 && c != 2) {
             bail!("perf record failed: {status}");
         }
-        Ok(self.data)
+        Ok(std::mem::take(&mut self.data))
+    }
+}
+
+/// A job that failed between `start` and `stop` leaves no system-wide
+/// recording behind: perf is interrupted and waited for.
+impl Drop for Profiler {
+    fn drop(&mut self) {
+        if matches!(self.perf.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-INT", &self.perf.id().to_string()]).status();
+            let _ = self.perf.wait();
+        }
     }
 }

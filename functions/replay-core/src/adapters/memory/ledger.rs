@@ -675,14 +675,14 @@ impl JobLedger for MemoryLedger {
         let mut state = lock(&self.state);
         let now = self.now(&state);
         let before = now - secs(stale_s);
-        let restart_overdue = now - secs(stale_s * RESTART_WAIT_PERIODS);
+        let restart_overdue = now - secs(stale_s.saturating_mul(RESTART_WAIT_PERIODS));
         let State { jobs, slices, .. } = &mut *state;
         let mut won = Vec::new();
         for ((job_id, index), s) in slices.iter_mut() {
             if s.state == SliceState::Running
                 && older(s.heartbeat_at, before)
                 && s.paused_until.is_none_or(|until| until < before)
-                && (!s.restart_waiting || older(s.restart_sent_at, restart_overdue))
+                && (!s.restart_waiting || older(s.restart_sent_at.or(s.heartbeat_at), restart_overdue))
                 && jobs[job_id].active()
                 && won.len() < 100
             {

@@ -245,19 +245,21 @@ impl MySqlStore {
     /// (restarts + 1, heartbeat reset) so it is restarted once. A slice whose
     /// last restart still waits for a worker (`restart_waiting`, cleared by
     /// `start_slice`) is left alone until that restart has waited
-    /// `RESTART_WAIT_PERIODS` stale periods (ports/ledger.rs).
+    /// `RESTART_WAIT_PERIODS` stale periods (ports/ledger.rs). A restart
+    /// claimed before `restart_sent_at` existed has none: it was sent when
+    /// its claim reset the heartbeat.
     pub async fn claim_stale_slices(&self, stale_s: u32) -> Result<Vec<StaleSlice>> {
         let rows = sqlx::query(&format!(
             "SELECT s.job_id, s.slice_index, s.restarts, s.restart_waiting, s.heartbeat_at FROM replay_slices s \
              JOIN replay_jobs j ON j.id = s.job_id \
              WHERE s.state = 'RUNNING' AND s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
              AND (s.paused_until IS NULL OR s.paused_until < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
-             AND (NOT s.restart_waiting OR s.restart_sent_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
+             AND (NOT s.restart_waiting OR COALESCE(s.restart_sent_at, s.heartbeat_at) < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) \
              AND j.state IN {ACTIVE_STATES} LIMIT 100"
         ))
         .bind(stale_s)
         .bind(stale_s)
-        .bind(stale_s * RESTART_WAIT_PERIODS)
+        .bind(stale_s.saturating_mul(RESTART_WAIT_PERIODS))
         .fetch_all(&self.pool)
         .await?;
         let candidates = rows
