@@ -19,13 +19,13 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
     let api = ApiContext::connect(base.settings()?, aws).await?;
     let tenant = create_tenant(store, pepper, "bench").await?;
     let operator = Caller::operator(tenant.tenant_id.clone());
-    let register = async |name: &str| -> Result<WebhookId> {
+    let register = async |name: &str| -> Result<(WebhookId, String)> {
         let hook = api.create_webhook(&operator, CreateWebhookRequest { url: receiver.url(name) }).await?;
         receiver.register(name, &hook.secret);
-        Ok(hook.id)
+        Ok((hook.id, hook.secret))
     };
-    let hot = register("hot").await?;
-    let rare = register("rare").await?;
+    let (hot, hot_secret) = register("hot").await?;
+    let (rare, _) = register("rare").await?;
 
     // Webhook ranks set the Zipf-like volume: `hot` first, `rare` last.
     let mut webhooks = vec![hot.as_str().to_owned()];
@@ -84,6 +84,7 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
         sample_bodies,
         hot_first_seen,
         hot,
+        hot_secret,
         rare,
         log_from,
         log_to,

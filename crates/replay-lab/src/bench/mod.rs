@@ -19,13 +19,17 @@
 //! 6. the worker process's peak RSS on a single slice of the whole log;
 //! 7. slow receivers: answers after a fixed 50 or 200 ms, one slice at a
 //!    time; the job's rate against its in-flight bound, and the receiver's
-//!    idle time at each handoff from one slice to the next.
+//!    idle time at each handoff from one slice to the next;
+//! 8. durability's cost: one slice of `hot`'s last 24 hours by the worker
+//!    against a bare replayer (the worker's reader and HTTP client, no lease,
+//!    checkpoint, dedup or MySQL), both in this process, and the worker
+//!    again through the stack.
 //!
 //! 1 and 3 measure the worker's code in this process (the slice engine, not
-//! the queue's latency); 2, 4, 5, 6 and 7 go through the stack.
+//! the queue's latency); 2, 4, 5, 6 and 7 go through the stack; 8 does both.
 //!
 //! One file per measurement (`scan`, `delivery` with the cost, `seek`,
-//! `parallel`, `slow`, `memory`); `dataset` seeds the logs, `jobs` creates, drains
+//! `parallel`, `slow`, `memory`, `durability`); `dataset` seeds the logs, `jobs` creates, drains
 //! and awaits the measured jobs, `report` writes the figures, `cpu` reads
 //! each process's CPU time from /proc, `profile` runs `perf` around the
 //! delivery job (`make profile`). This file holds what they share and the
@@ -34,6 +38,7 @@
 mod cpu;
 mod dataset;
 mod delivery;
+mod durability;
 mod jobs;
 mod memory;
 mod parallel;
@@ -167,6 +172,8 @@ struct Dataset {
     tenant: TenantId,
     api_key: String,
     hot: WebhookId,
+    /// `hot`'s signing secret, for the bare replayer (figure 8).
+    hot_secret: String,
     rare: WebhookId,
     log_from: i64,
     log_to: i64,
@@ -356,18 +363,19 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let end_to_end = async {
         let delivery = lab.measure_delivery(&bench_stack).await?;
         if profiling {
-            return anyhow::Ok((delivery, Value::Null, Value::Null, Value::Null));
+            return anyhow::Ok((delivery, Value::Null, Value::Null, Value::Null, Value::Null));
         }
         let parallel = lab.measure_parallel(&mut bench_stack).await?;
         let slow = lab.measure_slow_receivers(&mut bench_stack).await?;
         let memory = lab.measure_memory(&bench_stack).await?;
-        anyhow::Ok((delivery, parallel, slow, memory))
+        let durability = lab.measure_durability(&bench_stack, &big).await?;
+        anyhow::Ok((delivery, parallel, slow, memory, durability))
     }
     .await;
     let _ = stack::delete(&lab.env, BENCH_STACK, false).await;
     let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
     let _ = setup::delete_table(&ddb, &table).await;
-    let (delivery, parallel, slow, memory) = end_to_end?;
+    let (delivery, parallel, slow, memory, durability) = end_to_end?;
     let Lab { opts, data, .. } = &lab;
     if let Some(dir) = &opts.profile_dir {
         // A profiled run is slower than a measured one: its figures stay out of results.json.
@@ -396,6 +404,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         "slow_receivers": slow,
         "cost": delivery["cost"],
         "memory": memory,
+        "durability": durability,
     });
     write_results(opts, &results)?;
     Ok(results)

@@ -25,6 +25,7 @@ fn yes_no(met: &Value) -> &'static str {
 
 fn markdown(r: &Value) -> String {
     let (s, d, k, c, m) = (&r["scan"], &r["delivery"], &r["seek"], &r["cost"], &r["memory"]);
+    let u = &r["durability"];
     let mut md = format!(
         "# Benchmark results (`{}`, {})\n\n{} records of ~{} B, {} webhooks, {} days, {} CPUs.\n\n\
          | figure | ours | reference | ratio | target | met |\n|---|---|---|---|---|---|\n",
@@ -50,6 +51,18 @@ fn markdown(r: &Value) -> String {
         d["receiver_capacity_per_s"],
         d["vs_receiver"],
         yes_no(&d["met"])
+    );
+    md += &format!(
+        "| one slice, {} events, in process (events/s) | worker {} | bare replayer {} | {} | ≥ 0.8 | {} |\n\
+         | the same slice through the stack (events/s) | {} | bare replayer {} | {} | | |\n",
+        u["events"],
+        u["worker_events_per_s"],
+        u["bare_posts_per_s"],
+        u["worker_vs_bare"],
+        yes_no(&u["met"]),
+        u["stack_events_per_s"],
+        u["bare_posts_per_s"],
+        u["stack_vs_bare"]
     );
     md += &format!(
         "| time to first delivery, from slice pickup (ms) | {} (5-day log) | {} (1-hour log) | {} | ≤ 1.5 | {} |\n\
