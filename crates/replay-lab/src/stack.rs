@@ -272,6 +272,12 @@ pub fn bin_dir(repo_root: &Path) -> PathBuf {
 /// Messages of a log group (all streams) that contain `filter`, oldest first,
 /// through CloudWatch Logs' FilterLogEvents on LocalStack.
 pub async fn log_lines(env: &LocalEnv, group: &str, filter: &str) -> Result<Vec<String>> {
+    Ok(log_events(env, group, filter).await?.into_iter().map(|(_, message)| message).collect())
+}
+
+/// Like [`log_lines`], each message with its timestamp (Unix ms), oldest
+/// first (LocalStack answers stream by stream).
+pub async fn log_events(env: &LocalEnv, group: &str, filter: &str) -> Result<Vec<(i64, String)>> {
     let mut lines = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -293,12 +299,15 @@ pub async fn log_lines(env: &LocalEnv, group: &str, filter: &str) -> Result<Vec<
         for event in resp["events"].as_array().into_iter().flatten() {
             // LocalStack does not apply quoted filter patterns: filter here too.
             if let Some(m) = event["message"].as_str().filter(|m| m.contains(filter)) {
-                lines.push(m.to_owned());
+                lines.push((event["timestamp"].as_i64().unwrap_or_default(), m.to_owned()));
             }
         }
         match resp["nextToken"].as_str() {
             Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_owned()),
-            _ => return Ok(lines),
+            _ => {
+                lines.sort_by_key(|(at, _)| *at);
+                return Ok(lines);
+            }
         }
     }
 }

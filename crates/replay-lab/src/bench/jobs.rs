@@ -18,7 +18,7 @@ impl Lab {
 }
 
 impl Lab {
-    fn client(&self, deployed: &Deployed) -> Client {
+    pub(super) fn client(&self, deployed: &Deployed) -> Client {
         Client::new(&deployed.api_url, &self.data.api_key)
     }
 

@@ -23,18 +23,22 @@
 //! 8. durability's cost: one slice of `hot`'s last 24 hours by the worker
 //!    against a bare replayer (the worker's reader and HTTP client, no lease,
 //!    checkpoint, dedup or MySQL), both in this process, and the worker
-//!    again through the stack.
+//!    again through the stack;
+//! 9. the API where it runs: create-replay and get-job open-loop at a fixed
+//!    rate through the gateway, beside the function's own REPORT durations;
+//!    the highest rate the gateway keeps; cold starts; binary sizes.
 //!
 //! 1 and 3 measure the worker's code in this process (the slice engine, not
-//! the queue's latency); 2, 4, 5, 6 and 7 go through the stack; 8 does both.
+//! the queue's latency); 2, 4, 5, 6, 7 and 9 go through the stack; 8 does both.
 //!
 //! One file per measurement (`scan`, `delivery` with the cost, `seek`,
-//! `parallel`, `slow`, `memory`, `durability`); `dataset` seeds the logs, `jobs` creates, drains
+//! `parallel`, `slow`, `memory`, `durability`, `api`); `dataset` seeds the logs, `jobs` creates, drains
 //! and awaits the measured jobs, `report` writes the figures, `cpu` reads
 //! each process's CPU time from /proc, `profile` runs `perf` around the
 //! delivery job (`make profile`). This file holds what they share and the
 //! order they run in.
 
+mod api;
 mod cpu;
 mod dataset;
 mod delivery;
@@ -98,6 +102,9 @@ pub struct BenchOptions {
     /// (one slice each), at least 3 and at most `slow_max_hours`.
     pub slow_seconds: f64,
     pub slow_max_hours: i64,
+    /// Figure 9: requests per second sent open-loop to the API, and for how long.
+    pub api_rate: f64,
+    pub api_seconds: f64,
     pub bin_dir: PathBuf,
     pub out_dir: PathBuf,
     /// Extra function settings (NAME=VALUE), on top of the bench's own.
@@ -121,6 +128,8 @@ impl BenchOptions {
             slow_receivers_ms: vec![50, 200],
             slow_seconds: 30.0,
             slow_max_hours: 24,
+            api_rate: 100.0,
+            api_seconds: 60.0,
             bin_dir: PathBuf::from("target/release"),
             out_dir: PathBuf::from("bench"),
             settings: Vec::new(),
@@ -138,6 +147,8 @@ impl BenchOptions {
             slow_receivers_ms: vec![200],
             slow_seconds: 1.0,
             slow_max_hours: 3,
+            api_rate: 10.0,
+            api_seconds: 2.0,
             bin_dir: PathBuf::from("target/debug"),
             out_dir: PathBuf::from("bench/out/tiny"),
             ..Self::full()
@@ -257,6 +268,10 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let aws = env.aws().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    // A database of its own each run: a job left by an earlier run (figure 9
+    // leaves thousands no worker ran) would be claimed by this run's workers,
+    // its webhook's secret sealed under that run's key.
+    setup::drop_database(&env.database_url, "replay_bench").await?;
     let database_url = setup::create_database(&env.database_url, "replay_bench").await?;
     setup::create_topic(&big, 1).await?;
     setup::create_topic(&hour, 1).await?;
@@ -363,19 +378,21 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let end_to_end = async {
         let delivery = lab.measure_delivery(&bench_stack).await?;
         if profiling {
-            return anyhow::Ok((delivery, Value::Null, Value::Null, Value::Null, Value::Null));
+            return anyhow::Ok((delivery, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null));
         }
         let parallel = lab.measure_parallel(&mut bench_stack).await?;
         let slow = lab.measure_slow_receivers(&mut bench_stack).await?;
         let memory = lab.measure_memory(&bench_stack).await?;
         let durability = lab.measure_durability(&bench_stack, &big).await?;
-        anyhow::Ok((delivery, parallel, slow, memory, durability))
+        // Last: it leaves thousands of jobs that no worker runs.
+        let api = lab.measure_api(&bench_stack).await?;
+        anyhow::Ok((delivery, parallel, slow, memory, durability, api))
     }
     .await;
     let _ = stack::delete(&lab.env, BENCH_STACK, false).await;
     let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
     let _ = setup::delete_table(&ddb, &table).await;
-    let (delivery, parallel, slow, memory, durability) = end_to_end?;
+    let (delivery, parallel, slow, memory, durability, api) = end_to_end?;
     let Lab { opts, data, .. } = &lab;
     if let Some(dir) = &opts.profile_dir {
         // A profiled run is slower than a measured one: its figures stay out of results.json.
@@ -405,6 +422,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         "cost": delivery["cost"],
         "memory": memory,
         "durability": durability,
+        "api": api,
     });
     write_results(opts, &results)?;
     Ok(results)

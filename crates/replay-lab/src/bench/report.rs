@@ -126,6 +126,40 @@ fn markdown(r: &Value) -> String {
             p["longest_gap_in_a_slice_ms"],
         );
     }
+    md += &api_tables(&r["api"]);
+    md
+}
+
+/// Figure 9: the API's two calls open-loop, the rate the gateway keeps,
+/// cold starts and binary sizes.
+fn api_tables(a: &Value) -> String {
+    if a.is_null() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n| API call, open-loop | rate asked / kept (per s) | requests | achieved /s | gateway p50 / p99 (ms) | function p50 / p99 (ms, REPORT) | answers |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (name, p) in [("create-replay", &a["create_replay"]), ("get-job", &a["get_job"])] {
+        md += &format!(
+            "| {name} | {} / {} | {} | {} | {} / {} | {} / {} | {} |\n",
+            p["asked_rate_per_s"],
+            p["rate_per_s"],
+            p["requests"],
+            p["achieved_per_s"],
+            p["gateway_ms_p50"],
+            p["gateway_ms_p99"],
+            p["function_ms_p50"],
+            p["function_ms_p99"],
+            p["answers"].to_string().replace('|', "/")
+        );
+    }
+    md += "\n| function | first answer after its processes were killed (ms) | next answers, median (ms) | binary (bytes) |\n\
+           |---|---|---|---|\n";
+    for (name, binary) in [("api", "replay-api"), ("worker", "replay-worker"), ("sweeper", "replay-sweeper")] {
+        let c = &a["cold_start"][name];
+        md += &format!("| {name} | {} | {} | {} |\n", c["first_ms"], c["warm_ms"], a["binary_bytes"][binary]);
+    }
     md
 }
 
