@@ -45,11 +45,20 @@ install_apt() {
 # ------------------------------------------------------------ 2. MariaDB ---
 start_mariadb() {
   if our_pid mariadb >/dev/null; then return 0; fi
-  if mariadb_ok; then
-    log "mariadb: using the server already answering on $MARIADB_HOST:$MARIADB_PORT (external)"
-    rm -f "$(pidfile mariadb)"   # a stale one would make wait_healthy think it died
-    return 0
-  fi
+  local waited
+  for waited in $(seq 0 60); do
+    if mariadb_ok; then
+      log "mariadb: using the server already answering on $MARIADB_HOST:$MARIADB_PORT (external)"
+      rm -f "$(pidfile mariadb)"   # a stale one would make wait_healthy think it died
+      return 0
+    fi
+    # The port is taken but the ping failed (too many connections, still
+    # starting): a second server on the same datadir would die on its locks.
+    port_open "$MARIADB_HOST" "$MARIADB_PORT" || break
+    ((waited)) || log "mariadb: $MARIADB_HOST:$MARIADB_PORT is taken but does not answer; waiting up to 60 s"
+    ((waited < 60)) || die "mariadb: $MARIADB_HOST:$MARIADB_PORT is taken by a server that does not answer"
+    sleep 1
+  done
   rm -f "$(pidfile mariadb)"
   # Debian's mariadbd wants /run/mysqld (socket + pid) owned by mysql; /run is
   # a tmpfs, so this is gone after every reboot.
