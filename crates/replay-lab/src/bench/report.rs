@@ -137,7 +137,7 @@ fn api_tables(a: &Value) -> String {
         return String::new();
     }
     let mut md = String::from(
-        "\n| API call, open-loop | rate asked / kept (per s) | requests | achieved /s | gateway p50 / p99 (ms) | function p50 / p99 (ms, REPORT) | answers |\n\
+        "\n| API call, open-loop | rate asked / kept (per s) | requests | answered 2xx /s | gateway p50 / p99 (ms) | function p50 / p99 (ms, REPORT) | answers |\n\
          |---|---|---|---|---|---|---|\n",
     );
     for (name, p) in [("create-replay", &a["create_replay"]), ("get-job", &a["get_job"])] {
@@ -146,7 +146,7 @@ fn api_tables(a: &Value) -> String {
             p["asked_rate_per_s"],
             p["rate_per_s"],
             p["requests"],
-            p["achieved_per_s"],
+            p["answered_per_s"],
             p["gateway_ms_p50"],
             p["gateway_ms_p99"],
             p["function_ms_p50"],
