@@ -138,7 +138,6 @@ READ_BY_LIBRARIES = {
     "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "lambda_http: leave the REST stage out of request paths",
     "AWS_ENDPOINT_URL_DYNAMODB": "the AWS SDK: DynamoDB's endpoint (DynamoDB Local on the local stack)",
     "AWS_ENDPOINT_URL_SQS": "the AWS SDK: SQS's endpoint (a counting proxy in the benchmarks)",
-    "GLIBC_TUNABLES": "glibc at process start: the worker's malloc thresholds (librdkafka's buffers)",
 }
 ENV_READ_ELSEWHERE = re.compile(r'(?:env::var|try_from_env)\(\s*"([A-Z0-9_]+)"\s*\)')
 REQUIRED_IN_CONFIG = re.compile(r'required\(\s*env,\s*"([A-Z0-9_]+)"\s*\)')
