@@ -344,3 +344,39 @@ impl Lab {
         Ok(Value::Object(out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_sorted_values() {
+        let values = sorted((1..=100).rev().map(f64::from).collect());
+        assert_eq!(percentile(&values, 0.5), 51.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    /// In virtual time: requests due while ten are unanswered are counted,
+    /// not sent, and such a run did not keep up.
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_falls_behind_counts_what_it_did_not_send() {
+        let slow = open_loop(1_000.0, 30, |_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            "200".to_owned()
+        })
+        .await;
+        assert_eq!(slow.ok(), MAX_IN_FLIGHT, "{:?}", slow.answers);
+        assert_eq!(slow.answers[&format!("not sent: {MAX_IN_FLIGHT} in flight")], 30 - MAX_IN_FLIGHT);
+        assert!(!slow.kept_up());
+
+        let quick = open_loop(10.0, 5, |_| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            "202".to_owned()
+        })
+        .await;
+        assert_eq!(quick.ok(), 5, "{:?}", quick.answers);
+        assert!(quick.kept_up(), "{} s", quick.seconds);
+        assert!(quick.latencies_ms.iter().all(|&ms| (10.0..11.0).contains(&ms)), "{:?}", quick.latencies_ms);
+    }
+}
