@@ -67,7 +67,7 @@ integration:
 sam-build:
 	infra/sam/build.sh
 
-## Benchmarks (release build, 1M-record log): bench/results.json, results.md, speedup.png.
+## Benchmarks (release build, 1M-record log and logs of 3M and 10M): bench/results.json, results.md, speedup.png, growth.png.
 bench: services
 	$(ENV) cargo build --release --workspace --bins
 	bench/tools.sh

@@ -2,7 +2,7 @@
 # The benchmark's tools, installed when missing (idempotent):
 #   bench/tools.sh            wrk (Debian package) for the receiver's capacity,
 #                             kcat comes with infra/local/up.sh;
-#   bench/tools.sh plot DIR   DIR/results.json -> DIR/speedup.png, with
+#   bench/tools.sh plot DIR   DIR/results.json -> DIR/speedup.png and growth.png, with
 #                             matplotlib in .local/venvs/plot (PyPI);
 #   bench/tools.sh install    both installs, nothing run (CI does them
 #                             beside the build, where they wait on the network);
@@ -66,7 +66,7 @@ case ${1:-} in
   plot)
     dir=${2:?usage: bench/tools.sh plot DIR}
     install_matplotlib
-    exec "$venv/bin/python" "$here/plot_speedup.py" "$dir/results.json" "$dir/speedup.png"
+    exec "$venv/bin/python" "$here/plot.py" "$dir"
     ;;
   install)
     install_wrk

@@ -38,7 +38,7 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
     let hour_from = hour_to - HOUR;
     let plan = SeedPlan {
         events: opts.records,
-        webhooks,
+        webhooks: webhooks.clone(),
         start_ms: log_from,
         end_ms: log_to,
         duplicate_rate: 0.01,
@@ -73,6 +73,7 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
         hour_records: last_hour.len(),
         mean_record_bytes: bytes as f64 / manifest.records.len().max(1) as f64,
         hot_in_log: manifest.expected(hot_id, log_from, log_to + 1).len(),
+        rare_in_log: manifest.expected(rare.as_str(), log_from, log_to + 1).len(),
         hot_in_day: manifest.expected(hot_id, hour_to - 24 * HOUR, hour_to).len(),
         hot_in_hour: manifest.expected(hot_id, hour_from, hour_to).len(),
         hot_in_hour_log: last_hour
@@ -83,6 +84,7 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
             .len(),
         sample_bodies,
         hot_first_seen,
+        webhooks,
         hot,
         hot_secret,
         rare,

@@ -106,15 +106,7 @@ impl Lab {
             println!("    profiled: {}", profiler.stop()?.display());
         }
         let cost = meter.finish(self, bench, &counters).await?;
-        let arrivals = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?;
-        if counters.events_delivered as usize != data.hot_in_log || arrivals.count != counters.events_delivered {
-            bail!(
-                "delivery job: {} delivered, {} arrived, {} expected",
-                counters.events_delivered,
-                arrivals.count,
-                data.hot_in_log
-            );
-        }
+        check_delivered(receiver, "hot", "delivery job", &job, &counters, data.hot_in_log)?;
         let rate = counters.events_delivered as f64 / elapsed;
         let concurrency = settings.max_parallel_slices as usize * settings.delivery.concurrency;
         let capacity = receiver_capacity(opts, receiver, data, concurrency).await?;

@@ -55,6 +55,23 @@ pub(super) async fn wait_for_end(store: &MySqlStore, job: &JobId, timeout: Durat
     }
 }
 
+/// Every measured replay delivers exactly what the seed manifest says: the
+/// job's count, and what the receiver's `hook` accepted for it.
+pub(super) fn check_delivered(
+    receiver: &Receiver,
+    hook: &str,
+    what: &str,
+    job: &JobId,
+    counters: &Counters,
+    expected: usize,
+) -> Result<()> {
+    let arrived = receiver.arrivals(hook, job.as_str()).map_or(0, |a| a.count);
+    if counters.events_delivered as usize != expected || arrived != counters.events_delivered {
+        bail!("{what}: {} delivered, {arrived} arrived, {expected} expected", counters.events_delivered);
+    }
+    Ok(())
+}
+
 /// Time inside the worker's handler, and when it picked up the first message.
 pub(super) struct Handled {
     pub(super) handling: Duration,

@@ -26,13 +26,16 @@
 //!    again through the stack;
 //! 9. the API where it runs: create-replay and get-job open-loop at a fixed
 //!    rate through the gateway, beside the function's own REPORT durations;
-//!    the highest rate the gateway keeps; cold starts; binary sizes.
+//!    the highest rate the gateway keeps; cold starts; binary sizes;
+//! 10. growth: the same five days at 1M, 3M and 10M records; time to first
+//!     delivery and a full scan in this process, the worker's peak memory on
+//!     that scan through the stack.
 //!
 //! 1 and 3 measure the worker's code in this process (the slice engine, not
-//! the queue's latency); 2, 4, 5, 6, 7 and 9 go through the stack; 8 does both.
+//! the queue's latency); 2, 4, 5, 6, 7 and 9 go through the stack; 8 and 10 do both.
 //!
 //! One file per measurement (`scan`, `delivery` with the cost, `seek`,
-//! `parallel`, `slow`, `memory`, `durability`, `api`); `dataset` seeds the logs, `jobs` creates, drains
+//! `parallel`, `slow`, `memory`, `durability`, `api`, `growth`); `dataset` seeds the logs, `jobs` creates, drains
 //! and awaits the measured jobs, `report` writes the figures, `cpu` reads
 //! each process's CPU time from /proc, `profile` runs `perf` around the
 //! delivery job (`make profile`). This file holds what they share and the
@@ -43,6 +46,7 @@ mod cpu;
 mod dataset;
 mod delivery;
 mod durability;
+mod growth;
 mod jobs;
 mod memory;
 mod parallel;
@@ -60,7 +64,7 @@ use crate::stack::{self, Deployed, LocalEnv, StackSpec};
 use anyhow::{bail, Context, Result};
 use dataset::{seed, SeedTargets};
 use delivery::{CostMeter, Proxies};
-use jobs::{drain_in_process, wait_for_end};
+use jobs::{check_delivered, drain_in_process, wait_for_end};
 use proxy::CountingProxy;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -105,6 +109,9 @@ pub struct BenchOptions {
     /// Figure 9: requests per second sent open-loop to the API, and for how long.
     pub api_rate: f64,
     pub api_seconds: f64,
+    /// Figure 10: log sizes, in records over the same days; the size equal
+    /// to `records` is the bench's own log.
+    pub growth_records: Vec<usize>,
     pub bin_dir: PathBuf,
     pub out_dir: PathBuf,
     /// Extra function settings (NAME=VALUE), on top of the bench's own.
@@ -130,6 +137,7 @@ impl BenchOptions {
             slow_max_hours: 24,
             api_rate: 100.0,
             api_seconds: 60.0,
+            growth_records: vec![1_000_000, 3_000_000, 10_000_000],
             bin_dir: PathBuf::from("target/release"),
             out_dir: PathBuf::from("bench"),
             settings: Vec::new(),
@@ -149,6 +157,7 @@ impl BenchOptions {
             slow_max_hours: 3,
             api_rate: 10.0,
             api_seconds: 2.0,
+            growth_records: vec![10_000, 30_000],
             bin_dir: PathBuf::from("target/debug"),
             out_dir: PathBuf::from("bench/out/tiny"),
             ..Self::full()
@@ -195,6 +204,7 @@ struct Dataset {
     mean_record_bytes: f64,
     /// Events of `hot` per window, from the seed manifest.
     hot_in_log: usize,
+    rare_in_log: usize,
     hot_in_day: usize,
     hot_in_hour: usize,
     /// Distinct `hot` events in the 1-hour log: a copy whose original is
@@ -205,6 +215,8 @@ struct Dataset {
     /// Every `hot` event as a replay sees it: the timestamp of its first
     /// record, and its id; in time order.
     hot_first_seen: Vec<(i64, String)>,
+    /// Every webhook id of the log, by volume (`hot` first, `rare` last).
+    webhooks: Vec<String>,
 }
 
 impl Dataset {
@@ -378,21 +390,30 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let end_to_end = async {
         let delivery = lab.measure_delivery(&bench_stack).await?;
         if profiling {
-            return anyhow::Ok((delivery, Value::Null, Value::Null, Value::Null, Value::Null, Value::Null));
+            return anyhow::Ok((
+                delivery,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ));
         }
         let parallel = lab.measure_parallel(&mut bench_stack).await?;
         let slow = lab.measure_slow_receivers(&mut bench_stack).await?;
-        let memory = lab.measure_memory(&bench_stack).await?;
+        let memory = lab.measure_memory(&bench_stack, &big).await?;
+        let growth = lab.measure_growth(&bench_stack, &big).await?;
         let durability = lab.measure_durability(&bench_stack, &big).await?;
         // Last: it leaves thousands of jobs that no worker runs.
         let api = lab.measure_api(&bench_stack).await?;
-        anyhow::Ok((delivery, parallel, slow, memory, durability, api))
+        anyhow::Ok((delivery, parallel, slow, memory, growth, durability, api))
     }
     .await;
     let _ = stack::delete(&lab.env, BENCH_STACK, false).await;
     let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
     let _ = setup::delete_table(&ddb, &table).await;
-    let (delivery, parallel, slow, memory, durability, api) = end_to_end?;
+    let (delivery, parallel, slow, memory, growth, durability, api) = end_to_end?;
     let Lab { opts, data, .. } = &lab;
     if let Some(dir) = &opts.profile_dir {
         // A profiled run is slower than a measured one: its figures stay out of results.json.
@@ -421,6 +442,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         "slow_receivers": slow,
         "cost": delivery["cost"],
         "memory": memory,
+        "growth": growth,
         "durability": durability,
         "api": api,
     });

@@ -19,14 +19,7 @@ impl Lab {
             let counters = wait_for_end(store, &job, Duration::from_secs(1_800)).await?;
             let seconds = started.elapsed().as_secs_f64();
             let cores = CpuSnapshot::take()?.cores_since(&cpu_before);
-            let arrived = receiver.arrivals("hot", job.as_str()).map_or(0, |a| a.count);
-            if counters.events_delivered as usize != data.hot_in_day || arrived != counters.events_delivered {
-                bail!(
-                    "24-hour job: {} delivered, {arrived} arrived, {} expected",
-                    counters.events_delivered,
-                    data.hot_in_day
-                );
-            }
+            check_delivered(receiver, "hot", "24-hour job", &job, &counters, data.hot_in_day)?;
             let t1 = *first_seconds.get_or_insert(seconds);
             println!(
                 "    {k} at once: {seconds:>6.2} s, {:>7.0} events/s, speed-up {:.2}; cores used {cores}",

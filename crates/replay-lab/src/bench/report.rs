@@ -126,7 +126,43 @@ fn markdown(r: &Value) -> String {
             p["longest_gap_in_a_slice_ms"],
         );
     }
+    md += &growth_table(&r["growth"]);
     md += &api_tables(&r["api"]);
+    md
+}
+
+/// Figure 10: the same days at growing log sizes, and largest against smallest.
+fn growth_table(g: &Value) -> String {
+    if g.is_null() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n| records in the log | on disk (MB) | first delivery, last hour (ms) | full scan in process (s) | records/s | \
+         through the stack (s) | worker peak RSS (MB) |\n|---|---|---|---|---|---|---|\n",
+    );
+    for p in g["points"].as_array().into_iter().flatten() {
+        let mb = p["log_bytes_on_disk"].as_f64().map_or("-".into(), |b| format!("{:.0}", b / 1_048_576.0));
+        md += &format!(
+            "| {} | {mb} | {} | {} | {} | {} | {} |\n",
+            p["records"],
+            p["first_delivery_ms"],
+            p["full_scan_seconds"],
+            p["full_scan_records_per_s"],
+            p["through_the_stack_seconds"],
+            p["worker_peak_rss_mb"],
+        );
+    }
+    let r = &g["growth"];
+    md += &format!(
+        "| largest / smallest: {}× the records | | {}× (flat: ≈ 1) | {}× ({}× per record; linear: ≈ 1) | | | {}× (flat: ≈ 1) |\n",
+        r["records"], r["first_delivery"], r["full_scan"], r["full_scan_per_record"], r["worker_peak_rss"]
+    );
+    for s in g["skipped"].as_array().into_iter().flatten() {
+        md += &format!(
+            "\n{} records skipped: {} bytes of disk needed, {} free.\n",
+            s["records"], s["bytes_needed"], s["bytes_free"]
+        );
+    }
     md
 }
 

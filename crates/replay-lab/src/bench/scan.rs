@@ -50,7 +50,7 @@ pub(super) fn which(binary: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(binary).is_file()))
 }
 
-async fn high_watermark(kafka: &KafkaConfig) -> Result<i64> {
+pub(super) async fn high_watermark(kafka: &KafkaConfig) -> Result<i64> {
     let kafka = kafka.clone();
     tokio::task::spawn_blocking(move || -> Result<i64> {
         let consumer: BaseConsumer = consumer_config(&kafka).create()?;
@@ -61,7 +61,7 @@ async fn high_watermark(kafka: &KafkaConfig) -> Result<i64> {
 
 impl Lab {
     pub(super) async fn measure_scan(&self, big: &KafkaConfig) -> Result<Value> {
-        let Self { opts, base, data, store, .. } = self;
+        let Self { opts, base, .. } = self;
         println!(
             "==> 1. scan rate: the worker's slice loop vs a bare rdkafka consumer vs kcat ({} rounds)",
             opts.rounds
@@ -79,12 +79,7 @@ impl Lab {
             if let Some((n, t)) = kcat_scan(big).await? {
                 kcat.push(n as f64 / t.as_secs_f64());
             }
-            let job = self.create_job(&api, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
-            let handling = drain_in_process(self, &worker, &job).await?.handling;
-            let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
-            if counters.events_scanned != end as u64 {
-                bail!("the worker scanned {} records of {end}", counters.events_scanned);
-            }
+            let (counters, handling) = self.whole_log_in_process(&api, &worker, end, self.data.rare_in_log).await?;
             ours.push(counters.events_scanned as f64 / handling.as_secs_f64());
             println!(
                 "    round {round}: bare {:>9.0} rec/s   kcat {:>9}   worker {:>9.0} rec/s ({} delivered)",
@@ -105,5 +100,26 @@ impl Lab {
             "met": ratio >= 0.9,
             "rounds": {"worker": ours, "bare_rdkafka": bare, "kcat": kcat},
         }))
+    }
+
+    /// `rare` over the whole log in one slice, in this process: it must scan
+    /// all `end` records and deliver `rare_expected` events. Its counters and
+    /// the time inside the worker's handler.
+    pub(super) async fn whole_log_in_process(
+        &self,
+        api: &ApiContext,
+        worker: &WorkerContext,
+        end: i64,
+        rare_expected: usize,
+    ) -> Result<(Counters, Duration)> {
+        let Self { store, receiver, data, .. } = self;
+        let job = self.create_job(api, &data.rare, data.log_from - 60_000, data.log_to + 1_000).await?;
+        let handling = drain_in_process(self, worker, &job).await?.handling;
+        let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
+        if counters.events_scanned != end as u64 {
+            bail!("the worker scanned {} records of {end}", counters.events_scanned);
+        }
+        check_delivered(receiver, "rare", "whole-log job in process", &job, &counters, rare_expected)?;
+        Ok((counters, handling))
     }
 }

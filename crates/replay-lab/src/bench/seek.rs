@@ -4,7 +4,7 @@ use super::*;
 
 impl Lab {
     pub(super) async fn measure_seek(&self, hour: &KafkaConfig) -> Result<Value> {
-        let Self { opts, base, aws, store, receiver, data, .. } = self;
+        let Self { opts, base, aws, data, .. } = self;
         println!("==> 3. seek independence: time to first delivery of the last hour ({} rounds)", opts.rounds.max(5));
         let long = base.clone();
         let short = base.with("DELIVERY_LOG_TOPIC", &hour.topic);
@@ -23,17 +23,9 @@ impl Lab {
                 (&short_api, &short_worker, &mut in_short, &mut worker_short, data.hot_in_hour_log),
             ];
             for (api, worker, out, out_worker, expected) in runs {
-                let started = Instant::now();
-                let job = self.create_job(api, &data.hot, data.hour_from, data.hour_to).await?;
-                let handled = drain_in_process(self, worker, &job).await?;
-                let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
-                if counters.events_delivered as usize != expected {
-                    bail!("seek job delivered {} of {expected} events", counters.events_delivered);
-                }
-                let first = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?.first;
-                out.push(first.duration_since(started).as_secs_f64() * 1_000.0);
-                let pickup = handled.first_pickup.context("no message was handled")?;
-                out_worker.push(first.duration_since(pickup).as_secs_f64() * 1_000.0);
+                let (from_request, from_pickup) = self.first_delivery_in_process(api, worker, expected).await?;
+                out.push(from_request);
+                out_worker.push(from_pickup);
             }
             println!(
                 "    round {round}: 5-day log {:>6.1} ms ({:>5.1} ms in the worker)   1-hour log {:>6.1} ms ({:>5.1} ms)",
@@ -61,5 +53,28 @@ impl Lab {
                 "request_5_day_log": in_long, "request_1_hour_log": in_short,
             },
         }))
+    }
+
+    /// Replays `hot`'s last hour in this process; it must deliver `expected`
+    /// events. Milliseconds to its first delivery from the create request,
+    /// and from the worker's pickup of its first message.
+    pub(super) async fn first_delivery_in_process(
+        &self,
+        api: &ApiContext,
+        worker: &WorkerContext,
+        expected: usize,
+    ) -> Result<(f64, f64)> {
+        let Self { store, receiver, data, .. } = self;
+        let started = Instant::now();
+        let job = self.create_job(api, &data.hot, data.hour_from, data.hour_to).await?;
+        let handled = drain_in_process(self, worker, &job).await?;
+        let counters = wait_for_end(store, &job, Duration::from_secs(60)).await?;
+        check_delivered(receiver, "hot", "last-hour job", &job, &counters, expected)?;
+        let first = receiver.arrivals("hot", job.as_str()).context("no delivery arrived")?.first;
+        let pickup = handled.first_pickup.context("no message was handled")?;
+        Ok((
+            first.duration_since(started).as_secs_f64() * 1_000.0,
+            first.duration_since(pickup).as_secs_f64() * 1_000.0,
+        ))
     }
 }
