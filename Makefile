@@ -90,11 +90,14 @@ bench-tiny: services build-all
 	$(ENV) RUST_LOG=warn $(LAB) bench --tiny --bin-dir target/debug --out bench/out/tiny
 	bench/tools.sh plot bench/out/tiny
 
-## rustfmt, then the build of every target with clippy's lints, then the template's lints.
+## rustfmt, then the build of every target with clippy's lints, then the template's lints, then the
+## docs check (every link, anchor and cited heading inside the repository resolves).
 lint:
 	cargo fmt --all --check
 	$(MAKE) build-all
 	infra/sam/lint.sh
+	python3 infra/docs/check_docs.py
+	python3 -m unittest -q infra/docs/test_check_docs.py
 
 ## The published libraries (client, producer, types), each built alone with
 ## only its own features, as a platform embedding one builds it; not in CI

@@ -1,6 +1,6 @@
 //! Keys and what they may do, the audit trail, and webhooks that change or
 //! go while jobs use them (docs/security.md, "Keys" and "The audit trail";
-//! docs/api.md, "Changing or deleting a webhook"). Over HTTP through
+//! docs/api.md, "Change or delete a webhook"). Over HTTP through
 //! LocalStack's API Gateway and the deployed API function; slices are not
 //! worked on, so a started job stays active for as long as the test needs.
 

@@ -1,5 +1,5 @@
 //! Writes activity-replay's delivery log the way the replay reads it
-//! (docs/delivery-log.md, contract v1 section 1), for the platform that
+//! (docs/delivery-log.md), for the platform that
 //! delivers the webhooks:
 //!
 //! - the value: a [`DeliveryRecord`] (`event_id`, `webhook_id`, `event_type`,

@@ -1,4 +1,4 @@
-//! The per-event retry rule of signed deliveries (docs/api.md, "Deliveries"):
+//! The per-event retry rule of signed deliveries (docs/api.md, "Signed deliveries"):
 //! what one attempt's answer means, how long to wait before the next, and
 //! when an event has failed. Pure: the HTTP adapter makes one attempt and
 //! reports it; the slice's decider (and the status event's sender) apply

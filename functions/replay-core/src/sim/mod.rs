@@ -279,7 +279,7 @@ impl<'a> Deleted<'a> {
     /// Some copies were deleted and one of the window was kept: a continued
     /// slice rebuilds its dedup set from the log, so the kept copy is a new
     /// event to it and may be delivered (or fail) once more
-    /// (docs/guarantees.md, "Retention").
+    /// (docs/guarantees.md, "A job's life").
     fn orphaned(&self, id: &str) -> bool {
         matches!(self.copies(id), Some((deleted, kept)) if deleted > 0 && kept > 0)
     }
@@ -381,7 +381,7 @@ fn owed(copies: &[scenario::Copy], from: i64, to: i64) -> BTreeMap<&str, (bool, 
 
 /// An event fails only on a permanent answer (a 4xx other than 408 and
 /// 429), past its retry budget, or when the circuit gave up on a receiver
-/// that delivered nothing through every pause (docs/api.md, "Deliveries").
+/// that delivered nothing through every pause (docs/api.md, "Signed deliveries").
 fn failed_by_the_rule(f: &crate::ports::FailedEvent) -> bool {
     let permanent = f.last_status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
     permanent || f.error.contains("retry budget") || f.error.contains("through every pause")

@@ -317,7 +317,7 @@ impl MySqlStore {
     //
     // Due once the job has ended and no slice of it runs: a cancelled job
     // ends at once, its running slices within a heartbeat, and its status
-    // event waits for them (docs/guarantees.md, "Cancel").
+    // event waits for them (docs/guarantees.md, "A job's life").
 
     /// Claims the right to send the job's status event for `claim_s` seconds;
     /// the sender stops trying before the claim runs out, so two never overlap.

@@ -134,8 +134,8 @@ impl MySqlStore {
     }
 
     /// Points a webhook at a new URL; refused while a job of it is active
-    /// (it delivers to the URL it started with: docs/api.md, "Changing or
-    /// deleting a webhook").
+    /// (it delivers to the URL it started with: docs/api.md, "Change or
+    /// delete a webhook").
     pub async fn update_webhook_url(&self, tenant: &TenantId, id: &WebhookId, url: &str) -> Result<WebhookRow> {
         let mut tx = self.pool.begin().await?;
         lock_idle_webhook(&mut tx, tenant, id).await?;

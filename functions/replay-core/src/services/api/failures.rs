@@ -1,5 +1,5 @@
 //! A job's failure list: pages in event id order, or NDJSON within
-//! Lambda's response limit (docs/api.md, "Failures").
+//! Lambda's response limit (docs/api.md, "Failure report and retry").
 
 use super::ApiContext;
 use crate::domain::ids::{JobId, TenantId};

@@ -1,4 +1,5 @@
-//! Reading, cancelling and retrying jobs (docs/api.md, "Jobs").
+//! Reading, cancelling and retrying jobs (docs/api.md, "Get a job" and
+//! "Cancel a job").
 
 use super::{writer, ApiContext, NewReplay};
 use crate::config::Settings;

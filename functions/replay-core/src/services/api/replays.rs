@@ -1,5 +1,5 @@
 //! Creating a replay: the window checked, the partitions and slices
-//! planned, the job recorded and enqueued (docs/api.md, "Replays").
+//! planned, the job recorded and enqueued (docs/api.md, "Start a replay").
 
 use super::{effective, writer, ApiContext, NewReplay};
 use crate::domain::apikey::Caller;

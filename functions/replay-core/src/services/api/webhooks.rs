@@ -1,5 +1,5 @@
 //! A tenant's webhooks: created with a sealed secret, their URLs checked
-//! against the outbound policy (docs/api.md, "Webhooks").
+//! against the outbound policy (docs/api.md, "Register a webhook").
 
 use super::{host_of, writer, ApiContext};
 use crate::domain::apikey::Caller;
