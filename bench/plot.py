@@ -67,7 +67,7 @@ def plot_growth(results: dict, png_path: str) -> None:
         ax.plot(millions, values, marker="o", color="tab:blue", label="measured")
         ax.set_xlabel("records in the log (millions)")
         ax.set_ylabel(label)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(values) * 1.25)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right")
     days = results.get("dataset", {}).get("days")
