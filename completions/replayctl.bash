@@ -1480,12 +1480,24 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook__subcmd__create)
-            opts="-h --api-url --api-key --json --help"
+            opts="-h --id --secret-env --secret-raw-env --api-url --api-key --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret-raw-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1630,13 +1642,25 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook__subcmd__update)
-            opts="-h --url --api-url --api-key --json --help"
+            opts="-h --url --secret-env --secret-raw-env --grace-seconds --api-url --api-key --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret-raw-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace-seconds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

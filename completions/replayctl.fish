@@ -76,11 +76,14 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __f
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "get"
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l id -d 'The platform\'s own id for it (the key its delivery log uses)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l secret-env -d 'The variable holding the secret in Standard Webhooks form (`whsec_` + base64)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l secret-raw-env -d 'The variable holding a raw key, its bytes used as they are' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
@@ -90,6 +93,9 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l url -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l secret-env -d 'The variable holding the secret in Standard Webhooks form (`whsec_` + base64)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l secret-raw-env -d 'The variable holding a raw key, its bytes used as they are' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l grace-seconds -d 'With a new secret: how long the old one keeps signing beside it (seconds; the service\'s default is a day)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
@@ -98,9 +104,9 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "get"
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
@@ -207,9 +213,9 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_see
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "limits" -d 'Show a tenant\'s fair-share overrides, or set them (defaults: TENANT_REQUESTS_PER_MINUTE, TENANT_MAX_ACTIVE_JOBS, TENANT_MAX_RUNNING_SLICES)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "create" -d 'Add an API key to a tenant (rotation: create the new one, then revoke the old)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "create" -d 'Register a webhook URL (prints its signing secret once)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "get"
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "status"

@@ -194,6 +194,9 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (create)
 _arguments "${_arguments_options[@]}" : \
+'--id=[The platform'\''s own id for it (the key its delivery log uses)]:ID:_default' \
+'(--secret-raw-env)--secret-env=[The variable holding the secret in Standard Webhooks form (\`whsec_\` + base64)]:VAR:_default' \
+'--secret-raw-env=[The variable holding a raw key, its bytes used as they are]:VAR:_default' \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
@@ -215,6 +218,9 @@ _arguments "${_arguments_options[@]}" : \
 (update)
 _arguments "${_arguments_options[@]}" : \
 '--url=[]:URL:_default' \
+'(--secret-raw-env)--secret-env=[The variable holding the secret in Standard Webhooks form (\`whsec_\` + base64)]:VAR:_default' \
+'--secret-raw-env=[The variable holding a raw key, its bytes used as they are]:VAR:_default' \
+'--grace-seconds=[With a new secret\: how long the old one keeps signing beside it (seconds; the service'\''s default is a day)]:GRACE_SECONDS:_default' \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
@@ -934,9 +940,9 @@ _replayctl__subcmd__help__subcmd__tenant__subcmd__limits_commands() {
 (( $+functions[_replayctl__subcmd__help__subcmd__webhook_commands] )) ||
 _replayctl__subcmd__help__subcmd__webhook_commands() {
     local commands; commands=(
-'create:Register a webhook URL (prints its signing secret once)' \
+'create:Register a webhook URL (prints its signing secret once, unless the platform brings its own)' \
 'get:' \
-'update:Point a webhook at a new URL (refused while one of its jobs is active)' \
+'update:Point a webhook at a new URL (refused while one of its jobs is active), give it the platform'\''s new secret, or both' \
 'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
     )
     _describe -t commands 'replayctl help webhook commands' commands "$@"
@@ -1168,9 +1174,9 @@ _replayctl__subcmd__tenant__subcmd__limits_commands() {
 (( $+functions[_replayctl__subcmd__webhook_commands] )) ||
 _replayctl__subcmd__webhook_commands() {
     local commands; commands=(
-'create:Register a webhook URL (prints its signing secret once)' \
+'create:Register a webhook URL (prints its signing secret once, unless the platform brings its own)' \
 'get:' \
-'update:Point a webhook at a new URL (refused while one of its jobs is active)' \
+'update:Point a webhook at a new URL (refused while one of its jobs is active), give it the platform'\''s new secret, or both' \
 'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -1194,9 +1200,9 @@ _replayctl__subcmd__webhook__subcmd__get_commands() {
 (( $+functions[_replayctl__subcmd__webhook__subcmd__help_commands] )) ||
 _replayctl__subcmd__webhook__subcmd__help_commands() {
     local commands; commands=(
-'create:Register a webhook URL (prints its signing secret once)' \
+'create:Register a webhook URL (prints its signing secret once, unless the platform brings its own)' \
 'get:' \
-'update:Point a webhook at a new URL (refused while one of its jobs is active)' \
+'update:Point a webhook at a new URL (refused while one of its jobs is active), give it the platform'\''s new secret, or both' \
 'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )

@@ -15,6 +15,7 @@ use replay_integration_tests::replay_lab::receiver::{Receiver, SignedRequest};
 use replay_integration_tests::replay_lab::seed::SeedKind;
 use replay_integration_tests::replay_lab::stack::{local_authorization, log_lines};
 use replay_integration_tests::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::time::Duration;
@@ -62,6 +63,19 @@ print(json.dumps(results))
             n => anyhow::bail!("a secret verified {n} of {} samples", samples.len()),
         })
         .collect()
+}
+
+/// A new receiver verifying with `secret`, the webhook's URL pointed at it
+/// in the database, so a phase's stats hold its own replay alone.
+async fn receiver_for(stack: &TestStack, webhook: &str, secret: &str) -> anyhow::Result<Receiver> {
+    let receiver = Receiver::start(0).await?;
+    sqlx::query("UPDATE webhooks SET url = ? WHERE id = ?")
+        .bind(receiver.url("hook"))
+        .bind(webhook)
+        .execute(stack.store.pool())
+        .await?;
+    receiver.register("hook", secret);
+    Ok(receiver)
 }
 
 async fn replay_all(
@@ -122,14 +136,8 @@ async fn a_plaintext_secret_is_sealed_by_the_migration_and_a_rotation_signs_with
     let rotated = stack.replayctl(&["rotate-secret", &webhook, "--grace-seconds", "3600"]).await?;
     let new = rotated["secret"].as_str().context("new secret")?.to_owned();
     assert_ne!(new, legacy);
-    let receiver = Receiver::start(0).await?;
-    sqlx::query("UPDATE webhooks SET url = ? WHERE id = ?")
-        .bind(receiver.url("hook"))
-        .bind(&webhook)
-        .execute(stack.store.pool())
-        .await?;
     // The receiver still checks the old secret: nothing is rejected while it switches.
-    receiver.register("hook", &legacy);
+    let receiver = receiver_for(&stack, &webhook, &legacy).await?;
     replay_all(&stack, &api, &webhook, from).await?;
     let during = receiver.stats("hook");
     assert_eq!((during.unique(), during.signature_failures), (20, 0));
@@ -143,13 +151,7 @@ async fn a_plaintext_secret_is_sealed_by_the_migration_and_a_rotation_signs_with
     // 3. Rotated again with no grace: only the newest secret signs.
     let rotated = stack.replayctl(&["rotate-secret", &webhook, "--grace-seconds", "0"]).await?;
     let newest = rotated["secret"].as_str().context("newest secret")?.to_owned();
-    let receiver = Receiver::start(0).await?;
-    sqlx::query("UPDATE webhooks SET url = ? WHERE id = ?")
-        .bind(receiver.url("hook"))
-        .bind(&webhook)
-        .execute(stack.store.pool())
-        .await?;
-    receiver.register("hook", &newest);
+    let receiver = receiver_for(&stack, &webhook, &newest).await?;
     replay_all(&stack, &api, &webhook, from).await?;
     let after = receiver.stats("hook");
     assert_eq!((after.unique(), after.signature_failures), (20, 0));
@@ -167,6 +169,96 @@ async fn a_plaintext_secret_is_sealed_by_the_migration_and_a_rotation_signs_with
         .collect();
     assert_eq!(details.len(), 2, "{audit}");
     assert!(details.contains(&"grace 3600 s") && details.contains(&"grace 0 s"), "{details:?}");
+    stack.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_platform_brings_its_own_id_and_secret_and_replays_verify_with_them() -> anyhow::Result<()> {
+    let mut stack = TestStack::new(1).await?;
+    stack.deploy().await?;
+    let receiver = Receiver::start(0).await?;
+    let acme = create_tenant(&stack.store, PEPPER, "acme").await?;
+    let globex = create_tenant(&stack.store, PEPPER, "globex").await?;
+    let (api, other) = (stack.api(&acme.api_key), stack.api(&globex.api_key));
+
+    // Registered with the platform's id (Twitter-style, numeric) and its secret.
+    let id = format!("1374885929{}", now_ms());
+    let secret = generate_secret();
+    let register = |id: &str, extra: Value| {
+        let mut body = json!({"url": receiver.url("hook"), "id": id});
+        body.as_object_mut().into_iter().for_each(|b| b.extend(extra.as_object().cloned().unwrap_or_default()));
+        body
+    };
+    let created = api.raw(Method::POST, "/v1/webhooks", Some(&register(&id, json!({"secret": secret}))), &[]).await?;
+    assert_eq!((created.status, created.body["id"].as_str()), (201, Some(id.as_str())), "{}", created.body);
+    assert!(created.body.get("secret").is_none(), "a brought secret is not shown back: {}", created.body);
+
+    // Ids are one namespace: another tenant's register is refused without naming the holder.
+    let taken = other.raw(Method::POST, "/v1/webhooks", Some(&register(&id, json!({}))), &[]).await?;
+    assert_eq!((taken.status, taken.error_code()), (409, Some("webhook_id_taken")), "{}", taken.body);
+    let message = taken.body.to_string();
+    assert!(!message.contains("acme") && !message.contains(acme.tenant_id.as_str()), "{message}");
+    for (bad, field) in [
+        (register("a/b", json!({})), "`id`"),
+        (register(&format!("{id}x"), json!({"secret": "whsec_c2hvcnQ="})), "`secret`"),
+        (register(&format!("{id}y"), json!({"secret": secret, "secret_raw": "sixteen bytes!!!"})), "`secret`"),
+    ] {
+        let r = api.raw(Method::POST, "/v1/webhooks", Some(&bad), &[]).await?;
+        assert_eq!((r.status, r.error_code()), (400, Some("invalid_request")), "{}", r.body);
+        assert!(r.body.to_string().contains(field) && !r.body.to_string().contains(&secret), "{}", r.body);
+    }
+
+    // The platform's log is keyed by its own id; the replay verifies with its own secret.
+    let from = (now_ms() - 5 * HOUR) / HOUR * HOUR;
+    let records: Vec<_> = (0..20).map(|i| record(from + i * 60_000, &id, &format!("e{i}"), SeedKind::Event)).collect();
+    stack.produce(&records).await?;
+    receiver.register("hook", &secret);
+    replay_all(&stack, &api, &id, from).await?;
+    let first = receiver.stats("hook");
+    assert_eq!((first.unique(), first.signature_failures), (20, 0));
+    assert_eq!(reference_verifies(&first.samples, &[&secret, &generate_secret()]).await?, [true, false]);
+
+    // Its next secret, a raw key used whole (Stripe's form), through PATCH, no grace.
+    let raw = format!("whsec_{}", unique("stripe-style-secret-used-whole"));
+    let patch = json!({"secret_raw": raw, "secret_grace_seconds": 0});
+    let patched = api.raw(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&patch), &[]).await?;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert!(!patched.body.to_string().contains(&raw), "{}", patched.body);
+    // The key is the raw string's bytes: the Standard form of those bytes verifies.
+    use base64::Engine;
+    let raw_as_standard = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw.as_bytes()));
+    let receiver = receiver_for(&stack, &id, &raw_as_standard).await?;
+    replay_all(&stack, &api, &id, from).await?;
+    let after = receiver.stats("hook");
+    assert_eq!((after.unique(), after.signature_failures), (20, 0));
+    assert_eq!(reference_verifies(&after.samples, &[&raw_as_standard, &secret]).await?, [true, false]);
+
+    // The CLI registers with a platform's id and a secret read from the environment.
+    let cli_id = format!("we_{}", unique("cli"));
+    let out = tokio::process::Command::new(repo_root().join("target/debug/replayctl"))
+        .args(["--json", "webhook", "create", &receiver.url("cli"), "--id", &cli_id])
+        .args(["--secret-raw-env", "PLATFORM_SECRET"])
+        .env("PLATFORM_SECRET", &raw)
+        .env("REPLAY_API_URL", &stack.deployed().api_url)
+        .env("REPLAY_API_KEY", &acme.api_key)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "replayctl webhook create: {}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(printed["id"], cli_id.as_str(), "{printed}");
+    assert!(printed.get("secret").is_none() && !printed.to_string().contains(&raw), "{printed}");
+
+    // The rotation is audited; a deleted webhook's id stays taken.
+    let audit = stack.replayctl(&["audit", "--tenant", acme.tenant_id.as_str()]).await?;
+    let rotated =
+        audit["entries"].as_array().into_iter().flatten().any(|e| {
+            e["action"] == "webhook.rotate_secret" && e["target"] == id.as_str() && e["detail"] == "grace 0 s"
+        });
+    assert!(rotated, "{audit}");
+    assert_eq!(api.raw(Method::DELETE, &format!("/v1/webhooks/{id}"), None, &[]).await?.status, 204);
+    let again = api.raw(Method::POST, "/v1/webhooks", Some(&register(&id, json!({}))), &[]).await?;
+    assert_eq!((again.status, again.error_code()), (409, Some("webhook_id_taken")), "{}", again.body);
     stack.cleanup().await;
     Ok(())
 }
@@ -234,7 +326,7 @@ async fn no_store_or_log_of_a_run_holds_a_webhook_secret_and_the_scan_finds_a_pl
     let api = stack.api(&tenant.api_key);
     let created = api.create_webhook(&receiver.url("hook")).await?;
     let webhook = created.id.clone();
-    let first = created.secret.clone();
+    let first = created.secret.clone().context("a made secret is shown once")?;
     let rotated = stack.replayctl(&["rotate-secret", webhook.as_str(), "--grace-seconds", "3600"]).await?;
     let second = rotated["secret"].as_str().context("rotated secret")?.to_owned();
     receiver.register("hook", &second);

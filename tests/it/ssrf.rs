@@ -4,6 +4,7 @@
 //! host whose DNS answer changes between registration and delivery (the
 //! tests' own DNS server).
 
+use anyhow::Context;
 use replay_core::domain::webhook_url::ADDRESS_TABLE;
 use replay_core::services::api::create_tenant;
 use replay_integration_tests::dns::DnsServer;
@@ -120,7 +121,7 @@ async fn a_name_that_moves_inside_after_registration_is_refused_at_delivery() ->
     // Registration: the name resolves to the receiver's allowed loopback port.
     let url = format!("http://hooks.rebind.test:{port}/hooks/me");
     let hook = api.create_webhook(&url).await?;
-    receiver.register("me", &hook.secret);
+    receiver.register("me", hook.secret.as_deref().context("a made secret is shown once")?);
     assert!(dns.queries() > 0, "the API asked the tests' DNS server");
     let from = (now_ms() - 5 * HOUR) / HOUR * HOUR;
     let records: Vec<_> =

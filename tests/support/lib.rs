@@ -379,7 +379,7 @@ pub fn malformed(ts: i64, webhook: &str, i: usize) -> SeedRecord {
 /// `name`, and lets the receiver verify its signatures; returns the webhook id.
 pub async fn webhook_to(api: &Client, receiver: &Receiver, name: &str) -> Result<WebhookId> {
     let hook = api.create_webhook(&receiver.url(name)).await?;
-    receiver.register(name, &hook.secret);
+    receiver.register(name, hook.secret.as_deref().context("a made secret is shown once")?);
     Ok(hook.id)
 }
 

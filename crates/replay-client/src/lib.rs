@@ -8,7 +8,7 @@
 //!
 //! let api = Client::new("https://replay.example.com/v1-stage", "rk_...");
 //! let hook = api.create_webhook("https://hooks.example.com/twitter").await?;
-//! println!("secret (shown once): {}", hook.secret);
+//! println!("secret (shown once): {}", hook.secret.unwrap_or_default());
 //! let job = api
 //!     .start_replay(&hook.id, &CreateReplayRequest::window("2026-11-23T00:00:00Z", "2026-11-23T06:00:00Z"))
 //!     .await?;
@@ -181,7 +181,14 @@ impl Client {
 
     /// `POST /v1/webhooks`: the webhook and its secret (shown this once).
     pub async fn create_webhook(&self, url: &str) -> Result<WebhookCreated> {
-        let body = serde_json::to_value(CreateWebhookRequest { url: url.to_owned() }).unwrap_or_default();
+        self.register_webhook(&CreateWebhookRequest::new(url)).await
+    }
+
+    /// `POST /v1/webhooks` with every field: the platform's own `id` and
+    /// secret. Not replayed on a lost answer: a second create of the same id
+    /// is `webhook_id_taken` (409); `GET` it instead.
+    pub async fn register_webhook(&self, req: &CreateWebhookRequest) -> Result<WebhookCreated> {
+        let body = serde_json::to_value(req).unwrap_or_default();
         self.send(Method::POST, "/v1/webhooks", Some(&body), None, Replay::OnRefusal, 201).await
     }
 
@@ -193,7 +200,14 @@ impl Client {
     /// `PATCH /v1/webhooks/{id}`: a new URL; `webhook_busy` (409, with the
     /// job) while a job of the webhook is active.
     pub async fn update_webhook(&self, id: &WebhookId, url: &str) -> Result<Webhook> {
-        let body = serde_json::to_value(UpdateWebhookRequest { url: url.to_owned() }).unwrap_or_default();
+        self.change_webhook(id, &UpdateWebhookRequest::url(url)).await
+    }
+
+    /// `PATCH /v1/webhooks/{id}` with every field: a new URL, a new secret
+    /// with its grace period, or both. A repeat is harmless: the same URL,
+    /// and the same secret again (the grace period starts over).
+    pub async fn change_webhook(&self, id: &WebhookId, req: &UpdateWebhookRequest) -> Result<Webhook> {
+        let body = serde_json::to_value(req).unwrap_or_default();
         self.send(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(&body), None, Replay::Safe, 200).await
     }
 

@@ -104,7 +104,7 @@ async fn drive(
 ) -> Result<DemoSummary> {
     let api = Client::new(&deployed.api_url, api_key);
     let webhook = api.create_webhook(&receiver.url("demo")).await.context("registering the webhook")?;
-    receiver.register("demo", &webhook.secret);
+    receiver.register("demo", webhook.secret.as_deref().context("the service made no secret")?);
     println!("==> webhook {} -> {}", webhook.id, receiver.url("demo"));
 
     let now = chrono::Utc::now().timestamp_millis();

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     WebhookBusy,
     JobNotEnded,
     NothingToRetry,
+    /// A webhook id the deployment already holds (whose is not said).
+    WebhookIdTaken,
     PayloadTooLarge,
     RateLimited,
     /// The tenant's API requests per minute are spent (all its keys together).
@@ -79,7 +81,11 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::JobAlreadyRunning | Self::WebhookBusy | Self::JobNotEnded | Self::NothingToRetry => 409,
+            Self::JobAlreadyRunning
+            | Self::WebhookBusy
+            | Self::JobNotEnded
+            | Self::NothingToRetry
+            | Self::WebhookIdTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited | Self::TenantRateLimited | Self::TooManyActiveJobs => 429,
             Self::InternalError | Self::Unknown => 500,
@@ -105,6 +111,7 @@ impl ErrorCode {
             Self::WebhookBusy => "webhook_busy",
             Self::JobNotEnded => "job_not_ended",
             Self::NothingToRetry => "nothing_to_retry",
+            Self::WebhookIdTaken => "webhook_id_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",
             Self::TenantRateLimited => "tenant_rate_limited",

@@ -159,14 +159,18 @@ struct Unavailable(ErrorBody);
 #[allow(dead_code)]
 struct InternalError(ErrorBody);
 
-/// Register a webhook. The answer carries its signing secret, this once.
+/// Register a webhook, with the platform's own id and secret if it brings
+/// them. The answer carries a secret the service made, this once; one the
+/// platform brought is never shown back. 409 `webhook_id_taken` for an id the
+/// deployment already holds (any tenant's, deleted webhooks' too).
 #[utoipa::path(
     post, path = "/v1/webhooks", tag = "webhooks", operation_id = "create_webhook",
     request_body = CreateWebhookRequest,
     responses(
-        (status = 201, description = "Created; `secret` is shown only now.", body = WebhookCreated),
+        (status = 201, description = "Created; `secret` (one the service made) is shown only now.", body = WebhookCreated),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
         (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
@@ -193,15 +197,17 @@ fn create_webhook() {}
 #[allow(dead_code)]
 fn get_webhook() {}
 
-/// Point a webhook at a new URL, checked as at creation (the secret stays).
-/// Refused with 409 `webhook_busy` while one of its jobs is active: a job
-/// delivers to the URL it started with; cancel it or wait for its end.
+/// Point a webhook at a new URL, checked as at creation, give it the
+/// platform's new secret (the current one signs beside it for the grace
+/// period), or both. A new URL is refused with 409 `webhook_busy` while one
+/// of its jobs is active: a job delivers to the URL it started with; cancel
+/// it or wait for its end.
 #[utoipa::path(
     patch, path = "/v1/webhooks/{webhook_id}", tag = "webhooks", operation_id = "update_webhook",
     params(("webhook_id" = WebhookId, Path, description = "A webhook id; any other value answers 404.")),
     request_body = UpdateWebhookRequest,
     responses(
-        (status = 200, description = "The webhook, with its new URL.", body = Webhook),
+        (status = 200, description = "The webhook as it now is.", body = Webhook),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = TooManyRequests),

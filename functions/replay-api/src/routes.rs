@@ -89,6 +89,11 @@ pub fn from_error(e: &Error) -> ApiResponse {
         Error::NothingToRetry(job) => {
             error_response(ErrorCode::NothingToRetry, &format!("replay job {job} has no failed events"))
         }
+        // Whose it is stays unsaid: ids are one namespace across tenants.
+        Error::WebhookIdTaken(id) => error_response(
+            ErrorCode::WebhookIdTaken,
+            &format!("webhook id {id} is already registered in this deployment; ids are never reused"),
+        ),
         Error::Unauthorized => error_response(ErrorCode::Unauthorized, "a valid API key is required"),
         Error::Forbidden => error_response(ErrorCode::Forbidden, "this API key may only read"),
         Error::NotFound => error_response(ErrorCode::NotFound, "no such resource"),

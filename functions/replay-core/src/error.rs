@@ -27,6 +27,9 @@ pub enum Error {
     JobNotEnded(String),
     #[error("job {0} has no failed events to retry")]
     NothingToRetry(String),
+    /// A platform's webhook id that the deployment already holds.
+    #[error("webhook id {0} is taken")]
+    WebhookIdTaken(String),
     #[error("unauthorized")]
     Unauthorized,
     #[error("not found")]
@@ -93,6 +96,7 @@ impl Error {
             | Error::InvalidCursor
             | Error::JobNotEnded(_)
             | Error::NothingToRetry(_)
+            | Error::WebhookIdTaken(_)
             | Error::Unauthorized
             | Error::NotFound
             | Error::JobAlreadyRunning { .. }

@@ -11,7 +11,9 @@ mod logs;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use replay_client::progress::JobProgress;
-use replay_client::{Client, ClientError, CreateReplayRequest, JobId, JobState, WebhookId};
+use replay_client::{
+    Client, ClientError, CreateReplayRequest, CreateWebhookRequest, JobId, JobState, UpdateWebhookRequest, WebhookId,
+};
 use replay_core::adapters::kms::KmsKeys;
 use replay_core::adapters::mysql::MySqlStore;
 use replay_core::domain::apikey::Scope;
@@ -186,23 +188,60 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum WebhookCommand {
-    /// Register a webhook URL (prints its signing secret once).
+    /// Register a webhook URL (prints its signing secret once, unless the
+    /// platform brings its own).
     Create {
         url: String,
+        /// The platform's own id for it (the key its delivery log uses).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        secret: BroughtSecret,
     },
     Get {
         id: String,
     },
-    /// Point a webhook at a new URL (refused while one of its jobs is active).
+    /// Point a webhook at a new URL (refused while one of its jobs is
+    /// active), give it the platform's new secret, or both.
     Update {
         id: String,
         #[arg(long)]
-        url: String,
+        url: Option<String>,
+        #[command(flatten)]
+        secret: BroughtSecret,
+        /// With a new secret: how long the old one keeps signing beside it
+        /// (seconds; the service's default is a day).
+        #[arg(long)]
+        grace_seconds: Option<u64>,
     },
     /// Delete a webhook (refused while one of its jobs is active; its jobs stay readable).
     Delete {
         id: String,
     },
+}
+
+/// A signing secret the platform brings, read from an environment variable
+/// (never an argument: arguments show in `ps` and shell history).
+#[derive(clap::Args)]
+struct BroughtSecret {
+    /// The variable holding the secret in Standard Webhooks form (`whsec_` + base64).
+    #[arg(long, value_name = "VAR", conflicts_with = "secret_raw_env")]
+    secret_env: Option<String>,
+    /// The variable holding a raw key, its bytes used as they are.
+    #[arg(long, value_name = "VAR")]
+    secret_raw_env: Option<String>,
+}
+
+impl BroughtSecret {
+    /// (`secret`, `secret_raw`) as the API takes them.
+    fn read(&self) -> Result<(Option<String>, Option<String>)> {
+        let var = |name: &Option<String>| -> Result<Option<String>> {
+            name.as_deref()
+                .map(|n| std::env::var(n).map_err(|_| anyhow::anyhow!("environment variable {n} is not set")))
+                .transpose()
+        };
+        Ok((var(&self.secret_env)?, var(&self.secret_raw_env)?))
+    }
 }
 
 #[derive(Subcommand)]
@@ -365,7 +404,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             let webhook = WebhookId::from(webhook_id.as_str());
             let Some(tenant) = store.webhook_tenant(&webhook).await? else { anyhow::bail!("no webhook {webhook_id}") };
             let grace = Duration::from_secs(grace_seconds);
-            let secret = rotate_secret(&store, &secrets_key().await?, &webhook, grace).await?;
+            let secret = rotate_secret(&store, &secrets_key().await?, &webhook, None, grace).await?;
             let detail = format!("grace {grace_seconds} s");
             operator_audit(&store, &tenant, "webhook.rotate_secret", &webhook_id, Some(&detail)).await?;
             print(
@@ -376,10 +415,16 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Webhook { command, api } => {
             let client = api.client()?;
             match command {
-                WebhookCommand::Create { url } => print(json, &client.create_webhook(&url).await?),
+                WebhookCommand::Create { url, id, secret } => {
+                    let (secret, secret_raw) = secret.read()?;
+                    let request = CreateWebhookRequest { url, id, secret, secret_raw };
+                    print(json, &client.register_webhook(&request).await?)
+                }
                 WebhookCommand::Get { id } => print(json, &client.webhook(&WebhookId::from(id)).await?),
-                WebhookCommand::Update { id, url } => {
-                    print(json, &client.update_webhook(&WebhookId::from(id), &url).await?)
+                WebhookCommand::Update { id, url, secret, grace_seconds } => {
+                    let (secret, secret_raw) = secret.read()?;
+                    let request = UpdateWebhookRequest { url, secret, secret_raw, secret_grace_seconds: grace_seconds };
+                    print(json, &client.change_webhook(&WebhookId::from(id), &request).await?)
                 }
                 WebhookCommand::Delete { id } => {
                     client.delete_webhook(&WebhookId::from(id.as_str())).await?;

@@ -168,7 +168,7 @@ impl Lab {
         let operator = Caller::operator(self.data.tenant.clone());
         let url = self.receiver.url("api");
         futures::stream::iter(0..count)
-            .map(|_| api.create_webhook(&operator, CreateWebhookRequest { url: url.clone() }))
+            .map(|_| api.create_webhook(&operator, CreateWebhookRequest::new(url.clone())))
             .buffer_unordered(8)
             .map(|created| created.map(|hook| hook.id).map_err(anyhow::Error::from))
             .collect::<Vec<_>>()

@@ -20,9 +20,10 @@ pub(super) async fn seed(opts: &BenchOptions, targets: SeedTargets<'_>) -> Resul
     let tenant = create_tenant(store, pepper, "bench").await?;
     let operator = Caller::operator(tenant.tenant_id.clone());
     let register = async |name: &str| -> Result<(WebhookId, String)> {
-        let hook = api.create_webhook(&operator, CreateWebhookRequest { url: receiver.url(name) }).await?;
-        receiver.register(name, &hook.secret);
-        Ok((hook.id, hook.secret))
+        let hook = api.create_webhook(&operator, CreateWebhookRequest::new(receiver.url(name))).await?;
+        let secret = hook.secret.context("the service made no secret")?;
+        receiver.register(name, &secret);
+        Ok((hook.id, secret))
     };
     let (hot, hot_secret) = register("hot").await?;
     let (rare, _) = register("rare").await?;

@@ -27,6 +27,44 @@ pub fn generate_secret() -> String {
     format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
 }
 
+/// Standard Webhooks' bounds on a secret's key, in bytes.
+const STANDARD_KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+/// A raw key's bounds, in bytes: Twitter's consumer secrets are 50, Stripe's 38.
+const RAW_KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// A secret a platform brings, in the stored form (`whsec_` and the base64
+/// of the key): from Standard Webhooks' form (`standard`, whose key is the
+/// base64 after `whsec_`), or from a raw key (`raw`, whose UTF-8 bytes are
+/// the key as they are). `None` when neither is given; an error names the
+/// field, never the value (docs/api.md, "Register a webhook").
+pub fn imported_secret(standard: Option<&str>, raw: Option<&str>) -> Result<Option<String>, String> {
+    let key = match (standard, raw) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return Err("send at most one of `secret` and `secret_raw`".into()),
+        (Some(standard), None) => {
+            let key = standard
+                .strip_prefix(SECRET_PREFIX)
+                .and_then(|encoded| STANDARD.decode(encoded).ok())
+                .ok_or("`secret` must be `whsec_` and base64 (send a key in another form as `secret_raw`)")?;
+            if !STANDARD_KEY_BYTES.contains(&key.len()) {
+                return Err(format!(
+                    "`secret` must hold {} to {} bytes after `whsec_`",
+                    STANDARD_KEY_BYTES.start(),
+                    STANDARD_KEY_BYTES.end()
+                ));
+            }
+            key
+        }
+        (None, Some(raw)) => {
+            if !RAW_KEY_BYTES.contains(&raw.len()) {
+                return Err(format!("`secret_raw` must be {} to {} bytes", RAW_KEY_BYTES.start(), RAW_KEY_BYTES.end()));
+            }
+            raw.as_bytes().to_vec()
+        }
+    };
+    Ok(Some(format!("{SECRET_PREFIX}{}", STANDARD.encode(key))))
+}
+
 impl SigningKey {
     pub fn from_secret(secret: &str) -> Option<Self> {
         let encoded = secret.strip_prefix(SECRET_PREFIX)?;
@@ -120,6 +158,43 @@ impl From<SigningKey> for Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_brought_secret_signs_as_its_own_scheme_would() {
+        // Standard form: the key is the base64 after `whsec_`; stored as given.
+        let standard = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert_eq!(imported_secret(Some(standard), None).unwrap().as_deref(), Some(standard));
+        // Raw: the string's bytes are the key, as Stripe uses its `whsec_...` whole.
+        let raw = "whsec_stripe_style_secret_used_whole";
+        let stored = imported_secret(None, Some(raw)).unwrap().unwrap();
+        let key = SigningKey::from_secret(&stored).unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(raw.as_bytes()).unwrap();
+        mac.update(b"msg_1.1614265330.{}");
+        let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        assert_eq!(key.sign("msg_1", 1_614_265_330, b"{}"), expected);
+        assert_eq!(imported_secret(None, None), Ok(None));
+    }
+
+    #[test]
+    fn a_brought_secret_out_of_bounds_is_refused_without_echoing_it() {
+        let short = format!("whsec_{}", STANDARD.encode([7u8; 23]));
+        let long = format!("whsec_{}", STANDARD.encode([7u8; 65]));
+        for (standard, raw) in [
+            (Some("whsec_not base64!"), None),
+            (Some("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), None),
+            (Some(short.as_str()), None),
+            (Some(long.as_str()), None),
+            (None, Some("fifteen bytes!!")),
+            (None, Some(&*"k".repeat(257))),
+            (Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Some("sixteen bytes!!!")),
+        ] {
+            let err = imported_secret(standard, raw).unwrap_err();
+            for value in [standard, raw].into_iter().flatten() {
+                assert!(!err.contains(value), "{err} echoes the secret");
+            }
+        }
+        assert!(imported_secret(None, Some("sixteen bytes!!!")).is_ok());
+    }
 
     // The example from the Standard Webhooks specification.
     #[test]

@@ -64,27 +64,36 @@ impl crate::ports::WebhookSigners for StoreSigners {
     }
 }
 
-/// A new secret for a new webhook: (plaintext, shown once; stored form).
-pub async fn new_secret(keys: &dyn KeyService, context: SecretContext<'_>) -> Result<(String, String)> {
-    let secret = generate_secret();
+/// A webhook's secret, sealed: the one the platform brought (its stored form,
+/// [`crate::domain::signing::imported_secret`]), or a new one. Returns
+/// (the plaintext if it is new, to be shown once; the stored form).
+pub async fn new_secret(
+    keys: &dyn KeyService,
+    context: SecretContext<'_>,
+    brought: Option<String>,
+) -> Result<(Option<String>, String)> {
+    let made = brought.is_none();
+    let secret = brought.unwrap_or_else(generate_secret);
     let sealed = seal(keys, context, &secret).await?;
-    Ok((secret, sealed))
+    Ok((made.then_some(secret), sealed))
 }
 
-/// Operator action (`replayctl rotate-secret`): a new secret, returned once;
-/// the old one signs beside it for `grace`.
-#[instrument(skip(store, keys))]
+/// A new secret for a webhook (the one the platform brought, or a new one,
+/// returned once); the old one signs beside it for `grace`. Operator action
+/// (`replayctl rotate-secret`) and `PATCH /v1/webhooks/{id}`.
+#[instrument(skip(store, keys, brought))]
 pub async fn rotate_secret(
     store: &dyn Directory,
     keys: &dyn KeyService,
     webhook: &WebhookId,
+    brought: Option<String>,
     grace: Duration,
-) -> Result<String> {
+) -> Result<Option<String>> {
     // A row of an earlier release is sealed first, so its secret can be the previous one.
     seal_plaintext_secrets(store, keys).await?;
     let tenant = store.webhook_tenant(webhook).await?.ok_or(Error::NotFound)?;
     let context = SecretContext { tenant: tenant.as_str(), webhook: webhook.as_str() };
-    let (secret, sealed) = new_secret(keys, context).await?;
+    let (secret, sealed) = new_secret(keys, context, brought).await?;
     if !store.rotate_webhook_secret(webhook, &sealed, grace.as_secs()).await? {
         return Err(Error::NotFound);
     }
@@ -144,8 +153,12 @@ mod tests {
     #[tokio::test]
     async fn a_signer_opens_each_secret_once_and_signs_with_both_during_a_rotation() {
         let keys = MemoryKeys::default();
-        let (old, old_sealed) = new_secret(&keys, CTX).await.unwrap();
-        let (new, new_sealed) = new_secret(&keys, CTX).await.unwrap();
+        let (old, old_sealed) = new_secret(&keys, CTX, None).await.unwrap();
+        let old = old.expect("a made secret is shown once");
+        // The new one brought by the platform: sealed, not shown back.
+        let new = generate_secret();
+        let (shown, new_sealed) = new_secret(&keys, CTX, Some(new.clone())).await.unwrap();
+        assert_eq!(shown, None, "a brought secret is not shown back");
         assert!(!old_sealed.contains(&old) && !old_sealed.contains(old.trim_start_matches("whsec_")));
         let signer = signer(&keys, &stored(Some(new_sealed.clone()), Some(old_sealed))).await.unwrap();
         assert_eq!((signer.key_count(), keys.decrypts.load(Ordering::Relaxed)), (2, 2));
@@ -161,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn a_sealed_secret_moved_to_another_webhook_does_not_open() {
         let keys = MemoryKeys::default();
-        let (_, sealed) = new_secret(&keys, CTX).await.unwrap();
+        let (_, sealed) = new_secret(&keys, CTX, None).await.unwrap();
         let mut moved = stored(Some(sealed), None);
         moved.webhook_id = "wh_2".into();
         let err = signer(&keys, &moved).await.unwrap_err();

@@ -2,7 +2,7 @@
 //! (docs/security.md, "Secrets at rest"): this module stores and returns
 //! sealed values only, apart from the legacy plaintext the migration seals.
 
-use super::{format_time, MySqlStore};
+use super::{format_time, is_duplicate_key, MySqlStore};
 use crate::domain::ids::{TenantId, WebhookId};
 use crate::error::{Error, Result};
 use chrono::NaiveDateTime;
@@ -47,7 +47,8 @@ impl MySqlStore {
         .bind(url)
         .bind(secret_sealed)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| if is_duplicate_key(&e, "PRIMARY") { Error::WebhookIdTaken(id.to_string()) } else { e.into() })?;
         self.webhook(tenant, id).await?.ok_or(Error::NotFound)
     }
 
