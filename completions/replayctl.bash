@@ -148,6 +148,9 @@ _replayctl() {
             replayctl__subcmd__help__subcmd__webhook,get)
                 cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__get"
                 ;;
+            replayctl__subcmd__help__subcmd__webhook,list)
+                cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__list"
+                ;;
             replayctl__subcmd__help__subcmd__webhook,update)
                 cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__update"
                 ;;
@@ -247,6 +250,9 @@ _replayctl() {
             replayctl__subcmd__webhook,help)
                 cmd="replayctl__subcmd__webhook__subcmd__help"
                 ;;
+            replayctl__subcmd__webhook,list)
+                cmd="replayctl__subcmd__webhook__subcmd__list"
+                ;;
             replayctl__subcmd__webhook,update)
                 cmd="replayctl__subcmd__webhook__subcmd__update"
                 ;;
@@ -261,6 +267,9 @@ _replayctl() {
                 ;;
             replayctl__subcmd__webhook__subcmd__help,help)
                 cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__help"
+                ;;
+            replayctl__subcmd__webhook__subcmd__help,list)
+                cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__list"
                 ;;
             replayctl__subcmd__webhook__subcmd__help,update)
                 cmd="replayctl__subcmd__webhook__subcmd__help__subcmd__update"
@@ -792,7 +801,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__webhook)
-            opts="create get update delete"
+            opts="create get list update delete"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -834,6 +843,20 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__webhook__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__webhook__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1458,7 +1481,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook)
-            opts="-h --api-url --api-key --json --help create get update delete help"
+            opts="-h --api-url --api-key --json --help create get list update delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1558,7 +1581,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__webhook__subcmd__help)
-            opts="create get update delete help"
+            opts="create get list update delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1627,6 +1650,20 @@ _replayctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        replayctl__subcmd__webhook__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         replayctl__subcmd__webhook__subcmd__help__subcmd__update)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1634,6 +1671,36 @@ _replayctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__webhook__subcmd__list)
+            opts="-h --all --cursor --limit --api-url --api-key --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cursor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -72,15 +72,16 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand key; and __fish_seen
 complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -l grace-seconds -d 'How long deliveries carry the old secret\'s signature too, in seconds' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand rotate-secret" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l api-key -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "get"
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -f -a "list" -d 'The tenant\'s webhooks in id order: one page (`--cursor`, `--limit`), or all of them'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and not __fish_seen_subcommand_from create get list update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l id -d 'The platform\'s own id for it (the key its delivery log uses)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l secret-env -d 'The variable holding the secret in Standard Webhooks form (`whsec_` + base64)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from create" -l secret-raw-env -d 'The variable holding a raw key, its bytes used as they are' -r
@@ -92,6 +93,13 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l cursor -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l limit -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l all
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l url -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l secret-env -d 'The variable holding the secret in Standard Webhooks form (`whsec_` + base64)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l secret-raw-env -d 'The variable holding a raw key, its bytes used as they are' -r
@@ -106,6 +114,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "list" -d 'The tenant\'s webhooks in id order: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -215,6 +224,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_see
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'Revoke a key by its id (the hex part after `rk_`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "create" -d 'Register a webhook URL (prints its signing secret once, unless the platform brings its own)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "get"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "list" -d 'The tenant\'s webhooks in id order: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'

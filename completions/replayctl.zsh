@@ -215,6 +215,18 @@ _arguments "${_arguments_options[@]}" : \
 ':id:_default' \
 && ret=0
 ;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+'--cursor=[]:CURSOR:_default' \
+'--limit=[]:LIMIT:_default' \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'(--cursor --limit)--all[]' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (update)
 _arguments "${_arguments_options[@]}" : \
 '--url=[]:URL:_default' \
@@ -256,6 +268,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (get)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -613,6 +629,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (update)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -942,6 +962,7 @@ _replayctl__subcmd__help__subcmd__webhook_commands() {
     local commands; commands=(
 'create:Register a webhook URL (prints its signing secret once, unless the platform brings its own)' \
 'get:' \
+'list:The tenant'\''s webhooks in id order\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'update:Point a webhook at a new URL (refused while one of its jobs is active), give it the platform'\''s new secret, or both' \
 'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
     )
@@ -961,6 +982,11 @@ _replayctl__subcmd__help__subcmd__webhook__subcmd__delete_commands() {
 _replayctl__subcmd__help__subcmd__webhook__subcmd__get_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help webhook get commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__list_commands] )) ||
+_replayctl__subcmd__help__subcmd__webhook__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help webhook list commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help__subcmd__webhook__subcmd__update_commands] )) ||
 _replayctl__subcmd__help__subcmd__webhook__subcmd__update_commands() {
@@ -1176,6 +1202,7 @@ _replayctl__subcmd__webhook_commands() {
     local commands; commands=(
 'create:Register a webhook URL (prints its signing secret once, unless the platform brings its own)' \
 'get:' \
+'list:The tenant'\''s webhooks in id order\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'update:Point a webhook at a new URL (refused while one of its jobs is active), give it the platform'\''s new secret, or both' \
 'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -1202,6 +1229,7 @@ _replayctl__subcmd__webhook__subcmd__help_commands() {
     local commands; commands=(
 'create:Register a webhook URL (prints its signing secret once, unless the platform brings its own)' \
 'get:' \
+'list:The tenant'\''s webhooks in id order\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'update:Point a webhook at a new URL (refused while one of its jobs is active), give it the platform'\''s new secret, or both' \
 'delete:Delete a webhook (refused while one of its jobs is active; its jobs stay readable)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -1228,10 +1256,20 @@ _replayctl__subcmd__webhook__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl webhook help help commands' commands "$@"
 }
+(( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__list_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook help list commands' commands "$@"
+}
 (( $+functions[_replayctl__subcmd__webhook__subcmd__help__subcmd__update_commands] )) ||
 _replayctl__subcmd__webhook__subcmd__help__subcmd__update_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl webhook help update commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__webhook__subcmd__list_commands] )) ||
+_replayctl__subcmd__webhook__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl webhook list commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__webhook__subcmd__update_commands] )) ||
 _replayctl__subcmd__webhook__subcmd__update_commands() {

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replay_client::{ClientError, ErrorCode, JobState, WebhookId};
+use replay_integration_tests::replay_client::{ClientError, ErrorCode, JobState, RawReply, WebhookId};
 use replay_integration_tests::replay_lab::receiver::Receiver;
 use replay_integration_tests::replay_lab::seed::{plan_records, SeedKind, SeedPlan};
 use replay_integration_tests::*;
@@ -52,6 +52,14 @@ async fn api_end_to_end_through_api_gateway() -> anyhow::Result<()> {
     }
     let r = api.raw(Method::POST, "/v1/webhooks", Some(&json!({"url": "ftp://x"})), &[]).await?;
     assert_eq!((r.status, r.error_code()), (400, Some("invalid_request")));
+    // Every error names the invocation that answered, a different one each time.
+    let request_id = |r: &RawReply| r.body["error"]["request_id"].as_str().map(str::to_owned);
+    let again = api.raw(Method::POST, "/v1/webhooks", Some(&json!({"url": "ftp://x"})), &[]).await?;
+    let (first, second) = (request_id(&r).context("request_id")?, request_id(&again).context("request_id")?);
+    assert!(!first.is_empty() && first != second, "{first} {second}");
+    // Health: no key, nothing but that it answers.
+    let health = api.with_key("").raw(Method::GET, "/v1/health", None, &[]).await?;
+    assert_eq!((health.status, &health.body), (200, &json!({"status": "ok"})));
 
     // Seed and replay over HTTP, Twitter-compatible form.
     let to = (now - 2 * HOUR) / HOUR * HOUR;

@@ -4,7 +4,7 @@
 //! API Gateway and the deployed API function.
 
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replay_client::{ClientError, ErrorCode, RawReply};
+use replay_integration_tests::replay_client::{ClientError, CreateWebhookRequest, ErrorCode, RawReply};
 use replay_integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -45,6 +45,36 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
         let r = other.raw(method.clone(), &path, body, &[]).await?;
         assert_eq!(code(&r), (404, Some("not_found")), "{method} {path}: {}", r.body);
         assert!(r.body.get("url").is_none() && r.body.get("secret").is_none() && r.body.get("progress").is_none());
+    }
+
+    // Lists show a tenant its own webhooks only, page by page, in id order.
+    let mut mine = vec![id.to_string()];
+    for n in 0..4 {
+        let extra = CreateWebhookRequest {
+            id: Some(format!("acme-{n}")),
+            ..CreateWebhookRequest::new("http://127.0.0.1:38999/hook")
+        };
+        mine.push(api.register_webhook(&extra).await?.id.to_string());
+    }
+    other.create_webhook("http://127.0.0.1:38999/theirs").await?;
+    mine.sort();
+    let (mut paged, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let page = api.webhooks(cursor.as_deref(), Some(2)).await?;
+        assert!(page.webhooks.len() <= 2 && page.webhooks.iter().all(|w| w.url.ends_with("/hook")));
+        paged.extend(page.webhooks.into_iter().map(|w| w.id.to_string()));
+        pages += 1;
+        let Some(next) = page.next_cursor else { break };
+        cursor = Some(next);
+    }
+    assert_eq!((paged, pages), (mine.clone(), 3), "5 webhooks, 2 a page");
+    let all: Vec<String> = api.all_webhooks().await?.into_iter().map(|w| w.id.to_string()).collect();
+    assert_eq!(all, mine);
+    assert_eq!(other.all_webhooks().await?.len(), 1, "the other tenant sees its own only");
+    for bad in ["/v1/webhooks?limit=0", "/v1/webhooks?limit=1001", "/v1/webhooks?cursor=bm90IGFuIGlkIQ"] {
+        let r = api.raw(Method::GET, bad, None, &[]).await?;
+        let expected = if bad.contains("cursor") { "invalid_cursor" } else { "invalid_request" };
+        assert_eq!(code(&r), (400, Some(expected)), "{bad}: {}", r.body);
     }
 
     // 401: no key, a malformed key, a wrong key, a revoked key; on unknown paths too.

@@ -18,8 +18,11 @@
 //! ```
 //!
 //! Retries: 429 and 503 are retried after their `Retry-After` (up to
-//! [`RetryPolicy::max_wait`]), connection failures after a short backoff,
-//! at most [`RetryPolicy::max_attempts`] times in all. A replay request always
+//! [`RetryPolicy::max_wait`]); connection failures and a gateway's 502 and
+//! 504 after a short backoff, for requests that are safe to repeat (reads,
+//! deletes, replay requests); at most [`RetryPolicy::max_attempts`] times in
+//! all. Requests carry `User-Agent: activity-replay-client/<version>` unless
+//! the caller brings its own `reqwest::Client` ([`Client::with_http_client`]). A replay request always
 //! carries an `Idempotency-Key` (one is generated when the caller gives none),
 //! so a retry can never create a second job. Creating a webhook is retried
 //! only on answers that say nothing was written (429, 503).
@@ -137,6 +140,26 @@ pub struct Client {
 }
 
 /// Whether a call may be sent again after no answer at all.
+/// A list's path with its `cursor` (opaque base64url) and `limit`.
+fn page_path(path: &str, cursor: Option<&str>, limit: Option<u32>) -> String {
+    let mut query: Vec<String> = Vec::new();
+    query.extend(cursor.map(|c| format!("cursor={c}")));
+    query.extend(limit.map(|l| format!("limit={l}")));
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+/// What the client sends as `User-Agent` unless the caller brings its own client.
+pub const USER_AGENT: &str = concat!("activity-replay-client/", env!("CARGO_PKG_VERSION"));
+
+fn default_http(timeout: Duration) -> reqwest::Client {
+    // Builder errors only come from TLS backends failing to load; the default client then.
+    reqwest::Client::builder().timeout(timeout).user_agent(USER_AGENT).build().unwrap_or_default()
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Replay {
     /// GET, DELETE, and creates that carry an Idempotency-Key.
@@ -148,12 +171,12 @@ enum Replay {
 impl Client {
     /// `base` is the stage URL (e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/v1`).
     pub fn new(base: impl Into<String>, key: impl Into<String>) -> Self {
-        Self::with_http(base, key, Duration::from_secs(60))
+        Self::with_http_client(base, key, default_http(Duration::from_secs(60)))
     }
 
-    fn with_http(base: impl Into<String>, key: impl Into<String>, timeout: Duration) -> Self {
-        // Builder errors only come from TLS backends failing to load; the default client then.
-        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+    /// A client on the caller's own `reqwest::Client` (its pool, proxy,
+    /// TLS roots, timeouts and `User-Agent` are the caller's).
+    pub fn with_http_client(base: impl Into<String>, key: impl Into<String>, http: reqwest::Client) -> Self {
         Self {
             http,
             base: base.into().trim_end_matches('/').to_owned(),
@@ -162,9 +185,9 @@ impl Client {
         }
     }
 
-    /// The same client with another per-request timeout.
+    /// The same client with another per-request timeout (on a client of its own).
     pub fn with_timeout(&self, timeout: Duration) -> Self {
-        Self { retry: self.retry, ..Self::with_http(self.base.clone(), self.key.clone(), timeout) }
+        Self { http: default_http(timeout), ..self.clone() }
     }
 
     pub fn with_key(&self, key: impl Into<String>) -> Self {
@@ -268,14 +291,28 @@ impl Client {
 
     /// `GET /v1/replays/{id}/failures`: one page (`limit` 1-1,000).
     pub async fn failures(&self, id: &JobId, cursor: Option<&str>, limit: Option<u32>) -> Result<FailurePage> {
-        let mut path = format!("/v1/replays/{id}/failures?");
-        if let Some(c) = cursor {
-            path.push_str(&format!("cursor={c}&"));
+        let path = page_path(&format!("/v1/replays/{id}/failures"), cursor, limit);
+        self.send(Method::GET, &path, None, None, Replay::Safe, 200).await
+    }
+
+    /// `GET /v1/webhooks`: a page of the tenant's webhooks, in id order;
+    /// `next_cursor` names the next.
+    pub async fn webhooks(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<WebhookList> {
+        self.send(Method::GET, &page_path("/v1/webhooks", cursor, limit), None, None, Replay::Safe, 200).await
+    }
+
+    /// Every webhook of the tenant, page after page.
+    pub async fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.webhooks(cursor.as_deref(), Some(1_000)).await?;
+            all.extend(page.webhooks);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
         }
-        if let Some(l) = limit {
-            path.push_str(&format!("limit={l}"));
-        }
-        self.send(Method::GET, path.trim_end_matches(['?', '&']), None, None, Replay::Safe, 200).await
     }
 
     /// The whole failure list (`Accept: application/x-ndjson`), in as many
@@ -397,7 +434,11 @@ impl Client {
                 Err(ClientError::Api { status: 429 | 503, retry_after, .. }) => {
                     Some(retry_after.unwrap_or(self.retry.backoff)).filter(|w| *w <= self.retry.max_wait)
                 }
-                Err(e @ ClientError::Transport(_)) if replay == Replay::Safe && e.is_retryable() => {
+                // A gateway's 502 or 504 may come after the API did the work:
+                // only a request that is safe to repeat goes again.
+                Err(e @ (ClientError::Transport(_) | ClientError::Api { status: 502 | 504, .. }))
+                    if replay == Replay::Safe && e.is_retryable() =>
+                {
                     let w = backoff;
                     backoff = (backoff * 2).min(self.retry.max_wait);
                     Some(w)

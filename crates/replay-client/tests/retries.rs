@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 struct Seen {
     calls: u32,
     idempotency_keys: Vec<String>,
+    user_agents: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -41,6 +42,28 @@ async fn flaky_create(State(seen): State<Shared>, headers: HeaderMap) -> axum::r
     }
 }
 
+/// A gateway in trouble: 502, then 504, then the job.
+async fn behind_a_flaky_gateway(State(seen): State<Shared>, headers: HeaderMap) -> axum::response::Response {
+    let calls = {
+        let mut seen = seen.lock().unwrap();
+        seen.calls += 1;
+        let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        seen.user_agents.push(agent);
+        seen.calls
+    };
+    match calls {
+        1 => error(StatusCode::BAD_GATEWAY, "internal_error", ""),
+        2 => error(StatusCode::GATEWAY_TIMEOUT, "internal_error", ""),
+        _ => newer_job().await,
+    }
+}
+
+/// A create that may have been done: the gateway timed out.
+async fn create_behind_a_gateway_timeout(State(seen): State<Shared>) -> axum::response::Response {
+    seen.lock().unwrap().calls += 1;
+    error(StatusCode::GATEWAY_TIMEOUT, "internal_error", "")
+}
+
 async fn long_wait() -> axum::response::Response {
     error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "600")
 }
@@ -59,6 +82,8 @@ async fn serve(seen: Shared) -> String {
         .route("/v1/webhooks/wh_1/replays", post(flaky_create))
         .route("/v1/webhooks/wh_2/replays", post(long_wait))
         .route("/v1/replays/job_1", get(newer_job))
+        .route("/v1/replays/job_gw", get(behind_a_flaky_gateway))
+        .route("/v1/webhooks", post(create_behind_a_gateway_timeout))
         .with_state(seen);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -123,4 +148,34 @@ async fn connection_refused_is_a_retryable_transport_error() {
     let err = api.job(&JobId::from("job_1")).await.unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
     assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_read_goes_again_after_a_gateways_502_and_504_a_create_does_not() {
+    let fast = RetryPolicy { backoff: Duration::from_millis(10), ..RetryPolicy::default() };
+    let seen = Shared::default();
+    let api = Client::new(serve(seen.clone()).await, "rk_test").with_retry(fast);
+    api.job(&JobId::from("job_gw")).await.unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.calls, 3);
+        assert!(seen.user_agents.iter().all(|a| a == replay_client::USER_AGENT), "{:?}", seen.user_agents);
+        assert!(replay_client::USER_AGENT.starts_with("activity-replay-client/"));
+    }
+
+    // The create may have been done behind the 504: it is returned, not repeated.
+    let seen = Shared::default();
+    let api = Client::new(serve(seen.clone()).await, "rk_test").with_retry(fast);
+    let err = api.create_webhook("https://hooks.example.com/x").await.unwrap_err();
+    assert_eq!((err.status(), seen.lock().unwrap().calls), (Some(504), 1));
+}
+
+#[tokio::test]
+async fn a_callers_own_http_client_is_used() {
+    let seen = Shared::default();
+    let http = reqwest::Client::builder().user_agent("platform-admin/7").build().unwrap();
+    let fast = RetryPolicy { backoff: Duration::from_millis(10), ..RetryPolicy::default() };
+    let api = Client::with_http_client(serve(seen.clone()).await, "rk_test", http).with_retry(fast);
+    api.job(&JobId::from("job_gw")).await.unwrap();
+    assert_eq!(seen.lock().unwrap().user_agents, ["platform-admin/7"; 3]);
 }

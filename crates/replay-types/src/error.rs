@@ -18,11 +18,16 @@ pub struct ErrorDetail {
     /// The webhook's active job (`job_already_running`, `webhook_busy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
+    /// The id of the API invocation that answered (Lambda's request id, also
+    /// on its log lines): quote it when asking the operator about an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "5f0d3a2c-8a7b-4c1e-9d2f-3b6a1e0c4d7f")]
+    pub request_id: Option<String>,
 }
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { code, message: message.into(), job_id: None } }
+        Self { error: ErrorDetail { code, message: message.into(), job_id: None, request_id: None } }
     }
 }
 

@@ -21,4 +21,4 @@ pub use job::{
     Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobResult, JobState, Only, Progress,
     ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
 };
-pub use webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated};
+pub use webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList};

@@ -10,14 +10,14 @@ use crate::job::{
     Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobResult, JobState, Only, Progress,
     ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
 };
-use crate::webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated};
+use crate::webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 const DESCRIPTION: &str = "Replays a time window of a webhook's delivered events from the Kafka delivery log \
 to the webhook URL, signed with Standard Webhooks. docs/api.md is the guide; this document is generated from \
 the service's own types.\n\n\
-Every call except `GET /v1/openapi.json` needs `Authorization: Bearer <api key>`. A key sees only its tenant's \
+Every call except `GET /v1/openapi.json` and `GET /v1/health` needs `Authorization: Bearer <api key>`. A key sees only its tenant's \
 webhooks and jobs; other ids answer 404. A read-only key may call only the `GET` operations; on the others \
 it gets 403 `forbidden`. Request and response bodies are JSON; request objects reject unknown \
 fields; bodies over 64 KiB answer 413. Every error is `{\"error\": {\"code\", \"message\"}}` with a stable \
@@ -32,6 +32,7 @@ codes.";
     servers((url = "/", description = "The deployment serving this document (its API Gateway stage URL).")),
     paths(
         create_webhook,
+        list_webhooks,
         get_webhook,
         update_webhook,
         delete_webhook,
@@ -43,10 +44,11 @@ codes.";
         retry_failures,
         start_replay_twitter,
         openapi_document,
+        health,
     ),
     components(
         schemas(
-            CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, CreateReplayRequest, Only, Selection, JobResult,
+            CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList, CreateReplayRequest, Only, Selection, JobResult,
             DryRunResult, Failure, FailurePage, ReplayAccepted,
             TwitterReplayAccepted, JobState, Counters, Progress, Job, ReplayList, ErrorBody, ErrorDetail,
             ErrorCode, StatusEvent, ReplayJobStatus, StatusWord, JobId, WebhookId,
@@ -180,6 +182,26 @@ struct InternalError(ErrorBody);
 )]
 #[allow(dead_code)]
 fn create_webhook() {}
+
+/// The webhooks of this key's tenant (without their secrets), in id order,
+/// a page at a time.
+#[utoipa::path(
+    get, path = "/v1/webhooks", tag = "webhooks", operation_id = "list_webhooks",
+    params(
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "Webhooks per page, 1-1,000 (default 100).", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "A page of webhooks.", body = WebhookList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn list_webhooks() {}
 
 /// A webhook of this key's tenant (without its secret).
 #[utoipa::path(
@@ -403,6 +425,16 @@ fn start_replay_twitter() {}
 )]
 #[allow(dead_code)]
 fn openapi_document() {}
+
+/// Whether the API answers, for load balancers and uptime checks. No key
+/// needed; it calls no dependency and says nothing else.
+#[utoipa::path(
+    get, path = "/v1/health", tag = "meta", operation_id = "health", security(()),
+    responses((status = 200, description = "The API answers.", content_type = "application/json", body = Object,
+               example = json!({"status": "ok"}))),
+)]
+#[allow(dead_code)]
+fn health() {}
 
 /// The document, as built from the types.
 pub fn document() -> utoipa::openapi::OpenApi {

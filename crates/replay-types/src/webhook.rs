@@ -92,3 +92,12 @@ pub struct WebhookCreated {
     #[schema(example = "2026-11-24T09:00:00.000Z")]
     pub created_at: String,
 }
+
+/// `GET /v1/webhooks`: a page of the tenant's webhooks, in id order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<Webhook>,
+    /// Where the next page starts (`cursor`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

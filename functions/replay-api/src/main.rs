@@ -9,6 +9,7 @@ use replay_core::services::api::ApiContext;
 use routes::{handle, ApiRequest};
 
 async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, Error> {
+    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let query = req
         .query_string_parameters_ref()
@@ -22,6 +23,7 @@ async fn handler(ctx: &ApiContext, req: Request) -> Result<Response<Body>, Error
         idempotency_key: header("idempotency-key"),
         accept: header("accept"),
         body: req.body().as_ref(),
+        request_id: request_id.as_deref(),
     };
     let response = handle(ctx, api_request).await;
     let (content_type, body) = response.encoded();

@@ -5,7 +5,7 @@ use replay_core::domain::filter::selection_of;
 use replay_core::domain::ids::TenantId;
 use replay_core::domain::ids::{JobId, WebhookId};
 use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
-use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE};
+use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE, MAX_LIST_PAGE};
 use replay_core::Error;
 use replay_types::{
     CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, ReplayAccepted, ReplayList, Selection,
@@ -27,6 +27,9 @@ pub struct ApiRequest<'a> {
     pub idempotency_key: Option<&'a str>,
     pub accept: Option<&'a str>,
     pub body: &'a [u8],
+    /// The invocation's id (Lambda's request id): every error body names it,
+    /// and so do the function's log lines and REPORT line.
+    pub request_id: Option<&'a str>,
 }
 
 pub struct ApiResponse {
@@ -79,9 +82,7 @@ pub fn from_error(e: &Error) -> ApiResponse {
         Error::RangeExpired(m) => error_response(ErrorCode::RangeExpired, m),
         Error::RangeNotSettled(m) => error_response(ErrorCode::RangeNotSettled, m),
         Error::InvalidSelection(m) => error_response(ErrorCode::InvalidSelection, m),
-        Error::InvalidCursor => {
-            error_response(ErrorCode::InvalidCursor, "`cursor` is not one this job's failure list gave")
-        }
+        Error::InvalidCursor => error_response(ErrorCode::InvalidCursor, "`cursor` is not one this list gave"),
         Error::JobNotEnded(job) => error_response(
             ErrorCode::JobNotEnded,
             &format!("replay job {job} has not ended; retry its failures once it has"),
@@ -142,11 +143,11 @@ pub fn from_error(e: &Error) -> ApiResponse {
 /// 9110 section 15.5.6); `None` for an unknown path.
 fn allowed_methods(path: &[&str]) -> Option<&'static str> {
     Some(match path {
-        ["v1", "webhooks"] => "POST",
+        ["v1", "webhooks"] => "GET, POST",
         ["v1", "webhooks", _] => "GET, PATCH, DELETE",
         ["v1", "webhooks", _, "replays"] => "GET, POST",
         ["v1", "replays", _] => "GET, DELETE",
-        ["v1", "replays", _, "failures"] | ["v1", "openapi.json"] => "GET",
+        ["v1", "replays", _, "failures"] | ["v1", "openapi.json"] | ["v1", "health"] => "GET",
         ["v1", "replays", _, "retry"]
         | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"] => "POST",
         _ => return None,
@@ -173,13 +174,20 @@ fn query<'a>(req: &'a ApiRequest<'_>, name: &str) -> Option<&'a str> {
 
 /// Routes one request.
 pub async fn handle(ctx: &ApiContext, req: ApiRequest<'_>) -> ApiResponse {
-    if req.body.len() > MAX_BODY_BYTES {
-        return error_response(ErrorCode::PayloadTooLarge, "the request body is too large");
+    let mut response = if req.body.len() > MAX_BODY_BYTES {
+        error_response(ErrorCode::PayloadTooLarge, "the request body is too large")
+    } else {
+        match route(ctx, &req).await {
+            Ok(r) => r,
+            Err(e) => from_error(&e),
+        }
+    };
+    // Every error body says which invocation answered it: what an operator
+    // looks up in the logs (docs/api.md, "Errors").
+    if let (Some(id), Some(error)) = (req.request_id, response.body.get_mut("error").and_then(Value::as_object_mut)) {
+        error.insert("request_id".into(), Value::String(id.to_owned()));
     }
-    match route(ctx, &req).await {
-        Ok(r) => r,
-        Err(e) => from_error(&e),
-    }
+    response
 }
 
 /// The OpenAPI document generated from the wire types (docs/openapi.json is
@@ -190,6 +198,10 @@ static OPENAPI_DOC: std::sync::LazyLock<Option<Value>> =
 async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Error> {
     // No trimming: `/v1/webhooks/` is the webhook with an empty id (404), not the collection.
     let segments: Vec<&str> = req.path.split('/').skip(1).collect();
+    // For load balancers and uptime checks: no key, no dependency, no detail.
+    if req.method == "GET" && segments == ["v1", "health"] {
+        return Ok(ApiResponse::json(200, serde_json::json!({"status": "ok"})));
+    }
     if req.method == "GET" && segments == ["v1", "openapi.json"] {
         let doc =
             OPENAPI_DOC.clone().ok_or_else(|| Error::Internal("the OpenAPI document does not serialize".into()))?;
@@ -202,6 +214,10 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
         ("POST", ["v1", "webhooks"]) => {
             let body: CreateWebhookRequest = decode(req.body)?;
             Ok(ApiResponse::json(201, to_json(&ctx.create_webhook(&caller, body).await?)))
+        }
+        ("GET", ["v1", "webhooks"]) => {
+            let limit = page_limit(req, MAX_LIST_PAGE)?;
+            Ok(ApiResponse::json(200, to_json(&ctx.list_webhooks(&caller, query(req, "cursor"), limit).await?)))
         }
         ("GET", ["v1", "webhooks", id]) => {
             Ok(ApiResponse::json(200, to_json(&ctx.get_webhook(&caller, &WebhookId::from(*id)).await?)))
@@ -289,16 +305,21 @@ async fn failures(
         }
         return Ok(response);
     }
-    let limit = match query(req, "limit") {
+    let limit = page_limit(req, MAX_FAILURES_PER_PAGE)?;
+    let page = ctx.failures(tenant, job, query(req, "cursor"), limit).await?;
+    Ok(ApiResponse::json(200, to_json(&page)))
+}
+
+/// A list's `limit`: 1 to `max`, 100 when absent.
+fn page_limit(req: &ApiRequest<'_>, max: u32) -> Result<u32, Error> {
+    match query(req, "limit") {
         Some(raw) => raw
             .parse::<u32>()
             .ok()
-            .filter(|l| (1..=MAX_FAILURES_PER_PAGE).contains(l))
-            .ok_or_else(|| Error::InvalidRequest(format!("`limit` must be 1-{MAX_FAILURES_PER_PAGE}")))?,
-        None => 100,
-    };
-    let page = ctx.failures(tenant, job, query(req, "cursor"), limit).await?;
-    Ok(ApiResponse::json(200, to_json(&page)))
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| Error::InvalidRequest(format!("`limit` must be 1-{max}"))),
+        None => Ok(100),
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {

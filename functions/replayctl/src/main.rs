@@ -201,6 +201,15 @@ enum WebhookCommand {
     Get {
         id: String,
     },
+    /// The tenant's webhooks in id order: one page (`--cursor`, `--limit`), or all of them.
+    List {
+        #[arg(long, conflicts_with_all = ["cursor", "limit"])]
+        all: bool,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Point a webhook at a new URL (refused while one of its jobs is
     /// active), give it the platform's new secret, or both.
     Update {
@@ -421,6 +430,12 @@ async fn run(cli: Cli) -> Result<Exit> {
                     print(json, &client.register_webhook(&request).await?)
                 }
                 WebhookCommand::Get { id } => print(json, &client.webhook(&WebhookId::from(id)).await?),
+                WebhookCommand::List { all: true, .. } => {
+                    print(json, &serde_json::json!({"webhooks": client.all_webhooks().await?}))
+                }
+                WebhookCommand::List { cursor, limit, .. } => {
+                    print(json, &client.webhooks(cursor.as_deref(), limit).await?)
+                }
                 WebhookCommand::Update { id, url, secret, grace_seconds } => {
                     let (secret, secret_raw) = secret.read()?;
                     let request = UpdateWebhookRequest { url, secret, secret_raw, secret_grace_seconds: grace_seconds };

@@ -92,6 +92,10 @@ impl Resolve for PolicyResolver {
     }
 }
 
+/// The `User-Agent` of every delivery, so a receiver (and its firewall) can
+/// tell replays from live traffic (docs/api.md, "Signed deliveries").
+pub const DELIVERY_USER_AGENT: &str = concat!("activity-replay/", env!("CARGO_PKG_VERSION"), " (webhook replay)");
+
 impl HttpDeliverer {
     pub fn new(cfg: DeliveryConfig) -> crate::Result<Self> {
         let resolver = HostResolver::new(cfg.dns_server)?;
@@ -113,6 +117,7 @@ impl HttpDeliverer {
             .timeout(self.cfg.request_timeout)
             .pool_max_idle_per_host(self.cfg.concurrency.max(1))
             .tcp_nodelay(true)
+            .user_agent(DELIVERY_USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| crate::Error::Http(e.to_string()))?;
@@ -242,6 +247,31 @@ mod tests {
         let Attempt::Retry { error, .. } = outcome else { panic!("{outcome:?}") };
         assert!(!error.contains("tok_path_secret") && !error.contains("tok_query_secret"), "{error}");
         assert!(!error.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_delivery_says_it_is_a_replay_in_its_user_agent() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let head = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut read = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                read.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await.unwrap();
+            String::from_utf8_lossy(&read).to_lowercase()
+        });
+        let deliverer = HttpDeliverer::new(one_attempt(UrlPolicy::parse("127.0.0.1/32:*").unwrap())).unwrap();
+        let outcome = deliver_once(&deliverer, &format!("http://127.0.0.1:{port}/hook")).await;
+        assert!(matches!(outcome, Attempt::Success), "{outcome:?}");
+        let head = head.await.unwrap();
+        let expected = format!("user-agent: {}", DELIVERY_USER_AGENT.to_lowercase());
+        assert!(head.contains(&expected), "{head}");
+        assert!(DELIVERY_USER_AGENT.starts_with("activity-replay/"));
     }
 
     #[tokio::test]

@@ -90,6 +90,8 @@ pub trait Directory: Send + Sync {
     ) -> Result<Webhook>;
     /// A live webhook of the tenant.
     async fn webhook(&self, tenant: &TenantId, id: &WebhookId) -> Result<Option<Webhook>>;
+    /// Up to `limit` of the tenant's live webhooks with an id after `after`, in id order.
+    async fn list_webhooks(&self, tenant: &TenantId, after: Option<&str>, limit: u32) -> Result<Vec<Webhook>>;
     /// The tenant of a live webhook (operator actions name webhooks alone).
     async fn webhook_tenant(&self, id: &WebhookId) -> Result<Option<TenantId>>;
     /// Refused (409) while a job of the webhook is active.

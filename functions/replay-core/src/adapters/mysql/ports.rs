@@ -194,6 +194,14 @@ impl Directory for MySqlStore {
         Ok(MySqlStore::webhook(self, tenant, id).await?.map(|row| row.into_webhook()))
     }
 
+    async fn list_webhooks(&self, tenant: &TenantId, after: Option<&str>, limit: u32) -> Result<Vec<Webhook>> {
+        Ok(MySqlStore::list_webhooks(self, tenant, after, limit)
+            .await?
+            .into_iter()
+            .map(|row| row.into_webhook())
+            .collect())
+    }
+
     async fn webhook_tenant(&self, id: &WebhookId) -> Result<Option<TenantId>> {
         MySqlStore::webhook_tenant(self, id).await
     }

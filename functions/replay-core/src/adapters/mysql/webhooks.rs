@@ -63,6 +63,20 @@ impl MySqlStore {
         .await?)
     }
 
+    /// A page of the tenant's live webhooks after `after`, in id order (the
+    /// primary key; `ix_webhooks_tenant` narrows to the tenant first).
+    pub async fn list_webhooks(&self, tenant: &TenantId, after: Option<&str>, limit: u32) -> Result<Vec<WebhookRow>> {
+        Ok(sqlx::query_as::<_, WebhookRow>(
+            "SELECT id, tenant_id, url, created_at FROM webhooks \
+             WHERE tenant_id = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(after.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The tenant of a live webhook (operator actions name webhooks alone).
     pub async fn webhook_tenant(&self, id: &WebhookId) -> Result<Option<TenantId>> {
         let tenant: Option<String> =

@@ -89,20 +89,12 @@ impl ApiContext {
     }
 }
 
-/// Cursors are opaque to clients: base64url of the last event id of a page.
 fn encode_cursor(event_id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(event_id)
+    super::cursor::encode(event_id)
 }
 
 fn decode_cursor(cursor: &str) -> Result<String> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| crate::domain::record::is_valid_event_id(id))
-        .ok_or(Error::InvalidCursor)
+    super::cursor::decode(cursor, crate::domain::record::is_valid_event_id)
 }
 
 #[cfg(test)]

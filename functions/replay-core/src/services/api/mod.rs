@@ -3,6 +3,7 @@
 //! tenant's request rate, the audit trail) here; webhooks, replays, jobs and
 //! failure lists beside it, and the operator's actions (replayctl).
 
+pub mod cursor;
 mod failures;
 mod jobs;
 mod operator;
@@ -12,6 +13,7 @@ mod webhooks;
 pub use failures::{append_lines, FailureLines, MAX_FAILURES_NDJSON_BYTES, MAX_FAILURES_PER_PAGE};
 pub use jobs::with_estimate;
 pub use operator::{create_api_key, create_tenant, operator_audit, revoke_api_key, TenantCreated};
+pub use webhooks::MAX_LIST_PAGE;
 
 use crate::adapters::dns::HostResolver;
 use crate::config::Settings;

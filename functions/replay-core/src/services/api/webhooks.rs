@@ -9,7 +9,7 @@ use crate::domain::signing::imported_secret;
 use crate::domain::webhook_url::UrlProblem;
 use crate::error::{Error, Result};
 use crate::services::secrets::{new_secret, rotate_secret};
-use replay_types::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated};
+use replay_types::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList};
 use std::time::Duration;
 use tracing::{info, instrument};
 
@@ -17,6 +17,9 @@ use tracing::{info, instrument};
 /// and at most (docs/api.md, "Change or delete a webhook").
 const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(86_400);
 const MAX_SECRET_GRACE: Duration = Duration::from_secs(7 * 86_400);
+
+/// Largest page of `GET /v1/webhooks`.
+pub const MAX_LIST_PAGE: u32 = 1_000;
 
 fn invalid(message: &str) -> Error {
     Error::InvalidRequest(message.to_owned())
@@ -46,6 +49,21 @@ impl ApiContext {
 
     pub async fn get_webhook(&self, caller: &Caller, id: &WebhookId) -> Result<Webhook> {
         self.store.webhook(&caller.tenant, id).await?.ok_or(Error::NotFound)
+    }
+
+    /// A page of the tenant's webhooks in id order, from `cursor` on.
+    pub async fn list_webhooks(&self, caller: &Caller, cursor: Option<&str>, limit: u32) -> Result<WebhookList> {
+        let is_id = |id: &str| platform_webhook_id(id).is_ok();
+        let after = cursor.map(|c| super::cursor::decode(c, is_id)).transpose()?;
+        let limit = limit.clamp(1, MAX_LIST_PAGE);
+        let mut webhooks = self.store.list_webhooks(&caller.tenant, after.as_deref(), limit + 1).await?;
+        let next_cursor = if webhooks.len() > limit as usize {
+            webhooks.truncate(limit as usize);
+            webhooks.last().map(|w| super::cursor::encode(w.id.as_str()))
+        } else {
+            None
+        };
+        Ok(WebhookList { webhooks, next_cursor })
     }
 
     /// A new URL, checked as at creation (409 while a job of the webhook is
