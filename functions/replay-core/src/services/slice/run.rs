@@ -53,7 +53,18 @@ pub async fn run_slice(
         deadline.checked_sub(cfg.deadline_margin / 2).unwrap_or(acquired_at),
         acquired_at + cfg.lease_ttl - lease_guard(cfg.lease_ttl),
     );
-    let shared = Mutex::new(Shared { counters: cp.counters, position: cp.position, stop: None });
+    // Jitter is seeded by the slice and its lease: a replayed run decides alike.
+    let seed = xxhash_rust::xxh3::xxh3_64(format!("{key}#{}", lease.token).as_bytes());
+    let decider = Decider::new(cfg, spec, cp, acquired_at, seed);
+    // The keeper's beats before the first commit report what the checkpoint
+    // counts, events settled ahead of its position included: an earlier run
+    // may have listed a failure among them, and a slice ended from its last
+    // beat must never count fewer failures than it listed.
+    let shared = Mutex::new(Shared {
+        counters: decider.progress_counters(),
+        position: decider.checkpoint().position,
+        stop: None,
+    });
     let keeper = Keeper {
         ports,
         spec,
@@ -66,9 +77,6 @@ pub async fn run_slice(
     }
     .run();
     let limiter = RateLimiter::new(cfg.delivery_rate_per_second);
-    // Jitter is seeded by the slice and its lease: a replayed run decides alike.
-    let seed = xxhash_rust::xxh3::xxh3_64(format!("{key}#{}", lease.token).as_bytes());
-    let decider = Decider::new(cfg, spec, cp, acquired_at, seed);
     let driver = Driver {
         ports,
         cfg,
