@@ -217,7 +217,7 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
         }
         ("GET", ["v1", "webhooks"]) => {
             let limit = page_limit(req, MAX_LIST_PAGE)?;
-            Ok(ApiResponse::json(200, to_json(&ctx.list_webhooks(&caller, query(req, "cursor"), limit).await?)))
+            Ok(ApiResponse::json(200, to_json(&ctx.list_webhooks(&caller, cursor(req), limit).await?)))
         }
         ("GET", ["v1", "webhooks", id]) => {
             Ok(ApiResponse::json(200, to_json(&ctx.get_webhook(&caller, &WebhookId::from(*id)).await?)))
@@ -297,7 +297,7 @@ async fn failures(
 ) -> Result<ApiResponse, Error> {
     let wants_ndjson = req.accept.is_some_and(|a| a.split(',').any(|t| t.trim().starts_with(NDJSON)));
     if wants_ndjson {
-        let lines = ctx.failure_lines(tenant, job, query(req, "cursor")).await?;
+        let lines = ctx.failure_lines(tenant, job, cursor(req)).await?;
         let mut response = ApiResponse::json(200, Value::Null);
         response.text = Some((NDJSON, lines.text));
         if let Some(next) = lines.next_cursor {
@@ -306,8 +306,13 @@ async fn failures(
         return Ok(response);
     }
     let limit = page_limit(req, MAX_FAILURES_PER_PAGE)?;
-    let page = ctx.failures(tenant, job, query(req, "cursor"), limit).await?;
+    let page = ctx.failures(tenant, job, cursor(req), limit).await?;
     Ok(ApiResponse::json(200, to_json(&page)))
+}
+
+/// A list's `cursor`; an empty one is the first page, as no cursor is.
+fn cursor<'a>(req: &'a ApiRequest<'_>) -> Option<&'a str> {
+    query(req, "cursor").filter(|c| !c.is_empty())
 }
 
 /// A list's `limit`: 1 to `max`, 100 when absent.
