@@ -93,11 +93,11 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l cursor -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l limit -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l cursor -d '`next_cursor` of the previous page' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l limit -d 'Items per page (the list\'s default when absent)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l api-key -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l all
+complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l all -d 'Every page, one after the other, as one list'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from update" -l url -r
@@ -124,7 +124,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fi
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "status"
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "list"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "cancel"
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
@@ -146,8 +146,12 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_s
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l state -d 'Only jobs in these states (`--state ONGOING,OPEN`)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l cursor -d '`next_cursor` of the previous page' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l limit -d 'Items per page (the list\'s default when absent)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l all -d 'Every page, one after the other, as one list'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
@@ -170,7 +174,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_s
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "status"
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "list"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "cancel"
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
@@ -229,7 +233,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_see
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from webhook" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "status"
-complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "list"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "cancel"
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'

@@ -217,11 +217,11 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (list)
 _arguments "${_arguments_options[@]}" : \
-'--cursor=[]:CURSOR:_default' \
-'--limit=[]:LIMIT:_default' \
+'--cursor=[\`next_cursor\` of the previous page]:CURSOR:_default' \
+'--limit=[Items per page (the list'\''s default when absent)]:LIMIT:_default' \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \
-'(--cursor --limit)--all[]' \
+'(--cursor --limit)--all[Every page, one after the other, as one list]' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
 '-h[Print help]' \
 '--help[Print help]' \
@@ -342,12 +342,16 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (list)
 _arguments "${_arguments_options[@]}" : \
+'*--state=[Only jobs in these states (\`--state ONGOING,OPEN\`)]:STATE:_default' \
+'--cursor=[\`next_cursor\` of the previous page]:CURSOR:_default' \
+'--limit=[Items per page (the list'\''s default when absent)]:LIMIT:_default' \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \
+'(--cursor --limit)--all[Every page, one after the other, as one list]' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':webhook_id:_default' \
+'::webhook_id -- Only this webhook'\''s jobs:_default' \
 && ret=0
 ;;
 (cancel)
@@ -891,7 +895,7 @@ _replayctl__subcmd__help__subcmd__replay_commands() {
     local commands; commands=(
 'start:Start a replay of \[from, to) (RFC 3339), optionally of some of its events' \
 'status:' \
-'list:' \
+'list:Jobs newest first, the tenant'\''s or one webhook'\''s\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'cancel:' \
 'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
 'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
@@ -1051,7 +1055,7 @@ _replayctl__subcmd__replay_commands() {
     local commands; commands=(
 'start:Start a replay of \[from, to) (RFC 3339), optionally of some of its events' \
 'status:' \
-'list:' \
+'list:Jobs newest first, the tenant'\''s or one webhook'\''s\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'cancel:' \
 'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
 'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
@@ -1075,7 +1079,7 @@ _replayctl__subcmd__replay__subcmd__help_commands() {
     local commands; commands=(
 'start:Start a replay of \[from, to) (RFC 3339), optionally of some of its events' \
 'status:' \
-'list:' \
+'list:Jobs newest first, the tenant'\''s or one webhook'\''s\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'cancel:' \
 'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
 'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \

@@ -34,7 +34,16 @@ export PATH="$CARGO_LAMBDA_VENV/bin:$PATH"
 # The packages carry their own OpenSSL (rdkafka's ssl-vendored): env.sh's
 # host-build shortcut must not reach them.
 unset OPENSSL_NO_VENDOR
-log "sam build (release, cargo lambda + zig; the first build compiles everything)"
+# One `cargo lambda build` of the three binaries first, exactly as SAM builds
+# each: SAM runs one build per function (rust-cargolambda), which then finds
+# its binary built, so the workspace compiles and links once, the three final
+# links side by side (docs/deploy.md, "Building").
+read -r -a one_build <<<"$("$SAM_VENV/bin/python" infra/sam/check_binaries.py --template template.yaml --cargo-lambda-args)"
+if ((${#one_build[@]})); then
+    log "cargo ${one_build[*]} (release, cargo lambda + zig; the first build compiles everything)"
+    cargo "${one_build[@]}"
+fi
+log "sam build (each function's cargo lambda build finds its binary built)"
 # --no-cached: cargo's target/ already makes a rebuild incremental (the build
 # runs in the source tree), while SAM's cache would hash the whole code
 # directory, target/ and .local/ included (gigabytes), for every function.

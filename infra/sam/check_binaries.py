@@ -18,6 +18,11 @@ reads BUILD_DIR/<LogicalId>/bootstrap and checks:
 Prints one line per binary and writes the figures to BUILD_DIR/binaries.json.
 Exit status 0 when all pass, 1 with the failures listed otherwise.
 Usage: check_binaries.py [--template template.yaml] [--build-dir .aws-sam/build]
+
+With --cargo-lambda-args it checks nothing and prints the arguments of the one
+`cargo lambda build` that builds every function's binary as `sam build` will
+(same profile, same target; aws-lambda-builders' rust_cargo workflow), so that
+`sam build`'s own builds, one per function, find them built (infra/sam/build.sh).
 """
 
 from __future__ import annotations
@@ -108,24 +113,58 @@ def resolve(template: dict, value):
     return value
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--template", default="template.yaml", type=Path)
-    parser.add_argument("--build-dir", default=".aws-sam/build", type=Path)
-    args = parser.parse_args()
-
-    template = load_template(args.template)
+def functions(template: dict) -> list[tuple[str, str, str, str]]:
+    """(logical id, binary, architecture, runtime) of each rust-cargolambda function."""
     defaults = template.get("Globals", {}).get("Function", {})
-    report: dict = {}
-    failures: list[str] = []
+    found = []
     for name, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        if resource.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
+        metadata = resource.get("Metadata", {})
+        if metadata.get("BuildMethod") != "rust-cargolambda":
             continue
         props = resource.get("Properties", {})
         arch = resolve(template, (props.get("Architectures") or defaults.get("Architectures") or ["x86_64"])[0])
         runtime = resolve(template, props.get("Runtime") or defaults.get("Runtime"))
+        found.append((name, metadata.get("BuildProperties", {}).get("Binary", ""), arch, runtime))
+    return found
+
+
+def cargo_lambda_args(template: dict) -> list[str] | None:
+    """`cargo lambda build` arguments building every function at once, as
+    SAM builds each (its command: --release, then the target for the runtime
+    and architecture, then --bin); None when the functions differ in target or
+    one names no binary (SAM's builds then do it all)."""
+    found = functions(template)
+    targets = {(arch, runtime) for _, _, arch, runtime in found}
+    if not found or len(targets) != 1 or not all(binary for _, binary, _, _ in found):
+        return None
+    ((arch, runtime),) = targets
+    args = ["lambda", "build", "--release"]
+    if runtime == "provided.al2":
+        args += ["--target", f"{'aarch64' if arch == 'arm64' else 'x86_64'}-unknown-linux-gnu.2.26"]
+    elif arch == "arm64":
+        args.append("--arm64")
+    for _, binary, _, _ in found:
+        args += ["--bin", binary]
+    return args
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--template", default="template.yaml", type=Path)
+    parser.add_argument("--build-dir", default=".aws-sam/build", type=Path)
+    parser.add_argument("--cargo-lambda-args", action="store_true")
+    args = parser.parse_args()
+
+    template = load_template(args.template)
+    if args.cargo_lambda_args:
+        build = cargo_lambda_args(template)
+        print(" ".join(build) if build else "")
+        return 0
+    report: dict = {}
+    failures: list[str] = []
+    for name, _, arch, runtime in functions(template):
         path = args.build_dir / name / "bootstrap"
         if not path.is_file():
             failures.append(f"{name}: {path} is missing (run sam build first)")

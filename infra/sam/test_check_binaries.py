@@ -22,6 +22,18 @@ class Resolve(unittest.TestCase):
         self.assertEqual(check_binaries.resolve(template, arch), "arm64")
         self.assertIn(check_binaries.resolve(template, "arm64"), check_binaries.ELF_MACHINE)
 
+    def test_one_cargo_lambda_build_covers_every_function_as_sam_builds_it(self) -> None:
+        template = check_binaries.load_template(HERE.parent.parent / "template.yaml")
+        self.assertEqual(
+            check_binaries.cargo_lambda_args(template),
+            ["lambda", "build", "--release", "--arm64",
+             "--bin", "replay-api", "--bin", "replay-worker", "--bin", "replay-sweeper"],
+        )
+        # Functions built for two targets: no shared build, SAM does each.
+        worker = template["Resources"]["WorkerFunction"]["Properties"]
+        worker["Architectures"] = ["x86_64"]
+        self.assertIsNone(check_binaries.cargo_lambda_args(template))
+
     def test_an_unknown_parameter_is_refused(self) -> None:
         with self.assertRaises(SystemExit):
             check_binaries.resolve({"Parameters": {}}, {"Ref": "Nope"})

@@ -1,10 +1,12 @@
-//! Tenant isolation on every endpoint, every error code, SSRF attempts,
+//! Tenant isolation on every endpoint and list, every error code, SSRF attempts,
 //! Twitter dates, idempotent create, one active job, rate limit, key
 //! revocation, 503 while MySQL is down. All over HTTP through LocalStack's
 //! API Gateway and the deployed API function.
 
 use replay_core::services::api::create_tenant;
-use replay_integration_tests::replay_client::{ClientError, CreateWebhookRequest, ErrorCode, RawReply};
+use replay_integration_tests::replay_client::{
+    ClientError, CreateWebhookRequest, ErrorCode, JobQuery, JobState, RawReply, WebhookId,
+};
 use replay_integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -74,6 +76,70 @@ async fn tenants_see_only_their_own_webhooks_and_jobs() -> anyhow::Result<()> {
     for bad in ["/v1/webhooks?limit=0", "/v1/webhooks?limit=1001", "/v1/webhooks?cursor=bm90IGFuIGlkIQ"] {
         let r = api.raw(Method::GET, bad, None, &[]).await?;
         let expected = if bad.contains("cursor") { "invalid_cursor" } else { "invalid_request" };
+        assert_eq!(code(&r), (400, Some(expected)), "{bad}: {}", r.body);
+    }
+
+    // Job lists: the tenant's, newest first, by state and by webhook, page by page.
+    let theirs = other.all_webhooks().await?.remove(0).id;
+    start(&other, &theirs, now - 3 * HOUR, now - 2 * HOUR).await?;
+    let mut ours = vec![job_id.clone()];
+    for n in 0..4 {
+        ours.push(start(&api, &WebhookId::from(format!("acme-{n}").as_str()), now - 3 * HOUR, now - 2 * HOUR).await?);
+    }
+    let cancelled = [ours[1].clone(), ours[2].clone()];
+    for job in &cancelled {
+        api.cancel(job).await?;
+    }
+    let everything = JobQuery::default();
+    let (mut paged, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let page = api.replays(&everything, cursor.as_deref(), Some(2)).await?;
+        assert!(page.replays.len() <= 2);
+        paged.extend(page.replays);
+        pages += 1;
+        let Some(next) = page.next_cursor else { break };
+        cursor = Some(next);
+    }
+    let mut newest_first = paged.clone();
+    newest_first.sort_by(|a, b| (&b.created_at, b.job_id.as_str()).cmp(&(&a.created_at, a.job_id.as_str())));
+    let listed: Vec<_> = paged.iter().map(|j| j.job_id.clone()).collect();
+    assert_eq!(listed, newest_first.iter().map(|j| j.job_id.clone()).collect::<Vec<_>>(), "newest first");
+    let mut expected = ours.clone();
+    expected.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!((sorted, pages), (expected, 3), "the tenant's 5 jobs, 2 a page, none of the other tenant's");
+    let ended = JobQuery { webhook: None, states: vec![JobState::Cancelled] };
+    let mut ended: Vec<_> = api.all_replays(&ended).await?.into_iter().map(|j| j.job_id).collect();
+    ended.sort();
+    let mut want = cancelled.to_vec();
+    want.sort();
+    assert_eq!(ended, want, "state=CANCELLED");
+    let active = JobQuery { webhook: None, states: vec![JobState::Open, JobState::Started, JobState::Ongoing] };
+    assert_eq!(api.all_replays(&active).await?.len(), 3, "state=OPEN,STARTED,ONGOING");
+    let one = JobQuery { webhook: Some(WebhookId::from("acme-0")), states: Vec::new() };
+    let listed: Vec<_> = api.all_replays(&one).await?.into_iter().map(|j| j.job_id).collect();
+    assert_eq!(listed, vec![ours[1].clone()], "one webhook's");
+    assert_eq!(other.all_replays(&everything).await?.len(), 1, "the other tenant sees its own only");
+    let out = tokio::process::Command::new(repo_root().join("target/debug/replayctl"))
+        .args(["--json", "replay", "list", "--state", "cancelled", "--all"])
+        .env("REPLAY_API_URL", &stack.deployed().api_url)
+        .env("REPLAY_API_KEY", &acme.api_key)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "replayctl replay list: {}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut by_cli: Vec<_> = printed["replays"].as_array().into_iter().flatten().map(|j| j["job_id"].clone()).collect();
+    by_cli.sort_by_key(|id| id.to_string());
+    assert_eq!(by_cli, want.iter().map(|id| json!(id.as_str())).collect::<Vec<_>>(), "replayctl replay list --state");
+    let webhook_cursor = api.webhooks(None, Some(1)).await?.next_cursor.unwrap_or_default();
+    for (bad, expected) in [
+        ("/v1/replays?state=DONE".to_owned(), "invalid_request"),
+        ("/v1/replays?limit=101".to_owned(), "invalid_request"),
+        (format!("/v1/replays?cursor={webhook_cursor}"), "invalid_cursor"),
+        (format!("/v1/webhooks/acme-0/replays?cursor={webhook_cursor}"), "invalid_cursor"),
+    ] {
+        let r = api.raw(Method::GET, &bad, None, &[]).await?;
         assert_eq!(code(&r), (400, Some(expected)), "{bad}: {}", r.body);
     }
 

@@ -142,14 +142,28 @@ pub struct Client {
 /// Whether a call may be sent again after no answer at all.
 /// A list's path with its `cursor` (opaque base64url) and `limit`.
 fn page_path(path: &str, cursor: Option<&str>, limit: Option<u32>) -> String {
-    let mut query: Vec<String> = Vec::new();
-    query.extend(cursor.map(|c| format!("cursor={c}")));
-    query.extend(limit.map(|l| format!("limit={l}")));
+    list_path(path, &[("cursor", cursor.map(str::to_owned)), ("limit", limit.map(|l| l.to_string()))])
+}
+
+/// `path` with the parameters that have a value (cursors are base64url and
+/// states capital letters: nothing to escape).
+fn list_path(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> =
+        params.iter().filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={v}"))).collect();
     if query.is_empty() {
         path.to_owned()
     } else {
         format!("{path}?{}", query.join("&"))
     }
+}
+
+/// Which jobs [`Client::replays`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    /// One webhook's jobs, or (`None`) every webhook's of the tenant.
+    pub webhook: Option<WebhookId>,
+    /// Jobs in one of these states; every state when empty.
+    pub states: Vec<JobState>,
 }
 
 /// What the client sends as `User-Agent` unless the caller brings its own client.
@@ -277,11 +291,40 @@ impl Client {
         self.send(Method::GET, &format!("/v1/replays/{id}"), None, None, Replay::Safe, 200).await
     }
 
-    /// `GET /v1/webhooks/{id}/replays`: newest first.
+    /// The webhook's latest 100 jobs, newest first (the first page of
+    /// [`Client::replays`]).
     pub async fn jobs(&self, webhook: &WebhookId) -> Result<Vec<Job>> {
-        let list: ReplayList =
-            self.send(Method::GET, &format!("/v1/webhooks/{webhook}/replays"), None, None, Replay::Safe, 200).await?;
-        Ok(list.replays)
+        let query = JobQuery { webhook: Some(webhook.clone()), states: Vec::new() };
+        Ok(self.replays(&query, None, None).await?.replays)
+    }
+
+    /// `GET /v1/replays`, or `GET /v1/webhooks/{id}/replays` for one
+    /// webhook: a page of jobs, newest first (`limit` 1-100);
+    /// `next_cursor` names the next.
+    pub async fn replays(&self, query: &JobQuery, cursor: Option<&str>, limit: Option<u32>) -> Result<ReplayList> {
+        let path = match &query.webhook {
+            Some(webhook) => format!("/v1/webhooks/{webhook}/replays"),
+            None => "/v1/replays".to_owned(),
+        };
+        let states =
+            (!query.states.is_empty()).then(|| query.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","));
+        let params =
+            [("state", states), ("cursor", cursor.map(str::to_owned)), ("limit", limit.map(|l| l.to_string()))];
+        self.send(Method::GET, &list_path(&path, &params), None, None, Replay::Safe, 200).await
+    }
+
+    /// Every job the query finds, page after page, newest first.
+    pub async fn all_replays(&self, query: &JobQuery) -> Result<Vec<Job>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.replays(query, cursor.as_deref(), Some(100)).await?;
+            all.extend(page.replays);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// `DELETE /v1/replays/{id}`: the job as it is now.

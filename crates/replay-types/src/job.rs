@@ -352,10 +352,14 @@ pub struct TwitterReplayAccepted {
     pub created_at: String,
 }
 
-/// A webhook's jobs, newest first (at most 100).
+/// `GET /v1/replays` and `GET /v1/webhooks/{webhook_id}/replays`: a page of
+/// jobs, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReplayList {
     pub replays: Vec<Job>,
+    /// Where the next page starts (`cursor`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[cfg(test)]

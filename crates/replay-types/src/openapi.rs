@@ -38,6 +38,7 @@ codes.";
         delete_webhook,
         start_replay,
         list_replays,
+        list_tenant_replays,
         get_replay,
         cancel_replay,
         list_failures,
@@ -291,12 +292,19 @@ fn delete_webhook() {}
 #[allow(dead_code)]
 fn start_replay() {}
 
-/// A webhook's jobs, newest first (at most 100).
+/// A page of a webhook's jobs, newest first.
 #[utoipa::path(
     get, path = "/v1/webhooks/{webhook_id}/replays", tag = "replays", operation_id = "list_replays",
-    params(("webhook_id" = WebhookId, Path, description = "A webhook id; any other value answers 404.")),
+    params(
+        ("webhook_id" = WebhookId, Path, description = "A webhook id; any other value answers 404."),
+        ("state" = Option<Vec<JobState>>, Query, style = Form, explode = false, description = "Only jobs in \
+         these states, separated by commas (`ONGOING,OPEN`); every state when absent or empty."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "Jobs per page, 1-100 (default 100).", minimum = 1, maximum = 100),
+    ),
     responses(
-        (status = 200, description = "The jobs.", body = ReplayList),
+        (status = 200, description = "A page of jobs.", body = ReplayList),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = TooManyRequests),
         (status = 404, response = NotFound),
@@ -306,6 +314,27 @@ fn start_replay() {}
 )]
 #[allow(dead_code)]
 fn list_replays() {}
+
+/// A page of the tenant's jobs, every webhook's, newest first.
+#[utoipa::path(
+    get, path = "/v1/replays", tag = "replays", operation_id = "list_tenant_replays",
+    params(
+        ("state" = Option<Vec<JobState>>, Query, style = Form, explode = false, description = "Only jobs in \
+         these states, separated by commas (`ONGOING,OPEN`); every state when absent or empty."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "Jobs per page, 1-100 (default 100).", minimum = 1, maximum = 100),
+    ),
+    responses(
+        (status = 200, description = "A page of jobs.", body = ReplayList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn list_tenant_replays() {}
 
 /// A job, with its progress (final once the state is).
 #[utoipa::path(

@@ -5,10 +5,10 @@ use replay_core::domain::filter::selection_of;
 use replay_core::domain::ids::TenantId;
 use replay_core::domain::ids::{JobId, WebhookId};
 use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
-use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE, MAX_LIST_PAGE};
+use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE, MAX_JOBS_PER_PAGE, MAX_LIST_PAGE};
 use replay_core::Error;
 use replay_types::{
-    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, ReplayAccepted, ReplayList, Selection,
+    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, JobState, ReplayAccepted, Selection,
     TwitterReplayAccepted, UpdateWebhookRequest,
 };
 use serde::Deserialize;
@@ -146,6 +146,7 @@ fn allowed_methods(path: &[&str]) -> Option<&'static str> {
         ["v1", "webhooks"] => "GET, POST",
         ["v1", "webhooks", _] => "GET, PATCH, DELETE",
         ["v1", "webhooks", _, "replays"] => "GET, POST",
+        ["v1", "replays"] => "GET",
         ["v1", "replays", _] => "GET, DELETE",
         ["v1", "replays", _, "failures"] | ["v1", "openapi.json"] | ["v1", "health"] => "GET",
         ["v1", "replays", _, "retry"]
@@ -244,8 +245,14 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             Ok(ApiResponse::json(202, to_json(&ReplayAccepted::from(&job))))
         }
         ("GET", ["v1", "webhooks", id, "replays"]) => {
-            let jobs = ctx.list_jobs(&caller, &WebhookId::from(*id)).await?;
-            Ok(ApiResponse::json(200, to_json(&ReplayList { replays: jobs })))
+            let (states, limit) = (job_states(req)?, page_limit(req, MAX_JOBS_PER_PAGE)?);
+            let page = ctx.list_jobs(&caller, Some(&WebhookId::from(*id)), &states, cursor(req), limit).await?;
+            Ok(ApiResponse::json(200, to_json(&page)))
+        }
+        ("GET", ["v1", "replays"]) => {
+            let (states, limit) = (job_states(req)?, page_limit(req, MAX_JOBS_PER_PAGE)?);
+            let page = ctx.list_jobs(&caller, None, &states, cursor(req), limit).await?;
+            Ok(ApiResponse::json(200, to_json(&page)))
         }
         ("GET", ["v1", "replays", id]) => {
             Ok(ApiResponse::json(200, to_json(&ctx.get_job(&caller, &JobId::from(*id)).await?)))
@@ -313,6 +320,22 @@ async fn failures(
 /// A list's `cursor`; an empty one is the first page, as no cursor is.
 fn cursor<'a>(req: &'a ApiRequest<'_>) -> Option<&'a str> {
     query(req, "cursor").filter(|c| !c.is_empty())
+}
+
+/// A job list's `state`: states separated by commas; every state when absent
+/// or empty.
+fn job_states(req: &ApiRequest<'_>) -> Result<Vec<JobState>, Error> {
+    let Some(raw) = query(req, "state").filter(|s| !s.is_empty()) else { return Ok(Vec::new()) };
+    raw.split(',')
+        .map(|s| {
+            JobState::parse(s.trim()).ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "`state` must be job states separated by commas (OPEN, STARTED, ONGOING, COMPLETED, \
+                     INCOMPLETE, FAILED, CANCELLED), got `{s}`"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// A list's `limit`: 1 to `max`, 100 when absent.

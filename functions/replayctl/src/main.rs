@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use replay_client::progress::JobProgress;
 use replay_client::{
-    Client, ClientError, CreateReplayRequest, CreateWebhookRequest, JobId, JobState, UpdateWebhookRequest, WebhookId,
+    Client, ClientError, CreateReplayRequest, CreateWebhookRequest, JobId, JobQuery, JobState, UpdateWebhookRequest,
+    WebhookId,
 };
 use replay_core::adapters::kms::KmsKeys;
 use replay_core::adapters::mysql::MySqlStore;
@@ -203,12 +204,8 @@ enum WebhookCommand {
     },
     /// The tenant's webhooks in id order: one page (`--cursor`, `--limit`), or all of them.
     List {
-        #[arg(long, conflicts_with_all = ["cursor", "limit"])]
-        all: bool,
-        #[arg(long)]
-        cursor: Option<String>,
-        #[arg(long)]
-        limit: Option<u32>,
+        #[command(flatten)]
+        page: Paging,
     },
     /// Point a webhook at a new URL (refused while one of its jobs is
     /// active), give it the platform's new secret, or both.
@@ -284,8 +281,16 @@ enum ReplayCommand {
     Status {
         job_id: String,
     },
+    /// Jobs newest first, the tenant's or one webhook's: one page
+    /// (`--cursor`, `--limit`), or all of them.
     List {
-        webhook_id: String,
+        /// Only this webhook's jobs.
+        webhook_id: Option<String>,
+        /// Only jobs in these states (`--state ONGOING,OPEN`).
+        #[arg(long, value_delimiter = ',', value_parser = job_state)]
+        state: Vec<JobState>,
+        #[command(flatten)]
+        page: Paging,
     },
     Cancel {
         job_id: String,
@@ -320,6 +325,27 @@ pub enum Exit {
     Unavailable = 4,
     /// The job ended, but not COMPLETED.
     JobNotCompleted = 5,
+}
+
+/// One page of a list (`--cursor`, `--limit`), or all of it (`--all`).
+#[derive(clap::Args, Debug)]
+struct Paging {
+    /// Every page, one after the other, as one list.
+    #[arg(long, conflicts_with_all = ["cursor", "limit"])]
+    all: bool,
+    /// `next_cursor` of the previous page.
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Items per page (the list's default when absent).
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+/// A job state as the API writes it (`ONGOING`; any case here).
+fn job_state(raw: &str) -> Result<JobState, String> {
+    JobState::parse(&raw.trim().to_ascii_uppercase()).ok_or_else(|| {
+        format!("`{raw}` is not a job state (OPEN, STARTED, ONGOING, COMPLETED, INCOMPLETE, FAILED, CANCELLED)")
+    })
 }
 
 fn exit_of(e: &anyhow::Error) -> Exit {
@@ -430,11 +456,11 @@ async fn run(cli: Cli) -> Result<Exit> {
                     print(json, &client.register_webhook(&request).await?)
                 }
                 WebhookCommand::Get { id } => print(json, &client.webhook(&WebhookId::from(id)).await?),
-                WebhookCommand::List { all: true, .. } => {
+                WebhookCommand::List { page: Paging { all: true, .. } } => {
                     print(json, &serde_json::json!({"webhooks": client.all_webhooks().await?}))
                 }
-                WebhookCommand::List { cursor, limit, .. } => {
-                    print(json, &client.webhooks(cursor.as_deref(), limit).await?)
+                WebhookCommand::List { page } => {
+                    print(json, &client.webhooks(page.cursor.as_deref(), page.limit).await?)
                 }
                 WebhookCommand::Update { id, url, secret, grace_seconds } => {
                     let (secret, secret_raw) = secret.read()?;
@@ -503,8 +529,13 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
             print(json, &client.job(&JobId::from(job_id)).await?);
             Ok(Exit::Ok)
         }
-        ReplayCommand::List { webhook_id } => {
-            print(json, &client.jobs(&WebhookId::from(webhook_id)).await?);
+        ReplayCommand::List { webhook_id, state, page } => {
+            let query = JobQuery { webhook: webhook_id.map(WebhookId::from), states: state };
+            if page.all {
+                print(json, &serde_json::json!({"replays": client.all_replays(&query).await?}));
+            } else {
+                print(json, &client.replays(&query, page.cursor.as_deref(), page.limit).await?);
+            }
             Ok(Exit::Ok)
         }
         ReplayCommand::Cancel { job_id } => {

@@ -6,7 +6,7 @@
 
 use crate::domain::apikey::Scope;
 use crate::domain::ids::{JobId, TenantId, WebhookId};
-use crate::domain::job::Job;
+use crate::domain::job::{Job, JobState};
 use crate::error::Result;
 use async_trait::async_trait;
 use replay_types::{Failure, Webhook};
@@ -25,6 +25,33 @@ pub struct AuditEntry<'a> {
     pub target: Option<&'a str>,
     /// A short note for people; never a secret.
     pub detail: Option<&'a str>,
+}
+
+/// Which of a tenant's jobs a list holds, newest first (docs/api.md, "List
+/// jobs").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobListing<'a> {
+    /// One webhook's jobs, or (`None`) the whole tenant's.
+    pub webhook: Option<&'a WebhookId>,
+    /// Jobs in one of these states; every state when empty.
+    pub states: &'a [JobState],
+    /// Jobs older than this one (the last of the previous page).
+    pub before: Option<&'a JobKey>,
+    pub limit: u32,
+}
+
+/// Where a job sorts in a list: by creation, newest first, then by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobKey {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: JobId,
+}
+
+/// A page of jobs, and where the next one starts (`None` on the last).
+#[derive(Debug, Clone, Default)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next: Option<JobKey>,
 }
 
 /// A tenant's overrides of the fair-share defaults (`None`: the default).
@@ -117,7 +144,8 @@ pub trait Directory: Send + Sync {
     /// Jobs created for the webhook in the last `window_s` seconds, and the
     /// seconds until the oldest of them leaves the window.
     async fn recent_jobs(&self, webhook: &WebhookId, window_s: u32) -> Result<(u32, u64)>;
-    async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<Job>>;
+    /// Up to `listing.limit` of the tenant's jobs, newest first.
+    async fn list_jobs(&self, tenant: &TenantId, listing: JobListing<'_>) -> Result<JobPage>;
     async fn failure_count(&self, job_id: &JobId) -> Result<u64>;
     /// Up to `limit` failures after event id `after`, in event id order.
     async fn failure_page(&self, job_id: &JobId, after: Option<&str>, limit: u32) -> Result<Vec<Failure>>;

@@ -8,7 +8,9 @@ use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{final_state, Counters, Job, JobState, Progress};
 use crate::error::{Error, Result};
+use crate::ports::directory::{JobKey, JobListing, JobPage};
 use crate::ports::ledger::{Created, JobTarget, NewJob, NewSlice};
+use chrono::NaiveDateTime;
 use replay_types::{DryRunResult, JobResult, Selection};
 use sqlx::{MySql, Row, Transaction};
 
@@ -241,23 +243,46 @@ impl MySqlStore {
         Ok(result)
     }
 
-    /// A webhook's jobs, newest first.
-    pub async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<Job>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-        )
-        .bind(tenant.as_str())
-        .bind(webhook.as_str())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut views = Vec::with_capacity(ids.len());
-        for id in ids {
+    /// A page of the tenant's jobs, newest first (`ix_jobs_webhook_created`
+    /// for one webhook's, `ix_jobs_tenant_created` for the tenant's).
+    pub async fn list_jobs(&self, tenant: &TenantId, listing: JobListing<'_>) -> Result<JobPage> {
+        let mut sql = String::from("SELECT id, created_at FROM replay_jobs WHERE tenant_id = ?");
+        if listing.webhook.is_some() {
+            sql.push_str(" AND webhook_id = ?");
+        }
+        if !listing.states.is_empty() {
+            let marks = vec!["?"; listing.states.len()].join(", ");
+            sql.push_str(&format!(" AND state IN ({marks})"));
+        }
+        if listing.before.is_some() {
+            sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        let mut query = sqlx::query_as::<_, (String, NaiveDateTime)>(&sql).bind(tenant.as_str());
+        if let Some(webhook) = listing.webhook {
+            query = query.bind(webhook.as_str());
+        }
+        for state in listing.states {
+            query = query.bind(state.as_str());
+        }
+        if let Some(key) = listing.before {
+            let at = key.created_at.naive_utc();
+            query = query.bind(at).bind(at).bind(key.id.as_str());
+        }
+        // One row more than the page tells whether another page follows.
+        let mut keys = query.bind(listing.limit + 1).fetch_all(&self.pool).await?;
+        let more = keys.len() > listing.limit as usize;
+        keys.truncate(listing.limit as usize);
+        let next =
+            keys.last().filter(|_| more).map(|(id, at)| JobKey { created_at: at.and_utc(), id: JobId(id.clone()) });
+        let mut jobs = Vec::with_capacity(keys.len());
+        for (id, _) in keys {
+            // A job retention deleted since the first query is left out.
             if let Some(v) = self.job_view(Some(tenant), &JobId(id)).await? {
-                views.push(v);
+                jobs.push(v);
             }
         }
-        Ok(views)
+        Ok(JobPage { jobs, next })
     }
 
     /// Sums of the slices' counters, slices ended, slices failed.

@@ -11,7 +11,9 @@ use crate::domain::ids::WebhookId;
 use crate::domain::ids::{JobId, TenantId};
 use crate::domain::job::{Job, SliceState};
 use crate::error::Result;
-use crate::ports::directory::{AuditEntry, Directory, PlaintextSecret, StoredSecrets, TenantLimits};
+use crate::ports::directory::{
+    AuditEntry, Directory, JobListing, JobPage, PlaintextSecret, StoredSecrets, TenantLimits,
+};
 use crate::ports::ledger::{
     Created, JobLedger, JobTarget, NewJob, SliceEnd, SliceRecord, SliceTotals, StaleSlice, Take,
 };
@@ -243,8 +245,8 @@ impl Directory for MySqlStore {
         MySqlStore::recent_jobs(self, webhook, window_s).await
     }
 
-    async fn list_jobs(&self, tenant: &TenantId, webhook: &WebhookId, limit: u32) -> Result<Vec<Job>> {
-        MySqlStore::list_jobs(self, tenant, webhook, limit).await
+    async fn list_jobs(&self, tenant: &TenantId, listing: JobListing<'_>) -> Result<JobPage> {
+        MySqlStore::list_jobs(self, tenant, listing).await
     }
 
     async fn failure_count(&self, job_id: &JobId) -> Result<u64> {

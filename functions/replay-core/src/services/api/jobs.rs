@@ -1,5 +1,5 @@
-//! Reading, cancelling and retrying jobs (docs/api.md, "Get a job" and
-//! "Cancel a job").
+//! Reading, listing, cancelling and retrying jobs (docs/api.md, "Get a
+//! job", "List jobs" and "Cancel a job").
 
 use super::{writer, ApiContext, NewReplay};
 use crate::config::Settings;
@@ -7,20 +7,44 @@ use crate::domain::apikey::Caller;
 use crate::domain::filter::{retry_selection, RETRY_IDS_INLINE};
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::estimated_seconds;
-use crate::domain::job::Job;
+use crate::domain::job::{Job, JobState};
 use crate::domain::window::parse_rfc3339;
 use crate::error::{Error, Result};
+use crate::ports::directory::{JobKey, JobListing};
+use replay_types::ReplayList;
 use tracing::instrument;
+
+/// Largest page of a job list (each job's view sums its slices).
+pub const MAX_JOBS_PER_PAGE: u32 = 100;
 
 impl ApiContext {
     pub async fn get_job(&self, caller: &Caller, job_id: &JobId) -> Result<Job> {
         Ok(self.with_estimate(self.store.job_view(Some(&caller.tenant), job_id).await?.ok_or(Error::NotFound)?))
     }
 
-    pub async fn list_jobs(&self, caller: &Caller, webhook_id: &WebhookId) -> Result<Vec<Job>> {
+    /// A page of the tenant's jobs, or of one webhook's (404 if it is not
+    /// the tenant's), newest first, in `states` (all when empty), from
+    /// `cursor` on.
+    pub async fn list_jobs(
+        &self,
+        caller: &Caller,
+        webhook: Option<&WebhookId>,
+        states: &[JobState],
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ReplayList> {
         let tenant = &caller.tenant;
-        self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
-        Ok(self.store.list_jobs(tenant, webhook_id, 100).await?.into_iter().map(|j| self.with_estimate(j)).collect())
+        if let Some(id) = webhook {
+            self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
+        }
+        let before = cursor.map(decode_job_cursor).transpose()?;
+        let limit = limit.clamp(1, MAX_JOBS_PER_PAGE);
+        let listing = JobListing { webhook, states, before: before.as_ref(), limit };
+        let page = self.store.list_jobs(tenant, listing).await?;
+        Ok(ReplayList {
+            replays: page.jobs.into_iter().map(|j| self.with_estimate(j)).collect(),
+            next_cursor: page.next.as_ref().map(encode_job_cursor),
+        })
     }
 
     pub async fn cancel_job(&self, caller: &Caller, job_id: &JobId) -> Result<Job> {
@@ -77,4 +101,42 @@ pub fn with_estimate(mut job: Job, settings: &Settings) -> Job {
         );
     }
     job
+}
+
+/// A job list's cursor: the last job's creation time and id.
+fn encode_job_cursor(key: &JobKey) -> String {
+    let at = key.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    super::cursor::encode(&format!("{at} {}", key.id))
+}
+
+fn decode_job_cursor(cursor: &str) -> Result<JobKey> {
+    let parse = |key: &str| -> Option<JobKey> {
+        let (at, id) = key.split_once(' ')?;
+        let created_at = chrono::DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&chrono::Utc);
+        let is_id =
+            (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        is_id.then(|| JobKey { created_at, id: JobId::from(id) })
+    };
+    let key = super::cursor::decode(cursor, |key| parse(key).is_some())?;
+    parse(&key).ok_or(Error::InvalidCursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_cursor_names_its_job_and_a_forged_one_is_refused() {
+        let key = JobKey {
+            created_at: chrono::DateTime::parse_from_rfc3339("2026-12-07T09:15:02.417Z").unwrap().to_utc(),
+            id: JobId::from("job_7c1e5a9d2b4f4e8a9c3d6b0f1e2a5c7d"),
+        };
+        assert_eq!(decode_job_cursor(&encode_job_cursor(&key)).unwrap(), key);
+        let forged = |key: &str| super::super::cursor::encode(key);
+        for bad in ["job_1", "2026-12-07T09:15:02.417Z", "yesterday job_1", "2026-12-07T09:15:02.417Z job_1;--"] {
+            assert!(matches!(decode_job_cursor(&forged(bad)), Err(Error::InvalidCursor)), "{bad}");
+        }
+        // A webhook list's cursor is not a job list's.
+        assert!(matches!(decode_job_cursor(&forged("wh_1")), Err(Error::InvalidCursor)));
+    }
 }

@@ -11,7 +11,7 @@ mod replays;
 mod webhooks;
 
 pub use failures::{append_lines, FailureLines, MAX_FAILURES_NDJSON_BYTES, MAX_FAILURES_PER_PAGE};
-pub use jobs::with_estimate;
+pub use jobs::{with_estimate, MAX_JOBS_PER_PAGE};
 pub use operator::{create_api_key, create_tenant, operator_audit, revoke_api_key, TenantCreated};
 pub use webhooks::MAX_LIST_PAGE;
 
