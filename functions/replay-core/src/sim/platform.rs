@@ -609,10 +609,14 @@ async fn judge(
     let single = owed(&j.copies, j.window.from.0, j.window.to.0);
     let single = |id: &str| single.get(id).is_some_and(|(_, may)| *may <= 1);
     let attempted: BTreeSet<&str> = failures.iter().filter(|f| f.attempts > 0).map(|f| f.event_id.as_str()).collect();
+    // The last word in the receiver's time: a frozen worker's attempt is
+    // recorded when it wakes, after attempts the receiver answered later.
     let last_answer: BTreeMap<String, &str> = {
         let trace = receiver.trace.lock().unwrap_or_else(|e| e.into_inner());
-        let listed = trace.iter().filter(|(_, id, _)| attempted.contains(id.as_str()) && single(id));
-        listed.map(|(_, id, answer)| (id.clone(), *answer)).collect()
+        let mut listed: Vec<_> =
+            trace.iter().filter(|(_, id, _)| attempted.contains(id.as_str()) && single(id)).collect();
+        listed.sort_by_key(|(at, _, _)| *at);
+        listed.into_iter().map(|(_, id, answer)| (id.clone(), *answer)).collect()
     };
     if let Some((id, _)) = last_answer.iter().find(|(_, answer)| **answer == "200") {
         let copies: Vec<(i64, bool)> =
@@ -761,6 +765,20 @@ mod tests {
         let report = run(3713923);
         assert!(report.crashes > 0, "seed 3713923 crashed a worker");
         assert!(report.violations.is_empty(), "seed 3713923: {:?}", report.violations);
+    }
+
+    /// A frozen worker's request was answered 200 by the receiver; the
+    /// slice's next holder met 503s until the event's retry budget ran out
+    /// and listed it failed. The frozen worker woke after that, so its 200
+    /// came last in the trace though the receiver answered it first: the
+    /// oracle took the trace's order for the receiver's (seed 4305594,
+    /// found by the soak; the engine was right, the oracle now orders by the
+    /// receiver's time).
+    #[test]
+    fn a_frozen_workers_late_recorded_answer_is_not_the_receivers_last_word() {
+        let report = run(4305594);
+        assert!(report.crashes > 0, "seed 4305594 froze a worker");
+        assert!(report.violations.is_empty(), "seed 4305594: {:?}", report.violations);
     }
 
     /// A request started with less than its full timeout left (after a rate
