@@ -120,6 +120,27 @@ async fn a_plaintext_secret_is_sealed_by_the_migration_and_a_rotation_signs_with
     assert!(sealed.starts_with("env1.") && !sealed.contains(legacy.trim_start_matches("whsec_")));
     assert_eq!(stack.replayctl(&["migrate"]).await?["secrets_sealed"], 0, "nothing left to seal");
 
+    // A plaintext row rotated before the migration reached it: sealed first,
+    // so its secret becomes the previous one.
+    let unmigrated = format!("wh_{}", unique("unmigrated"));
+    sqlx::query("INSERT INTO webhooks (id, tenant_id, url, secret, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))")
+        .bind(&unmigrated)
+        .bind(tenant.tenant_id.as_str())
+        .bind(receiver.url("unmigrated"))
+        .bind(generate_secret())
+        .execute(stack.store.pool())
+        .await?;
+    stack.replayctl(&["rotate-secret", &unmigrated, "--grace-seconds", "60"]).await?;
+    let row = sqlx::query("SELECT secret, secret_sealed, previous_secret_sealed FROM webhooks WHERE id = ?")
+        .bind(&unmigrated)
+        .fetch_one(stack.store.pool())
+        .await?;
+    let (plain, sealed, previous): (Option<String>, Option<String>, Option<String>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    assert_eq!(plain, None, "the plaintext is gone");
+    assert!(sealed.is_some_and(|s| s.starts_with("env1.")), "the new secret is sealed");
+    assert!(previous.is_some_and(|s| s.starts_with("env1.")), "the old one, sealed, signs beside it");
+
     let from = (now_ms() - 5 * HOUR) / HOUR * HOUR;
     let records: Vec<_> =
         (0..20).map(|i| record(from + i * 60_000, &webhook, &format!("e{i}"), SeedKind::Event)).collect();
@@ -164,7 +185,7 @@ async fn a_plaintext_secret_is_sealed_by_the_migration_and_a_rotation_signs_with
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|e| e["action"] == "webhook.rotate_secret")
+        .filter(|e| e["action"] == "webhook.rotate_secret" && e["target"] == webhook.as_str())
         .filter_map(|e| e["detail"].as_str())
         .collect();
     assert_eq!(details.len(), 2, "{audit}");

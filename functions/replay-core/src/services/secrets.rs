@@ -7,7 +7,7 @@ use crate::domain::ids::WebhookId;
 use crate::domain::sealed::{Envelope, SecretContext};
 use crate::domain::signing::{generate_secret, Signer, SigningKey};
 use crate::error::{Error, Result};
-use crate::ports::directory::{Directory, StoredSecrets};
+use crate::ports::directory::{Directory, PlaintextSecret, StoredSecrets};
 use crate::ports::KeyService;
 use std::time::Duration;
 use tracing::{info, instrument};
@@ -89,10 +89,19 @@ pub async fn rotate_secret(
     brought: Option<String>,
     grace: Duration,
 ) -> Result<Option<String>> {
-    // A row of an earlier release is sealed first, so its secret can be the previous one.
-    seal_plaintext_secrets(store, keys).await?;
-    let tenant = store.webhook_tenant(webhook).await?.ok_or(Error::NotFound)?;
-    let context = SecretContext { tenant: tenant.as_str(), webhook: webhook.as_str() };
+    let stored = store.webhook_secrets(webhook).await?;
+    // A row of an earlier release is sealed first, so its secret can be the
+    // previous one (this row only: the migration's pass seals the rest).
+    if let (None, Some(secret)) = (&stored.secret_sealed, &stored.legacy_plaintext) {
+        let plain = PlaintextSecret {
+            webhook_id: stored.webhook_id.clone(),
+            tenant_id: stored.tenant_id.clone(),
+            secret: secret.clone(),
+        };
+        let context = SecretContext { tenant: &plain.tenant_id, webhook: &plain.webhook_id };
+        store.store_sealed(&plain, &seal(keys, context, &plain.secret).await?).await?;
+    }
+    let context = SecretContext { tenant: &stored.tenant_id, webhook: webhook.as_str() };
     let (secret, sealed) = new_secret(keys, context, brought).await?;
     if !store.rotate_webhook_secret(webhook, &sealed, grace.as_secs()).await? {
         return Err(Error::NotFound);

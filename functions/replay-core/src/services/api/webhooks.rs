@@ -73,7 +73,7 @@ impl ApiContext {
     #[instrument(skip(self, caller, req))]
     pub async fn update_webhook(&self, caller: &Caller, id: &WebhookId, req: UpdateWebhookRequest) -> Result<Webhook> {
         let tenant = writer(caller)?;
-        self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
+        let current = self.store.webhook(tenant, id).await?.ok_or(Error::NotFound)?;
         let brought =
             imported_secret(req.secret.as_deref(), req.secret_raw.as_deref()).map_err(Error::InvalidRequest)?;
         let grace = match (&brought, req.secret_grace_seconds) {
@@ -102,10 +102,8 @@ impl ApiContext {
             let detail = format!("grace {} s", grace.as_secs());
             self.audit(caller, "webhook.rotate_secret", id.as_str(), Some(&detail)).await?;
         }
-        match webhook {
-            Some(webhook) => Ok(webhook),
-            None => self.store.webhook(tenant, id).await?.ok_or(Error::NotFound),
-        }
+        // A new secret changes nothing the webhook's view shows.
+        Ok(webhook.unwrap_or(current))
     }
 
     /// Gone for the API, its secret wiped, its jobs still readable; 409
