@@ -28,6 +28,9 @@ _replayctl() {
             replayctl,help)
                 cmd="replayctl__subcmd__help"
                 ;;
+            replayctl,index)
+                cmd="replayctl__subcmd__index"
+                ;;
             replayctl,key)
                 cmd="replayctl__subcmd__key"
                 ;;
@@ -79,6 +82,9 @@ _replayctl() {
             replayctl__subcmd__help,help)
                 cmd="replayctl__subcmd__help__subcmd__help"
                 ;;
+            replayctl__subcmd__help,index)
+                cmd="replayctl__subcmd__help__subcmd__index"
+                ;;
             replayctl__subcmd__help,key)
                 cmd="replayctl__subcmd__help__subcmd__key"
                 ;;
@@ -105,6 +111,12 @@ _replayctl() {
                 ;;
             replayctl__subcmd__help__subcmd__dlq,show)
                 cmd="replayctl__subcmd__help__subcmd__dlq__subcmd__show"
+                ;;
+            replayctl__subcmd__help__subcmd__index,rebuild)
+                cmd="replayctl__subcmd__help__subcmd__index__subcmd__rebuild"
+                ;;
+            replayctl__subcmd__help__subcmd__index,status)
+                cmd="replayctl__subcmd__help__subcmd__index__subcmd__status"
                 ;;
             replayctl__subcmd__help__subcmd__key,create)
                 cmd="replayctl__subcmd__help__subcmd__key__subcmd__create"
@@ -153,6 +165,24 @@ _replayctl() {
                 ;;
             replayctl__subcmd__help__subcmd__webhook,update)
                 cmd="replayctl__subcmd__help__subcmd__webhook__subcmd__update"
+                ;;
+            replayctl__subcmd__index,help)
+                cmd="replayctl__subcmd__index__subcmd__help"
+                ;;
+            replayctl__subcmd__index,rebuild)
+                cmd="replayctl__subcmd__index__subcmd__rebuild"
+                ;;
+            replayctl__subcmd__index,status)
+                cmd="replayctl__subcmd__index__subcmd__status"
+                ;;
+            replayctl__subcmd__index__subcmd__help,help)
+                cmd="replayctl__subcmd__index__subcmd__help__subcmd__help"
+                ;;
+            replayctl__subcmd__index__subcmd__help,rebuild)
+                cmd="replayctl__subcmd__index__subcmd__help__subcmd__rebuild"
+                ;;
+            replayctl__subcmd__index__subcmd__help,status)
+                cmd="replayctl__subcmd__index__subcmd__help__subcmd__status"
                 ;;
             replayctl__subcmd__key,create)
                 cmd="replayctl__subcmd__key__subcmd__create"
@@ -281,7 +311,7 @@ _replayctl() {
 
     case "${cmd}" in
         replayctl)
-            opts="-h -V --json --help --version migrate tenant key rotate-secret webhook replay logs audit dlq completions help"
+            opts="-h -V --json --help --version migrate tenant key rotate-secret webhook replay logs audit dlq index completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,7 +495,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help)
-            opts="migrate tenant key rotate-secret webhook replay logs audit dlq completions help"
+            opts="migrate tenant key rotate-secret webhook replay logs audit dlq index completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -551,6 +581,48 @@ _replayctl() {
         replayctl__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__index)
+            opts="status rebuild"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__index__subcmd__rebuild)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__index__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -873,6 +945,108 @@ _replayctl() {
         replayctl__subcmd__help__subcmd__webhook__subcmd__update)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index)
+            opts="-h --json --help status rebuild help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index__subcmd__help)
+            opts="status rebuild help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index__subcmd__help__subcmd__rebuild)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index__subcmd__rebuild)
+            opts="-h --partition --drop-only --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__index__subcmd__status)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

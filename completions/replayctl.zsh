@@ -537,6 +537,69 @@ esac
     ;;
 esac
 ;;
+(index)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_replayctl__subcmd__index_commands" \
+"*::: :->index" \
+&& ret=0
+
+    case $state in
+    (index)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-index-command-$line[1]:"
+        case $line[1] in
+            (status)
+_arguments "${_arguments_options[@]}" : \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(rebuild)
+_arguments "${_arguments_options[@]}" : \
+'--partition=[]:PARTITION:_default' \
+'--drop-only[Only delete it\: the sweeper'\''s runs index the log again]' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__index__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-index-help-command-$line[1]:"
+        case $line[1] in
+            (status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(rebuild)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
@@ -725,6 +788,30 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(index)
+_arguments "${_arguments_options[@]}" : \
+":: :_replayctl__subcmd__help__subcmd__index_commands" \
+"*::: :->index" \
+&& ret=0
+
+    case $state in
+    (index)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:replayctl-help-index-command-$line[1]:"
+        case $line[1] in
+            (status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(rebuild)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -754,6 +841,7 @@ _replayctl_commands() {
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
 'audit:The audit trail\: who created, changed, cancelled or deleted what (newest first)' \
 'dlq:The slice queue'\''s dead-letter queue\: what is in it, and moving it back' \
+'index:The delivery log'\''s index (operator; DATABASE_URL, KAFKA_BROKERS and DELIVERY_LOG_TOPIC, as the functions have them)' \
 'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -824,6 +912,7 @@ _replayctl__subcmd__help_commands() {
 'logs:A job'\''s log lines from the API, worker and sweeper functions, in time order' \
 'audit:The audit trail\: who created, changed, cancelled or deleted what (newest first)' \
 'dlq:The slice queue'\''s dead-letter queue\: what is in it, and moving it back' \
+'index:The delivery log'\''s index (operator; DATABASE_URL, KAFKA_BROKERS and DELIVERY_LOG_TOPIC, as the functions have them)' \
 'completions:Print a shell completion script (bash, zsh, fish, elvish, powershell)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -861,6 +950,24 @@ _replayctl__subcmd__help__subcmd__dlq__subcmd__show_commands() {
 _replayctl__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__index_commands] )) ||
+_replayctl__subcmd__help__subcmd__index_commands() {
+    local commands; commands=(
+'status:Per partition\: the log'\''s retained offsets, where the index ends, and its lag' \
+'rebuild:Delete the index (of one partition, or all) and index the log again from its start, here; slices read in full meanwhile' \
+    )
+    _describe -t commands 'replayctl help index commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__index__subcmd__rebuild_commands] )) ||
+_replayctl__subcmd__help__subcmd__index__subcmd__rebuild_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help index rebuild commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__index__subcmd__status_commands] )) ||
+_replayctl__subcmd__help__subcmd__index__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help index status commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help__subcmd__key_commands] )) ||
 _replayctl__subcmd__help__subcmd__key_commands() {
@@ -996,6 +1103,49 @@ _replayctl__subcmd__help__subcmd__webhook__subcmd__list_commands() {
 _replayctl__subcmd__help__subcmd__webhook__subcmd__update_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help webhook update commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index_commands] )) ||
+_replayctl__subcmd__index_commands() {
+    local commands; commands=(
+'status:Per partition\: the log'\''s retained offsets, where the index ends, and its lag' \
+'rebuild:Delete the index (of one partition, or all) and index the log again from its start, here; slices read in full meanwhile' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl index commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index__subcmd__help_commands] )) ||
+_replayctl__subcmd__index__subcmd__help_commands() {
+    local commands; commands=(
+'status:Per partition\: the log'\''s retained offsets, where the index ends, and its lag' \
+'rebuild:Delete the index (of one partition, or all) and index the log again from its start, here; slices read in full meanwhile' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'replayctl index help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index__subcmd__help__subcmd__help_commands] )) ||
+_replayctl__subcmd__index__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl index help help commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index__subcmd__help__subcmd__rebuild_commands] )) ||
+_replayctl__subcmd__index__subcmd__help__subcmd__rebuild_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl index help rebuild commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index__subcmd__help__subcmd__status_commands] )) ||
+_replayctl__subcmd__index__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl index help status commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index__subcmd__rebuild_commands] )) ||
+_replayctl__subcmd__index__subcmd__rebuild_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl index rebuild commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__index__subcmd__status_commands] )) ||
+_replayctl__subcmd__index__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl index status commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__key_commands] )) ||
 _replayctl__subcmd__key_commands() {

@@ -17,6 +17,7 @@ mod kafka_auth;
 mod ledger_contract;
 mod ledger_races;
 mod lifecycle;
+mod log_index;
 mod operations;
 mod producers;
 mod real_conditions;

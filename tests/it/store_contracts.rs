@@ -2,7 +2,8 @@
 //! (leases and checkpoints, replay_core::ports::checkpoint_contract) on
 //! DynamoDB Local, the slice queue (replay_core::ports::queue_contract) on
 //! LocalStack's SQS, and the delivery log (replay_core::ports::log_contract)
-//! on the Kafka broker. The fakes the simulation runs on pass the same cases
+//! on the Kafka broker, read alone and through its index on MariaDB
+//! (replay_core::ports::index_contract, the index store's own). The fakes the simulation runs on pass the same cases
 //! in the unit tests, so what the simulation proves holds for the services
 //! the workers run on. (The job ledger's contract: ledger_contract.rs.)
 
@@ -10,17 +11,22 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use replay_core::adapters::dynamo::DynamoCheckpoints;
 use replay_core::adapters::kafka::KafkaLog;
+use replay_core::adapters::mysql::{MySqlLogIndex, MySqlStore};
 use replay_core::adapters::sqs::{SqsQueue, HANDBACKS_ATTRIBUTE};
 use replay_core::config::KafkaConfig;
 use replay_core::error::{Error, Result};
 use replay_core::ports::checkpoint_contract::{self, CheckpointBench};
+use replay_core::ports::index_contract;
 use replay_core::ports::log_contract::{self, LogBench};
 use replay_core::ports::queue_contract::{self, Delivered, QueueBench};
 use replay_core::ports::{CheckpointStore, DeliveryLog, SliceQueue};
+use replay_core::services::indexed_log::IndexedLog;
+use replay_core::services::indexer::{index_log, IndexBudget};
 use replay_integration_tests::replay_lab::seed::{produce, SeedKind, SeedRecord};
 use replay_integration_tests::replay_lab::setup;
 use replay_integration_tests::replay_lab::stack::LocalEnv;
 use replay_integration_tests::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 struct DynamoDb {
@@ -178,10 +184,9 @@ impl LogBench for Kafka {
     }
 }
 
-#[tokio::test]
-async fn kafka_keeps_the_log_contract() -> anyhow::Result<()> {
-    let env = LocalEnv::from_env()?;
-    let records: Vec<SeedRecord> = log_contract::records()
+/// The log contract's records, as the seeder produces them.
+fn contract_records() -> Vec<SeedRecord> {
+    log_contract::records()
         .into_iter()
         .enumerate()
         .map(|(i, r)| SeedRecord {
@@ -191,7 +196,13 @@ async fn kafka_keeps_the_log_contract() -> anyhow::Result<()> {
             kind: SeedKind::Event,
             value: r.value,
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn kafka_keeps_the_log_contract() -> anyhow::Result<()> {
+    let env = LocalEnv::from_env()?;
+    let records = contract_records();
     let mut broken = Vec::new();
     for case in log_contract::CASES {
         let config = KafkaConfig::plain(env.kafka.brokers.clone(), unique("lc_"));
@@ -203,5 +214,74 @@ async fn kafka_keeps_the_log_contract() -> anyhow::Result<()> {
         }
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
+    Ok(())
+}
+
+/// The delivery log read through its index (the worker's log when
+/// `LOG_INDEX` is on): Kafka, and the index the indexer wrote to MariaDB.
+struct IndexedKafka {
+    kafka: Kafka,
+    index: Arc<MySqlLogIndex>,
+    log: IndexedLog,
+    grown: std::sync::OnceLock<IndexedLog>,
+}
+
+#[async_trait]
+impl LogBench for IndexedKafka {
+    fn log(&self) -> &dyn DeliveryLog {
+        self.grown.get().unwrap_or(&self.log)
+    }
+    async fn delete_before(&self, offset: i64) -> Result<()> {
+        self.kafka.delete_before(offset).await
+    }
+    async fn add_partition(&self) -> Result<()> {
+        self.kafka.add_partition().await?;
+        let grown = Arc::new(KafkaLog::new(self.kafka.config.clone())?);
+        let _ = self.grown.set(IndexedLog { log: grown, index: self.index.clone() });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn kafka_read_through_its_index_keeps_the_log_contract() -> anyhow::Result<()> {
+    let env = LocalEnv::from_env()?;
+    let store = MySqlStore::connect(&env.database_url).await?;
+    let records = contract_records();
+    let mut broken = Vec::new();
+    for case in log_contract::CASES {
+        let config = KafkaConfig::plain(env.kafka.brokers.clone(), unique("li_"));
+        setup::create_topic(&config, 1).await?;
+        produce(&config, &records).await?;
+        let log = Arc::new(KafkaLog::new(config.clone())?);
+        let index = Arc::new(MySqlLogIndex::new(store.clone(), config.topic.clone()));
+        // The first 30 records indexed, in blocks of 4: the rest is read unindexed.
+        let budget = IndexBudget {
+            records_per_partition: 30,
+            block_records: 4,
+            ..IndexBudget::for_duration(0, Duration::from_secs(60))
+        };
+        let pass = index_log(log.as_ref(), index.as_ref(), budget).await?;
+        assert_eq!(pass.records_indexed, 30, "{case}: the indexer's pass");
+        let bench = IndexedKafka {
+            kafka: Kafka { log: KafkaLog::new(config.clone())?, config, grown: Default::default() },
+            log: IndexedLog { log, index: index.clone() },
+            index,
+            grown: Default::default(),
+        };
+        if let Err(why) = log_contract::run(case, &bench).await {
+            broken.push(format!("{case}: {}", why.0));
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn mariadb_keeps_the_index_contract() -> anyhow::Result<()> {
+    let env = LocalEnv::from_env()?;
+    let index = MySqlLogIndex::new(MySqlStore::connect(&env.database_url).await?, unique("ic_"));
+    if let Err(why) = index_contract::run(&index).await {
+        panic!("{}", why.0);
+    }
     Ok(())
 }

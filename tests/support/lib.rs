@@ -179,7 +179,13 @@ impl TestStack {
     /// deployed, its KMS key); its JSON output. Fails with its stderr.
     pub async fn replayctl(&self, args: &[&str]) -> Result<Value> {
         let mut command = tokio::process::Command::new(repo_root().join("target/debug/replayctl"));
-        command.arg("--json").args(args).env("DATABASE_URL", &self.database_url).env("API_KEY_PEPPER", PEPPER);
+        command
+            .arg("--json")
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("API_KEY_PEPPER", PEPPER)
+            .env("KAFKA_BROKERS", &self.kafka.brokers)
+            .env("DELIVERY_LOG_TOPIC", &self.kafka.topic);
         if let Some(d) = &self.deployed {
             command.env("WEBHOOK_SECRETS_KEY_ID", &d.webhook_secrets_key_arn);
         }

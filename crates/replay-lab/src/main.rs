@@ -97,6 +97,9 @@ enum Command {
         /// OUT/profile (`make profile`; figures stay out of results.json).
         #[arg(long)]
         profile: bool,
+        /// Only this figure, into OUT/<figure>.json (`index`: figure 11).
+        #[arg(long, value_parser = ["index"])]
+        only: Option<String>,
     },
 }
 
@@ -188,13 +191,14 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
         }
-        Command::Bench { tiny, records, bin_dir, out, settings, profile } => {
+        Command::Bench { tiny, records, bin_dir, out, settings, profile, only } => {
             let mut opts = if tiny { BenchOptions::tiny() } else { BenchOptions::full() };
             opts.records = records.unwrap_or(opts.records);
             opts.bin_dir = bin_dir.unwrap_or(opts.bin_dir);
             opts.out_dir = out.unwrap_or(opts.out_dir);
             opts.settings = settings;
             opts.profile_dir = profile.then(|| opts.out_dir.join("profile"));
+            opts.only = only;
             // Boxed: the bench future is large and would bloat every command's.
             Box::pin(bench::run(opts)).await?;
         }

@@ -147,7 +147,8 @@ impl std::fmt::Display for JobState {
 /// around them (`clock_anomalies`, a producer's broken clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Counters {
-    /// Log records read (of every webhook) with a timestamp in the window.
+    /// Log records (of every webhook) with a timestamp in the window: read,
+    /// or skipped where the log's index showed they were other webhooks'.
     pub events_scanned: u64,
     /// This webhook's events in the window.
     pub events_matched: u64,
@@ -181,6 +182,16 @@ pub struct Counters {
     /// ends `INCOMPLETE` (docs/delivery-log.md, "event_id").
     #[serde(default)]
     pub unusable_ids: u64,
+    /// Of `events_scanned`, other webhooks' records the slices did not read:
+    /// the log's index showed this webhook had none there (docs/guarantees.md,
+    /// "The log's index").
+    #[serde(default)]
+    pub records_skipped: u64,
+    /// Of `events_scanned`, other webhooks' records the slices read because
+    /// the log's index did not cover them (not written yet, lost, or the
+    /// index off for a log that changed): the index's fallback to a full scan.
+    #[serde(default)]
+    pub records_unindexed: u64,
 }
 
 impl Counters {
@@ -197,6 +208,8 @@ impl Counters {
         self.records_expired += other.records_expired;
         self.clock_anomalies += other.clock_anomalies;
         self.unusable_ids += other.unusable_ids;
+        self.records_skipped += other.records_skipped;
+        self.records_unindexed += other.records_unindexed;
     }
 
     /// Takes back what `add` added (a running sum losing one of its parts).
@@ -213,6 +226,8 @@ impl Counters {
         self.records_expired -= other.records_expired;
         self.clock_anomalies -= other.clock_anomalies;
         self.unusable_ids -= other.unusable_ids;
+        self.records_skipped -= other.records_skipped;
+        self.records_unindexed -= other.records_unindexed;
     }
 
     /// The counts equation holds.

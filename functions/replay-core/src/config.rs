@@ -1,6 +1,7 @@
 //! Configuration, read and validated once at cold start.
 
 pub use crate::adapters::kafka_auth::KafkaAuth;
+use crate::domain::log_index::BLOCK_RECORDS;
 use crate::domain::retry::RetryRule;
 use crate::domain::webhook_url::UrlPolicy;
 use crate::error::{Error, Result};
@@ -21,6 +22,51 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// The delivery log's settings alone (`KAFKA_*`, `DELIVERY_LOG_TOPIC`):
+    /// what an operator tool that reads the log needs.
+    pub fn from_env() -> Result<Self> {
+        Self::from(&LayeredEnv::new(&ProcessEnv)?)
+    }
+
+    fn from(env: &dyn Env) -> Result<Self> {
+        let extra = env
+            .get("KAFKA_PROPERTIES")
+            .map(|raw| {
+                raw.split(',')
+                    .filter(|kv| !kv.trim().is_empty())
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').ok_or_else(|| {
+                            // Only the key is named: an entry could be half a credential.
+                            Error::Config("a KAFKA_PROPERTIES entry is not key=value".into())
+                        })?;
+                        let k = k.trim();
+                        if CREDENTIAL_PROPERTIES.contains(&k) {
+                            return Err(Error::Config(format!(
+                                "KAFKA_PROPERTIES must not carry {k}: use KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD"
+                            )));
+                        }
+                        Ok((k.to_owned(), v.trim().to_owned()))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let sasl = match (env.get("KAFKA_SASL_USERNAME"), env.get("KAFKA_SASL_PASSWORD")) {
+            (Some(username), Some(password)) => Some(SaslCredentials { username, password: Secret::new(password) }),
+            (None, None) => None,
+            _ => return Err(Error::Config("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set together".into())),
+        };
+        let auth =
+            KafkaAuth::from_settings(env.get("KAFKA_AUTH").as_deref(), env.get("AWS_REGION"), sasl.is_some(), &extra)?;
+        Ok(Self {
+            brokers: required(env, "KAFKA_BROKERS")?,
+            topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
+            extra,
+            sasl,
+            auth,
+        })
+    }
+
     /// Brokers and topic only (plaintext, no extra properties).
     pub fn plain(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
         Self { brokers: brokers.into(), topic: topic.into(), extra: Vec::new(), sasl: None, auth: KafkaAuth::None }
@@ -137,6 +183,21 @@ pub struct PurgeConfig {
     pub audit_retention: Duration,
 }
 
+/// The log's index (docs/guarantees.md, "The log's index").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexConfig {
+    /// Slices read through the index and the sweeper writes it
+    /// (`LOG_INDEX`, `true` or `false`).
+    pub enabled: bool,
+    /// How long the sweeper's indexer may read per run (`INDEX_PASS_SECONDS`).
+    pub pass: Duration,
+    /// Records of one partition it indexes per run at most (`INDEX_RECORDS_PER_PASS`).
+    pub records_per_partition: u64,
+    /// Records per block (`INDEX_BLOCK_RECORDS`): a rare webhook's slice
+    /// reads about this many records per event; smaller blocks make more rows.
+    pub block_records: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Carries the database password: whole, never printed.
@@ -169,6 +230,7 @@ pub struct Settings {
     pub delivery: DeliveryConfig,
     pub worker: WorkerConfig,
     pub purge: PurgeConfig,
+    pub log_index: IndexConfig,
     /// MySQL connections one function instance opens at most: the template
     /// derives it from the connection budget (docs/operations.md).
     pub database_max_connections: u32,
@@ -246,6 +308,9 @@ pub const TUNABLE: &[&str] = &[
     "DELIVERY_WINDOW",
     "HANDBACK_DELAY_SECONDS",
     "HEARTBEAT_EVERY_MS",
+    "INDEX_BLOCK_RECORDS",
+    "INDEX_PASS_SECONDS",
+    "INDEX_RECORDS_PER_PASS",
     "LEASE_TTL_MS",
     "MAX_BATCH_BYTES",
     "MAX_HANDBACKS",
@@ -327,28 +392,7 @@ impl Settings {
     pub fn from(base: &dyn Env) -> Result<Self> {
         let layered = LayeredEnv::new(base)?;
         let env: &dyn Env = &layered;
-        let extra = env
-            .get("KAFKA_PROPERTIES")
-            .map(|raw| {
-                raw.split(',')
-                    .filter(|kv| !kv.trim().is_empty())
-                    .map(|kv| {
-                        let (k, v) = kv.split_once('=').ok_or_else(|| {
-                            // Only the key is named: an entry could be half a credential.
-                            Error::Config("a KAFKA_PROPERTIES entry is not key=value".into())
-                        })?;
-                        let k = k.trim();
-                        if CREDENTIAL_PROPERTIES.contains(&k) {
-                            return Err(Error::Config(format!(
-                                "KAFKA_PROPERTIES must not carry {k}: use KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD"
-                            )));
-                        }
-                        Ok((k.to_owned(), v.trim().to_owned()))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+        let kafka = KafkaConfig::from(env)?;
         let slice_seconds: i64 = parsed(env, "SLICE_SECONDS", 3_600)?;
         if slice_seconds <= 0 {
             return Err(Error::Config("SLICE_SECONDS must be positive".into()));
@@ -357,13 +401,6 @@ impl Settings {
         if concurrency == 0 {
             return Err(Error::Config("DELIVERY_CONCURRENCY must be at least 1".into()));
         }
-        let sasl = match (env.get("KAFKA_SASL_USERNAME"), env.get("KAFKA_SASL_PASSWORD")) {
-            (Some(username), Some(password)) => Some(SaslCredentials { username, password: Secret::new(password) }),
-            (None, None) => None,
-            _ => return Err(Error::Config("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set together".into())),
-        };
-        let auth =
-            KafkaAuth::from_settings(env.get("KAFKA_AUTH").as_deref(), env.get("AWS_REGION"), sasl.is_some(), &extra)?;
         if env.get("ALLOW_PRIVATE_WEBHOOK_URLS").is_some() {
             return Err(Error::Config(
                 "ALLOW_PRIVATE_WEBHOOK_URLS is gone: list what webhooks may reach in WEBHOOK_ALLOW_LIST (CIDR:port)"
@@ -381,13 +418,7 @@ impl Settings {
         let settings = Self {
             failpoints: if cfg!(feature = "failpoints") { env.get("FAILPOINTS") } else { None },
             database_url: Secret::new(required(env, "DATABASE_URL")?),
-            kafka: KafkaConfig {
-                brokers: required(env, "KAFKA_BROKERS")?,
-                topic: env.get("DELIVERY_LOG_TOPIC").unwrap_or_else(|| "delivery_log".into()),
-                extra,
-                sasl,
-                auth,
-            },
+            kafka,
             queue_url: required(env, "SLICE_QUEUE_URL")?,
             checkpoint_table: required(env, "CHECKPOINT_TABLE")?,
             api_key_pepper: Secret::new(required(env, "API_KEY_PEPPER")?),
@@ -444,6 +475,12 @@ impl Settings {
                 batch_jobs: parsed::<u32>(env, "PURGE_BATCH_JOBS", 100)?.max(1),
                 max_batches: parsed(env, "PURGE_MAX_BATCHES", 10)?,
                 audit_retention: Duration::from_secs(parsed::<u64>(env, "AUDIT_RETENTION_DAYS", 365)?.max(1) * 86_400),
+            },
+            log_index: IndexConfig {
+                enabled: parsed(env, "LOG_INDEX", true)?,
+                pass: Duration::from_secs(parsed::<u64>(env, "INDEX_PASS_SECONDS", 30)?.clamp(1, 840)),
+                records_per_partition: parsed::<u64>(env, "INDEX_RECORDS_PER_PASS", 2_000_000)?.max(1),
+                block_records: parsed::<usize>(env, "INDEX_BLOCK_RECORDS", BLOCK_RECORDS)?.clamp(1, 4_096),
             },
             database_max_connections: parsed::<u32>(env, "DATABASE_MAX_CONNECTIONS", 3)?.max(1),
             worker_timeout: match env.get("WORKER_TIMEOUT_SECONDS") {

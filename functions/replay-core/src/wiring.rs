@@ -7,11 +7,13 @@ use crate::adapters::dynamo::DynamoCheckpoints;
 use crate::adapters::http::HttpDeliverer;
 use crate::adapters::kafka::KafkaLog;
 use crate::adapters::kms::KmsKeys;
-use crate::adapters::mysql::MySqlStore;
+use crate::adapters::mysql::{MySqlLogIndex, MySqlStore};
 use crate::adapters::sqs::SqsQueue;
 use crate::config::Settings;
 use crate::error::Result;
+use crate::ports::{DeliveryLog, LogIndex};
 use crate::services::api::ApiContext;
+use crate::services::indexed_log::IndexedLog;
 use crate::services::secrets::StoreSigners;
 use crate::services::sweeper::SweeperContext;
 use crate::services::worker::WorkerContext;
@@ -28,6 +30,19 @@ fn queue(settings: &Settings, aws: &SdkConfig) -> SqsQueue {
 
 fn keys(settings: &Settings, aws: &SdkConfig) -> Box<KmsKeys> {
     Box::new(KmsKeys::new(aws_sdk_kms::Client::new(aws), settings.webhook_secrets_key_id.clone()))
+}
+
+fn log_index(settings: &Settings, store: &MySqlStore) -> Arc<dyn LogIndex> {
+    Arc::new(MySqlLogIndex::new(store.clone(), settings.kafka.topic.clone()))
+}
+
+/// The log a slice reads: through its index when `LOG_INDEX` is on.
+fn worker_log(settings: &Settings, store: &MySqlStore) -> Result<Arc<dyn DeliveryLog>> {
+    let log: Arc<dyn DeliveryLog> = Arc::new(KafkaLog::new(settings.kafka.clone())?);
+    if !settings.log_index.enabled {
+        return Ok(log);
+    }
+    Ok(Arc::new(IndexedLog { log, index: log_index(settings, store) }))
 }
 
 impl ApiContext {
@@ -51,8 +66,8 @@ impl WorkerContext {
         Ok(Self {
             ledger: Arc::new(store.clone()),
             progress: Arc::new(store.clone()),
-            signers: Arc::new(StoreSigners { store: Box::new(store), keys: keys(settings, aws) }),
-            log: Arc::new(KafkaLog::new(settings.kafka.clone())?),
+            signers: Arc::new(StoreSigners { store: Box::new(store.clone()), keys: keys(settings, aws) }),
+            log: worker_log(settings, &store)?,
             checkpoints: Arc::new(DynamoCheckpoints::new(
                 aws_sdk_dynamodb::Client::new(aws),
                 settings.checkpoint_table.clone(),
@@ -72,6 +87,7 @@ impl SweeperContext {
     /// MySQL (ledger, housekeeping), SQS, Kafka.
     pub async fn connect(settings: &Settings, aws: &SdkConfig) -> Result<Self> {
         let store = mysql(settings).await?;
+        let index = settings.log_index.enabled.then(|| log_index(settings, &store));
         Ok(Self {
             ledger: Arc::new(store.clone()),
             housekeeping: Arc::new(store),
@@ -83,6 +99,8 @@ impl SweeperContext {
             max_parallel_slices: settings.max_parallel_slices,
             max_running_slices: settings.fair_share.max_running_slices,
             purge: settings.purge.clone(),
+            index,
+            index_config: settings.log_index,
         })
     }
 }

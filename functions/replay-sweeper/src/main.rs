@@ -11,10 +11,14 @@ async fn handler(ctx: &SweeperContext, _event: LambdaEvent<Value>) -> Result<Swe
     let report = sweep(ctx).await?;
     tracing::info!(?report, "sweep done");
     let stale = f64::from(report.slices_restarted + report.slices_failed);
-    replay_core::telemetry::emit_metrics(
-        &[("StaleSlices", "Count", stale), ("JobsPurged", "Count", f64::from(report.jobs_purged))],
-        serde_json::json!({}),
-    );
+    let mut metrics = vec![("StaleSlices", "Count", stale), ("JobsPurged", "Count", f64::from(report.jobs_purged))];
+    // The index's lag: records the log holds past it (the largest of the
+    // partitions'), and what this run indexed (docs/operations.md, "The log's index").
+    if let Some(index) = &report.index {
+        metrics.push(("IndexLagRecords", "Count", index.max_partition_lag as f64));
+        metrics.push(("RecordsIndexed", "Count", index.records_indexed as f64));
+    }
+    replay_core::telemetry::emit_metrics(&metrics, serde_json::json!({}));
     Ok(report)
 }
 

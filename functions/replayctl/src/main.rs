@@ -1,11 +1,12 @@
 //! replayctl: operate a deployed activity-replay: tenants and keys (against
 //! its database), webhooks and replays (through its HTTP API, with the typed
-//! client), a job's log lines across the three functions, and the slice
-//! queue's dead-letter queue. Local tooling
+//! client), a job's log lines across the three functions, the slice
+//! queue's dead-letter queue, and the delivery log's index. Local tooling
 //! (deploying to LocalStack, seeding, the demo, benchmarks) is `replay-lab`.
 //! Exit codes: docs/cli.md.
 
 mod dlq;
+mod index;
 mod logs;
 
 use anyhow::{Context, Result};
@@ -96,8 +97,29 @@ enum Command {
         #[command(flatten)]
         queues: dlq::QueueArgs,
     },
+    /// The delivery log's index (operator; DATABASE_URL, KAFKA_BROKERS and
+    /// DELIVERY_LOG_TOPIC, as the functions have them).
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Per partition: the log's retained offsets, where the index ends, and its lag.
+    Status,
+    /// Delete the index (of one partition, or all) and index the log again
+    /// from its start, here; slices read in full meanwhile.
+    Rebuild {
+        #[arg(long)]
+        partition: Option<u32>,
+        /// Only delete it: the sweeper's runs index the log again.
+        #[arg(long)]
+        drop_only: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -496,6 +518,15 @@ async fn run(cli: Cli) -> Result<Exit> {
         Command::Dlq { command: DlqCommand::Redrive, queues } => {
             let moved = dlq::redrive(&queues).await?;
             print(json, &serde_json::json!({"redriven": moved.len(), "dead_letters": moved}));
+        }
+        Command::Index { command: IndexCommand::Status } => {
+            let parts = index::Parts::connect(&operator_env("DATABASE_URL")?).await?;
+            print(json, &parts.status().await?);
+        }
+        Command::Index { command: IndexCommand::Rebuild { partition, drop_only } } => {
+            let parts = index::Parts::connect(&operator_env("DATABASE_URL")?).await?;
+            let passes = parts.rebuild(partition, drop_only).await?;
+            print(json, &serde_json::json!({"passes": passes, "status": parts.status().await?}));
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "replayctl", &mut std::io::stdout());

@@ -29,9 +29,13 @@
 //!    the highest rate the gateway keeps; cold starts; binary sizes;
 //! 10. growth: the same five days at 1M, 3M and 10M records; time to first
 //!     delivery and a full scan in this process, the worker's peak memory on
-//!     that scan through the stack.
+//!     that scan through the stack;
+//! 11. the log's index: the indexer's time, MySQL writes and stored bytes per
+//!     million records, and records read per event delivered for a rare and
+//!     a busy webhook, with and without the index, in this process
+//!     (`--only index` runs it alone, into OUT/index.json).
 //!
-//! 1 and 3 measure the worker's code in this process (the slice engine, not
+//! 1, 3 and 11 measure the worker's code in this process (the slice engine, not
 //! the queue's latency); 2, 4, 5, 6, 7 and 9 go through the stack; 8 and 10 do both.
 //!
 //! One file per measurement (`scan`, `delivery` with the cost, `seek`,
@@ -47,6 +51,7 @@ mod dataset;
 mod delivery;
 mod durability;
 mod growth;
+mod index;
 mod jobs;
 mod memory;
 mod parallel;
@@ -119,6 +124,8 @@ pub struct BenchOptions {
     /// `make profile`: only the delivery figure, its measured job under
     /// `perf record` writing into this directory (bench/profile).
     pub profile_dir: Option<PathBuf>,
+    /// Only this figure (`index`), into OUT/<figure>.json.
+    pub only: Option<String>,
 }
 
 impl BenchOptions {
@@ -142,6 +149,7 @@ impl BenchOptions {
             out_dir: PathBuf::from("bench"),
             settings: Vec::new(),
             profile_dir: None,
+            only: None,
         }
     }
 
@@ -338,11 +346,21 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     );
 
     let lab = Lab { opts, env, base, aws, sqs, queue_url, store, receiver, data };
+    if lab.opts.only.as_deref() == Some("index") {
+        let index = lab.measure_index(&big).await?;
+        let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
+        let _ = setup::delete_table(&ddb, &table).await;
+        std::fs::create_dir_all(&lab.opts.out_dir)?;
+        let path = lab.opts.out_dir.join("index.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&index)? + "\n")?;
+        println!("==> wrote {}", path.display());
+        return Ok(index);
+    }
     let profiling = lab.opts.profile_dir.is_some();
-    let (scan, seek) = if profiling {
-        (Value::Null, Value::Null)
+    let (scan, seek, index) = if profiling {
+        (Value::Null, Value::Null, Value::Null)
     } else {
-        (lab.measure_scan(&big).await?, lab.measure_seek(&hour).await?)
+        (lab.measure_scan(&big).await?, lab.measure_seek(&hour).await?, lab.measure_index(&big).await?)
     };
 
     // Cost is counted on the wire: the functions reach DynamoDB and SQS
@@ -445,6 +463,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         "growth": growth,
         "durability": durability,
         "api": api,
+        "index": index,
     });
     write_results(opts, &results)?;
     Ok(results)

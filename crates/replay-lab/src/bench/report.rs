@@ -128,6 +128,47 @@ fn markdown(r: &Value) -> String {
     }
     md += &growth_table(&r["growth"]);
     md += &api_tables(&r["api"]);
+    md += &index_table(&r["index"]);
+    md
+}
+
+/// Figure 11: the log's index: records read per event with and without it,
+/// and the indexer's own cost.
+fn index_table(x: &Value) -> String {
+    if x.is_null() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n| replay (one slice) | index | events delivered | records read | skipped | read unindexed | records read per event | seconds |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for r in x["replays"].as_array().into_iter().flatten() {
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["webhook"],
+            if r["index"].as_bool().unwrap_or(false) { "yes" } else { "no" },
+            r["events_delivered"],
+            r["records_read"],
+            r["records_skipped"],
+            r["records_unindexed"],
+            r["records_read_per_event"],
+            r["seconds"],
+        );
+    }
+    let i = &x["indexer"];
+    md += &format!(
+        "\nThe indexer: {} records in {} s ({}/s; {} s per million), {} MySQL writes and {} stored bytes per million \
+         records ({} rows, {} B in all; blocks of {} records).\n",
+        i["records"],
+        i["seconds"],
+        i["records_per_s"],
+        i["seconds_per_million"],
+        i["mysql_writes_per_million"],
+        i["stored_bytes_per_million"],
+        i["rows"],
+        i["stored_bytes"],
+        i["block_records"],
+    );
     md
 }
 

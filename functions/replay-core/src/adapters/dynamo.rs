@@ -43,7 +43,7 @@ fn get_u64(item: &Item, name: &str) -> u64 {
 }
 
 // Attribute names are prefixed so none is a DynamoDB reserved word.
-const COUNTERS: [&str; 12] = [
+const COUNTERS: [&str; 14] = [
     "c_scanned",
     "c_matched",
     "c_delivered",
@@ -56,6 +56,8 @@ const COUNTERS: [&str; 12] = [
     "c_selected",
     "c_no_outcome",
     "c_unusable_ids",
+    "c_skipped",
+    "c_unindexed",
 ];
 
 fn counters_of(item: &Item) -> Counters {
@@ -72,10 +74,12 @@ fn counters_of(item: &Item) -> Counters {
         events_selected: get_u64(item, COUNTERS[9]),
         events_without_outcome: get_u64(item, COUNTERS[10]),
         unusable_ids: get_u64(item, COUNTERS[11]),
+        records_skipped: get_u64(item, COUNTERS[12]),
+        records_unindexed: get_u64(item, COUNTERS[13]),
     }
 }
 
-fn counter_values(c: &Counters) -> [u64; 12] {
+fn counter_values(c: &Counters) -> [u64; 14] {
     [
         c.events_scanned,
         c.events_matched,
@@ -89,6 +93,8 @@ fn counter_values(c: &Counters) -> [u64; 12] {
         c.events_selected,
         c.events_without_outcome,
         c.unusable_ids,
+        c.records_skipped,
+        c.records_unindexed,
     ]
 }
 

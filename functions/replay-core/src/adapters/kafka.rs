@@ -2,9 +2,10 @@
 
 use super::kafka_auth::TokenSource;
 use crate::config::KafkaConfig;
+use crate::domain::log_index::key_hash;
 use crate::domain::selection::ScanItem;
 use crate::error::{Error, Result};
-use crate::ports::{DeliveryLog, ScanBatch, ScanRequest};
+use crate::ports::{DeliveryLog, KeyBatch, KeyedRecord, ScanBatch, ScanRequest};
 use async_trait::async_trait;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -72,7 +73,15 @@ pub struct KafkaLog {
     tokens: Option<Arc<TokenSource>>,
     /// The partition count and when it was read: partitions can be added.
     partitions: Mutex<Option<(u32, Instant)>>,
+    /// Scan consumers kept between scans, with their prefetch: a slice that
+    /// reads through the log's index opens a scan for each stretch it reads,
+    /// and a new consumer costs connections and a metadata round trip (the
+    /// bench's rare replay read 851 stretches: 54 s with a consumer each).
+    idle: Arc<Mutex<Vec<(i64, ReplayConsumer)>>>,
 }
+
+/// Idle scan consumers kept at most.
+const IDLE_CONSUMERS: usize = 2;
 
 /// How long a partition count is trusted before it is read again.
 const PARTITION_COUNT_TTL: Duration = Duration::from_secs(30);
@@ -128,7 +137,7 @@ impl KafkaLog {
         if tokens.is_some() {
             serve_admin_events(Arc::downgrade(&admin))?;
         }
-        Ok(Self { cfg, admin, tokens, partitions: Mutex::new(None) })
+        Ok(Self { cfg, admin, tokens, partitions: Mutex::new(None), idle: Arc::default() })
     }
 
     pub fn topic(&self) -> &str {
@@ -257,16 +266,105 @@ impl DeliveryLog for KafkaLog {
         // would read (and throw away) far more than its own records. The bench
         // saw a quarter of the CPU go there during deliveries.
         let prefetch = (req.end - req.from).clamp(1_000, 20_000);
-        let consumer: ReplayConsumer = consumer_config(&self.cfg)
-            .set("queued.min.messages", prefetch.to_string())
-            .create_with_context(self.context())?;
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().position(|(p, _)| *p == prefetch);
+        let consumer = match idle {
+            Some(at) => self.idle.lock().unwrap_or_else(|p| p.into_inner()).swap_remove(at).1,
+            None => consumer_config(&self.cfg)
+                .set("queued.min.messages", prefetch.to_string())
+                .create_with_context(self.context())?,
+        };
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.cfg.topic, req.partition as i32, Offset::Offset(req.from))?;
         consumer.assign(&tpl)?;
         let (tx, rx) = mpsc::channel(4);
+        let pool = self.idle.clone();
         // librdkafka's poll blocks: read on a blocking thread, hand batches over.
-        tokio::task::spawn_blocking(move || scan_blocking(consumer, req, tx));
+        tokio::task::spawn_blocking(move || {
+            // A consumer that met a broker error is not kept; one that ended
+            // its range is, unassigned (its prefetched records dropped).
+            if scan_blocking(&consumer, req, tx) && consumer.unassign().is_ok() {
+                let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < IDLE_CONSUMERS {
+                    idle.push((prefetch, consumer));
+                }
+            }
+        });
         Ok(rx)
+    }
+
+    fn scan_keys(
+        &self,
+        partition: u32,
+        from: i64,
+        end: i64,
+        max_batch: usize,
+    ) -> Result<mpsc::Receiver<Result<KeyBatch>>> {
+        let prefetch = (end - from).clamp(1, 20_000);
+        let consumer: ReplayConsumer = consumer_config(&self.cfg)
+            .set("queued.min.messages", prefetch.to_string())
+            .create_with_context(self.context())?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.cfg.topic, partition as i32, Offset::Offset(from))?;
+        consumer.assign(&tpl)?;
+        let (tx, rx) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || scan_keys_blocking(consumer, from, end, max_batch.max(1), tx));
+        Ok(rx)
+    }
+}
+
+/// The indexer's reading: offsets, timestamps and key hashes only.
+fn scan_keys_blocking(
+    consumer: ReplayConsumer,
+    from: i64,
+    end: i64,
+    max_batch: usize,
+    tx: mpsc::Sender<Result<KeyBatch>>,
+) {
+    let mut batch = KeyBatch { next_offset: from, ..KeyBatch::default() };
+    loop {
+        let timeout = if batch.records.is_empty() { Duration::from_millis(500) } else { Duration::ZERO };
+        let mut at_end = false;
+        match consumer.poll(timeout) {
+            None if batch.records.is_empty() => {
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => at_end = true,
+            Some(Err(KafkaError::MessageConsumption(code))) if is_out_of_range(code) => {
+                let next_offset = batch.next_offset;
+                if !batch.records.is_empty() {
+                    let _ = tx.blocking_send(Ok(std::mem::take(&mut batch)));
+                }
+                let _ = tx.blocking_send(Err(Error::RecordsExpired { next_offset }));
+                return;
+            }
+            Some(Err(e)) => {
+                let _ = tx.blocking_send(Err(Error::Kafka(e)));
+                return;
+            }
+            Some(Ok(msg)) if msg.offset() >= end => at_end = true,
+            Some(Ok(msg)) => {
+                let timestamp = msg.timestamp().to_millis().unwrap_or(0);
+                batch.records.push(KeyedRecord { offset: msg.offset(), timestamp, key_hash: msg.key().map(key_hash) });
+                batch.next_offset = msg.offset() + 1;
+                at_end = batch.next_offset >= end;
+                if !at_end && batch.records.len() < max_batch {
+                    continue;
+                }
+            }
+        }
+        if at_end {
+            // Markers at the end take offsets and hold no record.
+            batch.next_offset = batch.next_offset.max(end);
+        }
+        let next = batch.next_offset;
+        let full = std::mem::replace(&mut batch, KeyBatch { next_offset: next, ..KeyBatch::default() });
+        if tx.blocking_send(Ok(full)).is_err() || at_end {
+            return;
+        }
     }
 }
 
@@ -279,7 +377,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
 }
 
-fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Result<ScanBatch>>) {
+/// Reads the request's range into `tx`; whether the consumer may be used again.
+fn scan_blocking(consumer: &ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Result<ScanBatch>>) -> bool {
     let ScanRequest { from, end, mut reader, max_batch, max_batch_bytes, .. } = req;
     let max_batch = max_batch.max(1);
     let mut batch = ScanBatch { next_offset: from, ..ScanBatch::default() };
@@ -291,7 +390,7 @@ fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Re
         match consumer.poll(timeout) {
             None if read_in_batch == 0 => {
                 if tx.is_closed() {
-                    return;
+                    return true;
                 }
                 continue;
             }
@@ -306,11 +405,11 @@ fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Re
                     let _ = tx.blocking_send(Ok(std::mem::take(&mut batch)));
                 }
                 let _ = tx.blocking_send(Err(Error::RecordsExpired { next_offset }));
-                return;
+                return true;
             }
             Some(Err(e)) => {
                 let _ = tx.blocking_send(Err(Error::Kafka(e)));
-                return;
+                return false;
             }
             Some(Ok(msg)) if msg.offset() >= end => at_end = true,
             Some(Ok(msg)) => {
@@ -337,7 +436,7 @@ fn scan_blocking(consumer: ReplayConsumer, req: ScanRequest, tx: mpsc::Sender<Re
         batch.reader = Some(reader.clone());
         let full = std::mem::replace(&mut batch, ScanBatch { next_offset: next, ..ScanBatch::default() });
         if tx.blocking_send(Ok(full)).is_err() || at_end {
-            return;
+            return true;
         }
         read_in_batch = 0;
         bytes_in_batch = 0;

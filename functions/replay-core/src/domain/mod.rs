@@ -6,6 +6,7 @@ pub mod dedup;
 pub mod filter;
 pub mod ids;
 pub mod job;
+pub mod log_index;
 pub mod partitioner;
 pub mod record;
 pub mod retry;

@@ -18,6 +18,7 @@
 //! dedup set. The scan ends once the watermark has passed `to + S`: within
 //! the skew margin no record of the window can follow.
 
+use super::log_index::IndexBlock;
 use super::record::{classify, Classified, LoggedOutcome};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -171,8 +172,10 @@ pub enum ScanItem {
     Malformed { offset: i64, timestamp: i64, watermark: i64, reason: String, unusable_type: Option<String> },
     /// A run of records that are not the slice's (other webhooks', or outside
     /// its times) ending before `next_offset`; `in_window` of them are
-    /// timestamped inside the window (they count as scanned).
-    Others { next_offset: i64, in_window: u64, watermark: i64 },
+    /// timestamped inside the window (they count as scanned). Of those,
+    /// `skipped` were not read, the log's index standing in for them, and
+    /// `unindexed` were read because the index could not vouch for them.
+    Others { next_offset: i64, in_window: u64, watermark: i64, skipped: u64, unindexed: u64 },
     /// One of the webhook's records, in the window's part of the log, with a
     /// timestamp far ahead of the records around it.
     Anomaly(Anomaly),
@@ -199,14 +202,31 @@ pub struct RecordReader {
     webhook_id: String,
     bounds: Bounds,
     watermark: Watermark,
-    /// A run of other records not handed over yet: (next offset, in window).
-    others: Option<(i64, u64)>,
+    /// A run of other records not handed over yet.
+    others: Option<OthersRun>,
+    /// Records read now are read because the log's index could not vouch for them.
+    unindexed: bool,
     done: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct OthersRun {
+    next_offset: i64,
+    in_window: u64,
+    skipped: u64,
+    unindexed: u64,
 }
 
 impl RecordReader {
     pub fn new(webhook_id: impl Into<String>, bounds: Bounds, anomaly_ms: i64) -> Self {
-        Self { webhook_id: webhook_id.into(), bounds, watermark: Watermark::new(anomaly_ms), others: None, done: false }
+        Self {
+            webhook_id: webhook_id.into(),
+            bounds,
+            watermark: Watermark::new(anomaly_ms),
+            others: None,
+            unindexed: false,
+            done: false,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -215,6 +235,47 @@ impl RecordReader {
 
     pub fn watermark(&self) -> Option<i64> {
         self.watermark.value()
+    }
+
+    pub fn webhook_id(&self) -> &str {
+        &self.webhook_id
+    }
+
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// Says whether the records read from now on are read because the log's
+    /// index could not vouch for them (they count as `unindexed`).
+    pub fn set_unindexed(&mut self, unindexed: bool) {
+        self.unindexed = unindexed;
+    }
+
+    /// Whether a block of other webhooks' records may be taken from the
+    /// index now: not once reading is done, nor while one of the webhook's
+    /// records waits for the records after it to tell if its clock is broken
+    /// (an anomaly is reported where it was read).
+    pub fn can_skip(&self) -> bool {
+        !self.done && !self.watermark.pending.iter().any(|c| c.ours)
+    }
+
+    /// Takes a block of the log's index in place of its records, none of them
+    /// the webhook's: the watermark moves and the window's records are
+    /// counted exactly as if they had been read (`domain/log_index.rs`). The
+    /// block must end before the watermark can pass the window's end
+    /// (`log_index::plan` reads such a block) and `can_skip` must hold.
+    pub fn skip(&mut self, block: &IndexBlock) {
+        debug_assert!(self.can_skip());
+        let run = self.others.get_or_insert(OthersRun { next_offset: block.end_offset, ..OthersRun::default() });
+        for &ts in &block.timestamps {
+            // Only the webhook's own records are reported as anomalies.
+            let _ = self.watermark.observe(block.first_offset, ts, false);
+            let in_window = u64::from(self.bounds.zone(ts) == Zone::Window);
+            run.in_window += in_window;
+            run.skipped += in_window;
+        }
+        run.next_offset = block.end_offset;
+        debug_assert!(self.watermark.value().is_none_or(|w| w < self.bounds.done_at()));
     }
 
     /// Takes one record; pushes the items it makes.
@@ -266,9 +327,10 @@ impl RecordReader {
                 out.push(item);
             }
             None => {
-                let run = self.others.get_or_insert((offset + 1, 0));
-                run.0 = offset + 1;
-                run.1 += u64::from(zone == Zone::Window);
+                let run = self.others.get_or_insert_with(OthersRun::default);
+                run.next_offset = offset + 1;
+                run.in_window += u64::from(zone == Zone::Window);
+                run.unindexed += u64::from(self.unindexed && zone == Zone::Window);
             }
         }
         if watermark >= self.bounds.done_at() {
@@ -280,9 +342,9 @@ impl RecordReader {
 
     /// Hands over a pending run of other records.
     pub fn flush(&mut self, out: &mut Vec<ScanItem>) {
-        if let Some((next_offset, in_window)) = self.others.take() {
+        if let Some(OthersRun { next_offset, in_window, skipped, unindexed }) = self.others.take() {
             let watermark = self.watermark.value().unwrap_or(i64::MIN);
-            out.push(ScanItem::Others { next_offset, in_window, watermark });
+            out.push(ScanItem::Others { next_offset, in_window, watermark, skipped, unindexed });
         }
     }
 }
@@ -357,6 +419,93 @@ mod tests {
         let newest = 100_000 + 299 * 100;
         let wm = w.value().unwrap();
         assert!(wm <= newest - 5_000 && wm >= newest - 7_000, "{wm}");
+    }
+
+    /// The log's index stands in for the records it lets a slice skip: on
+    /// random logs (skewed clocks, broken clocks, the webhook rare or busy,
+    /// blocks of every size), a read that skips what the index allows hands
+    /// the slice the same events, malformed records, anomalies and end, with
+    /// the same watermarks, and counts the same records in the window.
+    #[test]
+    fn an_indexed_read_tells_the_slice_what_a_full_read_does() {
+        use crate::domain::log_index::{key_hash, plan, BlockBuilder, SkipRule, Step};
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut skipped_somewhere = false;
+        for seed in 0..300u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let share = [0.002, 0.02, 0.3][(seed % 3) as usize];
+            let records: Vec<(i64, &str, Vec<u8>)> = (0..3_000i64)
+                .map(|o| {
+                    let who = if rng.gen_bool(share) { "me" } else { ["a", "b", "c"][rng.gen_range(0..3)] };
+                    let mut ts = 1_000_000 + o * 10 - rng.gen_range(0..2_000);
+                    if rng.gen_bool(0.003) {
+                        ts += 7_200_000;
+                    }
+                    let value = if rng.gen_bool(0.01) { b"{oops".to_vec() } else { value(&format!("e{o}"), who) };
+                    (ts, who, value)
+                })
+                .collect();
+            let bounds =
+                Bounds { from: 1_008_000, to: 1_016_000 + rng.gen_range(0..6_000), lookback_ms: 1_500, skew_ms: 2_000 };
+            let from = rng.gen_range(0..600);
+            let read = |r: &mut RecordReader, o: i64, out: &mut Vec<ScanItem>| {
+                let (ts, who, value) = &records[o as usize];
+                r.read(o, *ts, Some(who.as_bytes()), Some(value), out);
+            };
+            let mut full = RecordReader::new("me", bounds, 60_000);
+            let mut full_items = Vec::new();
+            for o in from..records.len() as i64 {
+                read(&mut full, o, &mut full_items);
+            }
+            full.flush(&mut full_items);
+
+            let mut builder = BlockBuilder::new(0, rng.gen_range(1..120));
+            let mut blocks = Vec::new();
+            for (o, (ts, who, _)) in records.iter().enumerate() {
+                blocks.extend(builder.push(o as i64, *ts, Some(key_hash(who.as_bytes()))));
+            }
+            // The index ends before the log does: the rest is read unindexed.
+            let indexed_to = rng.gen_range(1_000..3_000) as usize;
+            blocks.retain(|b| b.end_offset <= indexed_to as i64);
+            let rule = SkipRule { webhook_hash: key_hash(b"me"), done_at: bounds.done_at(), low: 0 };
+            let mut indexed = RecordReader::new("me", bounds, 60_000);
+            let mut items = Vec::new();
+            for step in plan(&blocks, from, records.len() as i64, rule) {
+                match step {
+                    Step::Read { from, end, indexed: covered } => {
+                        indexed.set_unindexed(!covered);
+                        for o in from..end {
+                            read(&mut indexed, o, &mut items);
+                        }
+                    }
+                    Step::Skip(block) if indexed.can_skip() => {
+                        skipped_somewhere = true;
+                        indexed.skip(&block);
+                    }
+                    Step::Skip(block) => {
+                        for o in block.first_offset..block.end_offset {
+                            read(&mut indexed, o, &mut items);
+                        }
+                    }
+                }
+            }
+            indexed.flush(&mut items);
+
+            let decided = |items: &[ScanItem]| -> Vec<ScanItem> {
+                items.iter().filter(|i| !matches!(i, ScanItem::Others { .. })).cloned().collect()
+            };
+            let counts = |items: &[ScanItem]| -> (u64, u64) {
+                items.iter().fold((0, 0), |(w, s), i| match i {
+                    ScanItem::Others { in_window, skipped, unindexed, .. } => (w + in_window, s + skipped + unindexed),
+                    _ => (w, s),
+                })
+            };
+            assert_eq!(decided(&items), decided(&full_items), "seed {seed}");
+            assert_eq!(counts(&items).0, counts(&full_items).0, "seed {seed}: records in the window");
+            assert_eq!(counts(&full_items).1, 0, "seed {seed}: a full read without an index counts neither");
+            assert!(indexed.is_done() == full.is_done(), "seed {seed}");
+        }
+        assert!(skipped_somewhere);
     }
 
     fn value(id: &str, webhook: &str) -> Vec<u8> {

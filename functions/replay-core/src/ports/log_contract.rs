@@ -9,9 +9,10 @@
 //!
 //! Each case gets a fresh log of one partition holding [`records`].
 
+use crate::domain::log_index::key_hash;
 use crate::domain::selection::{Bounds, RecordReader, ScanItem};
 use crate::error::Error;
-use crate::ports::{DeliveryLog, ScanRequest};
+use crate::ports::{DeliveryLog, KeyedRecord, ScanRequest};
 use async_trait::async_trait;
 
 /// A fresh log of one partition holding [`records`] at offsets 0...
@@ -84,6 +85,8 @@ pub const CASES: &[&str] = &[
     "a_read_below_the_retained_log_is_records_expired",
     "a_read_above_the_log_end_is_records_expired",
     "a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records",
+    "keys_are_read_whole_and_in_order_for_the_index",
+    "a_key_read_below_the_retained_log_is_records_expired",
 ];
 
 /// Runs one case of `CASES` on a fresh bench.
@@ -103,6 +106,10 @@ pub async fn run(case: &str, bench: &dyn LogBench) -> Outcome {
         "a_read_above_the_log_end_is_records_expired" => a_read_above_the_log_end_is_records_expired(bench).await,
         "a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records" => {
             a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records(bench).await
+        }
+        "keys_are_read_whole_and_in_order_for_the_index" => keys_are_read_whole_and_in_order_for_the_index(bench).await,
+        "a_key_read_below_the_retained_log_is_records_expired" => {
+            a_key_read_below_the_retained_log_is_records_expired(bench).await
         }
         other => Err(Broken(format!("no case named {other}"))),
     }
@@ -226,5 +233,47 @@ async fn a_partition_added_is_counted_empty_and_the_old_one_keeps_its_records(b:
     ensure!(log.watermarks(0).await? == (0, RECORDS), "the old partition: {:?}", log.watermarks(0).await?);
     let (offsets, error, _) = scan(log, 0, RECORDS).await?;
     ensure!(error.is_none() && offsets == (0..RECORDS).collect::<Vec<_>>(), "its records stay: {offsets:?} {error:?}");
+    Ok(())
+}
+
+/// What a read of keys gave: its records, the error it ended with, the
+/// last `next_offset` and the largest batch.
+async fn scan_keys(
+    log: &dyn DeliveryLog,
+    from: i64,
+    end: i64,
+) -> Result<(Vec<KeyedRecord>, Option<Error>, i64, usize), Broken> {
+    let mut rx = log.scan_keys(0, from, end, 7)?;
+    let (mut records, mut next, mut largest) = (Vec::new(), from, 0);
+    while let Some(batch) = rx.recv().await {
+        match batch {
+            Ok(batch) => {
+                next = batch.next_offset;
+                largest = largest.max(batch.records.len());
+                records.extend(batch.records);
+            }
+            Err(e) => return Ok((records, Some(e), next, largest)),
+        }
+    }
+    Ok((records, None, next, largest))
+}
+
+async fn keys_are_read_whole_and_in_order_for_the_index(b: &dyn LogBench) -> Outcome {
+    let (records, error, next, largest) = scan_keys(b.log(), 5, 33).await?;
+    ensure!(error.is_none(), "no error: {error:?}");
+    let expected: Vec<KeyedRecord> = (5..33)
+        .map(|o| KeyedRecord { offset: o, timestamp: timestamp(o), key_hash: Some(key_hash(WEBHOOK.as_bytes())) })
+        .collect();
+    ensure!(records == expected, "every record of the range once, in order, with its time and key: {records:?}");
+    ensure!(next == 33, "the read ends at the range's end: {next}");
+    ensure!(largest <= 7, "a batch holds at most what was asked: {largest}");
+    Ok(())
+}
+
+async fn a_key_read_below_the_retained_log_is_records_expired(b: &dyn LogBench) -> Outcome {
+    b.delete_before(20).await?;
+    let (records, error, _, _) = scan_keys(b.log(), 4, RECORDS).await?;
+    ensure!(records.iter().all(|r| r.offset >= 20), "nothing deleted is read: {records:?}");
+    ensure!(matches!(error, Some(Error::RecordsExpired { .. })), "it ends with RecordsExpired, not {error:?}");
     Ok(())
 }

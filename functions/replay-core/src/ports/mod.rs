@@ -4,6 +4,7 @@
 
 pub mod checkpoint_contract;
 pub mod directory;
+pub mod index_contract;
 pub mod ledger;
 pub mod ledger_contract;
 pub mod log_contract;
@@ -16,6 +17,7 @@ pub use ledger::JobLedger;
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::{JobId, WebhookId};
 use crate::domain::job::{Counters, JobState};
+use crate::domain::log_index::IndexSegment;
 use crate::domain::sealed::{DataKey, SecretContext};
 use crate::domain::selection::{RecordReader, ScanItem};
 use crate::domain::signing::Signer;
@@ -105,6 +107,61 @@ pub trait DeliveryLog: Send + Sync {
     /// Reads `[from, end)` of a partition in batches. A scan that finds its
     /// offset deleted by retention ends with `Error::RecordsExpired`.
     fn scan(&self, req: ScanRequest) -> Result<mpsc::Receiver<Result<ScanBatch>>>;
+    /// Reads `[from, end)` of a partition for the log's index: each record's
+    /// offset, timestamp and key hash, in batches of up to `max_batch`
+    /// records. Ends with `Error::RecordsExpired` as `scan` does; the channel
+    /// closes at `end` or at the log's end.
+    fn scan_keys(
+        &self,
+        partition: u32,
+        from: i64,
+        end: i64,
+        max_batch: usize,
+    ) -> Result<mpsc::Receiver<Result<KeyBatch>>>;
+}
+
+/// A record's place in the log, for the log's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyedRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    /// `log_index::key_hash` of its key (a webhook id); `None` without one.
+    pub key_hash: Option<u64>,
+}
+
+/// Records read together for the index, and where reading goes on.
+#[derive(Debug, Default)]
+pub struct KeyBatch {
+    pub records: Vec<KeyedRecord>,
+    /// Offset after the last record read (markers included).
+    pub next_offset: i64,
+}
+
+/// Where a partition's index ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexTip {
+    /// The offset after its last block: the indexer goes on here.
+    pub end_offset: i64,
+    /// Its last record (offset, timestamp): the log must still hold it there.
+    pub last_record: Option<(i64, i64)>,
+}
+
+/// The log's index (MySQL in production): segments of blocks per partition
+/// (domain/log_index.rs, docs/guarantees.md "The log's index").
+#[async_trait]
+pub trait LogIndex: Send + Sync {
+    /// The segments of `partition` that overlap `[from, end)`, by first offset.
+    async fn segments(&self, partition: u32, from: i64, end: i64) -> Result<Vec<IndexSegment>>;
+    /// Where the partition's index ends, `None` if it has none.
+    async fn tip(&self, partition: u32) -> Result<Option<IndexTip>>;
+    /// Stores a segment; one that starts where a stored one does replaces it.
+    async fn put(&self, segment: &IndexSegment) -> Result<()>;
+    /// Deletes the partition's segments that end at or before `offset`
+    /// (retention deleted their records); how many went.
+    async fn purge_before(&self, partition: u32, offset: i64) -> Result<u64>;
+    /// Deletes the partition's whole index (a log that changed under it, a
+    /// rebuild); how many segments went.
+    async fn drop_partition(&self, partition: u32) -> Result<u64>;
 }
 
 /// One signed POST to a webhook.

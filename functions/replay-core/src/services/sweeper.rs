@@ -4,14 +4,16 @@
 //! not enqueue, restarts slices whose heartbeat went stale and gives up on
 //! those that keep failing, re-sends claimed slices that never started,
 //! restarts jobs with nothing running, ends what cancelled jobs left open,
-//! queues missing status events, records the topic's partition count, and
-//! purges jobs that ended longer ago than the retention.
+//! queues missing status events, records the topic's partition count,
+//! purges jobs that ended longer ago than the retention, and runs the
+//! indexer of the delivery log (services/indexer.rs) with the time left.
 
+use super::indexer::{index_log, IndexBudget, IndexReport};
 use super::lifecycle::Lifecycle;
-use crate::config::PurgeConfig;
+use crate::config::{IndexConfig, PurgeConfig};
 use crate::domain::job::SliceState;
 use crate::error::Result;
-use crate::ports::{DeliveryLog, Housekeeping, JobLedger, SliceQueue};
+use crate::ports::{DeliveryLog, Housekeeping, JobLedger, LogIndex, SliceQueue};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,9 @@ pub struct SweeperContext {
     /// Tenants' caps on running slices: a slice waiting on one is not lost.
     pub max_running_slices: u32,
     pub purge: PurgeConfig,
+    /// The log's index the sweeper writes, and how much one run may index.
+    pub index: Option<Arc<dyn LogIndex>>,
+    pub index_config: IndexConfig,
 }
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub struct SweepReport {
     pub status_events_queued: u32,
     pub partition_count: Option<u32>,
     pub jobs_purged: u32,
+    /// The indexer's pass, if the index is on and the pass ran.
+    pub index: Option<IndexReport>,
 }
 
 /// Outbox jobs older than this are presumed to have lost their enqueue.
@@ -119,6 +126,16 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
     }
 
     report.jobs_purged = purge_ended_jobs(ctx).await?;
+
+    if let Some(index) = ctx.index.as_deref() {
+        let budget = IndexBudget::of(&ctx.index_config);
+        // A failed pass leaves the index behind (its lag alarm tells); the
+        // sweep's other work is done.
+        match index_log(ctx.log.as_ref(), index, budget).await {
+            Ok(pass) => report.index = Some(pass),
+            Err(e) => warn!(error = %e, "the indexer's pass failed"),
+        }
+    }
     Ok(report)
 }
 

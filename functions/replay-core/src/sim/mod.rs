@@ -10,6 +10,7 @@
 //! `SIM_SCENARIOS=100000` a soak, `SIM_SEED=n` one seed (a failing seed's
 //! reproduction), `SIM_FIRST=n` where the seeds start.
 
+mod index;
 mod latency;
 mod memory;
 mod platform;
@@ -23,6 +24,7 @@ use crate::domain::job::Counters;
 use crate::domain::signing::{generate_secret, SigningKey};
 use crate::domain::window::Window;
 use crate::ports::DeliveryLog;
+use crate::services::indexed_log::IndexedLog;
 use crate::services::slice::{now, run_slice, MemoryPeak, SliceOutcome, SlicePorts, SliceSpec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -71,6 +73,12 @@ async fn simulate(s: &Scenario) -> Report {
     let mut log = MemoryLog::new(s.partitions.len());
     log.partitions = s.partitions.clone();
     log.batch_size = 500;
+    let index_plan = index::IndexPlan::generate(s.seed);
+    let log = std::sync::Arc::new(log);
+    let indexed = match &index_plan {
+        Some(plan) => Some(IndexedLog { log: log.clone(), index: std::sync::Arc::new(plan.build(&log, s.seed).await) }),
+        None => None,
+    };
     let partitions: Vec<u32> = (0..s.partitions.len() as u32).collect();
     // Where the window starts and ends on each partition, as the API plans it.
     let mut planned = Vec::new();
@@ -85,7 +93,7 @@ async fn simulate(s: &Scenario) -> Report {
     let receiver =
         SimReceiver::new(s.receiver.clone(), s.cfg.retry.request_timeout, StdRng::seed_from_u64(s.seed ^ 0x5eed));
     let ports = SlicePorts {
-        log: &log,
+        log: indexed.as_ref().map_or(log.as_ref() as &dyn DeliveryLog, |i| i as &dyn DeliveryLog),
         checkpoints: &checkpoints,
         deliverer: &receiver,
         progress: &progress,
@@ -112,9 +120,9 @@ async fn simulate(s: &Scenario) -> Report {
     let verbose = std::env::var_os("SIM_VERBOSE").is_some();
     if verbose {
         eprintln!(
-            "scenario: {} copies in {} records on {} partitions, retention {:?}, window {} s, delivery_window {}, max_window_bytes {}, checkpoint_every_events {}, concurrency {}, invocation {:?}, crash rate {:.2}, receiver {:?}",
+            "scenario: {} copies in {} records on {} partitions, retention {:?}, window {} s, delivery_window {}, max_window_bytes {}, checkpoint_every_events {}, concurrency {}, invocation {:?}, crash rate {:.2}, receiver {:?}, index {:?}",
             s.copies.len(), s.partitions.iter().map(Vec::len).sum::<usize>(), s.partitions.len(), s.retention, (s.to - s.from) / 1000, s.cfg.delivery_window, s.cfg.max_window_bytes,
-            s.cfg.checkpoint_every_events, s.concurrency, s.invocation, s.crash_rate, s.receiver
+            s.cfg.checkpoint_every_events, s.concurrency, s.invocation, s.crash_rate, s.receiver, index_plan
         );
     }
     let mut deleted = false;
@@ -190,6 +198,7 @@ async fn simulate(s: &Scenario) -> Report {
     if counters.is_some() {
         let deleted = Deleted::new(s, deleted, &planned);
         violations.extend(oracle(s, counters.as_ref(), &answered, &failures, crashes, &deleted));
+        violations.extend(index::oracle(index_plan.as_ref(), counters.as_ref()));
         violations.extend(listed.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
             format!("{} failed outside the retry rule after {} attempts: {}", f.event_id, f.attempts, f.error)
         }));
@@ -419,8 +428,11 @@ mod tests {
         };
         let started = std::time::Instant::now();
         let mut failed = Vec::new();
+        let (mut skipped, mut unindexed) = (0u64, 0u64);
         for &seed in &seeds {
             let report = run(seed);
+            skipped += report.counters.map_or(0, |c| c.records_skipped);
+            unindexed += report.counters.map_or(0, |c| c.records_unindexed);
             if !report.violations.is_empty() {
                 failed.push(format!(
                     "seed {seed} (SIM_SEED={seed} cargo test -p replay-core --lib sim::): {:?}\n  {} invocations, {} crashes, {:?} virtual, {:?}",
@@ -432,7 +444,13 @@ mod tests {
                 ));
             }
         }
-        eprintln!("{} scenarios in {:?}", seeds.len(), started.elapsed());
+        eprintln!(
+            "{} scenarios in {:?}; {skipped} records skipped by the index, {unindexed} read unindexed",
+            seeds.len(),
+            started.elapsed()
+        );
+        // The budget's seeds read through every kind of index.
+        assert!(seeds.len() < 100 || (skipped > 0 && unindexed > 0), "the index was not exercised");
         assert!(
             failed.is_empty(),
             "{} of {} scenarios broke a promise:\n{}",

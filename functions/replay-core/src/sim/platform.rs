@@ -13,14 +13,18 @@ use super::queue::SimQueue;
 use super::receiver::SimReceiver;
 use super::scenario::{behaviour, event, log_uniform, stream, worker_config, Copy, MINUTE};
 use super::{failed_by_the_rule, owed, Report, Virtual};
-use crate::adapters::memory::{MemoryCheckpoints, MemoryHousekeeping, MemoryLedger, MemoryLog, MemorySigners};
-use crate::config::{FairShareConfig, PurgeConfig, WorkerConfig};
+use crate::adapters::memory::{
+    MemoryCheckpoints, MemoryHousekeeping, MemoryLedger, MemoryLog, MemoryLogIndex, MemorySigners,
+};
+use crate::config::{FairShareConfig, IndexConfig, PurgeConfig, WorkerConfig};
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{Counters, JobState, SliceState};
 use crate::domain::signing::{generate_secret, SigningKey};
 use crate::domain::window::Window;
 use crate::error::Error;
 use crate::ports::ledger::{JobLedger, NewJob, NewSlice};
+use crate::ports::{DeliveryLog, LogIndex};
+use crate::services::indexed_log::IndexedLog;
 use crate::services::lifecycle::Lifecycle;
 use crate::services::slice::now;
 use crate::services::sweeper::{sweep, SweeperContext};
@@ -87,6 +91,9 @@ struct Plan {
     port_latency: Duration,
     /// How often such a call freezes its worker past the lease (latency.rs).
     freeze_rate: f64,
+    /// The log's index, written by the sweeper's indexer as it sweeps:
+    /// records per block and per pass.
+    index: Option<(usize, u64)>,
 }
 
 impl Plan {
@@ -182,6 +189,7 @@ impl Plan {
             duplicate_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.1) } else { 0.0 },
             port_latency: port_latency(seed),
             freeze_rate: freeze_rate(seed),
+            index: index_plan(seed),
             cfg,
         }
     }
@@ -189,6 +197,13 @@ impl Plan {
     fn workers(&self) -> u32 {
         self.fair.pool_slices
     }
+}
+
+/// Half the seeds read through the log's index, which the sweeper writes
+/// pass after pass (from a stream of their own: the named seeds keep their plans).
+fn index_plan(seed: u64) -> Option<(usize, u64)> {
+    let mut rng = stream(seed, 9);
+    rng.gen_bool(0.5).then(|| ([1, 2, 4, 16, 64][rng.gen_range(0..5)], rng.gen_range(20..2_000)))
 }
 
 pub fn run(seed: u64) -> Report {
@@ -258,11 +273,16 @@ async fn simulate(p: &Plan) -> Report {
         let rng = Mutex::new(stream(p.seed, 5));
         Arc::new(Freezes { rate: p.freeze_rate, longest, rng, count: freeze_count.clone() })
     });
+    let index = Arc::new(MemoryLogIndex::default());
+    let worker_log: Arc<dyn DeliveryLog> = match p.index {
+        Some(_) => Arc::new(IndexedLog { log: log.clone(), index: index.clone() }),
+        None => log.clone(),
+    };
     let worker = Arc::new(WorkerContext {
         ledger: ledger.clone(),
         progress: Arc::new(Latent { inner: ledger.clone(), latency, freezes: freezes.clone() }),
         signers: Arc::new(MemorySigners::new(key, "v1")),
-        log: log.clone(),
+        log: worker_log,
         checkpoints: Arc::new(Latent { inner: Arc::new(MemoryCheckpoints::default()), latency, freezes }),
         deliverer: receiver.clone(),
         queue: queue.clone(),
@@ -286,6 +306,13 @@ async fn simulate(p: &Plan) -> Report {
             batch_jobs: 100,
             max_batches: 1,
             audit_retention: Duration::from_secs(90 * 86_400),
+        },
+        index: p.index.map(|_| index.clone() as Arc<dyn LogIndex>),
+        index_config: IndexConfig {
+            enabled: p.index.is_some(),
+            pass: Duration::from_secs(30),
+            records_per_partition: p.index.map_or(0, |(_, per_pass)| per_pass),
+            block_records: p.index.map_or(1, |(block, _)| block),
         },
     };
     let seen: Shared = Arc::default();
@@ -597,6 +624,10 @@ async fn judge(
     if !cancelled && slices_failed == 0 && !c.adds_up() {
         v.push(format!("{}: the counts do not add up: {c:?}", j.id));
     }
+    // What the log's index skipped or could not cover is of the window's records.
+    if c.records_skipped + c.records_unindexed > c.events_scanned {
+        v.push(format!("{}: more records skipped and unindexed than in the window: {c:?}", j.id));
+    }
     if (c.delivery_failures as usize) < failures.len() {
         let listed: Vec<&str> = failures.iter().map(|f| f.event_id.as_str()).collect();
         v.push(format!("{}: {} failures counted, {} listed: {listed:?}", j.id, c.delivery_failures, failures.len()));
@@ -700,7 +731,7 @@ mod tests {
         let started = std::time::Instant::now();
         let mut failed = Vec::new();
         let (mut invocations, mut crashes, mut delivered, mut failures) = (0u64, 0u64, 0u64, 0u64);
-        let mut freezes = 0u64;
+        let (mut freezes, mut skipped) = (0u64, 0u64);
         for &seed in &seeds {
             let report = run(seed);
             invocations += u64::from(report.invocations);
@@ -708,6 +739,7 @@ mod tests {
             freezes += u64::from(report.freezes);
             let counters = report.counters.unwrap_or_default();
             (delivered, failures) = (delivered + counters.events_delivered, failures + counters.delivery_failures);
+            skipped += counters.records_skipped;
             if !report.violations.is_empty() {
                 failed.push(format!(
                     "seed {seed} (SIM_PLATFORM_SEED={seed} cargo test -p replay-core --lib sim::platform): {:?}\n  {} invocations, {} crashes, {:?} virtual",
@@ -719,10 +751,11 @@ mod tests {
             }
         }
         eprintln!(
-            "{} platform scenarios in {:?}: {invocations} invocations, {crashes} crashes ({freezes} frozen workers), {delivered} events delivered, {failures} failed",
+            "{} platform scenarios in {:?}: {invocations} invocations, {crashes} crashes ({freezes} frozen workers), {delivered} events delivered, {failures} failed, {skipped} records skipped by the index",
             seeds.len(),
             started.elapsed()
         );
+        assert!(seeds.len() < 100 || skipped > 0, "the budget's seeds read through the sweeper's index");
         assert!(failed.is_empty(), "{} of {} broke a promise:\n{}", failed.len(), seeds.len(), failed.join("\n"));
     }
 

@@ -2,19 +2,22 @@
 //! the simulation.
 
 mod ledger;
+mod log_index;
 
 pub use ledger::MemoryLedger;
+pub use log_index::MemoryLogIndex;
 
 use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
+use crate::domain::log_index::key_hash;
 use crate::domain::selection::ScanItem;
 use crate::domain::signing::Signer;
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
 use crate::ports::{
-    Attempt, Beat, CheckpointStore, Deliverer, Delivery, DeliveryLog, FailedEvent, ScanBatch, ScanRequest,
-    SliceProgress, SliceQueue, WebhookSigners,
+    Attempt, Beat, CheckpointStore, Deliverer, Delivery, DeliveryLog, FailedEvent, KeyBatch, KeyedRecord, ScanBatch,
+    ScanRequest, SliceProgress, SliceQueue, WebhookSigners,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -169,6 +172,37 @@ impl DeliveryLog for MemoryLog {
                 tx.try_send(Err(Error::Kafka(broker_gone))).map_err(|e| Error::Internal(e.to_string()))?;
                 break;
             }
+        }
+        Ok(rx)
+    }
+
+    fn scan_keys(
+        &self,
+        partition: u32,
+        from: i64,
+        end: i64,
+        max_batch: usize,
+    ) -> Result<mpsc::Receiver<Result<KeyBatch>>> {
+        let records = self.records(partition);
+        let log_end = (records.len() as i64).min(self.cut_at.load(Ordering::SeqCst));
+        let (tx, rx) = mpsc::channel(100_000);
+        let send = |item| tx.try_send(item).map_err(|e| Error::Internal(e.to_string()));
+        if from < self.low(partition) || from > log_end {
+            send(Err(Error::RecordsExpired { next_offset: from }))?;
+            return Ok(rx);
+        }
+        let mut offset = from;
+        let stop = end.min(log_end);
+        while offset < stop {
+            let next = (offset + max_batch.max(1) as i64).min(stop);
+            let records = (offset..next)
+                .map(|o| {
+                    let r = &records[o as usize];
+                    KeyedRecord { offset: o, timestamp: r.timestamp, key_hash: r.key.as_deref().map(key_hash) }
+                })
+                .collect();
+            send(Ok(KeyBatch { records, next_offset: next }))?;
+            offset = next;
         }
         Ok(rx)
     }
@@ -509,6 +543,72 @@ mod tests {
     use crate::ports::checkpoint_contract::{self, CheckpointBench};
     use crate::ports::log_contract::{self, LogBench};
 
+    #[tokio::test]
+    async fn the_memory_index_keeps_the_index_contract() {
+        if let Err(why) = crate::ports::index_contract::run(&MemoryLogIndex::default()).await {
+            panic!("{}", why.0);
+        }
+    }
+
+    /// A log of one partition holding the log contract's records.
+    fn contract_log() -> MemoryLog {
+        let mut log = MemoryLog::new(1);
+        log.partitions[0] = log_contract::records()
+            .into_iter()
+            .map(|r| LogRecord {
+                timestamp: r.timestamp,
+                key: Some(log_contract::WEBHOOK.as_bytes().to_vec()),
+                value: Some(r.value),
+            })
+            .collect();
+        log
+    }
+
+    /// The log read through its index (services/indexed_log.rs), built by the indexer.
+    struct Indexed {
+        log: std::sync::Arc<MemoryLog>,
+        indexed: crate::services::indexed_log::IndexedLog,
+    }
+
+    #[async_trait]
+    impl LogBench for Indexed {
+        fn log(&self) -> &dyn DeliveryLog {
+            &self.indexed
+        }
+        async fn delete_before(&self, offset: i64) -> Result<()> {
+            self.log.delete_before(0, offset);
+            Ok(())
+        }
+        async fn add_partition(&self) -> Result<()> {
+            self.log.added.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_log_read_through_its_index_keeps_the_log_contract() {
+        use crate::services::indexer::{index_log, IndexBudget};
+        let mut broken = Vec::new();
+        for case in log_contract::CASES {
+            let log = contract_log();
+            let log = std::sync::Arc::new(log);
+            let index = std::sync::Arc::new(MemoryLogIndex::default());
+            // The first 30 records indexed, in blocks of 4: the rest is read unindexed.
+            let budget = IndexBudget {
+                records_per_partition: 30,
+                block_records: 4,
+                ..IndexBudget::for_duration(0, Duration::from_secs(60))
+            };
+            let report = index_log(log.as_ref(), index.as_ref(), budget).await.unwrap();
+            assert_eq!(report.records_indexed, 30);
+            let indexed = crate::services::indexed_log::IndexedLog { log: log.clone(), index };
+            if let Err(why) = log_contract::run(case, &Indexed { log, indexed }).await {
+                broken.push(format!("{case}: {}", why.0));
+            }
+        }
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+    }
+
     #[async_trait]
     impl LogBench for MemoryLog {
         fn log(&self) -> &dyn DeliveryLog {
@@ -528,15 +628,7 @@ mod tests {
     async fn the_memory_log_keeps_the_log_contract() {
         let mut broken = Vec::new();
         for case in log_contract::CASES {
-            let mut log = MemoryLog::new(1);
-            log.partitions[0] = log_contract::records()
-                .into_iter()
-                .map(|r| LogRecord {
-                    timestamp: r.timestamp,
-                    key: Some(log_contract::WEBHOOK.as_bytes().to_vec()),
-                    value: Some(r.value),
-                })
-                .collect();
+            let log = contract_log();
             if let Err(why) = log_contract::run(case, &log).await {
                 broken.push(format!("{case}: {}", why.0));
             }

@@ -1,11 +1,12 @@
 //! MySQL (MariaDB locally, RDS/Aurora in AWS): the system of record, one file
 //! per table (tenants and keys, webhooks, jobs, slices, failures, partition
-//! counts, the audit trail), the fair choice of the next slice and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
+//! counts, the audit trail, the log's index), the fair choice of the next slice and the purge of ended jobs. Every tenant-facing query is scoped by tenant id.
 
 mod audit;
 mod failures;
 mod fair_share;
 mod jobs;
+mod log_index;
 mod partitions;
 mod ports;
 mod purge;
@@ -15,6 +16,7 @@ mod webhooks;
 
 pub use crate::ports::directory::{AuditEntry, PlaintextSecret, StoredSecrets, TenantLimits, OPERATOR};
 pub use audit::AuditRow;
+pub use log_index::MySqlLogIndex;
 pub use webhooks::WebhookRow;
 
 use crate::domain::job::{Counters, JobState, SliceState};
@@ -52,7 +54,7 @@ fn parse_slice_state(s: &str) -> Result<SliceState> {
 }
 
 /// The counter columns of `replay_slices`, in `Counters` order.
-const COUNTER_COLUMNS: [&str; 12] = [
+const COUNTER_COLUMNS: [&str; 14] = [
     "events_scanned",
     "events_matched",
     "events_delivered",
@@ -65,9 +67,11 @@ const COUNTER_COLUMNS: [&str; 12] = [
     "events_selected",
     "events_without_outcome",
     "unusable_ids",
+    "records_skipped",
+    "records_unindexed",
 ];
 
-fn counter_values(c: &Counters) -> [i64; 12] {
+fn counter_values(c: &Counters) -> [i64; 14] {
     [
         c.events_scanned,
         c.events_matched,
@@ -81,6 +85,8 @@ fn counter_values(c: &Counters) -> [i64; 12] {
         c.events_selected,
         c.events_without_outcome,
         c.unusable_ids,
+        c.records_skipped,
+        c.records_unindexed,
     ]
     .map(|v| v as i64)
 }
@@ -106,6 +112,8 @@ fn counters_of(row: &MySqlRow) -> Result<Counters> {
         events_selected: get(COUNTER_COLUMNS[9])?,
         events_without_outcome: get(COUNTER_COLUMNS[10])?,
         unusable_ids: get(COUNTER_COLUMNS[11])?,
+        records_skipped: get(COUNTER_COLUMNS[12])?,
+        records_unindexed: get(COUNTER_COLUMNS[13])?,
     })
 }
 

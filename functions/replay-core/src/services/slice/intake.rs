@@ -126,10 +126,15 @@ impl Decider<'_> {
         let mut done = false;
         for item in batch.items {
             match item {
-                ScanItem::Others { next_offset, in_window, watermark } => {
+                ScanItem::Others { next_offset, in_window, watermark, skipped, unindexed } => {
                     let position = Position { partition, offset: next_offset };
                     if position > self.resume_at {
-                        let scanned = Counters { events_scanned: in_window, ..Counters::default() };
+                        let scanned = Counters {
+                            events_scanned: in_window,
+                            records_skipped: skipped,
+                            records_unindexed: unindexed,
+                            ..Counters::default()
+                        };
                         self.push_settled(position, Some(watermark), scanned);
                     }
                     self.watermark_moved(watermark);
