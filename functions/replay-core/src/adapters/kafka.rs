@@ -83,6 +83,9 @@ pub struct KafkaLog {
 /// Idle scan consumers kept at most.
 const IDLE_CONSUMERS: usize = 2;
 
+/// Records a short scan prefetches (and every scan at least).
+const SHORT_SCAN: i64 = 1_000;
+
 /// How long a partition count is trusted before it is read again.
 const PARTITION_COUNT_TTL: Duration = Duration::from_secs(30);
 
@@ -265,13 +268,21 @@ impl DeliveryLog for KafkaLog {
         // full, and every record it fetches is decompressed: a short slice
         // would read (and throw away) far more than its own records. The bench
         // saw a quarter of the CPU go there during deliveries.
-        let prefetch = (req.end - req.from).clamp(1_000, 20_000);
+        let prefetch = (req.end - req.from).clamp(SHORT_SCAN, 20_000);
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().position(|(p, _)| *p == prefetch);
         let consumer = match idle {
             Some(at) => self.idle.lock().unwrap_or_else(|p| p.into_inner()).swap_remove(at).1,
-            None => consumer_config(&self.cfg)
-                .set("queued.min.messages", prefetch.to_string())
-                .create_with_context(self.context())?,
+            None => {
+                let mut config = consumer_config(&self.cfg);
+                config.set("queued.min.messages", prefetch.to_string());
+                if prefetch == SHORT_SCAN {
+                    // A short stretch (a block the log's index points at)
+                    // needs one small fetch, not 4 MB decompressed for 64
+                    // records (fetch.max.bytes may not go below message.max.bytes).
+                    config.set("max.partition.fetch.bytes", "65536").set("fetch.max.bytes", "1048576");
+                }
+                config.create_with_context(self.context())?
+            }
         };
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.cfg.topic, req.partition as i32, Offset::Offset(req.from))?;

@@ -217,8 +217,9 @@ pub enum Step {
     /// Read `[from, end)` from the log; `indexed` says the index covers it
     /// (blocks that hold the webhook) or not (a fallback, counted).
     Read { from: i64, end: i64, indexed: bool },
-    /// A block the webhook is not in: its timestamps stand in for its records.
-    Skip(IndexBlock),
+    /// A block the webhook is not in (its index in the planned blocks): its
+    /// timestamps stand in for its records.
+    Skip(usize),
 }
 
 /// What a slice's read may skip.
@@ -251,7 +252,7 @@ pub fn plan(blocks: &[IndexBlock], from: i64, end: i64, rule: SkipRule) -> Vec<S
         steps.push(Step::Read { from: a, end: b, indexed });
     };
     let mut at = from;
-    for block in blocks {
+    for (i, block) in blocks.iter().enumerate() {
         if at >= end {
             break;
         }
@@ -269,7 +270,7 @@ pub fn plan(blocks: &[IndexBlock], from: i64, end: i64, rule: SkipRule) -> Vec<S
             && !block.holds(rule.webhook_hash)
             && block.max_ts().is_none_or(|ts| ts < rule.done_at);
         if skippable {
-            steps.push(Step::Skip(block.clone()));
+            steps.push(Step::Skip(i));
         } else {
             read(&mut steps, at, block.end_offset.min(end), true);
         }
@@ -340,22 +341,18 @@ mod tests {
             vec![
                 // The scan starts inside the first block: read to its end, and the webhook's block.
                 Step::Read { from: 5, end: 20, indexed: true },
-                Step::Skip(blocks[2].clone()),
-                Step::Skip(blocks[3].clone()),
+                Step::Skip(2),
+                Step::Skip(3),
             ]
         );
         // Past the index's end, and up to a range's end inside a block: read.
         assert_eq!(
             plan(&blocks, 20, 45, rule("me")),
-            vec![
-                Step::Skip(blocks[2].clone()),
-                Step::Skip(blocks[3].clone()),
-                Step::Read { from: 40, end: 45, indexed: false }
-            ]
+            vec![Step::Skip(2), Step::Skip(3), Step::Read { from: 40, end: 45, indexed: false }]
         );
         assert_eq!(
             plan(&blocks, 20, 35, rule("me")),
-            vec![Step::Skip(blocks[2].clone()), Step::Read { from: 30, end: 35, indexed: true }]
+            vec![Step::Skip(2), Step::Read { from: 30, end: 35, indexed: true }]
         );
     }
 
@@ -376,9 +373,9 @@ mod tests {
             vec![
                 Step::Read { from: 0, end: 10, indexed: true },
                 Step::Read { from: 10, end: 15, indexed: false },
-                Step::Skip(blocks[1].clone()),
+                Step::Skip(1),
                 Step::Read { from: 20, end: 30, indexed: true },
-                Step::Skip(blocks[4].clone()),
+                Step::Skip(4),
             ]
         );
         assert_eq!(plan(&[], 3, 9, RULE), vec![Step::Read { from: 3, end: 9, indexed: false }]);

@@ -478,12 +478,12 @@ mod tests {
                             read(&mut indexed, o, &mut items);
                         }
                     }
-                    Step::Skip(block) if indexed.can_skip() => {
+                    Step::Skip(i) if indexed.can_skip() => {
                         skipped_somewhere = true;
-                        indexed.skip(&block);
+                        indexed.skip(&blocks[i]);
                     }
-                    Step::Skip(block) => {
-                        for o in block.first_offset..block.end_offset {
+                    Step::Skip(i) => {
+                        for o in blocks[i].first_offset..blocks[i].end_offset {
                             read(&mut indexed, o, &mut items);
                         }
                     }

@@ -4,6 +4,9 @@
 //! would (`RecordReader::skip`). What the index does not cover is read in
 //! full and counted (`records_unindexed`); if the index cannot be read, or
 //! ends past the log's end (it describes another log), the whole scan is.
+//! A block is judged against the log's first retained offset as it was when
+//! the scan opened: retention deleting a skipped block's records later
+//! deletes none of the webhook's (the block holds none).
 
 use crate::domain::log_index::{key_hash, plan, IndexBlock, SkipRule, Step};
 use crate::domain::selection::RecordReader;
@@ -17,6 +20,9 @@ use tracing::{debug, warn};
 /// Skipped records handed over in one batch at most (their counts and the
 /// watermark move with it).
 const SKIPPED_PER_BATCH: u64 = 50_000;
+
+/// Offsets planned at once (their blocks held in memory: about 10 bytes a record).
+const PLAN_OFFSETS: i64 = 262_144;
 
 pub struct IndexedLog {
     pub log: Arc<dyn DeliveryLog>,
@@ -63,28 +69,21 @@ impl DeliveryLog for IndexedLog {
     }
 }
 
-/// The blocks of the index that cover `[from, end)`, or none where the index
-/// cannot be trusted with this log.
-async fn blocks(
-    log: &dyn DeliveryLog,
-    index: &dyn LogIndex,
-    partition: u32,
-    from: i64,
-    end: i64,
-) -> Result<(Vec<IndexBlock>, i64)> {
-    let (low, high) = log.watermarks(partition).await?;
-    let blocks: Vec<IndexBlock> = match index.segments(partition, from, end).await {
-        Ok(segments) => segments.into_iter().flat_map(|s| s.blocks).collect(),
+/// Whether the partition's index may be used with the log as it is: not if
+/// it cannot be read, nor if it ends past the log's end (it describes a
+/// topic since recreated or truncated).
+async fn usable(index: &dyn LogIndex, partition: u32, high: i64) -> bool {
+    match index.tip(partition).await {
+        Ok(tip) if tip.is_some_and(|t| t.end_offset > high) => {
+            warn!(partition, high, ?tip, "the log's index ends past the log's end (a topic recreated?): not used");
+            false
+        }
+        Ok(tip) => tip.is_some(),
         Err(e) => {
             warn!(partition, error = %e, "the log's index cannot be read: the slice reads the whole range");
-            Vec::new()
+            false
         }
-    };
-    if blocks.iter().any(|b| b.end_offset > high) {
-        warn!(partition, high, "the log's index ends past the log's end (a topic recreated?): not used");
-        return Ok((Vec::new(), low));
     }
-    Ok((blocks, low))
 }
 
 async fn indexed_scan(
@@ -94,56 +93,77 @@ async fn indexed_scan(
     tx: &mpsc::Sender<Result<ScanBatch>>,
 ) -> Result<()> {
     let ScanRequest { partition, from, end, mut reader, max_batch, max_batch_bytes } = req;
-    let (blocks, low) = blocks(log, index, partition, from, end).await?;
+    let (low, high) = log.watermarks(partition).await?;
+    let usable = usable(index, partition, high).await;
     let rule =
         SkipRule { webhook_hash: key_hash(reader.webhook_id().as_bytes()), done_at: reader.bounds().done_at(), low };
-    let steps = plan(&blocks, from, end, rule);
-    debug!(partition, from, end, blocks = blocks.len(), steps = steps.len(), "indexed scan");
     let mut skipped = Skipped { next_offset: from, handed_to: from, records: 0 };
-    for step in steps {
-        let (a, b, indexed) = match step {
-            Step::Skip(block) if reader.can_skip() => {
-                reader.skip(&block);
-                skipped.next_offset = block.end_offset;
-                skipped.records += block.timestamps.len() as u64;
-                if skipped.records >= SKIPPED_PER_BATCH && !skipped.hand_over(&mut reader, tx).await {
-                    return Ok(());
-                }
-                continue;
-            }
-            Step::Skip(block) => (block.first_offset, block.end_offset, true),
-            Step::Read { from, end, indexed } => (from, end, indexed),
-        };
-        if !skipped.hand_over(&mut reader, tx).await {
-            return Ok(());
-        }
-        reader.set_unindexed(!indexed);
-        let request = ScanRequest { partition, from: a, end: b, reader: reader.clone(), max_batch, max_batch_bytes };
-        let mut inner = log.scan(request)?;
-        let mut at = a;
-        while let Some(batch) = inner.recv().await {
-            let batch = match batch {
-                Ok(batch) => batch,
+    // Planned a stretch at a time: a slice over millions of records would
+    // otherwise hold all their blocks at once.
+    let mut chunk_from = from;
+    while chunk_from < end {
+        let chunk_end = end.min(chunk_from.saturating_add(PLAN_OFFSETS));
+        let blocks: Vec<IndexBlock> = if usable {
+            match index.segments(partition, chunk_from, chunk_end).await {
+                Ok(segments) => segments.into_iter().flat_map(|s| s.blocks).collect(),
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return Ok(());
+                    warn!(partition, error = %e, "the log's index cannot be read: this stretch is read in full");
+                    Vec::new()
                 }
-            };
-            at = batch.next_offset;
-            if let Some(r) = &batch.reader {
-                reader = r.clone();
             }
-            if tx.send(Ok(batch)).await.is_err() {
+        } else {
+            Vec::new()
+        };
+        let steps = plan(&blocks, chunk_from, chunk_end, rule);
+        debug!(partition, chunk_from, chunk_end, blocks = blocks.len(), steps = steps.len(), "indexed scan");
+        for step in steps {
+            let (a, b, indexed) = match step {
+                Step::Skip(i) if reader.can_skip() => {
+                    let block = &blocks[i];
+                    reader.skip(block);
+                    skipped.next_offset = block.end_offset;
+                    skipped.records += block.timestamps.len() as u64;
+                    if skipped.records >= SKIPPED_PER_BATCH && !skipped.hand_over(&mut reader, tx).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Step::Skip(i) => (blocks[i].first_offset, blocks[i].end_offset, true),
+                Step::Read { from, end, indexed } => (from, end, indexed),
+            };
+            if !skipped.hand_over(&mut reader, tx).await {
                 return Ok(());
             }
+            reader.set_unindexed(!indexed);
+            let request =
+                ScanRequest { partition, from: a, end: b, reader: reader.clone(), max_batch, max_batch_bytes };
+            let mut inner = log.scan(request)?;
+            let mut at = a;
+            while let Some(batch) = inner.recv().await {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return Ok(());
+                    }
+                };
+                at = batch.next_offset;
+                if let Some(r) = &batch.reader {
+                    reader = r.clone();
+                }
+                if tx.send(Ok(batch)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            // A scan that stopped short (the reading is done, or it ended
+            // without saying why): the slice reopens where it stopped, if it needs to.
+            if at < b || reader.is_done() {
+                return Ok(());
+            }
+            skipped.next_offset = b;
+            skipped.handed_to = b;
         }
-        // A scan that stopped short (the reading is done, or it ended without
-        // saying why): the slice reopens where it stopped, if it needs to.
-        if at < b || reader.is_done() {
-            return Ok(());
-        }
-        skipped.next_offset = b;
-        skipped.handed_to = b;
+        chunk_from = chunk_end;
     }
     skipped.hand_over(&mut reader, tx).await;
     Ok(())

@@ -38,7 +38,8 @@ impl LogIndex for MemoryLogIndex {
 
     async fn tip(&self, partition: u32) -> Result<Option<IndexTip>> {
         let all = lock(&self.segments);
-        let last = all.get(&partition).and_then(|s| s.values().next_back());
+        // As MySQL orders them: the segment that ends last.
+        let last = all.get(&partition).and_then(|s| s.values().max_by_key(|s| s.end_offset()));
         Ok(last.map(|s| IndexTip { end_offset: s.end_offset(), last_record: s.last_record() }))
     }
 
