@@ -77,6 +77,7 @@ pub struct KafkaLog {
     /// reads through the log's index opens a scan for each stretch it reads,
     /// and a new consumer costs connections and a metadata round trip (the
     /// bench's rare replay read 851 stretches: 54 s with a consumer each).
+    /// Not under OAUTHBEARER tokens (see `scan`).
     idle: Arc<Mutex<Vec<(i64, ReplayConsumer)>>>,
 }
 
@@ -289,11 +290,15 @@ impl DeliveryLog for KafkaLog {
         consumer.assign(&tpl)?;
         let (tx, rx) = mpsc::channel(4);
         let pool = self.idle.clone();
+        // An idle consumer is not polled, and librdkafka serves OAUTHBEARER
+        // token refreshes in poll(): under tokens, a kept consumer would meet
+        // the broker with an expired token.
+        let keep = self.tokens.is_none();
         // librdkafka's poll blocks: read on a blocking thread, hand batches over.
         tokio::task::spawn_blocking(move || {
             // A consumer that met a broker error is not kept; one that ended
             // its range is, unassigned (its prefetched records dropped).
-            if scan_blocking(&consumer, req, tx) && consumer.unassign().is_ok() {
+            if scan_blocking(&consumer, req, tx) && keep && consumer.unassign().is_ok() {
                 let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
                 if idle.len() < IDLE_CONSUMERS {
                     idle.push((prefetch, consumer));
