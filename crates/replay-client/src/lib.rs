@@ -139,6 +139,20 @@ pub struct Client {
     retry: RetryPolicy,
 }
 
+/// Every item of a paged list: `page(cursor)` answers a page and the next
+/// page's cursor, `None` after the last.
+async fn all_pages<T>(mut page: impl AsyncFnMut(Option<&str>) -> Result<(Vec<T>, Option<String>)>) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (items, next) = page(cursor.as_deref()).await?;
+        all.extend(items);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
 /// Whether a call may be sent again after no answer at all.
 /// A list's path with its `cursor` (opaque base64url) and `limit`.
 fn page_path(path: &str, cursor: Option<&str>, limit: Option<u32>) -> String {
@@ -315,16 +329,11 @@ impl Client {
 
     /// Every job the query finds, page after page, newest first.
     pub async fn all_replays(&self, query: &JobQuery) -> Result<Vec<Job>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.replays(query, cursor.as_deref(), Some(100)).await?;
-            all.extend(page.replays);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        all_pages(async |cursor| {
+            let page = self.replays(query, cursor, Some(100)).await?;
+            Ok((page.replays, page.next_cursor))
+        })
+        .await
     }
 
     /// `DELETE /v1/replays/{id}`: the job as it is now.
@@ -346,16 +355,11 @@ impl Client {
 
     /// Every webhook of the tenant, page after page.
     pub async fn all_webhooks(&self) -> Result<Vec<Webhook>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.webhooks(cursor.as_deref(), Some(1_000)).await?;
-            all.extend(page.webhooks);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        all_pages(async |cursor| {
+            let page = self.webhooks(cursor, Some(1_000)).await?;
+            Ok((page.webhooks, page.next_cursor))
+        })
+        .await
     }
 
     /// The whole failure list (`Accept: application/x-ndjson`), in as many

@@ -97,6 +97,22 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state the service writes, in the order of a job's life.
+    pub const ALL: [JobState; 7] = [
+        JobState::Open,
+        JobState::Started,
+        JobState::Ongoing,
+        JobState::Completed,
+        JobState::Incomplete,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// Their names, for messages: `OPEN, STARTED, ...`.
+    pub fn names() -> String {
+        Self::ALL.map(JobState::as_str).join(", ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Open => "OPEN",
@@ -112,16 +128,7 @@ impl JobState {
 
     /// A state the service writes (never `Unknown`).
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "OPEN" => JobState::Open,
-            "STARTED" => JobState::Started,
-            "ONGOING" => JobState::Ongoing,
-            "COMPLETED" => JobState::Completed,
-            "INCOMPLETE" => JobState::Incomplete,
-            "FAILED" => JobState::Failed,
-            "CANCELLED" => JobState::Cancelled,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {

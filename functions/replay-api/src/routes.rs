@@ -330,8 +330,8 @@ fn job_states(req: &ApiRequest<'_>) -> Result<Vec<JobState>, Error> {
         .map(|s| {
             JobState::parse(s.trim()).ok_or_else(|| {
                 Error::InvalidRequest(format!(
-                    "`state` must be job states separated by commas (OPEN, STARTED, ONGOING, COMPLETED, \
-                     INCOMPLETE, FAILED, CANCELLED), got `{s}`"
+                    "`state` must be job states separated by commas ({}), got `{s}`",
+                    JobState::names()
                 ))
             })
         })

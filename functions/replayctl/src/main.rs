@@ -365,9 +365,8 @@ struct Paging {
 
 /// A job state as the API writes it (`ONGOING`; any case here).
 fn job_state(raw: &str) -> Result<JobState, String> {
-    JobState::parse(&raw.trim().to_ascii_uppercase()).ok_or_else(|| {
-        format!("`{raw}` is not a job state (OPEN, STARTED, ONGOING, COMPLETED, INCOMPLETE, FAILED, CANCELLED)")
-    })
+    JobState::parse(&raw.trim().to_ascii_uppercase())
+        .ok_or_else(|| format!("`{raw}` is not a job state ({})", JobState::names()))
 }
 
 fn exit_of(e: &anyhow::Error) -> Exit {

@@ -18,6 +18,10 @@ use sqlx::{MySql, Row, Transaction};
 const NO_SLICE_LEFT: &str =
     "NOT EXISTS (SELECT 1 FROM replay_slices s WHERE s.job_id = j.id AND s.state IN ('PENDING','RUNNING'))";
 
+/// The columns of `replay_jobs` a job's view is made of (`view_of`).
+const VIEW_COLUMNS: &str =
+    "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, selection";
+
 fn sums() -> String {
     COUNTER_COLUMNS
         .iter()
@@ -184,10 +188,9 @@ impl MySqlStore {
 
     /// A job as the API shows it; `tenant` None is the operator's view.
     pub async fn job_view(&self, tenant: Option<&TenantId>, job_id: &JobId) -> Result<Option<Job>> {
-        let row = sqlx::query(
-            "SELECT id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
-             selection FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {VIEW_COLUMNS} FROM replay_jobs WHERE id = ? AND (? IS NULL OR tenant_id = ?)"
+        ))
         .bind(job_id.as_str())
         .bind(tenant.map(|t| t.as_str()))
         .bind(tenant.map(|t| t.as_str()))
@@ -195,13 +198,19 @@ impl MySqlStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let (counters, slices_done, _) = self.slice_totals(job_id).await?;
-        let mut job = view_of(&row, counters, slices_done)?;
-        let selection = selection_of_row(&row)?;
+        Ok(Some(self.view_with(&row, counters, slices_done).await?))
+    }
+
+    /// A job's view from its row and its slices' totals; an ended job's
+    /// report too.
+    async fn view_with(&self, row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) -> Result<Job> {
+        let mut job = view_of(row, counters, slices_done)?;
+        let selection = selection_of_row(row)?;
         if job.state.is_terminal() {
-            job.result = Some(self.result_of(job_id, &selection, &counters).await?);
+            job.result = Some(self.result_of(&job.job_id, &selection, &counters).await?);
         }
         job.selection = shown(selection);
-        Ok(Some(job))
+        Ok(job)
     }
 
     /// An ended job's report: failures and where they are, the ids not
@@ -246,7 +255,7 @@ impl MySqlStore {
     /// A page of the tenant's jobs, newest first (`ix_jobs_webhook_created`
     /// for one webhook's, `ix_jobs_tenant_created` for the tenant's).
     pub async fn list_jobs(&self, tenant: &TenantId, listing: JobListing<'_>) -> Result<JobPage> {
-        let mut sql = String::from("SELECT id, created_at FROM replay_jobs WHERE tenant_id = ?");
+        let mut sql = format!("SELECT {VIEW_COLUMNS} FROM replay_jobs WHERE tenant_id = ?");
         if listing.webhook.is_some() {
             sql.push_str(" AND webhook_id = ?");
         }
@@ -258,7 +267,7 @@ impl MySqlStore {
             sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
         }
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
-        let mut query = sqlx::query_as::<_, (String, NaiveDateTime)>(&sql).bind(tenant.as_str());
+        let mut query = sqlx::query(&sql).bind(tenant.as_str());
         if let Some(webhook) = listing.webhook {
             query = query.bind(webhook.as_str());
         }
@@ -270,19 +279,48 @@ impl MySqlStore {
             query = query.bind(at).bind(at).bind(key.id.as_str());
         }
         // One row more than the page tells whether another page follows.
-        let mut keys = query.bind(listing.limit + 1).fetch_all(&self.pool).await?;
-        let more = keys.len() > listing.limit as usize;
-        keys.truncate(listing.limit as usize);
-        let next =
-            keys.last().filter(|_| more).map(|(id, at)| JobKey { created_at: at.and_utc(), id: JobId(id.clone()) });
-        let mut jobs = Vec::with_capacity(keys.len());
-        for (id, _) in keys {
-            // A job retention deleted since the first query is left out.
-            if let Some(v) = self.job_view(Some(tenant), &JobId(id)).await? {
-                jobs.push(v);
-            }
+        let mut rows = query.bind(listing.limit + 1).fetch_all(&self.pool).await?;
+        let more = rows.len() > listing.limit as usize;
+        rows.truncate(listing.limit as usize);
+        let next = match rows.last().filter(|_| more) {
+            Some(row) => Some(JobKey {
+                created_at: row.try_get::<NaiveDateTime, _>("created_at")?.and_utc(),
+                id: JobId(row.try_get("id")?),
+            }),
+            None => None,
+        };
+        let ids = rows.iter().map(|row| row.try_get::<String, _>("id")).collect::<sqlx::Result<Vec<_>>>()?;
+        let totals = self.slice_totals_of(&ids).await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for (row, id) in rows.iter().zip(&ids) {
+            let (counters, slices_done) = totals.get(id).copied().unwrap_or_default();
+            jobs.push(self.view_with(row, counters, slices_done).await?);
         }
         Ok(JobPage { jobs, next })
+    }
+
+    /// Sums of the slices' counters and slices ended, for each of `ids`, in
+    /// one query (a page of jobs).
+    async fn slice_totals_of(&self, ids: &[String]) -> Result<std::collections::HashMap<String, (Counters, u32)>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "SELECT job_id, {}, CAST(COALESCE(SUM(state IN ('DONE','FAILED','CANCELLED')),0) AS SIGNED) AS ended \
+             FROM replay_slices WHERE job_id IN ({marks}) GROUP BY job_id",
+            sums()
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let mut totals = std::collections::HashMap::new();
+        for row in query.fetch_all(&self.pool).await? {
+            let ended: i64 = row.try_get("ended")?;
+            totals.insert(row.try_get("job_id")?, (counters_of(&row)?, ended.max(0) as u32));
+        }
+        Ok(totals)
     }
 
     /// Sums of the slices' counters, slices ended, slices failed.
