@@ -478,7 +478,8 @@ impl Settings {
             },
             log_index: IndexConfig {
                 enabled: parsed(env, "LOG_INDEX", true)?,
-                pass: Duration::from_secs(parsed::<u64>(env, "INDEX_PASS_SECONDS", 30)?.clamp(1, 840)),
+                // The sweeper's timeout is 60 s, and the sweep comes first.
+                pass: Duration::from_secs(parsed::<u64>(env, "INDEX_PASS_SECONDS", 30)?.clamp(1, 45)),
                 records_per_partition: parsed::<u64>(env, "INDEX_RECORDS_PER_PASS", 2_000_000)?.max(1),
                 block_records: parsed::<usize>(env, "INDEX_BLOCK_RECORDS", BLOCK_RECORDS)?.clamp(1, 4_096),
             },

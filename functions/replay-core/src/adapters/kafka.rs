@@ -73,12 +73,12 @@ pub struct KafkaLog {
     tokens: Option<Arc<TokenSource>>,
     /// The partition count and when it was read: partitions can be added.
     partitions: Mutex<Option<(u32, Instant)>>,
-    /// Scan consumers kept between scans, with their prefetch: a slice that
+    /// Short scans' consumers kept between scans: a slice that
     /// reads through the log's index opens a scan for each stretch it reads,
     /// and a new consumer costs connections and a metadata round trip (the
     /// bench's rare replay read 851 stretches: 54 s with a consumer each).
     /// Not under OAUTHBEARER tokens (see `scan`).
-    idle: Arc<Mutex<Vec<(i64, ReplayConsumer)>>>,
+    idle: Arc<Mutex<Vec<ReplayConsumer>>>,
 }
 
 /// Idle scan consumers kept at most.
@@ -270,9 +270,12 @@ impl DeliveryLog for KafkaLog {
         // would read (and throw away) far more than its own records. The bench
         // saw a quarter of the CPU go there during deliveries.
         let prefetch = (req.end - req.from).clamp(SHORT_SCAN, 20_000);
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().position(|(p, _)| *p == prefetch);
-        let consumer = match idle {
-            Some(at) => self.idle.lock().unwrap_or_else(|p| p.into_inner()).swap_remove(at).1,
+        // Only short scans' consumers are kept: they are the ones a read
+        // through the index opens again and again.
+        let kept =
+            (prefetch == SHORT_SCAN).then(|| self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()).flatten();
+        let consumer = match kept {
+            Some(consumer) => consumer,
             None => {
                 let mut config = consumer_config(&self.cfg);
                 config.set("queued.min.messages", prefetch.to_string());
@@ -293,7 +296,7 @@ impl DeliveryLog for KafkaLog {
         // An idle consumer is not polled, and librdkafka serves OAUTHBEARER
         // token refreshes in poll(): under tokens, a kept consumer would meet
         // the broker with an expired token.
-        let keep = self.tokens.is_none();
+        let keep = self.tokens.is_none() && prefetch == SHORT_SCAN;
         // librdkafka's poll blocks: read on a blocking thread, hand batches over.
         tokio::task::spawn_blocking(move || {
             // A consumer that met a broker error is not kept; one that ended
@@ -301,7 +304,7 @@ impl DeliveryLog for KafkaLog {
             if scan_blocking(&consumer, req, tx) && keep && consumer.unassign().is_ok() {
                 let mut idle = pool.lock().unwrap_or_else(|p| p.into_inner());
                 if idle.len() < IDLE_CONSUMERS {
-                    idle.push((prefetch, consumer));
+                    idle.push(consumer);
                 }
             }
         });
@@ -323,14 +326,25 @@ impl DeliveryLog for KafkaLog {
         tpl.add_partition_offset(&self.cfg.topic, partition as i32, Offset::Offset(from))?;
         consumer.assign(&tpl)?;
         let (tx, rx) = mpsc::channel(4);
-        tokio::task::spawn_blocking(move || scan_keys_blocking(consumer, from, end, max_batch.max(1), tx));
+        let at = (self.cfg.topic.clone(), partition);
+        tokio::task::spawn_blocking(move || scan_keys_blocking(consumer, at, from, end, max_batch.max(1), tx));
         Ok(rx)
+    }
+}
+
+/// Where a consumer's next fetch of the partition starts (0 if unknown).
+fn position_of(consumer: &ReplayConsumer, topic: &str, partition: u32) -> i64 {
+    let position = consumer.position().ok();
+    match position.as_ref().and_then(|p| p.find_partition(topic, partition as i32)).map(|e| e.offset()) {
+        Some(Offset::Offset(o)) => o,
+        _ => 0,
     }
 }
 
 /// The indexer's reading: offsets, timestamps and key hashes only.
 fn scan_keys_blocking(
     consumer: ReplayConsumer,
+    (topic, partition): (String, u32),
     from: i64,
     end: i64,
     max_batch: usize,
@@ -373,8 +387,10 @@ fn scan_keys_blocking(
             }
         }
         if at_end {
-            // Markers at the end take offsets and hold no record.
-            batch.next_offset = batch.next_offset.max(end);
+            // Up to where the consumer stands: past markers that hold no
+            // record, never past records it did not read (an end of
+            // partition below `end`, after a leader change, is not `end`).
+            batch.next_offset = batch.next_offset.max(position_of(&consumer, &topic, partition).min(end));
         }
         let next = batch.next_offset;
         let full = std::mem::replace(&mut batch, KeyBatch { next_offset: next, ..KeyBatch::default() });

@@ -70,17 +70,39 @@ impl DeliveryLog for IndexedLog {
 }
 
 /// Whether the partition's index may be used with the log as it is: not if
-/// it cannot be read, nor if it ends past the log's end (it describes a
-/// topic since recreated or truncated).
-async fn usable(index: &dyn LogIndex, partition: u32, high: i64) -> bool {
-    match index.tip(partition).await {
-        Ok(tip) if tip.is_some_and(|t| t.end_offset > high) => {
-            warn!(partition, high, ?tip, "the log's index ends past the log's end (a topic recreated?): not used");
-            false
-        }
-        Ok(tip) => tip.is_some(),
+/// it cannot be read, if it ends past the log's end, or if the log no longer
+/// holds the last record it indexed where it says (it describes a topic
+/// since recreated or truncated; the indexer notices only once the log grows).
+async fn usable(log: &dyn DeliveryLog, index: &dyn LogIndex, partition: u32, (low, high): (i64, i64)) -> bool {
+    let tip = match index.tip(partition).await {
+        Ok(Some(tip)) => tip,
+        Ok(None) => return false,
         Err(e) => {
             warn!(partition, error = %e, "the log's index cannot be read: the slice reads the whole range");
+            return false;
+        }
+    };
+    if tip.end_offset > high {
+        warn!(partition, high, ?tip, "the log's index ends past the log's end (a topic recreated?): not used");
+        return false;
+    }
+    let Some((offset, ts)) = tip.last_record.filter(|&(offset, _)| offset >= low) else { return true };
+    let found = match log.scan_keys(partition, offset, offset + 1, 1) {
+        Ok(mut rx) => rx.recv().await,
+        Err(e) => Some(Err(e)),
+    };
+    match found {
+        Some(Ok(batch)) if batch.records.first().is_some_and(|r| r.offset == offset && r.timestamp == ts) => true,
+        // Deleted by retention meanwhile: nothing tells against the index.
+        Some(Err(crate::error::Error::RecordsExpired { .. })) => true,
+        other => {
+            let found = other.map(|r| r.map(|b| b.records.first().copied()));
+            warn!(
+                partition,
+                ?tip,
+                ?found,
+                "the log no longer holds the index's last record (a topic recreated?): not used"
+            );
             false
         }
     }
@@ -94,7 +116,7 @@ async fn indexed_scan(
 ) -> Result<()> {
     let ScanRequest { partition, from, end, mut reader, max_batch, max_batch_bytes } = req;
     let (low, high) = log.watermarks(partition).await?;
-    let usable = usable(index, partition, high).await;
+    let usable = usable(log, index, partition, (low, high)).await;
     let rule =
         SkipRule { webhook_hash: key_hash(reader.webhook_id().as_bytes()), done_at: reader.bounds().done_at(), low };
     let mut skipped = Skipped { next_offset: from, handed_to: from, records: 0 };

@@ -53,23 +53,34 @@ pub struct IndexReport {
     pub max_partition_lag: u64,
 }
 
-/// One pass over every partition of the log.
+/// One pass over every partition of the log, the most behind first (a pass
+/// that runs out of time leaves the best-kept ones for the next).
 #[instrument(skip_all)]
 pub async fn index_log(log: &dyn DeliveryLog, index: &dyn LogIndex, budget: IndexBudget) -> Result<IndexReport> {
     let mut report = IndexReport::default();
+    let mut behind = Vec::new();
     for partition in 0..log.partition_count().await? {
+        behind.push((lag(log, index, partition).await?, partition));
+    }
+    behind.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (lag_before, partition) in behind {
         let lag = if now() < budget.until {
             index_partition(log, index, partition, budget, &mut report).await?
         } else {
-            let (_, high) = log.watermarks(partition).await?;
-            let end = index.tip(partition).await?.map_or(0, |t| t.end_offset);
-            (high - end).max(0) as u64
+            lag_before
         };
         report.lag_records += lag;
         report.max_partition_lag = report.max_partition_lag.max(lag);
     }
     info!(?report, "index pass done");
     Ok(report)
+}
+
+/// Records the partition's log holds past its index (from its first retained record).
+async fn lag(log: &dyn DeliveryLog, index: &dyn LogIndex, partition: u32) -> Result<u64> {
+    let (low, high) = log.watermarks(partition).await?;
+    let end = index.tip(partition).await?.map_or(low, |t| t.end_offset.max(low));
+    Ok((high - end).max(0) as u64)
 }
 
 /// Indexes one partition from where its index ends; returns its lag after.

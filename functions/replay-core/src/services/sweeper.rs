@@ -5,8 +5,8 @@
 //! those that keep failing, re-sends claimed slices that never started,
 //! restarts jobs with nothing running, ends what cancelled jobs left open,
 //! queues missing status events, records the topic's partition count,
-//! purges jobs that ended longer ago than the retention, and runs the
-//! indexer of the delivery log (services/indexer.rs) with the time left.
+//! purges jobs that ended longer ago than the retention, and then runs the
+//! indexer of the delivery log (services/indexer.rs) for `INDEX_PASS_SECONDS`.
 
 use super::indexer::{index_log, IndexBudget, IndexReport};
 use super::lifecycle::Lifecycle;

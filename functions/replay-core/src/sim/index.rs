@@ -5,7 +5,7 @@
 //! an index only changes what is read (docs/guarantees.md, "The log's index").
 
 use super::scenario::{stream, WEBHOOK};
-use crate::adapters::memory::{MemoryLog, MemoryLogIndex};
+use crate::adapters::memory::{LogRecord, MemoryLog, MemoryLogIndex};
 use crate::domain::job::Counters;
 use crate::domain::log_index::{key_hash, BlockBuilder, IndexBlock, IndexSegment};
 use crate::ports::DeliveryLog;
@@ -30,6 +30,9 @@ pub enum IndexFault {
     /// A segment past the log's end (an index of the topic before it was
     /// recreated shorter): the slice must not trust it.
     PastTheEnd,
+    /// An index of another log as long as this one (the topic before it was
+    /// recreated, holding other webhooks): the slice must not trust it.
+    Recreated,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,12 +50,13 @@ impl IndexPlan {
             return None;
         }
         let block_records = [1, 2, 4, 16, 64][rng.gen_range(0..5)];
-        let fault = match rng.gen_range(0..8) {
+        let fault = match rng.gen_range(0..9) {
             0 => IndexFault::Behind(rng.gen_range(0.0..1.0)),
             1 => IndexFault::Gaps(rng.gen_range(0.1..0.9)),
             2 => IndexFault::Overlapping,
             3 => IndexFault::FalsePositives,
             4 => IndexFault::PastTheEnd,
+            5 => IndexFault::Recreated,
             _ => IndexFault::Whole,
         };
         Some(Self { block_records, fault })
@@ -73,7 +77,23 @@ impl IndexPlan {
             block_records: self.block_records,
             until: tokio::time::Instant::now().into_std() + Duration::from_secs(3_600),
         };
-        index_log(log, &index, budget).await.expect("the memory log indexes");
+        if self.fault == IndexFault::Recreated {
+            // The old topic: as many records, a millisecond apart from these,
+            // none of them the slice's webhook's.
+            let mut old = MemoryLog::new(log.partitions.len());
+            old.partitions = log
+                .partitions
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .map(|r| LogRecord { timestamp: r.timestamp + 1, key: Some(b"wh_gone".to_vec()), value: None })
+                        .collect()
+                })
+                .collect();
+            index_log(&old, &index, budget).await.expect("the memory log indexes");
+        } else {
+            index_log(log, &index, budget).await.expect("the memory log indexes");
+        }
         for p in 0..partitions {
             let mut segments = index.all(p);
             match self.fault {
@@ -107,7 +127,7 @@ impl IndexPlan {
                         });
                     }
                 }
-                IndexFault::Whole | IndexFault::Behind(_) => {}
+                IndexFault::Whole | IndexFault::Behind(_) | IndexFault::Recreated => {}
             }
             index.replace(p, segments);
         }
