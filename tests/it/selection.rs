@@ -296,36 +296,6 @@ async fn the_failure_report_lists_exactly_the_refused_events_and_the_retry_deliv
     Ok(())
 }
 
-/// A receiver stops an event's retries with `webhook-delivery: abort-message`
-/// (docs/api.md, "Signed deliveries"): the event fails after that one
-/// attempt, with the receiver's word in the failure list; a 503 without the
-/// header is retried.
-#[tokio::test]
-async fn an_event_the_receiver_aborts_fails_after_one_attempt() -> anyhow::Result<()> {
-    let s = setup().await?;
-    let hook = webhook_to(&s.api, &s.receiver, "me").await?;
-    s.stack.produce(&typed_log(&hook, s.from)).await?;
-    let aborted: HashSet<String> = (0..400).filter(|i| i % 23 == 5).map(|i| format!("ev-{i}")).collect();
-    s.receiver.set_faults(Faults {
-        abort: aborted.clone(),
-        status_500: 0.05,
-        delay: Duration::from_millis(100),
-        delay_max: Duration::from_millis(300),
-        ..Faults::default()
-    });
-    let job = run(&s, &hook, CreateReplayRequest::window(rfc3339(s.from), rfc3339(s.to))).await?;
-    assert_eq!(job.state, JobState::Incomplete, "{job:?}");
-    assert_eq!(job.progress.counters.delivery_failures, aborted.len() as u64, "{job:?}");
-    let failures = s.api.all_failures(&job.job_id).await?;
-    assert_eq!(failures.iter().map(|f| f.event_id.clone()).collect::<HashSet<_>>(), aborted);
-    for f in &failures {
-        assert_eq!((f.attempts, f.last_status), (1, Some(503)), "{f:?}");
-        assert!(f.last_error.contains("abort-message"), "{f:?}");
-    }
-    s.stack.cleanup().await;
-    Ok(())
-}
-
 #[tokio::test]
 async fn new_fields_and_endpoints_refuse_bad_input_and_other_tenants() -> anyhow::Result<()> {
     let mut stack = TestStack::new(1).await?;

@@ -39,9 +39,6 @@ pub struct Faults {
     pub delay_max: Duration,
     /// Events answered 422 every time (a receiver that refuses them for good).
     pub reject: HashSet<String>,
-    /// Events answered 503 with `webhook-delivery: abort-message` every time
-    /// (a receiver that stops their retries).
-    pub abort: HashSet<String>,
     /// Extra time before answering a status event (`replay-job-...`).
     pub status_delay: Duration,
 }
@@ -337,10 +334,6 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     }
     if !is_status && faults.reject.contains(&msg_id) {
         return answer(StatusCode::UNPROCESSABLE_ENTITY, &[], "refused");
-    }
-    if !is_status && faults.abort.contains(&msg_id) {
-        let abort = [("webhook-delivery", "abort-message".to_owned())];
-        return answer(StatusCode::SERVICE_UNAVAILABLE, &abort, "not now, not again");
     }
     if roll < faults.drop_connection {
         stats.faults_injected += 1;

@@ -2,7 +2,6 @@
 
 use super::dns::HostResolver;
 use crate::config::DeliveryConfig;
-use crate::domain::retry::{ABORT_HEADER, ABORT_VALUE};
 use crate::domain::webhook_url::{literal_ip, port_of, UrlPolicy};
 use crate::ports::{Attempt, Deliverer, Delivery};
 use async_trait::async_trait;
@@ -22,22 +21,13 @@ pub struct HttpDeliverer {
     cfg: DeliveryConfig,
 }
 
-/// Classifies a response per the contract: 2xx success; a failing answer
-/// with `webhook-delivery: abort-message` fails the event at once; 429/503
-/// honour `Retry-After`; 408 and other 5xx retry; other 4xx fail at once.
+/// Classifies a response per the contract: 2xx success; 429/503 honour
+/// `Retry-After`; 408 and other 5xx retry; other 4xx fail at once.
 pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
     if status.is_success() {
         return Attempt::Success;
     }
     let code = status.as_u16();
-    let aborted = headers
-        .get_all(ABORT_HEADER)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|value| value.trim().eq_ignore_ascii_case(ABORT_VALUE)));
-    if aborted {
-        return Attempt::Abort { status: code };
-    }
     if code == 429 || code == 503 {
         let after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         return Attempt::Retry { status: Some(code), after, error: format!("HTTP {code}") };
@@ -212,12 +202,6 @@ mod tests {
         let empty = HeaderMap::new();
         assert_eq!(classify_response(StatusCode::NO_CONTENT, &empty), Attempt::Success);
         assert_eq!(classify_response(StatusCode::GONE, &empty), Attempt::Fail { status: 410 });
-        let mut abort = HeaderMap::new();
-        abort.insert(ABORT_HEADER, "Abort-Message".parse().unwrap());
-        assert_eq!(classify_response(StatusCode::SERVICE_UNAVAILABLE, &abort), Attempt::Abort { status: 503 });
-        assert_eq!(classify_response(StatusCode::OK, &abort), Attempt::Success, "no effect on a success");
-        abort.insert(ABORT_HEADER, "disable".parse().unwrap());
-        assert!(matches!(classify_response(StatusCode::SERVICE_UNAVAILABLE, &abort), Attempt::Retry { .. }));
         assert!(matches!(
             classify_response(StatusCode::REQUEST_TIMEOUT, &empty),
             Attempt::Retry { status: Some(408), .. }

@@ -15,11 +15,6 @@
 use rand::Rng;
 use std::time::Duration;
 
-/// The response header by which a receiver controls deliveries, and the
-/// value that stops an event's retries (docs/api.md, "Signed deliveries").
-pub const ABORT_HEADER: &str = "webhook-delivery";
-pub const ABORT_VALUE: &str = "abort-message";
-
 /// An attempt needs at least this much time to be worth starting.
 pub const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
@@ -35,11 +30,6 @@ pub enum Attempt {
     },
     /// Refused for good by the receiver (a 4xx other than 408 and 429).
     Fail {
-        status: u16,
-    },
-    /// A failing answer that asks for no more retries of this event
-    /// (`webhook-delivery: abort-message`, as Svix's receivers send it).
-    Abort {
         status: u16,
     },
     /// Not sent: the outbound policy refuses the destination, or a header
@@ -137,11 +127,6 @@ impl RetryRule {
                 attempts,
                 last_status: Some(status),
                 error: format!("HTTP {status}"),
-            }),
-            Attempt::Abort { status } => Next::Done(DeliveryOutcome::Failed {
-                attempts,
-                last_status: Some(status),
-                error: format!("HTTP {status}; the receiver stopped its retries ({ABORT_HEADER}: {ABORT_VALUE})"),
             }),
             Attempt::Refused(error) => Next::Done(DeliveryOutcome::Refused { error }),
             Attempt::Retry { status, after, error } => {
@@ -259,17 +244,6 @@ mod tests {
         let mut tries = Tries::default();
         let next = rule().after(&mut tries, Attempt::Fail { status: 410 }, &mut rng);
         assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { attempts: 1, last_status: Some(410), .. })));
-    }
-
-    #[test]
-    fn a_receiver_that_aborts_an_event_gets_no_more_attempts_of_it() {
-        let mut rng = StdRng::seed_from_u64(1);
-        let mut tries = Tries::default();
-        let next = rule().after(&mut tries, Attempt::Abort { status: 503 }, &mut rng);
-        let Next::Done(DeliveryOutcome::Failed { attempts: 1, last_status: Some(503), error }) = next else {
-            panic!("{next:?}")
-        };
-        assert!(error.contains("abort-message"), "{error}");
     }
 
     #[test]

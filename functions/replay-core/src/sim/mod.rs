@@ -389,15 +389,11 @@ fn owed(copies: &[scenario::Copy], from: i64, to: i64) -> BTreeMap<&str, (bool, 
 }
 
 /// An event fails only on a permanent answer (a 4xx other than 408 and
-/// 429), an answer that aborts it (`webhook-delivery: abort-message`), past
-/// its retry budget, or when the circuit gave up on a receiver that
-/// delivered nothing through every pause (docs/api.md, "Signed deliveries").
+/// 429), past its retry budget, or when the circuit gave up on a receiver
+/// that delivered nothing through every pause (docs/api.md, "Signed deliveries").
 fn failed_by_the_rule(f: &crate::ports::FailedEvent) -> bool {
     let permanent = f.last_status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
-    permanent
-        || f.error.contains("abort-message")
-        || f.error.contains("retry budget")
-        || f.error.contains("through every pause")
+    permanent || f.error.contains("retry budget") || f.error.contains("through every pause")
 }
 
 /// An event's copies, as times from the window's start (a violation's context).

@@ -11,7 +11,7 @@
 use super::latency::{Freezes, Latent};
 use super::queue::SimQueue;
 use super::receiver::SimReceiver;
-use super::scenario::{aborted, behaviour, event, log_uniform, stream, worker_config, Copy, MINUTE};
+use super::scenario::{behaviour, event, log_uniform, stream, worker_config, Copy, MINUTE};
 use super::{failed_by_the_rule, owed, Report, Virtual};
 use crate::adapters::memory::{
     MemoryCheckpoints, MemoryHousekeeping, MemoryLedger, MemoryLog, MemoryLogIndex, MemorySigners,
@@ -165,8 +165,7 @@ impl Plan {
         // Stable: records produced at the same moment keep their order.
         produced.sort_by_key(|(true_time, _)| *true_time);
         let all: Vec<Copy> = jobs.iter().flat_map(|j| j.copies.clone()).collect();
-        let mut receiver = behaviour(&mut rng, &all);
-        receiver.aborted = aborted(seed, &all);
+        let receiver = behaviour(&mut rng, &all);
         let workers = rng.gen_range(1..=4);
         Plan {
             seed,

@@ -31,9 +31,6 @@ pub struct Behaviour {
     pub outages: Vec<(Duration, Duration)>,
     /// Events refused for good (410).
     pub refused: Vec<String>,
-    /// Events answered 500 with `webhook-delivery: abort-message` (the
-    /// receiver stops their retries).
-    pub aborted: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -92,8 +89,6 @@ impl SimReceiver {
             Answer::Status(503)
         } else if b.refused.iter().any(|id| id == event_id) {
             Answer::Status(410)
-        } else if b.aborted.iter().any(|id| id == event_id) {
-            Answer::Abort
         } else if roll < b.rate_black_hole {
             Answer::Never
         } else if roll < b.rate_black_hole + b.rate_drop {
@@ -112,8 +107,6 @@ impl SimReceiver {
 #[derive(Debug, Clone, Copy)]
 enum Answer {
     Status(u16),
-    /// 500 with `webhook-delivery: abort-message`.
-    Abort,
     Dropped,
     Never,
 }
@@ -168,10 +161,6 @@ impl Deliverer for SimReceiver {
             Answer::Status(status) => {
                 trace.push((at, d.message_id.clone(), "410"));
                 Attempt::Fail { status }
-            }
-            Answer::Abort => {
-                trace.push((at, d.message_id.clone(), "abort"));
-                Attempt::Abort { status: 500 }
             }
             Answer::Dropped | Answer::Never => {
                 trace.push((at, d.message_id.clone(), "dropped"));

@@ -60,16 +60,6 @@ pub(super) fn stream(seed: u64, stream: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ (stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
-/// Events the receiver aborts (`webhook-delivery: abort-message`): 1% of them
-/// in 1 seed of 10, from a stream of their own (the named seeds keep their plans).
-pub(super) fn aborted(seed: u64, copies: &[Copy]) -> Vec<String> {
-    let mut rng = stream(seed, 11);
-    if !rng.gen_bool(0.1) {
-        return Vec::new();
-    }
-    copies.iter().filter(|_| rng.gen_bool(0.01)).map(|c| c.event_id.clone()).collect()
-}
-
 pub(super) fn log_uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
     (rng.gen_range(low.ln()..high.ln())).exp()
 }
@@ -172,8 +162,7 @@ impl Scenario {
             }
         }
         let retention = retention.map(|(at, _)| Retention { at, keeps_from });
-        let mut receiver = behaviour(&mut rng, &copies);
-        receiver.aborted = aborted(seed, &copies);
+        let receiver = behaviour(&mut rng, &copies);
         Scenario {
             seed,
             concurrency: [1, 4, 16, 64][rng.gen_range(0..4)],
@@ -245,7 +234,6 @@ pub(super) fn behaviour(rng: &mut StdRng, copies: &[Copy]) -> Behaviour {
         rate_black_hole: rate(rng, 0.01),
         outages,
         refused,
-        aborted: Vec::new(),
     }
 }
 
