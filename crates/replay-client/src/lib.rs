@@ -341,6 +341,19 @@ impl Client {
         self.send(Method::DELETE, &format!("/v1/replays/{id}"), None, None, Replay::Safe, 202).await
     }
 
+    /// `POST /v1/replays/{id}/pause`: the job as it is now (`PAUSED`).
+    /// Pausing is idempotent: a paused job answers unchanged.
+    pub async fn pause(&self, id: &JobId, request: &PauseRequest) -> Result<Job> {
+        let body = serde_json::to_value(request).unwrap_or_default();
+        self.send(Method::POST, &format!("/v1/replays/{id}/pause"), Some(&body), None, Replay::Safe, 200).await
+    }
+
+    /// `POST /v1/replays/{id}/resume`: the job as it is now. Resuming is
+    /// idempotent: a running job answers unchanged.
+    pub async fn resume(&self, id: &JobId) -> Result<Job> {
+        self.send(Method::POST, &format!("/v1/replays/{id}/resume"), None, None, Replay::Safe, 200).await
+    }
+
     /// `GET /v1/replays/{id}/failures`: one page (`limit` 1-1,000).
     pub async fn failures(&self, id: &JobId, cursor: Option<&str>, limit: Option<u32>) -> Result<FailurePage> {
         let path = page_path(&format!("/v1/replays/{id}/failures"), cursor, limit);

@@ -53,6 +53,8 @@ pub enum ErrorCode {
     WebhookBusy,
     JobNotEnded,
     NothingToRetry,
+    /// A pause or resume of a job that has ended.
+    JobEnded,
     /// A webhook id the deployment already holds (whose is not said).
     WebhookIdTaken,
     PayloadTooLarge,
@@ -90,6 +92,7 @@ impl ErrorCode {
             | Self::WebhookBusy
             | Self::JobNotEnded
             | Self::NothingToRetry
+            | Self::JobEnded
             | Self::WebhookIdTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited | Self::TenantRateLimited | Self::TooManyActiveJobs => 429,
@@ -116,6 +119,7 @@ impl ErrorCode {
             Self::WebhookBusy => "webhook_busy",
             Self::JobNotEnded => "job_not_ended",
             Self::NothingToRetry => "nothing_to_retry",
+            Self::JobEnded => "job_ended",
             Self::WebhookIdTaken => "webhook_id_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",

@@ -2,7 +2,7 @@
 //! webhook URL with `webhook-id: replay-job-<job_id>`.
 
 use crate::ids::{JobId, WebhookId};
-use crate::job::{JobResult, JobState, Progress, Selection};
+use crate::job::{JobPause, JobResult, JobState, Progress, Selection};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,6 +27,9 @@ pub struct ReplayJobStatus {
     /// The job's `result`: failures and where they are listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
+    /// The job's last pause, if it was ever paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<JobPause>,
 }
 
 /// Twitter's words for a job's end: `Complete` (COMPLETED), `Cancelled`,

@@ -78,13 +78,16 @@ impl Selection {
 }
 
 /// A job's state (docs/api.md, "Job states"). `OPEN`, `STARTED` and
-/// `ONGOING` are active; the other four are final.
+/// `ONGOING` are active; `PAUSED` holds the webhook and runs nothing until
+/// it is resumed; the other four are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     Open,
     Started,
     Ongoing,
+    /// Paused by request or by the receiver: no slice runs until a resume.
+    Paused,
     Completed,
     Incomplete,
     Failed,
@@ -98,10 +101,11 @@ pub enum JobState {
 
 impl JobState {
     /// Every state the service writes, in the order of a job's life.
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 8] = [
         JobState::Open,
         JobState::Started,
         JobState::Ongoing,
+        JobState::Paused,
         JobState::Completed,
         JobState::Incomplete,
         JobState::Failed,
@@ -118,6 +122,7 @@ impl JobState {
             JobState::Open => "OPEN",
             JobState::Started => "STARTED",
             JobState::Ongoing => "ONGOING",
+            JobState::Paused => "PAUSED",
             JobState::Completed => "COMPLETED",
             JobState::Incomplete => "INCOMPLETE",
             JobState::Failed => "FAILED",
@@ -133,6 +138,17 @@ impl JobState {
 
     pub fn is_terminal(self) -> bool {
         matches!(self, JobState::Completed | JobState::Incomplete | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// Its slices may run: `OPEN`, `STARTED` or `ONGOING` (not `PAUSED`).
+    pub fn is_active(self) -> bool {
+        matches!(self, JobState::Open | JobState::Started | JobState::Ongoing)
+    }
+
+    /// It holds its webhook's one active job and its tenant's active-job
+    /// slot: active or paused.
+    pub fn is_live(self) -> bool {
+        self.is_active() || self == JobState::Paused
     }
 }
 
@@ -284,6 +300,75 @@ pub struct Job {
     /// Once the job has ended: what it did not deliver and where to see it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
+    /// The job's last pause, if it was ever paused (docs/api.md, "Pause and resume").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<JobPause>,
+}
+
+/// Who paused a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PausedBy {
+    /// `POST /v1/replays/{job_id}/pause`.
+    Request,
+    /// A delivery's answer carried `webhook-delivery: pause`.
+    Receiver,
+    /// A value this version does not know (a newer service).
+    #[serde(other)]
+    #[serde(skip_serializing)]
+    Unknown,
+}
+
+impl PausedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PausedBy::Request => "request",
+            PausedBy::Receiver => "receiver",
+            PausedBy::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "request" => PausedBy::Request,
+            "receiver" => PausedBy::Receiver,
+            _ => PausedBy::Unknown,
+        }
+    }
+}
+
+/// A job's last pause: when, by whom and why; until when it may last; when
+/// it was resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobPause {
+    #[schema(example = "2026-11-24T09:20:11.003Z")]
+    pub paused_at: String,
+    pub paused_by: PausedBy,
+    /// The reason given with the request, or the receiver's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Not resumed by then, the job ends `INCOMPLETE` (`MAX_PAUSE_SECONDS`,
+    /// or the request's `expires_in_seconds`).
+    #[schema(example = "2026-11-25T09:20:11.003Z")]
+    pub expires_at: String,
+    /// When it was resumed; absent while paused, or if the pause expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<String>,
+}
+
+/// `POST /v1/replays/{job_id}/pause` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// Shown in the job's `pause.reason` (at most 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "receiver maintenance until 10:00 UTC", max_length = 200)]
+    pub reason: Option<String>,
+    /// Not resumed within this many seconds, the job ends `INCOMPLETE`; at
+    /// most (and by default) the deployment's `MAX_PAUSE_SECONDS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub expires_in_seconds: Option<u32>,
 }
 
 /// An ended job's report (also in its status event).
@@ -394,6 +479,7 @@ mod tests {
             JobState::Open,
             JobState::Started,
             JobState::Ongoing,
+            JobState::Paused,
             JobState::Completed,
             JobState::Incomplete,
             JobState::Failed,
@@ -404,10 +490,11 @@ mod tests {
         }
         assert!(!JobState::Ongoing.is_terminal());
         assert!(JobState::Cancelled.is_terminal());
-        let later: JobState = serde_json::from_str(r#""PAUSED""#).unwrap();
+        assert!(JobState::Paused.is_live() && !JobState::Paused.is_active() && !JobState::Paused.is_terminal());
+        let later: JobState = serde_json::from_str(r#""ARCHIVED""#).unwrap();
         assert_eq!(later, JobState::Unknown);
         assert!(!later.is_terminal());
-        assert_eq!(JobState::parse("PAUSED"), None);
+        assert_eq!(JobState::parse("ARCHIVED"), None);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::event::{ReplayJobStatus, StatusEvent, StatusWord};
 use crate::ids::{JobId, WebhookId};
 use crate::job::{
-    Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobResult, JobState, Only, Progress,
-    ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
+    Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobPause, JobResult, JobState, Only,
+    PauseRequest, PausedBy, Progress, ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
 };
 use crate::webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -41,6 +41,8 @@ codes.";
         list_tenant_replays,
         get_replay,
         cancel_replay,
+        pause_replay,
+        resume_replay,
         list_failures,
         retry_failures,
         start_replay_twitter,
@@ -52,7 +54,7 @@ codes.";
             CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList, CreateReplayRequest, Only, Selection, JobResult,
             DryRunResult, Failure, FailurePage, ReplayAccepted,
             TwitterReplayAccepted, JobState, Counters, Progress, Job, ReplayList, ErrorBody, ErrorDetail,
-            ErrorCode, StatusEvent, ReplayJobStatus, StatusWord, JobId, WebhookId,
+            ErrorCode, StatusEvent, ReplayJobStatus, StatusWord, JobId, WebhookId, JobPause, PausedBy, PauseRequest,
         ),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, TooManyRequests, Unavailable, InternalError),
     ),
@@ -60,7 +62,7 @@ codes.";
     security(("bearerAuth" = [])),
     tags(
         (name = "webhooks", description = "Where replayed events are delivered."),
-        (name = "replays", description = "Replay jobs: start, follow, cancel."),
+        (name = "replays", description = "Replay jobs: start, follow, pause, resume, cancel."),
         (name = "meta", description = "This document."),
     ),
 )]
@@ -121,7 +123,8 @@ struct NotFound(ErrorBody);
 /// (`job_already_running`, named in `error.job_id`); a change or delete of a
 /// webhook with an active job (`webhook_busy`, the job in `error.job_id`:
 /// cancel it or wait for its end); a retry of a job that has not ended
-/// (`job_not_ended`) or had no failures (`nothing_to_retry`).
+/// (`job_not_ended`) or had no failures (`nothing_to_retry`); a pause or
+/// resume of a job that has ended (`job_ended`).
 #[derive(ToResponse)]
 #[response(example = json!({"error": {"code": "job_already_running",
     "message": "replay job job_7c1e5a9d2b4f4e8a9c3d6b0f1e2a5c7d is still running for this webhook",
@@ -370,6 +373,51 @@ fn get_replay() {}
 )]
 #[allow(dead_code)]
 fn cancel_replay() {}
+
+/// Pause a job: `PAUSED` at once; running slices stop at their next commit
+/// and checkpoint, slices waiting to start wait for the resume. The job
+/// keeps its webhook (one active job per webhook) and its tenant's
+/// active-job slot, but no worker. Not resumed by `pause.expires_at`, the
+/// job ends `INCOMPLETE`. Pausing a paused job answers it unchanged; an
+/// ended job answers 409 `job_ended`.
+#[utoipa::path(
+    post, path = "/v1/replays/{job_id}/pause", tag = "replays", operation_id = "pause_replay",
+    params(("job_id" = JobId, Path, description = "A job id; any other value answers 404.")),
+    request_body(content = Option<PauseRequest>, description = "Optional: a reason and a shorter expiry."),
+    responses(
+        (status = 200, description = "The job, as it is now.", body = Job),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn pause_replay() {}
+
+/// Resume a paused job: it continues from its slices' checkpoints, nothing
+/// lost or delivered twice. Resuming a job that runs answers it unchanged;
+/// an ended job (its pause expired, or cancelled) answers 409 `job_ended`.
+#[utoipa::path(
+    post, path = "/v1/replays/{job_id}/resume", tag = "replays", operation_id = "resume_replay",
+    params(("job_id" = JobId, Path, description = "A job id; any other value answers 404.")),
+    responses(
+        (status = 200, description = "The job, as it is now.", body = Job),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn resume_replay() {}
 
 /// The events the job could not deliver, in event id order, paged by
 /// `cursor`; with `Accept: application/x-ndjson`, one JSON object per line,

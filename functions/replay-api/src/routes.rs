@@ -8,7 +8,7 @@ use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
 use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE, MAX_JOBS_PER_PAGE, MAX_LIST_PAGE};
 use replay_core::Error;
 use replay_types::{
-    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, JobState, ReplayAccepted, Selection,
+    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, JobState, PauseRequest, ReplayAccepted, Selection,
     TwitterReplayAccepted, UpdateWebhookRequest,
 };
 use serde::Deserialize;
@@ -90,6 +90,10 @@ pub fn from_error(e: &Error) -> ApiResponse {
         Error::NothingToRetry(job) => {
             error_response(ErrorCode::NothingToRetry, &format!("replay job {job} has no failed events"))
         }
+        Error::JobEnded { job_id, state } => error_response(
+            ErrorCode::JobEnded,
+            &format!("replay job {job_id} has ended ({state}); it can no longer be paused or resumed"),
+        ),
         // Whose it is stays unsaid: ids are one namespace across tenants.
         Error::WebhookIdTaken(id) => error_response(
             ErrorCode::WebhookIdTaken,
@@ -149,7 +153,7 @@ fn allowed_methods(path: &[&str]) -> Option<&'static str> {
         ["v1", "replays"] => "GET",
         ["v1", "replays", _] => "GET, DELETE",
         ["v1", "replays", _, "failures"] | ["v1", "openapi.json"] | ["v1", "health"] => "GET",
-        ["v1", "replays", _, "retry"]
+        ["v1", "replays", _, "retry" | "pause" | "resume"]
         | ["1.1", "account_activity", "replay", "webhooks", _, "subscriptions", "all.json"] => "POST",
         _ => return None,
     })
@@ -259,6 +263,14 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
         }
         ("DELETE", ["v1", "replays", id]) => {
             Ok(ApiResponse::json(202, to_json(&ctx.cancel_job(&caller, &JobId::from(*id)).await?)))
+        }
+        ("POST", ["v1", "replays", id, "pause"]) => {
+            // The body is optional: no reason, the deployment's expiry.
+            let body: PauseRequest = if req.body.is_empty() { PauseRequest::default() } else { decode(req.body)? };
+            Ok(ApiResponse::json(200, to_json(&ctx.pause_job(&caller, &JobId::from(*id), body).await?)))
+        }
+        ("POST", ["v1", "replays", id, "resume"]) => {
+            Ok(ApiResponse::json(200, to_json(&ctx.resume_job(&caller, &JobId::from(*id)).await?)))
         }
         ("GET", ["v1", "replays", id, "failures"]) => failures(ctx, req, &caller.tenant, &JobId::from(*id)).await,
         ("POST", ["v1", "replays", id, "retry"]) => {

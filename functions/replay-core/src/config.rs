@@ -222,6 +222,9 @@ pub struct Settings {
     /// Slices of one job running at once (with DELIVERY_CONCURRENCY and
     /// DELIVERY_RATE_PER_SECOND, the per-job cap on load on a receiver).
     pub max_parallel_slices: u32,
+    /// How long a job may stay paused (`MAX_PAUSE_SECONDS`): not resumed by
+    /// then, it ends `INCOMPLETE`. At most `CHECKPOINT_TTL_HOURS`.
+    pub max_pause: Duration,
     /// Replay requests accepted per webhook per window (Twitter: 5 per 15 minutes).
     pub rate_limit_replays: u32,
     pub rate_limit_window_s: u32,
@@ -314,6 +317,7 @@ pub const TUNABLE: &[&str] = &[
     "LEASE_TTL_MS",
     "MAX_BATCH_BYTES",
     "MAX_HANDBACKS",
+    "MAX_PAUSE_SECONDS",
     "MAX_SLICE_RESTARTS",
     "MAX_WINDOW_BYTES",
     "PARTITION_CHANGE_MARGIN_MS",
@@ -432,6 +436,7 @@ impl Settings {
             stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
             max_restarts: parsed(env, "MAX_SLICE_RESTARTS", 5)?,
             max_parallel_slices: parsed::<u32>(env, "MAX_PARALLEL_SLICES", 4)?.max(1),
+            max_pause: Duration::from_secs(parsed::<u64>(env, "MAX_PAUSE_SECONDS", 86_400)?.max(1)),
             rate_limit_replays: parsed(env, "RATE_LIMIT_REPLAYS", 5)?,
             rate_limit_window_s: parsed(env, "RATE_LIMIT_WINDOW_SECONDS", 900)?,
             fair_share: FairShareConfig {
@@ -534,6 +539,12 @@ impl Settings {
             return Err(Error::Config(
                 "CHECKPOINT_TTL_HOURS must not exceed JOB_RETENTION_DAYS: a checkpoint outliving its job is \
                  data nobody can read"
+                    .into(),
+            ));
+        }
+        if self.max_pause > w.checkpoint_ttl {
+            return Err(Error::Config(
+                "MAX_PAUSE_SECONDS must not exceed CHECKPOINT_TTL_HOURS: a paused slice resumes from its checkpoint"
                     .into(),
             ));
         }

@@ -27,6 +27,9 @@ pub enum Error {
     JobNotEnded(String),
     #[error("job {0} has no failed events to retry")]
     NothingToRetry(String),
+    /// A pause or resume of a job that has ended.
+    #[error("job {job_id} has ended ({state})")]
+    JobEnded { job_id: String, state: &'static str },
     /// A platform's webhook id that the deployment already holds.
     #[error("webhook id {0} is taken")]
     WebhookIdTaken(String),
@@ -96,6 +99,7 @@ impl Error {
             | Error::InvalidCursor
             | Error::JobNotEnded(_)
             | Error::NothingToRetry(_)
+            | Error::JobEnded { .. }
             | Error::WebhookIdTaken(_)
             | Error::Unauthorized
             | Error::NotFound

@@ -13,8 +13,8 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use replay_client::progress::JobProgress;
 use replay_client::{
-    Client, ClientError, CreateReplayRequest, CreateWebhookRequest, JobId, JobQuery, JobState, UpdateWebhookRequest,
-    WebhookId,
+    Client, ClientError, CreateReplayRequest, CreateWebhookRequest, JobId, JobQuery, JobState, PauseRequest,
+    UpdateWebhookRequest, WebhookId,
 };
 use replay_core::adapters::kms::KmsKeys;
 use replay_core::adapters::mysql::MySqlStore;
@@ -317,6 +317,20 @@ enum ReplayCommand {
     Cancel {
         job_id: String,
     },
+    /// Pause a job: running slices stop at their next checkpoint; `resume` continues it.
+    Pause {
+        job_id: String,
+        /// Shown in the job's `pause.reason`.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Not resumed within this many seconds, the job ends INCOMPLETE (default: the deployment's maximum).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u32>,
+    },
+    /// Resume a paused job from its checkpoints.
+    Resume {
+        job_id: String,
+    },
     /// Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise.
     Watch {
         job_id: String,
@@ -570,6 +584,15 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
         }
         ReplayCommand::Cancel { job_id } => {
             print(json, &client.cancel(&JobId::from(job_id)).await?);
+            Ok(Exit::Ok)
+        }
+        ReplayCommand::Pause { job_id, reason, expires_in } => {
+            let request = PauseRequest { reason, expires_in_seconds: expires_in };
+            print(json, &client.pause(&JobId::from(job_id), &request).await?);
+            Ok(Exit::Ok)
+        }
+        ReplayCommand::Resume { job_id } => {
+            print(json, &client.resume(&JobId::from(job_id)).await?);
             Ok(Exit::Ok)
         }
         ReplayCommand::Watch { job_id } => watch(json, &client, &JobId::from(job_id)).await,

@@ -3,7 +3,7 @@
 //! own, in the types crate.
 
 use replay_types::event::{ReplayJobStatus, StatusEvent, StatusWord};
-pub use replay_types::job::{Counters, Job, JobState, Progress};
+pub use replay_types::job::{Counters, Job, JobPause, JobState, PausedBy, Progress};
 
 /// A slice's state (`replay_slices.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +56,48 @@ pub fn status_event_body(job: &Job) -> StatusEvent {
             counts: job.progress.clone(),
             selection: job.selection.clone(),
             result: job.result.clone(),
+            pause: job.pause.clone(),
         },
     }
+}
+
+/// A paused job's `state_reason`.
+pub fn paused_reason(by: PausedBy, reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!("paused by {}: {r}", by.as_str()),
+        None => format!("paused by {}", by.as_str()),
+    }
+}
+
+/// The end of a job whose pause expired: `INCOMPLETE`, whatever it had
+/// done (what it did not read is lost to it); the reason says who paused it,
+/// when, why, and what was left.
+pub fn expired_pause_state(
+    pause: &JobPause,
+    counters: &Counters,
+    slices_left: u32,
+    slices_total: u32,
+    dry_run: bool,
+) -> (JobState, String) {
+    let why = match &pause.reason {
+        Some(r) => format!("paused by {} at {} ({r})", pause.paused_by.as_str(), pause.paused_at),
+        None => format!("paused by {} at {}", pause.paused_by.as_str(), pause.paused_at),
+    };
+    let c = counters;
+    (
+        JobState::Incomplete,
+        format!(
+            "{why} and not resumed before the pause expired: {slices_left} of {slices_total} slice(s) were not \
+             replayed to their end; {} delivered, {} failed, {} duplicates skipped, {} filtered out of {} matched \
+             so far{}",
+            c.events_delivered,
+            c.delivery_failures,
+            c.duplicates_skipped,
+            c.events_filtered,
+            c.events_matched,
+            if dry_run { " (dry run, nothing sent)" } else { "" }
+        ),
+    )
 }
 
 /// Final state of a job whose slices all ended, and the reason that says

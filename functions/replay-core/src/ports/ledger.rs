@@ -10,7 +10,7 @@ use crate::domain::job::{Counters, Job, JobState, SliceState};
 use crate::domain::window::Window;
 use crate::error::Result;
 use async_trait::async_trait;
-use replay_types::Selection;
+use replay_types::{PausedBy, Selection};
 use std::time::Duration;
 
 /// A job to record, with its slices.
@@ -129,6 +129,25 @@ pub struct StaleSlice {
 /// still counted in bounded time and `MAX_SLICE_RESTARTS` ends the slice.
 pub const RESTART_WAIT_PERIODS: u32 = 4;
 
+/// A pause of a job (docs/guarantees.md, "Pause and resume").
+#[derive(Debug, Clone)]
+pub struct PauseOrder<'a> {
+    pub by: PausedBy,
+    pub reason: Option<&'a str>,
+    /// Not resumed within this many seconds, the job ends `INCOMPLETE`.
+    pub expires_in_s: u32,
+}
+
+/// A job whose pause expired, ended `INCOMPLETE` by the sweeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredPause {
+    pub job_id: JobId,
+    /// None of its slices runs any more: its status event is the caller's to
+    /// queue (else the last running slice's end queues it).
+    pub ended: bool,
+    pub dry_run: bool,
+}
+
 /// What a wake-up found to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Take {
@@ -157,6 +176,16 @@ pub trait JobLedger: Send + Sync {
     /// Cancels an active job and its slices not started; running slices
     /// stop within a heartbeat. The job's view (unchanged if it had ended).
     async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>>;
+    /// Pauses an active job: `PAUSED`, its slices claimed to start go back
+    /// to waiting unclaimed, and those waiting out their receiver with them;
+    /// running ones stop at their next commit (their heartbeat tells them)
+    /// and are parked by `park_slice`. Holds the webhook and the tenant's
+    /// active-job slot. The job's view (unchanged if it was not active).
+    async fn pause_job(&self, tenant: &TenantId, job_id: &JobId, pause: &PauseOrder<'_>) -> Result<Option<Job>>;
+    /// Resumes a paused job: back to the state it paused in (its slices are
+    /// the caller's to claim and wake). The job's view (unchanged if it was
+    /// not paused).
+    async fn resume_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>>;
     /// The failed event ids of a job, for a retry of it.
     async fn failed_event_ids(&self, job_id: &JobId) -> Result<Vec<String>>;
 
@@ -187,6 +216,11 @@ pub trait JobLedger: Send + Sync {
         totals: Option<SliceTotals<'_>>,
         cap: u32,
     ) -> Result<SliceEnd>;
+    /// A running slice of a paused job stopped at a commit (by its lease
+    /// holder): back to waiting, unclaimed, with its counters, if the job is
+    /// still paused. Returns the job's state: if it is no longer `PAUSED`
+    /// the slice is left running, the caller's to carry on or end.
+    async fn park_slice(&self, job_id: &JobId, slice_index: u32, token: u64, counters: &Counters) -> Result<JobState>;
     /// The slice waits out its receiver until `until_s` seconds from now.
     async fn pause_slice(&self, job_id: &JobId, slice_index: u32, token: u64, until_s: u32) -> Result<()>;
 
@@ -220,8 +254,17 @@ pub trait JobLedger: Send + Sync {
     async fn messages_besides_wake_ups(&self) -> Result<u64>;
     /// Active jobs with slices to start and none running for `quiet_s`.
     async fn stalled_jobs(&self, quiet_s: u32) -> Result<Vec<JobId>>;
-    /// Slices of cancelled jobs that no live worker holds.
-    async fn dead_slices_of_cancelled_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>>;
+    /// Slices of ended jobs (cancelled, or their pause expired) that no live
+    /// worker holds.
+    async fn dead_slices_of_ended_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>>;
+    /// Running slices of paused jobs that no live worker holds (heartbeat
+    /// older than `quiet_s` and not waiting out its receiver) go back to
+    /// waiting, unclaimed; how many.
+    async fn park_idle_slices(&self, quiet_s: u32) -> Result<u32>;
+    /// Ends `INCOMPLETE` the jobs paused past their `expires_at`, as a
+    /// cancel does: slices not started end, running ones stop within a
+    /// heartbeat.
+    async fn expire_pauses(&self) -> Result<Vec<ExpiredPause>>;
     /// Deletes up to `limit` jobs that ended more than `retention` ago (not
     /// while a retry of them runs); how many went.
     async fn purge_ended_jobs(&self, retention: Duration, limit: u32) -> Result<u32>;

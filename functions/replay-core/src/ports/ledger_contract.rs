@@ -12,10 +12,12 @@ use crate::domain::checkpoint::Tally;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{Counters, Job, JobState, SliceState};
 use crate::error::Error;
-use crate::ports::ledger::{Created, JobLedger, NewJob, NewSlice, SliceTotals, StaleSlice, Take};
+use crate::ports::ledger::{
+    Created, ExpiredPause, JobLedger, NewJob, NewSlice, PauseOrder, SliceTotals, StaleSlice, Take,
+};
 use crate::ports::{FailedEvent, SliceProgress};
 use async_trait::async_trait;
-use replay_types::Selection;
+use replay_types::{PausedBy, Selection};
 use std::time::Duration;
 
 /// A ledger to check, with what the ledger reads but does not write.
@@ -60,6 +62,8 @@ pub const CASES: &[&str] = &[
     "ends_a_slice_once_and_the_job_with_its_last",
     "final_states_and_reports_follow_the_counts",
     "a_cancel_stops_what_has_not_started",
+    "a_pause_holds_the_webhook_and_parks_the_slices",
+    "a_pause_past_its_expiry_ends_the_job",
     "the_status_event_is_claimed_once",
     "the_sweeper_finds_what_was_lost",
     "takes_are_fair_within_tenant_caps_and_the_pool",
@@ -74,6 +78,8 @@ pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
         "ends_a_slice_once_and_the_job_with_its_last" => ends_a_slice_once_and_the_job_with_its_last(bench).await,
         "final_states_and_reports_follow_the_counts" => final_states_and_reports_follow_the_counts(bench).await,
         "a_cancel_stops_what_has_not_started" => a_cancel_stops_what_has_not_started(bench).await,
+        "a_pause_holds_the_webhook_and_parks_the_slices" => a_pause_holds_the_webhook_and_parks_the_slices(bench).await,
+        "a_pause_past_its_expiry_ends_the_job" => a_pause_past_its_expiry_ends_the_job(bench).await,
         "the_status_event_is_claimed_once" => the_status_event_is_claimed_once(bench).await,
         "the_sweeper_finds_what_was_lost" => the_sweeper_finds_what_was_lost(bench).await,
         "takes_are_fair_within_tenant_caps_and_the_pool" => takes_are_fair_within_tenant_caps_and_the_pool(bench).await,
@@ -403,14 +409,142 @@ async fn a_cancel_stops_what_has_not_started(b: &dyn LedgerBench) -> Outcome {
     ensure!(!l.jobs_missing_status_event(60).await?.contains(&job), "nor does the sweeper queue it");
     p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
 
-    ensure!(l.dead_slices_of_cancelled_jobs(60).await?.is_empty(), "its worker is alive");
+    ensure!(l.dead_slices_of_ended_jobs(60).await?.is_empty(), "its worker is alive");
     b.advance(Duration::from_secs(61)).await?;
-    ensure!(l.dead_slices_of_cancelled_jobs(60).await? == [(job.clone(), 0)], "its worker went quiet");
+    ensure!(l.dead_slices_of_ended_jobs(60).await? == [(job.clone(), 0)], "its worker went quiet");
     let end = l.end_slice(&job, 0, None, SliceState::Cancelled, None, 1).await?;
     ensure!(end.ended && end.job_ended == Some(JobState::Cancelled), "{end:?}");
     ensure!(l.claim_status_event(&job, 30).await?, "no slice runs: its status event is due");
     ensure!(l.cancel_job(&acme, &job).await?.is_some_and(|j| j.state == JobState::Cancelled), "as it ended");
     new_job(b, &acme, Ask::new(&hook, 1)).await?;
+    Ok(())
+}
+
+fn pause_order(reason: Option<&str>, expires_in_s: u32) -> PauseOrder<'_> {
+    PauseOrder { by: PausedBy::Request, reason, expires_in_s }
+}
+
+async fn a_pause_holds_the_webhook_and_parks_the_slices(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let (acme, other) = (b.tenant("acme").await?, b.tenant("other").await?);
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let second = b.webhook(&acme, "http://receiver.test/b").await?;
+    let job = new_job(b, &acme, Ask::new(&hook, 4)).await?.job_id;
+    ensure!(l.claim_slices(&job, 3).await? == [0, 1, 2], "three claimed");
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "slice 0 runs");
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 1)), "slice 1 runs");
+    p.heartbeat(&job, 0, 1, &delivered(2), true).await?;
+    p.heartbeat(&job, 1, 1, &delivered(1), true).await?;
+    // Slice 1 waits out its receiver: no worker holds it.
+    l.pause_slice(&job, 1, 1, 300).await?;
+
+    let order = pause_order(Some("maintenance"), 3_600);
+    ensure!(l.pause_job(&other, &job, &order).await?.is_none(), "another tenant cannot see it, nor pause it");
+    let paused = l.pause_job(&acme, &job, &order).await?.ok_or(Broken("the job".into()))?;
+    ensure!(paused.state == JobState::Paused, "{paused:?}");
+    ensure!(paused.state_reason.as_deref() == Some("paused by request: maintenance"), "{paused:?}");
+    let pause = paused.pause.clone().ok_or(Broken("the pause is shown".into()))?;
+    ensure!(pause.paused_by == PausedBy::Request && pause.reason.as_deref() == Some("maintenance"), "{pause:?}");
+    ensure!(pause.resumed_at.is_none() && pause.expires_at > pause.paused_at, "{pause:?}");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Running, "a running slice stops at its heartbeat");
+    ensure!(slice_state(b, &job, 1).await? == SliceState::Pending, "one waiting out its receiver is parked");
+    ensure!(l.waiting_slices(&job).await?.is_empty(), "claims are given back");
+    ensure!(l.take_slice(0, 0).await? == Take::Nothing, "nothing of a paused job is taken");
+    ensure!(l.claim_slices(&job, 4).await?.is_empty(), "nor claimed");
+    ensure!(l.slices_waiting_count().await? == 0, "nor counted as waiting");
+    let beat = p.heartbeat(&job, 0, 1, &delivered(3), true).await?;
+    ensure!(beat.job_state == JobState::Paused, "the heartbeat tells the worker: {beat:?}");
+
+    // It holds the webhook and the tenant's active-job slot.
+    let again = create(b, &acme, Ask::new(&hook, 1)).await;
+    ensure!(matches!(again, Err(Error::JobAlreadyRunning { .. })), "{again:?}");
+    let capped = create(b, &acme, Ask { cap: Some(1), ..Ask::new(&second, 1) }).await;
+    ensure!(matches!(capped, Err(Error::TooManyActiveJobs { .. })), "{capped:?}");
+    let twice = l.pause_job(&acme, &job, &pause_order(None, 60)).await?.ok_or(Broken("the job".into()))?;
+    ensure!(twice.pause.as_ref() == Some(&pause), "a second pause changes nothing: {twice:?}");
+
+    ensure!(l.park_slice(&job, 0, 0, &delivered(9)).await? == JobState::Paused, "the job is paused");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Running, "an older lease parks nothing");
+    ensure!(l.park_slice(&job, 0, 1, &delivered(3)).await? == JobState::Paused, "the job is paused");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Pending, "parked");
+    ensure!(view(b, &job).await?.progress.counters.events_delivered == 4, "its counters are kept");
+    b.advance(Duration::from_secs(600)).await?;
+    ensure!(l.claim_stale_slices(60).await?.is_empty(), "the sweeper restarts none of its slices");
+    ensure!(l.claim_lost_slices(60, 0, 100).await?.is_empty(), "nor wakes them");
+    ensure!(!l.stalled_jobs(60).await?.contains(&job), "nor starts them");
+    ensure!(l.park_idle_slices(60).await? == 0, "nothing left to park");
+    ensure!(l.expire_pauses().await?.is_empty(), "the pause has not expired");
+
+    ensure!(l.resume_job(&other, &job).await?.is_none(), "another tenant cannot resume it");
+    let resumed = l.resume_job(&acme, &job).await?.ok_or(Broken("the job".into()))?;
+    ensure!(resumed.state == JobState::Ongoing, "back to the state it paused in: {resumed:?}");
+    ensure!(resumed.state_reason.is_none(), "{resumed:?}");
+    let last = resumed.pause.clone().ok_or(Broken("the last pause is still shown".into()))?;
+    ensure!(last.reason == pause.reason && last.resumed_at.is_some(), "{last:?}");
+    ensure!(l.resume_job(&acme, &job).await?.is_some_and(|j| j.state == JobState::Ongoing), "twice is once");
+    ensure!(l.claim_slices(&job, 3).await? == [0, 1, 2], "its slices are claimed again");
+    ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "and run from their checkpoints");
+    // A worker that stopped for a pause that was lifted meanwhile keeps its slice.
+    ensure!(l.park_slice(&job, 0, 2, &delivered(3)).await? == JobState::Ongoing, "resumed");
+    ensure!(slice_state(b, &job, 0).await? == SliceState::Running, "not parked");
+    Ok(())
+}
+
+async fn a_pause_past_its_expiry_ends_the_job(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let acme = b.tenant("acme").await?;
+    let (hook, busy) =
+        (b.webhook(&acme, "http://receiver.test/a").await?, b.webhook(&acme, "http://receiver.test/b").await?);
+    // One job whose worker died while paused, one whose worker still runs.
+    let idle = new_job(b, &acme, Ask::new(&hook, 3)).await?.job_id;
+    let running = new_job(b, &acme, Ask::new(&busy, 2)).await?.job_id;
+    l.claim_slices(&idle, 1).await?;
+    l.claim_slices(&running, 1).await?;
+    take(b, 0, 0).await?;
+    take(b, 0, 0).await?;
+    p.heartbeat(&idle, 0, 1, &delivered(2), true).await?;
+    p.heartbeat(&running, 0, 1, &delivered(1), true).await?;
+    l.pause_job(&acme, &idle, &pause_order(None, 120)).await?;
+    l.pause_job(&acme, &running, &pause_order(Some("moving servers"), 120)).await?;
+    ensure!(l.park_idle_slices(60).await? == 0, "their workers are alive");
+    b.advance(Duration::from_secs(61)).await?;
+    p.heartbeat(&running, 0, 1, &delivered(1), true).await?;
+    ensure!(l.park_idle_slices(60).await? == 1, "the quiet one is parked");
+    ensure!(slice_state(b, &idle, 0).await? == SliceState::Pending, "parked");
+    ensure!(slice_state(b, &running, 0).await? == SliceState::Running, "its worker still beats");
+    ensure!(l.expire_pauses().await?.is_empty(), "not yet");
+
+    b.advance(Duration::from_secs(60)).await?;
+    let mut expired = l.expire_pauses().await?;
+    expired.sort_by_key(|e| e.job_id != idle);
+    let want = [
+        ExpiredPause { job_id: idle.clone(), ended: true, dry_run: false },
+        ExpiredPause { job_id: running.clone(), ended: false, dry_run: false },
+    ];
+    ensure!(expired == want, "{expired:?}");
+    let ended = view(b, &idle).await?;
+    ensure!(ended.state == JobState::Incomplete, "{ended:?}");
+    let reason = ended.state_reason.clone().unwrap_or_default();
+    ensure!(reason.contains("not resumed before the pause expired") && reason.contains("3 of 3 slice(s)"), "{reason}");
+    ensure!(ended.progress.counters.events_delivered == 2 && ended.progress.slices_done == 3, "{ended:?}");
+    ensure!(ended.result.is_some(), "an ended job's report");
+    ensure!(l.claim_status_event(&idle, 30).await?, "its status event is due");
+    ensure!(l.resume_job(&acme, &idle).await?.is_some_and(|j| j.state == JobState::Incomplete), "too late");
+    new_job(b, &acme, Ask::new(&hook, 1)).await?;
+
+    let beat = p.heartbeat(&running, 0, 1, &delivered(1), true).await?;
+    ensure!(beat.job_state == JobState::Incomplete, "the running slice is told: {beat:?}");
+    ensure!(!l.claim_status_event(&running, 30).await?, "its status event waits for the slice");
+    b.advance(Duration::from_secs(61)).await?;
+    ensure!(l.dead_slices_of_ended_jobs(60).await? == [(running.clone(), 0)], "a quiet slice is the sweeper's to end");
+    let end = l.end_slice(&running, 0, None, SliceState::Cancelled, None, 1).await?;
+    ensure!(end.ended && end.job_ended == Some(JobState::Incomplete), "{end:?}");
+
+    // A paused job can be cancelled.
+    let third = new_job(b, &acme, Ask::new(&busy, 2)).await?.job_id;
+    l.pause_job(&acme, &third, &pause_order(None, 60)).await?;
+    let cancelled = l.cancel_job(&acme, &third).await?.ok_or(Broken("the job".into()))?;
+    ensure!(cancelled.state == JobState::Cancelled && cancelled.progress.slices_done == 2, "{cancelled:?}");
     Ok(())
 }
 

@@ -21,11 +21,11 @@
 use super::slice::now;
 use crate::config::{FairShareConfig, PurgeConfig, WorkerConfig};
 use crate::domain::ids::{JobId, TenantId};
-use crate::domain::job::{status_event_body, Job, SliceState};
+use crate::domain::job::{status_event_body, Counters, Job, JobState, SliceState};
 use crate::domain::retry::{Next, RetryRule, Tries};
 use crate::domain::task::QueueTask;
 use crate::error::{Error, Result};
-use crate::ports::ledger::{Created, JobLedger, NewJob, SliceEnd, SliceRecord, SliceTotals, Take};
+use crate::ports::ledger::{Created, JobLedger, NewJob, PauseOrder, SliceEnd, SliceRecord, SliceTotals, Take};
 use crate::ports::{Deliverer, Delivery, DeliveryOutcome, SliceQueue, WebhookSigners};
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -161,6 +161,56 @@ impl Lifecycle<'_> {
         Ok(view)
     }
 
+    /// Pauses a job (docs/guarantees.md, "Pause and resume"): no slice
+    /// starts, running ones stop at their next commit. A paused job answers
+    /// unchanged; an ended one is `JobEnded`.
+    pub async fn pause_job(&self, tenant: &TenantId, job_id: &JobId, pause: &PauseOrder<'_>) -> Result<Job> {
+        let view = self.ledger.pause_job(tenant, job_id, pause).await?.ok_or(Error::NotFound)?;
+        if view.state.is_terminal() {
+            return Err(Error::JobEnded { job_id: job_id.to_string(), state: view.state.as_str() });
+        }
+        info!(%job_id, state = view.state.as_str(), by = pause.by.as_str(), "job paused");
+        Ok(view)
+    }
+
+    /// Resumes a paused job: its slices are claimed and woken as a new job's
+    /// are, and continue from their checkpoints. A running job answers
+    /// unchanged; an ended one is `JobEnded`.
+    pub async fn resume_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Job> {
+        let view = self.ledger.resume_job(tenant, job_id).await?.ok_or(Error::NotFound)?;
+        if view.state.is_terminal() {
+            return Err(Error::JobEnded { job_id: job_id.to_string(), state: view.state.as_str() });
+        }
+        if view.state.is_active() {
+            // A failed send leaves the slices claimed: the sweeper re-sends
+            // their wake-ups (`replace_lost_wake_ups`).
+            self.start_job(job_id).await?;
+        }
+        Ok(view)
+    }
+
+    /// A slice of a paused job stopped at its checkpoint: it waits for the
+    /// resume. A job resumed meanwhile carries it on; one that ended
+    /// meanwhile (cancelled, its pause expired) ends it.
+    pub async fn park(
+        &self,
+        job_id: &JobId,
+        slice_index: u32,
+        token: u64,
+        counters: &Counters,
+        continuation: u32,
+    ) -> Result<()> {
+        match self.ledger.park_slice(job_id, slice_index, token, counters).await? {
+            JobState::Paused => info!("slice parked until the job resumes"),
+            state if state.is_terminal() => {
+                let totals = SliceTotals { counters, tally: &Default::default() };
+                self.slice_ended(job_id, slice_index, Some(token), SliceState::Cancelled, Some(totals)).await?;
+            }
+            _ => self.continue_slice(job_id, slice_index, continuation).await?,
+        }
+        Ok(())
+    }
+
     /// What a slice message runs. A wake-up, or a message for a slice still
     /// waiting to start (every start goes through the fair choice, duplicates
     /// and older messages too), runs whichever waiting slice the ledger
@@ -194,6 +244,13 @@ impl Lifecycle<'_> {
         if record.slice_state.has_ended() {
             // A duplicate (or late) message: nothing to do, and nothing to claim.
             info!(slice_state = record.slice_state.as_str(), continuation, "slice already ended");
+            return Ok(None);
+        }
+        if record.job_state == JobState::Paused {
+            // A continuation, restart or late copy for a paused job: the
+            // slice is not run (it would deliver until its first heartbeat);
+            // the sweeper parks it once quiet and the resume wakes it.
+            info!(continuation, "job paused; the slice waits for its resume");
             return Ok(None);
         }
         self.ledger.start_slice(job_id, slice_index).await?;

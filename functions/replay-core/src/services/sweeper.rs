@@ -3,7 +3,9 @@
 //! events are the worker's tasks): enqueues jobs the API recorded but could
 //! not enqueue, restarts slices whose heartbeat went stale and gives up on
 //! those that keep failing, re-sends claimed slices that never started,
-//! restarts jobs with nothing running, ends what cancelled jobs left open,
+//! restarts jobs with nothing running, parks the slices of paused jobs that
+//! no worker holds, ends jobs paused past their expiry, ends what cancelled
+//! and expired jobs left open,
 //! queues missing status events, records the topic's partition count,
 //! purges jobs that ended longer ago than the retention, and then runs the
 //! indexer of the delivery log (services/indexer.rs) for `INDEX_PASS_SECONDS`.
@@ -46,6 +48,8 @@ pub struct SweepReport {
     pub lost_slices_enqueued: u32,
     pub stalled_jobs_restarted: u32,
     pub cancelled_slices_closed: u32,
+    pub slices_parked: u32,
+    pub pauses_expired: u32,
     pub status_events_queued: u32,
     pub partition_count: Option<u32>,
     pub jobs_purged: u32,
@@ -103,6 +107,17 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
         }
     }
 
+    // A paused job's slices that no worker holds wait for the resume
+    // without a running-slice slot; a pause past its expiry ends the job.
+    report.slices_parked = ctx.ledger.park_idle_slices(stale_s).await?;
+    for expired in ctx.ledger.expire_pauses().await? {
+        warn!(job_id = %expired.job_id, "the job's pause expired; it ended INCOMPLETE");
+        if expired.ended && !expired.dry_run {
+            lifecycle.queue_status_event(&expired.job_id).await?;
+        }
+        report.pauses_expired += 1;
+    }
+
     // Claimed for a start but never started: the claimer died before sending,
     // or the message was lost. A duplicate message is harmless (the lease).
     report.lost_slices_enqueued =
@@ -115,7 +130,7 @@ pub async fn sweep(ctx: &SweeperContext) -> Result<SweepReport> {
         }
     }
 
-    for (job_id, slice) in ctx.ledger.dead_slices_of_cancelled_jobs(stale_s).await? {
+    for (job_id, slice) in ctx.ledger.dead_slices_of_ended_jobs(stale_s).await? {
         lifecycle.slice_ended(&job_id, slice, None, SliceState::Cancelled, None).await?;
         report.cancelled_slices_closed += 1;
     }

@@ -140,6 +140,9 @@ async fn replay_slice(
             let totals = SliceTotals { counters: &counters, tally: &Default::default() };
             lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Cancelled, Some(totals)).await?;
         }
+        SliceOutcome::JobPaused { counters, lease_token } => {
+            lifecycle.park(job_id, slice_index, lease_token, &counters, continuation).await?
+        }
         SliceOutcome::Continue(_) => lifecycle.continue_slice(job_id, slice_index, continuation).await?,
         SliceOutcome::Paused { delay, lease_token } => lifecycle.pause(job_id, slice_index, lease_token, delay).await?,
         SliceOutcome::Busy => {}

@@ -48,6 +48,9 @@ pub struct Report {
     pub counters: Option<Counters>,
     /// The most the slice's runs held (as they logged it).
     pub peak: MemoryPeak,
+    /// Jobs paused, and of them those whose pause expired (the platform's).
+    pub pauses: u32,
+    pub pauses_expired: u32,
 }
 
 /// The liveness bound the simulation holds a slice to (virtual time).
@@ -236,6 +239,8 @@ async fn simulate(s: &Scenario) -> Report {
         virtual_time: started.elapsed_virtual(),
         counters,
         peak: MemoryPeak::default(),
+        pauses: 0,
+        pauses_expired: 0,
     }
 }
 

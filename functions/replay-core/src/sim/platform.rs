@@ -4,8 +4,9 @@
 //! ports::ledger_contract), a simulated SQS queue (queue.rs) and a pool of
 //! workers that may be smaller than the runnable slices. Invocations crash
 //! at random moments, messages arrive twice or late, an API call dies
-//! between recording a job and enqueuing it, jobs are cancelled and
-//! webhooks deleted at any moment. The oracle checks the caps every second
+//! between recording a job and enqueuing it, jobs are paused, resumed
+//! (or left paused past their expiry) and cancelled, and webhooks deleted,
+//! at any moment. The oracle checks the caps every second
 //! and, at the end, the promises of docs/guarantees.md for every job.
 
 use super::latency::{Freezes, Latent};
@@ -22,7 +23,7 @@ use crate::domain::job::{Counters, JobState, SliceState};
 use crate::domain::signing::{generate_secret, SigningKey};
 use crate::domain::window::Window;
 use crate::error::Error;
-use crate::ports::ledger::{JobLedger, NewJob, NewSlice};
+use crate::ports::ledger::{JobLedger, NewJob, NewSlice, PauseOrder};
 use crate::ports::{DeliveryLog, LogIndex};
 use crate::services::indexed_log::IndexedLog;
 use crate::services::lifecycle::Lifecycle;
@@ -31,7 +32,7 @@ use crate::services::sweeper::{sweep, SweeperContext};
 use crate::services::worker::{handle_message, Inbound, WorkerContext};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use replay_types::{Selection, StatusEvent};
+use replay_types::{PausedBy, Selection, StatusEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -66,11 +67,24 @@ struct JobPlan {
     /// The API call dies after recording the job, before enqueuing it.
     api_dies: bool,
     cancel_at: Option<Duration>,
+    /// Paused this long after its start, and resumed `hold` later (if the
+    /// pause has not expired by then).
+    pause: Option<PausePlan>,
     /// The webhook is deleted as soon as the job has ended.
     delete_webhook: bool,
     /// The webhook's copies in the log, in log order.
     copies: Vec<Copy>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct PausePlan {
+    at: Duration,
+    hold: Duration,
+    expires_in_s: u32,
+}
+
+/// A pause's expiry in the simulation.
+const PAUSE_EXPIRES_S: u32 = 3_600;
 
 struct Plan {
     seed: u64,
@@ -158,8 +172,20 @@ impl Plan {
                 created_at: Duration::from_secs(rng.gen_range(0..600)),
                 api_dies: rng.gen_bool(0.1),
                 cancel_at: rng.gen_bool(0.15).then(|| Duration::from_secs(rng.gen_range(0..3_600))),
+                pause: None,
                 delete_webhook: rng.gen_bool(0.2),
                 copies: copies.into_iter().map(|(_, c)| c).collect(),
+            });
+        }
+        // A quarter of the jobs pause, from a stream of their own (the named
+        // seeds keep their plans); one pause in seven outlasts its expiry.
+        let mut pauses = stream(seed, 20);
+        for job in &mut jobs {
+            job.pause = pauses.gen_bool(0.25).then(|| PausePlan {
+                // Early moments as likely as late ones: most jobs end within minutes.
+                at: Duration::from_secs_f64(log_uniform(&mut pauses, 0.05, 1_800.0)),
+                hold: Duration::from_secs_f64(log_uniform(&mut pauses, 1.0, 4.0 * 3_600.0)),
+                expires_in_s: PAUSE_EXPIRES_S,
             });
         }
         // Stable: records produced at the same moment keep their order.
@@ -316,6 +342,7 @@ async fn simulate(p: &Plan) -> Report {
         },
     };
     let seen: Shared = Arc::default();
+    let paused: Paused = Arc::default();
     let mut tasks = Vec::new();
     for w in 0..p.workers() {
         let (worker, queue, seen, freeze_count) = (worker.clone(), queue.clone(), seen.clone(), freeze_count.clone());
@@ -381,6 +408,7 @@ async fn simulate(p: &Plan) -> Report {
         let lifecycle_parts = (ledger.clone(), queue.clone(), seen.clone());
         let (id, tenant, webhook, window) = (j.id.clone(), p.tenants[j.tenant].id.clone(), j.webhook.clone(), j.window);
         let (created_at, api_dies, cancel_at, dry_run) = (j.created_at, j.api_dies, j.cancel_at, j.dry_run);
+        let (pause, paused) = (j.pause, paused.clone());
         let max_parallel_slices = p.max_parallel_slices;
         tasks.push(tokio::spawn(async move {
             let (ledger, queue, seen) = lifecycle_parts;
@@ -416,11 +444,36 @@ async fn simulate(p: &Plan) -> Report {
             if !api_dies {
                 let _ = lifecycle.start_job(&id).await;
             }
-            if let Some(at) = cancel_at {
-                tokio::time::sleep(at).await;
-                let cancelled = lifecycle.cancel(&tenant, &id).await.map(|j| j.state);
+            // Cancel, pause and resume, in the order of their times.
+            let mut acts: Vec<(Duration, Act)> = cancel_at.map(|at| (at, Act::Cancel)).into_iter().collect();
+            if let Some(pause) = pause {
+                acts.push((pause.at, Act::Pause(pause.expires_in_s)));
+                acts.push((pause.at + pause.hold, Act::Resume));
+            }
+            acts.sort_by_key(|(at, _)| *at);
+            let from = now();
+            for (at, act) in acts {
+                tokio::time::sleep_until((from + at).into()).await;
+                let elapsed = started.elapsed_virtual();
+                let outcome = match act {
+                    Act::Cancel => lifecycle.cancel(&tenant, &id).await.map(|j| j.state),
+                    Act::Pause(expires_in_s) => {
+                        let order = PauseOrder { by: PausedBy::Request, reason: None, expires_in_s };
+                        let outcome = lifecycle.pause_job(&tenant, &id, &order).await.map(|j| j.state);
+                        if matches!(outcome, Ok(JobState::Paused)) {
+                            lock_paused(&paused).entry(id.clone()).or_default().push((elapsed, None));
+                        }
+                        outcome
+                    }
+                    Act::Resume => {
+                        if let Some(last) = lock_paused(&paused).get_mut(&id).and_then(|w| w.last_mut()) {
+                            last.1.get_or_insert(elapsed);
+                        }
+                        lifecycle.resume_job(&tenant, &id).await.map(|j| j.state)
+                    }
+                };
                 note(&seen, |s| {
-                    let _ = writeln!(s.trace, "{} cancel {id}: {cancelled:?}", started.elapsed_virtual().as_millis());
+                    let _ = writeln!(s.trace, "{} {act:?} {id}: {outcome:?}", elapsed.as_millis());
                 });
             }
         }));
@@ -433,6 +486,7 @@ async fn simulate(p: &Plan) -> Report {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let elapsed = started.elapsed_virtual();
         check_caps(p, &ledger, &seen);
+        check_paused(p, &ledger, &paused, elapsed, &seen);
         if elapsed >= last_sweep + SWEEP_EVERY {
             last_sweep = elapsed;
             let report = sweep(&sweeper).await;
@@ -479,8 +533,13 @@ async fn simulate(p: &Plan) -> Report {
     let freezes = freeze_count.load(Ordering::SeqCst);
     seen.crashes += freezes;
     let mut total = Counters::default();
+    let paused = std::mem::take(&mut *lock_paused(&paused));
+    let mut pauses_expired = 0;
     for j in &p.jobs {
-        let (violations, counters) = judge(p, j, &ledger, &receiver, seen.crashes).await;
+        let reason = ledger.job_view(None, &j.id).await.ok().flatten().and_then(|v| v.state_reason);
+        pauses_expired += u32::from(reason.is_some_and(|r| r.contains("not resumed before the pause expired")));
+        let windows = paused.get(&j.id).map(Vec::as_slice).unwrap_or_default();
+        let (violations, counters) = judge(p, j, &ledger, &receiver, seen.crashes, windows).await;
         seen.violations.extend(violations);
         total.add(&counters);
     }
@@ -506,6 +565,8 @@ async fn simulate(p: &Plan) -> Report {
         virtual_time: started.elapsed_virtual(),
         counters: Some(total),
         peak: Default::default(),
+        pauses: paused.values().map(|w| w.len() as u32).sum(),
+        pauses_expired,
     }
 }
 
@@ -527,6 +588,55 @@ fn port_latency(seed: u64) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_secs_f64(log_uniform(&mut rng, 0.001, 0.05))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Cancel,
+    Pause(u32),
+    Resume,
+}
+
+/// Per job, its pauses: when each began and when it was resumed (None:
+/// never, or not yet), in the run's virtual time.
+type Paused = Arc<Mutex<BTreeMap<JobId, Vec<(Duration, Option<Duration>)>>>>;
+
+fn lock_paused(paused: &Paused) -> std::sync::MutexGuard<'_, BTreeMap<JobId, Vec<(Duration, Option<Duration>)>>> {
+    paused.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long a pause takes to stop every request of its job: a heartbeat to
+/// notice, a lease for a worker whose beats stall, a request's full timeout.
+fn pause_grace(p: &Plan) -> Duration {
+    p.cfg.heartbeat_every + p.cfg.lease_ttl + p.cfg.retry.request_timeout + Duration::from_secs(1)
+}
+
+/// A job paused for longer than it takes its workers to stop (or the
+/// sweeper to park what no worker holds) has no slice running: it holds no
+/// running-slice slot of its tenant or of the pool. Past its expiry (and
+/// the sweep that finds it), it is paused no more.
+fn check_paused(p: &Plan, ledger: &MemoryLedger, paused: &Paused, now: Duration, seen: &Shared) {
+    let settle = pause_grace(p) + p.stale_after + 2 * SWEEP_EVERY;
+    let expiry = Duration::from_secs(u64::from(PAUSE_EXPIRES_S)) + 2 * SWEEP_EVERY;
+    let mut broken = Vec::new();
+    for (job, windows) in lock_paused(paused).iter() {
+        let Some((from, None)) = windows.last() else { continue };
+        if !ledger.is_paused(job) {
+            continue;
+        }
+        let running = ledger.slice_states(job).iter().filter(|s| **s == SliceState::Running).count();
+        if now > *from + settle && running > 0 {
+            let (from, now) = (from.as_millis(), now.as_millis());
+            broken.push(format!("{job}: paused at {from} ms, {running} slice(s) still running at {now} ms"));
+        }
+        if now > *from + expiry {
+            let (from, now) = (from.as_millis(), now.as_millis());
+            broken.push(format!("{job}: paused at {from} ms, still paused past its expiry at {now} ms"));
+        }
+    }
+    if !broken.is_empty() {
+        note(seen, |s| s.violations.extend(broken));
+    }
 }
 
 /// No tenant runs more slices than its cap, and no more run than the pool.
@@ -556,6 +666,7 @@ async fn judge(
     ledger: &MemoryLedger,
     receiver: &SimReceiver,
     crashes: u32,
+    pauses: &[(Duration, Option<Duration>)],
 ) -> (Vec<String>, Counters) {
     let mut v = Vec::new();
     let Ok(Some(view)) = ledger.job_view(None, &j.id).await else {
@@ -572,7 +683,10 @@ async fn judge(
     for (_, id, _) in to_us.iter().filter(|(_, id, _)| *id != status_id) {
         *got.entry(id.as_str()).or_default() += 1;
     }
-    let cancelled = view.state == JobState::Cancelled;
+    // A pause that expired ends the job as a cancel does: what it had not
+    // delivered is not owed.
+    let expired = view.state_reason.as_deref().is_some_and(|r| r.contains("not resumed before the pause expired"));
+    let cancelled = view.state == JobState::Cancelled || expired;
     let slices = ledger.slice_states(&j.id);
     let slices_failed = slices.iter().filter(|s| **s == SliceState::Failed).count();
 
@@ -613,7 +727,8 @@ async fn judge(
                 v.push(format!("{}: {late} events delivered after its status event", j.id));
             }
         }
-        let lost_something = !failures.is_empty() || slices_failed > 0 || c.records_expired > 0 || c.unusable_ids > 0;
+        let lost_something =
+            !failures.is_empty() || slices_failed > 0 || c.records_expired > 0 || c.unusable_ids > 0 || expired;
         if view.state == JobState::Incomplete && !lost_something {
             v.push(format!("{}: INCOMPLETE with nothing lost: {:?}", j.id, view.state_reason));
         }
@@ -624,6 +739,7 @@ async fn judge(
     if !cancelled && slices_failed == 0 && !c.adds_up() {
         v.push(format!("{}: the counts do not add up: {c:?}", j.id));
     }
+    v.extend(judge_pauses(p, j, &view, receiver, pauses, expired));
     // What the log's index skipped or could not cover is of the window's records.
     if c.records_skipped + c.records_unindexed > c.events_scanned {
         v.push(format!("{}: more records skipped and unindexed than in the window: {c:?}", j.id));
@@ -687,6 +803,43 @@ async fn judge(
     (v, c)
 }
 
+/// A paused job's receiver gets nothing from a grace after the pause to its
+/// resume; a pause resumed well before its expiry never ends the job, one
+/// left past it always does (unless the job ended first).
+fn judge_pauses(
+    p: &Plan,
+    j: &JobPlan,
+    view: &replay_types::Job,
+    receiver: &SimReceiver,
+    pauses: &[(Duration, Option<Duration>)],
+    expired: bool,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    let ours: BTreeSet<&str> = j.copies.iter().map(|c| c.event_id.as_str()).collect();
+    let trace = receiver.trace.lock().unwrap_or_else(|e| e.into_inner());
+    let grace = pause_grace(p);
+    for (from, to) in pauses {
+        let quiet_from = (*from + grace).as_millis() as u64;
+        let quiet_to = to.map_or(u64::MAX, |t| t.as_millis() as u64);
+        let during =
+            trace.iter().filter(|(at, id, _)| *at > quiet_from && *at < quiet_to && ours.contains(id.as_str()));
+        if let Some((at, id, answer)) = during.clone().next() {
+            let n = during.count();
+            v.push(format!(
+                "{}: {n} attempt(s) while paused from {} ms, the first {id} answered {answer} at {at} ms",
+                j.id,
+                from.as_millis()
+            ));
+        }
+    }
+    let expiry = Duration::from_secs(u64::from(PAUSE_EXPIRES_S));
+    let resumed_in_time = pauses.iter().all(|(from, to)| to.is_some_and(|t| t < *from + expiry - 2 * SWEEP_EVERY));
+    if expired && resumed_in_time {
+        v.push(format!("{}: every pause was resumed in time, yet {:?}", j.id, view.state_reason));
+    }
+    v
+}
+
 /// Repeats beyond what crashes and a slow receiver allow, over every job.
 fn judge_repeats(p: &Plan, receiver: &SimReceiver, crashes: u32) -> Vec<String> {
     let answered = receiver.answered.lock().unwrap_or_else(|e| e.into_inner());
@@ -731,7 +884,7 @@ mod tests {
         let started = std::time::Instant::now();
         let mut failed = Vec::new();
         let (mut invocations, mut crashes, mut delivered, mut failures) = (0u64, 0u64, 0u64, 0u64);
-        let (mut freezes, mut skipped) = (0u64, 0u64);
+        let (mut freezes, mut skipped, mut pauses, mut expired) = (0u64, 0u64, 0u64, 0u64);
         for &seed in &seeds {
             let report = run(seed);
             invocations += u64::from(report.invocations);
@@ -740,6 +893,7 @@ mod tests {
             let counters = report.counters.unwrap_or_default();
             (delivered, failures) = (delivered + counters.events_delivered, failures + counters.delivery_failures);
             skipped += counters.records_skipped;
+            (pauses, expired) = (pauses + u64::from(report.pauses), expired + u64::from(report.pauses_expired));
             if !report.violations.is_empty() {
                 failed.push(format!(
                     "seed {seed} (SIM_PLATFORM_SEED={seed} cargo test -p replay-core --lib sim::platform): {:?}\n  {} invocations, {} crashes, {:?} virtual",
@@ -751,11 +905,12 @@ mod tests {
             }
         }
         eprintln!(
-            "{} platform scenarios in {:?}: {invocations} invocations, {crashes} crashes ({freezes} frozen workers), {delivered} events delivered, {failures} failed, {skipped} records skipped by the index",
+            "{} platform scenarios in {:?}: {invocations} invocations, {crashes} crashes ({freezes} frozen workers), {delivered} events delivered, {failures} failed, {skipped} records skipped by the index, {pauses} pauses ({expired} expired)",
             seeds.len(),
             started.elapsed()
         );
         assert!(seeds.len() < 100 || skipped > 0, "the budget's seeds read through the sweeper's index");
+        assert!(seeds.len() < 100 || expired > 0, "the budget's seeds pause jobs, and let some pauses expire");
         assert!(failed.is_empty(), "{} of {} broke a promise:\n{}", failed.len(), seeds.len(), failed.join("\n"));
     }
 

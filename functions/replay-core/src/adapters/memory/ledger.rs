@@ -8,11 +8,14 @@ use super::lock;
 use crate::domain::checkpoint::Tally;
 use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{final_state, Counters, Job, JobState, Progress, SliceState};
+use crate::domain::job::{
+    expired_pause_state, final_state, paused_reason, Counters, Job, JobPause, JobState, PausedBy, Progress, SliceState,
+};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::ledger::{
-    Created, JobLedger, JobTarget, NewJob, SliceEnd, SliceRecord, SliceTotals, StaleSlice, Take, RESTART_WAIT_PERIODS,
+    Created, ExpiredPause, JobLedger, JobTarget, NewJob, PauseOrder, SliceEnd, SliceRecord, SliceTotals, StaleSlice,
+    Take, RESTART_WAIT_PERIODS,
 };
 use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
@@ -61,11 +64,39 @@ struct JobRow {
     status_claim_until: Option<Ms>,
     status_enqueued_at: Option<Ms>,
     status_sent_at: Option<Ms>,
+    /// The last pause, and the state a resume returns to.
+    pause: Option<PauseRow>,
+    paused_from: Option<JobState>,
+}
+
+struct PauseRow {
+    at: Ms,
+    by: PausedBy,
+    reason: Option<String>,
+    expires_at: Ms,
+    resumed_at: Option<Ms>,
+}
+
+impl PauseRow {
+    fn view(&self) -> JobPause {
+        JobPause {
+            paused_at: format_ms(self.at),
+            paused_by: self.by,
+            reason: self.reason.clone(),
+            expires_at: format_ms(self.expires_at),
+            resumed_at: self.resumed_at.map(format_ms),
+        }
+    }
 }
 
 impl JobRow {
+    /// Its slices may run.
     fn active(&self) -> bool {
-        is_active(self.state)
+        self.state.is_active()
+    }
+    /// It holds its webhook and its tenant's active-job slot (active or paused).
+    fn live(&self) -> bool {
+        self.state.is_live()
     }
 }
 
@@ -106,10 +137,6 @@ struct State {
     slices: BTreeMap<(JobId, u32), SliceRow>,
     failures: BTreeMap<(JobId, String), FailedEvent>,
     found: BTreeSet<(JobId, String)>,
-}
-
-fn is_active(state: JobState) -> bool {
-    matches!(state, JobState::Open | JobState::Started | JobState::Ongoing)
 }
 
 fn format_ms(ms: Ms) -> String {
@@ -184,6 +211,11 @@ impl MemoryLedger {
         lock(&self.state).jobs.get(job_id).is_some_and(|j| j.status_sent_at.is_some())
     }
 
+    /// Whether the job is paused now.
+    pub fn is_paused(&self, job_id: &JobId) -> bool {
+        lock(&self.state).jobs.get(job_id).is_some_and(|j| j.state == JobState::Paused)
+    }
+
     /// The states of the job's slices, in order.
     pub fn slice_states(&self, job_id: &JobId) -> Vec<SliceState> {
         lock(&self.state).slices_of(job_id).map(|(_, s)| s.state).collect()
@@ -250,7 +282,8 @@ impl State {
     }
 
     fn claim(&mut self, job_id: &JobId, cap: u32, now: Ms) -> Vec<u32> {
-        if self.jobs.get(job_id).is_none_or(|j| j.state.is_terminal()) {
+        // A paused job's slices wait for its resume.
+        if self.jobs.get(job_id).is_none_or(|j| !j.active()) {
             return Vec::new();
         }
         let busy = self.slices_of(job_id).filter(|(_, s)| s.busy()).count() as u32;
@@ -291,7 +324,7 @@ impl State {
             return Ok(Some(job.state));
         }
         let (state, reason) = final_state(&counters, failed, job.slices_total, job.dry_run);
-        if job.active() {
+        if job.live() {
             job.state = state;
             job.state_reason = Some(reason.chars().take(500).collect());
             job.updated_at = now;
@@ -316,6 +349,7 @@ impl State {
             progress: Progress { slices_total: job.slices_total, slices_done, counters },
             selection: shown(selection),
             result,
+            pause: job.pause.as_ref().map(PauseRow::view),
         })
     }
 
@@ -369,7 +403,7 @@ impl JobLedger for MemoryLedger {
             }
         }
         if let Some(limit) = new.max_active_jobs {
-            let active = state.jobs.values().filter(|j| j.tenant_id == *new.tenant_id && j.active()).count();
+            let active = state.jobs.values().filter(|j| j.tenant_id == *new.tenant_id && j.live()).count();
             if active >= limit as usize {
                 return Err(Error::TooManyActiveJobs { limit });
             }
@@ -377,7 +411,7 @@ impl JobLedger for MemoryLedger {
         let dry_run = new.selection.is_some_and(|s| s.dry_run);
         if !dry_run {
             // The webhook's one active job (MySQL: the unique `active_webhook_id`).
-            let running = state.jobs.iter().find(|(_, j)| j.webhook_id == *new.webhook_id && j.active() && !j.dry_run);
+            let running = state.jobs.iter().find(|(_, j)| j.webhook_id == *new.webhook_id && j.live() && !j.dry_run);
             if let Some((id, _)) = running {
                 return Err(Error::JobAlreadyRunning { job_id: id.to_string() });
             }
@@ -402,6 +436,8 @@ impl JobLedger for MemoryLedger {
             status_claim_until: None,
             status_enqueued_at: None,
             status_sent_at: None,
+            pause: None,
+            paused_from: None,
         };
         state.jobs.insert(new.id.clone(), row);
         for (i, s) in new.slices.iter().enumerate() {
@@ -439,11 +475,61 @@ impl JobLedger for MemoryLedger {
     async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
         let mut state = lock(&self.state);
         let now = self.now(&state);
-        if let Some(job) = state.jobs.get_mut(job_id).filter(|j| j.tenant_id == *tenant && j.active()) {
+        if let Some(job) = state.jobs.get_mut(job_id).filter(|j| j.tenant_id == *tenant && j.live()) {
             job.state = JobState::Cancelled;
             job.state_reason = Some("cancelled by request".into());
             job.updated_at = now;
             state.cancel_pending(job_id);
+        }
+        Ok(state.view(Some(tenant), job_id))
+    }
+
+    async fn pause_job(&self, tenant: &TenantId, job_id: &JobId, pause: &PauseOrder<'_>) -> Result<Option<Job>> {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        if let Some(job) = state.jobs.get_mut(job_id).filter(|j| j.tenant_id == *tenant && j.active()) {
+            let reason = pause.reason.map(|r| r.chars().take(200).collect::<String>());
+            job.paused_from = Some(job.state);
+            job.state = JobState::Paused;
+            job.state_reason = Some(paused_reason(pause.by, reason.as_deref()));
+            job.pause = Some(PauseRow {
+                at: now,
+                by: pause.by,
+                reason,
+                expires_at: now + secs(pause.expires_in_s),
+                resumed_at: None,
+            });
+            job.updated_at = now;
+            for ((job, _), s) in state.slices.iter_mut() {
+                if job != job_id {
+                    continue;
+                }
+                if s.state == SliceState::Pending {
+                    s.enqueued_at = None;
+                }
+                if s.state == SliceState::Running && s.paused_until.is_some_and(|until| until > now) {
+                    // Waiting out its receiver: no worker holds it.
+                    s.state = SliceState::Pending;
+                    s.enqueued_at = None;
+                    s.paused_until = None;
+                    s.restart_waiting = false;
+                }
+            }
+        }
+        Ok(state.view(Some(tenant), job_id))
+    }
+
+    async fn resume_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        let paused = |j: &&mut JobRow| j.tenant_id == *tenant && j.state == JobState::Paused;
+        if let Some(job) = state.jobs.get_mut(job_id).filter(paused) {
+            job.state = job.paused_from.take().unwrap_or(JobState::Started);
+            job.state_reason = None;
+            if let Some(p) = job.pause.as_mut() {
+                p.resumed_at = Some(now);
+            }
+            job.updated_at = now;
         }
         Ok(state.view(Some(tenant), job_id))
     }
@@ -579,6 +665,27 @@ impl JobLedger for MemoryLedger {
         end.job_ended = state.finalize(job_id, now)?;
         end.dry_run = state.jobs[job_id].dry_run;
         Ok(end)
+    }
+
+    async fn park_slice(&self, job_id: &JobId, slice_index: u32, token: u64, counters: &Counters) -> Result<JobState> {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        let job_state = state.jobs.get(job_id).ok_or(Error::NotFound)?.state;
+        if job_state == JobState::Paused {
+            if let Some(s) = state.slices.get_mut(&(job_id.clone(), slice_index)) {
+                if s.state == SliceState::Running && s.lease_token <= token {
+                    s.state = SliceState::Pending;
+                    s.enqueued_at = None;
+                    s.paused_until = None;
+                    s.restart_waiting = false;
+                    s.restarts = 0;
+                    s.heartbeat_at = Some(now);
+                    s.counters = *counters;
+                    s.lease_token = token;
+                }
+            }
+        }
+        Ok(job_state)
     }
 
     async fn pause_slice(&self, job_id: &JobId, slice_index: u32, token: u64, until_s: u32) -> Result<()> {
@@ -750,20 +857,72 @@ impl JobLedger for MemoryLedger {
             .collect())
     }
 
-    async fn dead_slices_of_cancelled_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
+    async fn dead_slices_of_ended_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
         let state = lock(&self.state);
         let now = self.now(&state);
         Ok(state
             .slices
             .iter()
             .filter(|((job, _), s)| {
-                state.jobs[job].state == JobState::Cancelled
+                state.jobs[job].state.is_terminal()
                     && matches!(s.state, SliceState::Pending | SliceState::Running)
                     && s.heartbeat_at.is_none_or(|at| at < now - secs(quiet_s))
             })
             .map(|((job, index), _)| (job.clone(), *index))
             .take(100)
             .collect())
+    }
+
+    async fn park_idle_slices(&self, quiet_s: u32) -> Result<u32> {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        let quiet = now - secs(quiet_s);
+        let State { jobs, slices, .. } = &mut *state;
+        let mut parked = 0;
+        for ((job_id, _), s) in slices.iter_mut() {
+            let waiting_out_receiver = s.paused_until.is_some_and(|until| until > now);
+            let idle = s.heartbeat_at.is_none_or(|at| at < quiet) && s.paused_until.is_none_or(|until| until < quiet);
+            if jobs[job_id].state == JobState::Paused
+                && s.state == SliceState::Running
+                && (waiting_out_receiver || idle)
+            {
+                s.state = SliceState::Pending;
+                s.enqueued_at = None;
+                s.paused_until = None;
+                s.restart_waiting = false;
+                parked += 1;
+            }
+        }
+        Ok(parked)
+    }
+
+    async fn expire_pauses(&self) -> Result<Vec<ExpiredPause>> {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        let due: Vec<JobId> = state
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.state == JobState::Paused && j.pause.as_ref().is_some_and(|p| p.expires_at < now))
+            .map(|(id, _)| id.clone())
+            .take(100)
+            .collect();
+        let mut expired = Vec::new();
+        for id in due {
+            let (counters, ended, _) = state.totals(&id);
+            let job = state.jobs.get_mut(&id).expect("a job just listed");
+            let pause = job.pause.as_ref().expect("a paused job's pause").view();
+            let left = job.slices_total - ended.min(job.slices_total);
+            let (ending, reason) = expired_pause_state(&pause, &counters, left, job.slices_total, job.dry_run);
+            job.state = ending;
+            job.state_reason = Some(reason.chars().take(500).collect());
+            job.paused_from = None;
+            job.updated_at = now;
+            let dry_run = job.dry_run;
+            state.cancel_pending(&id);
+            let running = state.slices_of(&id).any(|(_, s)| s.state == SliceState::Running);
+            expired.push(ExpiredPause { job_id: id, ended: !running, dry_run });
+        }
+        Ok(expired)
     }
 
     async fn purge_ended_jobs(&self, retention: Duration, limit: u32) -> Result<u32> {

@@ -2,16 +2,16 @@
 //! (its final state) is decided inside the transaction that ends its last
 //! slice (`slices.rs`), here only computed.
 
-use super::{counters_of, format_time, is_duplicate_key, parse_state, MySqlStore, ACTIVE_STATES, COUNTER_COLUMNS};
+use super::{counters_of, format_time, is_duplicate_key, parse_state, MySqlStore, COUNTER_COLUMNS, LIVE_STATES};
 use crate::domain::checkpoint::Tally;
 use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{final_state, Counters, Job, JobState, Progress};
+use crate::domain::job::{expired_pause_state, final_state, paused_reason, Counters, Job, JobState, Progress};
 use crate::error::{Error, Result};
 use crate::ports::directory::{JobKey, JobListing, JobPage};
-use crate::ports::ledger::{Created, JobTarget, NewJob, NewSlice};
+use crate::ports::ledger::{Created, ExpiredPause, JobTarget, NewJob, NewSlice, PauseOrder};
 use chrono::NaiveDateTime;
-use replay_types::{DryRunResult, JobResult, Selection};
+use replay_types::{DryRunResult, JobPause, JobResult, PausedBy, Selection};
 use sqlx::{MySql, Row, Transaction};
 
 /// No slice of job `j` is left to start or running.
@@ -20,7 +20,8 @@ const NO_SLICE_LEFT: &str =
 
 /// The columns of `replay_jobs` a job's view is made of (`view_of`).
 const VIEW_COLUMNS: &str =
-    "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, selection";
+    "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
+     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at";
 
 fn sums() -> String {
     COUNTER_COLUMNS
@@ -116,7 +117,7 @@ impl MySqlStore {
         if let Some(limit) = job.max_active_jobs {
             let active: i64 = sqlx::query_scalar(&format!(
                 "SELECT COUNT(*) FROM replay_jobs WHERE tenant_id = ? AND state IN {}",
-                super::ACTIVE_STATES
+                super::LIVE_STATES
             ))
             .bind(job.tenant_id.as_str())
             .fetch_one(&mut *tx)
@@ -335,7 +336,7 @@ impl MySqlStore {
         let cancelled = sqlx::query(&format!(
             "UPDATE replay_jobs SET state = 'CANCELLED', state_reason = 'cancelled by request', \
              active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
-             WHERE id = ? AND tenant_id = ? AND state IN {ACTIVE_STATES}"
+             WHERE id = ? AND tenant_id = ? AND state IN {LIVE_STATES}"
         ))
         .bind(job_id.as_str())
         .bind(tenant.as_str())
@@ -348,6 +349,112 @@ impl MySqlStore {
                 .await?;
         }
         self.job_view(Some(tenant), job_id).await
+    }
+
+    /// Pauses an active job (ports/ledger.rs, `pause_job`): one transaction
+    /// under the job's row lock, which every claim and take of its slices
+    /// also holds, so none starts once it is `PAUSED`.
+    pub async fn pause_job(&self, tenant: &TenantId, job_id: &JobId, pause: &PauseOrder<'_>) -> Result<Option<Job>> {
+        let mut tx = self.pool.begin().await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM replay_jobs WHERE id = ? AND tenant_id = ? FOR UPDATE")
+                .bind(job_id.as_str())
+                .bind(tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if state.as_deref().map(parse_state).transpose()?.is_some_and(JobState::is_active) {
+            let reason = pause.reason.map(|r| r.chars().take(200).collect::<String>());
+            sqlx::query(
+                "UPDATE replay_jobs SET paused_from = state, state = 'PAUSED', state_reason = ?, \
+                 paused_at = UTC_TIMESTAMP(3), paused_by = ?, pause_reason = ?, \
+                 pause_expires_at = UTC_TIMESTAMP(3) + INTERVAL ? SECOND, resumed_at = NULL, \
+                 updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
+            )
+            .bind(paused_reason(pause.by, reason.as_deref()))
+            .bind(pause.by.as_str())
+            .bind(reason)
+            .bind(pause.expires_in_s)
+            .bind(job_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            // Slices claimed and not taken wait for the resume, unclaimed; so
+            // do those waiting out their receiver (no worker holds them).
+            sqlx::query("UPDATE replay_slices SET enqueued_at = NULL WHERE job_id = ? AND state = 'PENDING'")
+                .bind(job_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE replay_slices SET state = 'PENDING', enqueued_at = NULL, paused_until = NULL, \
+                 restart_waiting = FALSE WHERE job_id = ? AND state = 'RUNNING' AND paused_until > UTC_TIMESTAMP(3)",
+            )
+            .bind(job_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.job_view(Some(tenant), job_id).await
+    }
+
+    /// Resumes a paused job to the state it paused in.
+    pub async fn resume_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
+        sqlx::query(
+            "UPDATE replay_jobs SET state = COALESCE(paused_from, 'STARTED'), paused_from = NULL, state_reason = NULL, \
+             resumed_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) \
+             WHERE id = ? AND tenant_id = ? AND state = 'PAUSED'",
+        )
+        .bind(job_id.as_str())
+        .bind(tenant.as_str())
+        .execute(&self.pool)
+        .await?;
+        self.job_view(Some(tenant), job_id).await
+    }
+
+    /// Ends `INCOMPLETE` the jobs paused past their expiry, each in a
+    /// transaction under its row lock (a resume racing it wins or loses whole).
+    pub async fn expire_pauses(&self) -> Result<Vec<ExpiredPause>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM replay_jobs WHERE state = 'PAUSED' AND pause_expires_at < UTC_TIMESTAMP(3) LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut expired = Vec::new();
+        for id in ids.into_iter().map(JobId) {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(
+                "SELECT slices_total, dry_run, paused_at, paused_by, pause_reason FROM replay_jobs \
+                 WHERE id = ? AND state = 'PAUSED' AND pause_expires_at < UTC_TIMESTAMP(3) FOR UPDATE",
+            )
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let total = row.try_get::<i32, _>("slices_total")? as u32;
+            let dry_run: bool = row.try_get("dry_run")?;
+            let pause = pause_of(&row)?.ok_or_else(|| Error::Internal("a paused job without paused_at".into()))?;
+            let (counters, ended, _) = slice_totals_in(&mut *tx, &id).await?;
+            let (state, reason) = expired_pause_state(&pause, &counters, total - ended.min(total), total, dry_run);
+            sqlx::query(
+                "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, paused_from = NULL, \
+                 updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
+            )
+            .bind(state.as_str())
+            .bind(reason.chars().take(500).collect::<String>())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let running: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM replay_slices WHERE job_id = ? AND state = 'RUNNING'")
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            expired.push(ExpiredPause { job_id: id, ended: running == 0, dry_run });
+        }
+        Ok(expired)
     }
 
     /// The job's state now.
@@ -524,7 +631,7 @@ pub(super) async fn finalize_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId)
     let (final_state, reason) = final_state(&counters, failed, total, dry_run);
     sqlx::query(&format!(
         "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
-         WHERE id = ? AND state IN {ACTIVE_STATES}"
+         WHERE id = ? AND state IN {LIVE_STATES}"
     ))
     .bind(final_state.as_str())
     .bind(reason.chars().take(500).collect::<String>())
@@ -547,7 +654,21 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         progress: Progress { slices_total: row.try_get::<i32, _>("slices_total")? as u32, slices_done, counters },
         selection: Selection::default(),
         result: None,
+        pause: pause_of(row)?,
     })
+}
+
+/// The job's last pause, from its `paused_*` columns.
+fn pause_of(row: &sqlx::mysql::MySqlRow) -> Result<Option<JobPause>> {
+    let Some(paused_at) = row.try_get::<Option<NaiveDateTime>, _>("paused_at")? else { return Ok(None) };
+    let expires_at = row.try_get::<Option<NaiveDateTime>, _>("pause_expires_at").ok().flatten();
+    Ok(Some(JobPause {
+        paused_at: format_time(paused_at),
+        paused_by: PausedBy::parse(&row.try_get::<Option<String>, _>("paused_by")?.unwrap_or_default()),
+        reason: row.try_get("pause_reason")?,
+        expires_at: expires_at.map(format_time).unwrap_or_default(),
+        resumed_at: row.try_get::<Option<NaiveDateTime>, _>("resumed_at").ok().flatten().map(format_time),
+    }))
 }
 
 /// The `selection` column (NULL: the whole window).

@@ -34,8 +34,12 @@ pub struct MySqlStore {
     pool: MySqlPool,
 }
 
-/// Job states that still hold the webhook's one active job.
+/// Job states whose slices may run (`JobState::is_active`).
 const ACTIVE_STATES: &str = "('OPEN','STARTED','ONGOING')";
+
+/// Job states that hold the webhook's one active job and the tenant's
+/// active-job slot: active or paused (`JobState::is_live`).
+const LIVE_STATES: &str = "('OPEN','STARTED','ONGOING','PAUSED')";
 
 pub fn format_time(t: NaiveDateTime) -> String {
     t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

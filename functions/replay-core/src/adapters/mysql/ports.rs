@@ -9,13 +9,14 @@ use super::MySqlStore;
 use crate::domain::apikey::Scope;
 use crate::domain::ids::WebhookId;
 use crate::domain::ids::{JobId, TenantId};
-use crate::domain::job::{Job, SliceState};
+use crate::domain::job::{Counters, Job, JobState, SliceState};
 use crate::error::Result;
 use crate::ports::directory::{
     AuditEntry, Directory, JobListing, JobPage, PlaintextSecret, StoredSecrets, TenantLimits,
 };
 use crate::ports::ledger::{
-    Created, JobLedger, JobTarget, NewJob, SliceEnd, SliceRecord, SliceTotals, StaleSlice, Take,
+    Created, ExpiredPause, JobLedger, JobTarget, NewJob, PauseOrder, SliceEnd, SliceRecord, SliceTotals, StaleSlice,
+    Take,
 };
 use crate::ports::Housekeeping;
 use async_trait::async_trait;
@@ -38,6 +39,14 @@ impl JobLedger for MySqlStore {
 
     async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
         MySqlStore::cancel_job(self, tenant, job_id).await
+    }
+
+    async fn pause_job(&self, tenant: &TenantId, job_id: &JobId, pause: &PauseOrder<'_>) -> Result<Option<Job>> {
+        MySqlStore::pause_job(self, tenant, job_id, pause).await
+    }
+
+    async fn resume_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
+        MySqlStore::resume_job(self, tenant, job_id).await
     }
 
     async fn failed_event_ids(&self, job_id: &JobId) -> Result<Vec<String>> {
@@ -74,6 +83,10 @@ impl JobLedger for MySqlStore {
         cap: u32,
     ) -> Result<SliceEnd> {
         MySqlStore::end_slice(self, job_id, slice_index, token, state, totals, cap).await
+    }
+
+    async fn park_slice(&self, job_id: &JobId, slice_index: u32, token: u64, counters: &Counters) -> Result<JobState> {
+        MySqlStore::park_slice(self, job_id, slice_index, token, counters).await
     }
 
     async fn pause_slice(&self, job_id: &JobId, slice_index: u32, token: u64, until_s: u32) -> Result<()> {
@@ -128,8 +141,16 @@ impl JobLedger for MySqlStore {
         MySqlStore::stalled_jobs(self, quiet_s).await
     }
 
-    async fn dead_slices_of_cancelled_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
-        MySqlStore::dead_slices_of_cancelled_jobs(self, quiet_s).await
+    async fn dead_slices_of_ended_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
+        MySqlStore::dead_slices_of_ended_jobs(self, quiet_s).await
+    }
+
+    async fn park_idle_slices(&self, quiet_s: u32) -> Result<u32> {
+        MySqlStore::park_idle_slices(self, quiet_s).await
+    }
+
+    async fn expire_pauses(&self) -> Result<Vec<ExpiredPause>> {
+        MySqlStore::expire_pauses(self).await
     }
 
     async fn purge_ended_jobs(&self, retention: Duration, limit: u32) -> Result<u32> {

@@ -10,7 +10,7 @@
 use super::jobs::finalize_in;
 use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{Counters, SliceState};
+use crate::domain::job::{Counters, JobState, SliceState};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice, RESTART_WAIT_PERIODS};
@@ -71,7 +71,8 @@ async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> 
         .bind(job_id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
-    if !state.is_some_and(|s| parse_state(&s).is_ok_and(|s| !s.is_terminal())) {
+    // A paused job's slices wait for its resume.
+    if !state.is_some_and(|s| parse_state(&s).is_ok_and(JobState::is_active)) {
         return Ok(Vec::new());
     }
     let busy: i64 = sqlx::query_scalar(
@@ -238,7 +239,57 @@ impl MySqlStore {
         Ok(())
     }
 
+    /// A running slice of a paused job stopped at a commit: back to
+    /// waiting, unclaimed, under the job's row lock (a resume takes it too).
+    pub async fn park_slice(&self, job_id: &JobId, slice_index: u32, token: u64, c: &Counters) -> Result<JobState> {
+        let mut tx = self.pool.begin().await?;
+        let state: String = sqlx::query_scalar("SELECT state FROM replay_jobs WHERE id = ? FOR UPDATE")
+            .bind(job_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let state = parse_state(&state)?;
+        if state == JobState::Paused {
+            let sql = format!(
+                "UPDATE replay_slices SET state = 'PENDING', enqueued_at = NULL, paused_until = NULL, \
+                 restart_waiting = FALSE, restarts = 0, heartbeat_at = UTC_TIMESTAMP(3), {}, lease_token = ? \
+                 WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
+                counters_set()
+            );
+            let mut q = sqlx::query(&sql);
+            for v in counter_values(c) {
+                q = q.bind(v);
+            }
+            q.bind(token as i64)
+                .bind(job_id.as_str())
+                .bind(slice_index as i32)
+                .bind(token as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(state)
+    }
+
     // ---- the sweeper ----
+
+    /// Running slices of paused jobs no live worker holds go back to
+    /// waiting, unclaimed (a worker that wakes finds its heartbeat refused).
+    pub async fn park_idle_slices(&self, quiet_s: u32) -> Result<u32> {
+        let parked = sqlx::query(
+            "UPDATE replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+             SET s.state = 'PENDING', s.enqueued_at = NULL, s.paused_until = NULL, s.restart_waiting = FALSE \
+             WHERE j.state = 'PAUSED' AND s.state = 'RUNNING' \
+             AND (s.paused_until > UTC_TIMESTAMP(3) OR s.heartbeat_at IS NULL \
+               OR (s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+                 AND (s.paused_until IS NULL OR s.paused_until < UTC_TIMESTAMP(3) - INTERVAL ? SECOND)))",
+        )
+        .bind(quiet_s)
+        .bind(quiet_s)
+        .execute(&self.pool)
+        .await?;
+        Ok(parked.rows_affected() as u32)
+    }
 
     /// Running slices of active jobs whose heartbeat is older than `stale_s`
     /// (a paused slice counts from the end of its pause); each is claimed
@@ -359,12 +410,12 @@ impl MySqlStore {
         Ok(ids.into_iter().map(JobId).collect())
     }
 
-    /// Running slices of cancelled jobs whose heartbeat is older than `quiet_s`:
-    /// no live worker holds them.
-    pub async fn dead_slices_of_cancelled_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
+    /// Slices left running of ended jobs (cancelled, or their pause
+    /// expired) whose heartbeat is older than `quiet_s`: no live worker holds them.
+    pub async fn dead_slices_of_ended_jobs(&self, quiet_s: u32) -> Result<Vec<(JobId, u32)>> {
         let rows = sqlx::query(
             "SELECT s.job_id, s.slice_index FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
-             WHERE j.state = 'CANCELLED' AND s.state IN ('PENDING','RUNNING') \
+             WHERE j.state IN ('CANCELLED','INCOMPLETE','COMPLETED','FAILED') AND s.state IN ('PENDING','RUNNING') \
              AND (s.heartbeat_at IS NULL OR s.heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) LIMIT 100",
         )
         .bind(quiet_s)

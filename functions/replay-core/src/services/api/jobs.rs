@@ -11,7 +11,9 @@ use crate::domain::job::{Job, JobState};
 use crate::domain::window::parse_rfc3339;
 use crate::error::{Error, Result};
 use crate::ports::directory::{JobKey, JobListing};
-use replay_types::ReplayList;
+use crate::ports::ledger::PauseOrder;
+use chrono::Utc;
+use replay_types::{PauseRequest, PausedBy, ReplayList};
 use tracing::instrument;
 
 /// Largest page of a job list (each job's view sums its slices).
@@ -50,6 +52,45 @@ impl ApiContext {
     pub async fn cancel_job(&self, caller: &Caller, job_id: &JobId) -> Result<Job> {
         let job = self.with_estimate(self.lifecycle().cancel(writer(caller)?, job_id).await?);
         self.audit(caller, "replay.cancel", job_id.as_str(), Some(job.state.as_str())).await?;
+        Ok(job)
+    }
+
+    /// Pauses a job (docs/api.md, "Pause and resume"). The pause expires at
+    /// the request's `expires_in_seconds`, at most `MAX_PAUSE_SECONDS`, and
+    /// never after the window's start leaves `REPLAY_RETENTION_HOURS` (what
+    /// the log no longer holds cannot be replayed after a resume).
+    pub async fn pause_job(&self, caller: &Caller, job_id: &JobId, body: PauseRequest) -> Result<Job> {
+        let tenant = writer(caller)?;
+        let max_s = self.settings.max_pause.as_secs().min(u64::from(u32::MAX)) as u32;
+        if let Some(reason) = &body.reason {
+            let n = reason.chars().count();
+            if n == 0 || n > 200 || reason.chars().any(char::is_control) {
+                return Err(Error::InvalidRequest("`reason` must be 1-200 characters, no control characters".into()));
+            }
+        }
+        let expires_in_s = match body.expires_in_seconds {
+            Some(s) if s == 0 || s > max_s => {
+                return Err(Error::InvalidRequest(format!(
+                    "`expires_in_seconds` must be 1-{max_s} (MAX_PAUSE_SECONDS)"
+                )))
+            }
+            Some(s) => s,
+            None => max_s,
+        };
+        let job = self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?;
+        let from = parse_rfc3339("from", &job.from)?;
+        let retained_ms = from.0 + i64::from(self.settings.retention_hours) * 3_600_000 - Utc::now().timestamp_millis();
+        let expires_in_s = expires_in_s.min((retained_ms / 1_000).clamp(1, i64::from(u32::MAX)) as u32);
+        let order = PauseOrder { by: PausedBy::Request, reason: body.reason.as_deref(), expires_in_s };
+        let job = self.with_estimate(self.lifecycle().pause_job(tenant, job_id, &order).await?);
+        self.audit(caller, "replay.pause", job_id.as_str(), body.reason.as_deref()).await?;
+        Ok(job)
+    }
+
+    /// Resumes a paused job.
+    pub async fn resume_job(&self, caller: &Caller, job_id: &JobId) -> Result<Job> {
+        let job = self.with_estimate(self.lifecycle().resume_job(writer(caller)?, job_id).await?);
+        self.audit(caller, "replay.resume", job_id.as_str(), Some(job.state.as_str())).await?;
         Ok(job)
     }
 

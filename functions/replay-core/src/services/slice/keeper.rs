@@ -2,8 +2,9 @@
 //! however long a batch of requests takes: every `HEARTBEAT_EVERY_MS` it
 //! renews the lease in DynamoDB (the deliveries' budget follows the lease)
 //! and records the progress in MySQL, which answers with the job's state (a
-//! cancel stops the slice within a heartbeat) and the webhook's secrets'
-//! version (a rotation reaches the slice's deliveries within a heartbeat).
+//! cancel or a pause stops the slice within a heartbeat) and the webhook's
+//! secrets' version (a rotation reaches the slice's deliveries within a
+//! heartbeat).
 
 use super::now;
 use super::{SlicePorts, SliceSpec};
@@ -70,7 +71,10 @@ impl Budget {
 /// Why a slice stops before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
+    /// The job ended under it (cancelled, or its pause expired).
     Cancelled,
+    /// The job was paused: the slice checkpoints and waits for the resume.
+    JobPaused,
     LeaseLost,
     /// The receiver looks down.
     Circuit,
@@ -169,9 +173,17 @@ impl Keeper<'_> {
                 .heartbeat(&spec.job_id, spec.slice_index, self.lease.token, &counters, progressed)
                 .await
             {
-                Ok(beat) if beat.job_state == JobState::Cancelled => {
-                    info!("job cancelled; the slice stops starting requests");
+                Ok(beat) if beat.job_state.is_terminal() => {
+                    info!(job_state = beat.job_state.as_str(), "job ended; the slice stops starting requests");
                     self.stop(Stop::Cancelled);
+                }
+                Ok(beat) if beat.job_state == JobState::Paused => {
+                    // The beat still counts: the slice is alive while it stops.
+                    if renewed {
+                        self.budget.extend_lease(started + self.ttl - lease_guard(self.ttl));
+                    }
+                    info!("job paused; the slice stops at its next commit");
+                    self.stop(Stop::JobPaused);
                 }
                 Ok(beat) => {
                     // The budget grows only once both landed: a worker whose
