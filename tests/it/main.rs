@@ -8,6 +8,7 @@ mod access;
 mod api_http;
 mod api_rules;
 mod cli;
+mod control;
 mod correctness;
 mod edges;
 mod fair_shares;

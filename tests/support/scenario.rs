@@ -14,6 +14,8 @@ pub struct Scenario {
     pub api: Client,
     pub receiver: Receiver,
     pub tenant: String,
+    /// The tenant's API key (for `replayctl replay ...`).
+    pub api_key: String,
     pub webhook: WebhookId,
     pub from: i64,
     pub to: i64,
@@ -47,7 +49,8 @@ pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> any
         .collect();
     stack.produce(&records).await?;
     let expected = records.iter().filter(|r| r.webhook_id == webhook.as_str()).map(|r| r.event_id.clone()).collect();
-    Ok(Scenario { stack, api, receiver, tenant: tenant.tenant_id.to_string(), webhook, from, to, expected, sweeping })
+    let (tenant, api_key) = (tenant.tenant_id.to_string(), tenant.api_key.to_string());
+    Ok(Scenario { stack, api, receiver, tenant, api_key, webhook, from, to, expected, sweeping })
 }
 
 impl Scenario {

@@ -597,11 +597,14 @@ enum Act {
     Resume,
 }
 
-/// Per job, its pauses: when each began and when it was resumed (None:
-/// never, or not yet), in the run's virtual time.
-type Paused = Arc<Mutex<BTreeMap<JobId, Vec<(Duration, Option<Duration>)>>>>;
+/// A pause: when it began and when it was resumed (None: never, or not
+/// yet), in the run's virtual time.
+type PauseWindow = (Duration, Option<Duration>);
 
-fn lock_paused(paused: &Paused) -> std::sync::MutexGuard<'_, BTreeMap<JobId, Vec<(Duration, Option<Duration>)>>> {
+/// Per job, its pauses.
+type Paused = Arc<Mutex<BTreeMap<JobId, Vec<PauseWindow>>>>;
+
+fn lock_paused(paused: &Paused) -> std::sync::MutexGuard<'_, BTreeMap<JobId, Vec<PauseWindow>>> {
     paused.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -666,7 +669,7 @@ async fn judge(
     ledger: &MemoryLedger,
     receiver: &SimReceiver,
     crashes: u32,
-    pauses: &[(Duration, Option<Duration>)],
+    pauses: &[PauseWindow],
 ) -> (Vec<String>, Counters) {
     let mut v = Vec::new();
     let Ok(Some(view)) = ledger.job_view(None, &j.id).await else {
@@ -811,7 +814,7 @@ fn judge_pauses(
     j: &JobPlan,
     view: &replay_types::Job,
     receiver: &SimReceiver,
-    pauses: &[(Duration, Option<Duration>)],
+    pauses: &[PauseWindow],
     expired: bool,
 ) -> Vec<String> {
     let mut v = Vec::new();

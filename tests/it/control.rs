@@ -1,0 +1,153 @@
+//! Replay control through the deployed stack (docs/api.md, "Pause and
+//! resume"): a job paused mid-run against a receiver taking hundreds of ms,
+//! with several slices in parallel, stops delivering once its slices are
+//! parked; resumed after every worker process was killed, it delivers each
+//! event once. A pause left past its expiry ends the job INCOMPLETE, with a
+//! status event that says so; an ended job can be neither paused nor resumed.
+
+use replay_integration_tests::replay_client::{ClientError, ErrorCode, JobId, JobState, PauseRequest, StatusWord};
+use replay_integration_tests::replay_lab::receiver::Faults;
+use replay_integration_tests::replay_lab::stack::signal;
+use replay_integration_tests::scenario::{scenario, Scenario};
+use replay_integration_tests::*;
+use std::time::Duration;
+
+/// The job's slices running or claimed to start: what holds a worker.
+async fn busy_slices(s: &Scenario, job: &JobId) -> anyhow::Result<i64> {
+    let pool = sqlx::MySqlPool::connect(&s.stack.database_url).await?;
+    let busy = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
+         AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
+    )
+    .bind(job.as_str())
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    Ok(busy)
+}
+
+fn code_of(e: &ClientError) -> Option<ErrorCode> {
+    match e {
+        ClientError::Api { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_paused_job_resumes_after_every_worker_restarted_and_delivers_each_event_once() -> anyhow::Result<()> {
+    let s = scenario(
+        &[
+            ("HEARTBEAT_EVERY_MS", "500"),
+            ("CHECKPOINT_EVERY_EVENTS", "500"),
+            ("CHECKPOINT_EVERY_MS", "60000"),
+            ("DELIVERY_CONCURRENCY", "4"),
+            ("MAX_PARALLEL_SLICES", "3"),
+            ("SLICE_SECONDS", "1200"),
+        ],
+        1_200,
+        1,
+    )
+    .await?;
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let job = s.start().await?;
+    eventually(Duration::from_secs(90), "60 deliveries", async || s.receiver.unique("me") >= 60).await?;
+
+    let request = PauseRequest { reason: Some("receiver maintenance".into()), expires_in_seconds: None };
+    let paused = s.api.pause(&job, &request).await?;
+    assert_eq!(paused.state, JobState::Paused, "{paused:?}");
+    let pause = paused.pause.clone().expect("the pause is shown");
+    assert_eq!(pause.reason.as_deref(), Some("receiver maintenance"));
+    assert!(pause.resumed_at.is_none(), "{pause:?}");
+    // Pausing twice changes nothing.
+    assert_eq!(s.api.pause(&job, &PauseRequest::default()).await?.pause, Some(pause));
+
+    // Running slices stop at their next commit and are parked; claims are
+    // given back. From then on nothing reaches the receiver.
+    eventually(Duration::from_secs(60), "every slice parked", async || {
+        busy_slices(&s, &job).await.is_ok_and(|n| n == 0)
+    })
+    .await?;
+    let requests_when_parked = s.receiver.stats("me").requests;
+    let delivered_when_parked = s.receiver.unique("me");
+    assert!(delivered_when_parked < s.expected.len(), "the pause landed before the end");
+    // Every worker process dies while the job is paused.
+    for pid in s.stack.worker_pids().await? {
+        signal(pid, "KILL").await?;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(s.receiver.stats("me").requests, requests_when_parked, "nothing is sent while paused");
+    assert_eq!(s.job(&job).await?.state, JobState::Paused, "the sweeper neither restarts nor fails it");
+
+    // Resumed with replayctl, as a user would.
+    let args = ["replay", "resume", job.as_str(), "--api-url", &s.stack.deployed().api_url, "--api-key", &s.api_key];
+    let resumed = s.stack.replayctl(&args).await?;
+    assert_ne!(resumed["state"], "PAUSED", "{resumed}");
+    let done = s.wait_for_end(&job, Duration::from_secs(180)).await?;
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    assert!(done.pause.as_ref().is_some_and(|p| p.resumed_at.is_some()), "{done:?}");
+    let stats = s.receiver.stats("me");
+    assert_eq!(s.received(), s.expected, "nothing lost");
+    // A pause commits exactly what was settled: nothing is sent twice.
+    assert_eq!(stats.repeats(), 0, "repeats after a pause and resume");
+    assert_eq!(done.progress.counters.events_delivered, s.expected.len() as u64, "{done:?}");
+    s.stack.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pause_past_its_expiry_ends_the_job_incomplete() -> anyhow::Result<()> {
+    let s = scenario(
+        &[
+            ("HEARTBEAT_EVERY_MS", "500"),
+            ("DELIVERY_CONCURRENCY", "2"),
+            ("MAX_PARALLEL_SLICES", "2"),
+            ("SLICE_SECONDS", "1200"),
+            ("MAX_PAUSE_SECONDS", "3600"),
+        ],
+        600,
+        1,
+    )
+    .await?;
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(200),
+        delay_max: Duration::from_millis(500),
+        ..Faults::default()
+    });
+    let job = s.start().await?;
+    // Bad requests are refused with a stable code, and change nothing.
+    for bad in [0, 3_601] {
+        let request = PauseRequest { reason: None, expires_in_seconds: Some(bad) };
+        let refused = s.api.pause(&job, &request).await.expect_err("out of bounds");
+        assert_eq!(code_of(&refused), Some(ErrorCode::InvalidRequest), "{refused:?}");
+    }
+    eventually(Duration::from_secs(90), "20 deliveries", async || s.receiver.unique("me") >= 20).await?;
+    let request = PauseRequest { reason: Some("moving servers".into()), expires_in_seconds: Some(2) };
+    assert_eq!(s.api.pause(&job, &request).await?.state, JobState::Paused);
+
+    let ended = s.wait_for_end(&job, Duration::from_secs(90)).await?;
+    assert_eq!(ended.state, JobState::Incomplete, "{ended:?}");
+    let reason = ended.state_reason.clone().unwrap_or_default();
+    assert!(reason.contains("not resumed before the pause expired") && reason.contains("moving servers"), "{reason}");
+    assert!(s.received().len() < s.expected.len(), "the rest was never sent");
+    eventually(Duration::from_secs(30), "the status event", async || {
+        !s.receiver.stats("me").status_events.is_empty()
+    })
+    .await?;
+    let status = s.receiver.stats("me").status_events[0].replay_job_status.clone();
+    assert_eq!(status.job_state, StatusWord::Incomplete);
+    assert!(status.job_state_description.contains("pause expired"), "{status:?}");
+    assert_eq!(status.pause.and_then(|p| p.reason).as_deref(), Some("moving servers"));
+
+    for refused in [s.api.pause(&job, &PauseRequest::default()).await, s.api.resume(&job).await] {
+        let e = refused.expect_err("an ended job");
+        assert_eq!(code_of(&e), Some(ErrorCode::JobEnded), "{e:?}");
+    }
+    // The webhook was let go: a new job may start.
+    s.start().await?;
+    s.stack.cleanup().await;
+    Ok(())
+}
