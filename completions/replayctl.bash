@@ -133,6 +133,12 @@ _replayctl() {
             replayctl__subcmd__help__subcmd__replay,list)
                 cmd="replayctl__subcmd__help__subcmd__replay__subcmd__list"
                 ;;
+            replayctl__subcmd__help__subcmd__replay,pause)
+                cmd="replayctl__subcmd__help__subcmd__replay__subcmd__pause"
+                ;;
+            replayctl__subcmd__help__subcmd__replay,resume)
+                cmd="replayctl__subcmd__help__subcmd__replay__subcmd__resume"
+                ;;
             replayctl__subcmd__help__subcmd__replay,retry)
                 cmd="replayctl__subcmd__help__subcmd__replay__subcmd__retry"
                 ;;
@@ -214,6 +220,12 @@ _replayctl() {
             replayctl__subcmd__replay,list)
                 cmd="replayctl__subcmd__replay__subcmd__list"
                 ;;
+            replayctl__subcmd__replay,pause)
+                cmd="replayctl__subcmd__replay__subcmd__pause"
+                ;;
+            replayctl__subcmd__replay,resume)
+                cmd="replayctl__subcmd__replay__subcmd__resume"
+                ;;
             replayctl__subcmd__replay,retry)
                 cmd="replayctl__subcmd__replay__subcmd__retry"
                 ;;
@@ -237,6 +249,12 @@ _replayctl() {
                 ;;
             replayctl__subcmd__replay__subcmd__help,list)
                 cmd="replayctl__subcmd__replay__subcmd__help__subcmd__list"
+                ;;
+            replayctl__subcmd__replay__subcmd__help,pause)
+                cmd="replayctl__subcmd__replay__subcmd__help__subcmd__pause"
+                ;;
+            replayctl__subcmd__replay__subcmd__help,resume)
+                cmd="replayctl__subcmd__replay__subcmd__help__subcmd__resume"
                 ;;
             replayctl__subcmd__replay__subcmd__help,retry)
                 cmd="replayctl__subcmd__replay__subcmd__help__subcmd__retry"
@@ -705,7 +723,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__replay)
-            opts="start status list cancel watch failures retry"
+            opts="start status list cancel pause resume watch failures retry"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -747,6 +765,34 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__help__subcmd__replay__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__replay__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__help__subcmd__replay__subcmd__resume)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1197,7 +1243,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__replay)
-            opts="-h --api-url --api-key --json --help start status list cancel watch failures retry help"
+            opts="-h --api-url --api-key --json --help start status list cancel pause resume watch failures retry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1267,7 +1313,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__replay__subcmd__help)
-            opts="start status list cancel watch failures retry help"
+            opts="start status list cancel pause resume watch failures retry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1323,6 +1369,34 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__replay__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__replay__subcmd__help__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__replay__subcmd__help__subcmd__resume)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1411,6 +1485,58 @@ _replayctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__replay__subcmd__pause)
+            opts="-h --reason --expires-in --api-url --api-key --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires-in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        replayctl__subcmd__replay__subcmd__resume)
+            opts="-h --api-url --api-key --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --api-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -119,18 +119,20 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "update" -d 'Point a webhook at a new URL (refused while one of its jobs is active), give it the platform\'s new secret, or both'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a webhook (refused while one of its jobs is active; its jobs stay readable)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand webhook; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l api-key -r
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -s h -l help -d 'Print help'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "status"
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "cancel"
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'
-complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel watch failures retry help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "start" -d 'Start a replay of [from, to) (RFC 3339), optionally of some of its events'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "status"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "cancel"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "pause" -d 'Pause a job: running slices stop at their next checkpoint; `resume` continues it'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "resume" -d 'Resume a paused job from its checkpoints'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and not __fish_seen_subcommand_from start status list cancel pause resume watch failures retry help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l from -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l to -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l event-type -d 'Only events of this type (repeat for several, up to 50)' -r
@@ -159,6 +161,16 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_s
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from pause" -l reason -d 'Shown in the job\'s `pause.reason`' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from pause" -l expires-in -d 'Not resumed within this many seconds, the job ends INCOMPLETE (default: the deployment\'s maximum)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from pause" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from pause" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from pause" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from pause" -s h -l help -d 'Print help'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from resume" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from resume" -l api-key -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from resume" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from resume" -s h -l help -d 'Print help'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from watch" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
@@ -177,6 +189,8 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_s
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "status"
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "cancel"
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "pause" -d 'Pause a job: running slices stop at their next checkpoint; `resume` continues it'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "resume" -d 'Resume a paused job from its checkpoints'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from help" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'
@@ -251,6 +265,8 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_see
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "status"
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "list" -d 'Jobs newest first, the tenant\'s or one webhook\'s: one page (`--cursor`, `--limit`), or all of them'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "cancel"
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "pause" -d 'Pause a job: running slices stop at their next checkpoint; `resume` continues it'
+complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "resume" -d 'Resume a paused job from its checkpoints'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "watch" -d 'Follow a job until it ends: a progress bar on a terminal, a line every 5 s otherwise'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "failures" -d 'The events a job could not deliver (all of them; `--csv FILE` to write them as CSV)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand help; and __fish_seen_subcommand_from replay" -f -a "retry" -d 'Start a job that delivers exactly the failures of an ended job'

@@ -364,6 +364,28 @@ _arguments "${_arguments_options[@]}" : \
 ':job_id:_default' \
 && ret=0
 ;;
+(pause)
+_arguments "${_arguments_options[@]}" : \
+'--reason=[Shown in the job'\''s \`pause.reason\`]:REASON:_default' \
+'--expires-in=[Not resumed within this many seconds, the job ends INCOMPLETE (default\: the deployment'\''s maximum)]:SECONDS:_default' \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
+(resume)
+_arguments "${_arguments_options[@]}" : \
+'--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
+'--api-key=[]:API_KEY:_default' \
+'--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':job_id:_default' \
+&& ret=0
+;;
 (watch)
 _arguments "${_arguments_options[@]}" : \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
@@ -421,6 +443,14 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (cancel)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(pause)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(resume)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -740,6 +770,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(pause)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(resume)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (watch)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -1004,6 +1042,8 @@ _replayctl__subcmd__help__subcmd__replay_commands() {
 'status:' \
 'list:Jobs newest first, the tenant'\''s or one webhook'\''s\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'cancel:' \
+'pause:Pause a job\: running slices stop at their next checkpoint; \`resume\` continues it' \
+'resume:Resume a paused job from its checkpoints' \
 'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
 'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
 'retry:Start a job that delivers exactly the failures of an ended job' \
@@ -1024,6 +1064,16 @@ _replayctl__subcmd__help__subcmd__replay__subcmd__failures_commands() {
 _replayctl__subcmd__help__subcmd__replay__subcmd__list_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl help replay list commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__pause_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__pause_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay pause commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__resume_commands] )) ||
+_replayctl__subcmd__help__subcmd__replay__subcmd__resume_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl help replay resume commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__help__subcmd__replay__subcmd__retry_commands] )) ||
 _replayctl__subcmd__help__subcmd__replay__subcmd__retry_commands() {
@@ -1207,6 +1257,8 @@ _replayctl__subcmd__replay_commands() {
 'status:' \
 'list:Jobs newest first, the tenant'\''s or one webhook'\''s\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'cancel:' \
+'pause:Pause a job\: running slices stop at their next checkpoint; \`resume\` continues it' \
+'resume:Resume a paused job from its checkpoints' \
 'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
 'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
 'retry:Start a job that delivers exactly the failures of an ended job' \
@@ -1231,6 +1283,8 @@ _replayctl__subcmd__replay__subcmd__help_commands() {
 'status:' \
 'list:Jobs newest first, the tenant'\''s or one webhook'\''s\: one page (\`--cursor\`, \`--limit\`), or all of them' \
 'cancel:' \
+'pause:Pause a job\: running slices stop at their next checkpoint; \`resume\` continues it' \
+'resume:Resume a paused job from its checkpoints' \
 'watch:Follow a job until it ends\: a progress bar on a terminal, a line every 5 s otherwise' \
 'failures:The events a job could not deliver (all of them; \`--csv FILE\` to write them as CSV)' \
 'retry:Start a job that delivers exactly the failures of an ended job' \
@@ -1258,6 +1312,16 @@ _replayctl__subcmd__replay__subcmd__help__subcmd__list_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl replay help list commands' commands "$@"
 }
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__pause_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__pause_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help pause commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__resume_commands] )) ||
+_replayctl__subcmd__replay__subcmd__help__subcmd__resume_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay help resume commands' commands "$@"
+}
 (( $+functions[_replayctl__subcmd__replay__subcmd__help__subcmd__retry_commands] )) ||
 _replayctl__subcmd__replay__subcmd__help__subcmd__retry_commands() {
     local commands; commands=()
@@ -1282,6 +1346,16 @@ _replayctl__subcmd__replay__subcmd__help__subcmd__watch_commands() {
 _replayctl__subcmd__replay__subcmd__list_commands() {
     local commands; commands=()
     _describe -t commands 'replayctl replay list commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__pause_commands] )) ||
+_replayctl__subcmd__replay__subcmd__pause_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay pause commands' commands "$@"
+}
+(( $+functions[_replayctl__subcmd__replay__subcmd__resume_commands] )) ||
+_replayctl__subcmd__replay__subcmd__resume_commands() {
+    local commands; commands=()
+    _describe -t commands 'replayctl replay resume commands' commands "$@"
 }
 (( $+functions[_replayctl__subcmd__replay__subcmd__retry_commands] )) ||
 _replayctl__subcmd__replay__subcmd__retry_commands() {
