@@ -5,7 +5,9 @@
 //! event once. A pause left past its expiry ends the job INCOMPLETE, with a
 //! status event that says so; an ended job can be neither paused nor resumed.
 
-use replay_integration_tests::replay_client::{ClientError, ErrorCode, JobId, JobState, PauseRequest, StatusWord};
+use replay_integration_tests::replay_client::{
+    ClientError, ErrorCode, JobId, JobState, PauseRequest, PausedBy, StatusWord,
+};
 use replay_integration_tests::replay_lab::receiver::Faults;
 use replay_integration_tests::replay_lab::stack::signal;
 use replay_integration_tests::scenario::{scenario, Scenario};
@@ -133,10 +135,8 @@ async fn a_pause_past_its_expiry_ends_the_job_incomplete() -> anyhow::Result<()>
     let reason = ended.state_reason.clone().unwrap_or_default();
     assert!(reason.contains("not resumed before the pause expired") && reason.contains("moving servers"), "{reason}");
     assert!(s.received().len() < s.expected.len(), "the rest was never sent");
-    eventually(Duration::from_secs(30), "the status event", async || {
-        !s.receiver.stats("me").status_events.is_empty()
-    })
-    .await?;
+    eventually(Duration::from_secs(30), "the status event", async || !s.receiver.stats("me").status_events.is_empty())
+        .await?;
     let status = s.receiver.stats("me").status_events[0].replay_job_status.clone();
     assert_eq!(status.job_state, StatusWord::Incomplete);
     assert!(status.job_state_description.contains("pause expired"), "{status:?}");
@@ -148,6 +148,71 @@ async fn a_pause_past_its_expiry_ends_the_job_incomplete() -> anyhow::Result<()>
     }
     // The webhook was let go: a new job may start.
     s.start().await?;
+    s.stack.cleanup().await;
+    Ok(())
+}
+
+/// Delivery control (docs/api.md, "Delivery control"): a receiver stops an
+/// event's retries with `webhook-delivery: abort-message` (it fails after
+/// that one attempt, with the receiver's reason), and pauses the job with
+/// `webhook-delivery: pause`; resumed, the job delivers the event it
+/// paused on and every other, once.
+#[tokio::test]
+async fn a_receiver_aborts_events_and_pauses_the_job_with_its_answers() -> anyhow::Result<()> {
+    let s = scenario(
+        &[
+            ("HEARTBEAT_EVERY_MS", "500"),
+            ("DELIVERY_CONCURRENCY", "4"),
+            ("MAX_PARALLEL_SLICES", "2"),
+            ("SLICE_SECONDS", "1800"),
+        ],
+        600,
+        1,
+    )
+    .await?;
+    let ours: Vec<String> = {
+        let mut ids: Vec<String> = s.expected.iter().cloned().collect();
+        ids.sort_by_key(|id| id.trim_start_matches("ev-").parse::<u64>().unwrap_or_default());
+        ids
+    };
+    let aborted: std::collections::HashSet<String> = ours.iter().step_by(37).cloned().collect();
+    let pause_on = ours[ours.len() / 3].clone();
+    s.receiver.set_faults(Faults {
+        abort: aborted.clone(),
+        pause_on: [pause_on.clone()].into(),
+        status_500: 0.03,
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let job = s.start().await?;
+    eventually(Duration::from_secs(120), "the receiver's pause", async || {
+        s.job(&job).await.is_ok_and(|j| j.state == JobState::Paused)
+    })
+    .await?;
+    let paused = s.job(&job).await?;
+    let pause = paused.pause.clone().expect("the pause is shown");
+    assert_eq!(pause.paused_by, PausedBy::Receiver, "{pause:?}");
+    assert_eq!(pause.reason.as_deref(), Some("deploying"), "{pause:?}");
+    assert!(!s.received().contains(&pause_on), "the event it paused on waits for the resume");
+    eventually(Duration::from_secs(60), "every slice parked", async || {
+        busy_slices(&s, &job).await.is_ok_and(|n| n == 0)
+    })
+    .await?;
+
+    s.api.resume(&job).await?;
+    let done = s.wait_for_end(&job, Duration::from_secs(180)).await?;
+    assert_eq!(done.state, JobState::Incomplete, "the aborted events failed: {done:?}");
+    assert_eq!(done.progress.counters.delivery_failures, aborted.len() as u64, "{done:?}");
+    let expected_delivered: std::collections::HashSet<String> = s.expected.difference(&aborted).cloned().collect();
+    assert_eq!(s.received(), expected_delivered, "the rest delivered, the paused one too");
+    assert_eq!(s.receiver.stats("me").repeats(), 0, "nothing sent twice");
+    let failures = s.api.all_failures(&job).await?;
+    assert_eq!(failures.iter().map(|f| f.event_id.clone()).collect::<std::collections::HashSet<_>>(), aborted);
+    for f in &failures {
+        assert_eq!((f.attempts, f.last_status), (1, Some(503)), "{f:?}");
+        assert!(f.last_error.contains("abort-message") && f.last_error.contains("unknown account"), "{f:?}");
+    }
     s.stack.cleanup().await;
     Ok(())
 }

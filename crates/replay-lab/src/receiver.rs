@@ -39,6 +39,12 @@ pub struct Faults {
     pub delay_max: Duration,
     /// Events answered 422 every time (a receiver that refuses them for good).
     pub reject: HashSet<String>,
+    /// Events answered 503 with `webhook-delivery: abort-message` every
+    /// time (a receiver that stops their retries).
+    pub abort: HashSet<String>,
+    /// Events whose first request is answered 503 with `webhook-delivery:
+    /// pause` (a receiver that pauses the job).
+    pub pause_on: HashSet<String>,
     /// Extra time before answering a status event (`replay-job-...`).
     pub status_delay: Duration,
 }
@@ -151,6 +157,8 @@ struct Hook {
     /// Per job: when each accepted event delivery arrived, and its id
     /// (kept out of `HookStats`, which `stats` copies).
     timeline: HashMap<String, Vec<(Instant, String)>>,
+    /// `pause_on` events already answered with a pause.
+    paused_once: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -334,6 +342,14 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     }
     if !is_status && faults.reject.contains(&msg_id) {
         return answer(StatusCode::UNPROCESSABLE_ENTITY, &[], "refused");
+    }
+    let reason =
+        |value: &str, why: &str| [("webhook-delivery", value.to_owned()), ("webhook-delivery-reason", why.to_owned())];
+    if !is_status && faults.abort.contains(&msg_id) {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, &reason("abort-message", "unknown account"), "not again");
+    }
+    if !is_status && faults.pause_on.contains(&msg_id) && hook.paused_once.insert(msg_id.clone()) {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, &reason("pause", "deploying"), "later");
     }
     if roll < faults.drop_connection {
         stats.faults_injected += 1;

@@ -198,6 +198,30 @@ pub struct IndexConfig {
     pub block_records: usize,
 }
 
+/// How long a pause may last (docs/guarantees.md, "Pause and resume"): at
+/// most `MAX_PAUSE_SECONDS`, and never past the moment the window's start
+/// leaves `REPLAY_RETENTION_HOURS`.
+#[derive(Debug, Clone, Copy)]
+pub struct PauseLimits {
+    pub max: Duration,
+    pub retention_hours: u32,
+}
+
+impl PauseLimits {
+    /// The most a pause may ask for, in seconds.
+    pub fn max_s(&self) -> u32 {
+        self.max.as_secs().min(u64::from(u32::MAX)) as u32
+    }
+
+    /// A pause's length: `asked` (else the maximum), cut at the window's
+    /// retention; at least a second.
+    pub fn expires_in_s(&self, asked: Option<u32>, window_from_ms: i64, now_ms: i64) -> u32 {
+        let retained_ms = window_from_ms + i64::from(self.retention_hours) * 3_600_000 - now_ms;
+        let retained_s = (retained_ms / 1_000).clamp(1, i64::from(u32::MAX)) as u32;
+        asked.unwrap_or(self.max_s()).min(self.max_s()).min(retained_s).max(1)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Carries the database password: whole, never printed.
@@ -222,9 +246,8 @@ pub struct Settings {
     /// Slices of one job running at once (with DELIVERY_CONCURRENCY and
     /// DELIVERY_RATE_PER_SECOND, the per-job cap on load on a receiver).
     pub max_parallel_slices: u32,
-    /// How long a job may stay paused (`MAX_PAUSE_SECONDS`): not resumed by
-    /// then, it ends `INCOMPLETE`. At most `CHECKPOINT_TTL_HOURS`.
-    pub max_pause: Duration,
+    /// How long a job may stay paused.
+    pub pause: PauseLimits,
     /// Replay requests accepted per webhook per window (Twitter: 5 per 15 minutes).
     pub rate_limit_replays: u32,
     pub rate_limit_window_s: u32,
@@ -436,7 +459,10 @@ impl Settings {
             stale_after: millis(env, "STALE_AFTER_MS", 60_000)?,
             max_restarts: parsed(env, "MAX_SLICE_RESTARTS", 5)?,
             max_parallel_slices: parsed::<u32>(env, "MAX_PARALLEL_SLICES", 4)?.max(1),
-            max_pause: Duration::from_secs(parsed::<u64>(env, "MAX_PAUSE_SECONDS", 86_400)?.max(1)),
+            pause: PauseLimits {
+                max: Duration::from_secs(parsed::<u64>(env, "MAX_PAUSE_SECONDS", 86_400)?.max(1)),
+                retention_hours: parsed(env, "REPLAY_RETENTION_HOURS", 120)?,
+            },
             rate_limit_replays: parsed(env, "RATE_LIMIT_REPLAYS", 5)?,
             rate_limit_window_s: parsed(env, "RATE_LIMIT_WINDOW_SECONDS", 900)?,
             fair_share: FairShareConfig {
@@ -542,7 +568,7 @@ impl Settings {
                     .into(),
             ));
         }
-        if self.max_pause > w.checkpoint_ttl {
+        if self.pause.max > w.checkpoint_ttl {
             return Err(Error::Config(
                 "MAX_PAUSE_SECONDS must not exceed CHECKPOINT_TTL_HOURS: a paused slice resumes from its checkpoint"
                     .into(),

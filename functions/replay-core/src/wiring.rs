@@ -79,6 +79,7 @@ impl WorkerContext {
             delivery_concurrency: settings.delivery.concurrency,
             max_parallel_slices: settings.max_parallel_slices,
             fair_share: settings.fair_share,
+            pause: settings.pause,
         })
     }
 }

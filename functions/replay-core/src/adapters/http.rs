@@ -2,6 +2,7 @@
 
 use super::dns::HostResolver;
 use crate::config::DeliveryConfig;
+use crate::domain::retry::{ABORT_VALUE, CONTROL_HEADER, PAUSE_VALUE, REASON_HEADER};
 use crate::domain::webhook_url::{literal_ip, port_of, UrlPolicy};
 use crate::ports::{Attempt, Deliverer, Delivery};
 use async_trait::async_trait;
@@ -21,13 +22,26 @@ pub struct HttpDeliverer {
     cfg: DeliveryConfig,
 }
 
-/// Classifies a response per the contract: 2xx success; 429/503 honour
-/// `Retry-After`; 408 and other 5xx retry; other 4xx fail at once.
+/// Classifies a response per the contract: `webhook-delivery: pause` pauses
+/// the job (whatever the status); 2xx success; a failing answer with
+/// `webhook-delivery: abort-message` fails the event at once; 429/503
+/// honour `Retry-After`; 408 and other 5xx retry; other 4xx fail at once.
 pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
+    let code = status.as_u16();
+    let control = |value: &str| {
+        let values = headers.get_all(CONTROL_HEADER).into_iter().filter_map(|v| v.to_str().ok());
+        values.flat_map(|v| v.split(',')).any(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    let reason = || receiver_reason(headers);
+    if control(PAUSE_VALUE) {
+        return Attempt::PauseJob { delivered: status.is_success(), status: code, reason: reason() };
+    }
     if status.is_success() {
         return Attempt::Success;
     }
-    let code = status.as_u16();
+    if control(ABORT_VALUE) {
+        return Attempt::Abort { status: code, reason: reason() };
+    }
     if code == 429 || code == 503 {
         let after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         return Attempt::Retry { status: Some(code), after, error: format!("HTTP {code}") };
@@ -36,6 +50,15 @@ pub fn classify_response(status: StatusCode, headers: &HeaderMap) -> Attempt {
         return Attempt::Retry { status: Some(code), after: None, error: format!("HTTP {code}") };
     }
     Attempt::Fail { status: code }
+}
+
+/// The receiver's `webhook-delivery-reason`: printable, at most 200
+/// characters (it reaches the failure list and the job's view).
+fn receiver_reason(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(REASON_HEADER)?.to_str().ok()?;
+    let clean: String = raw.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
@@ -210,6 +233,27 @@ mod tests {
             classify_response(StatusCode::BAD_GATEWAY, &empty),
             Attempt::Retry { status: Some(502), after: None, .. }
         ));
+        let mut abort = HeaderMap::new();
+        abort.insert(CONTROL_HEADER, HeaderValue::from_static("Abort-Message"));
+        assert_eq!(
+            classify_response(StatusCode::SERVICE_UNAVAILABLE, &abort),
+            Attempt::Abort { status: 503, reason: None }
+        );
+        assert_eq!(classify_response(StatusCode::OK, &abort), Attempt::Success, "no effect on a success");
+        abort.insert(CONTROL_HEADER, HeaderValue::from_static("disable"));
+        assert!(matches!(classify_response(StatusCode::SERVICE_UNAVAILABLE, &abort), Attempt::Retry { .. }));
+        let mut pause = HeaderMap::new();
+        pause.insert(CONTROL_HEADER, HeaderValue::from_static("disable, pause"));
+        pause.insert(REASON_HEADER, HeaderValue::from_static("deploying\tv2 "));
+        let reason = Some("deployingv2".to_owned());
+        assert_eq!(
+            classify_response(StatusCode::OK, &pause),
+            Attempt::PauseJob { delivered: true, status: 200, reason: reason.clone() }
+        );
+        assert_eq!(
+            classify_response(StatusCode::SERVICE_UNAVAILABLE, &pause),
+            Attempt::PauseJob { delivered: false, status: 503, reason }
+        );
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert!(matches!(

@@ -15,6 +15,16 @@
 use rand::Rng;
 use std::time::Duration;
 
+/// The response header by which a receiver controls a delivery
+/// (docs/api.md, "Delivery control"), its values, and the header with the
+/// receiver's reason.
+pub const CONTROL_HEADER: &str = "webhook-delivery";
+/// Svix's value: no more retries of this event.
+pub const ABORT_VALUE: &str = "abort-message";
+/// Ours: pause the job until a resume.
+pub const PAUSE_VALUE: &str = "pause";
+pub const REASON_HEADER: &str = "webhook-delivery-reason";
+
 /// An attempt needs at least this much time to be worth starting.
 pub const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
@@ -35,6 +45,19 @@ pub enum Attempt {
     /// Not sent: the outbound policy refuses the destination, or a header
     /// value could not be built.
     Refused(String),
+    /// A failing answer with `webhook-delivery: abort-message`: no more
+    /// retries of this event.
+    Abort {
+        status: u16,
+        reason: Option<String>,
+    },
+    /// An answer with `webhook-delivery: pause`: the job pauses. A 2xx
+    /// delivered the event; another answer leaves it to the resume.
+    PauseJob {
+        delivered: bool,
+        status: u16,
+        reason: Option<String>,
+    },
 }
 
 /// How an event's delivery ended.
@@ -52,6 +75,13 @@ pub enum DeliveryOutcome {
     /// request cannot be built. A failure of the event, not a sign that the
     /// receiver is down.
     Refused {
+        error: String,
+    },
+    /// The receiver stopped its retries (`webhook-delivery: abort-message`):
+    /// failed at once, never taken for a receiver that is down.
+    Aborted {
+        attempts: u32,
+        last_status: Option<u16>,
         error: String,
     },
     /// The time ran out (or the slice stopped) before the event was delivered
@@ -105,6 +135,9 @@ pub enum Next {
     /// The receiver asked for a wait longer than `retry_after_max`: pause
     /// the slice this long rather than fail the event.
     Pause(Duration),
+    /// The receiver asked for the job to pause; the event was delivered, or
+    /// waits for the resume.
+    PauseJob { delivered: bool, reason: Option<String> },
 }
 
 impl RetryRule {
@@ -129,6 +162,21 @@ impl RetryRule {
                 error: format!("HTTP {status}"),
             }),
             Attempt::Refused(error) => Next::Done(DeliveryOutcome::Refused { error }),
+            Attempt::Abort { status, reason } => Next::Done(DeliveryOutcome::Aborted {
+                attempts,
+                last_status: Some(status),
+                error: match reason {
+                    Some(r) => format!("HTTP {status}; the receiver stopped its retries ({ABORT_VALUE}): {r}"),
+                    None => format!("HTTP {status}; the receiver stopped its retries ({ABORT_VALUE})"),
+                },
+            }),
+            Attempt::PauseJob { delivered, status, reason } => {
+                if !delivered {
+                    tries.last_status = Some(status);
+                    tries.last_error = format!("HTTP {status}; the receiver paused the job");
+                }
+                Next::PauseJob { delivered, reason }
+            }
             Attempt::Retry { status, after, error } => {
                 tries.last_status = status;
                 tries.last_error = error;
@@ -244,6 +292,31 @@ mod tests {
         let mut tries = Tries::default();
         let next = rule().after(&mut tries, Attempt::Fail { status: 410 }, &mut rng);
         assert!(matches!(next, Next::Done(DeliveryOutcome::Failed { attempts: 1, last_status: Some(410), .. })));
+    }
+
+    #[test]
+    fn a_receiver_that_aborts_an_event_gets_no_more_attempts_of_it() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut tries = Tries::default();
+        let attempt = Attempt::Abort { status: 503, reason: Some("unknown account".into()) };
+        let Next::Done(DeliveryOutcome::Aborted { attempts: 1, last_status: Some(503), error }) =
+            rule().after(&mut tries, attempt, &mut rng)
+        else {
+            panic!("an abort ends the event")
+        };
+        assert!(error.contains("abort-message") && error.contains("unknown account"), "{error}");
+    }
+
+    #[test]
+    fn a_receiver_that_pauses_the_job_keeps_the_event_unless_it_took_it() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut tries = Tries::default();
+        let taken = Attempt::PauseJob { delivered: true, status: 200, reason: None };
+        assert_eq!(rule().after(&mut tries, taken, &mut rng), Next::PauseJob { delivered: true, reason: None });
+        let refused = Attempt::PauseJob { delivered: false, status: 503, reason: Some("deploying".into()) };
+        let next = rule().after(&mut tries, refused, &mut rng);
+        assert_eq!(next, Next::PauseJob { delivered: false, reason: Some("deploying".into()) });
+        assert_eq!(tries.last_status, Some(503), "the answer is kept for the event's next attempts");
     }
 
     #[test]

@@ -190,16 +190,24 @@ impl Lifecycle<'_> {
     }
 
     /// A slice of a paused job stopped at its checkpoint: it waits for the
-    /// resume. A job resumed meanwhile carries it on; one that ended
+    /// resume. With `pause`, the receiver asked for it: the job is paused
+    /// first. A job resumed meanwhile carries it on; one that ended
     /// meanwhile (cancelled, its pause expired) ends it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn park(
         &self,
+        tenant: &TenantId,
         job_id: &JobId,
         slice_index: u32,
         token: u64,
         counters: &Counters,
         continuation: u32,
+        pause: Option<&PauseOrder<'_>>,
     ) -> Result<()> {
+        if let Some(order) = pause {
+            let view = self.ledger.pause_job(tenant, job_id, order).await?;
+            warn!(%job_id, state = ?view.map(|v| v.state), reason = ?order.reason, "the receiver paused the job");
+        }
         match self.ledger.park_slice(job_id, slice_index, token, counters).await? {
             JobState::Paused => info!("slice parked until the job resumes"),
             state if state.is_terminal() => {
@@ -413,7 +421,7 @@ pub async fn send_status_event(
     match deliver_until(deliverer, &cfg.retry, &delivery, until, &mut rng).await {
         DeliveryOutcome::Delivered { .. } => info!(state = view.state.as_str(), "status event sent"),
         // The receiver refused it for good; the job's state in the API is the record.
-        DeliveryOutcome::Failed { error, attempts, .. } => {
+        DeliveryOutcome::Failed { error, attempts, .. } | DeliveryOutcome::Aborted { error, attempts, .. } => {
             warn!(%error, attempts, "status event could not be delivered")
         }
         DeliveryOutcome::Refused { error } => warn!(%error, "status event not sent: refused"),
@@ -446,6 +454,9 @@ pub async fn deliver_until(
             Next::Done(outcome) => return outcome,
             // No circuit and no pauses here: the quick attempts are all it gets.
             Next::Struggling(_) | Next::Pause(_) => return tries.failed(),
+            // A job that has ended cannot pause: the answer is taken as it is.
+            Next::PauseJob { delivered: true, .. } => return DeliveryOutcome::Delivered { attempts: tries.attempts },
+            Next::PauseJob { delivered: false, .. } => return tries.failed(),
             Next::RetryIn(wait) if now() + wait >= until => {
                 return tries.interrupted(tries.last_status, &tries.last_error)
             }

@@ -4,14 +4,14 @@
 
 use super::lifecycle::{send_status_event, Lifecycle};
 use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
-use crate::config::{FairShareConfig, WorkerConfig};
+use crate::config::{FairShareConfig, PauseLimits, WorkerConfig};
 use crate::domain::filter::EventFilter;
 use crate::domain::job::SliceState;
 use crate::domain::task::{Decoded, QueueTask};
 use crate::error::{Error, Result};
-use crate::ports::ledger::{JobLedger, SliceRecord, SliceTotals};
+use crate::ports::ledger::{JobLedger, PauseOrder, SliceRecord, SliceTotals};
 use crate::ports::{CheckpointStore, Deliverer, DeliveryLog, SliceProgress, SliceQueue, WebhookSigners};
-use replay_types::Selection;
+use replay_types::{PausedBy, Selection};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, instrument, warn};
@@ -31,6 +31,8 @@ pub struct WorkerContext {
     pub delivery_concurrency: usize,
     pub max_parallel_slices: u32,
     pub fair_share: FairShareConfig,
+    /// How long a pause the receiver asks for may last.
+    pub pause: PauseLimits,
 }
 
 impl WorkerContext {
@@ -140,8 +142,14 @@ async fn replay_slice(
             let totals = SliceTotals { counters: &counters, tally: &Default::default() };
             lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Cancelled, Some(totals)).await?;
         }
-        SliceOutcome::JobPaused { counters, lease_token } => {
-            lifecycle.park(job_id, slice_index, lease_token, &counters, continuation).await?
+        SliceOutcome::JobPaused { counters, lease_token, receiver } => {
+            // The receiver's pause is the job's first (`webhook-delivery: pause`).
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let expires_in_s = ctx.pause.expires_in_s(None, record.window.from.0, now_ms);
+            let reason = receiver.as_ref().map(Option::as_deref);
+            let order = reason.map(|reason| PauseOrder { by: PausedBy::Receiver, reason, expires_in_s });
+            let tenant = &record.tenant_id;
+            lifecycle.park(tenant, job_id, slice_index, lease_token, &counters, continuation, order.as_ref()).await?
         }
         SliceOutcome::Continue(_) => lifecycle.continue_slice(job_id, slice_index, continuation).await?,
         SliceOutcome::Paused { delay, lease_token } => lifecycle.pause(job_id, slice_index, lease_token, delay).await?,

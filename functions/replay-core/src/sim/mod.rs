@@ -394,11 +394,15 @@ fn owed(copies: &[scenario::Copy], from: i64, to: i64) -> BTreeMap<&str, (bool, 
 }
 
 /// An event fails only on a permanent answer (a 4xx other than 408 and
-/// 429), past its retry budget, or when the circuit gave up on a receiver
-/// that delivered nothing through every pause (docs/api.md, "Signed deliveries").
+/// 429), an answer that aborts it (`webhook-delivery: abort-message`), past
+/// its retry budget, or when the circuit gave up on a receiver that
+/// delivered nothing through every pause (docs/api.md, "Signed deliveries").
 fn failed_by_the_rule(f: &crate::ports::FailedEvent) -> bool {
     let permanent = f.last_status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
-    permanent || f.error.contains("retry budget") || f.error.contains("through every pause")
+    permanent
+        || f.error.contains("abort-message")
+        || f.error.contains("retry budget")
+        || f.error.contains("through every pause")
 }
 
 /// An event's copies, as times from the window's start (a violation's context).
@@ -581,6 +585,19 @@ mod tests {
     fn the_memory_oracle_sees_the_runs_peaks() {
         let peak = run(7).peak;
         assert!(peak.dedup_ids > 0 && peak.unsettled_bytes > 0, "no peak seen: {peak:?}");
+    }
+
+    /// An event the receiver aborts with a 5xx was once taken for a receiver
+    /// that is down (a provisional failure): the circuit paused and
+    /// requeued it for as long as it was all that was left, and the slice
+    /// never ended (the soak's seeds 7,002,844 and 7,010,349). An abort now
+    /// fails the event at once.
+    #[test]
+    fn an_aborted_event_fails_at_once_and_the_slice_ends() {
+        for seed in [7_002_844, 7_010_349] {
+            let report = run(seed);
+            assert!(report.violations.is_empty(), "seed {seed}: {:?}", report.violations);
+        }
     }
 
     #[test]

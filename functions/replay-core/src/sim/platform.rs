@@ -12,7 +12,7 @@
 use super::latency::{Freezes, Latent};
 use super::queue::SimQueue;
 use super::receiver::SimReceiver;
-use super::scenario::{behaviour, event, log_uniform, stream, worker_config, Copy, MINUTE};
+use super::scenario::{behaviour, controlled, event, log_uniform, stream, worker_config, Copy, MINUTE};
 use super::{failed_by_the_rule, owed, Report, Virtual};
 use crate::adapters::memory::{
     MemoryCheckpoints, MemoryHousekeeping, MemoryLedger, MemoryLog, MemoryLogIndex, MemorySigners,
@@ -191,7 +191,8 @@ impl Plan {
         // Stable: records produced at the same moment keep their order.
         produced.sort_by_key(|(true_time, _)| *true_time);
         let all: Vec<Copy> = jobs.iter().flat_map(|j| j.copies.clone()).collect();
-        let receiver = behaviour(&mut rng, &all);
+        let mut receiver = behaviour(&mut rng, &all);
+        (receiver.aborted, receiver.pausing) = controlled(seed, &all);
         let workers = rng.gen_range(1..=4);
         Plan {
             seed,
@@ -316,6 +317,11 @@ async fn simulate(p: &Plan) -> Report {
         delivery_concurrency: p.concurrency,
         max_parallel_slices: p.max_parallel_slices,
         fair_share: p.fair,
+        pause: crate::config::PauseLimits {
+            max: Duration::from_secs(u64::from(PAUSE_EXPIRES_S)),
+            // Past any window's start: the simulated path never reads the wall clock's verdict.
+            retention_hours: u32::MAX,
+        },
     });
     let sweeper = SweeperContext {
         ledger: ledger.clone(),
@@ -459,11 +465,16 @@ async fn simulate(p: &Plan) -> Report {
                     Act::Cancel => lifecycle.cancel(&tenant, &id).await.map(|j| j.state),
                     Act::Pause(expires_in_s) => {
                         let order = PauseOrder { by: PausedBy::Request, reason: None, expires_in_s };
-                        let outcome = lifecycle.pause_job(&tenant, &id, &order).await.map(|j| j.state);
-                        if matches!(outcome, Ok(JobState::Paused)) {
+                        let outcome = lifecycle.pause_job(&tenant, &id, &order).await;
+                        // A pause the receiver asked for first is not ours to judge.
+                        let ours = outcome.as_ref().is_ok_and(|j| {
+                            j.state == JobState::Paused
+                                && j.pause.as_ref().is_some_and(|p| p.paused_by == PausedBy::Request)
+                        });
+                        if ours {
                             lock_paused(&paused).entry(id.clone()).or_default().push((elapsed, None));
                         }
-                        outcome
+                        outcome.map(|j| j.state)
                     }
                     Act::Resume => {
                         if let Some(last) = lock_paused(&paused).get_mut(&id).and_then(|w| w.last_mut()) {
@@ -475,6 +486,23 @@ async fn simulate(p: &Plan) -> Report {
                 note(&seen, |s| {
                     let _ = writeln!(s.trace, "{} {act:?} {id}: {outcome:?}", elapsed.as_millis());
                 });
+            }
+            // The receiver's pauses (`webhook-delivery: pause`): its operator
+            // resumes them a few minutes later.
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let Ok(Some(view)) = ledger.job_view(None, &id).await else { break };
+                if view.state.is_terminal() {
+                    break;
+                }
+                let by_receiver = view.pause.as_ref().is_some_and(|p| p.paused_by == PausedBy::Receiver);
+                if view.state == JobState::Paused && by_receiver {
+                    let resumed = lifecycle.resume_job(&tenant, &id).await.map(|j| j.state);
+                    note(&seen, |s| {
+                        let at = started.elapsed_virtual().as_millis();
+                        let _ = writeln!(s.trace, "{at} resume {id} after the receiver's pause: {resumed:?}");
+                    });
+                }
             }
         }));
     }

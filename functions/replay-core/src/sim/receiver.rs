@@ -31,6 +31,12 @@ pub struct Behaviour {
     pub outages: Vec<(Duration, Duration)>,
     /// Events refused for good (410).
     pub refused: Vec<String>,
+    /// Events answered 500 with `webhook-delivery: abort-message` (the
+    /// receiver stops their retries).
+    pub aborted: Vec<String>,
+    /// Events whose first attempt is answered with `webhook-delivery:
+    /// pause`: taken (200) or not (503), as drawn.
+    pub pausing: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +66,8 @@ pub struct SimReceiver {
     pub trace: Mutex<Vec<(u64, String, &'static str)>>,
     /// Every request processed (answered 2xx): (virtual ms, message id, URL).
     pub processed: Mutex<Vec<(u64, String, String)>>,
+    /// `pausing` events already answered with a pause.
+    paused_once: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl SimReceiver {
@@ -72,6 +80,7 @@ impl SimReceiver {
             answered: Mutex::new(Answered::default()),
             trace: Mutex::new(Vec::new()),
             processed: Mutex::new(Vec::new()),
+            paused_once: Mutex::default(),
         }
     }
 
@@ -89,6 +98,12 @@ impl SimReceiver {
             Answer::Status(503)
         } else if b.refused.iter().any(|id| id == event_id) {
             Answer::Status(410)
+        } else if b.aborted.iter().any(|id| id == event_id) {
+            Answer::Abort
+        } else if b.pausing.iter().any(|id| id == event_id)
+            && self.paused_once.lock().unwrap_or_else(|p| p.into_inner()).insert(event_id.to_owned())
+        {
+            Answer::Pause { taken: rng.gen_bool(0.5) }
         } else if roll < b.rate_black_hole {
             Answer::Never
         } else if roll < b.rate_black_hole + b.rate_drop {
@@ -107,6 +122,12 @@ impl SimReceiver {
 #[derive(Debug, Clone, Copy)]
 enum Answer {
     Status(u16),
+    /// 500 with `webhook-delivery: abort-message`.
+    Abort,
+    /// 200 (taken) or 503 with `webhook-delivery: pause`.
+    Pause {
+        taken: bool,
+    },
     Dropped,
     Never,
 }
@@ -128,12 +149,12 @@ impl Deliverer for SimReceiver {
         let at = (sent + waited).as_millis() as u64;
         let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
         let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(answer, Answer::Status(200)) {
+        if matches!(answer, Answer::Status(200) | Answer::Pause { taken: true }) {
             *answered.processed.entry(d.message_id.clone()).or_default() += 1;
             self.processed.lock().unwrap_or_else(|p| p.into_inner()).push((at, d.message_id.clone(), d.url.clone()));
         }
         if matches!(answer, Answer::Never) || latency > timeout {
-            if matches!(answer, Answer::Status(200)) {
+            if matches!(answer, Answer::Status(200) | Answer::Pause { taken: true }) {
                 if timeout >= self.request_timeout {
                     answered.slow += 1;
                     *answered.slow_by_id.entry(d.message_id.clone()).or_default() += 1;
@@ -161,6 +182,15 @@ impl Deliverer for SimReceiver {
             Answer::Status(status) => {
                 trace.push((at, d.message_id.clone(), "410"));
                 Attempt::Fail { status }
+            }
+            Answer::Abort => {
+                trace.push((at, d.message_id.clone(), "abort"));
+                Attempt::Abort { status: 500, reason: Some("the receiver aborted it".into()) }
+            }
+            Answer::Pause { taken } => {
+                trace.push((at, d.message_id.clone(), if taken { "200+pause" } else { "503+pause" }));
+                let status = if taken { 200 } else { 503 };
+                Attempt::PauseJob { delivered: taken, status, reason: Some("the receiver paused it".into()) }
             }
             Answer::Dropped | Answer::Never => {
                 trace.push((at, d.message_id.clone(), "dropped"));

@@ -60,6 +60,19 @@ pub(super) fn stream(seed: u64, stream: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ (stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
+/// The receiver's delivery control, from streams of their own (the named
+/// seeds keep their plans): in 1 seed of 10 it aborts 1% of the events
+/// (`webhook-delivery: abort-message`); in another 1 of 10 it answers the
+/// first attempt of 0.5% of them with `webhook-delivery: pause`.
+pub(super) fn controlled(seed: u64, copies: &[Copy]) -> (Vec<String>, Vec<String>) {
+    let (mut aborts, mut pauses) = (stream(seed, 11), stream(seed, 12));
+    let aborting = aborts.gen_bool(0.1);
+    let aborted = copies.iter().filter(|_| aborting && aborts.gen_bool(0.01)).map(|c| c.event_id.clone()).collect();
+    let pausing = pauses.gen_bool(0.1);
+    let paused = copies.iter().filter(|_| pausing && pauses.gen_bool(0.005)).map(|c| c.event_id.clone()).collect();
+    (aborted, paused)
+}
+
 pub(super) fn log_uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
     (rng.gen_range(low.ln()..high.ln())).exp()
 }
@@ -162,7 +175,8 @@ impl Scenario {
             }
         }
         let retention = retention.map(|(at, _)| Retention { at, keeps_from });
-        let receiver = behaviour(&mut rng, &copies);
+        let mut receiver = behaviour(&mut rng, &copies);
+        (receiver.aborted, receiver.pausing) = controlled(seed, &copies);
         Scenario {
             seed,
             concurrency: [1, 4, 16, 64][rng.gen_range(0..4)],
@@ -234,6 +248,8 @@ pub(super) fn behaviour(rng: &mut StdRng, copies: &[Copy]) -> Behaviour {
         rate_black_hole: rate(rng, 0.01),
         outages,
         refused,
+        aborted: Vec::new(),
+        pausing: Vec::new(),
     }
 }
 

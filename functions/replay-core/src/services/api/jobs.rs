@@ -61,7 +61,7 @@ impl ApiContext {
     /// the log no longer holds cannot be replayed after a resume).
     pub async fn pause_job(&self, caller: &Caller, job_id: &JobId, body: PauseRequest) -> Result<Job> {
         let tenant = writer(caller)?;
-        let max_s = self.settings.max_pause.as_secs().min(u64::from(u32::MAX)) as u32;
+        let max_s = self.settings.pause.max_s();
         if let Some(reason) = &body.reason {
             let n = reason.chars().count();
             if n == 0 || n > 200 || reason.chars().any(char::is_control) {
@@ -74,13 +74,11 @@ impl ApiContext {
                     "`expires_in_seconds` must be 1-{max_s} (MAX_PAUSE_SECONDS)"
                 )))
             }
-            Some(s) => s,
-            None => max_s,
+            asked => asked,
         };
         let job = self.store.job_view(Some(tenant), job_id).await?.ok_or(Error::NotFound)?;
         let from = parse_rfc3339("from", &job.from)?;
-        let retained_ms = from.0 + i64::from(self.settings.retention_hours) * 3_600_000 - Utc::now().timestamp_millis();
-        let expires_in_s = expires_in_s.min((retained_ms / 1_000).clamp(1, i64::from(u32::MAX)) as u32);
+        let expires_in_s = self.settings.pause.expires_in_s(expires_in_s, from.0, Utc::now().timestamp_millis());
         let order = PauseOrder { by: PausedBy::Request, reason: body.reason.as_deref(), expires_in_s };
         let job = self.with_estimate(self.lifecycle().pause_job(tenant, job_id, &order).await?);
         self.audit(caller, "replay.pause", job_id.as_str(), body.reason.as_deref()).await?;

@@ -85,6 +85,20 @@ impl Decider<'_> {
                         self.queue_again(id, delivery);
                         return self.pause_for_receiver(pause, now);
                     }
+                    Next::PauseJob { delivered, reason } => {
+                        let attempts = retrying.tries.attempts;
+                        // The first pause asked for is the one the job keeps.
+                        self.receiver_pause.get_or_insert(reason);
+                        if !delivered {
+                            // Left to the resume, with the budget it has spent.
+                            retrying.not_before = None;
+                            self.queue_again(id, delivery);
+                            return Some(Stop::ReceiverPause);
+                        }
+                        self.retrying.remove(&id);
+                        self.settle(id, delivery, sent_at, DeliveryOutcome::Delivered { attempts }, now);
+                        return Some(Stop::ReceiverPause);
+                    }
                     Next::Done(outcome) => outcome,
                 }
             }
@@ -181,7 +195,9 @@ impl Decider<'_> {
                     }
                 }
             }
-            DeliveryOutcome::Failed { attempts, last_status, error } => {
+            // An abort is the receiver's word on the event, whatever the status.
+            DeliveryOutcome::Failed { attempts, last_status, error }
+            | DeliveryOutcome::Aborted { attempts, last_status, error } => {
                 warn!(event_id = %delivery.message_id, attempts, ?last_status, %error, "event could not be delivered");
                 self.failures.push(failure(attempts, last_status, error));
                 self.settled(id, Counters { delivery_failures: 1, ..Counters::default() });

@@ -84,6 +84,9 @@ pub struct Decider<'a> {
     /// Entries `Provisional` (failed while the receiver looked down): each
     /// resolve or re-queue takes them all.
     pub(super) provisional: usize,
+    /// The receiver asked for the job to pause (`webhook-delivery: pause`),
+    /// with its reason if it gave one.
+    pub(super) receiver_pause: Option<Option<String>>,
     peak: MemoryPeak,
 }
 
@@ -138,6 +141,7 @@ impl<'a> Decider<'a> {
             failures: Vec::new(),
             found: Vec::new(),
             outcomes: None,
+            receiver_pause: None,
             circuit: Circuit::default(),
             rng: StdRng::seed_from_u64(seed),
             events_since_save: 0,

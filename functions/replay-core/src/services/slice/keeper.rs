@@ -75,6 +75,9 @@ pub enum Stop {
     Cancelled,
     /// The job was paused: the slice checkpoints and waits for the resume.
     JobPaused,
+    /// The receiver asked for the job to pause (`webhook-delivery: pause`):
+    /// the slice checkpoints and pauses the job.
+    ReceiverPause,
     LeaseLost,
     /// The receiver looks down.
     Circuit,

@@ -109,9 +109,10 @@ pub enum SliceOutcome {
     Paused { delay: Duration, lease_token: u64 },
     /// The job was cancelled; the checkpoint is saved.
     Cancelled { counters: Counters, lease_token: u64 },
-    /// The job was paused; the checkpoint is saved and the lease released:
-    /// the slice waits for the resume.
-    JobPaused { counters: Counters, lease_token: u64 },
+    /// The job was paused (or `receiver` asks for it to be, with its
+    /// reason if it gave one); the checkpoint is saved and the lease
+    /// released: the slice waits for the resume.
+    JobPaused { counters: Counters, lease_token: u64, receiver: Option<Option<String>> },
     /// Another worker holds the slice (a duplicate message): nothing was done.
     Busy,
     /// The lease was taken over while running: this worker stopped writing.

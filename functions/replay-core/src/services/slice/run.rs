@@ -322,12 +322,14 @@ impl<'a> Driver<'a> {
             info!(position = ?cp.position, "job cancelled; slice stopped");
             return Ok(SliceOutcome::Cancelled { counters: d.progress_counters(), lease_token: token });
         }
-        if reason == Stop::JobPaused {
+        if matches!(reason, Stop::JobPaused | Stop::ReceiverPause) {
             // Free the lease first: the resume may hand the slice to another
             // worker as soon as the ledger parks it.
             self.ports.checkpoints.release(self.key, self.lease).await?;
-            info!(position = ?cp.position, "job paused; slice stopped at its checkpoint");
-            return Ok(SliceOutcome::JobPaused { counters: d.progress_counters(), lease_token: token });
+            let position = cp.position;
+            let receiver = if reason == Stop::ReceiverPause { d.receiver_pause.take() } else { None };
+            info!(?position, by_receiver = receiver.is_some(), "job paused; slice stopped at its checkpoint");
+            return Ok(SliceOutcome::JobPaused { counters: d.progress_counters(), lease_token: token, receiver });
         }
         let pause = match reason {
             Stop::Circuit => Some(self.cfg.circuit_pause),
