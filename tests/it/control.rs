@@ -6,7 +6,7 @@
 //! status event that says so; an ended job can be neither paused nor resumed.
 
 use replay_integration_tests::replay_client::{
-    ClientError, ErrorCode, JobId, JobState, PauseRequest, PausedBy, StatusWord,
+    ClientError, CreateReplayRequest, ErrorCode, JobId, JobState, PauseRequest, PausedBy, StatusWord,
 };
 use replay_integration_tests::replay_lab::receiver::Faults;
 use replay_integration_tests::replay_lab::stack::signal;
@@ -213,6 +213,52 @@ async fn a_receiver_aborts_events_and_pauses_the_job_with_its_answers() -> anyho
         assert_eq!((f.attempts, f.last_status), (1, Some(503)), "{f:?}");
         assert!(f.last_error.contains("abort-message") && f.last_error.contains("unknown account"), "{f:?}");
     }
+    s.stack.cleanup().await;
+    Ok(())
+}
+
+/// Another target (docs/api.md, "Another target"): the replay of one
+/// webhook's window goes to another webhook of the tenant, signed with the
+/// target's secret (its receiver verifies with that key alone), each
+/// request naming the source; the status event goes there too. Both
+/// webhooks are held while it runs.
+#[tokio::test]
+async fn a_replay_to_another_target_is_signed_with_the_targets_secret() -> anyhow::Result<()> {
+    let s = scenario(&[("DELIVERY_CONCURRENCY", "4"), ("MAX_PARALLEL_SLICES", "2"), ("SLICE_SECONDS", "1800")], 400, 1)
+        .await?;
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let staging = webhook_to(&s.api, &s.receiver, "staging").await?;
+    let request = CreateReplayRequest { target_webhook_id: Some(staging.clone()), ..window(s.from, s.to) };
+    let job = s.api.start_replay(&s.webhook, &request).await?.job_id;
+    // Both are held: neither may start another job meanwhile.
+    for (webhook, target) in [(&staging, None), (&s.webhook, None)] {
+        let again = CreateReplayRequest { target_webhook_id: target, ..window(s.from, s.to) };
+        let refused = s.api.start_replay(webhook, &again).await.expect_err("held");
+        assert_eq!(code_of(&refused), Some(ErrorCode::JobAlreadyRunning), "{refused:?}");
+    }
+    let done = s.wait_for_end(&job, Duration::from_secs(120)).await?;
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    assert_eq!(done.target_webhook_id.as_ref(), Some(&staging), "{done:?}");
+    let (to_staging, to_source) = (s.receiver.stats("staging"), s.receiver.stats("me"));
+    assert_eq!(to_staging.received(), s.expected, "every event went to the target");
+    assert_eq!(to_staging.signature_failures, 0, "each verifies with the target's secret");
+    assert_eq!(to_staging.repeats(), 0);
+    assert_eq!(to_source.requests, 0, "nothing went to the source");
+    eventually(Duration::from_secs(30), "the status event", async || {
+        !s.receiver.stats("staging").status_events.is_empty()
+    })
+    .await?;
+    let events_and_status = s.expected.len() as u64 + 1;
+    let named = s.receiver.stats("staging").source_webhook_ids.get(s.webhook.as_str()).copied();
+    assert_eq!(named, Some(events_and_status), "every request names its source");
+    // A webhook of another tenant, or none, is no target.
+    let missing = CreateReplayRequest { target_webhook_id: Some("wh_nowhere".into()), ..window(s.from, s.to) };
+    let refused = s.api.start_replay(&s.webhook, &missing).await.expect_err("no such target");
+    assert_eq!(code_of(&refused), Some(ErrorCode::InvalidRequest), "{refused:?}");
     s.stack.cleanup().await;
     Ok(())
 }

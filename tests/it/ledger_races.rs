@@ -85,6 +85,7 @@ async fn create_all_sliced(
                         selection: Some(&selection),
                         retry_of: None,
                         max_active_jobs: ask.cap,
+                        target_webhook_id: None,
                     })
                     .await
             })

@@ -57,6 +57,9 @@ pub struct HookStats {
     pub requests: u64,
     pub faults_injected: u64,
     pub dropped_connections: u64,
+    /// Accepted requests per `x-replay-source-webhook-id` (a replay to
+    /// another target names its source).
+    pub source_webhook_ids: HashMap<String, u64>,
     /// Status events (`webhook-id: replay-job-...`), bodies as received.
     pub status_events: Vec<replay_types::StatusEvent>,
     pub replay_job_ids: HashMap<String, u64>,
@@ -295,6 +298,7 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let (msg_id, ts, sig, job) =
         (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), header("x-replay-job-id"));
+    let source = header("x-replay-source-webhook-id");
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let (faults, key) = {
         let mut shared = lock(&r.shared);
@@ -388,6 +392,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         arrivals.count += 1;
         arrivals.last = now;
         hook.timeline.entry(job.clone()).or_default().push((arrived, msg_id.clone()));
+    }
+    if !source.is_empty() {
+        *stats.source_webhook_ids.entry(source).or_default() += 1;
     }
     *stats.accepted.entry(msg_id).or_default() += 1;
     *stats.replay_job_ids.entry(job).or_default() += 1;

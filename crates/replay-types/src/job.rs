@@ -36,6 +36,13 @@ pub struct CreateReplayRequest {
     /// job; counts against the rate limit.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Deliver to another webhook of the tenant (a staging endpoint, a new
+    /// URL): its URL, signed with its secret, each event's payload and
+    /// `webhook-id` unchanged, with `x-replay-source-webhook-id` naming this
+    /// one. The target is held as this webhook is (one active job each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "wh_staging_1")]
+    pub target_webhook_id: Option<WebhookId>,
 }
 
 /// The values of `only`.
@@ -303,6 +310,10 @@ pub struct Job {
     /// The job's last pause, if it was ever paused (docs/api.md, "Pause and resume").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<JobPause>,
+    /// The webhook the events are delivered to, when not `webhook_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub target_webhook_id: Option<WebhookId>,
 }
 
 /// Who paused a job.

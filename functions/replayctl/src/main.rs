@@ -293,6 +293,9 @@ enum ReplayCommand {
         /// Count what would be delivered, deliver nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Deliver to this other webhook of the tenant (its URL, its secret).
+        #[arg(long, value_name = "WEBHOOK_ID")]
+        target: Option<String>,
         /// Makes the request safe to repeat (generated when absent).
         #[arg(long)]
         idempotency_key: Option<String>,
@@ -550,13 +553,25 @@ async fn run(cli: Cli) -> Result<Exit> {
 
 async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Exit> {
     match command {
-        ReplayCommand::Start { webhook_id, from, to, event_types, event_ids, only, dry_run, idempotency_key, wait } => {
+        ReplayCommand::Start {
+            webhook_id,
+            from,
+            to,
+            event_types,
+            event_ids,
+            only,
+            dry_run,
+            target,
+            idempotency_key,
+            wait,
+        } => {
             let webhook = WebhookId::from(webhook_id);
             let req = CreateReplayRequest {
                 event_types: (!event_types.is_empty()).then_some(event_types),
                 event_ids: (!event_ids.is_empty()).then_some(event_ids),
                 only,
                 dry_run,
+                target_webhook_id: target.map(WebhookId::from),
                 ..CreateReplayRequest::window(from, to)
             };
             let accepted = match idempotency_key {

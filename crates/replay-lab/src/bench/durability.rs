@@ -81,6 +81,7 @@ async fn bare_replay(
                         body: payload,
                         job_id: job.clone(),
                         key: signer.clone(),
+                        source_webhook_id: None,
                     };
                     let deliverer = deliverer.clone();
                     requests.spawn(async move {

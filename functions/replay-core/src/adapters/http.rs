@@ -179,6 +179,14 @@ impl HttpDeliverer {
             }
         }
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+        if let Some(source) = &d.source_webhook_id {
+            match HeaderValue::from_str(source.as_str()) {
+                Ok(v) => {
+                    headers.insert("x-replay-source-webhook-id", v);
+                }
+                Err(_) => return Attempt::Refused("x-replay-source-webhook-id is not a valid header value".into()),
+            }
+        }
         match client.post(url).headers(headers).body(d.body.clone()).timeout(timeout).send().await {
             Ok(resp) => classify_response(resp.status(), resp.headers()),
             Err(e) => {
@@ -277,6 +285,7 @@ mod tests {
             body: bytes::Bytes::from_static(b"{}"),
             job_id: "job_1".into(),
             key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
+            source_webhook_id: None,
         };
         deliverer.attempt(&d, Duration::from_secs(2)).await
     }

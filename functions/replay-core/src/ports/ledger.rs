@@ -31,6 +31,9 @@ pub struct NewJob<'a> {
     pub retry_of: Option<&'a JobId>,
     /// The tenant's cap on active jobs (None: no cap).
     pub max_active_jobs: Option<u32>,
+    /// Another webhook of the tenant that receives the events (held as the
+    /// source is: one active job each).
+    pub target_webhook_id: Option<&'a WebhookId>,
 }
 
 /// One time slice and, per partition, the offsets of its start and end when
@@ -49,7 +52,8 @@ pub enum Created {
     Existing(Job),
 }
 
-/// A job's webhook, as its status event needs it.
+/// The webhook a job delivers to (its target, else its own), as its status
+/// event needs it.
 #[derive(Debug, Clone)]
 pub struct JobTarget {
     pub webhook_id: WebhookId,
@@ -66,8 +70,12 @@ pub struct SliceRecord {
     pub job_state: JobState,
     pub slice_state: SliceState,
     pub tenant_id: TenantId,
+    /// The webhook whose events the slice reads (the records' key).
     pub webhook_id: WebhookId,
+    /// Where they go: the target's URL when there is one, else the webhook's.
     pub url: String,
+    /// The webhook delivered to, when not `webhook_id` (its secret signs).
+    pub target_webhook_id: Option<WebhookId>,
     /// The partitions to read, in order.
     pub partitions: Vec<u32>,
     pub window: Window,

@@ -64,6 +64,7 @@ pub const CASES: &[&str] = &[
     "a_cancel_stops_what_has_not_started",
     "a_pause_holds_the_webhook_and_parks_the_slices",
     "a_pause_past_its_expiry_ends_the_job",
+    "a_target_is_held_and_delivered_to",
     "the_status_event_is_claimed_once",
     "the_sweeper_finds_what_was_lost",
     "takes_are_fair_within_tenant_caps_and_the_pool",
@@ -80,6 +81,7 @@ pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
         "a_cancel_stops_what_has_not_started" => a_cancel_stops_what_has_not_started(bench).await,
         "a_pause_holds_the_webhook_and_parks_the_slices" => a_pause_holds_the_webhook_and_parks_the_slices(bench).await,
         "a_pause_past_its_expiry_ends_the_job" => a_pause_past_its_expiry_ends_the_job(bench).await,
+        "a_target_is_held_and_delivered_to" => a_target_is_held_and_delivered_to(bench).await,
         "the_status_event_is_claimed_once" => the_status_event_is_claimed_once(bench).await,
         "the_sweeper_finds_what_was_lost" => the_sweeper_finds_what_was_lost(bench).await,
         "takes_are_fair_within_tenant_caps_and_the_pool" => takes_are_fair_within_tenant_caps_and_the_pool(bench).await,
@@ -99,11 +101,21 @@ struct Ask<'a> {
     selection: Selection,
     retry_of: Option<&'a JobId>,
     cap: Option<u32>,
+    target: Option<&'a WebhookId>,
 }
 
 impl<'a> Ask<'a> {
     fn new(webhook: &'a WebhookId, slices: u32) -> Self {
-        Self { webhook, slices, key: None, hash: 0, selection: Selection::default(), retry_of: None, cap: None }
+        Self {
+            webhook,
+            slices,
+            key: None,
+            hash: 0,
+            selection: Selection::default(),
+            retry_of: None,
+            cap: None,
+            target: None,
+        }
     }
     fn dry_run(mut self) -> Self {
         self.selection.dry_run = true;
@@ -135,6 +147,7 @@ async fn create(b: &dyn LedgerBench, tenant: &TenantId, ask: Ask<'_>) -> Result<
             selection: Some(&ask.selection),
             retry_of: ask.retry_of,
             max_active_jobs: ask.cap,
+            target_webhook_id: ask.target,
         })
         .await
 }
@@ -545,6 +558,38 @@ async fn a_pause_past_its_expiry_ends_the_job(b: &dyn LedgerBench) -> Outcome {
     l.pause_job(&acme, &third, &pause_order(None, 60)).await?;
     let cancelled = l.cancel_job(&acme, &third).await?.ok_or(Broken("the job".into()))?;
     ensure!(cancelled.state == JobState::Cancelled && cancelled.progress.slices_done == 2, "{cancelled:?}");
+    Ok(())
+}
+
+async fn a_target_is_held_and_delivered_to(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let (acme, other) = (b.tenant("acme").await?, b.tenant("other").await?);
+    let source = b.webhook(&acme, "http://receiver.test/live").await?;
+    let stage = b.webhook(&acme, "http://receiver.test/staging").await?;
+    let third = b.webhook(&acme, "http://receiver.test/third").await?;
+    let theirs = b.webhook(&other, "http://receiver.test/theirs").await?;
+
+    let refused = create(b, &acme, Ask { target: Some(&theirs), ..Ask::new(&source, 1) }).await;
+    ensure!(matches!(refused, Err(Error::InvalidRequest(_))), "another tenant's webhook: {refused:?}");
+    let job = new_job(b, &acme, Ask { target: Some(&stage), ..Ask::new(&source, 2) }).await?;
+    ensure!(job.target_webhook_id.as_ref() == Some(&stage), "{job:?}");
+    let record = l.slice(&job.job_id, 0).await?.ok_or(Broken("slice 0".into()))?;
+    ensure!(record.url == "http://receiver.test/staging", "delivered to the target's URL: {}", record.url);
+    ensure!(record.webhook_id == source && record.target_webhook_id.as_ref() == Some(&stage), "{record:?}");
+    let target = l.job_target(&job.job_id).await?;
+    ensure!(target.webhook_id == stage && target.url == "http://receiver.test/staging", "{target:?}");
+
+    // Both webhooks are held: as a source, and as a target.
+    for (webhook, to) in [(&stage, None), (&third, Some(&stage)), (&third, Some(&source))] {
+        let again = create(b, &acme, Ask { target: to, ..Ask::new(webhook, 1) }).await;
+        let holder = job.job_id.to_string();
+        ensure!(matches!(&again, Err(Error::JobAlreadyRunning { job_id }) if *job_id == holder), "{again:?}");
+    }
+    let dry = new_job(b, &acme, Ask { target: Some(&stage), ..Ask::new(&third, 1).dry_run() }).await?;
+    ensure!(dry.target_webhook_id.as_ref() == Some(&stage), "a dry run holds nothing: {dry:?}");
+
+    l.cancel_job(&acme, &job.job_id).await?;
+    new_job(b, &acme, Ask::new(&stage, 1)).await?;
     Ok(())
 }
 

@@ -174,6 +174,9 @@ pub struct Delivery {
     pub body: Bytes,
     pub job_id: JobId,
     pub key: Signer,
+    /// The webhook whose events these are, when delivered to another
+    /// (`x-replay-source-webhook-id`).
+    pub source_webhook_id: Option<WebhookId>,
 }
 
 /// HTTP delivery to webhook URLs (reqwest in production): one attempt, bounded

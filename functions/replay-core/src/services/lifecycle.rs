@@ -415,6 +415,8 @@ pub async fn send_status_event(
         body: Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?),
         job_id: job_id.clone(),
         key,
+        // Sent to the target, it names the source as the events did.
+        source_webhook_id: (target.webhook_id != view.webhook_id).then(|| view.webhook_id.clone()),
     };
     // Jitter seeded by the job: the same job retries alike in a replayed run.
     let mut rng = StdRng::seed_from_u64(xxhash_rust::xxh3::xxh3_64(job_id.as_str().as_bytes()));

@@ -109,7 +109,9 @@ async fn replay_slice(
     deadline: Instant,
 ) -> Result<()> {
     let (job_id, slice_index) = (&record.job_id, record.slice_index);
-    let (key, secrets_version) = ctx.signers.signer(&record.webhook_id).await?;
+    // A target's own secret signs what goes to it.
+    let signing = record.target_webhook_id.as_ref().unwrap_or(&record.webhook_id);
+    let (key, secrets_version) = ctx.signers.signer(signing).await?;
     let spec = SliceSpec {
         job_id: job_id.clone(),
         slice_index,
@@ -118,6 +120,7 @@ async fn replay_slice(
         window: record.window,
         planned: record.planned.clone(),
         url: record.url.clone(),
+        target_webhook_id: record.target_webhook_id.clone(),
         key,
         secrets_version,
         filter: event_filter(ctx, record.selection.clone()).await?,

@@ -111,6 +111,7 @@ async fn simulate(s: &Scenario) -> Report {
         window: Window { from: EventTime(s.from), to: EventTime(s.to) },
         planned: planned.clone(),
         url: "http://receiver.sim/hook".into(),
+        target_webhook_id: None,
         key,
         secrets_version: "v1".into(),
         filter: Default::default(),

@@ -440,6 +440,7 @@ async fn simulate(p: &Plan) -> Report {
                     selection: Some(&selection),
                     retry_of: None,
                     max_active_jobs: None,
+                    target_webhook_id: None,
                 })
                 .await;
             if let Err(e) = created {
@@ -487,11 +488,16 @@ async fn simulate(p: &Plan) -> Report {
                     let _ = writeln!(s.trace, "{} {act:?} {id}: {outcome:?}", elapsed.as_millis());
                 });
             }
-            // The receiver's pauses (`webhook-delivery: pause`): its operator
-            // resumes them a few minutes later.
+        }));
+        // The receiver's pauses (`webhook-delivery: pause`): its operator
+        // resumes them within two minutes, whatever else happens to the job.
+        let (ledger, queue, seen, id) = (ledger.clone(), queue.clone(), seen.clone(), j.id.clone());
+        let tenant = p.tenants[j.tenant].id.clone();
+        tasks.push(tokio::spawn(async move {
+            let lifecycle = Lifecycle { ledger: ledger.as_ref(), queue: queue.as_ref(), max_parallel_slices };
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                let Ok(Some(view)) = ledger.job_view(None, &id).await else { break };
+                let Ok(Some(view)) = ledger.job_view(None, &id).await else { continue };
                 if view.state.is_terminal() {
                     break;
                 }
@@ -643,9 +649,11 @@ fn pause_grace(p: &Plan) -> Duration {
 }
 
 /// A job paused for longer than it takes its workers to stop (or the
-/// sweeper to park what no worker holds) has no slice running: it holds no
-/// running-slice slot of its tenant or of the pool. Past its expiry (and
-/// the sweep that finds it), it is paused no more.
+/// sweeper to park what no worker holds) has no slice running that no live
+/// worker holds: it keeps no running-slice slot of its tenant or of the
+/// pool. (A worker whose engine is frozen in a write while its keeper still
+/// beats is alive: its invocation holds the slot until it stops.) Past its
+/// expiry (and the sweep that finds it), it is paused no more.
 fn check_paused(p: &Plan, ledger: &MemoryLedger, paused: &Paused, now: Duration, seen: &Shared) {
     let settle = pause_grace(p) + p.stale_after + 2 * SWEEP_EVERY;
     let expiry = Duration::from_secs(u64::from(PAUSE_EXPIRES_S)) + 2 * SWEEP_EVERY;
@@ -655,7 +663,7 @@ fn check_paused(p: &Plan, ledger: &MemoryLedger, paused: &Paused, now: Duration,
         if !ledger.is_paused(job) {
             continue;
         }
-        let running = ledger.slice_states(job).iter().filter(|s| **s == SliceState::Running).count();
+        let running = ledger.quiet_running(job, p.stale_after + 2 * SWEEP_EVERY);
         if now > *from + settle && running > 0 {
             let (from, now) = (from.as_millis(), now.as_millis());
             broken.push(format!("{job}: paused at {from} ms, {running} slice(s) still running at {now} ms"));
@@ -825,6 +833,7 @@ async fn judge(
                 selection: None,
                 retry_of: None,
                 max_active_jobs: None,
+                target_webhook_id: None,
             })
             .await;
         if let Err(e @ Error::JobAlreadyRunning { .. }) = again {

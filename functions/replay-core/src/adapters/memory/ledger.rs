@@ -67,6 +67,19 @@ struct JobRow {
     /// The last pause, and the state a resume returns to.
     pause: Option<PauseRow>,
     paused_from: Option<JobState>,
+    /// The webhook delivered to, when not its own.
+    target: Option<WebhookId>,
+}
+
+impl JobRow {
+    /// The webhook its deliveries go to.
+    fn delivered_to(&self) -> &WebhookId {
+        self.target.as_ref().unwrap_or(&self.webhook_id)
+    }
+    /// Whether it holds `webhook` (its own, or its target) while live.
+    fn holds(&self, webhook: &WebhookId) -> bool {
+        self.live() && !self.dry_run && (self.webhook_id == *webhook || self.target.as_ref() == Some(webhook))
+    }
 }
 
 struct PauseRow {
@@ -211,6 +224,14 @@ impl MemoryLedger {
         lock(&self.state).jobs.get(job_id).is_some_and(|j| j.status_sent_at.is_some())
     }
 
+    /// The job's running slices whose heartbeat is older than `quiet`: no
+    /// live worker holds them.
+    pub fn quiet_running(&self, job_id: &JobId, quiet: Duration) -> usize {
+        let state = lock(&self.state);
+        let before = self.now(&state) - quiet.as_millis() as Ms;
+        state.slices_of(job_id).filter(|(_, s)| s.state == SliceState::Running && older(s.heartbeat_at, before)).count()
+    }
+
     /// Whether the job is paused now.
     pub fn is_paused(&self, job_id: &JobId) -> bool {
         lock(&self.state).jobs.get(job_id).is_some_and(|j| j.state == JobState::Paused)
@@ -350,6 +371,7 @@ impl State {
             selection: shown(selection),
             result,
             pause: job.pause.as_ref().map(PauseRow::view),
+            target_webhook_id: job.target.clone(),
         })
     }
 
@@ -387,6 +409,14 @@ impl JobLedger for MemoryLedger {
         let now = self.now(&state);
         let live = state.webhooks.get(new.webhook_id).filter(|w| w.tenant_id == *new.tenant_id && !w.deleted);
         live.ok_or(Error::NotFound)?;
+        if let Some(target) = new.target_webhook_id {
+            let ours = state.webhooks.get(target).is_some_and(|w| w.tenant_id == *new.tenant_id && !w.deleted);
+            if !ours {
+                return Err(Error::InvalidRequest(format!(
+                    "`target_webhook_id`: {target} is not a webhook of this tenant"
+                )));
+            }
+        }
         if let Some(key) = new.idempotency_key {
             let earlier = state.jobs.iter().find(|(_, j)| {
                 j.tenant_id == *new.tenant_id
@@ -410,8 +440,10 @@ impl JobLedger for MemoryLedger {
         }
         let dry_run = new.selection.is_some_and(|s| s.dry_run);
         if !dry_run {
-            // The webhook's one active job (MySQL: the unique `active_webhook_id`).
-            let running = state.jobs.iter().find(|(_, j)| j.webhook_id == *new.webhook_id && j.live() && !j.dry_run);
+            // The webhook's one active job, and its target's (MySQL:
+            // `active_webhook_id` and `active_target_id`).
+            let held = [Some(new.webhook_id), new.target_webhook_id];
+            let running = state.jobs.iter().find(|(_, j)| held.iter().flatten().any(|w| j.holds(w)));
             if let Some((id, _)) = running {
                 return Err(Error::JobAlreadyRunning { job_id: id.to_string() });
             }
@@ -438,6 +470,7 @@ impl JobLedger for MemoryLedger {
             status_sent_at: None,
             pause: None,
             paused_from: None,
+            target: new.target_webhook_id.cloned(),
         };
         state.jobs.insert(new.id.clone(), row);
         for (i, s) in new.slices.iter().enumerate() {
@@ -590,7 +623,7 @@ impl JobLedger for MemoryLedger {
         let state = lock(&self.state);
         let Some(slice) = state.slices.get(&(job_id.clone(), slice_index)) else { return Ok(None) };
         let job = &state.jobs[job_id];
-        let webhook = state.webhooks.get(&job.webhook_id).ok_or(Error::NotFound)?;
+        let webhook = state.webhooks.get(job.delivered_to()).ok_or(Error::NotFound)?;
         Ok(Some(SliceRecord {
             job_id: job_id.clone(),
             slice_index,
@@ -599,6 +632,7 @@ impl JobLedger for MemoryLedger {
             tenant_id: job.tenant_id.clone(),
             webhook_id: job.webhook_id.clone(),
             url: webhook.url.clone(),
+            target_webhook_id: job.target.clone(),
             partitions: job.partitions.clone(),
             window: slice.window,
             planned: slice.planned.clone(),
@@ -703,8 +737,12 @@ impl JobLedger for MemoryLedger {
     async fn job_target(&self, job_id: &JobId) -> Result<JobTarget> {
         let state = lock(&self.state);
         let job = state.jobs.get(job_id).ok_or(Error::NotFound)?;
-        let webhook = state.webhooks.get(&job.webhook_id).ok_or(Error::NotFound)?;
-        Ok(JobTarget { webhook_id: job.webhook_id.clone(), url: webhook.url.clone(), webhook_deleted: webhook.deleted })
+        let webhook = state.webhooks.get(job.delivered_to()).ok_or(Error::NotFound)?;
+        Ok(JobTarget {
+            webhook_id: job.delivered_to().clone(),
+            url: webhook.url.clone(),
+            webhook_deleted: webhook.deleted,
+        })
     }
 
     async fn claim_status_event(&self, job_id: &JobId, claim_s: u32) -> Result<bool> {

@@ -21,7 +21,7 @@ const NO_SLICE_LEFT: &str =
 /// The columns of `replay_jobs` a job's view is made of (`view_of`).
 const VIEW_COLUMNS: &str =
     "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
-     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at";
+     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at, target_webhook_id";
 
 fn sums() -> String {
     COUNTER_COLUMNS
@@ -93,6 +93,18 @@ impl MySqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         live.ok_or(Error::NotFound)?;
+        if let Some(target) = job.target_webhook_id {
+            let live: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM webhooks WHERE id = ? AND tenant_id = ? AND deleted_at IS NULL LOCK IN SHARE MODE",
+            )
+            .bind(target.as_str())
+            .bind(job.tenant_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            live.ok_or_else(|| {
+                Error::InvalidRequest(format!("`target_webhook_id`: {target} is not a webhook of this tenant"))
+            })?;
+        }
         if let Some(key) = job.idempotency_key {
             let existing = sqlx::query(
                 "SELECT id, request_hash FROM replay_jobs WHERE tenant_id = ? AND webhook_id = ? AND idempotency_key = ?",
@@ -128,6 +140,24 @@ impl MySqlStore {
         }
         let partitions = job.partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         let dry_run = job.selection.is_some_and(|s| s.dry_run);
+        if !dry_run {
+            // A live job holds its webhook and its target: neither may be
+            // either of another live job's (the tenant's row lock makes the
+            // check and the insert one step).
+            let held = [Some(job.webhook_id), job.target_webhook_id];
+            let ids: Vec<&str> = held.iter().flatten().map(|w| w.as_str()).collect();
+            let marks = vec!["?"; ids.len()].join(",");
+            let sql = format!(
+                "SELECT id FROM replay_jobs WHERE active_webhook_id IN ({marks}) OR active_target_id IN ({marks}) LIMIT 1"
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for id in ids.iter().chain(ids.iter()) {
+                q = q.bind(*id);
+            }
+            if let Some(job_id) = q.fetch_optional(&mut *tx).await? {
+                return Err(Error::JobAlreadyRunning { job_id });
+            }
+        }
         let selection = job
             .selection
             .filter(|s| !s.is_everything())
@@ -137,8 +167,8 @@ impl MySqlStore {
         let inserted = sqlx::query(
             "INSERT INTO replay_jobs (id, tenant_id, webhook_id, from_ms, to_ms, partition_id, partitions, state, \
              idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at, \
-             selection, dry_run, retry_of) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?)",
+             selection, dry_run, retry_of, target_webhook_id, active_target_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?)",
         )
         .bind(job.id.as_str())
         .bind(job.tenant_id.as_str())
@@ -155,6 +185,8 @@ impl MySqlStore {
         .bind(selection)
         .bind(dry_run)
         .bind(job.retry_of.map(|j| j.as_str()))
+        .bind(job.target_webhook_id.map(|w| w.as_str()))
+        .bind(job.target_webhook_id.filter(|_| !dry_run).map(|w| w.as_str()))
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -335,7 +367,7 @@ impl MySqlStore {
     pub async fn cancel_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>> {
         let cancelled = sqlx::query(&format!(
             "UPDATE replay_jobs SET state = 'CANCELLED', state_reason = 'cancelled by request', \
-             active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
+             active_webhook_id = NULL, active_target_id = NULL, updated_at = UTC_TIMESTAMP(3) \
              WHERE id = ? AND tenant_id = ? AND state IN {LIVE_STATES}"
         ))
         .bind(job_id.as_str())
@@ -434,7 +466,8 @@ impl MySqlStore {
             let (counters, ended, _) = slice_totals_in(&mut *tx, &id).await?;
             let (state, reason) = expired_pause_state(&pause, &counters, total - ended.min(total), total, dry_run);
             sqlx::query(
-                "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, paused_from = NULL, \
+                "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, active_target_id = NULL, \
+                 paused_from = NULL, \
                  updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
             )
             .bind(state.as_str())
@@ -469,8 +502,8 @@ impl MySqlStore {
     /// Where a job's status event goes: its webhook.
     pub async fn job_target(&self, job_id: &JobId) -> Result<JobTarget> {
         let row = sqlx::query(
-            "SELECT j.webhook_id, w.url, w.deleted_at IS NOT NULL AS deleted \
-             FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id WHERE j.id = ?",
+            "SELECT w.id AS webhook_id, w.url, w.deleted_at IS NOT NULL AS deleted \
+             FROM replay_jobs j JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) WHERE j.id = ?",
         )
         .bind(job_id.as_str())
         .fetch_optional(&self.pool)
@@ -630,7 +663,8 @@ pub(super) async fn finalize_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId)
     let dry_run = row.try_get::<bool, _>("dry_run")?;
     let (final_state, reason) = final_state(&counters, failed, total, dry_run);
     sqlx::query(&format!(
-        "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, updated_at = UTC_TIMESTAMP(3) \
+        "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, active_target_id = NULL, \
+         updated_at = UTC_TIMESTAMP(3) \
          WHERE id = ? AND state IN {LIVE_STATES}"
     ))
     .bind(final_state.as_str())
@@ -655,6 +689,7 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         selection: Selection::default(),
         result: None,
         pause: pause_of(row)?,
+        target_webhook_id: row.try_get::<Option<String>, _>("target_webhook_id")?.map(WebhookId),
     })
 }
 

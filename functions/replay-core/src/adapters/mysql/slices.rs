@@ -29,6 +29,7 @@ struct SliceRow {
     pub tenant_id: String,
     pub webhook_id: String,
     pub url: String,
+    pub target_webhook_id: Option<String>,
     pub partition_id: i32,
     pub partitions: Option<String>,
     pub from_ms: i64,
@@ -57,6 +58,7 @@ impl SliceRow {
             tenant_id: TenantId(self.tenant_id),
             webhook_id: WebhookId(self.webhook_id),
             url: self.url,
+            target_webhook_id: self.target_webhook_id.map(WebhookId),
             partitions,
             window: Window { from: EventTime(self.from_ms), to: EventTime(self.to_ms) },
             planned: self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
@@ -107,9 +109,10 @@ async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> 
 impl MySqlStore {
     pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRecord>> {
         sqlx::query_as::<_, SliceRow>(
-            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.partition_id, \
-             j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
-             FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id JOIN webhooks w ON w.id = j.webhook_id \
+            "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.target_webhook_id, \
+             j.partition_id, j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
+             FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
+             JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) \
              WHERE s.job_id = ? AND s.slice_index = ?",
         )
         .bind(job_id.as_str())
@@ -478,8 +481,8 @@ impl SliceProgress for MySqlStore {
         .execute(&self.pool)
         .await?;
         let row = sqlx::query(&format!(
-            "SELECT j.state, {} AS secrets_version FROM replay_jobs j JOIN webhooks w ON w.id = j.webhook_id \
-             WHERE j.id = ?",
+            "SELECT j.state, {} AS secrets_version FROM replay_jobs j \
+             JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) WHERE j.id = ?",
             super::webhooks::SECRETS_VERSION
         ))
         .bind(job_id.as_str())

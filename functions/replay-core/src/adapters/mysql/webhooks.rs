@@ -196,11 +196,13 @@ async fn lock_idle_webhook(
             .await?;
     found.ok_or(Error::NotFound)?;
     // A locking read: it sees jobs committed after this transaction began.
-    let active: Option<String> =
-        sqlx::query_scalar("SELECT id FROM replay_jobs WHERE active_webhook_id = ? LOCK IN SHARE MODE")
-            .bind(id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
+    let active: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM replay_jobs WHERE active_webhook_id = ? OR active_target_id = ? LIMIT 1 LOCK IN SHARE MODE",
+    )
+    .bind(id.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
     match active {
         Some(job_id) => Err(Error::WebhookBusy { job_id }),
         None => Ok(()),

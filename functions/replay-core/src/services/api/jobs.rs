@@ -122,6 +122,8 @@ impl ApiContext {
             selection: &selection,
             retry_of: Some(job_id),
             idempotency_key,
+            // The failures go where the job delivered.
+            target: job.target_webhook_id.as_ref(),
         };
         let retry = self.create_replay(tenant, ask).await?;
         self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;

@@ -51,12 +51,14 @@ pub struct NewReplay<'a> {
     pub selection: &'a Selection,
     pub retry_of: Option<&'a JobId>,
     pub idempotency_key: Option<&'a str>,
+    /// Another webhook of the tenant that receives the events.
+    pub target: Option<&'a WebhookId>,
 }
 
 impl<'a> NewReplay<'a> {
     /// A replay of the window, as a caller asks for it.
     pub fn window(webhook_id: &'a WebhookId, from: EventTime, to: EventTime, selection: &'a Selection) -> Self {
-        Self { webhook_id, from, to, selection, retry_of: None, idempotency_key: None }
+        Self { webhook_id, from, to, selection, retry_of: None, idempotency_key: None, target: None }
     }
 }
 

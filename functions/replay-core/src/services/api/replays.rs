@@ -36,21 +36,30 @@ impl ApiContext {
     /// fails the job stays recorded and the sweeper enqueues it (outbox).
     #[instrument(skip(self, ask), fields(webhook_id = %ask.webhook_id))]
     pub async fn create_replay(&self, tenant: &TenantId, ask: NewReplay<'_>) -> Result<Job> {
-        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key } = ask;
+        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key, target } = ask;
+        // The webhook itself as a target is no other target.
+        let target = target.filter(|t| *t != webhook_id);
         if let Some(key) = idempotency_key {
             if key.is_empty() || key.len() > 255 {
                 return Err(Error::InvalidRequest("Idempotency-Key must be 1-255 characters".into()));
             }
         }
         self.store.webhook(tenant, webhook_id).await?.ok_or(Error::NotFound)?;
+        if let Some(t) = target {
+            if self.store.webhook(tenant, t).await?.is_none() {
+                return Err(Error::InvalidRequest(format!("`target_webhook_id`: {t} is not a webhook of this tenant")));
+            }
+        }
         // The same key may only repeat the same request: window and selection.
         let selection_json = if selection.is_everything() {
             String::new()
         } else {
             serde_json::to_string(selection).map_err(|e| Error::Internal(e.to_string()))?
         };
+        // A target joins the hash only when there is one: earlier keys stay valid.
+        let to_target = target.map(|t| format!("|target={t}")).unwrap_or_default();
         let request_hash: [u8; 32] =
-            Sha256::digest(format!("{}|{}|{}|{selection_json}", webhook_id, from.0, to.0)).into();
+            Sha256::digest(format!("{}|{}|{}|{selection_json}{to_target}", webhook_id, from.0, to.0)).into();
         // A retried request gets its job back, even after the window rules would now refuse it.
         if let Some(key) = idempotency_key {
             if let Some((id, hash)) = self.store.job_by_idempotency_key(tenant, webhook_id, key).await? {
@@ -90,6 +99,7 @@ impl ApiContext {
                 request_hash,
                 selection: Some(selection),
                 retry_of,
+                target_webhook_id: target,
                 max_active_jobs: effective(
                     self.store.tenant_limits(tenant).await?.max_active_jobs,
                     self.settings.fair_share.max_active_jobs,

@@ -174,6 +174,11 @@ impl Decider<'_> {
                             body: payload,
                             job_id: self.spec.job_id.clone(),
                             key: self.spec.key.clone(),
+                            source_webhook_id: self
+                                .spec
+                                .target_webhook_id
+                                .as_ref()
+                                .map(|_| self.spec.webhook_id.clone()),
                         });
                         self.window_event(position, watermark, hash, timestamp, delivery);
                     }

@@ -131,7 +131,7 @@ impl Keeper<'_> {
     /// signs with the new ones from its next attempt. Returns the version
     /// now held; on an error the old keys stay and the next beat tries again.
     async fn reload_signer(&self, held: &str) -> String {
-        match self.ports.signers.signer(&self.spec.webhook_id).await {
+        match self.ports.signers.signer(self.spec.signing_webhook()).await {
             Ok((signer, version)) => {
                 self.spec.key.replace_with(&signer);
                 info!(keys = signer.key_count(), "the webhook's secrets changed; signing with the new keys");

@@ -57,6 +57,9 @@ pub struct SliceSpec {
     /// was created (what retention deletes before the slice reads it is counted).
     pub planned: Vec<(u32, i64, i64)>,
     pub url: String,
+    /// The webhook delivered to when not `webhook_id` (its key signs; each
+    /// request names the source in `x-replay-source-webhook-id`).
+    pub target_webhook_id: Option<WebhookId>,
     /// Shared by every delivery of the slice; the keeper replaces its keys
     /// when a heartbeat shows another `secrets_version` (a rotation).
     pub key: Signer,
@@ -72,6 +75,11 @@ impl SliceSpec {
     /// (a paused runtime), so no wall clock reaches the simulated path.
     pub fn now() -> std::time::Instant {
         tokio::time::Instant::now().into_std()
+    }
+
+    /// The webhook whose secret signs the deliveries.
+    pub fn signing_webhook(&self) -> &WebhookId {
+        self.target_webhook_id.as_ref().unwrap_or(&self.webhook_id)
     }
 
     pub fn checkpoint_key(&self) -> String {

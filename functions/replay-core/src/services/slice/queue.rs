@@ -215,6 +215,7 @@ mod tests {
             body: bytes::Bytes::from_static(b"{}"),
             job_id: "job".into(),
             key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
+            source_webhook_id: None,
         })
     }
 

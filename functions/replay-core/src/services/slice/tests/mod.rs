@@ -75,6 +75,7 @@ fn spec(from: i64, to: i64) -> SliceSpec {
         window: Window { from: EventTime(from), to: EventTime(to) },
         planned: Vec::new(),
         url: "http://127.0.0.1:1/".into(),
+        target_webhook_id: None,
         key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
         secrets_version: "v1".into(),
         filter: Default::default(),
