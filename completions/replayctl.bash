@@ -1575,7 +1575,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__replay__subcmd__start)
-            opts="-h --from --to --event-type --event-id --only --dry-run --target --idempotency-key --wait --api-url --api-key --json --help"
+            opts="-h --from --to --event-type --event-id --only --dry-run --target --crc-check --idempotency-key --wait --api-url --api-key --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

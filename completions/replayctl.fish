@@ -143,6 +143,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_s
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l api-key -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l dry-run -d 'Count what would be delivered, deliver nothing'
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l crc-check -d 'Check the receiver (Twitter\'s CRC) before the first delivery'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l wait -d 'Follow the job until it ends (as `watch`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l json -d 'Print machine-readable JSON (one document; NDJSON for `logs`)'
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'

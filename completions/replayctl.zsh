@@ -324,6 +324,7 @@ _arguments "${_arguments_options[@]}" : \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \
 '--dry-run[Count what would be delivered, deliver nothing]' \
+'--crc-check[Check the receiver (Twitter'\''s CRC) before the first delivery]' \
 '--wait[Follow the job until it ends (as \`watch\`)]' \
 '--json[Print machine-readable JSON (one document; NDJSON for \`logs\`)]' \
 '-h[Print help]' \

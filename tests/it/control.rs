@@ -262,3 +262,50 @@ async fn a_replay_to_another_target_is_signed_with_the_targets_secret() -> anyho
     s.stack.cleanup().await;
     Ok(())
 }
+
+/// A receiver check (docs/api.md, "A receiver check"): with `crc_check`, a
+/// job first GETs its URL with a `crc_token` and goes on only when the
+/// answer is the token's HMAC-SHA256 under the signing secret. A wrong
+/// answer ends the job FAILED with nothing sent, its reason free of the
+/// URL's query (the receiver's token may live there); a right one delivers.
+#[tokio::test]
+async fn a_failed_receiver_check_sends_nothing_and_a_passed_one_delivers() -> anyhow::Result<()> {
+    let s = scenario(&[("DELIVERY_CONCURRENCY", "4"), ("MAX_PARALLEL_SLICES", "2"), ("SLICE_SECONDS", "1800")], 300, 1)
+        .await?;
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(300),
+        crc_wrong: true,
+        ..Faults::default()
+    });
+    // A target whose URL carries the receiver's token in its query.
+    let guarded_url = format!("{}?token=s3cr3t-in-the-query", s.receiver.url("guarded"));
+    let guarded = s.api.create_webhook(&guarded_url).await?;
+    s.receiver.register("guarded", guarded.secret.as_deref().expect("a made secret"));
+    let checked =
+        CreateReplayRequest { crc_check: true, target_webhook_id: Some(guarded.id.clone()), ..window(s.from, s.to) };
+    let job = s.api.start_replay(&s.webhook, &checked).await?.job_id;
+    let failed = s.wait_for_end(&job, Duration::from_secs(60)).await?;
+    assert_eq!(failed.state, JobState::Failed, "{failed:?}");
+    let reason = failed.state_reason.clone().unwrap_or_default();
+    assert!(reason.contains("receiver check (CRC) failed") && reason.contains("response_token"), "{reason}");
+    assert!(!reason.contains("s3cr3t"), "the URL's query stays out of the reason: {reason}");
+    let stats = s.receiver.stats("guarded");
+    assert!(stats.crc_checks >= 1, "the receiver was asked");
+    assert!(stats.received().is_empty(), "nothing was sent");
+    assert!(failed.crc_check, "{failed:?}");
+
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(100),
+        delay_max: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let checked = CreateReplayRequest { crc_check: true, ..window(s.from, s.to) };
+    let job = s.api.start_replay(&s.webhook, &checked).await?.job_id;
+    let done = s.wait_for_end(&job, Duration::from_secs(120)).await?;
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    assert_eq!(s.received(), s.expected);
+    assert!(s.receiver.stats("me").crc_checks >= 1, "checked before delivering");
+    s.stack.cleanup().await;
+    Ok(())
+}

@@ -86,6 +86,7 @@ async fn create_all_sliced(
                         retry_of: None,
                         max_active_jobs: ask.cap,
                         target_webhook_id: None,
+                        crc_check: false,
                     })
                     .await
             })

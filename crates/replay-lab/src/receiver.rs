@@ -45,6 +45,9 @@ pub struct Faults {
     /// Events whose first request is answered 503 with `webhook-delivery:
     /// pause` (a receiver that pauses the job).
     pub pause_on: HashSet<String>,
+    /// A receiver check (`GET` with `crc_token`) is answered with a token
+    /// that does not match.
+    pub crc_wrong: bool,
     /// Extra time before answering a status event (`replay-job-...`).
     pub status_delay: Duration,
 }
@@ -57,6 +60,8 @@ pub struct HookStats {
     pub requests: u64,
     pub faults_injected: u64,
     pub dropped_connections: u64,
+    /// Receiver checks (`GET` with `crc_token`) answered.
+    pub crc_checks: u64,
     /// Accepted requests per `x-replay-source-webhook-id` (a replay to
     /// another target names its source).
     pub source_webhook_ids: HashMap<String, u64>,
@@ -282,6 +287,22 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// A receiver check, answered as Twitter's CRC asks: the HMAC-SHA256 of
+/// `crc_token` under the hook's secret (counted in `crc_checks`).
+fn crc_answer(r: &Receiver, name: &str, query: &str) -> Answer {
+    let token = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "crc_token").map(|(_, v)| v);
+    let mut shared = lock(&r.shared);
+    let wrong = shared.faults.crc_wrong;
+    let Some(hook) = shared.hooks.get_mut(name) else { return answer(StatusCode::NOT_FOUND, &[], "no such hook") };
+    hook.stats.crc_checks += 1;
+    let (Some(token), Some(key)) = (token, hook.key.as_ref()) else {
+        return answer(StatusCode::BAD_REQUEST, &[], "no crc_token");
+    };
+    let response_token = if wrong { key.crc_response("not the token") } else { key.crc_response(&token) };
+    let body = serde_json::to_vec(&serde_json::json!({ "response_token": response_token })).unwrap_or_default();
+    answer(StatusCode::OK, &[("content-type", "application/json".into())], body)
+}
+
 async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     let arrived = Instant::now();
     let path = req.uri().path().to_owned();
@@ -289,6 +310,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         if let Some(name) = path.strip_prefix("/stats/") {
             let body = serde_json::to_vec(&r.stats(name)).unwrap_or_default();
             return answer(StatusCode::OK, &[("content-type", "application/json".into())], body);
+        }
+        if let Some(name) = path.strip_prefix("/hooks/") {
+            return crc_answer(&r, name, req.uri().query().unwrap_or_default());
         }
         return answer(StatusCode::NOT_FOUND, &[], "not found");
     }

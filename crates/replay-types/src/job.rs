@@ -43,6 +43,12 @@ pub struct CreateReplayRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "wh_staging_1")]
     pub target_webhook_id: Option<WebhookId>,
+    /// Before the first delivery, check the receiver as Twitter's CRC does:
+    /// `GET` the URL with `crc_token`; it must answer within 3 s with
+    /// `{"response_token": "sha256=<base64 of HMAC-SHA256(signing secret,
+    /// crc_token)>"}`, else the job ends `FAILED` with nothing sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crc_check: bool,
 }
 
 /// The values of `only`.
@@ -314,6 +320,9 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub target_webhook_id: Option<WebhookId>,
+    /// The job checks its receiver before its first delivery.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crc_check: bool,
 }
 
 /// Who paused a job.

@@ -244,6 +244,7 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
             let ask = NewReplay {
                 idempotency_key: req.idempotency_key,
                 target: body.target_webhook_id.as_ref(),
+                crc_check: body.crc_check,
                 ..NewReplay::window(&webhook_id, from, to, &selection)
             };
             let job = ctx.start_replay(&caller, ask).await?;

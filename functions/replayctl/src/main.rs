@@ -296,6 +296,9 @@ enum ReplayCommand {
         /// Deliver to this other webhook of the tenant (its URL, its secret).
         #[arg(long, value_name = "WEBHOOK_ID")]
         target: Option<String>,
+        /// Check the receiver (Twitter's CRC) before the first delivery.
+        #[arg(long)]
+        crc_check: bool,
         /// Makes the request safe to repeat (generated when absent).
         #[arg(long)]
         idempotency_key: Option<String>,
@@ -562,6 +565,7 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
             only,
             dry_run,
             target,
+            crc_check,
             idempotency_key,
             wait,
         } => {
@@ -572,6 +576,7 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
                 only,
                 dry_run,
                 target_webhook_id: target.map(WebhookId::from),
+                crc_check,
                 ..CreateReplayRequest::window(from, to)
             };
             let accepted = match idempotency_key {

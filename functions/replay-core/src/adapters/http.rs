@@ -222,6 +222,33 @@ impl Deliverer for HttpDeliverer {
     async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
         self.send(d, timeout).await
     }
+
+    async fn challenge(&self, url: &str, crc_token: &str, timeout: Duration) -> Result<String, String> {
+        let mut url = url::Url::parse(url).map_err(|_| "the webhook URL does not parse".to_owned())?;
+        let port = port_of(&url);
+        if let Some(ip) = literal_ip(&url) {
+            self.cfg.url_policy.permits(ip, port).map_err(|why| format!("{REFUSED}: {why}"))?;
+        }
+        url.query_pairs_mut().append_pair("crc_token", crc_token);
+        let client = self.client(port).map_err(|e| e.to_string())?;
+        let resp = client.get(url).timeout(timeout).send().await.map_err(|e| error_chain(&e.without_url()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("it answered HTTP {}", status.as_u16()));
+        }
+        // A response token is short: a larger body is no answer.
+        let body = resp.bytes().await.map_err(|e| error_chain(&e.without_url()))?;
+        if body.len() > 4_096 {
+            return Err("its answer is larger than 4 KiB".into());
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            response_token: String,
+        }
+        serde_json::from_slice::<Answer>(&body)
+            .map(|a| a.response_token)
+            .map_err(|_| "its answer is not JSON with a `response_token`".into())
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,11 @@ pub fn generate_secret() -> String {
     format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
 }
 
+/// A fresh `crc_token` for a receiver check: 128 random bits, in hex.
+pub fn crc_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Standard Webhooks' bounds on a secret's key, in bytes.
 const STANDARD_KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 /// A raw key's bounds, in bytes: Twitter's consumer secrets are 50, Stripe's 38.
@@ -92,6 +97,22 @@ impl SigningKey {
         format!("v1,{}", STANDARD.encode(tag))
     }
 
+    /// Twitter's CRC answer to `crc_token`: `sha256=` and the base64 of
+    /// HMAC-SHA256(key, crc_token) (docs/api.md, "A receiver check").
+    pub fn crc_response(&self, crc_token: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable!());
+        mac.update(crc_token.as_bytes());
+        format!("sha256={}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `answer` is the CRC answer to `crc_token`, in constant time.
+    fn answers_crc(&self, crc_token: &str, answer: &str) -> bool {
+        let Some(tag) = answer.strip_prefix("sha256=").and_then(|t| STANDARD.decode(t).ok()) else { return false };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable!());
+        mac.update(crc_token.as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+
     /// Verifies a `webhook-signature` header (space-separated `v1,<sig>` list)
     /// in constant time.
     pub fn verify(&self, msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
@@ -135,6 +156,12 @@ impl Signer {
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
         let signatures: Vec<String> = self.keys().iter().map(|k| k.sign(msg_id, timestamp, body)).collect();
         signatures.join(" ")
+    }
+
+    /// Whether `answer` is the CRC answer to `crc_token` under one of its
+    /// keys (a receiver may still hold the previous one during a rotation).
+    pub fn answers_crc(&self, crc_token: &str, answer: &str) -> bool {
+        self.keys().iter().any(|k| k.answers_crc(crc_token, answer))
     }
 
     /// Keys it signs with (2 during a rotation's grace period).
@@ -220,6 +247,32 @@ mod tests {
         assert!(!key(&other).verify("msg_1", 1_700_000_000, b"{}", &header));
         let single = Signer::from(key(&new)).sign("msg_1", 1_700_000_000, b"{}");
         assert!(!single.contains(' ') && !key(&old).verify("msg_1", 1_700_000_000, b"{}", &single));
+    }
+
+    #[test]
+    fn a_crc_answer_is_the_hmac_of_the_token_under_any_held_key() {
+        let (old, new) = (
+            SigningKey::from_secret(&generate_secret()).unwrap(),
+            SigningKey::from_secret(&generate_secret()).unwrap(),
+        );
+        let token = crc_token();
+        assert_eq!(token.len(), 32);
+        let answer = new.crc_response(&token);
+        assert!(answer.starts_with("sha256=") && STANDARD.decode(&answer[7..]).unwrap().len() == 32, "{answer}");
+        let rotating = Signer::new(new.clone(), Some(old.clone()));
+        assert!(rotating.answers_crc(&token, &answer));
+        assert!(rotating.answers_crc(&token, &old.crc_response(&token)), "the previous key during a rotation");
+        let only_new = Signer::from(new);
+        assert!(!only_new.answers_crc(&token, &old.crc_response(&token)), "another key's answer");
+        assert!(!only_new.answers_crc(&crc_token(), &answer), "another token's answer");
+        assert!(!only_new.answers_crc(&token, answer.trim_start_matches("sha256=")), "the prefix is part of it");
+        // Twitter's form: the raw key's bytes are the HMAC key (a platform's
+        // consumer secret imported as `secret_raw`).
+        let raw = imported_secret(None, Some("consumer-secret-of-fifty-bytes-0123456789abcdefghi")).unwrap().unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"consumer-secret-of-fifty-bytes-0123456789abcdefghi").unwrap();
+        mac.update(b"challenge");
+        let want = format!("sha256={}", STANDARD.encode(mac.finalize().into_bytes()));
+        assert_eq!(SigningKey::from_secret(&raw).unwrap().crc_response("challenge"), want);
     }
 
     #[test]

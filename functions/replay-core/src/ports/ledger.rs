@@ -34,6 +34,8 @@ pub struct NewJob<'a> {
     /// Another webhook of the tenant that receives the events (held as the
     /// source is: one active job each).
     pub target_webhook_id: Option<&'a WebhookId>,
+    /// Check the receiver before the first delivery.
+    pub crc_check: bool,
 }
 
 /// One time slice and, per partition, the offsets of its start and end when
@@ -76,6 +78,8 @@ pub struct SliceRecord {
     pub url: String,
     /// The webhook delivered to, when not `webhook_id` (its secret signs).
     pub target_webhook_id: Option<WebhookId>,
+    /// The job asked for a receiver check that no slice has passed yet.
+    pub crc_pending: bool,
     /// The partitions to read, in order.
     pub partitions: Vec<u32>,
     pub window: Window,
@@ -194,6 +198,11 @@ pub trait JobLedger: Send + Sync {
     /// the caller's to claim and wake). The job's view (unchanged if it was
     /// not paused).
     async fn resume_job(&self, tenant: &TenantId, job_id: &JobId) -> Result<Option<Job>>;
+    /// A slice checked the receiver before the job's first delivery:
+    /// `failure` None, it passed (for every slice of the job); else, unless
+    /// another slice passed first, the job ends `FAILED` with that reason
+    /// (as a cancel ends it). Whether the job may deliver.
+    async fn record_receiver_check(&self, job_id: &JobId, failure: Option<&str>) -> Result<bool>;
     /// The failed event ids of a job, for a retry of it.
     async fn failed_event_ids(&self, job_id: &JobId) -> Result<Vec<String>>;
 

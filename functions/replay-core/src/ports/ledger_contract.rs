@@ -65,6 +65,7 @@ pub const CASES: &[&str] = &[
     "a_pause_holds_the_webhook_and_parks_the_slices",
     "a_pause_past_its_expiry_ends_the_job",
     "a_target_is_held_and_delivered_to",
+    "a_failed_receiver_check_ends_the_job_unless_one_passed",
     "the_status_event_is_claimed_once",
     "the_sweeper_finds_what_was_lost",
     "takes_are_fair_within_tenant_caps_and_the_pool",
@@ -82,6 +83,9 @@ pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
         "a_pause_holds_the_webhook_and_parks_the_slices" => a_pause_holds_the_webhook_and_parks_the_slices(bench).await,
         "a_pause_past_its_expiry_ends_the_job" => a_pause_past_its_expiry_ends_the_job(bench).await,
         "a_target_is_held_and_delivered_to" => a_target_is_held_and_delivered_to(bench).await,
+        "a_failed_receiver_check_ends_the_job_unless_one_passed" => {
+            a_failed_receiver_check_ends_the_job_unless_one_passed(bench).await
+        }
         "the_status_event_is_claimed_once" => the_status_event_is_claimed_once(bench).await,
         "the_sweeper_finds_what_was_lost" => the_sweeper_finds_what_was_lost(bench).await,
         "takes_are_fair_within_tenant_caps_and_the_pool" => takes_are_fair_within_tenant_caps_and_the_pool(bench).await,
@@ -102,6 +106,7 @@ struct Ask<'a> {
     retry_of: Option<&'a JobId>,
     cap: Option<u32>,
     target: Option<&'a WebhookId>,
+    crc_check: bool,
 }
 
 impl<'a> Ask<'a> {
@@ -115,6 +120,7 @@ impl<'a> Ask<'a> {
             retry_of: None,
             cap: None,
             target: None,
+            crc_check: false,
         }
     }
     fn dry_run(mut self) -> Self {
@@ -148,6 +154,7 @@ async fn create(b: &dyn LedgerBench, tenant: &TenantId, ask: Ask<'_>) -> Result<
             retry_of: ask.retry_of,
             max_active_jobs: ask.cap,
             target_webhook_id: ask.target,
+            crc_check: ask.crc_check,
         })
         .await
 }
@@ -590,6 +597,34 @@ async fn a_target_is_held_and_delivered_to(b: &dyn LedgerBench) -> Outcome {
 
     l.cancel_job(&acme, &job.job_id).await?;
     new_job(b, &acme, Ask::new(&stage, 1)).await?;
+    Ok(())
+}
+
+async fn a_failed_receiver_check_ends_the_job_unless_one_passed(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let acme = b.tenant("acme").await?;
+    let (first, second) =
+        (b.webhook(&acme, "http://receiver.test/a").await?, b.webhook(&acme, "http://receiver.test/b").await?);
+    let checked = new_job(b, &acme, Ask { crc_check: true, ..Ask::new(&first, 3) }).await?;
+    ensure!(checked.crc_check, "{checked:?}");
+    let record = l.slice(&checked.job_id, 0).await?.ok_or(Broken("slice 0".into()))?;
+    ensure!(record.crc_pending, "nothing checked yet");
+    ensure!(l.record_receiver_check(&checked.job_id, None).await?, "a pass");
+    ensure!(!l.slice(&checked.job_id, 1).await?.is_some_and(|r| r.crc_pending), "passed for every slice");
+    ensure!(l.record_receiver_check(&checked.job_id, Some("late")).await?, "a pass came first: it holds");
+    ensure!(view(b, &checked.job_id).await?.state == JobState::Open, "still to run");
+
+    let failing = new_job(b, &acme, Ask { crc_check: true, ..Ask::new(&second, 3) }).await?.job_id;
+    l.claim_slices(&failing, 2).await?;
+    take(b, 0, 0).await?;
+    ensure!(!l.record_receiver_check(&failing, Some("the receiver check (CRC) failed: HTTP 404")).await?, "fails");
+    let ended = view(b, &failing).await?;
+    ensure!(ended.state == JobState::Failed, "{ended:?}");
+    ensure!(ended.state_reason.as_deref() == Some("the receiver check (CRC) failed: HTTP 404"), "{ended:?}");
+    ensure!(slice_state(b, &failing, 2).await? == SliceState::Cancelled, "nothing else starts");
+    ensure!(!l.record_receiver_check(&failing, None).await?, "a later pass cannot revive it");
+    ensure!(view(b, &failing).await?.state == JobState::Failed, "ended for good");
+    new_job(b, &acme, Ask::new(&second, 1)).await?;
     Ok(())
 }
 

@@ -184,6 +184,11 @@ pub struct Delivery {
 #[async_trait]
 pub trait Deliverer: Send + Sync {
     async fn attempt(&self, delivery: &Delivery, timeout: Duration) -> Attempt;
+    /// A receiver check (docs/api.md, "A receiver check"): `GET url` with
+    /// `crc_token` added to its query, through the same outbound policy as
+    /// deliveries; the answer's `response_token`, or why there is none
+    /// (never naming the URL).
+    async fn challenge(&self, url: &str, crc_token: &str, timeout: Duration) -> Result<String, String>;
 }
 
 pub use crate::domain::checkpoint::FailedEvent;

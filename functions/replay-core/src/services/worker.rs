@@ -90,6 +90,37 @@ pub async fn handle_message(ctx: &WorkerContext, message: &Inbound<'_>, owner: &
     }
 }
 
+/// How long a receiver has to answer its check (Twitter's 3 s).
+pub const CRC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Checks the receiver before the job's first delivery (docs/api.md, "A
+/// receiver check"): a `GET` with a fresh `crc_token` through the outbound
+/// policy, answered with the HMAC-SHA256 of the token under the signing
+/// secret. Two tries, a second apart (a connection refused once is not a
+/// receiver that cannot answer). Whether the job may deliver: the first
+/// verdict recorded for the job holds.
+#[instrument(skip_all)]
+async fn check_receiver(ctx: &WorkerContext, spec: &SliceSpec) -> Result<bool> {
+    let mut why = String::new();
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        let token = crate::domain::signing::crc_token();
+        match ctx.deliverer.challenge(&spec.url, &token, CRC_TIMEOUT).await {
+            Ok(answer) if spec.key.answers_crc(&token, &answer) => {
+                info!("the receiver answered its check");
+                return ctx.ledger.record_receiver_check(&spec.job_id, None).await;
+            }
+            Ok(_) => why = "its response_token is not sha256=<base64 of HMAC-SHA256(signing secret, crc_token)>".into(),
+            Err(e) => why = e,
+        }
+    }
+    warn!(%why, "the receiver check failed");
+    let reason = format!("the receiver check (CRC) failed before any event was sent: {why}");
+    ctx.ledger.record_receiver_check(&spec.job_id, Some(&reason)).await
+}
+
 /// The job's selection as the slice applies it: a retry's failed ids come
 /// from its original job's failure list, read when the slice starts.
 async fn event_filter(ctx: &WorkerContext, mut selection: Selection) -> Result<EventFilter> {
@@ -134,6 +165,13 @@ async fn replay_slice(
         delivery_concurrency: ctx.delivery_concurrency,
     };
     let lifecycle = ctx.lifecycle();
+    if record.crc_pending && !check_receiver(ctx, &spec).await? {
+        // The job ended before any event was sent (this check failed, or
+        // another slice's did); its running slices end with it.
+        info!("the receiver check failed: the job ended with nothing sent");
+        lifecycle.slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
+        return Ok(());
+    }
     match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
         SliceOutcome::Done { counters, tally, lease_token } => {
             let totals = SliceTotals { counters: &counters, tally: &tally };

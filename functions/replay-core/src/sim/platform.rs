@@ -441,6 +441,7 @@ async fn simulate(p: &Plan) -> Report {
                     retry_of: None,
                     max_active_jobs: None,
                     target_webhook_id: None,
+                    crc_check: false,
                 })
                 .await;
             if let Err(e) = created {
@@ -834,6 +835,7 @@ async fn judge(
                 retry_of: None,
                 max_active_jobs: None,
                 target_webhook_id: None,
+                crc_check: false,
             })
             .await;
         if let Err(e @ Error::JobAlreadyRunning { .. }) = again {

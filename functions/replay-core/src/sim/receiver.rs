@@ -134,6 +134,11 @@ enum Answer {
 
 #[async_trait]
 impl Deliverer for SimReceiver {
+    /// The simulated jobs ask for no receiver check.
+    async fn challenge(&self, _url: &str, _crc_token: &str, _timeout: Duration) -> Result<String, String> {
+        Err("the simulated receiver answers no check".into())
+    }
+
     async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
         // Processed when it arrives and the receiver's time has passed, however
         // late the worker polls for the answer (a frozen worker does not

@@ -69,6 +69,8 @@ struct JobRow {
     paused_from: Option<JobState>,
     /// The webhook delivered to, when not its own.
     target: Option<WebhookId>,
+    crc_check: bool,
+    crc_passed: bool,
 }
 
 impl JobRow {
@@ -372,6 +374,7 @@ impl State {
             result,
             pause: job.pause.as_ref().map(PauseRow::view),
             target_webhook_id: job.target.clone(),
+            crc_check: job.crc_check,
         })
     }
 
@@ -471,6 +474,8 @@ impl JobLedger for MemoryLedger {
             pause: None,
             paused_from: None,
             target: new.target_webhook_id.cloned(),
+            crc_check: new.crc_check,
+            crc_passed: false,
         };
         state.jobs.insert(new.id.clone(), row);
         for (i, s) in new.slices.iter().enumerate() {
@@ -567,6 +572,25 @@ impl JobLedger for MemoryLedger {
         Ok(state.view(Some(tenant), job_id))
     }
 
+    async fn record_receiver_check(&self, job_id: &JobId, failure: Option<&str>) -> Result<bool> {
+        let mut state = lock(&self.state);
+        let now = self.now(&state);
+        let job = state.jobs.get_mut(job_id).ok_or(Error::NotFound)?;
+        if failure.is_none() || job.crc_passed {
+            // A pass lets only a job that still runs deliver.
+            job.crc_passed |= job.live();
+            return Ok(job.live());
+        }
+        if job.live() {
+            job.state = JobState::Failed;
+            job.state_reason = failure.map(|r| r.chars().take(500).collect());
+            job.paused_from = None;
+            job.updated_at = now;
+            state.cancel_pending(job_id);
+        }
+        Ok(false)
+    }
+
     async fn failed_event_ids(&self, job_id: &JobId) -> Result<Vec<String>> {
         Ok(self.failures(job_id).into_iter().map(|f| f.event_id).collect())
     }
@@ -633,6 +657,7 @@ impl JobLedger for MemoryLedger {
             webhook_id: job.webhook_id.clone(),
             url: webhook.url.clone(),
             target_webhook_id: job.target.clone(),
+            crc_pending: job.crc_check && !job.crc_passed,
             partitions: job.partitions.clone(),
             window: slice.window,
             planned: slice.planned.clone(),

@@ -331,10 +331,22 @@ pub struct MemoryDeliverer {
     pub flaky: Mutex<HashMap<String, u32>>,
     /// The `Retry-After` of those 503s, when not 1 s.
     pub flaky_retry_after: Mutex<Option<Duration>>,
+    /// What a receiver check gets: the key it answers with (None: no answer).
+    pub crc_key: Mutex<Option<crate::domain::signing::SigningKey>>,
+    /// Receiver checks made.
+    pub challenges: Mutex<u32>,
 }
 
 #[async_trait]
 impl Deliverer for MemoryDeliverer {
+    async fn challenge(&self, _url: &str, crc_token: &str, _timeout: Duration) -> Result<String, String> {
+        *lock(&self.challenges) += 1;
+        match &*lock(&self.crc_key) {
+            Some(key) => Ok(key.crc_response(crc_token)),
+            None => Err("it answered HTTP 404".into()),
+        }
+    }
+
     async fn attempt(&self, d: &Delivery, timeout: Duration) -> Attempt {
         *lock(&self.attempts) += 1;
         lock(&self.started).push((d.message_id.clone(), Instant::now()));

@@ -21,7 +21,7 @@ const NO_SLICE_LEFT: &str =
 /// The columns of `replay_jobs` a job's view is made of (`view_of`).
 const VIEW_COLUMNS: &str =
     "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
-     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at, target_webhook_id";
+     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at, target_webhook_id, crc_check";
 
 fn sums() -> String {
     COUNTER_COLUMNS
@@ -167,8 +167,8 @@ impl MySqlStore {
         let inserted = sqlx::query(
             "INSERT INTO replay_jobs (id, tenant_id, webhook_id, from_ms, to_ms, partition_id, partitions, state, \
              idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at, \
-             selection, dry_run, retry_of, target_webhook_id, active_target_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?)",
+             selection, dry_run, retry_of, target_webhook_id, active_target_id, crc_check) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.id.as_str())
         .bind(job.tenant_id.as_str())
@@ -187,6 +187,7 @@ impl MySqlStore {
         .bind(job.retry_of.map(|j| j.as_str()))
         .bind(job.target_webhook_id.map(|w| w.as_str()))
         .bind(job.target_webhook_id.filter(|_| !dry_run).map(|w| w.as_str()))
+        .bind(job.crc_check)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -425,6 +426,50 @@ impl MySqlStore {
         }
         tx.commit().await?;
         self.job_view(Some(tenant), job_id).await
+    }
+
+    /// A receiver check's verdict (ports/ledger.rs, `record_receiver_check`):
+    /// a pass is kept once; a failure ends the job under its row lock unless
+    /// a pass came first.
+    pub async fn record_receiver_check(&self, job_id: &JobId, failure: Option<&str>) -> Result<bool> {
+        let Some(reason) = failure else {
+            // A pass lets only a job that still runs deliver.
+            sqlx::query(&format!(
+                "UPDATE replay_jobs SET crc_passed_at = COALESCE(crc_passed_at, UTC_TIMESTAMP(3)) \
+                 WHERE id = ? AND state IN {LIVE_STATES}"
+            ))
+            .bind(job_id.as_str())
+            .execute(&self.pool)
+            .await?;
+            return Ok(self.job_state(job_id).await?.is_some_and(JobState::is_live));
+        };
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("SELECT state, crc_passed_at IS NOT NULL AS passed FROM replay_jobs WHERE id = ? FOR UPDATE")
+                .bind(job_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::NotFound)?;
+        let live = parse_state(&row.try_get::<String, _>("state")?)?.is_live();
+        if row.try_get::<i64, _>("passed")? != 0 {
+            return Ok(live);
+        }
+        if live {
+            sqlx::query(
+                "UPDATE replay_jobs SET state = 'FAILED', state_reason = ?, active_webhook_id = NULL, \
+                 active_target_id = NULL, paused_from = NULL, updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
+            )
+            .bind(reason.chars().take(500).collect::<String>())
+            .bind(job_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
+                .bind(job_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(false)
     }
 
     /// Resumes a paused job to the state it paused in.
@@ -690,6 +735,7 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         result: None,
         pause: pause_of(row)?,
         target_webhook_id: row.try_get::<Option<String>, _>("target_webhook_id")?.map(WebhookId),
+        crc_check: row.try_get("crc_check")?,
     })
 }
 

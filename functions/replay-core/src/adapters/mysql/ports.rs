@@ -49,6 +49,10 @@ impl JobLedger for MySqlStore {
         MySqlStore::resume_job(self, tenant, job_id).await
     }
 
+    async fn record_receiver_check(&self, job_id: &JobId, failure: Option<&str>) -> Result<bool> {
+        MySqlStore::record_receiver_check(self, job_id, failure).await
+    }
+
     async fn failed_event_ids(&self, job_id: &JobId) -> Result<Vec<String>> {
         MySqlStore::failed_event_ids(self, job_id).await
     }

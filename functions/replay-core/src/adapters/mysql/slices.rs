@@ -30,6 +30,7 @@ struct SliceRow {
     pub webhook_id: String,
     pub url: String,
     pub target_webhook_id: Option<String>,
+    pub crc_pending: bool,
     pub partition_id: i32,
     pub partitions: Option<String>,
     pub from_ms: i64,
@@ -59,6 +60,7 @@ impl SliceRow {
             webhook_id: WebhookId(self.webhook_id),
             url: self.url,
             target_webhook_id: self.target_webhook_id.map(WebhookId),
+            crc_pending: self.crc_pending,
             partitions,
             window: Window { from: EventTime(self.from_ms), to: EventTime(self.to_ms) },
             planned: self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
@@ -110,6 +112,7 @@ impl MySqlStore {
     pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRecord>> {
         sqlx::query_as::<_, SliceRow>(
             "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.target_webhook_id, \
+             (j.crc_check AND j.crc_passed_at IS NULL) AS crc_pending, \
              j.partition_id, j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
              JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) \

@@ -53,12 +53,14 @@ pub struct NewReplay<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Another webhook of the tenant that receives the events.
     pub target: Option<&'a WebhookId>,
+    /// Check the receiver before the first delivery.
+    pub crc_check: bool,
 }
 
 impl<'a> NewReplay<'a> {
     /// A replay of the window, as a caller asks for it.
     pub fn window(webhook_id: &'a WebhookId, from: EventTime, to: EventTime, selection: &'a Selection) -> Self {
-        Self { webhook_id, from, to, selection, retry_of: None, idempotency_key: None, target: None }
+        Self { webhook_id, from, to, selection, retry_of: None, idempotency_key: None, target: None, crc_check: false }
     }
 }
 

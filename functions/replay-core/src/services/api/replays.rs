@@ -36,7 +36,7 @@ impl ApiContext {
     /// fails the job stays recorded and the sweeper enqueues it (outbox).
     #[instrument(skip(self, ask), fields(webhook_id = %ask.webhook_id))]
     pub async fn create_replay(&self, tenant: &TenantId, ask: NewReplay<'_>) -> Result<Job> {
-        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key, target } = ask;
+        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key, target, crc_check } = ask;
         // The webhook itself as a target is no other target.
         let target = target.filter(|t| *t != webhook_id);
         if let Some(key) = idempotency_key {
@@ -57,7 +57,10 @@ impl ApiContext {
             serde_json::to_string(selection).map_err(|e| Error::Internal(e.to_string()))?
         };
         // A target joins the hash only when there is one: earlier keys stay valid.
-        let to_target = target.map(|t| format!("|target={t}")).unwrap_or_default();
+        let mut to_target = target.map(|t| format!("|target={t}")).unwrap_or_default();
+        if crc_check {
+            to_target.push_str("|crc");
+        }
         let request_hash: [u8; 32] =
             Sha256::digest(format!("{}|{}|{}|{selection_json}{to_target}", webhook_id, from.0, to.0)).into();
         // A retried request gets its job back, even after the window rules would now refuse it.
@@ -100,6 +103,7 @@ impl ApiContext {
                 selection: Some(selection),
                 retry_of,
                 target_webhook_id: target,
+                crc_check,
                 max_active_jobs: effective(
                     self.store.tenant_limits(tenant).await?.max_active_jobs,
                     self.settings.fair_share.max_active_jobs,
