@@ -320,6 +320,8 @@ _arguments "${_arguments_options[@]}" : \
 '*--event-id=[Only this event (repeat for several, up to 1,000)]:ID:_default' \
 '--only=[\`failed\`\: only events whose original delivery failed]:ONLY:(failed)' \
 '--target=[Deliver to this other webhook of the tenant (its URL, its secret)]:WEBHOOK_ID:_default' \
+'--max-in-flight=[The job'\''s requests in flight at most, across its slices]:N:_default' \
+'--max-events-per-second=[The job'\''s request starts per second at most, across its slices]:N:_default' \
 '--idempotency-key=[Makes the request safe to repeat (generated when absent)]:IDEMPOTENCY_KEY:_default' \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \

@@ -6,7 +6,7 @@
 
 use replay_core::domain::apikey::{self, Scope};
 use replay_core::services::api::{create_api_key, create_tenant, revoke_api_key};
-use replay_integration_tests::replay_client::{ErrorCode, JobState, RawReply};
+use replay_integration_tests::replay_client::{ErrorCode, JobState, PauseRequest, RawReply};
 use replay_integration_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -76,6 +76,8 @@ async fn read_only_keys_are_refused_every_write_and_every_write_is_audited() -> 
         (Method::DELETE, format!("/v1/webhooks/{hook}"), None),
         (Method::POST, format!("/v1/webhooks/{hook}/replays"), Some(window.clone())),
         (Method::DELETE, format!("/v1/replays/{job}"), None),
+        (Method::POST, format!("/v1/replays/{job}/pause"), None),
+        (Method::POST, format!("/v1/replays/{job}/resume"), None),
         (Method::POST, format!("/v1/replays/{job}/retry"), None),
         (Method::POST, twitter, None),
     ];
@@ -112,6 +114,10 @@ async fn read_only_keys_are_refused_every_write_and_every_write_is_audited() -> 
     assert_eq!(audit_trail(&stack, &tenant).await?, expected, "refused writes leave no row");
 
     // The writes of a full key, each with its row.
+    full.pause(&job, &PauseRequest { reason: Some("maintenance".into()), expires_in_seconds: None }).await?;
+    expected.push(op(&full_key, "replay.pause", job.as_str()));
+    full.resume(&job).await?;
+    expected.push(op(&full_key, "replay.resume", job.as_str()));
     full.cancel(&job).await?;
     expected.push(op(&full_key, "replay.cancel", job.as_str()));
     full.update_webhook(&hook, "http://127.0.0.1:38999/moved").await?;

@@ -309,3 +309,48 @@ async fn a_failed_receiver_check_sends_nothing_and_a_passed_one_delivers() -> an
     s.stack.cleanup().await;
     Ok(())
 }
+
+/// A job's own limits (docs/api.md, "Limits") hold for the job as a whole,
+/// across its parallel slices, as the receiver counts them; above the
+/// deployment's ceiling a request is refused with a stable code.
+#[tokio::test]
+async fn a_jobs_own_limits_hold_across_its_parallel_slices() -> anyhow::Result<()> {
+    let settings = [("DELIVERY_CONCURRENCY", "8"), ("MAX_PARALLEL_SLICES", "3"), ("SLICE_SECONDS", "1200")];
+    let s = scenario(&settings, 300, 1).await?;
+    s.receiver.set_faults(Faults {
+        delay: Duration::from_millis(150),
+        delay_max: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    // The ceiling for a job is MAX_PARALLEL_SLICES × DELIVERY_CONCURRENCY = 24.
+    let above = CreateReplayRequest { max_in_flight: Some(25), ..window(s.from, s.to) };
+    let refused = s.api.start_replay(&s.webhook, &above).await.expect_err("above the ceiling");
+    assert_eq!(code_of(&refused), Some(ErrorCode::LimitAboveCeiling), "{refused:?}");
+
+    let (in_flight, per_second) = (4, 12);
+    let limited = CreateReplayRequest {
+        max_in_flight: Some(in_flight),
+        max_events_per_second: Some(per_second),
+        ..window(s.from, s.to)
+    };
+    let job = s.api.start_replay(&s.webhook, &limited).await?.job_id;
+    let done = s.wait_for_end(&job, Duration::from_secs(180)).await?;
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    assert_eq!(done.limits.max_in_flight, Some(in_flight), "{done:?}");
+    assert_eq!(s.received(), s.expected);
+    let stats = s.receiver.stats("me");
+    assert!(stats.max_in_flight <= u64::from(in_flight), "{} in flight at once", stats.max_in_flight);
+    // Starts per second, over any two seconds (a slice's slot may fall on
+    // either edge of a window: one more per slice).
+    let mut arrivals = stats.accepted_arrivals.clone();
+    arrivals.sort();
+    let most = arrivals
+        .iter()
+        .enumerate()
+        .map(|(i, &at)| arrivals[i..].iter().take_while(|&&t| t < at + Duration::from_secs(2)).count())
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 2 * per_second as usize + 3, "{most} requests in two seconds");
+    s.stack.cleanup().await;
+    Ok(())
+}

@@ -87,6 +87,7 @@ async fn create_all_sliced(
                         max_active_jobs: ask.cap,
                         target_webhook_id: None,
                         crc_check: false,
+                        limits: Default::default(),
                     })
                     .await
             })

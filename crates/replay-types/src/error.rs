@@ -43,6 +43,9 @@ pub enum ErrorCode {
     RangeExpired,
     InvalidSelection,
     InvalidCursor,
+    /// A job's `max_in_flight` or `max_events_per_second` above the
+    /// deployment's ceiling.
+    LimitAboveCeiling,
     Unauthorized,
     /// A read-only key on an endpoint that writes.
     Forbidden,
@@ -83,7 +86,8 @@ impl ErrorCode {
             | Self::RangeNotSettled
             | Self::RangeExpired
             | Self::InvalidSelection
-            | Self::InvalidCursor => 400,
+            | Self::InvalidCursor
+            | Self::LimitAboveCeiling => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
@@ -111,6 +115,7 @@ impl ErrorCode {
             Self::RangeExpired => "range_expired",
             Self::InvalidSelection => "invalid_selection",
             Self::InvalidCursor => "invalid_cursor",
+            Self::LimitAboveCeiling => "limit_above_ceiling",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",

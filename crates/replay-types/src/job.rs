@@ -49,6 +49,31 @@ pub struct CreateReplayRequest {
     /// crc_token)>"}`, else the job ends `FAILED` with nothing sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub crc_check: bool,
+    /// The job's requests in flight at most, across its slices (1 to the
+    /// deployment's `MAX_PARALLEL_SLICES × DELIVERY_CONCURRENCY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_in_flight: Option<u32>,
+    /// The job's request starts per second at most, across its slices (1 to
+    /// `MAX_PARALLEL_SLICES × DELIVERY_RATE_PER_SECOND`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_events_per_second: Option<u32>,
+}
+
+/// A job's own limits on its load on the receiver (docs/api.md, "Limits").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_events_per_second: Option<u32>,
+}
+
+impl JobLimits {
+    pub fn is_none(&self) -> bool {
+        self.max_in_flight.is_none() && self.max_events_per_second.is_none()
+    }
 }
 
 /// The values of `only`.
@@ -323,6 +348,9 @@ pub struct Job {
     /// The job checks its receiver before its first delivery.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub crc_check: bool,
+    /// The limits the request set (absent: the deployment's ceilings).
+    #[serde(default, skip_serializing_if = "JobLimits::is_none")]
+    pub limits: JobLimits,
 }
 
 /// Who paused a job.

@@ -7,8 +7,8 @@ use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::event::{ReplayJobStatus, StatusEvent, StatusWord};
 use crate::ids::{JobId, WebhookId};
 use crate::job::{
-    Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobPause, JobResult, JobState, Only,
-    PauseRequest, PausedBy, Progress, ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
+    Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobLimits, JobPause, JobResult, JobState,
+    Only, PauseRequest, PausedBy, Progress, ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
 };
 use crate::webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -54,7 +54,7 @@ codes.";
             CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList, CreateReplayRequest, Only, Selection, JobResult,
             DryRunResult, Failure, FailurePage, ReplayAccepted,
             TwitterReplayAccepted, JobState, Counters, Progress, Job, ReplayList, ErrorBody, ErrorDetail,
-            ErrorCode, StatusEvent, ReplayJobStatus, StatusWord, JobId, WebhookId, JobPause, PausedBy, PauseRequest,
+            ErrorCode, StatusEvent, ReplayJobStatus, StatusWord, JobId, WebhookId, JobPause, PausedBy, PauseRequest, JobLimits,
         ),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, TooManyRequests, Unavailable, InternalError),
     ),
@@ -91,8 +91,10 @@ impl Modify for BearerAuth {
 /// `REPLAY_RETENTION_HOURS`), `range_not_settled` (`to` later than `now -
 /// SETTLE_SECONDS`), `range_expired` (`from` before the oldest record the
 /// delivery log still holds), `invalid_selection` (`event_types`,
-/// `event_ids` or `only` out of bounds; the message names the field) or
-/// `invalid_cursor` (a failure list cursor this job did not give).
+/// `event_ids` or `only` out of bounds; the message names the field),
+/// `invalid_cursor` (a failure list cursor this job did not give) or
+/// `limit_above_ceiling` (`max_in_flight` or `max_events_per_second` above
+/// the deployment's ceiling for a job).
 #[derive(ToResponse)]
 #[response(example = json!({"error": {"code": "invalid_range", "message": "`from` must be earlier than `to`"}}))]
 #[allow(dead_code)]

@@ -8,8 +8,8 @@ use replay_core::domain::window::{parse_rfc3339, parse_twitter_date};
 use replay_core::services::api::{ApiContext, NewReplay, MAX_FAILURES_PER_PAGE, MAX_JOBS_PER_PAGE, MAX_LIST_PAGE};
 use replay_core::Error;
 use replay_types::{
-    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, JobState, PauseRequest, ReplayAccepted, Selection,
-    TwitterReplayAccepted, UpdateWebhookRequest,
+    CreateReplayRequest, CreateWebhookRequest, ErrorBody, ErrorCode, JobLimits, JobState, PauseRequest, ReplayAccepted,
+    Selection, TwitterReplayAccepted, UpdateWebhookRequest,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -83,6 +83,7 @@ pub fn from_error(e: &Error) -> ApiResponse {
         Error::RangeNotSettled(m) => error_response(ErrorCode::RangeNotSettled, m),
         Error::InvalidSelection(m) => error_response(ErrorCode::InvalidSelection, m),
         Error::InvalidCursor => error_response(ErrorCode::InvalidCursor, "`cursor` is not one this list gave"),
+        Error::LimitAboveCeiling(m) => error_response(ErrorCode::LimitAboveCeiling, m),
         Error::JobNotEnded(job) => error_response(
             ErrorCode::JobNotEnded,
             &format!("replay job {job} has not ended; retry its failures once it has"),
@@ -170,7 +171,14 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Error> {
     if body.is_empty() {
         return Err(Error::InvalidRequest("a JSON body is required".into()));
     }
-    serde_json::from_slice(body).map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))
+    // Every request body is an object: serde would also read a struct from
+    // an array of its fields (`[null, null]`), which the document does not allow.
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::InvalidRequest("the JSON body must be an object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))
 }
 
 fn query<'a>(req: &'a ApiRequest<'_>, name: &str) -> Option<&'a str> {
@@ -245,6 +253,10 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
                 idempotency_key: req.idempotency_key,
                 target: body.target_webhook_id.as_ref(),
                 crc_check: body.crc_check,
+                limits: JobLimits {
+                    max_in_flight: body.max_in_flight,
+                    max_events_per_second: body.max_events_per_second,
+                },
                 ..NewReplay::window(&webhook_id, from, to, &selection)
             };
             let job = ctx.start_replay(&caller, ask).await?;
@@ -339,7 +351,9 @@ fn cursor<'a>(req: &'a ApiRequest<'_>) -> Option<&'a str> {
 /// A job list's `state`: states separated by commas; every state when absent
 /// or empty.
 fn job_states(req: &ApiRequest<'_>) -> Result<Vec<JobState>, Error> {
-    let Some(raw) = query(req, "state").filter(|s| !s.is_empty()) else { return Ok(Vec::new()) };
+    // Absent: every state. Present, it names states (an empty one is none
+    // of them: the document's enum has no empty value).
+    let Some(raw) = query(req, "state") else { return Ok(Vec::new()) };
     raw.split(',')
         .map(|s| {
             JobState::parse(s.trim()).ok_or_else(|| {

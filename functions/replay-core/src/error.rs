@@ -23,6 +23,8 @@ pub enum Error {
     InvalidSelection(String),
     #[error("invalid cursor")]
     InvalidCursor,
+    #[error("limit above the ceiling: {0}")]
+    LimitAboveCeiling(String),
     #[error("job {0} has not ended")]
     JobNotEnded(String),
     #[error("job {0} has no failed events to retry")]
@@ -97,6 +99,7 @@ impl Error {
             | Error::RangeNotSettled(_)
             | Error::InvalidSelection(_)
             | Error::InvalidCursor
+            | Error::LimitAboveCeiling(_)
             | Error::JobNotEnded(_)
             | Error::NothingToRetry(_)
             | Error::JobEnded { .. }

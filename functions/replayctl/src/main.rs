@@ -299,6 +299,12 @@ enum ReplayCommand {
         /// Check the receiver (Twitter's CRC) before the first delivery.
         #[arg(long)]
         crc_check: bool,
+        /// The job's requests in flight at most, across its slices.
+        #[arg(long, value_name = "N")]
+        max_in_flight: Option<u32>,
+        /// The job's request starts per second at most, across its slices.
+        #[arg(long, value_name = "N")]
+        max_events_per_second: Option<u32>,
         /// Makes the request safe to repeat (generated when absent).
         #[arg(long)]
         idempotency_key: Option<String>,
@@ -566,6 +572,8 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
             dry_run,
             target,
             crc_check,
+            max_in_flight,
+            max_events_per_second,
             idempotency_key,
             wait,
         } => {
@@ -577,6 +585,8 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
                 dry_run,
                 target_webhook_id: target.map(WebhookId::from),
                 crc_check,
+                max_in_flight,
+                max_events_per_second,
                 ..CreateReplayRequest::window(from, to)
             };
             let accepted = match idempotency_key {

@@ -3,7 +3,7 @@
 //! own, in the types crate.
 
 use replay_types::event::{ReplayJobStatus, StatusEvent, StatusWord};
-pub use replay_types::job::{Counters, Job, JobPause, JobState, PausedBy, Progress};
+pub use replay_types::job::{Counters, Job, JobLimits, JobPause, JobState, PausedBy, Progress};
 
 /// A slice's state (`replay_slices.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,32 @@ pub fn status_event_body(job: &Job) -> StatusEvent {
             result: job.result.clone(),
             pause: job.pause.clone(),
         },
+    }
+}
+
+/// What one slice of a job may put on its receiver: slices of the job at
+/// once, and each one's requests in flight and starts per second (None: the
+/// deployment's per-slice settings). A job's own limits are split evenly
+/// among its slices, and the slices at once are capped so each share is at
+/// least 1: the job as a whole never exceeds its limits (docs/api.md, "Limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceShare {
+    pub parallel: u32,
+    pub in_flight: Option<u32>,
+    pub per_second: Option<u32>,
+}
+
+pub fn slice_share(limits: &JobLimits, max_parallel_slices: u32) -> SliceShare {
+    let parallel = [Some(max_parallel_slices), limits.max_in_flight, limits.max_events_per_second]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    SliceShare {
+        parallel,
+        in_flight: limits.max_in_flight.map(|n| (n / parallel).max(1)),
+        per_second: limits.max_events_per_second.map(|n| (n / parallel).max(1)),
     }
 }
 
@@ -180,6 +206,24 @@ mod tests {
         let (state, reason) = final_state(&dry, 0, 1, true);
         assert_eq!(state, JobState::Completed);
         assert!(reason.contains("dry run, nothing sent: 5 would be delivered"), "{reason}");
+    }
+
+    #[test]
+    fn a_jobs_limits_are_split_so_the_slices_never_exceed_them() {
+        let none = slice_share(&JobLimits::default(), 4);
+        assert_eq!(none, SliceShare { parallel: 4, in_flight: None, per_second: None });
+        for in_flight in 1..=70 {
+            for per_second in [1, 2, 3, 5, 10, 99, 1_000] {
+                let limits = JobLimits { max_in_flight: Some(in_flight), max_events_per_second: Some(per_second) };
+                let share = slice_share(&limits, 4);
+                assert!(share.parallel >= 1 && share.parallel <= 4, "{share:?}");
+                assert!(share.parallel * share.in_flight.unwrap() <= in_flight, "{limits:?} {share:?}");
+                assert!(share.parallel * share.per_second.unwrap() <= per_second, "{limits:?} {share:?}");
+            }
+        }
+        // 20 in flight over 4 slices: 5 each.
+        let share = slice_share(&JobLimits { max_in_flight: Some(20), max_events_per_second: None }, 4);
+        assert_eq!(share, SliceShare { parallel: 4, in_flight: Some(5), per_second: None });
     }
 
     #[test]

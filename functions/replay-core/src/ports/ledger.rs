@@ -6,7 +6,7 @@
 
 use crate::domain::checkpoint::Tally;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{Counters, Job, JobState, SliceState};
+use crate::domain::job::{Counters, Job, JobLimits, JobState, SliceState};
 use crate::domain::window::Window;
 use crate::error::Result;
 use async_trait::async_trait;
@@ -36,6 +36,8 @@ pub struct NewJob<'a> {
     pub target_webhook_id: Option<&'a WebhookId>,
     /// Check the receiver before the first delivery.
     pub crc_check: bool,
+    /// The job's own limits on its load on the receiver.
+    pub limits: JobLimits,
 }
 
 /// One time slice and, per partition, the offsets of its start and end when
@@ -80,6 +82,8 @@ pub struct SliceRecord {
     pub target_webhook_id: Option<WebhookId>,
     /// The job asked for a receiver check that no slice has passed yet.
     pub crc_pending: bool,
+    /// The job's own limits, which its slices share (domain/job.rs, `slice_share`).
+    pub limits: JobLimits,
     /// The partitions to read, in order.
     pub partitions: Vec<u32>,
     pub window: Window,
@@ -209,7 +213,8 @@ pub trait JobLedger: Send + Sync {
     // ---- its slices ----
 
     /// Claims up to `cap` slices of the job to start (slices running or
-    /// claimed count); concurrent callers never exceed the cap.
+    /// claimed count; a job's own limits may lower the cap: `slice_share`);
+    /// concurrent callers never exceed the cap.
     async fn claim_slices(&self, job_id: &JobId, cap: u32) -> Result<Vec<u32>>;
     /// The job's slices claimed to start that no worker took yet.
     async fn waiting_slices(&self, job_id: &JobId) -> Result<Vec<u32>>;

@@ -10,7 +10,7 @@
 
 use crate::domain::checkpoint::Tally;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{Counters, Job, JobState, SliceState};
+use crate::domain::job::{Counters, Job, JobLimits, JobState, SliceState};
 use crate::error::Error;
 use crate::ports::ledger::{
     Created, ExpiredPause, JobLedger, NewJob, NewSlice, PauseOrder, SliceTotals, StaleSlice, Take,
@@ -66,6 +66,7 @@ pub const CASES: &[&str] = &[
     "a_pause_past_its_expiry_ends_the_job",
     "a_target_is_held_and_delivered_to",
     "a_failed_receiver_check_ends_the_job_unless_one_passed",
+    "a_jobs_own_limits_lower_its_slices_at_once",
     "the_status_event_is_claimed_once",
     "the_sweeper_finds_what_was_lost",
     "takes_are_fair_within_tenant_caps_and_the_pool",
@@ -83,6 +84,7 @@ pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
         "a_pause_holds_the_webhook_and_parks_the_slices" => a_pause_holds_the_webhook_and_parks_the_slices(bench).await,
         "a_pause_past_its_expiry_ends_the_job" => a_pause_past_its_expiry_ends_the_job(bench).await,
         "a_target_is_held_and_delivered_to" => a_target_is_held_and_delivered_to(bench).await,
+        "a_jobs_own_limits_lower_its_slices_at_once" => a_jobs_own_limits_lower_its_slices_at_once(bench).await,
         "a_failed_receiver_check_ends_the_job_unless_one_passed" => {
             a_failed_receiver_check_ends_the_job_unless_one_passed(bench).await
         }
@@ -107,6 +109,7 @@ struct Ask<'a> {
     cap: Option<u32>,
     target: Option<&'a WebhookId>,
     crc_check: bool,
+    limits: JobLimits,
 }
 
 impl<'a> Ask<'a> {
@@ -121,6 +124,7 @@ impl<'a> Ask<'a> {
             cap: None,
             target: None,
             crc_check: false,
+            limits: Default::default(),
         }
     }
     fn dry_run(mut self) -> Self {
@@ -155,6 +159,7 @@ async fn create(b: &dyn LedgerBench, tenant: &TenantId, ask: Ask<'_>) -> Result<
             max_active_jobs: ask.cap,
             target_webhook_id: ask.target,
             crc_check: ask.crc_check,
+            limits: ask.limits,
         })
         .await
 }
@@ -625,6 +630,20 @@ async fn a_failed_receiver_check_ends_the_job_unless_one_passed(b: &dyn LedgerBe
     ensure!(!l.record_receiver_check(&failing, None).await?, "a later pass cannot revive it");
     ensure!(view(b, &failing).await?.state == JobState::Failed, "ended for good");
     new_job(b, &acme, Ask::new(&second, 1)).await?;
+    Ok(())
+}
+
+async fn a_jobs_own_limits_lower_its_slices_at_once(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let limits = JobLimits { max_in_flight: Some(2), max_events_per_second: Some(50) };
+    let job = new_job(b, &acme, Ask { limits, ..Ask::new(&hook, 4) }).await?;
+    ensure!(job.limits == limits, "{job:?}");
+    ensure!(l.claim_slices(&job.job_id, 4).await? == [0, 1], "two at once: one request in flight each");
+    let record = l.slice(&job.job_id, 0).await?.ok_or(Broken("slice 0".into()))?;
+    ensure!(record.limits == limits, "the slices know the limits: {:?}", record.limits);
+    ensure!(l.claim_slices(&job.job_id, 4).await?.is_empty(), "the cap holds");
     Ok(())
 }
 

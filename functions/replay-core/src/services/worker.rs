@@ -6,7 +6,7 @@ use super::lifecycle::{send_status_event, Lifecycle};
 use super::slice::{run_slice, SliceOutcome, SlicePorts, SliceSpec};
 use crate::config::{FairShareConfig, PauseLimits, WorkerConfig};
 use crate::domain::filter::EventFilter;
-use crate::domain::job::SliceState;
+use crate::domain::job::{slice_share, SliceState};
 use crate::domain::task::{Decoded, QueueTask};
 use crate::error::{Error, Result};
 use crate::ports::ledger::{JobLedger, PauseOrder, SliceRecord, SliceTotals};
@@ -156,13 +156,21 @@ async fn replay_slice(
         secrets_version,
         filter: event_filter(ctx, record.selection.clone()).await?,
     };
+    // The job's own limits, split among its slices (docs/api.md, "Limits").
+    let share = slice_share(&record.limits, ctx.max_parallel_slices);
+    let concurrency = share.in_flight.map_or(ctx.delivery_concurrency, |n| ctx.delivery_concurrency.min(n as usize));
+    let mut cfg = ctx.cfg.clone();
+    if let Some(n) = share.per_second {
+        let rate = &mut cfg.delivery_rate_per_second;
+        *rate = if *rate == 0 { n } else { (*rate).min(n) };
+    }
     let ports = SlicePorts {
         log: ctx.log.as_ref(),
         checkpoints: ctx.checkpoints.as_ref(),
         deliverer: ctx.deliverer.as_ref(),
         progress: ctx.progress.as_ref(),
         signers: ctx.signers.as_ref(),
-        delivery_concurrency: ctx.delivery_concurrency,
+        delivery_concurrency: concurrency,
     };
     let lifecycle = ctx.lifecycle();
     if record.crc_pending && !check_receiver(ctx, &spec).await? {
@@ -172,7 +180,7 @@ async fn replay_slice(
         lifecycle.slice_ended(job_id, slice_index, None, SliceState::Cancelled, None).await?;
         return Ok(());
     }
-    match run_slice(&ports, &ctx.cfg, &spec, owner, deadline).await? {
+    match run_slice(&ports, &cfg, &spec, owner, deadline).await? {
         SliceOutcome::Done { counters, tally, lease_token } => {
             let totals = SliceTotals { counters: &counters, tally: &tally };
             lifecycle.slice_ended(job_id, slice_index, Some(lease_token), SliceState::Done, Some(totals)).await?;

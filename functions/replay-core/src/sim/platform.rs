@@ -442,6 +442,7 @@ async fn simulate(p: &Plan) -> Report {
                     max_active_jobs: None,
                     target_webhook_id: None,
                     crc_check: false,
+                    limits: Default::default(),
                 })
                 .await;
             if let Err(e) = created {
@@ -836,6 +837,7 @@ async fn judge(
                 max_active_jobs: None,
                 target_webhook_id: None,
                 crc_check: false,
+                limits: Default::default(),
             })
             .await;
         if let Err(e @ Error::JobAlreadyRunning { .. }) = again {

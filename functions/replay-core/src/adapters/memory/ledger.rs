@@ -9,7 +9,8 @@ use crate::domain::checkpoint::Tally;
 use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{
-    expired_pause_state, final_state, paused_reason, Counters, Job, JobPause, JobState, PausedBy, Progress, SliceState,
+    expired_pause_state, final_state, paused_reason, slice_share, Counters, Job, JobLimits, JobPause, JobState,
+    PausedBy, Progress, SliceState,
 };
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
@@ -71,6 +72,7 @@ struct JobRow {
     target: Option<WebhookId>,
     crc_check: bool,
     crc_passed: bool,
+    limits: JobLimits,
 }
 
 impl JobRow {
@@ -306,9 +308,8 @@ impl State {
 
     fn claim(&mut self, job_id: &JobId, cap: u32, now: Ms) -> Vec<u32> {
         // A paused job's slices wait for its resume.
-        if self.jobs.get(job_id).is_none_or(|j| !j.active()) {
-            return Vec::new();
-        }
+        let Some(job) = self.jobs.get(job_id).filter(|j| j.active()) else { return Vec::new() };
+        let cap = slice_share(&job.limits, cap).parallel;
         let busy = self.slices_of(job_id).filter(|(_, s)| s.busy()).count() as u32;
         let room = cap.saturating_sub(busy) as usize;
         let free: Vec<u32> = self
@@ -375,6 +376,7 @@ impl State {
             pause: job.pause.as_ref().map(PauseRow::view),
             target_webhook_id: job.target.clone(),
             crc_check: job.crc_check,
+            limits: job.limits,
         })
     }
 
@@ -476,6 +478,7 @@ impl JobLedger for MemoryLedger {
             target: new.target_webhook_id.cloned(),
             crc_check: new.crc_check,
             crc_passed: false,
+            limits: new.limits,
         };
         state.jobs.insert(new.id.clone(), row);
         for (i, s) in new.slices.iter().enumerate() {
@@ -658,6 +661,7 @@ impl JobLedger for MemoryLedger {
             url: webhook.url.clone(),
             target_webhook_id: job.target.clone(),
             crc_pending: job.crc_check && !job.crc_passed,
+            limits: job.limits,
             partitions: job.partitions.clone(),
             window: slice.window,
             planned: slice.planned.clone(),

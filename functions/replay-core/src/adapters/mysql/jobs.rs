@@ -6,7 +6,9 @@ use super::{counters_of, format_time, is_duplicate_key, parse_state, MySqlStore,
 use crate::domain::checkpoint::Tally;
 use crate::domain::filter::shown;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{expired_pause_state, final_state, paused_reason, Counters, Job, JobState, Progress};
+use crate::domain::job::{
+    expired_pause_state, final_state, paused_reason, Counters, Job, JobLimits, JobState, Progress,
+};
 use crate::error::{Error, Result};
 use crate::ports::directory::{JobKey, JobListing, JobPage};
 use crate::ports::ledger::{Created, ExpiredPause, JobTarget, NewJob, NewSlice, PauseOrder};
@@ -21,7 +23,8 @@ const NO_SLICE_LEFT: &str =
 /// The columns of `replay_jobs` a job's view is made of (`view_of`).
 const VIEW_COLUMNS: &str =
     "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
-     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at, target_webhook_id, crc_check";
+     selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at, target_webhook_id, crc_check, \
+     max_in_flight, max_events_per_second";
 
 fn sums() -> String {
     COUNTER_COLUMNS
@@ -167,8 +170,9 @@ impl MySqlStore {
         let inserted = sqlx::query(
             "INSERT INTO replay_jobs (id, tenant_id, webhook_id, from_ms, to_ms, partition_id, partitions, state, \
              idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at, \
-             selection, dry_run, retry_of, target_webhook_id, active_target_id, crc_check) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?, ?)",
+             selection, dry_run, retry_of, target_webhook_id, active_target_id, crc_check, max_in_flight, \
+             max_events_per_second) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.id.as_str())
         .bind(job.tenant_id.as_str())
@@ -188,6 +192,8 @@ impl MySqlStore {
         .bind(job.target_webhook_id.map(|w| w.as_str()))
         .bind(job.target_webhook_id.filter(|_| !dry_run).map(|w| w.as_str()))
         .bind(job.crc_check)
+        .bind(job.limits.max_in_flight)
+        .bind(job.limits.max_events_per_second)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -736,7 +742,14 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         pause: pause_of(row)?,
         target_webhook_id: row.try_get::<Option<String>, _>("target_webhook_id")?.map(WebhookId),
         crc_check: row.try_get("crc_check")?,
+        limits: limits_of(row)?,
     })
+}
+
+/// A job's own limits, from its `max_*` columns.
+pub(super) fn limits_of(row: &sqlx::mysql::MySqlRow) -> Result<JobLimits> {
+    let column = |name| -> Result<Option<u32>> { Ok(row.try_get::<Option<i32>, _>(name)?.map(|n| n.max(1) as u32)) };
+    Ok(JobLimits { max_in_flight: column("max_in_flight")?, max_events_per_second: column("max_events_per_second")? })
 }
 
 /// The job's last pause, from its `paused_*` columns.

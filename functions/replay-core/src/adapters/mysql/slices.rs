@@ -10,7 +10,7 @@
 use super::jobs::finalize_in;
 use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::{Counters, JobState, SliceState};
+use crate::domain::job::{slice_share, Counters, JobLimits, JobState, SliceState};
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice, RESTART_WAIT_PERIODS};
@@ -31,6 +31,8 @@ struct SliceRow {
     pub url: String,
     pub target_webhook_id: Option<String>,
     pub crc_pending: bool,
+    pub max_in_flight: Option<i32>,
+    pub max_events_per_second: Option<i32>,
     pub partition_id: i32,
     pub partitions: Option<String>,
     pub from_ms: i64,
@@ -61,6 +63,10 @@ impl SliceRow {
             url: self.url,
             target_webhook_id: self.target_webhook_id.map(WebhookId),
             crc_pending: self.crc_pending,
+            limits: JobLimits {
+                max_in_flight: self.max_in_flight.map(|n| n.max(1) as u32),
+                max_events_per_second: self.max_events_per_second.map(|n| n.max(1) as u32),
+            },
             partitions,
             window: Window { from: EventTime(self.from_ms), to: EventTime(self.to_ms) },
             planned: self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
@@ -71,14 +77,18 @@ impl SliceRow {
 
 /// Claims up to the job's cap of slices to start now, under the job's row lock.
 async fn claim_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, cap: u32) -> Result<Vec<u32>> {
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM replay_jobs WHERE id = ? FOR UPDATE")
-        .bind(job_id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("SELECT state, max_in_flight, max_events_per_second FROM replay_jobs WHERE id = ? FOR UPDATE")
+            .bind(job_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(row) = row else { return Ok(Vec::new()) };
     // A paused job's slices wait for its resume.
-    if !state.is_some_and(|s| parse_state(&s).is_ok_and(JobState::is_active)) {
+    if !parse_state(&row.try_get::<String, _>("state")?).is_ok_and(JobState::is_active) {
         return Ok(Vec::new());
     }
+    // A job's own limits may run fewer slices at once (domain/job.rs, `slice_share`).
+    let cap = slice_share(&super::jobs::limits_of(&row)?, cap).parallel;
     let busy: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
          AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
@@ -112,7 +122,7 @@ impl MySqlStore {
     pub async fn slice(&self, job_id: &JobId, slice_index: u32) -> Result<Option<SliceRecord>> {
         sqlx::query_as::<_, SliceRow>(
             "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.target_webhook_id, \
-             (j.crc_check AND j.crc_passed_at IS NULL) AS crc_pending, \
+             (j.crc_check AND j.crc_passed_at IS NULL) AS crc_pending, j.max_in_flight, j.max_events_per_second, \
              j.partition_id, j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
              JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) \

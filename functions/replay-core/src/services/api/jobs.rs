@@ -125,6 +125,7 @@ impl ApiContext {
             // The failures go where the job delivered.
             target: job.target_webhook_id.as_ref(),
             crc_check: job.crc_check,
+            limits: job.limits,
         };
         let retry = self.create_replay(tenant, ask).await?;
         self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;

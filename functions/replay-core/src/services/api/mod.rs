@@ -22,7 +22,7 @@ use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::error::{Error, Result};
 use crate::ports::directory::{AuditEntry, Directory};
 use crate::ports::{DeliveryLog, Housekeeping, JobLedger, KeyService, SliceQueue};
-use replay_types::Selection;
+use replay_types::{JobLimits, Selection};
 use tracing::warn;
 
 /// What the API needs of the store: the directory, the job ledger, and the
@@ -55,12 +55,24 @@ pub struct NewReplay<'a> {
     pub target: Option<&'a WebhookId>,
     /// Check the receiver before the first delivery.
     pub crc_check: bool,
+    /// The job's own limits on its load (below the deployment's ceilings).
+    pub limits: JobLimits,
 }
 
 impl<'a> NewReplay<'a> {
     /// A replay of the window, as a caller asks for it.
     pub fn window(webhook_id: &'a WebhookId, from: EventTime, to: EventTime, selection: &'a Selection) -> Self {
-        Self { webhook_id, from, to, selection, retry_of: None, idempotency_key: None, target: None, crc_check: false }
+        Self {
+            webhook_id,
+            from,
+            to,
+            selection,
+            retry_of: None,
+            idempotency_key: None,
+            target: None,
+            crc_check: false,
+            limits: JobLimits::default(),
+        }
     }
 }
 

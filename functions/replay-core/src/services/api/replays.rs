@@ -4,7 +4,7 @@
 use super::{effective, writer, ApiContext, NewReplay};
 use crate::domain::apikey::Caller;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
-use crate::domain::job::Job;
+use crate::domain::job::{Job, JobLimits};
 use crate::domain::partitioner::partitions_over;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
@@ -36,7 +36,8 @@ impl ApiContext {
     /// fails the job stays recorded and the sweeper enqueues it (outbox).
     #[instrument(skip(self, ask), fields(webhook_id = %ask.webhook_id))]
     pub async fn create_replay(&self, tenant: &TenantId, ask: NewReplay<'_>) -> Result<Job> {
-        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key, target, crc_check } = ask;
+        let NewReplay { webhook_id, from, to, selection, retry_of, idempotency_key, target, crc_check, limits } = ask;
+        self.check_limits(&limits)?;
         // The webhook itself as a target is no other target.
         let target = target.filter(|t| *t != webhook_id);
         if let Some(key) = idempotency_key {
@@ -60,6 +61,9 @@ impl ApiContext {
         let mut to_target = target.map(|t| format!("|target={t}")).unwrap_or_default();
         if crc_check {
             to_target.push_str("|crc");
+        }
+        if !limits.is_none() {
+            to_target.push_str(&format!("|limits={:?},{:?}", limits.max_in_flight, limits.max_events_per_second));
         }
         let request_hash: [u8; 32] =
             Sha256::digest(format!("{}|{}|{}|{selection_json}{to_target}", webhook_id, from.0, to.0)).into();
@@ -104,6 +108,7 @@ impl ApiContext {
                 retry_of,
                 target_webhook_id: target,
                 crc_check,
+                limits,
                 max_active_jobs: effective(
                     self.store.tenant_limits(tenant).await?.max_active_jobs,
                     self.settings.fair_share.max_active_jobs,
@@ -125,6 +130,33 @@ impl ApiContext {
             serde_json::json!({"TenantId": tenant}),
         );
         Ok(view)
+    }
+
+    /// A job's own limits are 1 to the deployment's ceilings for a job:
+    /// `MAX_PARALLEL_SLICES` times the per-slice settings (docs/api.md, "Limits").
+    fn check_limits(&self, limits: &JobLimits) -> Result<()> {
+        let slices = self.settings.max_parallel_slices;
+        let rate = self.settings.worker.delivery_rate_per_second;
+        let ceilings = [
+            (
+                "max_in_flight",
+                limits.max_in_flight,
+                Some(slices.saturating_mul(self.settings.delivery.concurrency as u32)),
+            ),
+            ("max_events_per_second", limits.max_events_per_second, (rate > 0).then(|| slices.saturating_mul(rate))),
+        ];
+        for (name, asked, ceiling) in ceilings {
+            match (asked, ceiling) {
+                (Some(0), _) => return Err(Error::InvalidRequest(format!("`{name}` must be at least 1"))),
+                (Some(n), Some(max)) if n > max => {
+                    return Err(Error::LimitAboveCeiling(format!(
+                        "`{name}` is {n}, above this deployment's ceiling for a job: {max}"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn lifecycle(&self) -> Lifecycle<'_> {
