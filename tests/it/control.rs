@@ -340,8 +340,10 @@ async fn a_jobs_own_limits_hold_across_its_parallel_slices() -> anyhow::Result<(
     assert_eq!(s.received(), s.expected);
     let stats = s.receiver.stats("me");
     assert!(stats.max_in_flight <= u64::from(in_flight), "{} in flight at once", stats.max_in_flight);
-    // Starts per second, over any two seconds (a slice's slot may fall on
-    // either edge of a window: one more per slice).
+    // Starts per second, over any two seconds: a slice's slots may fall on
+    // either edge of a window, and the network may bring two of its
+    // requests closer than they were sent: two more per slice. (In flight
+    // alone, 3 at 150 ms at least, would allow 40.)
     let mut arrivals = stats.accepted_arrivals.clone();
     arrivals.sort();
     let most = arrivals
@@ -350,7 +352,7 @@ async fn a_jobs_own_limits_hold_across_its_parallel_slices() -> anyhow::Result<(
         .map(|(i, &at)| arrivals[i..].iter().take_while(|&&t| t < at + Duration::from_secs(2)).count())
         .max()
         .unwrap_or(0);
-    assert!(most <= 2 * per_second as usize + 3, "{most} requests in two seconds");
+    assert!(most <= 2 * per_second as usize + 6, "{most} requests in two seconds");
     s.stack.cleanup().await;
     Ok(())
 }

@@ -266,14 +266,17 @@ async fn the_failure_report_lists_exactly_the_refused_events_and_the_retry_deliv
     assert_eq!(all.iter().map(|f| f.event_id.clone()).collect::<HashSet<_>>(), refused);
     assert!(all.iter().all(|f| f.last_status == Some(422) && f.event_type.is_some() && f.attempts >= 1), "{all:?}");
 
-    // The retry delivers exactly them, once, now that the receiver takes them.
-    // Slow enough that the retry is still running when asked about below.
-    s.receiver.set_faults(Faults { delay: Duration::from_secs(3), ..Faults::default() });
+    // The retry delivers exactly them, once, once the receiver takes them.
+    // Until then it answers 503 to everything, so the retry is still
+    // running when asked about below however slow this machine is (a 3 s
+    // answer once let a loaded machine's API call outlast the whole retry).
+    s.receiver.set_faults(Faults { down: true, ..Faults::default() });
     let retry = s.api.retry(&job.job_id).await?;
     let err = s.api.retry(&job.job_id).await.expect_err("one active job per webhook");
     assert_eq!(err.code(), Some(ErrorCode::JobAlreadyRunning), "{err}");
     let err = s.api.retry(&retry.job_id).await.expect_err("the retry has not ended");
     assert_eq!(err.code(), Some(ErrorCode::JobNotEnded), "{err}");
+    s.receiver.set_faults(Faults { delay: Duration::from_millis(200), ..Faults::default() });
     let done = s.stack.wait_for_end(&s.api, &retry.job_id, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
     assert_eq!(done.selection.failures_of.as_ref(), Some(&job.job_id));

@@ -311,6 +311,9 @@ impl<'a> Driver<'a> {
         if reason == Stop::LeaseLost {
             return Ok(SliceOutcome::LeaseLost);
         }
+        // The receiver's pause outranks a deadline, a circuit or a wait that
+        // stopped the slice first: its event may have been delivered with it.
+        let reason = if d.receiver_pause.is_some() && reason != Stop::Cancelled { Stop::ReceiverPause } else { reason };
         if matches!(reason, Stop::Circuit | Stop::Wait(_)) {
             d.paused();
         }
