@@ -218,6 +218,7 @@ pub(super) fn worker_config(rng: &mut StdRng) -> WorkerConfig {
         deadline_margin: Duration::from_secs(10),
         checkpoint_ttl: Duration::from_secs(7 * 86_400),
         delivery_rate_per_second: [0, 1_000][rng.gen_range(0..2)],
+        adaptive_pace: true,
         circuit_break_after: 10,
         circuit_pause: Duration::from_secs(30),
         circuit_max_pauses: 3,

@@ -15,6 +15,7 @@ use super::scan::{recv, Scan};
 use super::{SliceOutcome, SlicePorts, SliceSpec};
 use crate::config::WorkerConfig;
 use crate::domain::checkpoint::Lease;
+use crate::domain::pace::{Load, Pace};
 use crate::domain::retry::MIN_ATTEMPT;
 use crate::error::{Error, Result};
 use futures::future::BoxFuture;
@@ -77,6 +78,8 @@ pub async fn run_slice(
     }
     .run();
     let limiter = RateLimiter::new(cfg.delivery_rate_per_second);
+    let concurrency = ports.delivery_concurrency.max(1);
+    let pace = Mutex::new(cfg.adaptive_pace.then(|| Pace::new(concurrency)));
     let driver = Driver {
         ports,
         cfg,
@@ -85,6 +88,7 @@ pub async fn run_slice(
         lease: &lease,
         budget: &budget,
         limiter: &limiter,
+        pace: &pace,
         shared: &shared,
         deadline,
     };
@@ -116,6 +120,8 @@ pub(super) struct Driver<'a> {
     pub(super) lease: &'a Lease,
     pub(super) budget: &'a Budget,
     pub(super) limiter: &'a RateLimiter,
+    /// The slice's requests in flight at most, following the receiver (None: the share, fixed).
+    pub(super) pace: &'a Mutex<Option<Pace>>,
     pub(super) shared: &'a Mutex<Shared>,
     pub(super) deadline: Instant,
 }
@@ -131,6 +137,21 @@ impl<'a> Driver<'a> {
             shared.stop = Some(Stop::Deadline);
         }
         shared.stop
+    }
+
+    /// Requests it may have in flight now.
+    fn window(&self) -> usize {
+        let pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        pace.as_ref().map_or(self.ports.delivery_concurrency.max(1), Pace::window)
+    }
+
+    /// An answer's word on the receiver's load, for the pace.
+    fn answered(&self, done: &Attempted) {
+        let Some(attempt) = &done.attempt else { return };
+        if let Some(pace) = self.pace.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            let at = now();
+            pace.answered(Load::of(attempt), at.saturating_duration_since(done.sent_at), at);
+        }
     }
 
     pub(super) fn stop(&self, reason: Stop) {
@@ -203,7 +224,7 @@ impl<'a> Driver<'a> {
             let reading = scan.is_some() && self.stop_reason().is_none() && d.has_room();
             // A retry that is due but cannot start (every slot busy, stopping)
             // waits for an attempt to end, not in a loop that never sleeps.
-            let can_start = self.can_start() && in_flight.len() < self.ports.delivery_concurrency.max(1);
+            let can_start = self.can_start() && in_flight.len() < self.window();
             let wait = match d.next_due() {
                 Some(due) if can_start => due.saturating_duration_since(now()).clamp(Duration::from_millis(1), TICK),
                 _ => TICK,
@@ -211,6 +232,7 @@ impl<'a> Driver<'a> {
             tokio::select! {
                 biased;
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.answered(&done);
                     if let Some(reason) = d.attempted(done, now()) {
                         self.stop(reason);
                     }
@@ -282,7 +304,7 @@ impl<'a> Driver<'a> {
         if !self.can_start() {
             return;
         }
-        let free = self.ports.delivery_concurrency.max(1).saturating_sub(in_flight.len());
+        let free = self.window().saturating_sub(in_flight.len());
         for Start { id, delivery } in d.next_attempts(now(), free) {
             let (deliverer, budget, rule, slot) =
                 (self.ports.deliverer, self.budget, &self.cfg.retry, self.limiter.slot());

@@ -58,6 +58,7 @@ fn cfg() -> WorkerConfig {
         deadline_margin: Duration::from_millis(10),
         checkpoint_ttl: Duration::from_secs(60),
         delivery_rate_per_second: 0,
+        adaptive_pace: false,
         circuit_break_after: 3,
         circuit_pause: Duration::from_secs(5),
         circuit_max_pauses: 2,

@@ -1,0 +1,168 @@
+//! A slice's pace (docs/guarantees.md, "Load on the receiver"): how many
+//! requests it keeps in flight, from 1 to its share of the job's ceiling,
+//! following the receiver with additive increase and multiplicative
+//! decrease. It grows by one request per window of answers that came back
+//! well; it halves (at most once per round trip) on a 429 or 503, on a
+//! timeout or a dropped connection, and when answers take twice as long as
+//! the fastest this slice has seen: a rise against its own baseline, never
+//! an absolute latency, so a steady slow receiver keeps the whole share.
+//! Pure: the driver reports each answer and asks for the window.
+
+use crate::domain::retry::Attempt;
+use std::time::{Duration, Instant};
+
+/// What an answer says about the receiver's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Answered in time: its latency counts.
+    Answered,
+    /// 429, 503, a timeout or a dropped connection: back off.
+    Overloaded,
+    /// Anything else (a 4xx, a refusal, another 5xx): no signal.
+    Neutral,
+}
+
+impl Load {
+    pub fn of(attempt: &Attempt) -> Self {
+        match attempt {
+            Attempt::Success | Attempt::PauseJob { delivered: true, .. } => Load::Answered,
+            Attempt::Retry { status: Some(429 | 503) | None, .. } => Load::Overloaded,
+            _ => Load::Neutral,
+        }
+    }
+}
+
+/// Answers take this many times the baseline: the receiver is queueing.
+const RISE: f64 = 2.0;
+/// ...and at least this much more than it (milliseconds are noise).
+const RISE_FLOOR: Duration = Duration::from_millis(50);
+/// The smoothed latency's weight of a new answer.
+const SMOOTHING: f64 = 0.2;
+
+#[derive(Debug, Clone)]
+pub struct Pace {
+    ceiling: f64,
+    window: f64,
+    /// Latency of answers, smoothed, and the lowest it has been.
+    smoothed: Option<Duration>,
+    baseline: Option<Duration>,
+    last_decrease: Option<Instant>,
+}
+
+impl Pace {
+    /// A pace under `ceiling` requests in flight, starting at a quarter of it.
+    pub fn new(ceiling: usize) -> Self {
+        let ceiling = ceiling.max(1) as f64;
+        Self { ceiling, window: (ceiling / 4.0).ceil().max(1.0), smoothed: None, baseline: None, last_decrease: None }
+    }
+
+    /// Requests it may have in flight now.
+    pub fn window(&self) -> usize {
+        self.window.floor().max(1.0) as usize
+    }
+
+    /// An answer came back `latency` after its request was sent.
+    pub fn answered(&mut self, load: Load, latency: Duration, now: Instant) {
+        match load {
+            Load::Neutral => {}
+            Load::Overloaded => self.decrease(now),
+            Load::Answered => {
+                let smoothed = match self.smoothed {
+                    Some(s) => s.mul_f64(1.0 - SMOOTHING) + latency.mul_f64(SMOOTHING),
+                    None => latency,
+                };
+                self.smoothed = Some(smoothed);
+                let baseline = *self.baseline.get_or_insert(smoothed);
+                if smoothed < baseline {
+                    self.baseline = Some(smoothed);
+                }
+                let rising = smoothed > baseline.mul_f64(RISE) && smoothed > baseline + RISE_FLOOR;
+                if rising {
+                    self.decrease(now);
+                } else {
+                    // One more request per window's worth of good answers.
+                    self.window = (self.window + 1.0 / self.window).min(self.ceiling);
+                }
+            }
+        }
+    }
+
+    /// Halves the window, once per round trip: the answers of requests sent
+    /// before the first decrease say nothing new.
+    fn decrease(&mut self, now: Instant) {
+        let round_trip = self.smoothed.unwrap_or(Duration::from_secs(1));
+        if self.last_decrease.is_some_and(|at| now.saturating_duration_since(at) < round_trip) {
+            return;
+        }
+        self.last_decrease = Some(now);
+        self.window = (self.window / 2.0).max(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Load {
+        Load::Answered
+    }
+
+    #[test]
+    fn a_steady_receiver_gets_the_whole_share_however_slow() {
+        for latency in [Duration::from_millis(2), Duration::from_millis(200), Duration::from_secs(2)] {
+            let (mut pace, start) = (Pace::new(16), Instant::now());
+            assert_eq!(pace.window(), 4, "a quarter to start with");
+            for n in 0..400 {
+                pace.answered(ok(), latency, start + latency * n);
+            }
+            assert_eq!(pace.window(), 16, "{latency:?}");
+        }
+    }
+
+    #[test]
+    fn overload_halves_the_window_once_per_round_trip() {
+        let (mut pace, t) = (Pace::new(16), Instant::now());
+        for n in 0..400 {
+            pace.answered(ok(), Duration::from_millis(100), t + Duration::from_millis(n));
+        }
+        assert_eq!(pace.window(), 16);
+        let overloaded = Attempt::Retry { status: Some(503), after: None, error: "HTTP 503".into() };
+        let at = t + Duration::from_secs(10);
+        pace.answered(Load::of(&overloaded), Duration::from_millis(100), at);
+        assert_eq!(pace.window(), 8);
+        // The rest of that round trip's 503s were sent before it: no more.
+        pace.answered(Load::Overloaded, Duration::from_millis(100), at + Duration::from_millis(50));
+        assert_eq!(pace.window(), 8);
+        pace.answered(Load::Overloaded, Duration::from_millis(100), at + Duration::from_millis(150));
+        assert_eq!(pace.window(), 4);
+        for n in 0..10 {
+            pace.answered(Load::Overloaded, Duration::ZERO, at + Duration::from_secs(60 + n));
+        }
+        assert_eq!(pace.window(), 1, "never below one");
+        let timeout = Attempt::Retry { status: None, after: None, error: "timed out".into() };
+        assert_eq!(Load::of(&timeout), Load::Overloaded);
+        assert_eq!(Load::of(&Attempt::Fail { status: 410 }), Load::Neutral);
+        assert_eq!(Load::of(&Attempt::Retry { status: Some(500), after: None, error: String::new() }), Load::Neutral);
+    }
+
+    #[test]
+    fn a_rise_against_the_baseline_backs_off_and_an_absolute_latency_does_not() {
+        let (mut pace, t) = (Pace::new(16), Instant::now());
+        for n in 0..400 {
+            pace.answered(ok(), Duration::from_millis(100), t + Duration::from_millis(n * 100));
+        }
+        assert_eq!(pace.window(), 16);
+        // The receiver queues: answers take five times as long.
+        let later = t + Duration::from_secs(60);
+        for n in 0..20 {
+            pace.answered(ok(), Duration::from_millis(500), later + Duration::from_millis(n * 500));
+        }
+        assert!(pace.window() <= 4, "{}", pace.window());
+        // A receiver slow from the start is its own baseline.
+        let mut slow = Pace::new(16);
+        for n in 0..400 {
+            slow.answered(ok(), Duration::from_millis(900), t + Duration::from_millis(n * 900));
+        }
+        assert_eq!(slow.window(), 16);
+    }
+}
