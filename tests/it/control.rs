@@ -6,34 +6,13 @@
 //! status event that says so; an ended job can be neither paused nor resumed.
 
 use replay_integration_tests::replay_client::{
-    ClientError, CreateReplayRequest, ErrorCode, JobId, JobState, PauseRequest, PausedBy, StatusWord,
+    CreateReplayRequest, ErrorCode, JobState, PauseRequest, PausedBy, StatusWord,
 };
 use replay_integration_tests::replay_lab::receiver::Faults;
 use replay_integration_tests::replay_lab::stack::signal;
-use replay_integration_tests::scenario::{scenario, Scenario};
+use replay_integration_tests::scenario::scenario;
 use replay_integration_tests::*;
 use std::time::Duration;
-
-/// The job's slices running or claimed to start: what holds a worker.
-async fn busy_slices(s: &Scenario, job: &JobId) -> anyhow::Result<i64> {
-    let pool = sqlx::MySqlPool::connect(&s.stack.database_url).await?;
-    let busy = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
-         AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
-    )
-    .bind(job.as_str())
-    .fetch_one(&pool)
-    .await?;
-    pool.close().await;
-    Ok(busy)
-}
-
-fn code_of(e: &ClientError) -> Option<ErrorCode> {
-    match e {
-        ClientError::Api { code, .. } => Some(*code),
-        _ => None,
-    }
-}
 
 #[tokio::test]
 async fn a_paused_job_resumes_after_every_worker_restarted_and_delivers_each_event_once() -> anyhow::Result<()> {
@@ -69,10 +48,8 @@ async fn a_paused_job_resumes_after_every_worker_restarted_and_delivers_each_eve
 
     // Running slices stop at their next commit and are parked; claims are
     // given back. From then on nothing reaches the receiver.
-    eventually(Duration::from_secs(60), "every slice parked", async || {
-        busy_slices(&s, &job).await.is_ok_and(|n| n == 0)
-    })
-    .await?;
+    eventually(Duration::from_secs(60), "every slice parked", async || s.busy_slices(&job).await.is_ok_and(|n| n == 0))
+        .await?;
     let requests_when_parked = s.receiver.stats("me").requests;
     let delivered_when_parked = s.receiver.unique("me");
     assert!(delivered_when_parked < s.expected.len(), "the pause landed before the end");
@@ -124,7 +101,7 @@ async fn a_pause_past_its_expiry_ends_the_job_incomplete() -> anyhow::Result<()>
     for bad in [0, 3_601] {
         let request = PauseRequest { reason: None, expires_in_seconds: Some(bad) };
         let refused = s.api.pause(&job, &request).await.expect_err("out of bounds");
-        assert_eq!(code_of(&refused), Some(ErrorCode::InvalidRequest), "{refused:?}");
+        assert_eq!(refused.code(), Some(ErrorCode::InvalidRequest), "{refused:?}");
     }
     eventually(Duration::from_secs(90), "20 deliveries", async || s.receiver.unique("me") >= 20).await?;
     let request = PauseRequest { reason: Some("moving servers".into()), expires_in_seconds: Some(2) };
@@ -144,7 +121,7 @@ async fn a_pause_past_its_expiry_ends_the_job_incomplete() -> anyhow::Result<()>
 
     for refused in [s.api.pause(&job, &PauseRequest::default()).await, s.api.resume(&job).await] {
         let e = refused.expect_err("an ended job");
-        assert_eq!(code_of(&e), Some(ErrorCode::JobEnded), "{e:?}");
+        assert_eq!(e.code(), Some(ErrorCode::JobEnded), "{e:?}");
     }
     // The webhook was let go: a new job may start.
     s.start().await?;
@@ -195,10 +172,8 @@ async fn a_receiver_aborts_events_and_pauses_the_job_with_its_answers() -> anyho
     assert_eq!(pause.paused_by, PausedBy::Receiver, "{pause:?}");
     assert_eq!(pause.reason.as_deref(), Some("deploying"), "{pause:?}");
     assert!(!s.received().contains(&pause_on), "the event it paused on waits for the resume");
-    eventually(Duration::from_secs(60), "every slice parked", async || {
-        busy_slices(&s, &job).await.is_ok_and(|n| n == 0)
-    })
-    .await?;
+    eventually(Duration::from_secs(60), "every slice parked", async || s.busy_slices(&job).await.is_ok_and(|n| n == 0))
+        .await?;
 
     s.api.resume(&job).await?;
     let done = s.wait_for_end(&job, Duration::from_secs(180)).await?;
@@ -238,7 +213,7 @@ async fn a_replay_to_another_target_is_signed_with_the_targets_secret() -> anyho
     for (webhook, target) in [(&staging, None), (&s.webhook, None)] {
         let again = CreateReplayRequest { target_webhook_id: target, ..window(s.from, s.to) };
         let refused = s.api.start_replay(webhook, &again).await.expect_err("held");
-        assert_eq!(code_of(&refused), Some(ErrorCode::JobAlreadyRunning), "{refused:?}");
+        assert_eq!(refused.code(), Some(ErrorCode::JobAlreadyRunning), "{refused:?}");
     }
     let done = s.wait_for_end(&job, Duration::from_secs(120)).await?;
     assert_eq!(done.state, JobState::Completed, "{done:?}");
@@ -258,7 +233,7 @@ async fn a_replay_to_another_target_is_signed_with_the_targets_secret() -> anyho
     // A webhook of another tenant, or none, is no target.
     let missing = CreateReplayRequest { target_webhook_id: Some("wh_nowhere".into()), ..window(s.from, s.to) };
     let refused = s.api.start_replay(&s.webhook, &missing).await.expect_err("no such target");
-    assert_eq!(code_of(&refused), Some(ErrorCode::InvalidRequest), "{refused:?}");
+    assert_eq!(refused.code(), Some(ErrorCode::InvalidRequest), "{refused:?}");
     s.stack.cleanup().await;
     Ok(())
 }
@@ -325,7 +300,7 @@ async fn a_jobs_own_limits_hold_across_its_parallel_slices() -> anyhow::Result<(
     // The ceiling for a job is MAX_PARALLEL_SLICES × DELIVERY_CONCURRENCY = 24.
     let above = CreateReplayRequest { max_in_flight: Some(25), ..window(s.from, s.to) };
     let refused = s.api.start_replay(&s.webhook, &above).await.expect_err("above the ceiling");
-    assert_eq!(code_of(&refused), Some(ErrorCode::LimitAboveCeiling), "{refused:?}");
+    assert_eq!(refused.code(), Some(ErrorCode::LimitAboveCeiling), "{refused:?}");
 
     let (in_flight, per_second) = (4, 12);
     let limited = CreateReplayRequest {

@@ -12,20 +12,6 @@ use replay_integration_tests::scenario::{scenario, Scenario};
 use replay_integration_tests::*;
 use std::time::{Duration, Instant};
 
-/// Slices of the job running or waiting in the queue, as the claim counts them.
-async fn busy_slices(s: &Scenario, job: &JobId) -> anyhow::Result<i64> {
-    let pool = sqlx::MySqlPool::connect(&s.stack.database_url).await?;
-    let busy = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
-         AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
-    )
-    .bind(job.as_str())
-    .fetch_one(&pool)
-    .await?;
-    pool.close().await;
-    Ok(busy)
-}
-
 async fn slice_state(s: &Scenario, job: &JobId, slice: i32) -> anyhow::Result<String> {
     let pool = sqlx::MySqlPool::connect(&s.stack.database_url).await?;
     let state = sqlx::query_scalar("SELECT state FROM replay_slices WHERE job_id = ? AND slice_index = ?")
@@ -102,7 +88,7 @@ async fn late_copies_of_a_finished_slices_message_never_exceed_the_parallel_cap(
     let mut most = 0;
     let started = Instant::now();
     while !s.job(&job).await?.state.is_terminal() {
-        most = most.max(busy_slices(&s, &job).await?);
+        most = most.max(s.busy_slices(&job).await?);
         assert!(started.elapsed() < Duration::from_secs(120), "the job did not end");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -67,6 +67,21 @@ impl Scenario {
         self.stack.wait_for_end(&self.api, id, timeout).await
     }
 
+    /// Slices of the job running or claimed to start: what holds a worker
+    /// (a slot of the job's parallel cap).
+    pub async fn busy_slices(&self, job: &JobId) -> anyhow::Result<i64> {
+        let pool = sqlx::MySqlPool::connect(&self.stack.database_url).await?;
+        let busy = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM replay_slices WHERE job_id = ? \
+             AND (state = 'RUNNING' OR (state = 'PENDING' AND enqueued_at IS NOT NULL))",
+        )
+        .bind(job.as_str())
+        .fetch_one(&pool)
+        .await?;
+        pool.close().await;
+        Ok(busy)
+    }
+
     pub fn received(&self) -> HashSet<String> {
         self.receiver.stats("me").received()
     }

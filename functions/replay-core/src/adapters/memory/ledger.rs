@@ -337,6 +337,18 @@ impl State {
         }
     }
 
+    /// Ends a live job before its slices all ended (its pause expired, its
+    /// receiver check failed), as a cancel does (MySQL: `end_early_in`).
+    fn end_early(&mut self, job_id: &JobId, ending: JobState, reason: &str, now: Ms) {
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            job.state = ending;
+            job.state_reason = Some(reason.chars().take(500).collect());
+            job.paused_from = None;
+            job.updated_at = now;
+        }
+        self.cancel_pending(job_id);
+    }
+
     /// Ends an active job whose slices all ended; its state once terminal.
     fn finalize(&mut self, job_id: &JobId, now: Ms) -> Result<Option<JobState>> {
         let (counters, ended, failed) = self.totals(job_id);
@@ -584,12 +596,8 @@ impl JobLedger for MemoryLedger {
             job.crc_passed |= job.live();
             return Ok(job.live());
         }
-        if job.live() {
-            job.state = JobState::Failed;
-            job.state_reason = failure.map(|r| r.chars().take(500).collect());
-            job.paused_from = None;
-            job.updated_at = now;
-            state.cancel_pending(job_id);
+        if let (true, Some(reason)) = (job.live(), failure) {
+            state.end_early(job_id, JobState::Failed, reason, now);
         }
         Ok(false)
     }
@@ -980,12 +988,8 @@ impl JobLedger for MemoryLedger {
             let pause = job.pause.as_ref().expect("a paused job's pause").view();
             let left = job.slices_total - ended.min(job.slices_total);
             let (ending, reason) = expired_pause_state(&pause, &counters, left, job.slices_total, job.dry_run);
-            job.state = ending;
-            job.state_reason = Some(reason.chars().take(500).collect());
-            job.paused_from = None;
-            job.updated_at = now;
             let dry_run = job.dry_run;
-            state.cancel_pending(&id);
+            state.end_early(&id, ending, &reason, now);
             let running = state.slices_of(&id).any(|(_, s)| s.state == SliceState::Running);
             expired.push(ExpiredPause { job_id: id, ended: !running, dry_run });
         }

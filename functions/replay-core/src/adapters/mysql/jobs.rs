@@ -382,10 +382,7 @@ impl MySqlStore {
         .execute(&self.pool)
         .await?;
         if cancelled.rows_affected() == 1 {
-            sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
-                .bind(job_id.as_str())
-                .execute(&self.pool)
-                .await?;
+            cancel_pending_in(&self.pool, job_id).await?;
         }
         self.job_view(Some(tenant), job_id).await
     }
@@ -461,18 +458,7 @@ impl MySqlStore {
             return Ok(live);
         }
         if live {
-            sqlx::query(
-                "UPDATE replay_jobs SET state = 'FAILED', state_reason = ?, active_webhook_id = NULL, \
-                 active_target_id = NULL, paused_from = NULL, updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
-            )
-            .bind(reason.chars().take(500).collect::<String>())
-            .bind(job_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
-                .bind(job_id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            end_early_in(&mut tx, job_id, JobState::Failed, reason).await?;
         }
         tx.commit().await?;
         Ok(false)
@@ -516,20 +502,7 @@ impl MySqlStore {
             let pause = pause_of(&row)?.ok_or_else(|| Error::Internal("a paused job without paused_at".into()))?;
             let (counters, ended, _) = slice_totals_in(&mut *tx, &id).await?;
             let (state, reason) = expired_pause_state(&pause, &counters, total - ended.min(total), total, dry_run);
-            sqlx::query(
-                "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, active_target_id = NULL, \
-                 paused_from = NULL, \
-                 updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
-            )
-            .bind(state.as_str())
-            .bind(reason.chars().take(500).collect::<String>())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            end_early_in(&mut tx, &id, state, &reason).await?;
             let running: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM replay_slices WHERE job_id = ? AND state = 'RUNNING'")
                     .bind(id.as_str())
@@ -692,6 +665,34 @@ where
     let ended: i64 = row.try_get("ended")?;
     let failed: i64 = row.try_get("failed")?;
     Ok((counters_of(&row)?, ended.max(0) as u32, failed.max(0) as u32))
+}
+
+/// Ends a live job before its slices all ended (its pause expired, its
+/// receiver check failed), as a cancel does: the webhook and target let go,
+/// slices not started cancelled; running ones stop at their next heartbeat.
+async fn end_early_in(tx: &mut Transaction<'_, MySql>, job_id: &JobId, state: JobState, reason: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE replay_jobs SET state = ?, state_reason = ?, active_webhook_id = NULL, active_target_id = NULL, \
+         paused_from = NULL, updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
+    )
+    .bind(state.as_str())
+    .bind(reason.chars().take(500).collect::<String>())
+    .bind(job_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    cancel_pending_in(&mut **tx, job_id).await
+}
+
+/// The job's slices not started yet are cancelled.
+pub(super) async fn cancel_pending_in<'e, E>(executor: E, job_id: &JobId) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = MySql>,
+{
+    sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
+        .bind(job_id.as_str())
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 /// If every slice of the job has ended, moves an active job to its final

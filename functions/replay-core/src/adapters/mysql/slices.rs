@@ -222,10 +222,7 @@ impl MySqlStore {
         let mut end = SliceEnd { ended, ..SliceEnd::default() };
         if ended {
             if state == SliceState::Cancelled {
-                sqlx::query("UPDATE replay_slices SET state = 'CANCELLED' WHERE job_id = ? AND state = 'PENDING'")
-                    .bind(job_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                super::jobs::cancel_pending_in(&mut *tx, job_id).await?;
             } else {
                 end.claimed = claim_in(&mut tx, job_id, cap).await?;
             }
