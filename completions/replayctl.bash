@@ -1575,7 +1575,7 @@ _replayctl() {
             return 0
             ;;
         replayctl__subcmd__replay__subcmd__start)
-            opts="-h --from --to --event-type --event-id --only --dry-run --target --crc-check --max-in-flight --max-events-per-second --idempotency-key --wait --api-url --api-key --json --help"
+            opts="-h --from --to --event-type --event-id --only --dry-run --target --crc-check --max-in-flight --max-events-per-second --ordering-key --idempotency-key --wait --api-url --api-key --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1610,6 +1610,10 @@ _replayctl() {
                     return 0
                     ;;
                 --max-events-per-second)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ordering-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -141,6 +141,7 @@ complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_s
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l target -d 'Deliver to this other webhook of the tenant (its URL, its secret)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l max-in-flight -d 'The job\'s requests in flight at most, across its slices' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l max-events-per-second -d 'The job\'s request starts per second at most, across its slices' -r
+complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l ordering-key -d 'Deliver in log order per key: a JSON Pointer into each event\'s payload (for example /account_id); keys run concurrently' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l idempotency-key -d 'Makes the request safe to repeat (generated when absent)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l api-url -d 'The API\'s base URL: the stack\'s ApiUrl output (`make up` prints the local one)' -r
 complete -c replayctl -n "__fish_replayctl_using_subcommand replay; and __fish_seen_subcommand_from start" -l api-key -r

@@ -322,6 +322,7 @@ _arguments "${_arguments_options[@]}" : \
 '--target=[Deliver to this other webhook of the tenant (its URL, its secret)]:WEBHOOK_ID:_default' \
 '--max-in-flight=[The job'\''s requests in flight at most, across its slices]:N:_default' \
 '--max-events-per-second=[The job'\''s request starts per second at most, across its slices]:N:_default' \
+'--ordering-key=[Deliver in log order per key\: a JSON Pointer into each event'\''s payload (for example /account_id); keys run concurrently]:POINTER:_default' \
 '--idempotency-key=[Makes the request safe to repeat (generated when absent)]:IDEMPOTENCY_KEY:_default' \
 '--api-url=[The API'\''s base URL\: the stack'\''s ApiUrl output (\`make up\` prints the local one)]:API_URL:_default' \
 '--api-key=[]:API_KEY:_default' \

@@ -88,6 +88,7 @@ async fn create_all_sliced(
                         target_webhook_id: None,
                         crc_check: false,
                         limits: Default::default(),
+                        ordering_key: None,
                     })
                     .await
             })

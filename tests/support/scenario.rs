@@ -5,7 +5,7 @@ use crate::{now_ms, record, webhook_to, window, TestStack, HOUR, PEPPER};
 use replay_client::{Client, Job, JobId, WebhookId};
 use replay_core::services::api::create_tenant;
 use replay_lab::receiver::Receiver;
-use replay_lab::seed::SeedKind;
+use replay_lab::seed::{event_value, SeedKind};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -28,6 +28,17 @@ pub struct Scenario {
 /// A deployed stack with `settings`, a receiver with a registered webhook, and
 /// `events` of ours (plus a third as many of another webhook) spread over `hours`.
 pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> anyhow::Result<Scenario> {
+    keyed_scenario(settings, events, hours, |_| "test".into()).await
+}
+
+/// As `scenario`, each event of ours with `text(i)` as its tweet's text
+/// (`/tweet_create_events/0/text` in the payload): a key to order by.
+pub async fn keyed_scenario(
+    settings: &[(&str, &str)],
+    events: i64,
+    hours: i64,
+    text: impl Fn(i64) -> String,
+) -> anyhow::Result<Scenario> {
     let mut stack = TestStack::new(2).await?;
     for (k, v) in settings {
         stack.set(k, v);
@@ -44,7 +55,9 @@ pub async fn scenario(settings: &[(&str, &str)], events: i64, hours: i64) -> any
     let records: Vec<_> = (0..events + events / 3)
         .map(|i| {
             let who = if i % 4 == 3 { "wh_other" } else { webhook.as_str() };
-            record(from + i * step, who, &format!("ev-{i}"), SeedKind::Event)
+            let mut r = record(from + i * step, who, &format!("ev-{i}"), SeedKind::Event);
+            r.value = event_value(&r.event_id, who, r.timestamp, &text(i));
+            r
         })
         .collect();
     stack.produce(&records).await?;

@@ -167,6 +167,19 @@ struct Hook {
     timeline: HashMap<String, Vec<(Instant, String)>>,
     /// `pause_on` events already answered with a pause.
     paused_once: HashSet<String>,
+    /// Every event request answered (not the status event), in the order
+    /// answered: for order checks (`spans`).
+    spans: Vec<Span>,
+}
+
+/// One event request: when it arrived and was answered, and whether the
+/// answer settled the event (2xx, or 422 refused for good).
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub webhook_id: String,
+    pub arrived: Instant,
+    pub answered: Instant,
+    pub settled: bool,
 }
 
 #[derive(Default)]
@@ -254,6 +267,11 @@ impl Receiver {
     /// with its `webhook-id`, in arrival order.
     pub fn timeline(&self, name: &str, job_id: &str) -> Vec<(Instant, String)> {
         lock(&self.shared).hooks.get(name).and_then(|h| h.timeline.get(job_id).cloned()).unwrap_or_default()
+    }
+
+    /// Every event request to `name` answered so far, in the order answered.
+    pub fn spans(&self, name: &str) -> Vec<Span> {
+        lock(&self.shared).hooks.get(name).map(|h| h.spans.clone()).unwrap_or_default()
     }
 
     /// Requests and signature failures so far, without copying the stats.
@@ -353,6 +371,10 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     let stats = &mut hook.stats;
     stats.requests += 1;
     let is_status = msg_id.starts_with("replay-job-");
+    if !is_status {
+        let span = Span { webhook_id: msg_id.clone(), arrived, answered: now, settled: false };
+        hook.spans.push(span);
+    }
     // Judged by when the request arrived, not by when its answer is ready:
     // one that came in before the status event and slept past it was sent before it.
     if !is_status && stats.status_arrived.get(&job).is_some_and(|&at| at <= arrived) {
@@ -369,6 +391,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         return answer(StatusCode::SERVICE_UNAVAILABLE, &[], "down");
     }
     if !is_status && faults.reject.contains(&msg_id) {
+        if let Some(span) = hook.spans.last_mut() {
+            span.settled = true;
+        }
         return answer(StatusCode::UNPROCESSABLE_ENTITY, &[], "refused");
     }
     let reason =
@@ -416,6 +441,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         arrivals.count += 1;
         arrivals.last = now;
         hook.timeline.entry(job.clone()).or_default().push((arrived, msg_id.clone()));
+        if let Some(span) = hook.spans.last_mut() {
+            span.settled = true;
+        }
     }
     if !source.is_empty() {
         *stats.source_webhook_ids.entry(source).or_default() += 1;

@@ -59,6 +59,14 @@ pub struct CreateReplayRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_events_per_second: Option<u32>,
+    /// Deliver in log order per key (docs/guarantees.md, "Ordering per
+    /// key"): a JSON Pointer (RFC 6901) into each event's payload, for
+    /// example `/account_id`; an event of a key starts only once the key's
+    /// earlier events are delivered or failed for good. Keys run
+    /// concurrently; the job runs as one slice. Absent: unordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/for_user_id", max_length = 200)]
+    pub ordering_key: Option<String>,
 }
 
 /// A job's own limits on its load on the receiver (docs/api.md, "Limits").
@@ -351,6 +359,10 @@ pub struct Job {
     /// The limits the request set (absent: the deployment's ceilings).
     #[serde(default, skip_serializing_if = "JobLimits::is_none")]
     pub limits: JobLimits,
+    /// The JSON Pointer whose value orders the job's deliveries per key;
+    /// absent: unordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 /// Who paused a job.

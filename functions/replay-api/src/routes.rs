@@ -257,6 +257,7 @@ async fn route(ctx: &ApiContext, req: &ApiRequest<'_>) -> Result<ApiResponse, Er
                     max_in_flight: body.max_in_flight,
                     max_events_per_second: body.max_events_per_second,
                 },
+                ordering_key: body.ordering_key.as_deref(),
                 ..NewReplay::window(&webhook_id, from, to, &selection)
             };
             let job = ctx.start_replay(&caller, ask).await?;

@@ -305,6 +305,10 @@ enum ReplayCommand {
         /// The job's request starts per second at most, across its slices.
         #[arg(long, value_name = "N")]
         max_events_per_second: Option<u32>,
+        /// Deliver in log order per key: a JSON Pointer into each event's
+        /// payload (for example /account_id); keys run concurrently.
+        #[arg(long, value_name = "POINTER")]
+        ordering_key: Option<String>,
         /// Makes the request safe to repeat (generated when absent).
         #[arg(long)]
         idempotency_key: Option<String>,
@@ -574,6 +578,7 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
             crc_check,
             max_in_flight,
             max_events_per_second,
+            ordering_key,
             idempotency_key,
             wait,
         } => {
@@ -587,6 +592,7 @@ async fn replay(json: bool, client: Client, command: ReplayCommand) -> Result<Ex
                 crc_check,
                 max_in_flight,
                 max_events_per_second,
+                ordering_key,
                 ..CreateReplayRequest::window(from, to)
             };
             let accepted = match idempotency_key {

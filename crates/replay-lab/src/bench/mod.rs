@@ -360,7 +360,7 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     let (scan, seek, index) = if profiling {
         (Value::Null, Value::Null, Value::Null)
     } else {
-        (lab.measure_scan(&big).await?, lab.measure_seek(&hour).await?, lab.measure_index(&big).await?)
+        (lab.measure_scan(&big).await?, Box::pin(lab.measure_seek(&hour)).await?, lab.measure_index(&big).await?)
     };
 
     // Cost is counted on the wire: the functions reach DynamoDB and SQS

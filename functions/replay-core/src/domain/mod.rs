@@ -7,6 +7,7 @@ pub mod filter;
 pub mod ids;
 pub mod job;
 pub mod log_index;
+pub mod ordering;
 pub mod pace;
 pub mod partitioner;
 pub mod record;

@@ -38,6 +38,8 @@ pub struct NewJob<'a> {
     pub crc_check: bool,
     /// The job's own limits on its load on the receiver.
     pub limits: JobLimits,
+    /// Deliver in log order per this key (domain/ordering.rs).
+    pub ordering_key: Option<&'a str>,
 }
 
 /// One time slice and, per partition, the offsets of its start and end when
@@ -84,6 +86,8 @@ pub struct SliceRecord {
     pub crc_pending: bool,
     /// The job's own limits, which its slices share (domain/job.rs, `slice_share`).
     pub limits: JobLimits,
+    /// Deliver in log order per this key (domain/ordering.rs).
+    pub ordering_key: Option<String>,
     /// The partitions to read, in order.
     pub partitions: Vec<u32>,
     pub window: Window,

@@ -67,6 +67,7 @@ pub const CASES: &[&str] = &[
     "a_target_is_held_and_delivered_to",
     "a_failed_receiver_check_ends_the_job_unless_one_passed",
     "a_jobs_own_limits_lower_its_slices_at_once",
+    "an_ordering_key_reaches_the_view_and_the_slices",
     "the_status_event_is_claimed_once",
     "the_sweeper_finds_what_was_lost",
     "takes_are_fair_within_tenant_caps_and_the_pool",
@@ -85,6 +86,9 @@ pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
         "a_pause_past_its_expiry_ends_the_job" => a_pause_past_its_expiry_ends_the_job(bench).await,
         "a_target_is_held_and_delivered_to" => a_target_is_held_and_delivered_to(bench).await,
         "a_jobs_own_limits_lower_its_slices_at_once" => a_jobs_own_limits_lower_its_slices_at_once(bench).await,
+        "an_ordering_key_reaches_the_view_and_the_slices" => {
+            an_ordering_key_reaches_the_view_and_the_slices(bench).await
+        }
         "a_failed_receiver_check_ends_the_job_unless_one_passed" => {
             a_failed_receiver_check_ends_the_job_unless_one_passed(bench).await
         }
@@ -110,6 +114,7 @@ struct Ask<'a> {
     target: Option<&'a WebhookId>,
     crc_check: bool,
     limits: JobLimits,
+    ordering_key: Option<&'a str>,
 }
 
 impl<'a> Ask<'a> {
@@ -125,6 +130,7 @@ impl<'a> Ask<'a> {
             target: None,
             crc_check: false,
             limits: Default::default(),
+            ordering_key: None,
         }
     }
     fn dry_run(mut self) -> Self {
@@ -160,6 +166,7 @@ async fn create(b: &dyn LedgerBench, tenant: &TenantId, ask: Ask<'_>) -> Result<
             target_webhook_id: ask.target,
             crc_check: ask.crc_check,
             limits: ask.limits,
+            ordering_key: ask.ordering_key,
         })
         .await
 }
@@ -644,6 +651,22 @@ async fn a_jobs_own_limits_lower_its_slices_at_once(b: &dyn LedgerBench) -> Outc
     let record = l.slice(&job.job_id, 0).await?.ok_or(Broken("slice 0".into()))?;
     ensure!(record.limits == limits, "the slices know the limits: {:?}", record.limits);
     ensure!(l.claim_slices(&job.job_id, 4).await?.is_empty(), "the cap holds");
+    Ok(())
+}
+
+async fn an_ordering_key_reaches_the_view_and_the_slices(b: &dyn LedgerBench) -> Outcome {
+    let l = b.ledger();
+    let acme = b.tenant("acme").await?;
+    let (ordered, unordered) =
+        (b.webhook(&acme, "http://receiver.test/a").await?, b.webhook(&acme, "http://receiver.test/b").await?);
+    let job = new_job(b, &acme, Ask { ordering_key: Some("/user/id"), ..Ask::new(&ordered, 1) }).await?;
+    ensure!(job.ordering_key.as_deref() == Some("/user/id"), "{job:?}");
+    let record = l.slice(&job.job_id, 0).await?.ok_or(Broken("slice 0".into()))?;
+    ensure!(record.ordering_key.as_deref() == Some("/user/id"), "the slice knows the key: {:?}", record.ordering_key);
+    let plain = new_job(b, &acme, Ask::new(&unordered, 1)).await?;
+    ensure!(plain.ordering_key.is_none(), "{plain:?}");
+    let record = l.slice(&plain.job_id, 0).await?.ok_or(Broken("slice 0".into()))?;
+    ensure!(record.ordering_key.is_none(), "unordered: {:?}", record.ordering_key);
     Ok(())
 }
 

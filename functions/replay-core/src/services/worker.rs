@@ -155,9 +155,12 @@ async fn replay_slice(
         key,
         secrets_version,
         filter: event_filter(ctx, record.selection.clone()).await?,
+        ordering_key: record.ordering_key.clone(),
     };
     // The job's own limits, split among its slices (docs/api.md, "Limits").
-    let share = slice_share(&record.limits, ctx.max_parallel_slices);
+    // An ordered job is one slice: it has the whole of the job's limits.
+    let parallel = if record.ordering_key.is_some() { 1 } else { ctx.max_parallel_slices };
+    let share = slice_share(&record.limits, parallel);
     let concurrency = share.in_flight.map_or(ctx.delivery_concurrency, |n| ctx.delivery_concurrency.min(n as usize));
     let mut cfg = ctx.cfg.clone();
     if let Some(n) = share.per_second {

@@ -13,6 +13,7 @@
 mod index;
 mod latency;
 mod memory;
+mod order;
 mod platform;
 mod queue;
 mod receiver;
@@ -115,6 +116,7 @@ async fn simulate(s: &Scenario) -> Report {
         key,
         secrets_version: "v1".into(),
         filter: Default::default(),
+        ordering_key: s.accounts.as_ref().map(|_| scenario::ORDERING_KEY.to_owned()),
     };
     let mut platform = StdRng::seed_from_u64(s.seed ^ 0x91a7);
     let started = now();
@@ -130,6 +132,7 @@ async fn simulate(s: &Scenario) -> Report {
         );
     }
     let mut deleted = false;
+    let mut runs: Vec<(u64, u64)> = Vec::new();
     let counters = loop {
         if let Some(r) = s.retention.as_ref().filter(|r| !deleted && started.elapsed_virtual() >= r.at) {
             for (p, &offset) in r.keeps_from.iter().enumerate() {
@@ -149,10 +152,12 @@ async fn simulate(s: &Scenario) -> Report {
             .gen_bool(s.crash_rate)
             .then(|| Duration::from_millis(platform.gen_range(0..s.invocation.as_millis() as u64)));
         let slice = run_slice(&ports, &s.cfg, &spec, &owner, deadline);
+        let run_from = receiver.start.elapsed().as_millis() as u64;
         let result = match crash_at {
             Some(at) => tokio::time::timeout(at, slice).await.ok(),
             None => Some(slice.await),
         };
+        runs.push((run_from, receiver.start.elapsed().as_millis() as u64 + 1));
         let at = started.elapsed_virtual().as_millis();
         let _ = write!(trace, "{at} {owner} ");
         // The queue's next message: at once, after a pause, or after the visibility timeout.
@@ -203,6 +208,7 @@ async fn simulate(s: &Scenario) -> Report {
         let deleted = Deleted::new(s, deleted, &planned);
         violations.extend(oracle(s, counters.as_ref(), &answered, &failures, crashes, &deleted));
         violations.extend(index::oracle(index_plan.as_ref(), counters.as_ref()));
+        violations.extend(order::check(s, &receiver.spans.lock().unwrap_or_else(|p| p.into_inner()), &runs));
         violations.extend(listed.iter().filter(|f| !failed_by_the_rule(f)).map(|f| {
             format!("{} failed outside the retry rule after {} attempts: {}", f.event_id, f.attempts, f.error)
         }));

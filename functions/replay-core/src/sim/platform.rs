@@ -443,6 +443,7 @@ async fn simulate(p: &Plan) -> Report {
                     target_webhook_id: None,
                     crc_check: false,
                     limits: Default::default(),
+                    ordering_key: None,
                 })
                 .await;
             if let Err(e) = created {
@@ -838,6 +839,7 @@ async fn judge(
                 target_webhook_id: None,
                 crc_check: false,
                 limits: Default::default(),
+                ordering_key: None,
             })
             .await;
         if let Err(e @ Error::JobAlreadyRunning { .. }) = again {

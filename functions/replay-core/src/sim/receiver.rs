@@ -66,6 +66,9 @@ pub struct SimReceiver {
     pub trace: Mutex<Vec<(u64, String, &'static str)>>,
     /// Every request processed (answered 2xx): (virtual ms, message id, URL).
     pub processed: Mutex<Vec<(u64, String, String)>>,
+    /// Every attempt that ran to its answer or timeout: (virtual ms sent,
+    /// virtual ms ended, message id), for the order oracle.
+    pub spans: Mutex<Vec<(u64, u64, String)>>,
     /// `pausing` events already answered with a pause.
     paused_once: Mutex<std::collections::BTreeSet<String>>,
 }
@@ -80,6 +83,7 @@ impl SimReceiver {
             answered: Mutex::new(Answered::default()),
             trace: Mutex::new(Vec::new()),
             processed: Mutex::new(Vec::new()),
+            spans: Mutex::new(Vec::new()),
             paused_once: Mutex::default(),
         }
     }
@@ -152,6 +156,8 @@ impl Deliverer for SimReceiver {
         };
         tokio::time::sleep(waited).await;
         let at = (sent + waited).as_millis() as u64;
+        let span = (sent.as_millis() as u64, at, d.message_id.clone());
+        self.spans.lock().unwrap_or_else(|p| p.into_inner()).push(span);
         let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
         let mut trace = self.trace.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(answer, Answer::Status(200) | Answer::Pause { taken: true }) {

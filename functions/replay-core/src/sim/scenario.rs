@@ -51,7 +51,13 @@ pub struct Scenario {
     /// How long each invocation may run, and how often one crashes.
     pub invocation: Duration,
     pub crash_rate: f64,
+    /// An ordered job's (1 seed in 4): each event's account, the key at
+    /// `/account` (ORDERING_KEY) of its payload.
+    pub accounts: Option<std::collections::HashMap<String, String>>,
 }
+
+/// The pointer an ordered scenario's job orders by.
+pub const ORDERING_KEY: &str = "/account";
 
 /// A random stream of its own for a seed: faults added to the generator
 /// later draw from one, so the seeds named by regression cases keep the
@@ -78,11 +84,24 @@ pub(super) fn log_uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
 }
 
 pub(super) fn event(ts: i64, webhook: &str, event_id: &str, payload_bytes: usize) -> LogRecord {
+    keyed_event(ts, webhook, event_id, payload_bytes, None)
+}
+
+/// An event whose payload names an account (`/account`), the key of an
+/// ordered job.
+pub(super) fn keyed_event(
+    ts: i64,
+    webhook: &str,
+    event_id: &str,
+    payload_bytes: usize,
+    account: Option<&str>,
+) -> LogRecord {
     // The bytes `json!` writes (keys in order), without scanning a padding
     // of up to 1 MB for characters to escape: it has none.
     let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let account = account.map(|a| format!(r#""account":{},"#, quoted(a))).unwrap_or_default();
     let value = format!(
-        r#"{{"created_at":"2026-11-20T10:00:00Z","event_id":{},"event_type":"t","payload":{{"pad":"{}"}},"webhook_id":{}}}"#,
+        r#"{{"created_at":"2026-11-20T10:00:00Z","event_id":{},"event_type":"t","payload":{{{account}"pad":"{}"}},"webhook_id":{}}}"#,
         quoted(event_id),
         "x".repeat(payload_bytes),
         quoted(webhook)
@@ -113,26 +132,36 @@ impl Scenario {
         // (true time, record, copy of ours if any), sorted by true time: the log's order.
         let mut produced: Vec<(i64, LogRecord, Option<Copy>)> = Vec::new();
         let mut others: Vec<(i64, LogRecord, Option<Copy>)> = Vec::new();
-        let mut add = |rng: &mut StdRng, true_time: i64, id: &str, far: bool| {
+        // From a stream of its own: 1 seed in 4 is an ordered job, its
+        // events spread over 1 to 50 accounts.
+        let mut ordering = stream(seed, 21);
+        let accounts_count = ordering.gen_bool(0.25).then(|| log_uniform(&mut ordering, 1.0, 50.0) as u32);
+        let mut accounts = accounts_count.map(|_| std::collections::HashMap::new());
+        let mut add = |rng: &mut StdRng, true_time: i64, id: &str, far: bool, account: Option<&str>| {
             let skewed = rng.gen_bool(skewed_rate);
             let ts = if skewed { true_time + rng.gen_range(-skew..=skew) } else { true_time };
             let bytes = if big_payloads && rng.gen_bool(0.02) { rng.gen_range(100_000..1_000_000) } else { 200 };
             let copy = Copy { event_id: id.to_owned(), timestamp: ts, far };
-            produced.push((true_time, event(ts, WEBHOOK, id, bytes), Some(copy)));
+            produced.push((true_time, keyed_event(ts, WEBHOOK, id, bytes, account), Some(copy)));
         };
         for n in 0..count {
             let true_time = log_from + rng.gen_range(0..(log_to - log_from));
             let id = format!("ev_{n}");
-            add(&mut rng, true_time, &id, false);
+            let account = accounts_count.map(|k| format!("a{}", ordering.gen_range(0..k.max(1))));
+            if let (Some(map), Some(a)) = (accounts.as_mut(), account.as_ref()) {
+                map.insert(id.clone(), a.clone());
+            }
+            let account = account.as_deref();
+            add(&mut rng, true_time, &id, false, account);
             if rng.gen_bool(dup_rate) {
                 // Near copies: later by more than twice the skew, within the look-back.
                 for _ in 0..rng.gen_range(1..=3) {
                     let gap = rng.gen_range(2 * skew + 1_000..=(lookback * 3 / 5).max(2 * skew + 1_000));
-                    add(&mut rng, true_time + gap, &id, false);
+                    add(&mut rng, true_time + gap, &id, false, account);
                 }
             } else if rng.gen_bool(far_rate) {
                 let gap = lookback + rng.gen_range(MINUTE..=10 * MINUTE);
-                add(&mut rng, true_time + gap, &id, true);
+                add(&mut rng, true_time + gap, &id, true, account);
             }
             for o in 0..others_per_event {
                 let other = format!("wh_other_{o}");
@@ -190,6 +219,7 @@ impl Scenario {
             invocation: Duration::from_secs(rng.gen_range(30..=900)),
             crash_rate: if rng.gen_bool(0.5) { rng.gen_range(0.0..0.3) } else { 0.0 },
             cfg,
+            accounts,
         }
     }
 }

@@ -73,6 +73,7 @@ struct JobRow {
     crc_check: bool,
     crc_passed: bool,
     limits: JobLimits,
+    ordering_key: Option<String>,
 }
 
 impl JobRow {
@@ -389,6 +390,7 @@ impl State {
             target_webhook_id: job.target.clone(),
             crc_check: job.crc_check,
             limits: job.limits,
+            ordering_key: job.ordering_key.clone(),
         })
     }
 
@@ -491,6 +493,7 @@ impl JobLedger for MemoryLedger {
             crc_check: new.crc_check,
             crc_passed: false,
             limits: new.limits,
+            ordering_key: new.ordering_key.map(str::to_owned),
         };
         state.jobs.insert(new.id.clone(), row);
         for (i, s) in new.slices.iter().enumerate() {
@@ -670,6 +673,7 @@ impl JobLedger for MemoryLedger {
             target_webhook_id: job.target.clone(),
             crc_pending: job.crc_check && !job.crc_passed,
             limits: job.limits,
+            ordering_key: job.ordering_key.clone(),
             partitions: job.partitions.clone(),
             window: slice.window,
             planned: slice.planned.clone(),

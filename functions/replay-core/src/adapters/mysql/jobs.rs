@@ -24,7 +24,7 @@ const NO_SLICE_LEFT: &str =
 const VIEW_COLUMNS: &str =
     "id, webhook_id, from_ms, to_ms, state, state_reason, created_at, updated_at, slices_total, \
      selection, paused_at, paused_by, pause_reason, pause_expires_at, resumed_at, target_webhook_id, crc_check, \
-     max_in_flight, max_events_per_second";
+     max_in_flight, max_events_per_second, ordering_key";
 
 fn sums() -> String {
     COUNTER_COLUMNS
@@ -171,8 +171,8 @@ impl MySqlStore {
             "INSERT INTO replay_jobs (id, tenant_id, webhook_id, from_ms, to_ms, partition_id, partitions, state, \
              idempotency_key, request_hash, active_webhook_id, slices_total, created_at, updated_at, \
              selection, dry_run, retry_of, target_webhook_id, active_target_id, crc_check, max_in_flight, \
-             max_events_per_second) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?, ?, ?, ?)",
+             max_events_per_second, ordering_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.id.as_str())
         .bind(job.tenant_id.as_str())
@@ -194,6 +194,7 @@ impl MySqlStore {
         .bind(job.crc_check)
         .bind(job.limits.max_in_flight)
         .bind(job.limits.max_events_per_second)
+        .bind(job.ordering_key)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -744,6 +745,7 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         target_webhook_id: row.try_get::<Option<String>, _>("target_webhook_id")?.map(WebhookId),
         crc_check: row.try_get("crc_check")?,
         limits: limits_of(row)?,
+        ordering_key: row.try_get("ordering_key")?,
     })
 }
 

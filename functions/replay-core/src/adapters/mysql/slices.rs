@@ -33,6 +33,7 @@ struct SliceRow {
     pub crc_pending: bool,
     pub max_in_flight: Option<i32>,
     pub max_events_per_second: Option<i32>,
+    pub ordering_key: Option<String>,
     pub partition_id: i32,
     pub partitions: Option<String>,
     pub from_ms: i64,
@@ -67,6 +68,7 @@ impl SliceRow {
                 max_in_flight: self.max_in_flight.map(|n| n.max(1) as u32),
                 max_events_per_second: self.max_events_per_second.map(|n| n.max(1) as u32),
             },
+            ordering_key: self.ordering_key,
             partitions,
             window: Window { from: EventTime(self.from_ms), to: EventTime(self.to_ms) },
             planned: self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
@@ -123,6 +125,7 @@ impl MySqlStore {
         sqlx::query_as::<_, SliceRow>(
             "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.target_webhook_id, \
              (j.crc_check AND j.crc_passed_at IS NULL) AS crc_pending, j.max_in_flight, j.max_events_per_second, \
+             j.ordering_key, \
              j.partition_id, j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
              JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) \

@@ -126,6 +126,7 @@ impl ApiContext {
             target: job.target_webhook_id.as_ref(),
             crc_check: job.crc_check,
             limits: job.limits,
+            ordering_key: job.ordering_key.as_deref(),
         };
         let retry = self.create_replay(tenant, ask).await?;
         self.audit(caller, "replay.retry", retry.job_id.as_str(), Some(&format!("the failures of {job_id}"))).await?;

@@ -57,6 +57,8 @@ pub struct NewReplay<'a> {
     pub crc_check: bool,
     /// The job's own limits on its load (below the deployment's ceilings).
     pub limits: JobLimits,
+    /// Deliver in log order per this key (domain/ordering.rs).
+    pub ordering_key: Option<&'a str>,
 }
 
 impl<'a> NewReplay<'a> {
@@ -72,6 +74,7 @@ impl<'a> NewReplay<'a> {
             target: None,
             crc_check: false,
             limits: JobLimits::default(),
+            ordering_key: None,
         }
     }
 }

@@ -22,6 +22,7 @@ impl Decider<'_> {
             .iter()
             .copied()
             .filter(|id| self.retrying.get(id).and_then(|r| r.not_before).is_none_or(|t| t <= now))
+            .filter(|&id| self.queue.may_start(id))
             .take(free)
             .collect();
         let mut starts = Vec::with_capacity(due.len());
@@ -40,8 +41,13 @@ impl Decider<'_> {
 
     /// When the first queued event waiting for a retry is due, if one is.
     pub fn next_due(&self) -> Option<Instant> {
-        // Walks the smaller of the two: either can hold the whole delivery window.
-        if self.retrying.len() <= self.to_start.len() {
+        // Walks the smaller of the two: either can hold the whole delivery
+        // window. An event held back by its key waits for an answer, not a time.
+        if self.spec.ordering_key.is_some() {
+            let waiting =
+                self.retrying.iter().filter(|(id, _)| self.to_start.contains(id) && self.queue.may_start(**id));
+            waiting.filter_map(|(_, r)| r.not_before).min()
+        } else if self.retrying.len() <= self.to_start.len() {
             let waiting = self.retrying.iter().filter(|(id, _)| self.to_start.contains(id));
             waiting.filter_map(|(_, r)| r.not_before).min()
         } else {

@@ -194,10 +194,28 @@ impl<'a> Decider<'a> {
     /// provisionally) while nothing is in flight and nothing is left to read:
     /// they are decided now.
     pub fn settle_leftovers(&mut self) {
-        if self.to_start.is_empty() && self.queue.unsettled_events > 0 {
+        if !self.may_start_any() && self.queue.unsettled_events > 0 {
             self.release_held();
             self.resolve_provisional_as_failed();
         }
+    }
+
+    /// Whether a queued event may start, now or once its retry is due (an
+    /// ordered job's events wait for their key's earlier ones).
+    fn may_start_any(&self) -> bool {
+        match self.spec.ordering_key {
+            None => !self.to_start.is_empty(),
+            Some(_) => self.to_start.iter().any(|&id| self.queue.may_start(id)),
+        }
+    }
+
+    /// An ordered job can wedge: nothing in flight, nothing that may start,
+    /// and no room to read on, every queued event waiting behind an earlier
+    /// one of its key that is held (for the skew margin) or failed
+    /// provisionally (for the circuit). Those are decided now, as at the
+    /// end of the slice's reading.
+    pub fn wedged(&self) -> bool {
+        self.spec.ordering_key.is_some() && !self.has_room() && !self.may_start_any()
     }
 
     // ---- checkpoints ----

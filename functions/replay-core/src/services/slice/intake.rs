@@ -8,6 +8,7 @@ use super::queue::{Entry, State};
 use crate::domain::checkpoint::{Position, Settled};
 use crate::domain::dedup::event_hash;
 use crate::domain::job::Counters;
+use crate::domain::ordering::key_of;
 use crate::domain::selection::{RecordReader, ScanItem, Zone};
 use crate::ports::{Delivery, ScanBatch};
 use tracing::warn;
@@ -248,6 +249,7 @@ impl Decider<'_> {
         self.last_position = position.max(self.last_position);
         let found = Counters { events_scanned: 1, events_matched: 1, ..Counters::default() };
         let bytes = delivery.body.len();
+        let order_key = self.spec.ordering_key.as_deref().map(|pointer| key_of(pointer, &delivery.body));
         if watermark < self.bounds.settled_start_at() {
             // An earlier copy (from the previous slice's time) can still turn up: decide later.
             let state = State::Held { delivery, hash, timestamp };
@@ -255,6 +257,7 @@ impl Decider<'_> {
                 state,
                 hash: Some(hash),
                 bytes,
+                order_key,
                 ..Entry::settled(position, Some(watermark), found)
             });
             self.held += 1;
@@ -275,6 +278,7 @@ impl Decider<'_> {
             state: State::InFlight,
             hash: Some(hash),
             bytes,
+            order_key,
             ..Entry::settled(position, Some(watermark), found)
         });
         self.decide(id, hash, delivery);

@@ -67,6 +67,8 @@ pub struct SliceSpec {
     pub secrets_version: String,
     /// Which of the window's events to replay.
     pub filter: EventFilter,
+    /// An ordered job's JSON Pointer to each event's key (domain/ordering.rs).
+    pub ordering_key: Option<String>,
 }
 
 impl SliceSpec {

@@ -8,7 +8,7 @@
 use crate::domain::checkpoint::{Position, Settled, Tally};
 use crate::domain::job::Counters;
 use crate::ports::{Delivery, FailedEvent};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 #[derive(Debug)]
 pub enum State {
@@ -42,11 +42,13 @@ pub struct Entry {
     pub bytes: usize,
     /// A dry run's event, to tally once committed: its type and payload bytes.
     pub tally: Option<(String, u64)>,
+    /// An ordered job's event: its key (domain/ordering.rs).
+    pub order_key: Option<u64>,
 }
 
 impl Entry {
     pub fn settled(position: Position, watermark: Option<i64>, delta: Counters) -> Self {
-        Self { position, watermark, delta, state: State::Settled, hash: None, bytes: 0, tally: None }
+        Self { position, watermark, delta, state: State::Settled, hash: None, bytes: 0, tally: None, order_key: None }
     }
 
     fn is_settled(&self) -> bool {
@@ -74,6 +76,9 @@ pub struct CommitQueue {
     /// What every settled entry in the queue counted: kept as entries settle
     /// and leave, so the progress a heartbeat reports costs nothing per commit.
     settled: Counters,
+    /// An ordered job's unsettled events per key, in log order: only the
+    /// first of each may be in flight.
+    keys: HashMap<u64, BTreeSet<u64>>,
 }
 
 impl CommitQueue {
@@ -104,14 +109,25 @@ impl CommitQueue {
                 }
             }
         }
+        let id = self.front_id + self.entries.len() as u64;
         if entry.is_settled() {
             self.settled.add(&entry.delta);
         } else {
             self.unsettled_events += 1;
+            if let Some(key) = entry.order_key {
+                self.keys.entry(key).or_default().insert(id);
+            }
         }
         self.bytes += entry.bytes;
         self.entries.push_back(entry);
-        self.front_id + self.entries.len() as u64 - 1
+        id
+    }
+
+    /// Whether an entry may start: always, unless an earlier event of its
+    /// key is still unsettled (an ordered job's).
+    pub fn may_start(&self, id: u64) -> bool {
+        let Some(key) = self.get(id).and_then(|e| e.order_key) else { return true };
+        self.keys.get(&key).and_then(|ids| ids.first()).is_none_or(|&first| first == id)
     }
 
     pub fn get(&self, id: u64) -> Option<&Entry> {
@@ -131,7 +147,15 @@ impl CommitQueue {
         }
         entry.delta.add(outcome);
         entry.state = State::Settled;
-        let (delta, bytes) = (entry.delta, std::mem::take(&mut entry.bytes));
+        let (delta, bytes, key) = (entry.delta, std::mem::take(&mut entry.bytes), entry.order_key);
+        if let Some(key) = key {
+            if let Some(ids) = self.keys.get_mut(&key) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.keys.remove(&key);
+                }
+            }
+        }
         self.settled.add(&delta);
         self.unsettled_events -= 1;
         self.bytes -= bytes;

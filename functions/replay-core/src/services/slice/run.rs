@@ -220,6 +220,8 @@ impl<'a> Driver<'a> {
                     return self.finish(d).await;
                 }
                 d.settle_leftovers();
+            } else if in_flight.is_empty() && d.wedged() {
+                d.settle_leftovers();
             }
             let reading = scan.is_some() && self.stop_reason().is_none() && d.has_room();
             // A retry that is due but cannot start (every slot busy, stopping)

@@ -1,9 +1,10 @@
 //! The slice engine against in-memory fakes: the fixtures, and delivery,
 //! checkpoints, deadlines, leases, cancel and rotation here; the receiver's
 //! answers (receiver.rs), the log's shapes (log.rs) and selections
-//! (selection.rs) beside.
+//! (selection.rs) and ordered delivery (ordering.rs) beside.
 
 mod log;
+mod ordering;
 mod receiver;
 mod selection;
 
@@ -80,6 +81,7 @@ fn spec(from: i64, to: i64) -> SliceSpec {
         key: SigningKey::from_secret(&generate_secret()).unwrap().into(),
         secrets_version: "v1".into(),
         filter: Default::default(),
+        ordering_key: None,
     }
 }
 
