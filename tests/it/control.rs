@@ -392,3 +392,43 @@ async fn an_ordered_replay_delivers_each_keys_events_in_log_order() -> anyhow::R
     s.stack.cleanup().await;
     Ok(())
 }
+
+/// The adaptive pace against a receiver that slows down as it fills and
+/// sheds load past a capacity below the job's ceiling (docs/api.md,
+/// "Limits"): latency = 100 ms × (1 + in flight / 5), 503 past 20 in
+/// flight, against a ceiling of 4 slices × 16 = 64 that a fixed pace would
+/// fill. The job completes, at most 5% of the receiver's answers are
+/// 503s, counted for the job as a whole, and its view shows the pace.
+#[tokio::test]
+async fn the_adaptive_pace_keeps_a_filling_receiver_under_its_capacity() -> anyhow::Result<()> {
+    let settings = [
+        ("ADAPTIVE_PACE", "true"),
+        ("DELIVERY_CONCURRENCY", "16"),
+        ("MAX_PARALLEL_SLICES", "4"),
+        ("SLICE_SECONDS", "900"),
+        ("HEARTBEAT_EVERY_MS", "500"),
+    ];
+    let s = scenario(&settings, 400, 1).await?;
+    s.receiver.set_faults(Faults { delay: Duration::from_millis(100), knee: 5, capacity: 20, ..Faults::default() });
+    let job = s.start().await?;
+    let mut paces = Vec::new();
+    let done = loop {
+        let view = s.job(&job).await?;
+        if view.state.is_terminal() {
+            break view;
+        }
+        paces.extend(view.pace);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    assert_eq!(s.received(), s.expected);
+    let stats = s.receiver.stats("me");
+    let share = stats.overloaded as f64 / stats.requests as f64;
+    assert!(share <= 0.05, "{} of {} answers were 503 (over capacity)", stats.overloaded, stats.requests);
+    assert!(!paces.is_empty(), "the running job's view shows its pace");
+    assert!(paces.iter().all(|p| p.in_flight <= 64 && p.slices_running <= 4), "{paces:?}");
+    assert!(done.pace.is_none(), "an ended job has none: {done:?}");
+    eprintln!("503 share {share:.3} ({} of {}), paces seen {paces:?}", stats.overloaded, stats.requests);
+    s.stack.cleanup().await;
+    Ok(())
+}

@@ -97,8 +97,9 @@ enum Command {
         /// OUT/profile (`make profile`; figures stay out of results.json).
         #[arg(long)]
         profile: bool,
-        /// Only this figure, into OUT/<figure>.json (`index`: figure 11).
-        #[arg(long, value_parser = ["index"])]
+        /// Only this figure, into OUT/<figure>.json (`index`: figure 11;
+        /// `slow`: figure 7, slow receivers).
+        #[arg(long, value_parser = ["index", "slow"])]
         only: Option<String>,
     },
 }

@@ -50,6 +50,13 @@ pub struct Faults {
     pub crc_wrong: bool,
     /// Extra time before answering a status event (`replay-job-...`).
     pub status_delay: Duration,
+    /// A receiver under load: with `knee` > 0 an answer takes `delay ×
+    /// (1 + in_flight / knee)`, `in_flight` counting this hook's requests
+    /// being answered when it arrives (this one included).
+    pub knee: u64,
+    /// With `capacity` > 0, a request arriving while more than `capacity`
+    /// are in flight is answered 503 at once (counted in `overloaded`).
+    pub capacity: u64,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -62,6 +69,8 @@ pub struct HookStats {
     pub dropped_connections: u64,
     /// Receiver checks (`GET` with `crc_token`) answered.
     pub crc_checks: u64,
+    /// Event requests answered 503 for arriving past `Faults::capacity`.
+    pub overloaded: u64,
     /// Accepted requests per `x-replay-source-webhook-id` (a replay to
     /// another target names its source).
     pub source_webhook_ids: HashMap<String, u64>,
@@ -342,13 +351,20 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
         (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), header("x-replay-job-id"));
     let source = header("x-replay-source-webhook-id");
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let (faults, key) = {
+    let (faults, key, in_flight) = {
         let mut shared = lock(&r.shared);
         let faults = shared.faults.clone();
         let hook = shared.hooks.entry(name.clone()).or_default();
         hook.in_flight += 1;
         hook.stats.max_in_flight = hook.stats.max_in_flight.max(hook.in_flight);
-        (faults, hook.key.clone())
+        let in_flight = hook.in_flight;
+        if faults.capacity > 0 && in_flight > faults.capacity && !msg_id.starts_with("replay-job-") {
+            hook.stats.requests += 1;
+            hook.stats.overloaded += 1;
+            hook.in_flight -= 1;
+            return answer(StatusCode::SERVICE_UNAVAILABLE, &[], "over capacity");
+        }
+        (faults, hook.key.clone(), in_flight)
     };
     let _in_flight = InFlightGuard { receiver: r.clone(), name: name.clone() };
     let mut delay = if faults.delay_max > faults.delay {
@@ -356,6 +372,9 @@ async fn handle(r: Receiver, req: Request<Incoming>) -> Answer {
     } else {
         faults.delay
     };
+    if faults.knee > 0 {
+        delay = delay.mul_f64(1.0 + in_flight as f64 / faults.knee as f64);
+    }
     if msg_id.starts_with("replay-job-") {
         delay += faults.status_delay;
     }

@@ -363,6 +363,20 @@ pub struct Job {
     /// absent: unordered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+    /// While slices of the job run: its pace now, from their last
+    /// heartbeats (docs/api.md, "Limits").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<JobPace>,
+}
+
+/// A running job's pace: how hard it may press its receiver now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobPace {
+    /// Requests the running slices may have in flight now, together: their
+    /// share of the job's limits, or less while the adaptive pace backs off.
+    pub in_flight: u32,
+    /// Slices running (a heartbeat reported their pace).
+    pub slices_running: u32,
 }
 
 /// Who paused a job.

@@ -18,7 +18,7 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{StatusEvent, StatusWord};
 pub use ids::{JobId, TenantId, WebhookId};
 pub use job::{
-    Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobLimits, JobPause, JobResult, JobState,
-    Only, PauseRequest, PausedBy, Progress, ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
+    Counters, CreateReplayRequest, DryRunResult, Failure, FailurePage, Job, JobLimits, JobPace, JobPause, JobResult,
+    JobState, Only, PauseRequest, PausedBy, Progress, ReplayAccepted, ReplayList, Selection, TwitterReplayAccepted,
 };
 pub use webhook::{CreateWebhookRequest, UpdateWebhookRequest, Webhook, WebhookCreated, WebhookList};

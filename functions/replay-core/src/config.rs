@@ -159,8 +159,8 @@ pub struct WorkerConfig {
     /// Requests started per second by one slice (0 = no limit).
     pub delivery_rate_per_second: u32,
     /// Each slice's requests in flight follow the receiver (`ADAPTIVE_PACE`,
-    /// domain/pace.rs) within `DELIVERY_CONCURRENCY`; off (the default until
-    /// its benchmark line is in), they stay at it.
+    /// default on; domain/pace.rs) within `DELIVERY_CONCURRENCY`; off, they
+    /// stay at it.
     pub adaptive_pace: bool,
     /// Consecutive failed events (5xx, 429, timeouts, connection errors, after
     /// their retries) that open the circuit and pause the slice.
@@ -500,7 +500,7 @@ impl Settings {
                 deadline_margin: millis(env, "DEADLINE_MARGIN_MS", 10_000)?,
                 checkpoint_ttl: Duration::from_secs(parsed::<u64>(env, "CHECKPOINT_TTL_HOURS", 168)? * 3_600),
                 delivery_rate_per_second: parsed(env, "DELIVERY_RATE_PER_SECOND", 1_000)?,
-                adaptive_pace: parsed(env, "ADAPTIVE_PACE", false)?,
+                adaptive_pace: parsed(env, "ADAPTIVE_PACE", true)?,
                 circuit_break_after: parsed::<u32>(env, "CIRCUIT_BREAK_AFTER", 10)?.max(1),
                 circuit_pause: millis(env, "CIRCUIT_PAUSE_MS", 30_000)?,
                 circuit_max_pauses: parsed(env, "CIRCUIT_MAX_PAUSES", 3)?,

@@ -33,7 +33,8 @@
 //! 11. the log's index: the indexer's time, MySQL writes and stored bytes per
 //!     million records, and records read per event delivered for a rare and
 //!     a busy webhook, with and without the index, in this process
-//!     (`--only index` runs it alone, into OUT/index.json).
+//!     (`--only index` runs it alone, into OUT/index.json; `--only slow`
+//!     runs figure 7 alone, into OUT/slow.json).
 //!
 //! 1, 3 and 11 measure the worker's code in this process (the slice engine, not
 //! the queue's latency); 2, 4, 5, 6, 7 and 9 go through the stack; 8 and 10 do both.
@@ -124,7 +125,7 @@ pub struct BenchOptions {
     /// `make profile`: only the delivery figure, its measured job under
     /// `perf record` writing into this directory (bench/profile).
     pub profile_dir: Option<PathBuf>,
-    /// Only this figure (`index`), into OUT/<figure>.json.
+    /// Only this figure (`index`, `slow`), into OUT/<figure>.json.
     pub only: Option<String>,
 }
 
@@ -357,7 +358,8 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
         return Ok(index);
     }
     let profiling = lab.opts.profile_dir.is_some();
-    let (scan, seek, index) = if profiling {
+    let only_slow = lab.opts.only.as_deref() == Some("slow");
+    let (scan, seek, index) = if profiling || only_slow {
         (Value::Null, Value::Null, Value::Null)
     } else {
         (lab.measure_scan(&big).await?, Box::pin(lab.measure_seek(&hour)).await?, lab.measure_index(&big).await?)
@@ -405,6 +407,18 @@ pub async fn run(opts: BenchOptions) -> Result<Value> {
     println!("==> deploying template.yaml as `{BENCH_STACK}` ({})", lab.opts.bin_dir.display());
     let deployed = stack::deploy(&lab.env, &spec).await?;
     let mut bench_stack = BenchStack { spec, deployed, proxies };
+    if only_slow {
+        let slow = lab.measure_slow_receivers(&mut bench_stack).await;
+        let _ = stack::delete(&lab.env, BENCH_STACK, false).await;
+        let _ = lab.sqs.delete_queue().queue_url(&lab.queue_url).send().await;
+        let _ = setup::delete_table(&ddb, &table).await;
+        let slow = slow?;
+        std::fs::create_dir_all(&lab.opts.out_dir)?;
+        let path = lab.opts.out_dir.join("slow.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&slow)? + "\n")?;
+        println!("==> wrote {}", path.display());
+        return Ok(slow);
+    }
     let end_to_end = async {
         let delivery = lab.measure_delivery(&bench_stack).await?;
         if profiling {

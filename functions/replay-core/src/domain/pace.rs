@@ -1,12 +1,15 @@
 //! A slice's pace (docs/guarantees.md, "Load on the receiver"): how many
 //! requests it keeps in flight, from 1 to its share of the job's ceiling,
 //! following the receiver with additive increase and multiplicative
-//! decrease. It grows by one request per window of answers that came back
-//! well; it halves (at most once per round trip) on a 429 or 503, on a
-//! timeout or a dropped connection, and when answers take twice as long as
-//! the fastest this slice has seen: a rise against its own baseline, never
-//! an absolute latency, so a steady slow receiver keeps the whole share.
-//! Pure: the driver reports each answer and asks for the window.
+//! decrease. It starts at one request and doubles every round trip (one
+//! more per good answer) until the first sign of load, as TCP's slow start
+//! does: the fastest answers, seen at one request in flight, are the
+//! baseline a rise is judged against. After that it grows by one request
+//! per window of answers that came back well; it halves (at most once per
+//! round trip) on a 429 or 503, on a timeout or a dropped connection, and
+//! when answers take twice as long as that baseline: a rise against its own
+//! baseline, never an absolute latency, so a steady slow receiver keeps the
+//! whole share. Pure: the driver reports each answer and asks for the window.
 
 use crate::domain::retry::Attempt;
 use std::time::{Duration, Instant};
@@ -39,6 +42,16 @@ const RISE_FLOOR: Duration = Duration::from_millis(50);
 /// The smoothed latency's weight of a new answer.
 const SMOOTHING: f64 = 0.2;
 
+/// A slice's pace as its heartbeats report it: its window, and the
+/// baseline latency it judges a rise against. The job's next slice (or the
+/// slice's next invocation) starts from the job's latest, so a job's
+/// slices do not each start over from one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlicePace {
+    pub in_flight: u32,
+    pub baseline_ms: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pace {
     ceiling: f64,
@@ -47,13 +60,33 @@ pub struct Pace {
     smoothed: Option<Duration>,
     baseline: Option<Duration>,
     last_decrease: Option<Instant>,
+    /// Until the first decrease: one more request per good answer.
+    slow_start: bool,
 }
 
 impl Pace {
-    /// A pace under `ceiling` requests in flight, starting at a quarter of it.
+    /// A pace under `ceiling` requests in flight, starting at one.
     pub fn new(ceiling: usize) -> Self {
         let ceiling = ceiling.max(1) as f64;
-        Self { ceiling, window: (ceiling / 4.0).ceil().max(1.0), smoothed: None, baseline: None, last_decrease: None }
+        Self { ceiling, window: 1.0, smoothed: None, baseline: None, last_decrease: None, slow_start: true }
+    }
+
+    /// Where an earlier slice of the job left the pace: its window (within
+    /// this one's ceiling) and baseline, past the slow start. Without a
+    /// baseline, a new start.
+    pub fn resume(ceiling: usize, from: SlicePace) -> Self {
+        let mut pace = Self::new(ceiling);
+        if let Some(ms) = from.baseline_ms {
+            pace.window = f64::from(from.in_flight.max(1)).min(pace.ceiling);
+            pace.baseline = Some(Duration::from_millis(u64::from(ms)));
+            pace.slow_start = false;
+        }
+        pace
+    }
+
+    /// What a heartbeat reports.
+    pub fn report(&self) -> SlicePace {
+        SlicePace { in_flight: self.window() as u32, baseline_ms: self.baseline.map(|b| b.as_millis() as u32) }
     }
 
     /// Requests it may have in flight now.
@@ -80,8 +113,10 @@ impl Pace {
                 if rising {
                     self.decrease(now);
                 } else {
-                    // One more request per window's worth of good answers.
-                    self.window = (self.window + 1.0 / self.window).min(self.ceiling);
+                    // One more request per good answer while starting, then
+                    // one more per window's worth of them.
+                    let more = if self.slow_start { 1.0 } else { 1.0 / self.window };
+                    self.window = (self.window + more).min(self.ceiling);
                 }
             }
         }
@@ -95,6 +130,7 @@ impl Pace {
             return;
         }
         self.last_decrease = Some(now);
+        self.slow_start = false;
         self.window = (self.window / 2.0).max(1.0);
     }
 }
@@ -111,8 +147,12 @@ mod tests {
     fn a_steady_receiver_gets_the_whole_share_however_slow() {
         for latency in [Duration::from_millis(2), Duration::from_millis(200), Duration::from_secs(2)] {
             let (mut pace, start) = (Pace::new(16), Instant::now());
-            assert_eq!(pace.window(), 4, "a quarter to start with");
-            for n in 0..400 {
+            assert_eq!(pace.window(), 1, "one to start with");
+            for n in 0..15 {
+                pace.answered(ok(), latency, start + latency * n);
+            }
+            assert_eq!(pace.window(), 16, "doubled every round trip: {latency:?}");
+            for n in 15..400 {
                 pace.answered(ok(), latency, start + latency * n);
             }
             assert_eq!(pace.window(), 16, "{latency:?}");
@@ -164,5 +204,28 @@ mod tests {
             slow.answered(ok(), Duration::from_millis(900), t + Duration::from_millis(n * 900));
         }
         assert_eq!(slow.window(), 16);
+    }
+
+    #[test]
+    fn a_slice_resumes_where_the_jobs_latest_left_the_pace() {
+        let t = Instant::now();
+        let mut first = Pace::new(16);
+        for n in 0..8 {
+            first.answered(ok(), Duration::from_millis(200), t + Duration::from_millis(n * 200));
+        }
+        let left = first.report();
+        assert_eq!(left, SlicePace { in_flight: 9, baseline_ms: Some(200) });
+        let mut next = Pace::resume(16, left);
+        assert_eq!(next.window(), 9, "no new slow start");
+        next.answered(ok(), Duration::from_millis(200), t);
+        assert_eq!(next.window(), 9, "one more per window of good answers, not per answer");
+        // Its baseline came with it: a rise is judged against 200 ms.
+        for n in 0..10 {
+            next.answered(ok(), Duration::from_millis(600), t + Duration::from_millis(n * 600));
+        }
+        assert!(next.window() < 9, "{}", next.window());
+        // Within this slice's own share, and without a baseline a new start.
+        assert_eq!(Pace::resume(4, left).window(), 4);
+        assert_eq!(Pace::resume(16, SlicePace { in_flight: 9, baseline_ms: None }).window(), 1);
     }
 }

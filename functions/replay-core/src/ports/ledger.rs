@@ -7,6 +7,7 @@
 use crate::domain::checkpoint::Tally;
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{Counters, Job, JobLimits, JobState, SliceState};
+use crate::domain::pace::SlicePace;
 use crate::domain::window::Window;
 use crate::error::Result;
 use async_trait::async_trait;
@@ -88,6 +89,9 @@ pub struct SliceRecord {
     pub limits: JobLimits,
     /// Deliver in log order per this key (domain/ordering.rs).
     pub ordering_key: Option<String>,
+    /// The pace the job's latest slice reported in the last `PACE_FRESH_S`
+    /// seconds, with its baseline: where this slice starts from.
+    pub pace: Option<SlicePace>,
     /// The partitions to read, in order.
     pub partitions: Vec<u32>,
     pub window: Window,
@@ -108,6 +112,10 @@ impl std::fmt::Debug for SliceRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// How recent a slice's heartbeat must be for the job's next slice to start
+/// from its pace (older, the receiver may have changed: a new start).
+pub const PACE_FRESH_S: u32 = 600;
 
 /// What ending a slice did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

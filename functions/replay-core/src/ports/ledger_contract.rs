@@ -13,11 +13,11 @@ use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{Counters, Job, JobLimits, JobState, SliceState};
 use crate::error::Error;
 use crate::ports::ledger::{
-    Created, ExpiredPause, JobLedger, NewJob, NewSlice, PauseOrder, SliceTotals, StaleSlice, Take,
+    Created, ExpiredPause, JobLedger, NewJob, NewSlice, PauseOrder, SliceTotals, StaleSlice, Take, PACE_FRESH_S,
 };
-use crate::ports::{FailedEvent, SliceProgress};
+use crate::ports::{FailedEvent, SlicePace, SliceProgress};
 use async_trait::async_trait;
-use replay_types::{PausedBy, Selection};
+use replay_types::{JobPace, PausedBy, Selection};
 use std::time::Duration;
 
 /// A ledger to check, with what the ledger reads but does not write.
@@ -68,6 +68,7 @@ pub const CASES: &[&str] = &[
     "a_failed_receiver_check_ends_the_job_unless_one_passed",
     "a_jobs_own_limits_lower_its_slices_at_once",
     "an_ordering_key_reaches_the_view_and_the_slices",
+    "a_slice_starts_from_the_jobs_latest_fresh_pace",
     "the_status_event_is_claimed_once",
     "the_sweeper_finds_what_was_lost",
     "takes_are_fair_within_tenant_caps_and_the_pool",
@@ -86,6 +87,7 @@ pub async fn run(case: &str, bench: &dyn LedgerBench) -> Outcome {
         "a_pause_past_its_expiry_ends_the_job" => a_pause_past_its_expiry_ends_the_job(bench).await,
         "a_target_is_held_and_delivered_to" => a_target_is_held_and_delivered_to(bench).await,
         "a_jobs_own_limits_lower_its_slices_at_once" => a_jobs_own_limits_lower_its_slices_at_once(bench).await,
+        "a_slice_starts_from_the_jobs_latest_fresh_pace" => a_slice_starts_from_the_jobs_latest_fresh_pace(bench).await,
         "an_ordering_key_reaches_the_view_and_the_slices" => {
             an_ordering_key_reaches_the_view_and_the_slices(bench).await
         }
@@ -276,7 +278,7 @@ async fn ends_a_slice_once_and_the_job_with_its_last(b: &dyn LedgerBench) -> Out
     let job = new_job(b, &acme, Ask::new(&hook, 2)).await?.job_id;
     l.claim_slices(&job, 1).await?;
     ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "slice 0");
-    let beat = p.heartbeat(&job, 0, 5, &delivered(2), true).await?;
+    let beat = p.heartbeat(&job, 0, 5, &delivered(2), true, paced(4)).await?;
     ensure!(beat.job_state == JobState::Ongoing, "a beat makes the job ONGOING: {beat:?}");
     ensure!(view(b, &job).await?.progress.counters == delivered(2), "the beat's counters show");
 
@@ -292,7 +294,7 @@ async fn ends_a_slice_once_and_the_job_with_its_last(b: &dyn LedgerBench) -> Out
         )
         .await?;
     ensure!(!stale.ended, "an older lease cannot end it: {stale:?}");
-    let late = p.heartbeat(&job, 0, 4, &delivered(9), false).await;
+    let late = p.heartbeat(&job, 0, 4, &delivered(9), false, paced(4)).await;
     ensure!(matches!(late, Err(Error::LeaseLost)), "an older lease's beat: {late:?}");
     let first = l
         .end_slice(
@@ -310,7 +312,7 @@ async fn ends_a_slice_once_and_the_job_with_its_last(b: &dyn LedgerBench) -> Out
     ensure!(slice_state(b, &job, 0).await? == SliceState::Done, "done");
     // Its holder's beat after the end (a worker frozen until the sweeper
     // ended the slice) is refused: it is no longer the slice's.
-    let after = p.heartbeat(&job, 0, 5, &delivered(9), false).await;
+    let after = p.heartbeat(&job, 0, 5, &delivered(9), false, paced(4)).await;
     ensure!(matches!(after, Err(Error::LeaseLost)), "a beat of an ended slice: {after:?}");
 
     ensure!(take(b, 0, 0).await? == Some((job.clone(), 1)), "slice 1");
@@ -431,7 +433,7 @@ async fn a_cancel_stops_what_has_not_started(b: &dyn LedgerBench) -> Outcome {
     ensure!(slice_state(b, &job, 2).await? == SliceState::Cancelled, "not claimed");
     ensure!(l.take_slice(0, 0).await? == Take::Nothing, "nothing of a cancelled job is taken");
     ensure!(l.claim_slices(&job, 3).await?.is_empty(), "nor claimed");
-    let beat = p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    let beat = p.heartbeat(&job, 0, 1, &delivered(1), true, paced(4)).await?;
     ensure!(beat.job_state == JobState::Cancelled, "the heartbeat tells the worker: {beat:?}");
     b.advance(Duration::from_secs(6)).await?;
     // A paused slice resumes and delivers until its first heartbeat: the
@@ -439,7 +441,7 @@ async fn a_cancel_stops_what_has_not_started(b: &dyn LedgerBench) -> Outcome {
     // simulation's seed 635 found it).
     ensure!(!l.claim_status_event(&job, 30).await?, "a slice still runs: the status event waits for it");
     ensure!(!l.jobs_missing_status_event(60).await?.contains(&job), "nor does the sweeper queue it");
-    p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    p.heartbeat(&job, 0, 1, &delivered(1), true, paced(4)).await?;
 
     ensure!(l.dead_slices_of_ended_jobs(60).await?.is_empty(), "its worker is alive");
     b.advance(Duration::from_secs(61)).await?;
@@ -450,6 +452,10 @@ async fn a_cancel_stops_what_has_not_started(b: &dyn LedgerBench) -> Outcome {
     ensure!(l.cancel_job(&acme, &job).await?.is_some_and(|j| j.state == JobState::Cancelled), "as it ended");
     new_job(b, &acme, Ask::new(&hook, 1)).await?;
     Ok(())
+}
+
+fn paced(in_flight: u32) -> SlicePace {
+    SlicePace { in_flight, baseline_ms: None }
 }
 
 fn pause_order(reason: Option<&str>, expires_in_s: u32) -> PauseOrder<'_> {
@@ -465,8 +471,10 @@ async fn a_pause_holds_the_webhook_and_parks_the_slices(b: &dyn LedgerBench) -> 
     ensure!(l.claim_slices(&job, 3).await? == [0, 1, 2], "three claimed");
     ensure!(take(b, 0, 0).await? == Some((job.clone(), 0)), "slice 0 runs");
     ensure!(take(b, 0, 0).await? == Some((job.clone(), 1)), "slice 1 runs");
-    p.heartbeat(&job, 0, 1, &delivered(2), true).await?;
-    p.heartbeat(&job, 1, 1, &delivered(1), true).await?;
+    p.heartbeat(&job, 0, 1, &delivered(2), true, paced(3)).await?;
+    p.heartbeat(&job, 1, 1, &delivered(1), true, paced(5)).await?;
+    let pace = view(b, &job).await?.pace;
+    ensure!(pace == Some(JobPace { in_flight: 8, slices_running: 2 }), "the running slices' pace: {pace:?}");
     // Slice 1 waits out its receiver: no worker holds it.
     l.pause_slice(&job, 1, 1, 300).await?;
 
@@ -478,13 +486,14 @@ async fn a_pause_holds_the_webhook_and_parks_the_slices(b: &dyn LedgerBench) -> 
     let pause = paused.pause.clone().ok_or(Broken("the pause is shown".into()))?;
     ensure!(pause.paused_by == PausedBy::Request && pause.reason.as_deref() == Some("maintenance"), "{pause:?}");
     ensure!(pause.resumed_at.is_none() && pause.expires_at > pause.paused_at, "{pause:?}");
+    ensure!(paused.pace.is_none(), "a paused job has no pace: {:?}", paused.pace);
     ensure!(slice_state(b, &job, 0).await? == SliceState::Running, "a running slice stops at its heartbeat");
     ensure!(slice_state(b, &job, 1).await? == SliceState::Pending, "one waiting out its receiver is parked");
     ensure!(l.waiting_slices(&job).await?.is_empty(), "claims are given back");
     ensure!(l.take_slice(0, 0).await? == Take::Nothing, "nothing of a paused job is taken");
     ensure!(l.claim_slices(&job, 4).await?.is_empty(), "nor claimed");
     ensure!(l.slices_waiting_count().await? == 0, "nor counted as waiting");
-    let beat = p.heartbeat(&job, 0, 1, &delivered(3), true).await?;
+    let beat = p.heartbeat(&job, 0, 1, &delivered(3), true, paced(4)).await?;
     ensure!(beat.job_state == JobState::Paused, "the heartbeat tells the worker: {beat:?}");
 
     // It holds the webhook and the tenant's active-job slot.
@@ -534,13 +543,13 @@ async fn a_pause_past_its_expiry_ends_the_job(b: &dyn LedgerBench) -> Outcome {
     l.claim_slices(&running, 1).await?;
     take(b, 0, 0).await?;
     take(b, 0, 0).await?;
-    p.heartbeat(&idle, 0, 1, &delivered(2), true).await?;
-    p.heartbeat(&running, 0, 1, &delivered(1), true).await?;
+    p.heartbeat(&idle, 0, 1, &delivered(2), true, paced(4)).await?;
+    p.heartbeat(&running, 0, 1, &delivered(1), true, paced(4)).await?;
     l.pause_job(&acme, &idle, &pause_order(None, 120)).await?;
     l.pause_job(&acme, &running, &pause_order(Some("moving servers"), 120)).await?;
     ensure!(l.park_idle_slices(60).await? == 0, "their workers are alive");
     b.advance(Duration::from_secs(61)).await?;
-    p.heartbeat(&running, 0, 1, &delivered(1), true).await?;
+    p.heartbeat(&running, 0, 1, &delivered(1), true, paced(4)).await?;
     ensure!(l.park_idle_slices(60).await? == 1, "the quiet one is parked");
     ensure!(slice_state(b, &idle, 0).await? == SliceState::Pending, "parked");
     ensure!(slice_state(b, &running, 0).await? == SliceState::Running, "its worker still beats");
@@ -564,7 +573,7 @@ async fn a_pause_past_its_expiry_ends_the_job(b: &dyn LedgerBench) -> Outcome {
     ensure!(l.resume_job(&acme, &idle).await?.is_some_and(|j| j.state == JobState::Incomplete), "too late");
     new_job(b, &acme, Ask::new(&hook, 1)).await?;
 
-    let beat = p.heartbeat(&running, 0, 1, &delivered(1), true).await?;
+    let beat = p.heartbeat(&running, 0, 1, &delivered(1), true, paced(4)).await?;
     ensure!(beat.job_state == JobState::Incomplete, "the running slice is told: {beat:?}");
     ensure!(!l.claim_status_event(&running, 30).await?, "its status event waits for the slice");
     b.advance(Duration::from_secs(61)).await?;
@@ -670,6 +679,31 @@ async fn an_ordering_key_reaches_the_view_and_the_slices(b: &dyn LedgerBench) ->
     Ok(())
 }
 
+async fn a_slice_starts_from_the_jobs_latest_fresh_pace(b: &dyn LedgerBench) -> Outcome {
+    let (l, p) = (b.ledger(), b.progress());
+    let acme = b.tenant("acme").await?;
+    let hook = b.webhook(&acme, "http://receiver.test/a").await?;
+    let job = new_job(b, &acme, Ask::new(&hook, 3)).await?.job_id;
+    let third = async || -> Result<Option<SlicePace>, Broken> {
+        Ok(l.slice(&job, 2).await?.ok_or(Broken("slice 2".into()))?.pace)
+    };
+    ensure!(third().await?.is_none(), "no slice beat yet");
+    ensure!(l.claim_slices(&job, 2).await? == [0, 1], "two claimed");
+    take(b, 0, 0).await?;
+    take(b, 0, 0).await?;
+    let measured = SlicePace { in_flight: 6, baseline_ms: Some(200) };
+    p.heartbeat(&job, 0, 1, &delivered(1), true, measured).await?;
+    b.advance(Duration::from_millis(20)).await?;
+    // A later beat without a baseline (a fixed pace) is no place to start from.
+    p.heartbeat(&job, 1, 1, &delivered(1), true, paced(16)).await?;
+    let pace = third().await?;
+    ensure!(pace == Some(measured), "the latest with a baseline: {pace:?}");
+    b.advance(Duration::from_secs(u64::from(PACE_FRESH_S) + 1)).await?;
+    let pace = third().await?;
+    ensure!(pace.is_none(), "a stale pace is a new start: {pace:?}");
+    Ok(())
+}
+
 async fn the_status_event_is_claimed_once(b: &dyn LedgerBench) -> Outcome {
     let l = b.ledger();
     let acme = b.tenant("acme").await?;
@@ -763,20 +797,20 @@ async fn the_sweeper_finds_what_was_lost(b: &dyn LedgerBench) -> Outcome {
     let stale = l.claim_stale_slices(60).await?;
     ensure!(format!("{stale:?}") == format!("{:?}", one(2, true)), "an overdue restart is counted again: {stale:?}");
     // A heartbeat without progress (the frozen worker woke) does not take the restart.
-    p.heartbeat(&job, 0, 1, &delivered(1), false).await?;
+    p.heartbeat(&job, 0, 1, &delivered(1), false, paced(4)).await?;
     b.advance(Duration::from_secs(61)).await?;
     ensure!(l.claim_stale_slices(60).await?.is_empty(), "the restart still waits");
     l.start_slice(&job, 0).await?;
     b.advance(Duration::from_secs(61)).await?;
     let stale = l.claim_stale_slices(60).await?;
     ensure!(format!("{stale:?}") == format!("{:?}", one(3, false)), "taken restarts add up: {stale:?}");
-    p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    p.heartbeat(&job, 0, 1, &delivered(1), true, paced(4)).await?;
     b.advance(Duration::from_secs(61)).await?;
     let stale = l.claim_stale_slices(60).await?;
     ensure!(format!("{stale:?}") == format!("{:?}", one(1, false)), "progress starts over: {stale:?}");
 
     // A paused slice is not stale before its pause ends.
-    p.heartbeat(&job, 0, 1, &delivered(1), true).await?;
+    p.heartbeat(&job, 0, 1, &delivered(1), true, paced(4)).await?;
     l.pause_slice(&job, 0, 1, 300).await?;
     b.advance(Duration::from_secs(200)).await?;
     ensure!(l.claim_stale_slices(60).await?.is_empty(), "paused");

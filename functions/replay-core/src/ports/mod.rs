@@ -10,6 +10,7 @@ pub mod ledger_contract;
 pub mod log_contract;
 pub mod queue_contract;
 
+pub use crate::domain::pace::SlicePace;
 pub use crate::domain::retry::{Attempt, DeliveryOutcome};
 pub use directory::Directory;
 pub use ledger::JobLedger;
@@ -228,8 +229,10 @@ pub trait SliceProgress: Send + Sync {
     /// Records the slice's counters and heartbeat, fenced by the lease token
     /// (`Error::LeaseLost` if a newer lease holder wrote); `progressed` says
     /// the slice moved on since the last beat (its restart count starts over).
-    /// Returns the job's state, so the worker can stop when it was
-    /// cancelled, and the webhook's secrets' version.
+    /// `pace` is the slice's pace now (the job's view sums the running
+    /// slices' `in_flight`; the job's next slice starts from it). Returns the job's
+    /// state, so the worker can stop when it was cancelled, and the
+    /// webhook's secrets' version.
     async fn heartbeat(
         &self,
         job_id: &JobId,
@@ -237,6 +240,7 @@ pub trait SliceProgress: Send + Sync {
         token: u64,
         counters: &Counters,
         progressed: bool,
+        pace: SlicePace,
     ) -> Result<Beat>;
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()>;
     /// Records event ids of the job's `event_ids` selection that were found.

@@ -156,6 +156,7 @@ async fn replay_slice(
         secrets_version,
         filter: event_filter(ctx, record.selection.clone()).await?,
         ordering_key: record.ordering_key.clone(),
+        pace: record.pace,
     };
     // The job's own limits, split among its slices (docs/api.md, "Limits").
     // An ordered job is one slice: it has the whole of the job's limits.

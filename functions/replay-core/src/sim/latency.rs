@@ -14,7 +14,7 @@ use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::Counters;
 use crate::error::Result;
-use crate::ports::{Beat, CheckpointStore, FailedEvent, SliceProgress};
+use crate::ports::{Beat, CheckpointStore, FailedEvent, SlicePace, SliceProgress};
 use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -85,8 +85,9 @@ impl<T: SliceProgress + ?Sized> SliceProgress for Latent<T> {
         token: u64,
         counters: &Counters,
         progressed: bool,
+        pace: SlicePace,
     ) -> Result<Beat> {
-        self.call(self.inner.heartbeat(job_id, slice_index, token, counters, progressed)).await
+        self.call(self.inner.heartbeat(job_id, slice_index, token, counters, progressed, pace)).await
     }
 
     async fn record_failures(&self, job_id: &JobId, failures: &[FailedEvent]) -> Result<()> {

@@ -117,6 +117,7 @@ async fn simulate(s: &Scenario) -> Report {
         secrets_version: "v1".into(),
         filter: Default::default(),
         ordering_key: s.accounts.as_ref().map(|_| scenario::ORDERING_KEY.to_owned()),
+        pace: None,
     };
     let mut platform = StdRng::seed_from_u64(s.seed ^ 0x91a7);
     let started = now();

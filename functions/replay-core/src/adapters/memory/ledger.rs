@@ -12,15 +12,16 @@ use crate::domain::job::{
     expired_pause_state, final_state, paused_reason, slice_share, Counters, Job, JobLimits, JobPause, JobState,
     PausedBy, Progress, SliceState,
 };
+use crate::domain::pace::SlicePace;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
 use crate::ports::ledger::{
     Created, ExpiredPause, JobLedger, JobTarget, NewJob, PauseOrder, SliceEnd, SliceRecord, SliceTotals, StaleSlice,
-    Take, RESTART_WAIT_PERIODS,
+    Take, PACE_FRESH_S, RESTART_WAIT_PERIODS,
 };
 use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
-use replay_types::{DryRunResult, JobResult, Selection};
+use replay_types::{DryRunResult, JobPace, JobResult, Selection};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -133,6 +134,8 @@ struct SliceRow {
     lease_token: u64,
     counters: Counters,
     tally: Option<Tally>,
+    /// The pace its last heartbeat reported, and when.
+    pace: Option<(SlicePace, Ms)>,
 }
 
 impl SliceRow {
@@ -391,7 +394,15 @@ impl State {
             crc_check: job.crc_check,
             limits: job.limits,
             ordering_key: job.ordering_key.clone(),
+            pace: job.active().then(|| self.pace_of(job_id)).flatten(),
         })
+    }
+
+    /// The pace of the job's running slices, from their last heartbeats.
+    fn pace_of(&self, job_id: &JobId) -> Option<JobPace> {
+        let running = self.slices_of(job_id).filter(|(_, s)| s.state == SliceState::Running);
+        let limits: Vec<u32> = running.filter_map(|(_, s)| s.pace.map(|(p, _)| p.in_flight)).collect();
+        (!limits.is_empty()).then(|| JobPace { in_flight: limits.iter().sum(), slices_running: limits.len() as u32 })
     }
 
     fn result_of(&self, job_id: &JobId, selection: &Selection, counters: &Counters) -> JobResult {
@@ -510,6 +521,7 @@ impl JobLedger for MemoryLedger {
                 lease_token: 0,
                 counters: Counters::default(),
                 tally: None,
+                pace: None,
             };
             state.slices.insert((new.id.clone(), i as u32), slice);
         }
@@ -662,6 +674,13 @@ impl JobLedger for MemoryLedger {
         let Some(slice) = state.slices.get(&(job_id.clone(), slice_index)) else { return Ok(None) };
         let job = &state.jobs[job_id];
         let webhook = state.webhooks.get(job.delivered_to()).ok_or(Error::NotFound)?;
+        // The job's latest fresh pace with a baseline (MySQL: the same join).
+        let fresh = self.now(&state) - secs(PACE_FRESH_S);
+        let latest = state
+            .slices_of(job_id)
+            .filter_map(|(_, s)| s.pace)
+            .filter(|(p, at)| p.baseline_ms.is_some() && *at > fresh);
+        let pace = latest.max_by_key(|(_, at)| *at).map(|(p, _)| p);
         Ok(Some(SliceRecord {
             job_id: job_id.clone(),
             slice_index,
@@ -674,6 +693,7 @@ impl JobLedger for MemoryLedger {
             crc_pending: job.crc_check && !job.crc_passed,
             limits: job.limits,
             ordering_key: job.ordering_key.clone(),
+            pace,
             partitions: job.partitions.clone(),
             window: slice.window,
             planned: slice.planned.clone(),
@@ -1033,6 +1053,7 @@ impl SliceProgress for MemoryLedger {
         token: u64,
         counters: &Counters,
         progressed: bool,
+        pace: SlicePace,
     ) -> Result<Beat> {
         let mut state = lock(&self.state);
         let now = self.now(&state);
@@ -1040,6 +1061,7 @@ impl SliceProgress for MemoryLedger {
             if s.state == SliceState::Running && s.lease_token <= token {
                 s.heartbeat_at = Some(now);
                 s.counters = *counters;
+                s.pace = Some((pace, now));
                 s.lease_token = token;
                 s.paused_until = None;
                 if progressed {

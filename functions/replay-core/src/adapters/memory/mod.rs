@@ -11,6 +11,7 @@ use crate::domain::checkpoint::{Checkpoint, Lease};
 use crate::domain::ids::JobId;
 use crate::domain::job::{Counters, JobState};
 use crate::domain::log_index::key_hash;
+use crate::domain::pace::SlicePace;
 use crate::domain::selection::ScanItem;
 use crate::domain::signing::Signer;
 use crate::domain::task::QueueTask;
@@ -393,6 +394,8 @@ pub struct MemoryProgress {
     /// What heartbeats answer as the webhook's secrets' version.
     pub secrets_version: Mutex<String>,
     pub heartbeats: Mutex<Vec<(Instant, Counters)>>,
+    /// The pace each heartbeat reported (requests in flight allowed).
+    pub paces: Mutex<Vec<SlicePace>>,
     pub failures: Mutex<Vec<FailedEvent>>,
     pub found: Mutex<std::collections::BTreeSet<String>>,
 }
@@ -403,6 +406,7 @@ impl Default for MemoryProgress {
             state: Mutex::new(JobState::Ongoing),
             secrets_version: Mutex::new("v1".into()),
             heartbeats: Mutex::new(Vec::new()),
+            paces: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             found: Mutex::new(Default::default()),
         }
@@ -411,8 +415,17 @@ impl Default for MemoryProgress {
 
 #[async_trait]
 impl SliceProgress for MemoryProgress {
-    async fn heartbeat(&self, _job: &JobId, _slice: u32, _token: u64, c: &Counters, _progressed: bool) -> Result<Beat> {
+    async fn heartbeat(
+        &self,
+        _job: &JobId,
+        _slice: u32,
+        _token: u64,
+        c: &Counters,
+        _progressed: bool,
+        pace: SlicePace,
+    ) -> Result<Beat> {
         lock(&self.heartbeats).push((Instant::now(), *c));
+        lock(&self.paces).push(pace);
         Ok(Beat { job_state: *lock(&self.state), secrets_version: lock(&self.secrets_version).clone() })
     }
 

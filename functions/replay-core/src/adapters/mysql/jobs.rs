@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::ports::directory::{JobKey, JobListing, JobPage};
 use crate::ports::ledger::{Created, ExpiredPause, JobTarget, NewJob, NewSlice, PauseOrder};
 use chrono::NaiveDateTime;
-use replay_types::{DryRunResult, JobPause, JobResult, PausedBy, Selection};
+use replay_types::{DryRunResult, JobPace, JobPause, JobResult, PausedBy, Selection};
 use sqlx::{MySql, Row, Transaction};
 
 /// No slice of job `j` is left to start or running.
@@ -246,12 +246,28 @@ impl MySqlStore {
     /// report too.
     async fn view_with(&self, row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) -> Result<Job> {
         let mut job = view_of(row, counters, slices_done)?;
+        if job.state.is_active() {
+            job.pace = self.pace_of(&job.job_id).await?;
+        }
         let selection = selection_of_row(row)?;
         if job.state.is_terminal() {
             job.result = Some(self.result_of(&job.job_id, &selection, &counters).await?);
         }
         job.selection = shown(selection);
         Ok(job)
+    }
+
+    /// The pace of the job's running slices, from their last heartbeats.
+    async fn pace_of(&self, job_id: &JobId) -> Result<Option<JobPace>> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(in_flight_limit),0) AS SIGNED) AS in_flight, COUNT(*) AS running \
+             FROM replay_slices WHERE job_id = ? AND state = 'RUNNING' AND in_flight_limit IS NOT NULL",
+        )
+        .bind(job_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let (in_flight, running): (i64, i64) = (row.try_get("in_flight")?, row.try_get("running")?);
+        Ok((running > 0).then(|| JobPace { in_flight: in_flight.max(0) as u32, slices_running: running as u32 }))
     }
 
     /// An ended job's report: failures and where they are, the ids not
@@ -746,6 +762,7 @@ fn view_of(row: &sqlx::mysql::MySqlRow, counters: Counters, slices_done: u32) ->
         crc_check: row.try_get("crc_check")?,
         limits: limits_of(row)?,
         ordering_key: row.try_get("ordering_key")?,
+        pace: None,
     })
 }
 

@@ -11,9 +11,10 @@ use super::jobs::finalize_in;
 use super::{counter_values, counters_set, parse_slice_state, parse_state, MySqlStore, ACTIVE_STATES};
 use crate::domain::ids::{EventTime, JobId, TenantId, WebhookId};
 use crate::domain::job::{slice_share, Counters, JobLimits, JobState, SliceState};
+use crate::domain::pace::SlicePace;
 use crate::domain::window::Window;
 use crate::error::{Error, Result};
-use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice, RESTART_WAIT_PERIODS};
+use crate::ports::ledger::{SliceEnd, SliceRecord, SliceTotals, StaleSlice, PACE_FRESH_S, RESTART_WAIT_PERIODS};
 use crate::ports::{Beat, FailedEvent, SliceProgress};
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
@@ -34,6 +35,8 @@ struct SliceRow {
     pub max_in_flight: Option<i32>,
     pub max_events_per_second: Option<i32>,
     pub ordering_key: Option<String>,
+    pub pace_in_flight: Option<i32>,
+    pub pace_baseline_ms: Option<i32>,
     pub partition_id: i32,
     pub partitions: Option<String>,
     pub from_ms: i64,
@@ -69,6 +72,10 @@ impl SliceRow {
                 max_events_per_second: self.max_events_per_second.map(|n| n.max(1) as u32),
             },
             ordering_key: self.ordering_key,
+            pace: self.pace_baseline_ms.map(|ms| SlicePace {
+                in_flight: self.pace_in_flight.unwrap_or(1).max(1) as u32,
+                baseline_ms: Some(ms.max(0) as u32),
+            }),
             partitions,
             window: Window { from: EventTime(self.from_ms), to: EventTime(self.to_ms) },
             planned: self.planned_offsets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default(),
@@ -125,12 +132,17 @@ impl MySqlStore {
         sqlx::query_as::<_, SliceRow>(
             "SELECT s.job_id, s.slice_index, j.state AS job_state, j.tenant_id, j.webhook_id, w.url, j.target_webhook_id, \
              (j.crc_check AND j.crc_passed_at IS NULL) AS crc_pending, j.max_in_flight, j.max_events_per_second, \
-             j.ordering_key, \
+             j.ordering_key, p.in_flight_limit AS pace_in_flight, p.pace_baseline_ms, \
              j.partition_id, j.partitions, s.from_ms, s.to_ms, s.planned_offsets, s.state AS slice_state, j.selection \
              FROM replay_slices s JOIN replay_jobs j ON j.id = s.job_id \
              JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) \
+             LEFT JOIN replay_slices p ON p.job_id = s.job_id AND p.slice_index = ( \
+               SELECT q.slice_index FROM replay_slices q WHERE q.job_id = s.job_id \
+               AND q.pace_baseline_ms IS NOT NULL AND q.heartbeat_at > UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+               ORDER BY q.heartbeat_at DESC LIMIT 1) \
              WHERE s.job_id = ? AND s.slice_index = ?",
         )
+        .bind(PACE_FRESH_S)
         .bind(job_id.as_str())
         .bind(slice_index as i32)
         .fetch_optional(&self.pool)
@@ -450,9 +462,11 @@ impl SliceProgress for MySqlStore {
         token: u64,
         c: &Counters,
         progressed: bool,
+        pace: SlicePace,
     ) -> Result<Beat> {
         let sql = format!(
             "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), {}, lease_token = ?, paused_until = NULL, \
+             in_flight_limit = ?, pace_baseline_ms = ?, \
              restarts = IF(?, 0, restarts), restart_waiting = IF(?, FALSE, restart_waiting) \
              WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
             counters_set()
@@ -463,6 +477,8 @@ impl SliceProgress for MySqlStore {
         }
         let updated = q
             .bind(token as i64)
+            .bind(pace.in_flight)
+            .bind(pace.baseline_ms)
             .bind(progressed)
             .bind(progressed)
             .bind(job_id.as_str())

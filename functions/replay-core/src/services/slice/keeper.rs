@@ -10,6 +10,7 @@ use super::now;
 use super::{SlicePorts, SliceSpec};
 use crate::domain::checkpoint::{Lease, Position};
 use crate::domain::job::{Counters, JobState};
+use crate::domain::pace::SlicePace;
 use crate::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -94,6 +95,8 @@ pub struct Shared {
     pub counters: Counters,
     pub position: Position,
     pub stop: Option<Stop>,
+    /// The slice's pace now, for its heartbeats.
+    pub pace: SlicePace,
 }
 
 pub fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -164,16 +167,16 @@ impl Keeper<'_> {
                     false
                 }
             };
-            let (counters, position) = {
+            let (counters, position, pace) = {
                 let s = lock(self.shared);
-                (s.counters, s.position)
+                (s.counters, s.position, s.pace)
             };
             let progressed = position != last_position;
             let spec = self.spec;
             match self
                 .ports
                 .progress
-                .heartbeat(&spec.job_id, spec.slice_index, self.lease.token, &counters, progressed)
+                .heartbeat(&spec.job_id, spec.slice_index, self.lease.token, &counters, progressed, pace)
                 .await
             {
                 Ok(beat) if beat.job_state.is_terminal() => {

@@ -69,6 +69,8 @@ pub struct SliceSpec {
     pub filter: EventFilter,
     /// An ordered job's JSON Pointer to each event's key (domain/ordering.rs).
     pub ordering_key: Option<String>,
+    /// Where the job's latest slice left the pace (domain/pace.rs).
+    pub pace: Option<crate::domain::pace::SlicePace>,
 }
 
 impl SliceSpec {

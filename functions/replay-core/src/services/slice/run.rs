@@ -15,7 +15,7 @@ use super::scan::{recv, Scan};
 use super::{SliceOutcome, SlicePorts, SliceSpec};
 use crate::config::WorkerConfig;
 use crate::domain::checkpoint::Lease;
-use crate::domain::pace::{Load, Pace};
+use crate::domain::pace::{Load, Pace, SlicePace};
 use crate::domain::retry::MIN_ATTEMPT;
 use crate::error::{Error, Result};
 use futures::future::BoxFuture;
@@ -65,6 +65,7 @@ pub async fn run_slice(
         counters: decider.progress_counters(),
         position: decider.checkpoint().position,
         stop: None,
+        pace: SlicePace::default(),
     });
     let keeper = Keeper {
         ports,
@@ -79,7 +80,12 @@ pub async fn run_slice(
     .run();
     let limiter = RateLimiter::new(cfg.delivery_rate_per_second);
     let concurrency = ports.delivery_concurrency.max(1);
-    let pace = Mutex::new(cfg.adaptive_pace.then(|| Pace::new(concurrency)));
+    // Where the job's latest slice left the pace, if one beat lately.
+    let pace =
+        cfg.adaptive_pace.then(|| spec.pace.map_or_else(|| Pace::new(concurrency), |p| Pace::resume(concurrency, p)));
+    lock(&shared).pace =
+        pace.as_ref().map_or(SlicePace { in_flight: concurrency as u32, baseline_ms: None }, Pace::report);
+    let pace = Mutex::new(pace);
     let driver = Driver {
         ports,
         cfg,
@@ -151,6 +157,8 @@ impl<'a> Driver<'a> {
         if let Some(pace) = self.pace.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let at = now();
             pace.answered(Load::of(attempt), at.saturating_duration_since(done.sent_at), at);
+            // What the next heartbeat reports as the slice's pace.
+            lock(self.shared).pace = pace.report();
         }
     }
 
@@ -367,7 +375,8 @@ impl<'a> Driver<'a> {
             // A job cancelled during the pause has this slice ended by the
             // sweeper, with the counters its last beat left: leave them whole.
             let (job, index, counters) = (&self.spec.job_id, self.spec.slice_index, d.progress_counters());
-            match self.ports.progress.heartbeat(job, index, token, &counters, false).await {
+            let pace = lock(self.shared).pace;
+            match self.ports.progress.heartbeat(job, index, token, &counters, false, pace).await {
                 Err(Error::LeaseLost) => return Ok(SliceOutcome::LeaseLost),
                 Err(e) => return Err(e),
                 Ok(_) => {}

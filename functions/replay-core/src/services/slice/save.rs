@@ -64,7 +64,8 @@ impl<'a> Driver<'a> {
             return Ok(None);
         }
         let (job, index, token) = (&self.spec.job_id, self.spec.slice_index, self.lease.token);
-        match self.ports.progress.heartbeat(job, index, token, &d.progress_counters(), false).await {
+        let pace = lock(self.shared).pace;
+        match self.ports.progress.heartbeat(job, index, token, &d.progress_counters(), false, pace).await {
             Err(Error::LeaseLost) => {
                 self.stop(Stop::LeaseLost);
                 return Ok(Some(SliceOutcome::LeaseLost));

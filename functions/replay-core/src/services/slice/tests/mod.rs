@@ -82,6 +82,7 @@ fn spec(from: i64, to: i64) -> SliceSpec {
         secrets_version: "v1".into(),
         filter: Default::default(),
         ordering_key: None,
+        pace: None,
     }
 }
 
