@@ -41,6 +41,12 @@ const RISE: f64 = 2.0;
 const RISE_FLOOR: Duration = Duration::from_millis(50);
 /// The smoothed latency's weight of a new answer.
 const SMOOTHING: f64 = 0.2;
+/// The baseline is the lowest smoothed latency of this period and the one
+/// before (as BBR keeps its minimum round trip): a moment's luck does not
+/// set it for ever, and a receiver slower for good (its own traffic, a
+/// baseline carried from another slice) becomes the new normal within two
+/// periods instead of holding the pace down.
+const BASELINE_PERIOD: Duration = Duration::from_secs(120);
 
 /// A slice's pace as its heartbeats report it: its window, and the
 /// baseline latency it judges a rise against. The job's next slice (or the
@@ -58,7 +64,11 @@ pub struct Pace {
     window: f64,
     /// Latency of answers, smoothed, and the lowest it has been.
     smoothed: Option<Duration>,
-    baseline: Option<Duration>,
+    /// The lowest smoothed latency of this period (since `period_start`)
+    /// and of the one before.
+    lowest: Option<Duration>,
+    lowest_before: Option<Duration>,
+    period_start: Option<Instant>,
     last_decrease: Option<Instant>,
     /// Until the first decrease: one more request per good answer.
     slow_start: bool,
@@ -68,7 +78,16 @@ impl Pace {
     /// A pace under `ceiling` requests in flight, starting at one.
     pub fn new(ceiling: usize) -> Self {
         let ceiling = ceiling.max(1) as f64;
-        Self { ceiling, window: 1.0, smoothed: None, baseline: None, last_decrease: None, slow_start: true }
+        Self {
+            ceiling,
+            window: 1.0,
+            smoothed: None,
+            lowest: None,
+            lowest_before: None,
+            period_start: None,
+            last_decrease: None,
+            slow_start: true,
+        }
     }
 
     /// Where an earlier slice of the job left the pace: its window (within
@@ -78,7 +97,8 @@ impl Pace {
         let mut pace = Self::new(ceiling);
         if let Some(ms) = from.baseline_ms {
             pace.window = f64::from(from.in_flight.max(1)).min(pace.ceiling);
-            pace.baseline = Some(Duration::from_millis(u64::from(ms)));
+            // The period before: it ages out as a baseline measured here would.
+            pace.lowest_before = Some(Duration::from_millis(u64::from(ms)));
             pace.slow_start = false;
         }
         pace
@@ -86,7 +106,15 @@ impl Pace {
 
     /// What a heartbeat reports.
     pub fn report(&self) -> SlicePace {
-        SlicePace { in_flight: self.window() as u32, baseline_ms: self.baseline.map(|b| b.as_millis() as u32) }
+        SlicePace { in_flight: self.window() as u32, baseline_ms: self.baseline().map(|b| b.as_millis() as u32) }
+    }
+
+    /// The latency a rise is judged against.
+    fn baseline(&self) -> Option<Duration> {
+        match (self.lowest, self.lowest_before) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Requests it may have in flight now.
@@ -105,10 +133,13 @@ impl Pace {
                     None => latency,
                 };
                 self.smoothed = Some(smoothed);
-                let baseline = *self.baseline.get_or_insert(smoothed);
-                if smoothed < baseline {
-                    self.baseline = Some(smoothed);
+                let start = *self.period_start.get_or_insert(now);
+                if now.saturating_duration_since(start) >= BASELINE_PERIOD {
+                    self.lowest_before = self.lowest.take();
+                    self.period_start = Some(now);
                 }
+                self.lowest = Some(self.lowest.map_or(smoothed, |l| l.min(smoothed)));
+                let baseline = self.baseline().unwrap_or(smoothed);
                 let rising = smoothed > baseline.mul_f64(RISE) && smoothed > baseline + RISE_FLOOR;
                 if rising {
                     self.decrease(now);
@@ -227,5 +258,26 @@ mod tests {
         // Within this slice's own share, and without a baseline a new start.
         assert_eq!(Pace::resume(4, left).window(), 4);
         assert_eq!(Pace::resume(16, SlicePace { in_flight: 9, baseline_ms: None }).window(), 1);
+    }
+
+    #[test]
+    fn a_baseline_ages_out_so_a_receiver_slower_for_good_gets_its_share_back() {
+        let t = Instant::now();
+        let mut pace = Pace::resume(16, SlicePace { in_flight: 16, baseline_ms: Some(100) });
+        // The receiver is now three times slower for good: the carried
+        // baseline backs the pace off at first...
+        let mut at = t;
+        for _ in 0..20 {
+            pace.answered(ok(), Duration::from_millis(300), at);
+            at += Duration::from_millis(300);
+        }
+        assert!(pace.window() < 16, "{}", pace.window());
+        // ...until two periods have passed: then 300 ms is the normal.
+        while at < t + 3 * BASELINE_PERIOD {
+            pace.answered(ok(), Duration::from_millis(300), at);
+            at += Duration::from_millis(300);
+        }
+        assert_eq!(pace.window(), 16);
+        assert_eq!(pace.report().baseline_ms, Some(300));
     }
 }

@@ -475,8 +475,11 @@ async fn a_pause_holds_the_webhook_and_parks_the_slices(b: &dyn LedgerBench) -> 
     p.heartbeat(&job, 1, 1, &delivered(1), true, paced(5)).await?;
     let pace = view(b, &job).await?.pace;
     ensure!(pace == Some(JobPace { in_flight: 8, slices_running: 2 }), "the running slices' pace: {pace:?}");
-    // Slice 1 waits out its receiver: no worker holds it.
+    // Slice 1 waits out its receiver: no worker holds it, and it has no pace.
+    b.advance(Duration::from_millis(20)).await?;
     l.pause_slice(&job, 1, 1, 300).await?;
+    let pace = view(b, &job).await?.pace;
+    ensure!(pace == Some(JobPace { in_flight: 3, slices_running: 1 }), "slice 1 waits: {pace:?}");
 
     let order = pause_order(Some("maintenance"), 3_600);
     ensure!(l.pause_job(&other, &job, &order).await?.is_none(), "another tenant cannot see it, nor pause it");
@@ -699,6 +702,8 @@ async fn a_slice_starts_from_the_jobs_latest_fresh_pace(b: &dyn LedgerBench) -> 
     let pace = third().await?;
     ensure!(pace == Some(measured), "the latest with a baseline: {pace:?}");
     b.advance(Duration::from_secs(u64::from(PACE_FRESH_S) + 1)).await?;
+    // Writes other than a heartbeat (a start, a wake-up's take) leave the pace as old as it is.
+    l.start_slice(&job, 0).await?;
     let pace = third().await?;
     ensure!(pace.is_none(), "a stale pace is a new start: {pace:?}");
     Ok(())

@@ -398,10 +398,12 @@ impl State {
         })
     }
 
-    /// The pace of the job's running slices, from their last heartbeats.
+    /// The pace of the job's running slices, from their last heartbeats: a
+    /// slice whose latest write was not a heartbeat reports none (MySQL: `pace_of`).
     fn pace_of(&self, job_id: &JobId) -> Option<JobPace> {
         let running = self.slices_of(job_id).filter(|(_, s)| s.state == SliceState::Running);
-        let limits: Vec<u32> = running.filter_map(|(_, s)| s.pace.map(|(p, _)| p.in_flight)).collect();
+        let beating = running.filter_map(|(_, s)| s.pace.filter(|(_, at)| s.heartbeat_at.is_none_or(|h| *at >= h)));
+        let limits: Vec<u32> = beating.map(|(p, _)| p.in_flight).collect();
         (!limits.is_empty()).then(|| JobPace { in_flight: limits.iter().sum(), slices_running: limits.len() as u32 })
     }
 

@@ -257,11 +257,14 @@ impl MySqlStore {
         Ok(job)
     }
 
-    /// The pace of the job's running slices, from their last heartbeats.
+    /// The pace of the job's running slices, from their last heartbeats: a
+    /// slice whose latest write was not a heartbeat (taken, not started yet;
+    /// waiting out its receiver) reports none.
     async fn pace_of(&self, job_id: &JobId) -> Result<Option<JobPace>> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(in_flight_limit),0) AS SIGNED) AS in_flight, COUNT(*) AS running \
-             FROM replay_slices WHERE job_id = ? AND state = 'RUNNING' AND in_flight_limit IS NOT NULL",
+             FROM replay_slices WHERE job_id = ? AND state = 'RUNNING' AND in_flight_limit IS NOT NULL \
+             AND pace_at >= heartbeat_at",
         )
         .bind(job_id.as_str())
         .fetch_one(&self.pool)

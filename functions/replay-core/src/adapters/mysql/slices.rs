@@ -138,8 +138,8 @@ impl MySqlStore {
              JOIN webhooks w ON w.id = COALESCE(j.target_webhook_id, j.webhook_id) \
              LEFT JOIN replay_slices p ON p.job_id = s.job_id AND p.slice_index = ( \
                SELECT q.slice_index FROM replay_slices q WHERE q.job_id = s.job_id \
-               AND q.pace_baseline_ms IS NOT NULL AND q.heartbeat_at > UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
-               ORDER BY q.heartbeat_at DESC LIMIT 1) \
+               AND q.pace_baseline_ms IS NOT NULL AND q.pace_at > UTC_TIMESTAMP(3) - INTERVAL ? SECOND \
+               ORDER BY q.pace_at DESC LIMIT 1) \
              WHERE s.job_id = ? AND s.slice_index = ?",
         )
         .bind(PACE_FRESH_S)
@@ -466,7 +466,7 @@ impl SliceProgress for MySqlStore {
     ) -> Result<Beat> {
         let sql = format!(
             "UPDATE replay_slices SET heartbeat_at = UTC_TIMESTAMP(3), {}, lease_token = ?, paused_until = NULL, \
-             in_flight_limit = ?, pace_baseline_ms = ?, \
+             in_flight_limit = ?, pace_baseline_ms = ?, pace_at = UTC_TIMESTAMP(3), \
              restarts = IF(?, 0, restarts), restart_waiting = IF(?, FALSE, restart_waiting) \
              WHERE job_id = ? AND slice_index = ? AND state = 'RUNNING' AND lease_token <= ?",
             counters_set()

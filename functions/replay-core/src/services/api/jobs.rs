@@ -134,12 +134,14 @@ impl ApiContext {
     }
 }
 
-/// Fills a dry run's duration estimate from the deployment's caps.
+/// Fills a dry run's duration estimate from the deployment's caps (an
+/// ordered job is one slice: one at a time).
 pub fn with_estimate(mut job: Job, settings: &Settings) -> Job {
+    let slices = if job.ordering_key.is_some() { 1 } else { settings.max_parallel_slices };
     if let Some(dry) = job.result.as_mut().and_then(|r| r.dry_run.as_mut()) {
         dry.estimated_seconds = estimated_seconds(
             job.progress.counters.events_selected,
-            settings.max_parallel_slices,
+            slices,
             settings.worker.delivery_rate_per_second,
             settings.delivery.concurrency,
         );

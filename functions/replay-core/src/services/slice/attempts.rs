@@ -15,16 +15,24 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 impl Decider<'_> {
-    /// Up to `free` queued events due at `now`, in log order.
+    /// Up to `free` queued events due at `now`, in log order; an event past
+    /// its quick attempts (going on at the backoff's pace) after the others.
+    /// A slice whose pace came down to a request or two against a receiver
+    /// that is down would otherwise keep retrying its first event, whenever
+    /// the backoff is shorter than an answer, and the circuit, which counts
+    /// events, would never see enough of them to open.
     pub fn next_attempts(&mut self, now: Instant, free: usize) -> Vec<Start> {
-        let due: Vec<u64> = self
-            .to_start
-            .iter()
-            .copied()
-            .filter(|id| self.retrying.get(id).and_then(|r| r.not_before).is_none_or(|t| t <= now))
-            .filter(|&id| self.queue.may_start(id))
-            .take(free)
-            .collect();
+        let max_attempts = self.cfg.retry.max_attempts;
+        let struggling = |id: &u64| self.retrying.get(id).is_some_and(|r| r.tries.run_attempts >= max_attempts);
+        let startable = |id: &u64| {
+            self.retrying.get(id).and_then(|r| r.not_before).is_none_or(|t| t <= now) && self.queue.may_start(*id)
+        };
+        let mut due: Vec<u64> =
+            self.to_start.iter().copied().filter(|id| !struggling(id) && startable(id)).take(free).collect();
+        if due.len() < free {
+            let more = free - due.len();
+            due.extend(self.to_start.iter().copied().filter(|id| struggling(id) && startable(id)).take(more));
+        }
         let mut starts = Vec::with_capacity(due.len());
         for id in due {
             self.to_start.remove(&id);
@@ -155,7 +163,7 @@ impl Decider<'_> {
     }
 
     /// Provisional failures are tried again after a pause, not failed.
-    fn queue_provisional_again(&mut self) {
+    pub(super) fn queue_provisional_again(&mut self) {
         if std::mem::take(&mut self.provisional) == 0 {
             return;
         }

@@ -13,6 +13,7 @@
 
 use super::ahead::{counted, EarlierOutcomes};
 use super::circuit::Circuit;
+use super::keeper::Stop;
 use super::outcomes::Outcomes;
 use super::queue::CommitQueue;
 use super::retries::Retrying;
@@ -190,14 +191,34 @@ impl<'a> Decider<'a> {
         self.queue.is_empty()
     }
 
-    /// Nothing is queued to start, yet events are unsettled (held, or failed
-    /// provisionally) while nothing is in flight and nothing is left to read:
-    /// they are decided now.
-    pub fn settle_leftovers(&mut self) {
-        if !self.may_start_any() && self.queue.unsettled_events > 0 {
-            self.release_held();
-            self.resolve_provisional_as_failed();
+    /// Nothing may start, yet events are unsettled (held, or failed
+    /// provisionally) while nothing is in flight and nothing is left to read
+    /// (or, for an ordered job, no room to read on): they are decided now.
+    /// Held events are released. Failures that waited for the circuit's
+    /// verdict fail, unless an ordered job's events wait behind them: the
+    /// receiver looked down on the last events that could be tried and
+    /// nothing else can tell, so the slice pauses as an open circuit does
+    /// and tries them again after (failing them once it paused as often as
+    /// the circuit allows with nothing delivered), where failing them at
+    /// once would fail a few events of every key an outage found first.
+    pub fn settle_leftovers(&mut self) -> Option<Stop> {
+        if self.may_start_any() || self.queue.unsettled_events == 0 {
+            return None;
         }
+        self.release_held();
+        if self.spec.ordering_key.is_some() {
+            if self.may_start_any() {
+                return None;
+            }
+            let waiting_behind = !self.to_start.is_empty();
+            let may_pause = self.cp.pauses < self.cfg.circuit_max_pauses && !self.circuit.gave_up();
+            if self.provisional > 0 && waiting_behind && may_pause {
+                self.queue_provisional_again();
+                return Some(Stop::Circuit);
+            }
+        }
+        self.resolve_provisional_as_failed();
+        None
     }
 
     /// Whether a queued event may start, now or once its retry is due (an

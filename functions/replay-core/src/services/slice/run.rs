@@ -227,9 +227,13 @@ impl<'a> Driver<'a> {
                 if d.is_empty() {
                     return self.finish(d).await;
                 }
-                d.settle_leftovers();
+                if let Some(reason) = d.settle_leftovers() {
+                    self.stop(reason);
+                }
             } else if in_flight.is_empty() && d.wedged() {
-                d.settle_leftovers();
+                if let Some(reason) = d.settle_leftovers() {
+                    self.stop(reason);
+                }
             }
             let reading = scan.is_some() && self.stop_reason().is_none() && d.has_room();
             // A retry that is due but cannot start (every slot busy, stopping)

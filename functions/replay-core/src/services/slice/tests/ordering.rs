@@ -52,27 +52,44 @@ async fn a_keys_events_wait_for_the_earlier_ones_while_other_keys_go_on() {
 
 /// An ordered slice whose window is full of one key's events behind one
 /// that failed while the receiver looked down: nothing may start and
-/// nothing more can be read. The failure is decided, and the key goes on.
+/// nothing more can be read. The slice pauses as an open circuit does and
+/// tries the failure again after; a receiver back by then takes it and the
+/// key goes on in order. One still refusing it after the circuit's pauses
+/// fails it, and the key goes on without it.
 #[tokio::test(start_paused = true)]
-async fn a_key_held_behind_a_provisional_failure_does_not_wedge_the_slice() {
-    let mut log = MemoryLog::new(1);
-    // Another webhook's records first, so the watermark is known and the
-    // events are not held for the skew margin; then read a record at a time:
-    // the window fills before the scan ends.
-    let others = (0..20).map(|i| event(1000, "wh_other", &format!("o{i}")));
-    log.partitions[0] = others.chain((0..6).map(|i| keyed(1001 + i, &format!("e{i}"), "a"))).collect();
-    log.batch_size = 1;
-    let mut f = Fakes::new(log);
-    f.concurrency = 4;
-    // e0's one attempt gets a 503: a provisional failure (receiver_down).
-    f.del.flaky.lock().unwrap().insert("e0".into(), 5);
-    let mut cfg = cfg();
-    cfg.delivery_window = 2;
-    cfg.circuit_break_after = 10;
-    let c = done(f.run(&cfg, &ordered(1000, 2000), "w").await.unwrap());
-    assert_eq!((c.events_delivered, c.delivery_failures), (5, 1), "{c:?}");
-    assert_eq!(f.ids(), ["e1", "e2", "e3", "e4", "e5"], "in log order");
-    assert!(c.adds_up());
+async fn a_key_held_behind_a_provisional_failure_pauses_then_goes_on() {
+    for (refusals, delivered) in [(2, 6), (9, 5)] {
+        let mut log = MemoryLog::new(1);
+        // Another webhook's records first, so the watermark is known and the
+        // events are not held for the skew margin; then read a record at a
+        // time: the window fills before the scan ends.
+        let others = (0..20).map(|i| event(1000, "wh_other", &format!("o{i}")));
+        log.partitions[0] = others.chain((0..6).map(|i| keyed(1001 + i, &format!("e{i}"), "a"))).collect();
+        log.batch_size = 1;
+        let mut f = Fakes::new(log);
+        f.concurrency = 4;
+        // Each of e0's attempts gets a 503 until it has had `refusals`: a
+        // provisional failure at once (no retry budget).
+        f.del.flaky.lock().unwrap().insert("e0".into(), refusals);
+        let mut cfg = cfg();
+        cfg.delivery_window = 2;
+        cfg.circuit_break_after = 10;
+        let mut runs = Vec::new();
+        let counters = loop {
+            match f.run(&cfg, &ordered(1000, 2000), "w").await.unwrap() {
+                SliceOutcome::Done { counters, .. } => break counters,
+                other => runs.push(format!("{other:?}")),
+            }
+            assert!(runs.len() < 5, "{runs:?}");
+        };
+        assert_eq!(runs.len(), 2, "paused twice (CIRCUIT_MAX_PAUSES), then went on: {runs:?}");
+        assert!(runs.iter().all(|r| r.starts_with("Paused")), "{runs:?}");
+        assert_eq!(counters.events_delivered, delivered, "{counters:?}");
+        assert_eq!(counters.delivery_failures, 6 - delivered, "{counters:?}");
+        let expected: Vec<String> = (0..6).map(|i| format!("e{i}")).filter(|id| delivered == 6 || id != "e0").collect();
+        assert_eq!(f.ids(), expected, "in log order");
+        assert!(counters.adds_up());
+    }
 }
 
 #[tokio::test(start_paused = true)]
