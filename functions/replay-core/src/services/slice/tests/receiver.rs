@@ -183,3 +183,28 @@ async fn pauses_hours_apart_do_not_add_up_to_giving_up() {
         }
     }
 }
+
+/// One request in flight against a receiver that is down and slow to say
+/// so, with a backoff shorter than an answer: an event past its quick
+/// attempts waits behind the others, so the circuit sees enough events to
+/// open within seconds instead of the slice retrying its first event for
+/// its whole retry budget.
+#[tokio::test(start_paused = true)]
+async fn a_struggling_event_lets_the_others_go_first_so_the_circuit_can_open() {
+    let mut log = MemoryLog::new(1);
+    log.partitions[0] = (0..10).map(|i| event(1000 + i, WH, &format!("e{i}"))).collect();
+    let f = Fakes::new(log);
+    *f.del.down.lock().unwrap() = true;
+    *f.del.delay.lock().unwrap() = Duration::from_millis(200);
+    let mut cfg = cfg();
+    cfg.retry.max_attempts = 2;
+    cfg.retry.budget = Duration::from_secs(600);
+    cfg.circuit_break_after = 3;
+    let started = tokio::time::Instant::now();
+    let outcome = f.run(&cfg, &spec(1000, 2000), "w").await.unwrap();
+    assert!(matches!(outcome, SliceOutcome::Paused { .. }), "the circuit opened: {outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let started = f.del.started.lock().unwrap();
+    let first: std::collections::BTreeSet<&str> = started.iter().take(6).map(|(id, _)| id.as_str()).collect();
+    assert_eq!(first, ["e0", "e1", "e2"].into(), "three events tried in the first six attempts");
+}
